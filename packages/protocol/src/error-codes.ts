@@ -1,0 +1,94 @@
+/**
+ * Every error code Herald puts in a WebSocket `error` frame or an HTTP error body.
+ * docs/errors.md documents each one; a test keeps the two in step.
+ *
+ * Error codes, close codes and HTTP statuses are three separate spaces: an error frame never closes the
+ * connection by itself (a close frame with its own code follows when it does).
+ */
+export const ErrorCode = {
+  // --- WebSocket frames -------------------------------------------------------------------------
+  /** A binary frame arrived; protocol v1 is JSON text frames only. */
+  BinaryFrame: 'binary_frame',
+  /** A text frame that is not valid JSON. */
+  InvalidJson: 'invalid_json',
+  /** A JSON frame that is not an object with a string `type`, or a field with the wrong type or a missing field. */
+  InvalidFrame: 'invalid_frame',
+  /** A frame `type` the server does not know. */
+  UnknownType: 'unknown_type',
+  /** A frame other than `connect` (or `ping`) before the connection was established. */
+  NotConnected: 'not_connected',
+  /** A second `connect` frame on an established connection. */
+  AlreadyConnected: 'already_connected',
+  /** A channel name that does not match `[A-Za-z0-9_\-:.@=]{1,200}`. */
+  InvalidChannel: 'invalid_channel',
+  /** Not allowed: someone else's `user:` channel, a `private:` channel the token does not grant, a `client:` channel, or anonymous access where it is off. */
+  Forbidden: 'forbidden',
+  /** The connection already has the maximum number of subscriptions. */
+  TooManySubscriptions: 'too_many_subscriptions',
+  /** The engine could not serve the request (history or presence unavailable); retry later. */
+  EngineUnavailable: 'engine_unavailable',
+
+  // --- HTTP API ---------------------------------------------------------------------------------
+  /** Missing or wrong `Authorization: Bearer <api key>`. */
+  Unauthorized: 'unauthorized',
+  /** The request body is not valid JSON. */
+  InvalidBody: 'invalid_body',
+  /** A required field is missing. `field` names it. */
+  MissingField: 'missing_field',
+  /** A field has the wrong type or an invalid value. `field` names it. */
+  InvalidField: 'invalid_field',
+  /** The message `type` is one of the protocol's reserved frame types. */
+  ReservedType: 'reserved_type',
+  /** The request body is larger than the configured maximum. */
+  BodyTooLarge: 'body_too_large',
+  /** The request body is not `application/json`. */
+  UnsupportedMediaType: 'unsupported_media_type',
+  /** No such route, or a WebSocket upgrade on a path that is not a WebSocket path (the body lists the valid `paths`). */
+  NotFound: 'not_found',
+  /** A plain HTTP request on a WebSocket path. */
+  UpgradeRequired: 'upgrade_required',
+  /** The route exists but not for this HTTP method. */
+  MethodNotAllowed: 'method_not_allowed',
+  /** A publish targeted a client id that has no connection. */
+  NoSuchClient: 'no_such_client',
+  /** The gateway is shutting down and accepts no more work. */
+  ShuttingDown: 'shutting_down',
+  /** Unexpected server error (details are in the server log, never in the response). */
+  Internal: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Where an error code can appear. */
+export type ErrorSurface = 'ws' | 'http' | 'both';
+
+/** The catalogue: surface, HTTP status (for HTTP-facing codes) and a one-line description. */
+export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface; status?: number; description: string }>> = {
+  binary_frame: { surface: 'ws', description: 'A binary frame arrived; only JSON text frames are accepted.' },
+  invalid_json: { surface: 'ws', description: 'A text frame is not valid JSON.' },
+  invalid_frame: { surface: 'ws', description: 'A frame is not an object with a string type, or a field is missing or has the wrong type.' },
+  unknown_type: { surface: 'ws', description: 'A frame type the server does not know.' },
+  not_connected: { surface: 'ws', description: 'A frame other than connect or ping before connect.' },
+  already_connected: { surface: 'ws', description: 'A second connect frame.' },
+  invalid_channel: { surface: 'both', status: 400, description: 'A channel name that does not match [A-Za-z0-9_\\-:.@=]{1,200}.' },
+  forbidden: {
+    surface: 'both',
+    status: 403,
+    description: 'Not allowed: a subscription this connection may not make, or a WebSocket upgrade from an origin that is not allowed.',
+  },
+  too_many_subscriptions: { surface: 'ws', description: 'The connection has reached the maximum number of subscriptions.' },
+  engine_unavailable: { surface: 'both', status: 503, description: 'The engine (history, presence, broker) cannot be reached; nothing was accepted.' },
+  unauthorized: { surface: 'http', status: 401, description: 'Missing or wrong API key.' },
+  invalid_body: { surface: 'http', status: 400, description: 'The request body is not valid JSON.' },
+  missing_field: { surface: 'http', status: 400, description: 'A required field is missing.' },
+  invalid_field: { surface: 'http', status: 400, description: 'A field has the wrong type or an invalid value.' },
+  reserved_type: { surface: 'http', status: 400, description: 'The message type is a reserved protocol frame type.' },
+  body_too_large: { surface: 'http', status: 413, description: 'The request body exceeds the maximum body size.' },
+  unsupported_media_type: { surface: 'http', status: 415, description: 'The request body is not application/json.' },
+  not_found: { surface: 'http', status: 404, description: 'No such route, or a WebSocket upgrade on a path that is not a WebSocket path.' },
+  upgrade_required: { surface: 'http', status: 426, description: 'A plain HTTP request on a WebSocket path.' },
+  method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
+  no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
+  shutting_down: { surface: 'http', status: 503, description: 'The gateway is shutting down.' },
+  internal: { surface: 'http', status: 500, description: 'Unexpected server error.' },
+};

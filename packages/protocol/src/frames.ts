@@ -1,0 +1,114 @@
+import type { ChannelName, ClientId, UserId } from './channel.js';
+import type { ErrorCode } from './error-codes.js';
+
+/** The protocol version this package describes. */
+export const PROTOCOL_VERSION = 1;
+
+/** A position in a channel's history: the last seq and the epoch it belongs to. */
+export interface StreamPosition {
+  /** Last seq of the channel (0 when nothing was published in this epoch). */
+  seq: number;
+  /** Identifies one continuous history of the channel; a new epoch means older positions are void. */
+  epoch: string;
+}
+
+/** Where a client wants to resume a channel from. */
+export interface SubscribeRecovery {
+  /** Replay every message with a greater seq. */
+  since?: number;
+  /** The epoch `since` belongs to; a different current epoch means recovery is impossible. */
+  epoch?: string;
+}
+
+// ---- Client to server --------------------------------------------------------------------------
+
+/** First frame of every connection. */
+export interface ConnectFrame {
+  type: 'connect';
+  /** Connection token (JWT, HS256). Omitted for anonymous connections. */
+  token?: string;
+  /** Channels to subscribe to at once, each with an optional recovery position. */
+  subs?: Record<ChannelName, SubscribeRecovery>;
+  /** When true the server may put several messages in one frame, separated by `\n`. */
+  batch?: boolean;
+}
+
+export interface SubscribeFrame extends SubscribeRecovery {
+  type: 'subscribe';
+  channel: ChannelName;
+  /** Echoed in the `subscribed` or `error` answer. */
+  id?: number;
+}
+
+export interface UnsubscribeFrame {
+  type: 'unsubscribe';
+  channel: ChannelName;
+  id?: number;
+}
+
+export interface PingFrame {
+  type: 'ping';
+  id?: number;
+}
+
+export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | PingFrame;
+
+// ---- Server to client --------------------------------------------------------------------------
+
+/** The outcome of one subscription: the channel's position and whether missed messages follow. */
+export interface SubscriptionResult extends StreamPosition {
+  /** True when every message after the requested `since` follows (possibly none); false when history could not reach back. */
+  recovered: boolean;
+}
+
+export interface ConnectedFrame {
+  type: 'connected';
+  client: ClientId;
+  user: UserId | null;
+  /** The interval, in milliseconds, at which the client should send `ping`. */
+  ping: number;
+  /** Subscriptions established at connect (including the automatic `user:{id}`). Recovered messages follow this frame. */
+  subs: Record<ChannelName, SubscriptionResult>;
+}
+
+export interface SubscribedFrame extends SubscriptionResult {
+  type: 'subscribed';
+  channel: ChannelName;
+  id?: number;
+}
+
+export interface UnsubscribedFrame {
+  type: 'unsubscribed';
+  channel: ChannelName;
+  reason?: string;
+  id?: number;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  id?: number;
+  /** The channel the error is about, when there is one (for example a failed subscription in `connect`). */
+  channel?: ChannelName;
+}
+
+export interface PongFrame {
+  type: 'pong';
+  id?: number;
+}
+
+/** JSON that may be carried as a message payload: an object or an array. */
+export type Payload = { [key: string]: unknown } | unknown[];
+
+/** An application message: the fixed envelope `{type, channel, payload, seq}`. */
+export interface MessageFrame {
+  /** Application type; never one of the reserved frame types. */
+  type: string;
+  channel: ChannelName;
+  payload: Payload;
+  /** Per-channel sequence number, 1, 2, 3 ... without gaps within an epoch; 0 for a message sent to one client (not sequenced). */
+  seq: number;
+}
+
+export type ServerControlFrame = ConnectedFrame | SubscribedFrame | UnsubscribedFrame | ErrorFrame | PongFrame;

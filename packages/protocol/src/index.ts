@@ -1,0 +1,5 @@
+export * from './channel.js';
+export * from './close-codes.js';
+export * from './error-codes.js';
+export * from './frames.js';
+export * from './parse.js';

@@ -1,0 +1,139 @@
+import { isReservedType, isValidChannel } from './channel.js';
+import { ErrorCode } from './error-codes.js';
+import type { ClientFrame, MessageFrame, ServerControlFrame, SubscribeRecovery } from './frames.js';
+
+/** A failed parse: the error code and message to put in an `error` frame, and the request id when one could be read. */
+export interface ParseFailure {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+  id?: number;
+}
+
+export type ParseResult<T> = { ok: true; frame: T } | ParseFailure;
+
+type Obj = Record<string, unknown>;
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function fail(code: ErrorCode, message: string, id?: number): ParseFailure {
+  return id === undefined ? { ok: false, code, message } : { ok: false, code, message, id };
+}
+
+/** Whether `v` is a valid seq: a non-negative safe integer. */
+export function isSeq(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Maximum length of a token in a connect frame. */
+export const MAX_TOKEN_LENGTH = 8192;
+/** Maximum length of an epoch string. */
+export const MAX_EPOCH_LENGTH = 64;
+
+function readRecovery(v: unknown, where: string): SubscribeRecovery | string {
+  if (!isObject(v)) return `${where} must be an object`;
+  const r: SubscribeRecovery = {};
+  if (v['since'] !== undefined) {
+    if (!isSeq(v['since'])) return `${where}.since must be a non-negative integer`;
+    r.since = v['since'];
+  }
+  if (v['epoch'] !== undefined) {
+    if (typeof v['epoch'] !== 'string' || v['epoch'].length > MAX_EPOCH_LENGTH) return `${where}.epoch must be a string`;
+    r.epoch = v['epoch'];
+  }
+  return r;
+}
+
+/**
+ * Parses and validates one client frame. Never throws: every problem comes back as a failure with the
+ * documented error code (`invalid_json`, `invalid_frame`, `invalid_channel`, `unknown_type`).
+ */
+export function parseClientFrame(text: string): ParseResult<ClientFrame> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return fail(ErrorCode.InvalidJson, 'frame is not valid JSON');
+  }
+  if (!isObject(raw)) return fail(ErrorCode.InvalidFrame, 'frame must be a JSON object');
+  const type = raw['type'];
+  if (typeof type !== 'string') return fail(ErrorCode.InvalidFrame, 'frame.type must be a string');
+
+  let id: number | undefined;
+  if (raw['id'] !== undefined) {
+    if (!isSeq(raw['id'])) return fail(ErrorCode.InvalidFrame, 'frame.id must be a non-negative integer');
+    id = raw['id'];
+  }
+
+  switch (type) {
+    case 'connect': {
+      const token = raw['token'];
+      if (token !== undefined && (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH)) {
+        return fail(ErrorCode.InvalidFrame, 'connect.token must be a string');
+      }
+      const batch = raw['batch'];
+      if (batch !== undefined && typeof batch !== 'boolean') return fail(ErrorCode.InvalidFrame, 'connect.batch must be a boolean');
+      const frame: ClientFrame = { type: 'connect' };
+      if (token !== undefined) frame.token = token;
+      if (batch !== undefined) frame.batch = batch;
+      const subs = raw['subs'];
+      if (subs !== undefined) {
+        if (!isObject(subs)) return fail(ErrorCode.InvalidFrame, 'connect.subs must be an object');
+        const out: Record<string, SubscribeRecovery> = {};
+        for (const [channel, rec] of Object.entries(subs)) {
+          const r = readRecovery(rec, `connect.subs[${JSON.stringify(channel.slice(0, 50))}]`);
+          if (typeof r === 'string') return fail(ErrorCode.InvalidFrame, r);
+          out[channel] = r;
+        }
+        frame.subs = out;
+      }
+      return { ok: true, frame };
+    }
+    case 'subscribe':
+    case 'unsubscribe': {
+      const channel = raw['channel'];
+      if (typeof channel !== 'string') return fail(ErrorCode.InvalidFrame, `${type}.channel must be a string`, id);
+      if (!isValidChannel(channel)) return fail(ErrorCode.InvalidChannel, 'invalid channel name', id);
+      if (type === 'unsubscribe') {
+        return { ok: true, frame: id === undefined ? { type, channel } : { type, channel, id } };
+      }
+      const r = readRecovery(raw, 'subscribe');
+      if (typeof r === 'string') return fail(ErrorCode.InvalidFrame, r, id);
+      const frame: ClientFrame = { type, channel, ...r };
+      if (id !== undefined) frame.id = id;
+      return { ok: true, frame };
+    }
+    case 'ping':
+      return { ok: true, frame: id === undefined ? { type } : { type, id } };
+    default:
+      return fail(ErrorCode.UnknownType, 'unknown frame type', id);
+  }
+}
+
+/** A frame received by a client: a protocol control frame or an application message. */
+export type ServerFrame = { kind: 'control'; frame: ServerControlFrame } | { kind: 'message'; frame: MessageFrame };
+
+const CONTROL_TYPES = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong']);
+
+/**
+ * Validates one parsed server frame (for SDKs). Application messages must carry the full envelope:
+ * string `type`, valid `channel`, object or array `payload`, non-negative integer `seq`.
+ * Returns a string describing the problem when the frame is malformed.
+ */
+export function validateServerFrame(raw: unknown): ServerFrame | string {
+  if (!isObject(raw)) return 'frame is not an object';
+  const type = raw['type'];
+  if (typeof type !== 'string') return 'frame.type is not a string';
+  if (CONTROL_TYPES.has(type)) {
+    if (type !== 'pong' && type !== 'error' && typeof raw['channel'] !== 'string' && type !== 'connected') return `${type}.channel is not a string`;
+    return { kind: 'control', frame: raw as unknown as ServerControlFrame };
+  }
+  if (isReservedType(type)) return `unexpected frame type ${type}`;
+  if (!isValidChannel(raw['channel'])) return 'message.channel is not a valid channel';
+  const payload = raw['payload'];
+  if (typeof payload !== 'object' || payload === null) return 'message.payload is not an object';
+  if (!isSeq(raw['seq'])) return 'message.seq is not a non-negative integer';
+  return { kind: 'message', frame: raw as unknown as MessageFrame };
+}

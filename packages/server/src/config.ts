@@ -1,0 +1,259 @@
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { DEFAULTS, type GatewayOptions } from './options.js';
+
+/** The value type of a setting, which decides how its text is parsed. */
+export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum';
+
+/** One configuration setting: its option name, environment variable, flag, type and documentation. */
+export interface Setting {
+  key: keyof GatewayOptions | 'logLevel';
+  env: string;
+  flag: string;
+  type: SettingType;
+  /** Never printed or logged. */
+  secret?: boolean;
+  values?: readonly string[];
+  description: string;
+  /** Shown instead of the default value when the default depends on something else. */
+  defaultNote?: string;
+}
+
+/**
+ * The one configuration schema: the CLI parses flags and environment variables with it and
+ * docs/configuration.md is generated from it (a test keeps them in step).
+ */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'port', env: 'HERALD_PORT', flag: '--port', type: 'int', description: 'TCP port to listen on (0 picks a free port).' },
+  { key: 'host', env: 'HERALD_HOST', flag: '--host', type: 'string', description: 'Interface to listen on; 0.0.0.0 for every interface.' },
+  {
+    key: 'apiKeys',
+    env: 'HERALD_API_KEY',
+    flag: '--api-key',
+    type: 'list',
+    secret: true,
+    description: 'API key(s) for /api/* (comma-separated for rotation; at least 16 characters each).',
+    defaultNote: 'none (development mode generates one)',
+  },
+  {
+    key: 'jwtSecrets',
+    env: 'HERALD_JWT_SECRET',
+    flag: '--jwt-secret',
+    type: 'list',
+    secret: true,
+    description: 'HS256 secret(s) that sign connection tokens (comma-separated for rotation; at least 32 characters each).',
+    defaultNote: 'none',
+  },
+  {
+    key: 'allowAnonymous',
+    env: 'HERALD_ALLOW_ANONYMOUS',
+    flag: '--allow-anonymous',
+    type: 'bool',
+    description: 'Let clients connect without a token (public channels only).',
+    defaultNote: 'false (true in development mode)',
+  },
+  { key: 'wsPaths', env: 'HERALD_WS_PATHS', flag: '--ws-path', type: 'list', description: 'Path(s) that accept WebSocket connections (comma-separated).' },
+  {
+    key: 'allowedOrigins',
+    env: 'HERALD_ALLOWED_ORIGINS',
+    flag: '--allowed-origins',
+    type: 'list',
+    description: 'Allowed Origin headers for WebSocket upgrades (comma-separated); empty allows any.',
+  },
+  {
+    key: 'connectTimeout',
+    env: 'HERALD_CONNECT_TIMEOUT_MS',
+    flag: '--connect-timeout-ms',
+    type: 'int',
+    description: 'Time a new connection has to send its connect frame (close 4000).',
+  },
+  {
+    key: 'pingInterval',
+    env: 'HERALD_PING_INTERVAL_MS',
+    flag: '--ping-interval-ms',
+    type: 'int',
+    description: 'Ping interval advertised to clients; quiet connections get a protocol ping after it.',
+  },
+  {
+    key: 'idleTimeout',
+    env: 'HERALD_IDLE_TIMEOUT_MS',
+    flag: '--idle-timeout-ms',
+    type: 'int',
+    description: 'Silence after which a connection is closed with 4002; must exceed the ping interval.',
+  },
+  {
+    key: 'sweepInterval',
+    env: 'HERALD_SWEEP_INTERVAL_MS',
+    flag: '--sweep-interval-ms',
+    type: 'int',
+    description: 'Period of the single heartbeat/timeout sweep over all connections.',
+  },
+  { key: 'maxFrameSize', env: 'HERALD_MAX_FRAME_BYTES', flag: '--max-frame-bytes', type: 'int', description: 'Largest client frame (close 1009 above it).' },
+  {
+    key: 'maxSubscriptions',
+    env: 'HERALD_MAX_SUBSCRIPTIONS',
+    flag: '--max-subscriptions',
+    type: 'int',
+    description: 'Most subscriptions per connection (error too_many_subscriptions above it).',
+  },
+  {
+    key: 'clientRate',
+    env: 'HERALD_CLIENT_RATE',
+    flag: '--client-rate',
+    type: 'int',
+    description: 'Client frames per second allowed per connection, sustained (close 4029 above it).',
+  },
+  { key: 'clientBurst', env: 'HERALD_CLIENT_BURST', flag: '--client-burst', type: 'int', description: 'Client frames allowed in a burst per connection.' },
+  {
+    key: 'maxInvalidFrames',
+    env: 'HERALD_MAX_INVALID_FRAMES',
+    flag: '--max-invalid-frames',
+    type: 'int',
+    description: 'Malformed frames tolerated per connection before close 4500.',
+  },
+  {
+    key: 'sendBufferLimit',
+    env: 'HERALD_SEND_BUFFER_BYTES',
+    flag: '--send-buffer-bytes',
+    type: 'int',
+    description: 'Per-connection send buffer limit; a connection over it is closed with 4008.',
+  },
+  { key: 'maxBodySize', env: 'HERALD_MAX_BODY_BYTES', flag: '--max-body-bytes', type: 'int', description: 'Largest HTTP API request body (413 above it).' },
+  {
+    key: 'maxPublishChannels',
+    env: 'HERALD_MAX_PUBLISH_CHANNELS',
+    flag: '--max-publish-channels',
+    type: 'int',
+    description: 'Most channels in one publish, and most items in one publish array.',
+  },
+  {
+    key: 'shutdownTimeout',
+    env: 'HERALD_SHUTDOWN_TIMEOUT_MS',
+    flag: '--shutdown-timeout-ms',
+    type: 'int',
+    description: 'How long a graceful shutdown waits for clients to close before dropping them.',
+  },
+  {
+    key: 'historySize',
+    env: 'HERALD_HISTORY_SIZE',
+    flag: '--history-size',
+    type: 'int',
+    description: 'Messages kept per channel for recovery (0 disables history).',
+  },
+  { key: 'historyTtl', env: 'HERALD_HISTORY_TTL_MS', flag: '--history-ttl-ms', type: 'int', description: 'How long a message stays in history.' },
+  {
+    key: 'idempotencyTtl',
+    env: 'HERALD_IDEMPOTENCY_TTL_MS',
+    flag: '--idempotency-ttl-ms',
+    type: 'int',
+    description: 'How long a publish id is remembered (a repeat within it publishes nothing).',
+  },
+  { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
+];
+
+/** The default of a setting, as text for docs and help. */
+export function defaultText(s: Setting): string {
+  if (s.defaultNote !== undefined) return s.defaultNote;
+  if (s.key === 'logLevel') return 'info';
+  const v = DEFAULTS[s.key as keyof typeof DEFAULTS];
+  if (Array.isArray(v)) return v.length === 0 ? 'empty' : v.join(',');
+  return String(v);
+}
+
+/** A setting that could not be parsed; the message names it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parsed configuration: gateway options plus the CLI-only log level, and which keys were set explicitly. */
+export interface Config {
+  options: GatewayOptions;
+  logLevel: LogLevel;
+  explicit: Set<string>;
+}
+
+function parseValue(s: Setting, raw: string, source: string): unknown {
+  switch (s.type) {
+    case 'int': {
+      if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
+      return Number(raw.trim());
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new ConfigError(`${source}: expected true or false, got ${JSON.stringify(raw)}`);
+    }
+    case 'list':
+      return raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0);
+    case 'enum':
+      if (!s.values?.includes(raw)) throw new ConfigError(`${source}: expected one of ${s.values?.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+    case 'string':
+      return raw;
+  }
+}
+
+/**
+ * Reads settings from environment variables, then flags (flags win). Unknown flags and unknown
+ * `HERALD_*` variables are errors that name the offender, so a typo never silently falls back to a default.
+ */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
+  const values = new Map<string, unknown>();
+  const byEnv = new Map(SETTINGS.map((s) => [s.env, s]));
+  const byFlag = new Map(SETTINGS.map((s) => [s.flag, s]));
+  const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL']);
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('HERALD_') || raw === undefined) continue;
+    const s = byEnv.get(name);
+    if (!s) {
+      if (knownEnv.has(name)) continue;
+      throw new ConfigError(`unknown environment variable ${name} (see docs/configuration.md)`);
+    }
+    values.set(s.key, parseValue(s, raw, name));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const s = byFlag.get(flag);
+    if (!s) throw new ConfigError(`unknown option ${flag} (see herald --help)`);
+    let raw: string | undefined;
+    if (eq > 0) raw = arg.slice(eq + 1);
+    else if (s.type === 'bool' && (argv[i + 1] === undefined || (argv[i + 1] as string).startsWith('--'))) raw = 'true';
+    else raw = argv[++i];
+    if (raw === undefined) throw new ConfigError(`${flag}: a value is required`);
+    values.set(s.key, parseValue(s, raw, flag));
+  }
+  const options: Record<string, unknown> = {};
+  let logLevel: LogLevel = 'info';
+  for (const [k, v] of values) {
+    if (k === 'logLevel') logLevel = v as LogLevel;
+    else options[k] = v;
+  }
+  return { options: options as GatewayOptions, logLevel, explicit: new Set(values.keys()) };
+}
+
+/** `--help` text generated from the schema. */
+export function helpText(): string {
+  const lines = SETTINGS.map(
+    (s) => `  ${`${s.flag}${s.type === 'bool' ? '' : ' <value>'}`.padEnd(30)} ${s.description} [${s.env}; default: ${defaultText(s)}]`,
+  );
+  return [
+    'Usage: herald [serve] [options]',
+    '',
+    'Starts the Herald gateway. Every option can also be set with its environment variable; flags win.',
+    'With no API key and no JWT secret it starts in development mode (a generated API key is printed once,',
+    'anonymous clients allowed). NODE_ENV=production refuses to start without secrets.',
+    '',
+    'Options:',
+    ...lines,
+    `  ${'--help'.padEnd(30)} Show this help.`,
+    `  ${'--version'.padEnd(30)} Show the version.`,
+  ].join('\n');
+}

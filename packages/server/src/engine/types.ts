@@ -1,0 +1,128 @@
+import type { ChannelName, ClientId, StreamPosition, UserId } from '@herald/protocol';
+
+/** Identifies one gateway process in a cluster. */
+export type NodeId = string;
+
+/** A sequenced message as the engine hands it to a node: the envelope is serialized once, here. */
+export interface EngineMessage {
+  channel: ChannelName;
+  seq: number;
+  epoch: string;
+  /** The UTF-8 bytes of `{"type","channel","payload","seq"}`: the exact frame every recipient gets. */
+  frame: Buffer;
+}
+
+/** A message to publish. The payload is already serialized JSON (an object or an array). */
+export interface PublishInput {
+  channel: ChannelName;
+  type: string;
+  payloadJson: string;
+  /** Idempotency key: a second publish with the same key (per channel) within the window publishes nothing. */
+  idempotencyKey?: string;
+}
+
+/** What a publish did. */
+export interface PublishOutcome extends StreamPosition {
+  /** True when the idempotency key was seen before: nothing was published, `seq`/`epoch` are the original ones. */
+  duplicate: boolean;
+}
+
+/** A message to one connection (not sequenced, not kept in history). */
+export interface DirectInput {
+  client: ClientId;
+  type: string;
+  payloadJson: string;
+  idempotencyKey?: string;
+}
+
+/** Who to disconnect, and how. */
+export interface DisconnectTarget {
+  user?: UserId;
+  client?: ClientId;
+  code: number;
+  reason: string;
+}
+
+/** The result of a recovery attempt: all messages after `since`, or none and `recovered: false`. Never partial. */
+export interface Recovery {
+  position: StreamPosition;
+  recovered: boolean;
+  /** Messages with seq > since, oldest first (empty when not recovered). */
+  messages: EngineMessage[];
+}
+
+/** A page of history. */
+export interface HistoryPage {
+  position: StreamPosition;
+  /** False when `since` was given and the history no longer reaches back to it (or the epoch differs). */
+  complete: boolean;
+  messages: EngineMessage[];
+}
+
+/**
+ * What a node does with what the engine hands back. Every publish, local or from another node, reaches
+ * the node through `message`; one delivery path whether there is one node or twenty.
+ */
+export interface EngineHandlers {
+  /** A sequenced message for a channel this node subscribed to. */
+  message(msg: EngineMessage): void;
+  /** A message for one connection; returns whether this node has it. */
+  direct(client: ClientId, frame: Buffer): boolean;
+  /** Disconnect matching local connections; returns how many were closed on this node. */
+  disconnect(target: DisconnectTarget): number;
+}
+
+/** Fan-out. */
+export interface Broker {
+  /** Assigns the next seq, appends to history and hands the message to every subscribed node. */
+  publish(input: PublishInput): Promise<PublishOutcome>;
+  /** Delivers to one connection wherever it is; resolves false when no node has it. */
+  publishDirect(input: DirectInput): Promise<boolean>;
+  /** This node wants messages of `channel` (called on its first local subscriber). */
+  subscribe(channel: ChannelName): Promise<void>;
+  /** This node no longer wants messages of `channel` (called when its last local subscriber leaves). */
+  unsubscribe(channel: ChannelName): Promise<void>;
+  /** Disconnects matching connections on every node; resolves the number closed (best effort count). */
+  disconnect(target: DisconnectTarget): Promise<number>;
+}
+
+/** Per-channel sequenced history. */
+export interface History {
+  /** The current position (seq 0 and a fresh epoch for a channel never published to). */
+  position(channel: ChannelName): Promise<StreamPosition>;
+  /** Everything after `since` in `epoch`, or `recovered: false`. */
+  recover(channel: ChannelName, since: number, epoch?: string): Promise<Recovery>;
+  /** Up to `limit` messages after `since` (or the newest `limit` when `since` is omitted), oldest first. */
+  read(channel: ChannelName, opts: { since?: number; epoch?: string; limit: number }): Promise<HistoryPage>;
+}
+
+/** One connection as presence knows it. */
+export interface PresenceConnection {
+  client: ClientId;
+  user: UserId | null;
+}
+
+/** Who is online. */
+export interface Presence {
+  add(conn: PresenceConnection): Promise<void>;
+  remove(conn: PresenceConnection): Promise<void>;
+  join(channel: ChannelName, conn: PresenceConnection): Promise<void>;
+  leave(channel: ChannelName, conn: PresenceConnection): Promise<void>;
+  /** Connection count per user (0 when offline), cluster-wide. */
+  online(users: readonly UserId[]): Promise<Map<UserId, number>>;
+  /** Number of connections subscribed to `channel`, cluster-wide. */
+  subscribers(channel: ChannelName): Promise<number>;
+}
+
+/** The pluggable backend: memory for one process, Redis for many. Both pass one contract test suite. */
+export interface Engine {
+  readonly name: string;
+  readonly broker: Broker;
+  readonly history: History;
+  readonly presence: Presence;
+  /** Connects and starts handing messages to `handlers`. */
+  start(handlers: EngineHandlers): Promise<void>;
+  /** Rejects when the engine cannot serve requests (used by `/readyz`). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

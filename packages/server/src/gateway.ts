@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CloseCode } from '@herald/protocol';
+import { ApiKeyChecker } from './auth/api-key.js';
+import { TokenVerifier } from './auth/jwt.js';
+import { systemClock, type TimerHandle } from './clock.js';
+import { Connection } from './connection.js';
+import type { Context } from './context.js';
+import { createMemoryEngine } from './engine/memory.js';
+import type { Engine } from './engine/types.js';
+import { sweep } from './heartbeat.js';
+import { createHttpHandler, type RouteHook } from './http/api.js';
+import { Hub } from './hub.js';
+import { createLogger } from './logger.js';
+import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { Stats } from './stats.js';
+import { attachWsTransport } from './transport/ws-transport.js';
+
+/** A running gateway. */
+export interface Gateway {
+  /** The HTTP server (WebSocket upgrades and the HTTP API share it). */
+  readonly server: Server;
+  /** The resolved options. */
+  readonly options: ResolvedOptions;
+  readonly engine: Engine;
+  readonly stats: Stats;
+  /** Where it listens. */
+  address(): AddressInfo;
+  /** Number of open connections. */
+  readonly connectionCount: number;
+  /** Number of channels with at least one local subscriber. */
+  readonly channelCount: number;
+  /** Runs one heartbeat sweep now (the interval timer does this every `sweepInterval`). */
+  sweep(): void;
+  /** Adds an HTTP route hook (demo page, admin) tried after the built-in routes. */
+  addRoute(hook: RouteHook): void;
+  /**
+   * Graceful shutdown: stop accepting, close every client with 1012 (after flushing what is queued),
+   * wait up to `shutdownTimeout` for them to go, drop the rest, close the engine. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates and starts a gateway: one `http.Server` carrying the WebSocket transport and the HTTP API,
+ * the hub, the engine (memory by default), and one sweep timer for all connections.
+ */
+export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
+  const options = resolveOptions(opts);
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger();
+  const engine =
+    opts.engine ?? createMemoryEngine({ historySize: options.historySize, historyTtl: options.historyTtl, idempotencyTtl: options.idempotencyTtl, clock });
+  const stats = new Stats();
+  const hub = new Hub(engine, logger, stats);
+  const ctx: Context = { options, clock, logger, engine, hub, tokens: new TokenVerifier(options.jwtSecrets), stats };
+  const extraRoutes: RouteHook[] = [];
+  let shuttingDown = false;
+
+  const server = createServer(createHttpHandler({ ctx, apiKeys: new ApiKeyChecker(options.apiKeys), isShuttingDown: () => shuttingDown, extraRoutes }));
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err: err.message }, 'http client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const transport = attachWsTransport(
+    server,
+    { paths: options.wsPaths, maxPayload: options.maxFrameSize, allowedOrigins: options.allowedOrigins, logger },
+    (socket) => {
+      const conn = new Connection(randomBytes(12).toString('base64url'), socket, ctx);
+      hub.add(conn);
+      stats.connectionsOpened += 1;
+      return conn;
+    },
+  );
+
+  await engine.start(hub);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const runSweep = (): void => sweep(hub.connections.values(), clock.now(), options);
+  const timer: TimerHandle = clock.setInterval(runSweep, options.sweepInterval);
+  let closing: Promise<void> | undefined;
+
+  const shutdown = async (): Promise<void> => {
+    shuttingDown = true;
+    transport.stop();
+    clock.clearInterval(timer);
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    for (const conn of [...hub.connections.values()]) conn.close(CloseCode.ServiceRestart, 'server restarting');
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, options.shutdownTimeout).unref());
+    await Promise.race([transport.drained(), deadline]);
+    transport.terminateAll();
+    server.closeAllConnections();
+    await serverClosed;
+    await engine.close();
+    logger.info('gateway stopped');
+  };
+
+  return {
+    server,
+    options,
+    engine,
+    stats,
+    address: () => server.address() as AddressInfo,
+    get connectionCount() {
+      return hub.connections.size;
+    },
+    get channelCount() {
+      return hub.channelCount;
+    },
+    sweep: runSweep,
+    addRoute: (hook) => extraRoutes.push(hook),
+    close: () => (closing ??= shutdown()),
+  };
+}

@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { channelKind, isValidChannel, type ChannelName } from '@herald/protocol';
+import type { ApiKeyChecker } from '../auth/api-key.js';
+import type { Context } from '../context.js';
+import { HeraldError } from '../errors.js';
+import { readJsonBody } from './body.js';
+import { sendError, sendJson } from './respond.js';
+import { isValidUserId, parseDisconnect, parsePublishBody, type PublishItem } from './validate.js';
+
+/** Extra HTTP routes (demo page, admin): return true when the request was handled. */
+export type RouteHook = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface ApiDeps {
+  ctx: Context;
+  apiKeys: ApiKeyChecker;
+  /** True once a graceful shutdown started. */
+  isShuttingDown: () => boolean;
+  extraRoutes: RouteHook[];
+}
+
+type Handler = (req: IncomingMessage, url: URL, param: string | undefined) => Promise<[number, string]>;
+interface Route {
+  method: 'GET' | 'POST';
+  handler: Handler;
+}
+
+const MAX_ONLINE_USERS = 1000;
+const MAX_HISTORY_LIMIT = 1000;
+
+/**
+ * The plain `(req, res)` handler for everything that is not a WebSocket upgrade: `/healthz`, `/readyz`,
+ * the `/api/*` endpoints (Bearer API key), and extra routes. Every error answers with the JSON error shape.
+ */
+export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { ctx } = deps;
+  const { engine, options } = ctx;
+  const wsPaths = new Set(options.wsPaths);
+
+  const publishOne = async (item: PublishItem): Promise<object> => {
+    if (item.target.kind === 'client') {
+      const client = item.target.client;
+      const input = { client, type: item.type, payloadJson: item.payloadJson, ...(item.id === undefined ? {} : { idempotencyKey: item.id }) };
+      const delivered = await engine.broker.publishDirect(input);
+      if (!delivered) {
+        ctx.stats.drop('no_such_client');
+        throw new HeraldError('no_such_client', `no connection with client id ${client}`, { field: 'client' });
+      }
+      ctx.stats.published += 1;
+      return item.id === undefined ? { client, delivered: true } : { id: item.id, client, delivered: true };
+    }
+    const results: Record<ChannelName, object> = {};
+    for (const channel of item.target.channels) {
+      const out = await engine.broker.publish({
+        channel,
+        type: item.type,
+        payloadJson: item.payloadJson,
+        ...(item.id === undefined ? {} : { idempotencyKey: item.id }),
+      });
+      if (!out.duplicate) ctx.stats.published += 1;
+      const subscribers = await engine.presence.subscribers(channel);
+      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
+      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
+      if (channelKind(channel) === 'user') {
+        r['online'] = subscribers > 0;
+        if (subscribers === 0) ctx.stats.drop('user_offline');
+      }
+      results[channel] = r;
+    }
+    return item.id === undefined ? { results } : { id: item.id, results };
+  };
+
+  const routes = new Map<string, Route>([
+    [
+      'publish',
+      {
+        method: 'POST',
+        handler: async (req) => {
+          if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
+          const { items, many } = parsePublishBody(await readJsonBody(req, options.maxBodySize), options.maxPublishChannels);
+          if (!many) return [200, JSON.stringify(await publishOne(items[0] as PublishItem))];
+          const out: object[] = [];
+          for (const item of items) {
+            try {
+              out.push(await publishOne(item));
+            } catch (err) {
+              // In an array, a missing client is reported in its own item; the others were published.
+              if (!(err instanceof HeraldError) || err.code !== 'no_such_client') throw err;
+              out.push({
+                client: item.target.kind === 'client' ? item.target.client : null,
+                delivered: false,
+                error: { code: err.code, message: err.message },
+              });
+            }
+          }
+          return [200, JSON.stringify(out)];
+        },
+      },
+    ],
+    [
+      'online',
+      {
+        method: 'GET',
+        handler: async (_req, url) => {
+          const raw = url.searchParams.get('users');
+          if (raw === null) throw new HeraldError('missing_field', 'users is required (?users=42,43)', { field: 'users' });
+          const users = [
+            ...new Set(
+              raw
+                .split(',')
+                .map((u) => u.trim())
+                .filter((u) => u.length > 0),
+            ),
+          ];
+          if (users.length > MAX_ONLINE_USERS) throw new HeraldError('invalid_field', `users: at most ${MAX_ONLINE_USERS} at once`, { field: 'users' });
+          const bad = users.find((u) => !isValidUserId(u));
+          if (bad !== undefined) throw new HeraldError('invalid_field', `users: ${bad.slice(0, 50)} is not a valid user id`, { field: 'users' });
+          const counts = await engine.presence.online(users);
+          const out: Record<string, { online: boolean; connections: number }> = {};
+          for (const u of users) {
+            const n = counts.get(u) ?? 0;
+            out[u] = { online: n > 0, connections: n };
+          }
+          return [200, JSON.stringify({ users: out })];
+        },
+      },
+    ],
+    [
+      'channels',
+      {
+        method: 'GET',
+        handler: async (_req, _url, param) => {
+          const channel = channelParam(param);
+          const [p, subscribers] = await Promise.all([engine.history.position(channel), engine.presence.subscribers(channel)]);
+          return [200, JSON.stringify({ channel, subscribers, seq: p.seq, epoch: p.epoch })];
+        },
+      },
+    ],
+    [
+      'history',
+      {
+        method: 'GET',
+        handler: async (_req, url, param) => {
+          const channel = channelParam(param);
+          const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+          const limit = intParam(url, 'limit', 1, MAX_HISTORY_LIMIT) ?? 100;
+          const epoch = url.searchParams.get('epoch') ?? undefined;
+          const page = await engine.history.read(channel, { limit, ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) });
+          // Stored frames are already JSON: join them instead of parsing and re-serializing.
+          const head = JSON.stringify({ channel, seq: page.position.seq, epoch: page.position.epoch, complete: page.complete });
+          return [200, `${head.slice(0, -1)},"messages":[${page.messages.map((m) => m.frame.toString('utf8')).join(',')}]}`];
+        },
+      },
+    ],
+    [
+      'disconnect',
+      {
+        method: 'POST',
+        handler: async (req) => {
+          const d = parseDisconnect(await readJsonBody(req, options.maxBodySize));
+          const n = await engine.broker.disconnect({ ...d });
+          if (d.client !== undefined && n === 0) throw new HeraldError('no_such_client', `no connection with client id ${d.client}`, { field: 'client' });
+          return [200, JSON.stringify({ disconnected: n })];
+        },
+      },
+    ],
+  ]);
+
+  const serveApi = async (req: IncomingMessage, res: ServerResponse, url: URL, requestId: string): Promise<void> => {
+    const headers = { 'x-request-id': requestId };
+    if (!deps.apiKeys.check(req.headers.authorization)) {
+      sendError(res, new HeraldError('unauthorized', 'missing or invalid API key (Authorization: Bearer <key>)'), { ...headers, 'www-authenticate': 'Bearer' });
+      return;
+    }
+    const [, , name, ...rest] = url.pathname.split('/');
+    const route = routes.get(name ?? '');
+    const takesParam = name === 'channels' || name === 'history';
+    if (!route || (takesParam ? rest.length !== 1 || rest[0] === '' : rest.length > 0)) {
+      sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), headers);
+      return;
+    }
+    if (req.method !== route.method) {
+      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${route.method}`), { ...headers, allow: route.method });
+      return;
+    }
+    const [status, body] = await route.handler(req, url, rest[0]);
+    sendJson(res, status, body, headers);
+  };
+
+  return (req, res) => {
+    const requestId = headerId(req.headers['x-request-id']) ?? randomUUID();
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendError(res, new HeraldError('not_found', 'malformed request target'));
+      return;
+    }
+    const path = url.pathname;
+    const run = async (): Promise<void> => {
+      if (wsPaths.has(path)) {
+        sendError(res, new HeraldError('upgrade_required', `${path} is a WebSocket endpoint`), { upgrade: 'websocket', connection: 'Upgrade' });
+      } else if (path === '/healthz') {
+        sendJson(res, 200, JSON.stringify({ status: 'ok' }));
+      } else if (path === '/readyz') {
+        await readiness(res);
+      } else if (path.startsWith('/api/')) {
+        await serveApi(req, res, url, requestId);
+      } else if (!deps.extraRoutes.some((r) => r(req, res))) {
+        sendError(res, new HeraldError('not_found', `nothing at ${path.slice(0, 100)}`));
+      }
+    };
+    run().catch((err: unknown) => {
+      if (err instanceof HeraldError) {
+        if (err.status >= 500) ctx.logger.warn({ err, requestId, path }, 'request failed');
+        // A refused body may still be arriving: answer, then drop the connection instead of reading it.
+        sendError(res, err, { 'x-request-id': requestId, ...(err.code === 'body_too_large' ? { connection: 'close' } : {}) });
+        return;
+      }
+      ctx.logger.error({ err, requestId, path }, 'request failed');
+      sendError(res, new HeraldError('internal', 'internal error'), { 'x-request-id': requestId });
+    });
+  };
+
+  async function readiness(res: ServerResponse): Promise<void> {
+    if (deps.isShuttingDown()) {
+      sendJson(res, 503, JSON.stringify({ status: 'not_ready', reason: 'shutting down' }));
+      return;
+    }
+    try {
+      await engine.check();
+      sendJson(res, 200, JSON.stringify({ status: 'ready', engine: engine.name }));
+    } catch (err) {
+      sendJson(res, 503, JSON.stringify({ status: 'not_ready', engine: engine.name, reason: err instanceof Error ? err.message : 'engine unavailable' }));
+    }
+  }
+}
+
+function headerId(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' && /^[\w.:-]{1,100}$/.test(v) ? v : undefined;
+}
+
+function channelParam(param: string | undefined): ChannelName {
+  let channel: string;
+  try {
+    channel = decodeURIComponent(param ?? '');
+  } catch {
+    throw new HeraldError('invalid_channel', 'the channel in the path is not valid percent-encoding', { field: 'channel' });
+  }
+  if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', 'invalid channel name', { field: 'channel' });
+  return channel;
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new HeraldError('invalid_field', `${name} must be an integer between ${min} and ${max}`, { field: name });
+  }
+  return n;
+}

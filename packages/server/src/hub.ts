@@ -1,0 +1,218 @@
+import type { ChannelName, ClientId, StreamPosition, SubscribeRecovery, SubscriptionResult, UserId } from '@herald/protocol';
+import type { Connection } from './connection.js';
+import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from './engine/types.js';
+import type { Logger } from './logger.js';
+import type { Stats } from './stats.js';
+
+interface ChannelEntry {
+  conns: Set<Connection>;
+  /** Settles when this node's engine subscription is active; every subscriber awaits it before reading history. */
+  ready: Promise<void>;
+}
+
+/** A subscription being set up: live messages are buffered in the connection until `finish`. */
+export interface PreparedSubscription {
+  channel: ChannelName;
+  result: SubscriptionResult;
+  messages: EngineMessage[];
+}
+
+/**
+ * Channels to local connections. The hub subscribes this node to a channel in the engine on its first
+ * local subscriber and unsubscribes on the last, delivers what the engine hands back, and coalesces
+ * everything queued for one connection within one event-loop turn into one write.
+ */
+export class Hub implements EngineHandlers {
+  private readonly channels = new Map<ChannelName, ChannelEntry>();
+  readonly connections = new Map<ClientId, Connection>();
+  private readonly users = new Map<UserId, Set<Connection>>();
+  private dirty: Connection[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly logger: Logger,
+    private readonly stats: Stats,
+  ) {}
+
+  // ---- engine handlers (hot path) -------------------------------------------------------------
+
+  message(msg: EngineMessage): void {
+    const entry = this.channels.get(msg.channel);
+    if (!entry) return;
+    for (const conn of entry.conns) {
+      const buffered = conn.pending.size > 0 ? conn.pending.get(msg.channel) : undefined;
+      if (buffered) buffered.push(msg);
+      else conn.enqueue(msg.frame);
+    }
+    this.stats.delivered += entry.conns.size;
+  }
+
+  direct(client: ClientId, frame: Buffer): boolean {
+    const conn = this.connections.get(client);
+    if (!conn || conn.state !== 'open') return false;
+    conn.enqueue(frame);
+    this.stats.delivered += 1;
+    return true;
+  }
+
+  disconnect(target: DisconnectTarget): number {
+    const victims: Connection[] = [];
+    if (target.client !== undefined) {
+      const c = this.connections.get(target.client);
+      if (c) victims.push(c);
+    } else if (target.user !== undefined) {
+      victims.push(...(this.users.get(target.user) ?? []));
+    }
+    for (const c of victims) c.close(target.code, target.reason);
+    return victims.length;
+  }
+
+  // ---- write coalescing -------------------------------------------------------------------------
+
+  /** Called by a connection the first time something is queued in this turn. */
+  markDirty(conn: Connection): void {
+    this.dirty.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Writes every queued frame: one write per connection per event-loop turn. */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const conn of dirty) conn.flush();
+  };
+
+  // ---- registry ---------------------------------------------------------------------------------
+
+  add(conn: Connection): void {
+    this.connections.set(conn.id, conn);
+  }
+
+  /** Registers an authenticated connection under its user and in presence. */
+  async register(conn: Connection): Promise<void> {
+    const user = conn.principal.user;
+    if (user !== null) {
+      let set = this.users.get(user);
+      if (!set) this.users.set(user, (set = new Set()));
+      set.add(conn);
+    }
+    await this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
+  }
+
+  /** Forgets a closed connection: channels, user index, presence. Idempotent. */
+  remove(conn: Connection): void {
+    if (!this.connections.delete(conn.id)) return;
+    for (const channel of conn.subs) this.leave(conn, channel);
+    conn.subs.clear();
+    conn.pending.clear();
+    const user = conn.principal.user;
+    if (user !== null && conn.registered) {
+      const set = this.users.get(user);
+      set?.delete(conn);
+      if (set?.size === 0) this.users.delete(user);
+      void this.engine.presence.remove(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence remove failed'));
+    }
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------------
+
+  /**
+   * First half of a subscription: join the channel (buffering live messages for this connection), make
+   * sure this node is subscribed in the engine, then read the position or recover from history. Live
+   * messages stay buffered until `finish`, so the caller can send `subscribed` (or `connected`) first.
+   */
+  async prepare(conn: Connection, channel: ChannelName, rec: SubscribeRecovery): Promise<PreparedSubscription> {
+    const isNew = !conn.subs.has(channel);
+    conn.pending.set(channel, []);
+    let entry = this.channels.get(channel);
+    if (isNew) {
+      conn.subs.add(channel);
+      if (!entry) {
+        entry = { conns: new Set(), ready: this.engine.broker.subscribe(channel) };
+        // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
+        entry.ready.catch(() => {
+          if (this.channels.get(channel) === entry) this.channels.delete(channel);
+        });
+        this.channels.set(channel, entry);
+      }
+      entry.conns.add(conn);
+    }
+    try {
+      await (entry as ChannelEntry).ready;
+      if (isNew) await this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'));
+      if (rec.since !== undefined) {
+        const r = await this.engine.history.recover(channel, rec.since, rec.epoch);
+        if (r.recovered) this.stats.recovered += 1;
+        else this.stats.notRecovered += 1;
+        return { channel, result: { ...pos(r.position), recovered: r.recovered }, messages: r.messages };
+      }
+      const p = await this.engine.history.position(channel);
+      return { channel, result: { ...pos(p), recovered: false }, messages: [] };
+    } catch (err) {
+      conn.pending.delete(channel);
+      if (isNew) {
+        conn.subs.delete(channel);
+        this.leave(conn, channel);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Second half, synchronous: returns the recovered messages followed by the live messages buffered
+   * meanwhile, without duplicates (anything at or below the last recovered seq was already covered) and
+   * switches the channel to live delivery for this connection.
+   */
+  finish(conn: Connection, prepared: PreparedSubscription): EngineMessage[] {
+    const buffered = conn.pending.get(prepared.channel) ?? [];
+    conn.pending.delete(prepared.channel);
+    if (!conn.subs.has(prepared.channel)) return [];
+    const out = prepared.messages;
+    let last = prepared.result.seq;
+    const lastRecovered = out[out.length - 1];
+    if (lastRecovered && lastRecovered.seq > last) last = lastRecovered.seq;
+    for (const m of buffered) {
+      if (m.epoch !== prepared.result.epoch || m.seq <= last) continue;
+      out.push(m);
+      last = m.seq;
+    }
+    return out;
+  }
+
+  /** Removes `conn` from `channel`. */
+  unsubscribe(conn: Connection, channel: ChannelName): void {
+    if (!conn.subs.delete(channel)) return;
+    conn.pending.delete(channel);
+    this.leave(conn, channel);
+  }
+
+  private leave(conn: Connection, channel: ChannelName): void {
+    const entry = this.channels.get(channel);
+    if (entry?.conns.delete(conn)) {
+      void this.engine.presence.leave(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence leave failed'));
+      if (entry.conns.size === 0) {
+        this.channels.delete(channel);
+        void this.engine.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'engine unsubscribe failed'));
+      }
+    }
+  }
+
+  /** Number of channels with at least one local subscriber. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Local subscriber count of a channel. */
+  localSubscribers(channel: ChannelName): number {
+    return this.channels.get(channel)?.conns.size ?? 0;
+  }
+}
+
+function pos(p: StreamPosition): { seq: number; epoch: string } {
+  return { seq: p.seq, epoch: p.epoch };
+}
