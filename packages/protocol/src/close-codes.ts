@@ -10,8 +10,12 @@
 export const CloseCode = {
   /** The connection was closed on purpose (client `close()` or server API with code 1000). */
   Normal: 1000,
-  /** The server is going away (shutdown without restart). Reconnect with jitter. */
+  /** Reserved: the server is going away. Not sent by this version (graceful shutdown sends 1012). Reconnect with jitter. */
   GoingAway: 1001,
+  /** The peer broke the WebSocket framing rules (sent by the WebSocket library, RFC 6455 7.4.1). */
+  ProtocolError: 1002,
+  /** A text frame was not valid UTF-8 (sent by the WebSocket library, RFC 6455 8.1). */
+  InvalidPayload: 1007,
   /** A frame exceeded the maximum frame size. Reconnect. */
   MessageTooBig: 1009,
   /** Unexpected server error. Reconnect. */
@@ -28,11 +32,11 @@ export const CloseCode = {
   RateLimited: 4029,
   /** The connection token expired (at connect or while connected): refresh it, then reconnect. */
   TokenExpired: 4401,
-  /** The client broke the protocol (first frame not `connect`, repeated invalid frames). */
+  /** The client broke the protocol (a subscribe/unsubscribe before `connect`, repeated invalid frames, too many frames before `connected`). */
   ProtocolViolation: 4500,
   /** The token is missing (anonymous connections not allowed), malformed, or its signature is invalid. */
   InvalidToken: 4501,
-  /** The connection is not allowed (for example the origin is not allowed). */
+  /** Reserved: the connection is not allowed. Not sent by this version (a disallowed origin gets HTTP 403 at the upgrade). */
   Forbidden: 4503,
   /** A backend disconnected this connection through the server API. */
   DisconnectedByServer: 4509,
@@ -44,6 +48,8 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const CLOSE_CODE_INFO: Readonly<Record<CloseCode, { name: string; reconnect: boolean; description: string }>> = {
   1000: { name: 'Normal', reconnect: false, description: 'Closed on purpose; do not reconnect.' },
   1001: { name: 'GoingAway', reconnect: true, description: 'Server going away; reconnect with jitter.' },
+  1002: { name: 'ProtocolError', reconnect: true, description: 'WebSocket framing error (sent by the WebSocket library).' },
+  1007: { name: 'InvalidPayload', reconnect: true, description: 'A text frame was not valid UTF-8 (sent by the WebSocket library).' },
   1009: { name: 'MessageTooBig', reconnect: true, description: 'A client frame exceeded the maximum frame size.' },
   1011: { name: 'InternalError', reconnect: true, description: 'Unexpected server error.' },
   1012: { name: 'ServiceRestart', reconnect: true, description: 'Server restarting (graceful shutdown); reconnect with jitter.' },

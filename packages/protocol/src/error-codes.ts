@@ -21,7 +21,7 @@ export const ErrorCode = {
   AlreadyConnected: 'already_connected',
   /** A channel name that does not match `[A-Za-z0-9_\-:.@=]{1,200}`. */
   InvalidChannel: 'invalid_channel',
-  /** Not allowed: someone else's `user:` channel, a `private:` channel the token does not grant, a `client:` channel, or anonymous access where it is off. */
+  /** Not allowed: someone else's `user:` channel, a `private:` channel the token does not grant, a `client:` channel; or a WebSocket upgrade from an origin that is not allowed (HTTP 403). */
   Forbidden: 'forbidden',
   /** The connection already has the maximum number of subscriptions. */
   TooManySubscriptions: 'too_many_subscriptions',

@@ -81,7 +81,8 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
       const subs = raw['subs'];
       if (subs !== undefined) {
         if (!isObject(subs)) return fail(ErrorCode.InvalidFrame, 'connect.subs must be an object');
-        const out: Record<string, SubscribeRecovery> = {};
+        // No prototype: "__proto__" is a valid channel name and must stay an ordinary key.
+        const out = Object.create(null) as Record<string, SubscribeRecovery>;
         for (const [channel, rec] of Object.entries(subs)) {
           const r = readRecovery(rec, `connect.subs[${JSON.stringify(channel.slice(0, 50))}]`);
           if (typeof r === 'string') return fail(ErrorCode.InvalidFrame, r);

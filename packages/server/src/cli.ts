@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError, helpText, parseConfig } from './config.js';
+import { ConfigError, helpText, parseConfig, SETTINGS } from './config.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
-import { OptionsError, type GatewayOptions } from './options.js';
+import { DEFAULTS, OptionsError, type GatewayOptions } from './options.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -47,7 +47,42 @@ async function main(argv: string[]): Promise<void> {
   const config = parseConfig(args, process.env);
   const logger = createLogger(config.logLevel);
   const prepared = prepareOptions(config.options, config.explicit, process.env);
-  const gateway: Gateway = await createGateway({ ...prepared.options, logger });
+
+  // The gateway starts listening asynchronously; the signal handlers below are installed in the same
+  // synchronous run, so a SIGTERM at any moment after this line is a graceful stop.
+  const starting: Promise<Gateway> = createGateway({ ...prepared.options, logger });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const shutdownTimeout = config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout;
+    // A hard deadline in case something hangs past the graceful one.
+    setTimeout(
+      () => {
+        logger.error('shutdown deadline exceeded, exiting');
+        process.exit(1);
+      },
+      Math.min(shutdownTimeout + 5000, 2_147_483_647),
+    ).unref();
+    starting
+      .then((gateway) => gateway.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+  const gateway = await starting;
   const { address, port } = gateway.address();
   const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   if (prepared.devApiKey !== undefined) {
@@ -67,35 +102,16 @@ async function main(argv: string[]): Promise<void> {
     );
   }
   logger.info({ url: base, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name, devMode: prepared.devApiKey !== undefined }, 'gateway listening');
-
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal, exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // A hard deadline in case something hangs past the graceful one.
-    setTimeout(() => {
-      logger.error('shutdown deadline exceeded, exiting');
-      process.exit(1);
-    }, gateway.options.shutdownTimeout + 5000).unref();
-    gateway.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof OptionsError) {
+  if (err instanceof OptionsError) {
+    // Name the setting as the user wrote it, not the internal option name.
+    const s = SETTINGS.find((x) => x.key === err.option);
+    process.stderr.write(`herald: ${s ? `${s.env} / ${s.flag}` : err.option}: ${err.message.slice(err.option.length + 2)}\n`);
+    process.exit(2);
+  }
+  if (err instanceof ConfigError) {
     process.stderr.write(`herald: ${err.message}\n`);
     process.exit(2);
   }

@@ -88,7 +88,9 @@ export class Connection implements SocketListener {
     if (!parsed.ok) {
       const err: ErrorFrame = { type: 'error', code: parsed.code, message: parsed.message };
       if (parsed.id !== undefined) err.id = parsed.id;
-      this.fail(err);
+      // Once open, errors queue behind earlier subscribe answers so answers keep request order.
+      if (this.state === 'open') this.serial(() => Promise.resolve(this.fail(err)));
+      else this.fail(err);
       return;
     }
     const frame = parsed.frame;
@@ -136,7 +138,7 @@ export class Connection implements SocketListener {
   private handle(frame: ClientFrame): void {
     switch (frame.type) {
       case 'connect':
-        this.send({ type: 'error', code: ErrorCode.AlreadyConnected, message: 'already connected' });
+        this.serial(() => Promise.resolve(this.send({ type: 'error', code: ErrorCode.AlreadyConnected, message: 'already connected' })));
         return;
       case 'subscribe':
         this.serial(() => this.subscribe(frame));
@@ -185,13 +187,20 @@ export class Connection implements SocketListener {
     }
     const errors: ErrorFrame[] = [];
     for (const [channel, rec] of Object.entries(frame.subs ?? {})) {
+      const already = wanted.get(channel);
+      if (already) {
+        // The automatic user channel, listed again with a position to recover from.
+        wanted.set(channel, { ...already, ...rec });
+        continue;
+      }
       const problem = this.refuse(channel, wanted.size);
       if (problem) errors.push(problem);
       else wanted.set(channel, { type: 'subscribe', channel, ...rec });
     }
     const settled = await Promise.allSettled([...wanted.values()].map((s) => ctx.hub.prepare(this, s.channel, s)));
     if (this.isClosed()) return;
-    const subs: Record<ChannelName, SubscriptionResult> = {};
+    // Keyed by client-chosen names ("__proto__" is a valid channel): no prototype to collide with.
+    const subs = Object.create(null) as Record<ChannelName, SubscriptionResult>;
     const ready: PreparedSubscription[] = [];
     settled.forEach((r, i) => {
       const channel = [...wanted.keys()][i] as ChannelName;
@@ -203,7 +212,8 @@ export class Connection implements SocketListener {
         ctx.logger.warn({ err: r.reason, client: this.id, channel }, 'subscribe at connect failed');
       }
     });
-    // Open only now: frames that arrived meanwhile were kept in `early`, so no answer overtakes `connected`.
+    // Open only now: frames that arrived meanwhile were kept in `early`, so no answer overtakes
+    // `connected` (except `pong`, which is always answered at once).
     this.state = 'open';
     this.send({ type: 'connected', client: this.id, user: this.principal.user, ping: ctx.options.pingInterval, subs });
     for (const p of ready) for (const m of ctx.hub.finish(this, p)) this.enqueue(m.frame);

@@ -58,7 +58,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const extraRoutes: RouteHook[] = [];
   let shuttingDown = false;
 
-  const server = createServer(createHttpHandler({ ctx, apiKeys: new ApiKeyChecker(options.apiKeys), isShuttingDown: () => shuttingDown, extraRoutes }));
+  const http = createHttpHandler({ ctx, apiKeys: new ApiKeyChecker(options.apiKeys), isShuttingDown: () => shuttingDown, extraRoutes });
+  const server = createServer(http);
   server.on('clientError', (err, socket) => {
     logger.debug({ err: err.message }, 'http client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -97,7 +98,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     server.closeIdleConnections();
     for (const conn of [...hub.connections.values()]) conn.close(CloseCode.ServiceRestart, 'server restarting');
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, options.shutdownTimeout).unref());
-    await Promise.race([transport.drained(), deadline]);
+    // In-flight HTTP requests finish (new publishes answer 503 shutting_down); clients close with 1012.
+    await Promise.race([Promise.all([transport.drained(), http.idle()]), deadline]);
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;

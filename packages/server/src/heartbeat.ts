@@ -20,6 +20,8 @@ export function sweep(connections: Iterable<Connection>, now: number, rules: Hea
   for (const conn of connections) {
     switch (conn.state) {
       case 'connecting':
+      case 'authenticating':
+        // The deadline covers token verification too: a connect that never completes must not hold a socket.
         if (now >= conn.connectDeadline) conn.close(CloseCode.ConnectTimeout, 'no connect frame in time', 1000);
         break;
       case 'open': {

@@ -145,13 +145,15 @@ export class Hub implements EngineHandlers {
     try {
       await (entry as ChannelEntry).ready;
       if (isNew) await this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'));
-      if (rec.since !== undefined) {
+      // Recovery needs the epoch the position belongs to: a `since` alone could match a newer history.
+      if (rec.since !== undefined && rec.epoch !== undefined) {
         const r = await this.engine.history.recover(channel, rec.since, rec.epoch);
         if (r.recovered) this.stats.recovered += 1;
         else this.stats.notRecovered += 1;
         return { channel, result: { ...pos(r.position), recovered: r.recovered }, messages: r.messages };
       }
       const p = await this.engine.history.position(channel);
+      if (rec.since !== undefined) this.stats.notRecovered += 1;
       return { channel, result: { ...pos(p), recovered: false }, messages: [] };
     } catch (err) {
       conn.pending.delete(channel);

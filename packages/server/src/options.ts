@@ -98,6 +98,9 @@ export class OptionsError extends Error {
   }
 }
 
+/** The largest delay Node's timers accept (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'connectTimeout',
   'pingInterval',
@@ -125,6 +128,8 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   for (const k of POSITIVE) {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(k, `must be a positive number, got ${String(v)}`);
+    // Durations feed timers, and Node's timers overflow (firing at once) above 2^31-1 ms.
+    if (v > MAX_TIMER_MS) throw new OptionsError(k, `must be at most ${MAX_TIMER_MS}, got ${v}`);
   }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', `must be 0-65535, got ${o.port}`);
   if (!Number.isInteger(o.historySize) || o.historySize < 0) throw new OptionsError('historySize', 'must be a non-negative integer');

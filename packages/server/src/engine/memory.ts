@@ -1,5 +1,6 @@
 import type { ChannelName, StreamPosition } from '@herald/protocol';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { EngineUnavailableError } from '../errors.js';
 import { encodeMessage } from './frame.js';
 import { IdempotencyCache } from './idempotency.js';
 import { MemoryHistory } from './memory-history.js';
@@ -43,7 +44,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   let closed = false;
 
   const alive = (): EngineHandlers => {
-    if (!handlers || closed) throw new Error('memory engine is not running');
+    if (!handlers || closed) throw new EngineUnavailableError('the memory engine is not running');
     return handlers;
   };
 
@@ -103,7 +104,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       return Promise.resolve();
     },
     check() {
-      return closed ? Promise.reject(new Error('memory engine closed')) : Promise.resolve();
+      return closed ? Promise.reject(new EngineUnavailableError('memory engine closed')) : Promise.resolve();
     },
     close() {
       closed = true;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { channelKind, isValidChannel, type ChannelName } from '@herald/protocol';
+import { channelKind, isValidChannel, USER_CHANNEL_PREFIX, type ChannelName } from '@herald/protocol';
 import type { ApiKeyChecker } from '../auth/api-key.js';
 import type { Context } from '../context.js';
 import { HeraldError } from '../errors.js';
-import { readJsonBody } from './body.js';
+import { ClientAbortedError, readJsonBody } from './body.js';
 import { sendError, sendJson } from './respond.js';
 import { isValidUserId, parseDisconnect, parsePublishBody, type PublishItem } from './validate.js';
 
@@ -19,6 +19,9 @@ export interface ApiDeps {
   extraRoutes: RouteHook[];
 }
 
+/** The request handler, plus `idle()`, which resolves once no request is in flight (graceful shutdown). */
+export type HttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { idle(): Promise<void> };
+
 type Handler = (req: IncomingMessage, url: URL, param: string | undefined) => Promise<[number, string]>;
 interface Route {
   method: 'GET' | 'POST';
@@ -32,8 +35,17 @@ const MAX_HISTORY_LIMIT = 1000;
  * The plain `(req, res)` handler for everything that is not a WebSocket upgrade: `/healthz`, `/readyz`,
  * the `/api/*` endpoints (Bearer API key), and extra routes. Every error answers with the JSON error shape.
  */
-export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpHandler(deps: ApiDeps): HttpHandler {
   const { ctx } = deps;
+  let inFlight = 0;
+  let idleWaiters: Array<() => void> = [];
+  const done = (): void => {
+    inFlight -= 1;
+    if (inFlight > 0) return;
+    const w = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of w) resolve();
+  };
   const { engine, options } = ctx;
   const wsPaths = new Set(options.wsPaths);
 
@@ -49,7 +61,8 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
       ctx.stats.published += 1;
       return item.id === undefined ? { client, delivered: true } : { id: item.id, client, delivered: true };
     }
-    const results: Record<ChannelName, object> = {};
+    // Keyed by caller-chosen names ("__proto__" is a valid channel): no prototype to collide with.
+    const results: Record<ChannelName, object> = Object.create(null) as Record<ChannelName, object>;
     for (const channel of item.target.channels) {
       const out = await engine.broker.publish({
         channel,
@@ -62,8 +75,10 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
       const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
       // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
       if (channelKind(channel) === 'user') {
-        r['online'] = subscribers > 0;
-        if (subscribers === 0) ctx.stats.drop('user_offline');
+        const user = channel.slice(USER_CHANNEL_PREFIX.length);
+        const connections = (await engine.presence.online([user])).get(user) ?? 0;
+        r['online'] = connections > 0;
+        if (connections === 0) ctx.stats.drop('user_offline');
       }
       results[channel] = r;
     }
@@ -76,8 +91,8 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
       {
         method: 'POST',
         handler: async (req) => {
-          if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
           const { items, many } = parsePublishBody(await readJsonBody(req, options.maxBodySize), options.maxPublishChannels);
+          if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
           if (!many) return [200, JSON.stringify(await publishOne(items[0] as PublishItem))];
           const out: object[] = [];
           for (const item of items) {
@@ -87,6 +102,7 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
               // In an array, a missing client is reported in its own item; the others were published.
               if (!(err instanceof HeraldError) || err.code !== 'no_such_client') throw err;
               out.push({
+                ...(item.id === undefined ? {} : { id: item.id }),
                 client: item.target.kind === 'client' ? item.target.client : null,
                 delivered: false,
                 error: { code: err.code, message: err.message },
@@ -116,7 +132,7 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
           const bad = users.find((u) => !isValidUserId(u));
           if (bad !== undefined) throw new HeraldError('invalid_field', `users: ${bad.slice(0, 50)} is not a valid user id`, { field: 'users' });
           const counts = await engine.presence.online(users);
-          const out: Record<string, { online: boolean; connections: number }> = {};
+          const out = Object.create(null) as Record<string, { online: boolean; connections: number }>;
           for (const u of users) {
             const n = counts.get(u) ?? 0;
             out[u] = { online: n > 0, connections: n };
@@ -187,8 +203,11 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
     sendJson(res, status, body, headers);
   };
 
-  return (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    inFlight += 1;
+    res.once('close', done);
     const requestId = headerId(req.headers['x-request-id']) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -211,6 +230,11 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
       }
     };
     run().catch((err: unknown) => {
+      if (err instanceof ClientAbortedError) {
+        ctx.logger.debug({ requestId, path }, 'client aborted the request');
+        res.destroy();
+        return;
+      }
       if (err instanceof HeraldError) {
         if (err.status >= 500) ctx.logger.warn({ err, requestId, path }, 'request failed');
         // A refused body may still be arriving: answer, then drop the connection instead of reading it.
@@ -221,6 +245,14 @@ export function createHttpHandler(deps: ApiDeps): (req: IncomingMessage, res: Se
       sendError(res, new HeraldError('internal', 'internal error'), { 'x-request-id': requestId });
     });
   };
+
+  return Object.assign(handle, {
+    idle: () =>
+      new Promise<void>((resolve) => {
+        if (inFlight === 0) resolve();
+        else idleWaiters.push(resolve);
+      }),
+  });
 
   async function readiness(res: ServerResponse): Promise<void> {
     if (deps.isShuttingDown()) {

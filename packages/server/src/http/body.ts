@@ -15,11 +15,17 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(buf);
+  try {
+    for await (const chunk of req) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(buf);
+    }
+  } catch (err) {
+    if (err instanceof HeraldError) throw err;
+    // The client went away mid-body: nobody is left to answer.
+    throw new ClientAbortedError(err);
   }
   let text = Buffer.concat(chunks, size).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -27,6 +33,14 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     return JSON.parse(text) as unknown;
   } catch {
     throw new HeraldError('invalid_body', 'the request body is not valid JSON');
+  }
+}
+
+/** The client closed the connection before its request body was complete. */
+export class ClientAbortedError extends Error {
+  constructor(cause: unknown) {
+    super('client aborted the request', { cause });
+    this.name = 'ClientAbortedError';
   }
 }
 

@@ -1,4 +1,4 @@
-import { isReservedType, isValidChannel, MESSAGE_TYPE_RE, userChannel, type ChannelName, type ClientId } from '@herald/protocol';
+import { channelKind, CloseCode, isReservedType, isValidChannel, MESSAGE_TYPE_RE, userChannel, type ChannelName, type ClientId } from '@herald/protocol';
 import { HeraldError } from '../errors.js';
 
 /** One validated publish request. */
@@ -26,6 +26,9 @@ function invalid(field: string, message: string): HeraldError {
 function channelField(v: unknown, field: string): ChannelName {
   if (typeof v !== 'string') throw invalid(field, 'must be a string');
   if (!isValidChannel(v)) throw new HeraldError('invalid_channel', `${field} is not a valid channel name ([A-Za-z0-9_-:.@=]{1,200})`, { field });
+  // Nobody can subscribe to client: channels; a message for one connection uses the `client` field.
+  if (channelKind(v) === 'client')
+    throw new HeraldError('invalid_channel', `${field}: publish to one connection with "client", not a client: channel`, { field });
   return v;
 }
 
@@ -99,7 +102,7 @@ export function parseDisconnect(body: unknown): DisconnectRequest {
   const { user, client, code, reason } = body;
   if (user === undefined && client === undefined) throw missing('user');
   if (user !== undefined && client !== undefined) throw invalid('client', 'cannot be combined with user');
-  const out: DisconnectRequest = { code: 4509, reason: 'disconnected by the server' };
+  const out: DisconnectRequest = { code: CloseCode.DisconnectedByServer, reason: 'disconnected by the server' };
   if (user !== undefined) {
     if (typeof user !== 'string' || !isValidUserId(user)) throw invalid('user', 'must be a user id');
     out.user = user;
