@@ -1,0 +1,211 @@
+/**
+ * The engine contract: one suite every Engine implementation must pass (memory now, Redis too).
+ * `make` builds a fresh, isolated engine (its own key space) with the given limits.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../src/engine/types.js';
+
+export interface ContractLimits {
+  historySize?: number;
+  historyTtl?: number;
+  idempotencyTtl?: number;
+}
+
+export interface ContractFactory {
+  make(limits?: ContractLimits): Promise<Engine>;
+  /** Moves the engine's notion of time forward (a manual clock, or real waiting for engines that use server time). */
+  advance?(ms: number): Promise<void>;
+}
+
+class Recorder implements EngineHandlers {
+  readonly messages: EngineMessage[] = [];
+  readonly directs: Array<[string, string]> = [];
+  readonly disconnects: DisconnectTarget[] = [];
+  local = new Set<string>();
+  private waiters: Array<() => void> = [];
+  message(msg: EngineMessage): void {
+    this.messages.push(msg);
+    this.wake();
+  }
+  direct(client: string, frame: Buffer): boolean {
+    if (!this.local.has(client)) return false;
+    this.directs.push([client, frame.toString()]);
+    this.wake();
+    return true;
+  }
+  disconnect(target: DisconnectTarget): number {
+    this.disconnects.push(target);
+    this.wake();
+    return target.client !== undefined && this.local.has(target.client) ? 1 : 0;
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+  async until(pred: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+}
+
+const frameOf = (m: EngineMessage) => JSON.parse(m.frame.toString()) as Record<string, unknown>;
+
+export function engineContract(name: string, factory: ContractFactory): void {
+  describe(`engine contract: ${name}`, () => {
+    const open: Engine[] = [];
+    afterEach(async () => {
+      for (const e of open.splice(0)) await e.close();
+    });
+    const start = async (limits?: ContractLimits) => {
+      const engine = await factory.make(limits);
+      open.push(engine);
+      const rec = new Recorder();
+      await engine.start(rec);
+      return { engine, rec };
+    };
+
+    it('assigns seq 1, 2, 3 per channel with one epoch, and hands messages to subscribed nodes only', async () => {
+      const { engine, rec } = await start();
+      await engine.broker.subscribe('a');
+      const r1 = await engine.broker.publish({ channel: 'a', type: 't', payloadJson: '{"n":1}' });
+      const r2 = await engine.broker.publish({ channel: 'a', type: 't', payloadJson: '{"n":2}' });
+      const other = await engine.broker.publish({ channel: 'b', type: 't', payloadJson: '{}' });
+      expect([r1.seq, r2.seq, other.seq]).toEqual([1, 2, 1]);
+      expect(r1.epoch).toBe(r2.epoch);
+      expect(r1.duplicate).toBe(false);
+      await rec.until(() => rec.messages.length >= 2, 'two messages');
+      expect(rec.messages.map((m) => [m.channel, m.seq, m.epoch])).toEqual([
+        ['a', 1, r1.epoch],
+        ['a', 2, r1.epoch],
+      ]);
+      expect(frameOf(rec.messages[0] as EngineMessage)).toEqual({ type: 't', channel: 'a', payload: { n: 1 }, seq: 1 });
+      await engine.broker.unsubscribe('a');
+      await engine.broker.subscribe('b');
+      await engine.broker.publish({ channel: 'a', type: 't', payloadJson: '{}' });
+      await engine.broker.publish({ channel: 'b', type: 't', payloadJson: '{}' });
+      await rec.until(() => rec.messages.some((m) => m.channel === 'b'), 'message on b');
+      expect(rec.messages.filter((m) => m.channel === 'a')).toHaveLength(2);
+    });
+
+    it('keeps payload bytes intact (emoji, CJK, escapes)', async () => {
+      const { engine, rec } = await start();
+      await engine.broker.subscribe('u');
+      const payloadJson = JSON.stringify({ t: 'héllo 😀 中文 "q" \\ \u2028' });
+      await engine.broker.publish({ channel: 'u', type: 't', payloadJson });
+      await rec.until(() => rec.messages.length === 1, 'message');
+      expect(frameOf(rec.messages[0] as EngineMessage).payload).toEqual(JSON.parse(payloadJson));
+      const page = await engine.history.read('u', { limit: 10 });
+      expect(frameOf(page.messages[0] as EngineMessage).payload).toEqual(JSON.parse(payloadJson));
+    });
+
+    it('reports a position for channels never published to', async () => {
+      const { engine } = await start();
+      const p = await engine.history.position('fresh');
+      expect(p.seq).toBe(0);
+      expect(typeof p.epoch).toBe('string');
+      expect((await engine.history.position('fresh')).epoch).toBe(p.epoch);
+      const r = await engine.broker.publish({ channel: 'fresh', type: 't', payloadJson: '{}' });
+      expect(r).toMatchObject({ seq: 1, epoch: p.epoch });
+    });
+
+    it('recovers everything after since, or nothing (recovered:false): never partial', async () => {
+      const { engine } = await start({ historySize: 5 });
+      let epoch = '';
+      for (let i = 1; i <= 8; i++) epoch = (await engine.broker.publish({ channel: 'h', type: 't', payloadJson: `{"i":${i}}` })).epoch;
+      const ok = await engine.history.recover('h', 3, epoch);
+      expect(ok.recovered).toBe(true);
+      expect(ok.position).toEqual({ seq: 8, epoch });
+      expect(ok.messages.map((m) => m.seq)).toEqual([4, 5, 6, 7, 8]);
+      expect(frameOf(ok.messages[0] as EngineMessage)).toEqual({ type: 't', channel: 'h', payload: { i: 4 }, seq: 4 });
+      expect(await engine.history.recover('h', 2, epoch)).toMatchObject({ recovered: false, messages: [] });
+      expect(await engine.history.recover('h', 8, epoch)).toMatchObject({ recovered: true, messages: [] });
+      expect(await engine.history.recover('h', 9, epoch)).toMatchObject({ recovered: false, messages: [] });
+      expect(await engine.history.recover('h', 6, 'other')).toMatchObject({ recovered: false, messages: [] });
+    });
+
+    it('reads pages of history', async () => {
+      const { engine } = await start();
+      for (let i = 1; i <= 6; i++) await engine.broker.publish({ channel: 'p', type: 't', payloadJson: `{"i":${i}}` });
+      expect((await engine.history.read('p', { limit: 3 })).messages.map((m) => m.seq)).toEqual([4, 5, 6]);
+      const page = await engine.history.read('p', { since: 1, limit: 2 });
+      expect(page).toMatchObject({ complete: true, position: { seq: 6 } });
+      expect(page.messages.map((m) => m.seq)).toEqual([2, 3]);
+      expect((await engine.history.read('p', { since: 1, epoch: 'nope', limit: 2 })).complete).toBe(false);
+    });
+
+    it('publishes once per idempotency key and channel', async () => {
+      const { engine } = await start();
+      const a = await engine.broker.publish({ channel: 'i', type: 't', payloadJson: '{}', idempotencyKey: 'k1' });
+      const b = await engine.broker.publish({ channel: 'i', type: 't', payloadJson: '{}', idempotencyKey: 'k1' });
+      const c = await engine.broker.publish({ channel: 'j', type: 't', payloadJson: '{}', idempotencyKey: 'k1' });
+      expect(a).toMatchObject({ seq: 1, duplicate: false });
+      expect(b).toMatchObject({ seq: 1, duplicate: true, epoch: a.epoch });
+      expect(c).toMatchObject({ seq: 1, duplicate: false });
+      expect((await engine.history.position('i')).seq).toBe(1);
+    });
+
+    if (factory.advance) {
+      const advance = factory.advance;
+      it('expires history after its TTL (recovered:false), keeping seq and epoch', async () => {
+        const { engine } = await start({ historyTtl: 1000 });
+        const r = await engine.broker.publish({ channel: 'x', type: 't', payloadJson: '{}' });
+        await engine.broker.publish({ channel: 'x', type: 't', payloadJson: '{}' });
+        await advance(1500);
+        expect(await engine.history.recover('x', 1, r.epoch)).toMatchObject({ recovered: false, position: { seq: 2, epoch: r.epoch } });
+        expect((await engine.broker.publish({ channel: 'x', type: 't', payloadJson: '{}' })).seq).toBe(3);
+      });
+    }
+
+    it('delivers direct messages to the node that has the client, and says when none has', async () => {
+      const { engine, rec } = await start();
+      rec.local.add('c1');
+      expect(await engine.broker.publishDirect({ client: 'c1', type: 'd', payloadJson: '{"x":1}' })).toBe(true);
+      expect(JSON.parse((rec.directs[0] as [string, string])[1])).toEqual({ type: 'd', channel: 'client:c1', payload: { x: 1 }, seq: 0 });
+      expect(await engine.broker.publishDirect({ client: 'ghost', type: 'd', payloadJson: '{}' })).toBe(false);
+    });
+
+    it('tracks presence: users online with connection counts, channel subscribers', async () => {
+      const { engine } = await start();
+      const c1 = { client: 'c1', user: '42' };
+      const c2 = { client: 'c2', user: '42' };
+      const c3 = { client: 'c3', user: null };
+      for (const c of [c1, c2, c3]) await engine.presence.add(c);
+      await engine.presence.join('room', c1);
+      await engine.presence.join('room', c3);
+      expect(await engine.presence.online(['42', '43'])).toEqual(
+        new Map([
+          ['42', 2],
+          ['43', 0],
+        ]),
+      );
+      expect(await engine.presence.subscribers('room')).toBe(2);
+      await engine.presence.leave('room', c1);
+      await engine.presence.remove(c1);
+      expect(await engine.presence.online(['42'])).toEqual(new Map([['42', 1]]));
+      expect(await engine.presence.subscribers('room')).toBe(1);
+      expect(await engine.presence.subscribers('empty')).toBe(0);
+    });
+
+    it('answers presence for 1000 users at once', async () => {
+      const { engine } = await start();
+      const users = Array.from({ length: 1000 }, (_, i) => `u${i}`);
+      for (let i = 0; i < 1000; i += 3) await engine.presence.add({ client: `c${i}`, user: `u${i}` });
+      const online = await engine.presence.online(users);
+      expect(online.size).toBe(1000);
+      expect([...online.values()].filter((n) => n > 0)).toHaveLength(334);
+    });
+
+    it('reports itself ready while running', async () => {
+      const { engine } = await start();
+      await expect(engine.check()).resolves.toBeUndefined();
+    });
+  });
+}

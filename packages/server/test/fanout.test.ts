@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { TokenVerifier } from '../src/auth/jwt.js';
+import { Connection } from '../src/connection.js';
+import type { Context } from '../src/context.js';
+import { createMemoryEngine } from '../src/engine/memory.js';
+import { Hub } from '../src/hub.js';
+import { silentLogger } from '../src/logger.js';
+import { resolveOptions } from '../src/options.js';
+import { Stats } from '../src/stats.js';
+import type { Socket } from '../src/transport/socket.js';
+import { api, eventually, ManualClock, publish, startGateway, TestClient } from './helpers.js';
+
+class FakeSocket implements Socket {
+  readonly writes: Buffer[][] = [];
+  bufferedAmount = 0;
+  closedWith: number | undefined;
+  send(frames: readonly Buffer[]): void {
+    this.writes.push([...frames]);
+  }
+  close(code: number): void {
+    this.closedWith = code;
+  }
+  ping(): void {}
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe('fan-out', () => {
+  it('serializes a message once and hands the same bytes to every recipient', async () => {
+    const clock = new ManualClock();
+    const engine = createMemoryEngine({ clock });
+    const stats = new Stats();
+    const logger = silentLogger();
+    const hub = new Hub(engine, logger, stats);
+    const ctx: Context = { options: resolveOptions({ allowAnonymous: true }), clock, logger, engine, hub, tokens: new TokenVerifier([]), stats };
+    await engine.start(hub);
+    const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
+    sockets.forEach((s, i) => {
+      const conn = new Connection(`c${i}`, s, ctx);
+      hub.add(conn);
+      conn.message(Buffer.from(JSON.stringify({ type: 'connect', subs: { news: {} } })), false);
+    });
+    await eventually(() => (sockets.every((s) => s.writes.length === 1) ? true : undefined), 'connected frames');
+    await engine.broker.publish({ channel: 'news', type: 'hi', payloadJson: '{"a":1}' });
+    await turn();
+    const frames = sockets.map((s) => s.writes[1]?.[0]);
+    expect(frames[0]?.toString()).toBe('{"type":"hi","channel":"news","payload":{"a":1},"seq":1}');
+    expect(frames[1]).toBe(frames[0]);
+    expect(frames[2]).toBe(frames[0]);
+    await engine.close();
+  });
+
+  it('coalesces everything queued in one turn into one write per connection', async () => {
+    const clock = new ManualClock();
+    const engine = createMemoryEngine({ clock });
+    const stats = new Stats();
+    const hub = new Hub(engine, silentLogger(), stats);
+    const ctx: Context = {
+      options: resolveOptions({ allowAnonymous: true }),
+      clock,
+      logger: silentLogger(),
+      engine,
+      hub,
+      tokens: new TokenVerifier([]),
+      stats,
+    };
+    await engine.start(hub);
+    const plain = new FakeSocket();
+    const batched = new FakeSocket();
+    for (const [s, batch] of [
+      [plain, false],
+      [batched, true],
+    ] as const) {
+      const conn = new Connection(batch ? 'b' : 'p', s, ctx);
+      hub.add(conn);
+      conn.message(Buffer.from(JSON.stringify({ type: 'connect', subs: { n: {} }, batch })), false);
+    }
+    await eventually(() => (plain.writes.length === 1 && batched.writes.length === 1 ? true : undefined), 'connected');
+    for (let i = 0; i < 3; i++) await engine.broker.publish({ channel: 'n', type: 't', payloadJson: `{"i":${i}}` });
+    await turn();
+    // One write each: three frames corked together for the plain client, one `\n`-joined frame for the batch client.
+    expect(plain.writes[1]).toHaveLength(3);
+    expect(batched.writes[1]).toHaveLength(1);
+    expect(
+      batched.writes[1]?.[0]
+        ?.toString()
+        .split('\n')
+        .map((l) => JSON.parse(l).seq),
+    ).toEqual([1, 2, 3]);
+    await engine.close();
+  });
+
+  it('batch:true clients get several messages in one frame; plain clients one per frame', async () => {
+    const gw = await startGateway();
+    const batched = await TestClient.connect(gw.ws, { subs: { n: {} }, batch: true });
+    const plain = await TestClient.connect(gw.ws, { subs: { n: {} } });
+    const items = Array.from({ length: 5 }, (_, i) => ({ channel: 'n', type: 't', payload: { i } }));
+    expect((await api(gw.http, 'POST', '/api/publish', items)).status).toBe(200);
+    expect((await batched.client.waitMessages('n', 5)).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await plain.client.waitMessages('n', 5)).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(batched.client.raw.length).toBeLessThan(6);
+    expect(batched.client.raw.some((r) => r.includes('\n'))).toBe(true);
+    expect(plain.client.raw.filter((r) => r.includes('\n'))).toHaveLength(0);
+    expect(plain.client.raw).toHaveLength(6);
+  });
+
+  it('closes a slow consumer with 4008 while other clients keep receiving everything', async () => {
+    const gw = await startGateway({ sendBufferLimit: 64 * 1024 });
+    const slow = await TestClient.connect(gw.ws, { subs: { big: {} } });
+    const fast = await TestClient.connect(gw.ws, { subs: { big: {} } });
+    // Stop reading: the kernel buffers fill, then the server's send buffer grows past the limit.
+    (slow.client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const payload = { blob: 'x'.repeat(16 * 1024) };
+    let n = 0;
+    while (!gw.gateway.stats.closedByCode.get(4008) && n < 2000) {
+      await publish(gw.http, { channel: 'big', type: 'chunk', payload });
+      n++;
+    }
+    expect(gw.gateway.stats.closedByCode.get(4008)).toBe(1);
+    expect(gw.gateway.stats.dropped.get('slow_consumer')).toBe(1);
+    await publish(gw.http, { channel: 'big', type: 'chunk', payload });
+    n++;
+    const got = await fast.client.waitMessages('big', n, 20_000);
+    expect(got.map((m) => m.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    (slow.client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await slow.client.closed(20_000)).code).toBe(4008);
+    expect((await api(gw.http, 'GET', '/api/channels/big')).body.subscribers).toBe(1);
+  });
+});
