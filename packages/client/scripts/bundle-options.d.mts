@@ -1,0 +1,5 @@
+import type { BuildOptions } from 'esbuild';
+
+export declare const packageDir: string;
+export declare const esmOptions: BuildOptions;
+export declare const iifeOptions: BuildOptions;

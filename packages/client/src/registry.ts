@@ -1,0 +1,224 @@
+import type {
+  ChannelName,
+  ClientFrame,
+  ErrorCode,
+  ErrorFrame,
+  MessageFrame,
+  SubscribeRecovery,
+  SubscribedFrame,
+  SubscriptionResult,
+  UnsubscribedFrame,
+} from '@herald/protocol';
+import { ClientErrorCode, HeraldError } from './errors.js';
+import { Subscription, type SubscriptionHost } from './subscription.js';
+import type { ClientEvents, Clock, Logger, SubscribeOptions } from './types.js';
+
+/**
+ * The one transient subscribe error (`ErrorCode.EngineUnavailable`): retried with backoff. A literal, so
+ * the IIFE bundle does not carry the whole ErrorCode table.
+ */
+const RETRYABLE_SUBSCRIBE_ERROR: ErrorCode = 'engine_unavailable';
+
+/** What the registry needs from its client (internal). */
+export interface RegistryContext {
+  clock: Clock;
+  logger: Logger;
+  backoff: (attempt: number) => number;
+  /** Sends a frame on the current connection, if one is open. */
+  send(frame: ClientFrame): void;
+  /** Whether the connection is established (`connected` received). */
+  connected(): boolean;
+  /** Emits a client event. */
+  emit<K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]): void;
+  /** Reports an error through the client's `error` event. */
+  report(error: HeraldError): void;
+  /** Subscriptions report their listeners' exceptions here. */
+  host: Omit<SubscriptionHost, 'unsubscribe'>;
+}
+
+/**
+ * The client's subscriptions and everything the server says about channels: subscribe and unsubscribe
+ * requests and answers, per-channel sequencing (dedup, gap recovery, resets) and subscribe errors.
+ * Connection lifecycle stays in the client; `reset()` is called whenever a connection ends.
+ */
+export class SubscriptionRegistry {
+  private readonly _subs = new Map<ChannelName, Subscription>();
+  private readonly _host: SubscriptionHost;
+  private _reqId = 0;
+  /** Bumped by `reset()`, so loops that call app handlers notice a connection that ended meanwhile. */
+  private _generation = 0;
+  /** Channels subscribed on the current connection (in the connect frame or by a subscribe frame). */
+  private readonly _sent = new Set<ChannelName>();
+  private readonly _requests = new Map<number, ChannelName>();
+  private readonly _unsubscribing = new Map<ChannelName, number>();
+  private readonly _retries = new Map<Subscription, { timer: unknown; n: number }>();
+
+  constructor(private readonly _ctx: RegistryContext) {
+    this._host = { ..._ctx.host, unsubscribe: (sub) => this._unsubscribe(sub) };
+  }
+
+  /** The subscription of `channel`, if any. */
+  get(channel: ChannelName): Subscription | undefined {
+    return this._subs.get(channel);
+  }
+
+  /** The subscription of `channel`, created (and subscribed, when connected) if needed. */
+  add(channel: ChannelName, options?: SubscribeOptions): Subscription {
+    let sub = this._subs.get(channel);
+    if (!sub) {
+      this._subs.set(channel, (sub = new Subscription(channel, this._host, options)));
+      if (this._ctx.connected()) this._subscribe(sub);
+    }
+    return sub;
+  }
+
+  /** The `subs` of a connect frame: every subscription with its recovery position. */
+  connectSubs(): Record<ChannelName, SubscribeRecovery> {
+    for (const channel of this._subs.keys()) this._sent.add(channel);
+    // Object.fromEntries defines own properties, even for a channel named __proto__.
+    return Object.fromEntries([...this._subs].map(([channel, sub]) => [channel, sub._pos.recovery()]));
+  }
+
+  /** Applies `connected.subs`; `own` is the user's channel, which the server subscribes by itself. */
+  connected(results: Record<ChannelName, SubscriptionResult>, own: ChannelName | undefined): void {
+    const gen = this._generation;
+    for (const [channel, result] of Object.entries(results)) {
+      if (gen !== this._generation) return;
+      let sub = this._subs.get(channel);
+      // Track our own user channel even when the app did not subscribe, so it recovers after reconnects.
+      if (!sub && channel === own) this._subs.set(channel, (sub = new Subscription(channel, this._host)));
+      this._sent.add(channel);
+      if (sub) this._apply(sub, result);
+      else this._sendUnsubscribe(channel); // unsubscribed while the connect frame was in flight
+    }
+    for (const sub of [...this._subs.values()]) {
+      if (gen !== this._generation) return;
+      if (!this._sent.has(sub.channel)) this._subscribe(sub); // added after the connect frame left
+    }
+  }
+
+  /** The connection ended: every request in flight is void and every subscription waits for a resubscribe. */
+  reset(): void {
+    this._generation++;
+    for (const r of this._retries.values()) this._ctx.clock.clearTimeout(r.timer);
+    this._retries.clear();
+    this._requests.clear();
+    this._unsubscribing.clear();
+    this._sent.clear();
+    for (const sub of this._subs.values()) sub._pos.ready = false;
+  }
+
+  /** An application message: deliver it exactly once and in order, or recover a gap. */
+  message(m: MessageFrame): void {
+    const sub = this._subs.get(m.channel);
+    // seq 0: sent to this connection only (`client:<id>`) or otherwise unsequenced; nothing to track.
+    if (m.seq !== 0) {
+      if (!sub) return this._ctx.logger.debug('message for a channel without subscription', m.channel);
+      const verdict = sub._pos.accept(m.seq);
+      if (verdict === 'gap') {
+        this._ctx.logger.debug(`gap on ${m.channel} after seq ${String(sub._pos.seq)}: resubscribing`, m.seq);
+        this._subscribe(sub);
+      }
+      if (verdict !== 'deliver') return;
+    }
+    sub?._emit('message', m);
+    this._ctx.emit('message', m);
+  }
+
+  subscribed(f: SubscribedFrame): void {
+    if (f.id !== undefined) this._requests.delete(f.id);
+    const sub = this._subs.get(f.channel);
+    // An answer to an older request (unsubscribed and subscribed again since) is stale.
+    if (!sub || (f.id !== undefined && f.id !== sub._req)) return;
+    this._apply(sub, f);
+  }
+
+  unsubscribed(f: UnsubscribedFrame): void {
+    const n = this._unsubscribing.get(f.channel);
+    if (n !== undefined) {
+      // The answer to our own unsubscribe.
+      if (n > 1) this._unsubscribing.set(f.channel, n - 1);
+      else this._unsubscribing.delete(f.channel);
+      return;
+    }
+    const sub = this._subs.get(f.channel);
+    if (!sub) return;
+    this._remove(sub);
+    sub._emit('unsubscribed', f.reason === undefined ? {} : { reason: f.reason });
+  }
+
+  error(f: ErrorFrame): void {
+    const channel = f.channel ?? (f.id === undefined ? undefined : this._requests.get(f.id));
+    if (f.id !== undefined) this._requests.delete(f.id);
+    const error = new HeraldError(ClientErrorCode.ServerError, f.message, { serverCode: f.code, channel, data: f });
+    const sub = channel === undefined ? undefined : this._subs.get(channel);
+    if (sub && (f.id === undefined || f.id === sub._req)) {
+      // forbidden, invalid_channel, too_many_subscriptions: retrying cannot help.
+      if (f.code === RETRYABLE_SUBSCRIBE_ERROR) this._retry(sub);
+      else this._remove(sub);
+      sub._emit('error', error);
+    }
+    this._ctx.report(error);
+  }
+
+  private _apply(sub: Subscription, r: SubscriptionResult): void {
+    this._clearRetry(sub);
+    const { seq = 0, epoch } = sub._pos;
+    const previous = epoch === undefined ? { seq } : { seq, epoch };
+    const outcome = sub._pos.subscribed(r);
+    sub._emit('subscribed', { seq: r.seq, epoch: r.epoch, recovered: r.recovered });
+    if (outcome === 'recovered') {
+      sub._emit('recovered', { since: seq, seq: r.seq, epoch: r.epoch });
+    } else if (outcome !== 'fresh') {
+      this._ctx.logger.debug(`${sub.channel}: position reset (${outcome})`, r);
+      const reset = { reason: outcome, seq: r.seq, epoch: r.epoch, previous };
+      sub._emit('reset', reset);
+      this._ctx.emit('reset', { channel: sub.channel, ...reset });
+    }
+  }
+
+  private _subscribe(sub: Subscription): void {
+    const id = ++this._reqId;
+    sub._req = id;
+    this._requests.set(id, sub.channel);
+    this._sent.add(sub.channel);
+    this._ctx.send({ type: 'subscribe', channel: sub.channel, ...sub._pos.recovery(), id });
+  }
+
+  private _unsubscribe(sub: Subscription): void {
+    if (this._subs.get(sub.channel) !== sub) return;
+    this._remove(sub);
+    if (this._ctx.connected()) this._sendUnsubscribe(sub.channel);
+  }
+
+  private _sendUnsubscribe(channel: ChannelName): void {
+    this._unsubscribing.set(channel, (this._unsubscribing.get(channel) ?? 0) + 1);
+    this._sent.delete(channel);
+    this._ctx.send({ type: 'unsubscribe', channel, id: ++this._reqId });
+  }
+
+  private _remove(sub: Subscription): void {
+    if (this._subs.get(sub.channel) === sub) this._subs.delete(sub.channel);
+    sub._ended = true;
+    sub._pos.ready = false;
+    this._clearRetry(sub);
+  }
+
+  private _retry(sub: Subscription): void {
+    const r = this._retries.get(sub) ?? { timer: undefined, n: 0 };
+    this._ctx.clock.clearTimeout(r.timer);
+    const gen = this._generation;
+    r.timer = this._ctx.clock.setTimeout(
+      () => gen === this._generation && this._subs.get(sub.channel) === sub && this._subscribe(sub),
+      this._ctx.backoff(r.n++),
+    );
+    this._retries.set(sub, r);
+  }
+
+  private _clearRetry(sub: Subscription): void {
+    const r = this._retries.get(sub);
+    if (!r) return;
+    this._ctx.clock.clearTimeout(r.timer);
+    this._retries.delete(sub);
+  }
+}

@@ -1,0 +1,73 @@
+import type { ChannelName, Payload, StreamPosition } from '@herald/protocol';
+import { Emitter, type Listener } from './emitter.js';
+import { Sequencer } from './sequencer.js';
+import type { SubscribeOptions, SubscriptionEvents, SubscriptionState } from './types.js';
+
+/** What a subscription needs from its client (internal). */
+export interface SubscriptionHost {
+  unsubscribe(sub: Subscription): void;
+  listenerError(error: unknown, event: string): void;
+}
+
+/**
+ * One channel the client follows. Created by `client.subscribe()`; the same object is returned for
+ * the same channel until it is unsubscribed. It survives reconnects: the client resubscribes it with
+ * its position so missed messages are replayed.
+ */
+export class Subscription<P extends Payload = Payload> {
+  /** The channel. */
+  readonly channel: ChannelName;
+  /** @internal */
+  readonly _pos: Sequencer;
+  /** Id of the latest subscribe request sent for this subscription. @internal */
+  _req: number | undefined;
+  /** @internal */
+  _ended = false;
+  private readonly _events: Emitter<SubscriptionEvents<P>>;
+  private readonly _host: SubscriptionHost;
+
+  /** @internal */
+  constructor(channel: ChannelName, host: SubscriptionHost, options: SubscribeOptions = {}) {
+    this.channel = channel;
+    this._host = host;
+    this._pos = new Sequencer(options.since, options.epoch);
+    this._events = new Emitter((error, event) => host.listenerError(error, `subscription ${event}`));
+  }
+
+  /** `subscribing` until the server confirms (again after each reconnect or gap), then `subscribed`. */
+  get state(): SubscriptionState {
+    if (this._ended) return 'unsubscribed';
+    return this._pos.ready ? 'subscribed' : 'subscribing';
+  }
+
+  /** The last delivered seq and its epoch, once known. */
+  get position(): StreamPosition | undefined {
+    const { seq, epoch } = this._pos;
+    return seq === undefined || epoch === undefined ? undefined : { seq, epoch };
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof SubscriptionEvents<P>>(event: K, listener: Listener<SubscriptionEvents<P>[K]>): () => void {
+    return this._events.on(event, listener);
+  }
+
+  /** Adds a listener called at most once; returns a function that removes it. */
+  once<K extends keyof SubscriptionEvents<P>>(event: K, listener: Listener<SubscriptionEvents<P>[K]>): () => void {
+    return this._events.once(event, listener);
+  }
+
+  /** Removes a listener. */
+  off<K extends keyof SubscriptionEvents<P>>(event: K, listener: Listener<SubscriptionEvents<P>[K]>): void {
+    this._events.off(event, listener);
+  }
+
+  /** Stops following the channel. `client.subscribe()` afterwards creates a new subscription. */
+  unsubscribe(): void {
+    this._host.unsubscribe(this as unknown as Subscription);
+  }
+
+  /** @internal */
+  _emit<K extends keyof SubscriptionEvents<P>>(event: K, payload: SubscriptionEvents<P>[K]): void {
+    this._events.emit(event, payload);
+  }
+}

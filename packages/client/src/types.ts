@@ -1,0 +1,120 @@
+import type { ChannelName, ClientId, MessageFrame, Payload, UserId } from '@herald/protocol';
+import type { HeraldError } from './errors.js';
+
+/**
+ * Connection state. `closed` is terminal: the client does not reconnect by itself (after `close()`, close
+ * code 1000 or 4500-4999); `connect()` starts it again.
+ */
+export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+
+/** One state transition; every transition is emitted exactly once as a `state` event. */
+export interface StateChange {
+  from: ClientState;
+  to: ClientState;
+  /** The close code that caused the transition (to `disconnected` or `closed`). */
+  code?: number;
+  /** Why: the close reason, or what the client detected (`no pong`, `connect timeout` ...). */
+  reason?: string;
+  /**
+   * Retry number, 0 for the first retry after a connection was lost (reset once a connection stayed up
+   * for `stableAfter`). Present on `disconnected` with a scheduled retry and on the `connecting` it leads to.
+   */
+  attempt?: number;
+  /** On `disconnected`: milliseconds until the next attempt. */
+  delay?: number;
+}
+
+/** An application message, as published: `{type, channel, payload, seq}`. */
+export interface Message<P extends Payload = Payload> extends MessageFrame {
+  payload: P;
+}
+
+/** Events of a {@link HeraldClient}. */
+export interface ClientEvents {
+  /** Every state transition. */
+  state: StateChange;
+  /** The server accepted the connection (after the `state` event to `connected`). */
+  connected: { client: ClientId; user: UserId | null };
+  /** Every message delivered to the app, on any channel (including `user:{id}` and `client:{id}`), after dedup. */
+  message: Message;
+  /**
+   * A channel's position was reset (same as the subscription's `reset` event, for every channel
+   * including the automatic `user:{id}`): refetch that channel's state.
+   */
+  reset: SubscriptionEvents['reset'] & { channel: ChannelName };
+  /** Malformed frames, server error frames, failed token refreshes and exceptions thrown by handlers. */
+  error: HeraldError;
+}
+
+/** State of a subscription: waiting for `subscribed` (also while recovering a gap), active, or gone. */
+export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
+
+/** Why a subscription's position was reset: the app must refetch the channel's state. */
+export type ResetReason = 'epoch_changed' | 'history_lost';
+
+/** Events of a {@link Subscription}. */
+export interface SubscriptionEvents<P extends Payload = Payload> {
+  /** A message of this channel, exactly once and in seq order (seq 0 messages are not sequenced). */
+  message: Message<P>;
+  /** The server confirmed the subscription (on every (re)subscribe, before `recovered`/`reset`). */
+  subscribed: { seq: number; epoch: string; recovered: boolean };
+  /** A resubscribe resumed the stream: every message after `since` up to `seq` follows, oldest first. */
+  recovered: { since: number; seq: number; epoch: string };
+  /**
+   * Messages were lost for good (the epoch changed or the history no longer reaches back): refetch the
+   * channel's state. Live messages after `seq` follow.
+   */
+  reset: { reason: ResetReason; seq: number; epoch: string; previous: { seq: number; epoch?: string } };
+  /** The server ended the subscription (not sent for your own `unsubscribe()`). */
+  unsubscribed: { reason?: string };
+  /** A server error about this subscription (`serverCode`), for example `forbidden`. */
+  error: HeraldError;
+}
+
+/** Where to resume a new subscription from, for example a seq loaded with the app's initial state. */
+export interface SubscribeOptions {
+  /** Deliver every message after this seq. */
+  since?: number | undefined;
+  /** The epoch `since` belongs to. */
+  epoch?: string | undefined;
+}
+
+/** Timers, injectable so that tests never sleep. */
+export interface Clock {
+  /** Milliseconds since some fixed point. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Where the client reports what it drops or works around. */
+export interface Logger {
+  debug(message: string, data?: unknown): void;
+  warn(message: string, data?: unknown): void;
+}
+
+/**
+ * The part of a WebSocket the client uses. The browser's `WebSocket` and the `ws` package both fit.
+ * The `on*` handlers are typed `unknown` so that either library's handler types are accepted; the client
+ * assigns functions taking `{ data }` (message) and `{ code, reason }` (close).
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: unknown;
+  onmessage: unknown;
+  onclose: unknown;
+  onerror: unknown;
+}
+
+/** A WebSocket constructor: `globalThis.WebSocket`, or `WebSocket` from the `ws` package. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Hooks into the page lifecycle. Each method returns a function that removes the hook. */
+export interface Environment {
+  /** Calls `fn` when the network comes back (the browser's `online` event). */
+  onOnline(fn: () => void): () => void;
+  /** Calls `fn` when the page becomes visible again (`visibilitychange` to `visible`). */
+  onVisible(fn: () => void): () => void;
+}
