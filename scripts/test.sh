@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what is missing (npm packages; Redis, PHP and
+# Chromium from Debian's packages when a suite needs them), builds, lints, and runs every suite.
+# Usage: npm test            (what CI runs through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ART="$ROOT/test-artifacts"
+mkdir -p "$ART"
+rm -f "$ART/vitest.json" "$ART/php-summary.json"
+
+log() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "cannot install $* : apt-get is not available; install it by hand" >&2
+    return 1
+  fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ -z "${APT_UPDATED:-}" ]; then
+    $sudo apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_node_modules() {
+  # npm ci when node_modules is missing or older than the lockfile.
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+ensure_redis() {
+  export HERALD_TEST_REDIS_URL="${HERALD_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  if command -v redis-cli >/dev/null 2>&1 && redis-cli -u "$HERALD_TEST_REDIS_URL" ping 2>/dev/null | grep -q PONG; then
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    log "installing redis-server"
+    apt_install redis-server
+  fi
+  log "starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 1 50); do
+    redis-cli -u "$HERALD_TEST_REDIS_URL" ping 2>/dev/null | grep -q PONG && return
+    sleep 0.1
+  done
+  echo "redis did not start" >&2
+  exit 1
+}
+
+ensure_php() {
+  local missing=()
+  command -v php >/dev/null 2>&1 || missing+=(php-cli)
+  command -v phpunit >/dev/null 2>&1 || missing+=(phpunit)
+  if command -v php >/dev/null 2>&1; then
+    php -m | grep -qi '^curl$' || missing+=(php-curl)
+    php -m | grep -qi '^redis$' || missing+=(php-redis)
+  else
+    missing+=(php-curl php-redis)
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+ensure_chromium() {
+  export HERALD_CHROMIUM="${HERALD_CHROMIUM:-/usr/bin/chromium}"
+  if [ ! -x "$HERALD_CHROMIUM" ]; then
+    log "installing chromium"
+    apt_install chromium
+  fi
+}
+
+ensure_node_modules
+ensure_redis
+[ -d sdk/php ] && ensure_php
+[ -d packages/client ] && ensure_chromium
+
+log "build"
+npm run build --silent
+
+log "lint"
+npm run lint --silent
+
+log "unit and integration tests (vitest)"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$ART/vitest.json" || status=$?
+
+if [ -d sdk/php/tests ]; then
+  log "PHP SDK tests (phpunit)"
+  node scripts/php-tests.mjs || status=$?
+fi
+
+node scripts/summary.mjs "$ART/vitest.json" || status=$?
+exit $status
