@@ -29,6 +29,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
   },
   {
+    // Plain browser scripts (the demo page).
+    files: ['packages/server/demo/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', fetch: 'readonly', Herald: 'readonly' } },
+  },
+  {
     // The gateway logs through pino only; the browser SDK's default logger is the console.
     files: ['packages/server/src/**/*.ts'],
     rules: { 'no-console': 'error' },

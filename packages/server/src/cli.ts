@@ -23,7 +23,13 @@ export function prepareOptions(
     }
     const devApiKey = `dev_${randomBytes(18).toString('base64url')}`;
     return {
-      options: { ...options, apiKeys: [devApiKey], allowAnonymous: explicit.has('allowAnonymous') ? (options.allowAnonymous ?? false) : true },
+      options: {
+        ...options,
+        apiKeys: [devApiKey],
+        allowAnonymous: explicit.has('allowAnonymous') ? (options.allowAnonymous ?? false) : true,
+        demo: explicit.has('demo') ? (options.demo ?? false) : true,
+        demoApiKey: devApiKey,
+      },
       devApiKey,
     };
   }
@@ -93,6 +99,7 @@ async function main(argv: string[]): Promise<void> {
         '  Herald is running in DEVELOPMENT MODE (no HERALD_API_KEY / HERALD_JWT_SECRET configured).',
         '  Anonymous clients may connect and subscribe to public channels.',
         `  WebSocket:        ${base.replace('http', 'ws')}${gateway.options.wsPaths[0] ?? '/ws'}`,
+        ...(gateway.options.demo ? [`  Demo page:        ${base}/`] : []),
         `  API key (dev):    ${prepared.devApiKey}`,
         `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${prepared.devApiKey}' \\`,
         `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,

@@ -147,6 +147,14 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int',
     description: 'How long a publish id is remembered (a repeat within it publishes nothing).',
   },
+  {
+    key: 'demo',
+    env: 'HERALD_DEMO',
+    flag: '--demo',
+    type: 'bool',
+    description: 'Serve the demo page at / (browser SDK + publish form).',
+    defaultNote: 'false (true in development mode)',
+  },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];
 

@@ -40,8 +40,8 @@ export class Connection implements SocketListener {
   principal: Principal = ANONYMOUS;
   /** Whether the connection was registered under its user and in presence. */
   registered = false;
-  /** Channels this connection is in (live or being recovered). */
-  readonly subs = new Set<ChannelName>();
+  /** Channels this connection is in (live or being recovered), each with the epoch the client was told. */
+  readonly subs = new Map<ChannelName, string>();
   /** Channels being set up: live messages wait here until the subscription answer has been queued. */
   readonly pending = new Map<ChannelName, EngineMessage[]>();
   readonly presence: PresenceConnection;
@@ -216,7 +216,7 @@ export class Connection implements SocketListener {
     // `connected` (except `pong`, which is always answered at once).
     this.state = 'open';
     this.send({ type: 'connected', client: this.id, user: this.principal.user, ping: ctx.options.pingInterval, subs });
-    for (const p of ready) for (const m of ctx.hub.finish(this, p)) this.enqueue(m.frame);
+    for (const p of ready) for (const f of ctx.hub.finish(this, p)) this.enqueue(f);
     for (const e of errors) this.send(e);
     ctx.logger.debug({ client: this.id, user: this.principal.user, subs: ready.length }, 'connected');
 
@@ -257,7 +257,7 @@ export class Connection implements SocketListener {
     if (this.isClosed()) return;
     const ok = { type: 'subscribed' as const, channel: frame.channel, ...prepared.result };
     this.send(frame.id === undefined ? ok : { ...ok, id: frame.id });
-    for (const m of this.ctx.hub.finish(this, prepared)) this.enqueue(m.frame);
+    for (const f of this.ctx.hub.finish(this, prepared)) this.enqueue(f);
   }
 
   private isClosed(): boolean {

@@ -11,6 +11,7 @@ import { createMemoryEngine } from './engine/memory.js';
 import type { Engine } from './engine/types.js';
 import { sweep } from './heartbeat.js';
 import { createHttpHandler, type RouteHook } from './http/api.js';
+import { createDemoRoute } from './http/demo.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
@@ -85,6 +86,10 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       resolve();
     });
   });
+
+  if (options.demo) {
+    extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, logger }));
+  }
 
   const runSweep = (): void => sweep(hub.connections.values(), clock.now(), options);
   const timer: TimerHandle = clock.setInterval(runSweep, options.sweepInterval);

@@ -1,4 +1,4 @@
-import type { ChannelName, ClientId, StreamPosition, SubscribeRecovery, SubscriptionResult, UserId } from '@herald/protocol';
+import type { ChannelName, ClientId, StreamPosition, SubscribedFrame, SubscribeRecovery, SubscriptionResult, UserId } from '@herald/protocol';
 import type { Connection } from './connection.js';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from './engine/types.js';
 import type { Logger } from './logger.js';
@@ -6,6 +6,11 @@ import type { Stats } from './stats.js';
 
 interface ChannelEntry {
   conns: Set<Connection>;
+  /**
+   * The epoch every subscriber of this node knows, or null when unknown or mixed (a new channel, or a
+   * subscriber that learned another epoch): the next message then checks each subscriber.
+   */
+  epoch: string | null;
   /** Settles when this node's engine subscription is active; every subscriber awaits it before reading history. */
   ready: Promise<void>;
 }
@@ -40,10 +45,36 @@ export class Hub implements EngineHandlers {
   message(msg: EngineMessage): void {
     const entry = this.channels.get(msg.channel);
     if (!entry) return;
+    if (msg.epoch !== entry.epoch) {
+      this.epochChanged(entry, msg);
+      return;
+    }
     for (const conn of entry.conns) {
       const buffered = conn.pending.size > 0 ? conn.pending.get(msg.channel) : undefined;
       if (buffered) buffered.push(msg);
       else conn.enqueue(msg.frame);
+    }
+    this.stats.delivered += entry.conns.size;
+  }
+
+  /**
+   * A message of an epoch some subscribers do not know: the channel's history was lost (a Redis that came
+   * back empty, say) and seq restarted. Each such subscriber first gets a fresh `subscribed` with the new
+   * epoch and `recovered: false`, so it resets its position instead of dropping seq 1, 2, 3 as duplicates.
+   */
+  private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
+    entry.epoch = msg.epoch;
+    for (const conn of entry.conns) {
+      const buffered = conn.pending.size > 0 ? conn.pending.get(msg.channel) : undefined;
+      if (buffered) {
+        buffered.push(msg);
+        continue;
+      }
+      if (conn.subs.get(msg.channel) !== msg.epoch) {
+        conn.subs.set(msg.channel, msg.epoch);
+        conn.enqueue(resetFrame(msg));
+      }
+      conn.enqueue(msg.frame);
     }
     this.stats.delivered += entry.conns.size;
   }
@@ -107,7 +138,7 @@ export class Hub implements EngineHandlers {
   /** Forgets a closed connection: channels, user index, presence. Idempotent. */
   remove(conn: Connection): void {
     if (!this.connections.delete(conn.id)) return;
-    for (const channel of conn.subs) this.leave(conn, channel);
+    for (const channel of conn.subs.keys()) this.leave(conn, channel);
     conn.subs.clear();
     conn.pending.clear();
     const user = conn.principal.user;
@@ -131,9 +162,9 @@ export class Hub implements EngineHandlers {
     conn.pending.set(channel, []);
     let entry = this.channels.get(channel);
     if (isNew) {
-      conn.subs.add(channel);
+      conn.subs.set(channel, '');
       if (!entry) {
-        entry = { conns: new Set(), ready: this.engine.broker.subscribe(channel) };
+        entry = { conns: new Set(), epoch: null, ready: this.engine.broker.subscribe(channel) };
         // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
         entry.ready.catch(() => {
           if (this.channels.get(channel) === entry) this.channels.delete(channel);
@@ -166,23 +197,32 @@ export class Hub implements EngineHandlers {
   }
 
   /**
-   * Second half, synchronous: returns the recovered messages followed by the live messages buffered
-   * meanwhile, without duplicates (anything at or below the last recovered seq was already covered) and
-   * switches the channel to live delivery for this connection.
+   * Second half, synchronous: returns the frames that follow the subscription answer (the recovered
+   * messages, then the live messages buffered meanwhile, without duplicates: anything at or below the last
+   * recovered seq was already covered) and switches the channel to live delivery for this connection.
    */
-  finish(conn: Connection, prepared: PreparedSubscription): EngineMessage[] {
-    const buffered = conn.pending.get(prepared.channel) ?? [];
-    conn.pending.delete(prepared.channel);
-    if (!conn.subs.has(prepared.channel)) return [];
-    const out = prepared.messages;
-    let last = prepared.result.seq;
-    const lastRecovered = out[out.length - 1];
-    if (lastRecovered && lastRecovered.seq > last) last = lastRecovered.seq;
+  finish(conn: Connection, prepared: PreparedSubscription): Buffer[] {
+    const { channel, result } = prepared;
+    const buffered = conn.pending.get(channel) ?? [];
+    conn.pending.delete(channel);
+    if (!conn.subs.has(channel)) return [];
+    const out = prepared.messages.map((m) => m.frame);
+    let epoch = result.epoch;
+    let last = Math.max(result.seq, prepared.messages[prepared.messages.length - 1]?.seq ?? 0);
     for (const m of buffered) {
-      if (m.epoch !== prepared.result.epoch || m.seq <= last) continue;
-      out.push(m);
+      if (m.epoch !== epoch) {
+        // History was lost while this subscription was being set up.
+        out.push(resetFrame(m));
+        epoch = m.epoch;
+        last = m.seq - 1;
+      }
+      if (m.seq <= last) continue;
+      out.push(m.frame);
       last = m.seq;
     }
+    conn.subs.set(channel, epoch);
+    const entry = this.channels.get(channel);
+    if (entry && entry.epoch !== epoch) entry.epoch = null;
     return out;
   }
 
@@ -213,6 +253,12 @@ export class Hub implements EngineHandlers {
   localSubscribers(channel: ChannelName): number {
     return this.channels.get(channel)?.conns.size ?? 0;
   }
+}
+
+/** The `subscribed` frame that tells a subscriber its channel starts over in a new epoch at `msg`. */
+function resetFrame(msg: EngineMessage): Buffer {
+  const frame: SubscribedFrame = { type: 'subscribed', channel: msg.channel, seq: msg.seq - 1, epoch: msg.epoch, recovered: false };
+  return Buffer.from(JSON.stringify(frame));
 }
 
 function pos(p: StreamPosition): { seq: number; epoch: string } {

@@ -50,6 +50,10 @@ export interface GatewayOptions {
   historyTtl?: number;
   /** Idempotency window of publish ids, in ms (memory engine). @default 300000 */
   idempotencyTtl?: number;
+  /** Serve the demo page at `/` (the browser SDK connected to this gateway, and a publish form). @default false */
+  demo?: boolean;
+  /** API key the demo page's publish form is prefilled with (the CLI sets it in development mode only). */
+  demoApiKey?: string;
   /** The engine; a memory engine built from the history options when omitted. */
   engine?: Engine;
   /** @default the system clock */
@@ -59,7 +63,7 @@ export interface GatewayOptions {
 }
 
 /** Options after defaults, with the collaborators still optional (built in createGateway). */
-export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger'>>;
+export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey'>> & { demoApiKey: string | undefined };
 
 export const DEFAULTS: ResolvedOptions = {
   port: 8080,
@@ -85,6 +89,8 @@ export const DEFAULTS: ResolvedOptions = {
   historySize: 1000,
   historyTtl: 600_000,
   idempotencyTtl: 300_000,
+  demo: false,
+  demoApiKey: undefined,
 };
 
 /** An invalid option; `option` names it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory.js';
-import type { Engine } from '../src/engine/types.js';
+import type { Engine, EngineHandlers } from '../src/engine/types.js';
 import { ManualClock, publish, startGateway, TestClient } from './helpers.js';
 
 /** A latch the test opens; `reached` resolves when the engine is waiting on it. */
@@ -83,5 +83,46 @@ describe('subscribe racing live publishes (slow engine)', () => {
     expect(sub).toMatchObject({ seq: 2, recovered: false });
     await publish(gw.http, { channel: 'p', type: 'm', payload: {} });
     expect((await c.waitMessages('p', 1)).map((m) => m.seq)).toEqual([3]);
+  });
+
+  it('tells every subscriber about a new epoch (history lost) before the first message of it', async () => {
+    const clock = new ManualClock();
+    const base = createMemoryEngine({ clock });
+    let inject: EngineHandlers | undefined;
+    const engine: Engine = {
+      ...base,
+      start(handlers) {
+        inject = handlers;
+        return base.start(handlers);
+      },
+    };
+    const gw = await startGateway({ engine, clock });
+    const a = await TestClient.connect(gw.ws, { subs: { w: {} } });
+    const b = await TestClient.connect(gw.ws, { subs: { w: {} }, batch: true });
+    for (let i = 1; i <= 3; i++) await publish(gw.http, { channel: 'w', type: 'm', payload: { i } });
+    await a.client.waitMessages('w', 3);
+    // As after a Redis that came back empty: the engine hands over seq 1, 2 of a new epoch.
+    const frame = (seq: number) => Buffer.from(JSON.stringify({ type: 'm', channel: 'w', payload: { fresh: seq }, seq }));
+    inject?.message({ channel: 'w', seq: 1, epoch: 'NEW', frame: frame(1) });
+    inject?.message({ channel: 'w', seq: 2, epoch: 'NEW', frame: frame(2) });
+    for (const c of [a.client, b.client]) {
+      await c.waitMessages('w', 5);
+      const tail = c.frames.slice(-3);
+      expect(tail[0]).toEqual({ type: 'subscribed', channel: 'w', seq: 0, epoch: 'NEW', recovered: false });
+      expect(tail.slice(1).map((f) => [f.seq, (f.payload as { fresh: number }).fresh])).toEqual([
+        [1, 1],
+        [2, 2],
+      ]);
+    }
+    // A subscriber that learned another epoch (here the engine's own) is told again; the others are not.
+    const late = await TestClient.connect(gw.ws);
+    late.client.send({ type: 'subscribe', channel: 'w' });
+    const sub = await late.client.nextOf('subscribed');
+    expect(sub.epoch).not.toBe('NEW');
+    inject?.message({ channel: 'w', seq: 3, epoch: 'NEW', frame: frame(3) });
+    await a.client.waitMessages('w', 6);
+    expect(await late.client.next()).toEqual({ type: 'subscribed', channel: 'w', seq: 2, epoch: 'NEW', recovered: false });
+    expect(await late.client.next()).toMatchObject({ channel: 'w', seq: 3 });
+    expect(a.client.frames.filter((f) => f.type === 'subscribed')).toHaveLength(1);
   });
 });
