@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { channelKind, isValidChannel, USER_CHANNEL_PREFIX, type ChannelName } from '@herald/protocol';
+import { isValidChannel, type ChannelName } from '@herald/protocol';
 import type { ApiKeyChecker } from '../auth/api-key.js';
 import type { Context } from '../context.js';
 import { HeraldError } from '../errors.js';
+import { Publisher } from '../publisher.js';
 import { ClientAbortedError, readJsonBody } from './body.js';
 import { sendError, sendJson } from './respond.js';
 import { isValidUserId, parseDisconnect, parsePublishBody, type PublishItem } from './validate.js';
@@ -49,41 +50,7 @@ export function createHttpHandler(deps: ApiDeps): HttpHandler {
   const { engine, options } = ctx;
   const wsPaths = new Set(options.wsPaths);
 
-  const publishOne = async (item: PublishItem): Promise<object> => {
-    if (item.target.kind === 'client') {
-      const client = item.target.client;
-      const input = { client, type: item.type, payloadJson: item.payloadJson, ...(item.id === undefined ? {} : { idempotencyKey: item.id }) };
-      const delivered = await engine.broker.publishDirect(input);
-      if (!delivered) {
-        ctx.stats.drop('no_such_client');
-        throw new HeraldError('no_such_client', `no connection with client id ${client}`, { field: 'client' });
-      }
-      ctx.stats.published += 1;
-      return item.id === undefined ? { client, delivered: true } : { id: item.id, client, delivered: true };
-    }
-    // Keyed by caller-chosen names ("__proto__" is a valid channel): no prototype to collide with.
-    const results: Record<ChannelName, object> = Object.create(null) as Record<ChannelName, object>;
-    for (const channel of item.target.channels) {
-      const out = await engine.broker.publish({
-        channel,
-        type: item.type,
-        payloadJson: item.payloadJson,
-        ...(item.id === undefined ? {} : { idempotencyKey: item.id }),
-      });
-      if (!out.duplicate) ctx.stats.published += 1;
-      const subscribers = await engine.presence.subscribers(channel);
-      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
-      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
-      if (channelKind(channel) === 'user') {
-        const user = channel.slice(USER_CHANNEL_PREFIX.length);
-        const connections = (await engine.presence.online([user])).get(user) ?? 0;
-        r['online'] = connections > 0;
-        if (connections === 0) ctx.stats.drop('user_offline');
-      }
-      results[channel] = r;
-    }
-    return item.id === undefined ? { results } : { id: item.id, results };
-  };
+  const publisher = new Publisher(ctx);
 
   const routes = new Map<string, Route>([
     [
@@ -93,22 +60,8 @@ export function createHttpHandler(deps: ApiDeps): HttpHandler {
         handler: async (req) => {
           const { items, many } = parsePublishBody(await readJsonBody(req, options.maxBodySize), options.maxPublishChannels);
           if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
-          if (!many) return [200, JSON.stringify(await publishOne(items[0] as PublishItem))];
-          const out: object[] = [];
-          for (const item of items) {
-            try {
-              out.push(await publishOne(item));
-            } catch (err) {
-              // In an array, a missing client is reported in its own item; the others were published.
-              if (!(err instanceof HeraldError) || err.code !== 'no_such_client') throw err;
-              out.push({
-                ...(item.id === undefined ? {} : { id: item.id }),
-                client: item.target.kind === 'client' ? item.target.client : null,
-                delivered: false,
-                error: { code: err.code, message: err.message },
-              });
-            }
-          }
+          if (!many) return [200, JSON.stringify(await publisher.publish(items[0] as PublishItem))];
+          const out = await publisher.publishAll(items);
           return [200, JSON.stringify(out)];
         },
       },
