@@ -93,8 +93,9 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
   if (typeof WebSocket !== 'function') {
     throw invalid('no WebSocket implementation: pass options.WebSocket (in Node 20, WebSocket from the ws package)');
   }
-  const minDelay = ms(o.minDelay, 'minDelay', 1000, 1);
   const maxDelay = ms(o.maxDelay, 'maxDelay', 30_000, 1);
+  // The default base delay never exceeds a smaller maxDelay the caller chose.
+  const minDelay = ms(o.minDelay, 'minDelay', Math.min(1000, maxDelay), 1);
   if (minDelay > maxDelay) throw invalid('minDelay must not exceed maxDelay');
   const random = o.random ?? Math.random;
   if (typeof random !== 'function') throw invalid('random must be a function');

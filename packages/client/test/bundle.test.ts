@@ -47,7 +47,7 @@ describe('dist/herald.min.js', () => {
     s1.receiveBatch([{ type: 'subscribed', channel: 'news', ...result(3), id: s1.last()?.['id'] }, msg('news', 2), msg('news', 3)]);
     expect(seen).toEqual([1, 2, 3]);
     expect(sub.position).toEqual({ seq: 3, epoch: 'e1' });
-    clock.advance(75_000); // two unanswered pings
+    clock.advance(50_000); // two unanswered pings: dead two intervals after the last frame
     expect(s1.closedWith?.code).toBe(4002);
     clock.advance(500);
     const s2 = sockets[1]!;

@@ -5,7 +5,7 @@ import { FakeClock, connectedFrame, handshake, msg, setup } from './helpers.js';
 const pings = (h: ReturnType<typeof setup>, i = -1) => (h.sockets.at(i)?.framesOf('ping') ?? []).length;
 
 describe('Heartbeat (unit)', () => {
-  it('pings every interval and declares death after two unanswered pings', () => {
+  it('pings every interval; in a silence a second ping at 1.5 intervals, death at 2 intervals', () => {
     const clock = new FakeClock();
     const log: string[] = [];
     const hb = new Heartbeat(
@@ -14,14 +14,34 @@ describe('Heartbeat (unit)', () => {
       (r) => log.push(`dead: ${r}`),
     );
     hb.start(1000);
-    clock.advance(1000);
+    clock.advance(999);
+    expect(log).toEqual([]);
+    clock.advance(1);
     expect(log).toEqual(['ping']);
-    clock.advance(1000);
+    clock.advance(500);
     expect(log).toEqual(['ping', 'ping']);
-    clock.advance(1000);
+    clock.advance(499);
+    expect(log).toEqual(['ping', 'ping']);
+    clock.advance(1);
     expect(log).toEqual(['ping', 'ping', 'dead: no pong']);
     clock.advance(10_000);
     expect(log).toHaveLength(3); // nothing after death
+  });
+
+  it('detects death within two intervals of the last frame whatever the timer phase', () => {
+    const clock = new FakeClock();
+    const log: string[] = [];
+    const hb = new Heartbeat(
+      clock,
+      () => log.push(`ping@${clock.now()}`),
+      () => log.push(`dead@${clock.now()}`),
+    );
+    const t0 = clock.now();
+    hb.start(1000);
+    clock.advance(1100);
+    hb.alive(); // the last frame, just after the first ping
+    clock.advance(5000);
+    expect(log).toEqual([`ping@${t0 + 1000}`, `ping@${t0 + 2000}`, `ping@${t0 + 2600}`, `dead@${t0 + 3100}`]);
   });
 
   it('anything received resets the count of missed pings', () => {
@@ -76,15 +96,15 @@ describe('client heartbeat', () => {
     expect(h.client.state).toBe('connected');
   });
 
-  it('two unanswered pings: closes the socket itself (no onclose needed) and reconnects', () => {
+  it('two unanswered pings: closes the socket itself (no onclose needed) within two intervals, and reconnects', () => {
     const h = setup({ pingInterval: 25_000 });
     h.client.connect();
     handshake(h.socket());
     const dead = h.socket();
-    h.clock.advance(50_000);
+    h.clock.advance(49_999);
     expect(pings(h)).toBe(2);
     expect(h.client.state).toBe('connected');
-    h.clock.advance(25_000);
+    h.clock.advance(1);
     // The socket never fires onclose (sleeping laptop, dropped Wi-Fi): the client does not wait for it.
     expect(dead.closedWith).toEqual({ code: 4002, reason: 'no pong' });
     expect(h.states.at(-1)).toMatchObject({ from: 'connected', to: 'disconnected', code: 4002, reason: 'no pong', attempt: 0 });

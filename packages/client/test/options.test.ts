@@ -47,6 +47,12 @@ describe('options', () => {
     }
   });
 
+  it('lowers the default minDelay to a smaller maxDelay instead of refusing it', () => {
+    const client = new HeraldClient({ url: 'ws://x', WebSocket, environment: null, maxDelay: 500 });
+    expect(client.state).toBe('disconnected');
+    expect(codeOf(() => new HeraldClient({ url: 'ws://x', WebSocket, environment: null, maxDelay: 500, minDelay: 600 }))).toBe(ClientErrorCode.InvalidOption);
+  });
+
   it('accepts explicitly undefined optional options', () => {
     const client = new HeraldClient({ url: 'ws://x', WebSocket, token: undefined, getToken: undefined, pingInterval: undefined, environment: undefined });
     expect(client.state).toBe('disconnected');
