@@ -31,7 +31,10 @@ export default tseslint.config(
   {
     // Plain browser scripts (the demo page).
     files: ['packages/server/demo/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', fetch: 'readonly', Herald: 'readonly' } },
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', fetch: 'readonly', Herald: 'readonly' },
+    },
   },
   {
     // The gateway logs through pino only; the browser SDK's default logger is the console.

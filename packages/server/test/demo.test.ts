@@ -1,0 +1,120 @@
+// The demo page route (gateway option `demo`): served only when enabled, with its config embedded safely,
+// and with the SDK bundle and demo.js as JavaScript. HTTP level only; browser.test.ts in packages/client
+// drives the page itself. /herald.min.js is the built bundle: run `npm run build` first.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { API_KEY, api, publish, startGateway } from './helpers.js';
+
+const BUNDLE = new URL('../../client/dist/herald.min.js', import.meta.url);
+const DEMO_JS = new URL('../demo/demo.js', import.meta.url);
+
+async function get(base: string, path: string, init: RequestInit = {}): Promise<{ status: number; type: string | null; body: string; headers: Headers }> {
+  const res = await fetch(base + path, init);
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.text(), headers: res.headers };
+}
+
+/** The JSON config embedded in the page (`<script id="herald-config" type="application/json">`). */
+function embeddedConfig(html: string): unknown {
+  const m = /<script id="herald-config" type="application\/json">([\s\S]*?)<\/script>/.exec(html);
+  if (!m) throw new Error('no herald-config script element in the page');
+  return JSON.parse(m[1] as string);
+}
+
+describe('demo page route', () => {
+  it('is not served unless demo is enabled: /, /index.html, /demo.js and /herald.min.js answer 404', async () => {
+    for (const opts of [{}, { demo: false }, { demo: false, demoApiKey: API_KEY }]) {
+      const gw = await startGateway(opts);
+      for (const path of ['/', '/index.html', '/demo.js', '/herald.min.js', '/?channel=x']) {
+        const r = await api(gw.http, 'GET', path, undefined, { key: null });
+        expect(r.status, `${JSON.stringify(opts)} GET ${path}`).toBe(404);
+        expect(r.body.error.code).toBe('not_found');
+        expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      }
+    }
+  });
+
+  it('serves the page at / (and /index.html) with the WebSocket path and no API key when demoApiKey is not given', async () => {
+    const gw = await startGateway({ demo: true });
+    const page = await get(gw.http, '/');
+    expect(page.status).toBe(200);
+    expect(page.type).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: null });
+    // The gateway has an API key configured; the page must not carry it unless told to.
+    expect(page.body).not.toContain(API_KEY);
+    expect(page.body).not.toContain('{{CONFIG}}');
+    expect(page.body).toMatch(/<script src="herald\.min\.js"><\/script>/);
+    expect(page.body).toMatch(/<script src="demo\.js"><\/script>/);
+
+    const index = await get(gw.http, '/index.html');
+    expect(index.status).toBe(200);
+    expect(index.body).toBe(page.body);
+    const withQuery = await get(gw.http, '/?channel=orders&ping=500&maxDelay=500');
+    expect(withQuery.status).toBe(200);
+    expect(withQuery.body).toBe(page.body);
+  });
+
+  it('embeds the API key only when demoApiKey is given', async () => {
+    const gw = await startGateway({ demo: true, demoApiKey: API_KEY });
+    const page = await get(gw.http, '/');
+    expect(page.status).toBe(200);
+    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: API_KEY });
+  });
+
+  it('embeds the first configured WebSocket path', async () => {
+    const gw = await startGateway({ demo: true, wsPaths: ['/push', '/ws'] });
+    expect(embeddedConfig((await get(gw.http, '/')).body)).toEqual({ wsPath: '/push', apiKey: null });
+  });
+
+  it('cannot be broken out of the config script element by a hostile demoApiKey', async () => {
+    const hostile = '</script><script>window.pwned=1</script><!--';
+    const gw = await startGateway({ demo: true, demoApiKey: hostile });
+    const page = await get(gw.http, '/');
+    expect(page.status).toBe(200);
+    expect(page.body).not.toContain('<script>window.pwned');
+    expect(page.body).not.toContain('<!--');
+    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: hostile });
+  });
+
+  it('serves /herald.min.js (the built SDK bundle) and /demo.js as JavaScript', async () => {
+    const gw = await startGateway({ demo: true });
+    const bundle = await get(gw.http, '/herald.min.js');
+    expect(bundle.status).toBe(200);
+    expect(bundle.type).toMatch(/^(text|application)\/javascript(;|$)/);
+    expect(bundle.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(bundle.body).toBe(readFileSync(BUNDLE, 'utf8'));
+    expect(bundle.body).toContain('Herald');
+
+    const demo = await get(gw.http, '/demo.js');
+    expect(demo.status).toBe(200);
+    expect(demo.type).toMatch(/^(text|application)\/javascript(;|$)/);
+    expect(demo.body).toBe(readFileSync(DEMO_JS, 'utf8'));
+    expect(demo.body).toContain('heraldDemo');
+  });
+
+  it('answers HEAD without a body, and does not serve the page for other methods', async () => {
+    const gw = await startGateway({ demo: true });
+    const full = await get(gw.http, '/');
+    const head = await get(gw.http, '/', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(full.body)));
+    const post = await get(gw.http, '/', { method: 'POST', body: 'x' });
+    expect([404, 405]).toContain(post.status);
+    expect(post.body).not.toContain('<html');
+  });
+
+  it('leaves the API, health checks, the WebSocket path and unknown paths as they are', async () => {
+    const gw = await startGateway({ demo: true, demoApiKey: API_KEY });
+    expect((await get(gw.http, '/healthz')).status).toBe(200);
+    expect((await publish(gw.http, { channel: 'demo', type: 'note', payload: {} })).results.demo.seq).toBe(1);
+    expect((await api(gw.http, 'POST', '/api/publish', { channel: 'demo', type: 'note', payload: {} }, { key: null })).status).toBe(401);
+    const ws = await api(gw.http, 'GET', '/ws', undefined, { key: null });
+    expect(ws.status).toBe(426);
+    expect(ws.body.error.code).toBe('upgrade_required');
+    const unknown = await api(gw.http, 'GET', '/nope.js', undefined, { key: null });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+  });
+});
