@@ -7,3 +7,5 @@ export { createLogger, silentLogger, type Logger, type LogLevel } from './logger
 export { HeraldError, EngineUnavailableError } from './errors.js';
 export type { Socket, SocketListener, UpgradeInfo } from './transport/socket.js';
 export type { RouteHook } from './http/api.js';
+export { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisFactory, type RedisRole, type EngineRedisOptions } from './engine/redis.js';
+export { Publisher, type PublishItemResult } from './publisher.js';

@@ -1,0 +1,159 @@
+/**
+ * Helpers for tests against a real Redis: a key prefix of their own per run (so runs never see each
+ * other's state and cleanup touches nothing else; never FLUSHALL on a shared instance), raw clients, a
+ * recorder of what an engine hands to its node, and polling that waits for a condition, not for time.
+ */
+import { randomBytes } from 'node:crypto';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/engine/types.js';
+
+/** The Redis the tests use. */
+export const REDIS_URL = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Every key of this run starts with it. */
+export const RUN_PREFIX = `herald-test-${randomBytes(6).toString('hex')}`;
+
+let prefixes = 0;
+
+/** A fresh prefix inside this run's: one per engine cluster under test. */
+export function testPrefix(): string {
+  prefixes += 1;
+  return `${RUN_PREFIX}-${prefixes}`;
+}
+
+const raws: Redis[] = [];
+
+/** A plain client, as another language's SDK would use; quit by `closeRaw`. */
+export function rawClient(): Redis {
+  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  r.on('error', () => undefined);
+  raws.push(r);
+  return r;
+}
+
+/** Deletes every key of this run (SCAN, never KEYS or FLUSH*), then quits the raw clients. */
+export async function cleanupRun(): Promise<void> {
+  const r = new Redis(REDIS_URL);
+  r.on('error', () => undefined);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+    for (const c of raws.splice(0)) c.disconnect();
+  }
+}
+
+/** Polls `pred` until it holds (every 20 ms, up to `timeout`): for effects that have no event to wait on. */
+export async function waitFor(pred: () => boolean | Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Records what an engine hands to its node; `local` is the set of connections this node "has". */
+export class Recorder implements EngineHandlers {
+  readonly messages: EngineMessage[] = [];
+  readonly directs: Array<{ client: string; frame: Buffer }> = [];
+  readonly disconnects: DisconnectTarget[] = [];
+  readonly local = new Set<string>();
+
+  message(msg: EngineMessage): void {
+    this.messages.push(msg);
+  }
+
+  direct(client: string, frame: Buffer): boolean {
+    if (!this.local.has(client)) return false;
+    this.directs.push({ client, frame });
+    return true;
+  }
+
+  disconnect(target: DisconnectTarget): number {
+    this.disconnects.push(target);
+    return target.client !== undefined && this.local.has(target.client) ? 1 : 0;
+  }
+
+  /** `[channel, seq]` of every message received. */
+  get received(): Array<[string, number]> {
+    return this.messages.map((m) => [m.channel, m.seq]);
+  }
+
+  until(pred: (r: this) => boolean, what: string): Promise<void> {
+    return waitFor(() => pred(this), what);
+  }
+}
+
+/**
+ * A TCP proxy in front of the test Redis: `stop()` cuts every connection and refuses new ones, as a Redis
+ * that went down would; `start()` listens again on the same port, as a Redis that came back (with its
+ * data: wipe keys by hand to simulate a restart without persistence).
+ */
+export class RedisProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  /** The sockets from the engine's side (the ones `pause` stops reading). */
+  private readonly clients = new Set<Socket>();
+  private paused = false;
+  private port = 0;
+
+  /** The Redis URL through the proxy (credentials and database of REDIS_URL kept). */
+  get url(): string {
+    const u = new URL(REDIS_URL);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  async start(): Promise<void> {
+    const target = new URL(REDIS_URL);
+    const server = createServer((client) => {
+      const upstream = createConnection({ host: target.hostname, port: Number(target.port || 6379) });
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      this.clients.add(client);
+      client.on('close', () => this.clients.delete(client));
+      client.pipe(upstream).pipe(client);
+      if (this.paused) client.pause();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    if (address !== null && typeof address === 'object') this.port = address.port;
+    this.server = server;
+  }
+
+  /** Stops forwarding what the engine sends, keeping the connections open: a hung Redis, no RST. */
+  pause(): void {
+    this.paused = true;
+    for (const s of this.clients) s.pause();
+  }
+
+  /** Forwards again, in order, everything held back. */
+  resume(): void {
+    this.paused = false;
+    for (const s of this.clients) s.resume();
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
