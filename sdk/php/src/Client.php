@@ -1,0 +1,423 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Herald;
+
+use Herald\Exception\ClientNotFound;
+use Herald\Exception\HeraldException;
+use Herald\Http\CurlTransport;
+use Herald\Http\Transport;
+use Herald\Internal\Json;
+use Herald\Internal\Requester;
+use Herald\Result\ChannelInfo;
+use Herald\Result\ClientPublishResult;
+use Herald\Result\HistoryPage;
+use Herald\Result\OnlineResult;
+use Herald\Result\PublishResult;
+use Herald\Result\UserPublishResult;
+
+/**
+ * The gateway's HTTP API: publish to channels, users and connections; presence, channel state, history;
+ * disconnect. One method per API verb. Every failure is a Herald\Exception\HeraldException subclass
+ * (never a PHP warning, never a `false` to check); a scalar payload or an invalid argument is an
+ * \InvalidArgumentException thrown before anything is sent.
+ *
+ *     $herald = new Herald\Client('http://127.0.0.1:8080', getenv('HERALD_API_KEY'));
+ *     $result = $herald->publishToUser(42, 'notice', ['text' => 'Your export is ready']);
+ *     if (!$result->online) { ... send an e-mail instead ... }
+ */
+class Client
+{
+    /** The SDK version, sent in the User-Agent. */
+    public const VERSION = Requester::VERSION;
+
+    /** Option defaults; see the constructor. */
+    public const DEFAULTS = [
+        'timeout' => 5.0,
+        'connectTimeout' => 2.0,
+        'retries' => 2,
+        'retryDelay' => 100,
+        'maxRetryDelay' => 2000,
+        'transport' => null,
+        'sleep' => null,
+    ];
+
+    private readonly Requester $requester;
+    private readonly int $retries;
+
+    /**
+     * @param string $baseUrl The gateway's HTTP URL, e.g. `http://127.0.0.1:8080` (a path prefix is kept:
+     *                        `https://example.com/herald` calls `https://example.com/herald/api/...`).
+     * @param string $apiKey One of the gateway's `HERALD_API_KEY` keys.
+     * @param array{
+     *     timeout?: float|int,
+     *     connectTimeout?: float|int,
+     *     retries?: int,
+     *     retryDelay?: int,
+     *     maxRetryDelay?: int,
+     *     transport?: Transport|null,
+     *     sleep?: callable(int): void|null,
+     * } $options
+     *   - `timeout` (5.0): seconds a whole request may take.
+     *   - `connectTimeout` (2.0): seconds to establish the connection.
+     *   - `retries` (2): extra attempts for calls that are safe to repeat (every call except disconnecting
+     *     one client), after no answer, a timeout, a 5xx or a 429. With retries on, a publish without an
+     *     `id` gets a generated one, so a retried publish is published once. 0 turns retries off.
+     *   - `retryDelay` (100): base of the exponential backoff, in milliseconds (full jitter: a random delay
+     *     up to `retryDelay * 2^n`).
+     *   - `maxRetryDelay` (2000): cap of the backoff window, in milliseconds.
+     *   - `transport` (CurlTransport): how requests are sent.
+     *   - `sleep` (usleep): `function (int $ms): void`, how the backoff waits (tests replace it).
+     * @throws \InvalidArgumentException for an invalid URL, an empty key or an unknown or invalid option.
+     */
+    public function __construct(string $baseUrl, string $apiKey, array $options = [])
+    {
+        $unknown = array_diff_key($options, self::DEFAULTS);
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException('unknown Herald\Client option(s): ' . implode(', ', array_keys($unknown)) . '; known: ' . implode(', ', array_keys(self::DEFAULTS)));
+        }
+        $o = $options + self::DEFAULTS;
+
+        $baseUrl = rtrim($baseUrl, '/');
+        $scheme = parse_url($baseUrl, PHP_URL_SCHEME);
+        if (!\in_array($scheme, ['http', 'https'], true) || parse_url($baseUrl, PHP_URL_HOST) === null) {
+            throw new \InvalidArgumentException("the base URL must be an http:// or https:// URL of the gateway, e.g. http://127.0.0.1:8080; got '$baseUrl'");
+        }
+        if (trim($apiKey) === '') {
+            throw new \InvalidArgumentException('the API key is empty: pass one of the gateway\'s HERALD_API_KEY keys');
+        }
+        foreach (['timeout', 'connectTimeout'] as $k) {
+            if (!\is_int($o[$k]) && !\is_float($o[$k]) || $o[$k] <= 0) {
+                throw new \InvalidArgumentException("option $k must be a number of seconds greater than 0");
+            }
+        }
+        foreach (['retries', 'retryDelay', 'maxRetryDelay'] as $k) {
+            if (!\is_int($o[$k]) || $o[$k] < 0) {
+                throw new \InvalidArgumentException("option $k must be an integer >= 0");
+            }
+        }
+        if ($o['transport'] !== null && !$o['transport'] instanceof Transport) {
+            throw new \InvalidArgumentException('option transport must implement Herald\Http\Transport');
+        }
+        if ($o['sleep'] !== null && !\is_callable($o['sleep'])) {
+            throw new \InvalidArgumentException('option sleep must be a callable taking milliseconds');
+        }
+
+        $this->retries = $o['retries'];
+        $this->requester = new Requester(
+            $baseUrl,
+            $apiKey,
+            $o['transport'] ?? new CurlTransport(),
+            (float) $o['timeout'],
+            (float) $o['connectTimeout'],
+            $o['retries'],
+            $o['retryDelay'],
+            $o['maxRetryDelay'],
+            $o['sleep'] ?? static function (int $ms): void {
+                usleep($ms * 1000);
+            },
+        );
+    }
+
+    /**
+     * Publishes a message to one channel or to several (each gets its own seq).
+     *
+     * Subscribers receive `{"type": $type, "channel": <channel>, "payload": $payload, "seq": <seq>}`.
+     *
+     * @param string|list<string> $channels A channel name (`news`, `user:42`, `private:team-7`), or a list of them.
+     * @param string $type The message type: 1-100 characters of `[A-Za-z0-9_\-:.]`, not a reserved type.
+     * @param array<mixed>|object $payload A JSON object or array (an empty PHP array is sent as `{}`).
+     * @param array{id?: string} $options `id`: idempotency key (1-200 characters); the same id published
+     *                                    again within the gateway's window (5 min) publishes nothing.
+     * @throws \InvalidArgumentException a scalar payload, an empty channel list, an unknown option.
+     * @throws HeraldException ValidationFailed (400), Unauthorized (401), PayloadTooLarge (413),
+     *                         ServiceUnavailable (503), TransportError (no answer).
+     */
+    public function publish(string|array $channels, string $type, array|object $payload, array $options = []): PublishResult
+    {
+        $generated = false;
+        $body = $this->target($channels) + $this->message($type, $payload, $options, 'payload', $generated);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        return $this->wrap(static fn () => PublishResult::fromArray($response, $generated && $attempts > 1));
+    }
+
+    /**
+     * Publishes to `user:<id>`: every tab and device of the user. The result says whether the user was
+     * online; `online === false` is not an error (the message stays in history for a reconnect).
+     *
+     * @param array<mixed>|object $payload
+     * @param array{id?: string} $options
+     * @throws HeraldException as publish()
+     */
+    public function publishToUser(string|int $userId, string $type, array|object $payload, array $options = []): UserPublishResult
+    {
+        $userId = (string) $userId;
+        $generated = false;
+        $body = ['channel' => 'user:' . $userId] + $this->message($type, $payload, $options, 'payload', $generated);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        return $this->wrap(static fn () => UserPublishResult::fromUserArray($userId, $response, $generated && $attempts > 1));
+    }
+
+    /**
+     * Sends a message to one connection (its `connected.client` id). Not sequenced, not stored: it
+     * arrives on the pseudo-channel `client:<id>` with seq 0.
+     *
+     * @param array<mixed>|object $payload
+     * @param array{id?: string} $options
+     * @throws ClientNotFound when no open connection has this id (404 `no_such_client`).
+     * @throws HeraldException as publish()
+     */
+    public function publishToClient(string $clientId, string $type, array|object $payload, array $options = []): ClientPublishResult
+    {
+        $body = ['client' => $clientId] + $this->message($type, $payload, $options);
+        [$response] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        return $this->wrap(static fn () => ClientPublishResult::fromArray($response, $clientId));
+    }
+
+    /**
+     * Several publishes in one request, published in order. The whole batch is validated first: one
+     * invalid item publishes nothing (ValidationFailed, with the item index in getField(): `[1].type`).
+     * An item whose connection is gone does not fail the batch: its ClientPublishResult says
+     * `delivered === false` with `errorCode === 'no_such_client'`.
+     *
+     * @param list<array{channel?: string, channels?: list<string>, user?: string|int, client?: string, type: string, payload: array<mixed>|object, id?: string}> $messages
+     *        Each with exactly one target: `channel`, `channels`, `user` (publishes to `user:<id>`) or `client`.
+     * @return list<PublishResult|UserPublishResult|ClientPublishResult> One result per message, in order.
+     * @throws HeraldException as publish()
+     */
+    public function publishMany(array $messages): array
+    {
+        if ($messages === [] || !array_is_list($messages)) {
+            throw new \InvalidArgumentException('publishMany() takes a non-empty list of messages');
+        }
+        $bodies = [];
+        $kinds = [];
+        /** @var array<int, bool> $generated */
+        $generated = [];
+        foreach ($messages as $i => $m) {
+            if (!\is_array($m)) {
+                throw new \InvalidArgumentException("message [$i] must be an array");
+            }
+            $unknown = array_diff_key($m, array_flip(['channel', 'channels', 'user', 'client', 'type', 'payload', 'id']));
+            if ($unknown !== []) {
+                throw new \InvalidArgumentException("message [$i] has unknown key(s): " . implode(', ', array_keys($unknown)));
+            }
+            $targets = array_values(array_intersect(['channel', 'channels', 'user', 'client'], array_keys($m)));
+            if (\count($targets) !== 1) {
+                throw new \InvalidArgumentException("message [$i] needs exactly one of channel, channels, user, client");
+            }
+            if (!isset($m['type']) || !\is_string($m['type'])) {
+                throw new \InvalidArgumentException("message [$i] needs a string type");
+            }
+            if (!\array_key_exists('payload', $m)) {
+                throw new \InvalidArgumentException("message [$i] needs a payload");
+            }
+            $target = $targets[0];
+            $value = $m[$target];
+            $body = match ($target) {
+                'user' => \is_string($value) || \is_int($value) ? ['channel' => 'user:' . $value] : throw new \InvalidArgumentException("message [$i]: user must be a string or int"),
+                'client' => \is_string($value) ? ['client' => $value] : throw new \InvalidArgumentException("message [$i]: client must be a string"),
+                default => \is_string($value) || \is_array($value) ? $this->target($value) : throw new \InvalidArgumentException("message [$i]: $target must be a channel name or a list of them"),
+            };
+            $generated[$i] = false;
+            $body += $this->message($m['type'], $m['payload'], isset($m['id']) ? ['id' => $m['id']] : [], "message [$i] payload", $generated[$i]);
+            $kinds[$i] = [$target, $value];
+            $bodies[] = $body;
+        }
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0);
+        return $this->wrap(function () use ($response, $kinds, $generated, $attempts): array {
+            if (!array_is_list($response) || \count($response) !== \count($kinds)) {
+                throw new \UnexpectedValueException('the response is not one result per message');
+            }
+            $out = [];
+            foreach ($response as $i => $r) {
+                if (!\is_array($r)) {
+                    throw new \UnexpectedValueException('the response is not one result per message');
+                }
+                [$kind, $value] = $kinds[$i];
+                $own = $generated[$i] && $attempts > 1;
+                $out[] = match ($kind) {
+                    'user' => UserPublishResult::fromUserArray((string) $value, $r, $own),
+                    'client' => ClientPublishResult::fromArray($r, (string) $value),
+                    default => PublishResult::fromArray($r, $own),
+                };
+            }
+            return $out;
+        });
+    }
+
+    /**
+     * Whether users are online (at least one authenticated connection, cluster-wide) and with how many
+     * connections. At most 1000 ids; an empty list answers at once, without a request.
+     *
+     * @param list<string|int> $userIds
+     * @throws HeraldException ValidationFailed for an invalid id, and the usual transport errors.
+     */
+    public function online(array $userIds): OnlineResult
+    {
+        $ids = [];
+        foreach ($userIds as $id) {
+            if (!\is_string($id) && !\is_int($id)) {
+                throw new \InvalidArgumentException('user ids must be strings or ints, got ' . get_debug_type($id));
+            }
+            if (str_contains((string) $id, ',')) {
+                // The ids travel comma-separated (?users=42,43); a user id never contains a comma.
+                throw new \InvalidArgumentException("'$id' is not a user id: user ids have no commas");
+            }
+            $ids[] = (string) $id;
+        }
+        if ($ids === []) {
+            return new OnlineResult([]);
+        }
+        [$response] = $this->requester->call('GET', '/api/online?users=' . rawurlencode(implode(',', $ids)), null, true);
+        return $this->wrap(static fn () => OnlineResult::fromArray($response));
+    }
+
+    /**
+     * A channel's subscriber count (cluster-wide) and current position (seq and epoch; seq 0 when nothing
+     * was published in this epoch).
+     *
+     * @throws HeraldException ValidationFailed (`invalid_channel`) for an invalid name.
+     */
+    public function channel(string $name): ChannelInfo
+    {
+        [$response] = $this->requester->call('GET', '/api/channels/' . rawurlencode($name), null, true);
+        return $this->wrap(static fn () => ChannelInfo::fromArray($response));
+    }
+
+    /**
+     * Messages kept in a channel's history, oldest first.
+     *
+     * Without `$since`: the newest `$limit` messages. With `$since`: the messages after it, or
+     * `complete === false` with no messages when the history no longer reaches back (or `$epoch` is not the
+     * current epoch): never a partial list.
+     *
+     * @param int|null $since Return messages with a greater seq.
+     * @param string|null $epoch The epoch `$since` belongs to.
+     * @param int|null $limit At most this many messages (1-1000; the gateway's default is 100).
+     * @throws HeraldException ValidationFailed for an invalid name or parameter.
+     */
+    public function history(string $name, ?int $since = null, ?string $epoch = null, ?int $limit = null): HistoryPage
+    {
+        $query = array_filter(['since' => $since, 'epoch' => $epoch, 'limit' => $limit], static fn ($v) => $v !== null);
+        $path = '/api/history/' . rawurlencode($name) . ($query === [] ? '' : '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
+        [$response] = $this->requester->call('GET', $path, null, true);
+        return $this->wrap(static fn () => HistoryPage::fromArray($response));
+    }
+
+    /**
+     * Closes every connection of a user (on every node). Returns how many were closed (0 is fine).
+     *
+     * @param int|null $code Close code sent to the clients: 1000 or 4000-4999; default 4509 (terminal:
+     *                       clients do not reconnect). A 4000-4499 code makes them reconnect.
+     * @param string|null $reason Close reason, at most 123 bytes of UTF-8.
+     * @throws HeraldException
+     */
+    public function disconnectUser(string|int $userId, ?int $code = null, ?string $reason = null): int
+    {
+        return $this->disconnect(user: $userId, code: $code, reason: $reason);
+    }
+
+    /**
+     * Closes one connection. Returns 1.
+     *
+     * @throws ClientNotFound when no open connection has this id.
+     * @throws HeraldException
+     */
+    public function disconnectClient(string $clientId, ?int $code = null, ?string $reason = null): int
+    {
+        return $this->disconnect(client: $clientId, code: $code, reason: $reason);
+    }
+
+    /**
+     * Closes the connections of a user or one connection: exactly one of `$user` and `$client`
+     * (`$herald->disconnect(user: 42, reason: 'logged out')`). Returns how many were closed.
+     *
+     * Disconnecting a user is retried like the other calls; disconnecting one client is not (a retry
+     * after a lost answer would report ClientNotFound for a connection this call closed).
+     *
+     * @throws ClientNotFound for a `$client` that has no open connection.
+     * @throws HeraldException
+     */
+    public function disconnect(string|int|null $user = null, ?string $client = null, ?int $code = null, ?string $reason = null): int
+    {
+        if (($user === null) === ($client === null)) {
+            throw new \InvalidArgumentException('disconnect() needs exactly one of user and client');
+        }
+        $body = $user !== null ? ['user' => (string) $user] : ['client' => $client];
+        if ($code !== null) {
+            $body['code'] = $code;
+        }
+        if ($reason !== null) {
+            $body['reason'] = $reason;
+        }
+        [$response] = $this->requester->call('POST', '/api/disconnect', $body, $user !== null);
+        return $this->wrap(static fn () => Internal\Read::int($response, 'disconnected'));
+    }
+
+    /**
+     * @param string|array<mixed> $channels
+     * @return array{channel: string}|array{channels: list<string>}
+     */
+    private function target(string|array $channels): array
+    {
+        if (\is_string($channels)) {
+            return ['channel' => $channels];
+        }
+        if ($channels === [] || !array_is_list($channels)) {
+            throw new \InvalidArgumentException('channels must be a channel name or a non-empty list of channel names');
+        }
+        foreach ($channels as $c) {
+            if (!\is_string($c)) {
+                throw new \InvalidArgumentException('channel names must be strings, got ' . get_debug_type($c));
+            }
+        }
+        return \count($channels) === 1 ? ['channel' => $channels[0]] : ['channels' => $channels];
+    }
+
+    /**
+     * The type, payload and id members of a publish; generates an id when retries are on and none is given.
+     *
+     * @param mixed $payload
+     * @param array<mixed> $options
+     * @param bool|null $generated Set to whether the id was generated here.
+     * @return array{type: string, payload: array<mixed>|object, id?: string}
+     */
+    private function message(string $type, $payload, array $options, string $what = 'payload', ?bool &$generated = null): array
+    {
+        $generated = false;
+        $unknown = array_diff_key($options, ['id' => true]);
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException('unknown publish option(s): ' . implode(', ', array_keys($unknown)) . '; known: id');
+        }
+        $m = ['type' => $type, 'payload' => Json::payload($payload, $what)];
+        if (isset($options['id'])) {
+            if (!\is_string($options['id']) || $options['id'] === '') {
+                throw new \InvalidArgumentException('the publish id must be a non-empty string');
+            }
+            $m['id'] = $options['id'];
+        } elseif ($this->retries > 0) {
+            // A retry after a lost answer must not publish twice: the gateway drops a repeated id.
+            $m['id'] = 'php-' . bin2hex(random_bytes(12));
+            $generated = true;
+        }
+        return $m;
+    }
+
+    /**
+     * Builds a result, reporting a malformed response as a HeraldException (`invalid_response`).
+     *
+     * @template T
+     * @param callable(): T $build
+     * @return T
+     */
+    private function wrap(callable $build)
+    {
+        try {
+            return $build();
+        } catch (\UnexpectedValueException | \OutOfBoundsException $e) {
+            throw new HeraldException('the gateway answered with an unexpected response: ' . $e->getMessage(), 'invalid_response', 200, null, null, [], $e);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Herald\Internal;
+
+use Herald\Exception\HeraldException;
+use Herald\Http\Request;
+use Herald\Http\Transport;
+
+/**
+ * Sends API calls: headers, JSON, typed errors, and retries with capped exponential backoff and full
+ * jitter for the calls the Client marks as safe to repeat.
+ *
+ * @internal
+ */
+final class Requester
+{
+    public const VERSION = '0.1.0';
+
+    /** @var \Closure(int): void */
+    private \Closure $sleep;
+
+    /** @param callable(int): void $sleep Waits the given number of milliseconds. */
+    public function __construct(
+        private readonly string $baseUrl,
+        private readonly string $apiKey,
+        private readonly Transport $transport,
+        private readonly float $timeout,
+        private readonly float $connectTimeout,
+        private readonly int $retries,
+        private readonly int $retryDelay,
+        private readonly int $maxRetryDelay,
+        callable $sleep,
+    ) {
+        $this->sleep = \Closure::fromCallable($sleep);
+    }
+
+    /**
+     * @param array<mixed>|object|null $body Encoded as JSON for a POST.
+     * @param bool $retry Whether the call may be sent again after a failure that may be transient.
+     * @return array{0: array<mixed>, 1: int} The decoded response body, and how many attempts it took.
+     * @throws HeraldException
+     */
+    public function call(string $method, string $path, array|object|null $body, bool $retry): array
+    {
+        $requestId = 'php-' . bin2hex(random_bytes(8));
+        $headers = [
+            'Authorization' => 'Bearer ' . $this->apiKey,
+            'Accept' => 'application/json',
+            'User-Agent' => 'herald-php/' . self::VERSION . ' PHP/' . PHP_VERSION,
+            'X-Request-Id' => $requestId,
+        ];
+        $json = null;
+        if ($body !== null) {
+            $json = Json::encode($body);
+            $headers['Content-Type'] = 'application/json; charset=utf-8';
+        }
+        $request = new Request($method, $this->baseUrl . $path, $headers, $json, $this->timeout, $this->connectTimeout);
+
+        $attempts = $retry ? $this->retries + 1 : 1;
+        for ($attempt = 1; ; $attempt++) {
+            try {
+                return [$this->once($request, $method, $path, $requestId), $attempt];
+            } catch (HeraldException $e) {
+                if ($attempt >= $attempts || !Errors::isRetryable($e)) {
+                    throw $e;
+                }
+                ($this->sleep)($this->backoff($attempt - 1));
+            }
+        }
+    }
+
+    /** Full jitter: a random delay in [0, min(max, base * 2^n)] milliseconds. */
+    private function backoff(int $n): int
+    {
+        $cap = (int) min($this->maxRetryDelay, $this->retryDelay * (2 ** min($n, 30)));
+        return $cap > 0 ? random_int(0, $cap) : 0;
+    }
+
+    /** @return array<mixed> */
+    private function once(Request $request, string $method, string $path, string $requestId): array
+    {
+        $response = $this->transport->send($request);
+        if ($response->status < 200 || $response->status >= 300) {
+            throw Errors::fromResponse($response, $method, $path, $requestId);
+        }
+        try {
+            return Json::decode($response->body);
+        } catch (\JsonException $e) {
+            throw new HeraldException(
+                sprintf('%s %s: the response (HTTP %d) is not JSON: %s', $method, $path, $response->status, substr($response->body, 0, 100)),
+                'invalid_response',
+                $response->status,
+                null,
+                $response->header('x-request-id') ?? $requestId,
+                [],
+                $e,
+            );
+        }
+    }
+}

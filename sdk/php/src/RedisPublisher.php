@@ -1,0 +1,340 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Herald;
+
+use Herald\Exception\HeraldException;
+use Herald\Exception\ServiceUnavailable;
+use Herald\Exception\ValidationFailed;
+use Herald\Internal\Json;
+use Herald\Result\ChannelResult;
+use Herald\Result\PublishResult;
+use Herald\Result\UserPublishResult;
+
+/**
+ * Publishes straight into the Redis of a Redis-engine gateway cluster, without an HTTP round trip, through
+ * the gateway's own Lua script (`packages/server/lua/publish.lua`, loaded from its file, never copied):
+ * the message gets its seq, goes into the channel's history and reaches every gateway node exactly as if
+ * it had been published through the HTTP API, idempotency ids included.
+ *
+ *     $redis = new \Redis();
+ *     $redis->connect('127.0.0.1', 6379);
+ *     $publisher = new Herald\RedisPublisher($redis);
+ *     $publisher->publishToUser(42, 'notice', ['text' => 'Your export is ready']);
+ *
+ * Needs phpredis (ext-redis). Publishing to one connection (`client`) is only possible over HTTP.
+ */
+class RedisPublisher
+{
+    /** Option defaults; see the constructor. Null TTLs and sizes mean "the script's default". */
+    public const DEFAULTS = [
+        'script' => null,
+        'prefix' => 'herald',
+        'historySize' => null,
+        'historyTtl' => null,
+        'historyMetaTtl' => null,
+        'idempotencyTtl' => null,
+        'sharded' => false,
+        'presence' => true,
+    ];
+
+    /** How the script's error codes read in the HTTP API's terms: [error code, field]. */
+    private const SCRIPT_ERRORS = [
+        'INVALID_CHANNEL' => ['invalid_channel', 'channel'],
+        'INVALID_TYPE' => ['invalid_field', 'type'],
+        'RESERVED_TYPE' => ['reserved_type', 'type'],
+        'INVALID_PAYLOAD' => ['invalid_field', 'payload'],
+        'INVALID_ARGUMENT' => ['invalid_field', null],
+    ];
+
+    private readonly string $source;
+    private readonly string $sha;
+    private readonly string $prefix;
+    /** @var list<string> ARGV[5..9] of the script */
+    private readonly array $limits;
+    private readonly bool $presence;
+
+    /**
+     * @param \Redis|\RedisCluster $redis A connected phpredis client (the gateway's Redis).
+     * @param array{
+     *     script?: string|null,
+     *     prefix?: string,
+     *     historySize?: int|null,
+     *     historyTtl?: int|null,
+     *     historyMetaTtl?: int|null,
+     *     idempotencyTtl?: int|null,
+     *     sharded?: bool,
+     *     presence?: bool,
+     * } $options
+     *   - `script`: path of the gateway's `publish.lua`. Default: `packages/server/lua/publish.lua` of the
+     *     Herald repository this SDK sits in; with a Composer install, point it at the file shipped with
+     *     the gateway (`node_modules/@herald/server/lua/publish.lua`).
+     *   - `prefix` ('herald'): the gateway's Redis key prefix.
+     *   - `historySize`, `historyTtl`, `historyMetaTtl`, `idempotencyTtl` (the gateway's defaults: 1000
+     *     messages, 600000 ms, 86400000 ms, 300000 ms): set them when the gateway is configured otherwise.
+     *   - `sharded` (false): the gateway uses sharded pub/sub (Redis Cluster 7+).
+     *   - `presence` (true): count the channel's subscribers (and whether a user is online) after each
+     *     publish, one extra ZCOUNT; false reports 0 subscribers and `online: false` without asking.
+     * @throws \InvalidArgumentException for an unknown option or an unreadable script file.
+     */
+    public function __construct(private readonly \Redis|\RedisCluster $redis, array $options = [])
+    {
+        $unknown = array_diff_key($options, self::DEFAULTS);
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException('unknown Herald\RedisPublisher option(s): ' . implode(', ', array_keys($unknown)) . '; known: ' . implode(', ', array_keys(self::DEFAULTS)));
+        }
+        $o = $options + self::DEFAULTS;
+
+        $path = $o['script'] ?? self::defaultScriptPath();
+        if (!\is_string($path) || !is_file($path) || !is_readable($path)) {
+            throw new \InvalidArgumentException(sprintf(
+                "the gateway's publish script is not at %s: pass the 'script' option with the path of publish.lua (packages/server/lua/publish.lua in the Herald repository, node_modules/@herald/server/lua/publish.lua in an npm install)",
+                \is_string($path) ? $path : get_debug_type($path),
+            ));
+        }
+        $source = file_get_contents($path);
+        if ($source === false || $source === '') {
+            throw new \InvalidArgumentException("cannot read the publish script $path");
+        }
+        $this->source = $source;
+        $this->sha = sha1($source);
+
+        if (!\is_string($o['prefix']) || $o['prefix'] === '' || preg_match('/[{}\s]/', $o['prefix']) === 1) {
+            throw new \InvalidArgumentException('prefix must be a non-empty string without braces or spaces');
+        }
+        $this->prefix = $o['prefix'];
+        $limits = [];
+        foreach (['historySize', 'historyTtl', 'historyMetaTtl', 'idempotencyTtl'] as $k) {
+            if ($o[$k] !== null && (!\is_int($o[$k]) || $o[$k] < ($k === 'historySize' ? 0 : 1))) {
+                throw new \InvalidArgumentException("option $k must be a " . ($k === 'historySize' ? 'non-negative integer' : 'positive integer (milliseconds)'));
+            }
+            // The script reads an empty string as "its default", which is the gateway's default.
+            $limits[] = $o[$k] === null ? '' : (string) $o[$k];
+        }
+        $limits[] = $o['sharded'] ? '1' : '0';
+        $this->limits = $limits;
+        $this->presence = (bool) $o['presence'];
+    }
+
+    /**
+     * Connects to Redis from a URL (`redis://[:password@]host[:port][/db]`) and returns a publisher.
+     *
+     * @param array<string, mixed> $options As the constructor's.
+     * @throws ServiceUnavailable when Redis cannot be reached.
+     */
+    public static function fromUrl(string $url, array $options = [], float $timeout = 2.0): self
+    {
+        if (!\extension_loaded('redis')) {
+            throw new \LogicException('Herald\RedisPublisher needs phpredis (apt install php-redis, or pecl install redis)');
+        }
+        $parts = parse_url($url);
+        if ($parts === false || !\in_array($parts['scheme'] ?? '', ['redis', 'rediss'], true) || !isset($parts['host'])) {
+            throw new \InvalidArgumentException("not a Redis URL: $url (expected redis://host:port/db)");
+        }
+        $redis = new \Redis();
+        try {
+            $host = ($parts['scheme'] === 'rediss' ? 'tls://' : '') . $parts['host'];
+            if (!$redis->connect($host, $parts['port'] ?? 6379, $timeout, null, 0, $timeout)) {
+                throw new \RedisException('connect failed');
+            }
+            if (isset($parts['pass'])) {
+                $auth = isset($parts['user']) && $parts['user'] !== '' ? [rawurldecode($parts['user']), rawurldecode($parts['pass'])] : rawurldecode($parts['pass']);
+                $redis->auth($auth);
+            }
+            $db = (int) ltrim($parts['path'] ?? '', '/');
+            if ($db > 0) {
+                $redis->select($db);
+            }
+        } catch (\RedisException $e) {
+            throw new ServiceUnavailable("cannot connect to Redis at {$parts['host']}: " . $e->getMessage(), 'engine_unavailable', 0, null, null, [], $e);
+        }
+        return new self($redis, $options);
+    }
+
+    /** Where the script is by default: the repository's packages/server/lua/publish.lua. */
+    public static function defaultScriptPath(): string
+    {
+        return \dirname(__DIR__, 3) . '/packages/server/lua/publish.lua';
+    }
+
+    /** The SHA1 of the script, as EVALSHA takes it. */
+    public function scriptSha(): string
+    {
+        return $this->sha;
+    }
+
+    /**
+     * Loads the script into Redis (SCRIPT LOAD) ahead of the first publish. Optional: a publish runs
+     * EVALSHA and falls back to EVAL when Redis does not know the script (NOSCRIPT).
+     *
+     * @throws HeraldException when Redis refuses it or cannot be reached.
+     */
+    public function load(): string
+    {
+        $sha = $this->call(fn () => $this->redis instanceof \RedisCluster
+            ? $this->redis->script($this->prefix . ':{x}', 'load', $this->source)
+            : $this->redis->script('load', $this->source));
+        if ($sha !== $this->sha) {
+            throw new HeraldException('SCRIPT LOAD answered ' . var_export($sha, true) . ", expected {$this->sha}", 'redis_error');
+        }
+        return $sha;
+    }
+
+    /**
+     * Publishes a message to one channel or to several (one script run per channel, each gets its own seq).
+     * Same arguments and result as Client::publish().
+     *
+     * @param string|list<string> $channels
+     * @param array<mixed>|object $payload A JSON object or array (an empty PHP array is sent as `{}`).
+     * @param array{id?: string} $options `id`: idempotency key, shared with the HTTP API's (the same id
+     *                                    published over HTTP and over Redis publishes once).
+     * @throws \InvalidArgumentException a scalar payload, an empty channel list, an unknown option.
+     * @throws ValidationFailed an invalid channel or type (`invalid_channel`, `invalid_field`, `reserved_type`).
+     * @throws ServiceUnavailable Redis cannot be reached (`engine_unavailable`).
+     */
+    public function publish(string|array $channels, string $type, array|object $payload, array $options = []): PublishResult
+    {
+        $list = \is_string($channels) ? [$channels] : $channels;
+        if ($list === [] || !array_is_list($list)) {
+            throw new \InvalidArgumentException('channels must be a channel name or a non-empty list of channel names');
+        }
+        foreach ($list as $channel) {
+            if (!\is_string($channel)) {
+                throw new \InvalidArgumentException('channel names must be strings, got ' . get_debug_type($channel));
+            }
+        }
+        $id = $this->id($options);
+        $json = Json::encode(Json::payload($payload));
+        $results = [];
+        // Duplicates are merged, as the HTTP API does.
+        foreach (array_unique($list) as $channel) {
+            $results[$channel] = $this->publishOne($channel, $type, $json, $id);
+        }
+        return new PublishResult($id, $results);
+    }
+
+    /**
+     * Publishes to `user:<id>`; the result says whether the user is online (with the `presence` option).
+     *
+     * @param array<mixed>|object $payload
+     * @param array{id?: string} $options
+     * @throws HeraldException as publish()
+     */
+    public function publishToUser(string|int $userId, string $type, array|object $payload, array $options = []): UserPublishResult
+    {
+        $userId = (string) $userId;
+        $channel = 'user:' . $userId;
+        $id = $this->id($options);
+        $result = $this->publishOne($channel, $type, Json::encode(Json::payload($payload)), $id);
+        return new UserPublishResult($userId, $id, [$channel => $result]);
+    }
+
+    /** @param array<mixed> $options */
+    private function id(array $options): ?string
+    {
+        $unknown = array_diff_key($options, ['id' => true]);
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException('unknown publish option(s): ' . implode(', ', array_keys($unknown)) . '; known: id');
+        }
+        $id = $options['id'] ?? null;
+        if ($id !== null && (!\is_string($id) || $id === '' || \strlen($id) > 200)) {
+            throw new \InvalidArgumentException('the publish id must be a string of 1-200 characters');
+        }
+        return $id;
+    }
+
+    private function publishOne(string $channel, string $type, string $payloadJson, ?string $id): ChannelResult
+    {
+        // Keys of one channel share the hash tag {<channel>}: one cluster slot. Braces in a name would
+        // break the tag; the script refuses such a name, but only after the keys were routed.
+        if (str_contains($channel, '{') || str_contains($channel, '}')) {
+            throw new ValidationFailed("invalid channel name $channel", 'invalid_channel', 0, 'channel');
+        }
+        $base = "{$this->prefix}:{{$channel}}";
+        $keys = ["$base:meta", "$base:stream"];
+        if ($id !== null) {
+            $keys[] = "$base:idem:$id";
+        }
+        $args = [$channel, $type, $payloadJson, TokenIssuer::base64url(random_bytes(6)), ...$this->limits];
+
+        $reply = $this->script($keys, $args);
+        if (!\is_array($reply) || !\is_int($reply[0] ?? null) || !\is_string($reply[1] ?? null)) {
+            throw new HeraldException('unexpected reply from the publish script: ' . json_encode($reply), 'redis_error');
+        }
+        [$seq, $epoch, $duplicate] = [$reply[0], $reply[1], ($reply[2] ?? 0) === 1];
+
+        $subscribers = 0;
+        $online = null;
+        if (str_starts_with($channel, 'user:')) {
+            $online = false;
+        }
+        if ($this->presence) {
+            // Presence entries are scored by their expiry time in ms: count those still ahead.
+            $now = (string) (int) floor(microtime(true) * 1000);
+            $subscribers = (int) $this->call(fn () => $this->redis->zCount("$base:members", $now, '+inf'));
+            if ($online !== null) {
+                $user = substr($channel, 5);
+                $online = (int) $this->call(fn () => $this->redis->zCount("{$this->prefix}:user:{{$user}}", $now, '+inf')) > 0;
+            }
+        }
+        return new ChannelResult($channel, $seq, $epoch, $duplicate, $subscribers, $online);
+    }
+
+    /**
+     * EVALSHA, and EVAL when Redis does not have the script (after a restart or SCRIPT FLUSH).
+     *
+     * @param list<string> $keys
+     * @param list<string> $args
+     * @return mixed
+     */
+    private function script(array $keys, array $args)
+    {
+        $argv = [...$keys, ...$args];
+        try {
+            return $this->call(fn () => $this->redis->evalSha($this->sha, $argv, \count($keys)));
+        } catch (HeraldException $e) {
+            if (!str_starts_with($e->getMessage(), 'NOSCRIPT')) {
+                throw $e;
+            }
+        }
+        return $this->call(fn () => $this->redis->eval($this->source, $argv, \count($keys)));
+    }
+
+    /**
+     * Runs a phpredis call, turning its two ways of failing (an exception, or `false` with getLastError())
+     * into typed exceptions: script errors as ValidationFailed, the rest as ServiceUnavailable.
+     *
+     * @param callable(): mixed $fn
+     * @return mixed
+     */
+    private function call(callable $fn)
+    {
+        $this->redis->clearLastError();
+        try {
+            $out = $fn();
+        } catch (\RedisException $e) {
+            throw $this->error($e->getMessage(), $e);
+        }
+        $error = $this->redis->getLastError();
+        if ($out === false && \is_string($error) && $error !== '') {
+            throw $this->error($error, null);
+        }
+        return $out;
+    }
+
+    private function error(string $message, ?\Throwable $previous): HeraldException
+    {
+        $word = (string) strtok($message, ' ');
+        if (isset(self::SCRIPT_ERRORS[$word])) {
+            [$code, $field] = self::SCRIPT_ERRORS[$word];
+            return new ValidationFailed($message, $code, 0, $field, null, [], $previous);
+        }
+        // An error reply starts with an upper-case code (ERR, WRONGTYPE, NOSCRIPT, ...); phpredis's own
+        // connection errors ("Connection refused", "read error on connection") do not.
+        if (preg_match('/^[A-Z][A-Z_]+$/D', $word) === 1 && !\in_array($word, ['LOADING', 'BUSY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN'], true)) {
+            return new HeraldException($word === 'NOSCRIPT' ? $message : "Redis refused the command: $message", 'redis_error', 0, null, null, [], $previous);
+        }
+        return new ServiceUnavailable("Redis is unavailable: $message", 'engine_unavailable', 0, null, null, [], $previous);
+    }
+}
