@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { ConfigError, helpText, parseConfig, SETTINGS } from './config.js';
-import { createGateway, type Gateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { availableParallelism } from 'node:os';
+import { ConfigError, helpText, parseConfig, SETTINGS, type NodeSettings } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { startNode, type HeraldNode } from './node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from './options.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -21,7 +23,8 @@ export function prepareOptions(
     if (production) {
       throw new ConfigError('NODE_ENV=production but neither HERALD_API_KEY nor HERALD_JWT_SECRET is set; refusing to start in development mode');
     }
-    const devApiKey = `dev_${randomBytes(18).toString('base64url')}`;
+    // A worker of `--workers N` uses the key its primary generated.
+    const devApiKey = env['HERALD_DEV_API_KEY'] ?? `dev_${randomBytes(18).toString('base64url')}`;
     return {
       options: {
         ...options,
@@ -40,6 +43,100 @@ export function prepareOptions(
   return { options };
 }
 
+/** How many processes to run: `--workers`, or the number of cores with Redis, 1 without. */
+function workerCount(node: NodeSettings): number {
+  const n = node.workers ?? (node.redisUrl === undefined ? 1 : availableParallelism());
+  if (n < 1) throw new ConfigError('HERALD_WORKERS / --workers: must be at least 1');
+  if (n > 1 && node.redisUrl === undefined) {
+    throw new ConfigError('HERALD_WORKERS / --workers: several processes need the Redis engine (set HERALD_REDIS_URL); the memory engine lives in one process');
+  }
+  return n;
+}
+
+function banner(base: string, wsPath: string, demo: boolean, devApiKey: string): string {
+  return (
+    [
+      '',
+      '  Herald is running in DEVELOPMENT MODE (no HERALD_API_KEY / HERALD_JWT_SECRET configured).',
+      '  Anonymous clients may connect and subscribe to public channels.',
+      `  WebSocket:        ${base.replace('http', 'ws')}${wsPath}`,
+      ...(demo ? [`  Demo page:        ${base}/`] : []),
+      `  API key (dev):    ${devApiKey}`,
+      `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${devApiKey}' \\`,
+      `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,
+      '  Never use development mode in production: set HERALD_API_KEY and HERALD_JWT_SECRET.',
+      '',
+    ].join('\n') + '\n'
+  );
+}
+
+/**
+ * Installs graceful-shutdown handlers: the first SIGTERM/SIGINT runs `stop` (then exit 0), a second one
+ * exits at once, and a hard deadline guards against anything hanging past the graceful one.
+ */
+function onSignals(logger: Logger, deadlineMs: number, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: string): void => {
+    if (stopping) {
+      // A worker gets the signal twice when the whole process group is signalled (systemd, Ctrl-C):
+      // once directly and once from its primary. Only a primary or a single process gives up at once.
+      if (cluster.isWorker) return;
+      logger.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(
+      () => {
+        logger.error('shutdown deadline exceeded, exiting');
+        process.exit(1);
+      },
+      Math.min(deadlineMs, 2_147_483_647),
+    ).unref();
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handle('SIGTERM'));
+  process.on('SIGINT', () => handle('SIGINT'));
+}
+
+/** The primary of `--workers N`: forks the workers, restarts none, and stops them all on a signal. */
+function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, deadlineMs: number): void {
+  // Workers run the same command line; a development key generated here is handed down so all share it.
+  if (devApiKey !== undefined) process.env['HERALD_DEV_API_KEY'] = devApiKey;
+  let listening = 0;
+  for (let i = 0; i < n; i++) cluster.fork();
+  cluster.on('listening', (worker, address) => {
+    listening += 1;
+    if (listening === n) {
+      const base = `http://${address.address && address.address.includes(':') ? `[${address.address}]` : (address.address ?? '127.0.0.1')}:${address.port}`;
+      logger.info({ url: base, workers: n }, 'gateway listening');
+    }
+    logger.debug({ worker: worker.process.pid }, 'worker listening');
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    logger.warn({ worker: worker.process.pid, code, signal }, 'worker exited');
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(code === 0 ? 0 : 1);
+  });
+  onSignals(logger, deadlineMs, async () => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const args = argv[0] === 'serve' ? argv.slice(1) : argv;
   if (args.includes('--help') || args.includes('-h')) {
@@ -53,62 +150,40 @@ async function main(argv: string[]): Promise<void> {
   const config = parseConfig(args, process.env);
   const logger = createLogger(config.logLevel);
   const prepared = prepareOptions(config.options, config.explicit, process.env);
+  const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
+  const workers = workerCount(config.node);
 
-  // The gateway starts listening asynchronously; the signal handlers below are installed in the same
-  // synchronous run, so a SIGTERM at any moment after this line is a graceful stop.
-  const starting: Promise<Gateway> = createGateway({ ...prepared.options, logger });
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal, exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const shutdownTimeout = config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout;
-    // A hard deadline in case something hangs past the graceful one.
-    setTimeout(
-      () => {
-        logger.error('shutdown deadline exceeded, exiting');
-        process.exit(1);
-      },
-      Math.min(shutdownTimeout + 5000, 2_147_483_647),
-    ).unref();
-    starting
-      .then((gateway) => gateway.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
+  if (workers > 1 && cluster.isPrimary) {
+    if (prepared.devApiKey !== undefined) {
+      const port = config.options.port ?? DEFAULTS.port;
+      const host = config.options.host ?? DEFAULTS.host;
+      process.stdout.write(
+        banner(`http://${host}:${port}`, (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws', prepared.options.demo === true, prepared.devApiKey),
       );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+    }
+    runPrimary(workers, logger, prepared.devApiKey, deadline);
+    return;
+  }
 
-  const gateway = await starting;
+  // The node starts listening asynchronously; the signal handlers below are installed in the same
+  // synchronous run, so a SIGTERM at any moment after this line is a graceful stop.
+  const starting: Promise<HeraldNode> = startNode({ ...prepared.options, logger }, config.node, logger);
+  onSignals(logger, deadline, () => starting.then((node) => node.close()));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  if (cluster.isWorker) {
+    // The primary is gone (killed): stop too rather than run orphaned.
+    process.on('disconnect', () => void starting.then((node) => node.close()).finally(() => process.exit(0)));
+  }
+  const { gateway } = await starting;
   const { address, port } = gateway.address();
   const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-  if (prepared.devApiKey !== undefined) {
+  if (prepared.devApiKey !== undefined && cluster.isPrimary) {
     // Printed once, on purpose, outside the logs: the key exists only in this process.
-    process.stdout.write(
-      [
-        '',
-        '  Herald is running in DEVELOPMENT MODE (no HERALD_API_KEY / HERALD_JWT_SECRET configured).',
-        '  Anonymous clients may connect and subscribe to public channels.',
-        `  WebSocket:        ${base.replace('http', 'ws')}${gateway.options.wsPaths[0] ?? '/ws'}`,
-        ...(gateway.options.demo ? [`  Demo page:        ${base}/`] : []),
-        `  API key (dev):    ${prepared.devApiKey}`,
-        `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${prepared.devApiKey}' \\`,
-        `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,
-        '  Never use development mode in production: set HERALD_API_KEY and HERALD_JWT_SECRET.',
-        '',
-      ].join('\n') + '\n',
-    );
+    process.stdout.write(banner(base, gateway.options.wsPaths[0] ?? '/ws', gateway.options.demo, prepared.devApiKey));
   }
-  logger.info({ url: base, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name, devMode: prepared.devApiKey !== undefined }, 'gateway listening');
+  if (cluster.isPrimary) {
+    logger.info({ url: base, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name, devMode: prepared.devApiKey !== undefined }, 'gateway listening');
+  }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

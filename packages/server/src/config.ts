@@ -5,8 +5,33 @@ import { DEFAULTS, type GatewayOptions } from './options.js';
 export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum';
 
 /** One configuration setting: its option name, environment variable, flag, type and documentation. */
+/** Settings of the process rather than of one gateway: logging, the engine, the ingest, workers. */
+export interface NodeSettings {
+  logLevel: LogLevel;
+  /** Redis URL; set, it selects the Redis engine. */
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  redisSharded: boolean;
+  presenceTtl: number;
+  nodeId: string | undefined;
+  ingest: boolean;
+  /** Processes to run; undefined means the default (cores with Redis, 1 without). */
+  workers: number | undefined;
+}
+
+export const NODE_DEFAULTS: NodeSettings = {
+  logLevel: 'info',
+  redisUrl: undefined,
+  redisPrefix: 'herald',
+  redisSharded: false,
+  presenceTtl: 30_000,
+  nodeId: undefined,
+  ingest: true,
+  workers: undefined,
+};
+
 export interface Setting {
-  key: keyof GatewayOptions | 'logLevel';
+  key: keyof GatewayOptions | keyof NodeSettings;
   env: string;
   flag: string;
   type: SettingType;
@@ -155,14 +180,66 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Serve the demo page at / (browser SDK + publish form).',
     defaultNote: 'false (true in development mode)',
   },
+  {
+    key: 'redisUrl',
+    env: 'HERALD_REDIS_URL',
+    flag: '--redis-url',
+    type: 'string',
+    secret: true,
+    description: 'Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS); set, it selects the Redis engine for many processes and machines.',
+    defaultNote: 'none (the in-memory engine)',
+  },
+  {
+    key: 'redisPrefix',
+    env: 'HERALD_REDIS_PREFIX',
+    flag: '--redis-prefix',
+    type: 'string',
+    description: 'Prefix of every Redis key and pub/sub channel (several clusters can share one Redis).',
+  },
+  {
+    key: 'redisSharded',
+    env: 'HERALD_REDIS_SHARDED',
+    flag: '--redis-sharded',
+    type: 'bool',
+    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+, for Redis Cluster).',
+  },
+  {
+    key: 'presenceTtl',
+    env: 'HERALD_PRESENCE_TTL_MS',
+    flag: '--presence-ttl-ms',
+    type: 'int',
+    description: 'Redis engine: a node that dies without cleaning up leaves presence within this time.',
+  },
+  {
+    key: 'nodeId',
+    env: 'HERALD_NODE_ID',
+    flag: '--node-id',
+    type: 'string',
+    description: "This node's id in the cluster (unique per process).",
+    defaultNote: 'random',
+  },
+  {
+    key: 'ingest',
+    env: 'HERALD_INGEST',
+    flag: '--ingest',
+    type: 'bool',
+    description: 'Redis engine: publish what backends write to <prefix>:ingest (XADD) and <prefix>:publish (PUBLISH).',
+  },
+  {
+    key: 'workers',
+    env: 'HERALD_WORKERS',
+    flag: '--workers',
+    type: 'int',
+    description: 'Gateway processes sharing the port (each a full node; needs the Redis engine above 1).',
+    defaultNote: 'the number of cores with Redis, 1 without',
+  },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];
 
 /** The default of a setting, as text for docs and help. */
 export function defaultText(s: Setting): string {
   if (s.defaultNote !== undefined) return s.defaultNote;
-  if (s.key === 'logLevel') return 'info';
-  const v = DEFAULTS[s.key as keyof typeof DEFAULTS];
+  const v = s.key in NODE_DEFAULTS ? NODE_DEFAULTS[s.key as keyof NodeSettings] : DEFAULTS[s.key as keyof typeof DEFAULTS];
   if (Array.isArray(v)) return v.length === 0 ? 'empty' : v.join(',');
   return String(v);
 }
@@ -175,11 +252,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parsed configuration: gateway options plus the CLI-only log level, and which keys were set explicitly. */
+/** Parsed configuration: gateway options, process settings, and which keys were set explicitly. */
 export interface Config {
   options: GatewayOptions;
-  logLevel: LogLevel;
+  node: NodeSettings;
   explicit: Set<string>;
+  /** The log level (also in `node`). */
+  logLevel: LogLevel;
 }
 
 function parseValue(s: Setting, raw: string, source: string): unknown {
@@ -215,7 +294,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const values = new Map<string, unknown>();
   const byEnv = new Map(SETTINGS.map((s) => [s.env, s]));
   const byFlag = new Map(SETTINGS.map((s) => [s.flag, s]));
-  const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL']);
+  // HERALD_URL is the gateway's address for clients (CLI publish, the PHP examples); HERALD_DEV_API_KEY is how a
+  // primary hands its development key to its workers. Neither configures the server.
+  const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL', 'HERALD_DEV_API_KEY']);
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('HERALD_') || raw === undefined) continue;
     const s = byEnv.get(name);
@@ -239,12 +320,13 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     values.set(s.key, parseValue(s, raw, flag));
   }
   const options: Record<string, unknown> = {};
-  let logLevel: LogLevel = 'info';
+  const node: Record<string, unknown> = { ...NODE_DEFAULTS };
   for (const [k, v] of values) {
-    if (k === 'logLevel') logLevel = v as LogLevel;
+    if (k in NODE_DEFAULTS) node[k] = v;
     else options[k] = v;
   }
-  return { options: options as GatewayOptions, logLevel, explicit: new Set(values.keys()) };
+  const n = node as unknown as NodeSettings;
+  return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()) };
 }
 
 /** `--help` text generated from the schema. */

@@ -15,6 +15,7 @@ import { createDemoRoute } from './http/demo.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { Publisher } from './publisher.js';
 import { Stats } from './stats.js';
 import { attachWsTransport } from './transport/ws-transport.js';
 
@@ -26,6 +27,8 @@ export interface Gateway {
   readonly options: ResolvedOptions;
   readonly engine: Engine;
   readonly stats: Stats;
+  /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
+  readonly publisher: Publisher;
   /** Where it listens. */
   address(): AddressInfo;
   /** Number of open connections. */
@@ -117,6 +120,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     options,
     engine,
     stats,
+    publisher: new Publisher(ctx),
     address: () => server.address() as AddressInfo,
     get connectionCount() {
       return hub.connections.size;

@@ -14,6 +14,10 @@ export class Stats {
   readonly dropped = new Map<string, number>();
   recovered = 0;
   notRecovered = 0;
+  /** Messages published from the Redis ingest (stream or pub/sub). */
+  ingested = 0;
+  /** Ingested messages sent to the dead-letter stream. */
+  ingestDeadLetters = 0;
 
   drop(reason: string, n = 1): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + n);

@@ -4,7 +4,7 @@
  * runs `main` on import; they are tested through a real child process in cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, parseConfig, SETTINGS, type Setting } from '../src/config.js';
+import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, type Setting } from '../src/config.js';
 import { LOG_LEVELS } from '../src/logger.js';
 import { DEFAULTS, OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../src/options.js';
 
@@ -55,7 +55,9 @@ function sample(s: Setting): { raw: string; value: unknown } {
   }
 }
 
-const valueOf = (c: ReturnType<typeof parseConfig>, s: Setting): unknown => (s.key === 'logLevel' ? c.logLevel : (c.options as Record<string, unknown>)[s.key]);
+const isNodeSetting = (s: Setting): boolean => s.key in NODE_DEFAULTS;
+const valueOf = (c: ReturnType<typeof parseConfig>, s: Setting): unknown =>
+  isNodeSetting(s) ? (c.node as unknown as Record<string, unknown>)[s.key] : (c.options as Record<string, unknown>)[s.key];
 
 describe('SETTINGS schema', () => {
   it('has one unique env variable and one unique flag per setting, all named consistently', () => {
@@ -72,8 +74,9 @@ describe('SETTINGS schema', () => {
     }
   });
 
-  it('maps every setting except logLevel onto a gateway option with a default, and covers every option', () => {
-    const optionKeys = SETTINGS.filter((s) => s.key !== 'logLevel').map((s) => s.key);
+  it('maps every setting onto a gateway option or a process setting with a default, and covers every option', () => {
+    const optionKeys = SETTINGS.filter((s) => !isNodeSetting(s)).map((s) => s.key);
+    expect(SETTINGS.filter(isNodeSetting).map((s) => s.key).sort()).toEqual(Object.keys(NODE_DEFAULTS).sort());
     for (const k of optionKeys) expect(Object.keys(DEFAULTS)).toContain(k);
     // demoApiKey is not a setting: the CLI passes its generated development key to the demo page.
     expect([...optionKeys].sort()).toEqual(
@@ -369,7 +372,7 @@ describe('resolveOptions', () => {
     // Round trip: each default, written as text and parsed by the CLI schema, resolves to itself.
     const env: Record<string, string> = {};
     for (const s of SETTINGS) {
-      if (s.key === 'logLevel' || s.key === 'apiKeys' || s.key === 'jwtSecrets') continue;
+      if (isNodeSetting(s) || s.key === 'apiKeys' || s.key === 'jwtSecrets') continue;
       const v = DEFAULTS[s.key as keyof ResolvedOptions];
       if (Array.isArray(v) && v.length === 0) continue;
       env[s.env] = Array.isArray(v) ? v.join(',') : String(v);

@@ -1,0 +1,26 @@
+import { HeraldError } from '../errors.js';
+import { parsePublishBody, type PublishItem } from '../http/validate.js';
+
+/** An ingested message: its items, or why it cannot be published. */
+export type IngestParse = { ok: true; items: PublishItem[] } | { ok: false; error: { code: string; message: string; field?: string | undefined } };
+
+/**
+ * Parses the JSON of one ingested message exactly as `POST /api/publish` parses its body (one object or an
+ * array). `defaultId` becomes the idempotency key of items that have none (`<defaultId>:<index>`).
+ */
+export function parseIngestMessage(msg: string, maxItems: number, defaultId?: string): IngestParse {
+  let body: unknown;
+  try {
+    body = JSON.parse(msg.charCodeAt(0) === 0xfeff ? msg.slice(1) : msg);
+  } catch {
+    return { ok: false, error: { code: 'invalid_body', message: 'the message is not valid JSON' } };
+  }
+  try {
+    const { items } = parsePublishBody(body, maxItems);
+    if (defaultId !== undefined) items.forEach((item, i) => (item.id ??= `${defaultId}:${i}`));
+    return { ok: true, items };
+  } catch (err) {
+    if (err instanceof HeraldError) return { ok: false, error: { code: err.code, message: err.message, field: err.field } };
+    throw err;
+  }
+}

@@ -1,0 +1,286 @@
+import { Redis } from 'ioredis';
+import { clientDefaults } from '../engine/redis-client.js';
+import { EngineUnavailableError, HeraldError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Publisher } from '../publisher.js';
+import type { Stats } from '../stats.js';
+import { parseIngestMessage } from './parse.js';
+
+/** Options of the Redis ingest. */
+export interface RedisIngestOptions {
+  /** Redis URL. Unused when `redis` is given. @default 'redis://127.0.0.1:6379' */
+  url?: string;
+  /** Builds the ingest's clients (three: blocking stream reads, commands, pub/sub) instead of `url`. */
+  redis?: (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber') => Redis;
+  /** Key prefix: the stream is `<prefix>:ingest`, the pub/sub channel `<prefix>:publish`. @default 'herald' */
+  prefix?: string;
+  /** This node's id: its consumer name in the group and its leader-lock value. */
+  nodeId: string;
+  publisher: Publisher;
+  /** Most items in one ingested message (an array), and channels per item. */
+  maxItems: number;
+  stats: Stats;
+  logger: Logger;
+  /** Read `<prefix>:ingest` with a consumer group. @default true */
+  stream?: boolean;
+  /** Take `PUBLISH <prefix>:publish <json>` (one node at a time: the ingest leader). @default true */
+  pubsub?: boolean;
+  /** Pending entries of a consumer idle this long are claimed by another node, in ms. @default 30000 */
+  claimIdle?: number;
+  /** The ingest leader's lock lasts this long unless renewed (every third of it), in ms. @default 5000 */
+  leaderTtl?: number;
+  /** Longest a blocking stream read waits before it looks again, in ms. @default 2000 */
+  block?: number;
+}
+
+/** A running ingest. */
+export interface RedisIngest {
+  /** Whether this node currently takes the pub/sub ingest. */
+  readonly leader: boolean;
+  close(): Promise<void>;
+}
+
+/** The consumer group every gateway joins. */
+export const INGEST_GROUP = 'herald';
+const BATCH = 100;
+const DEAD_LETTER_MAXLEN = 10_000;
+
+// Renews the lock only while it is still ours (a compare-and-expire).
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/** A stream entry; the fields are null for an entry still pending but already deleted. */
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * The entries of a one-stream XREADGROUP reply: `[[key, entries]]` over RESP2, `[key, entries]` (a map
+ * flattened by the client) over RESP3, or null when nothing arrived.
+ */
+function streamEntries(reply: unknown): StreamEntry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const pair: unknown = Array.isArray(reply[0]) ? reply[0] : reply;
+  const entries = Array.isArray(pair) ? (pair[1] as unknown) : undefined;
+  return Array.isArray(entries) ? (entries as StreamEntry[]) : [];
+}
+
+/** Resolves once `client` is ready, or after `ms` (Redis may be down at start; the loops retry). */
+function ready(client: Redis, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    client.on('ready', done);
+  });
+}
+
+/**
+ * Publishing straight from Redis, for backends that only have a Redis client:
+ *
+ * - `XADD <prefix>:ingest * msg '<json>'` (durable): read by every gateway through one consumer group, so
+ *   each entry is published by exactly one node; acknowledged (and deleted) only after it was published;
+ *   entries left pending by a node that died are claimed by another after `claimIdle`; entries written while
+ *   no gateway runs wait in the stream. Items without an `id` get the entry id as idempotency key, so an
+ *   entry published just before its node died is not published twice when another node claims it.
+ * - `PUBLISH <prefix>:publish '<json>'` (fire and forget, as in a plain Swoole setup): taken by one node at a
+ *   time, the ingest leader (a lock renewed while the node lives), so it is published once. The PUBLISH reply
+ *   says how many gateways took it: 0 means none did, and the message was not accepted.
+ *
+ * The JSON is the body of `POST /api/publish`. What cannot be published (invalid JSON or fields, a client
+ * that does not exist) goes to the dead-letter stream `<prefix>:ingest:dead` with the reason, and is counted.
+ */
+export async function startRedisIngest(options: RedisIngestOptions): Promise<RedisIngest> {
+  const prefix = options.prefix ?? 'herald';
+  const streamKey = `${prefix}:ingest`;
+  const deadKey = `${prefix}:ingest:dead`;
+  const channel = `${prefix}:publish`;
+  const lockKey = `${prefix}:ingest:leader`;
+  const { nodeId, logger, stats, publisher } = options;
+  const claimIdle = options.claimIdle ?? 30_000;
+  const leaderTtl = options.leaderTtl ?? 5000;
+  const block = options.block ?? 2000;
+
+  const make = (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber'): Redis => {
+    const client =
+      options.redis?.(role) ??
+      new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+        ...clientDefaults('command', 10_000, nodeId),
+        connectionName: `herald-${role}-${nodeId}`,
+        // A blocking read holds its connection: no command timeout there.
+        ...(role === 'ingest-read' ? { commandTimeout: block + 5000 } : {}),
+        ...(role === 'ingest-subscriber' ? { autoResubscribe: true } : {}),
+      });
+    client.on('error', (err: unknown) => logger.debug({ err, role }, 'redis ingest: connection error'));
+    return client;
+  };
+
+  let running = true;
+  let leader = false;
+  const timers: Array<ReturnType<typeof setInterval>> = [];
+  const reader = options.stream === false ? undefined : make('ingest-read');
+  const command = make('ingest-command');
+  const subscriber = options.pubsub === false ? undefined : make('ingest-subscriber');
+  await Promise.all([reader, command, subscriber].map((c) => (c ? ready(c, 5000) : undefined)));
+
+  const deadLetter = async (
+    msg: string,
+    source: string,
+    sourceId: string,
+    err: { code: string; message: string; field?: string | undefined },
+  ): Promise<void> => {
+    stats.drop(`ingest_${err.code}`);
+    stats.ingestDeadLetters += 1;
+    const fields = ['msg', msg, 'reason', err.code, 'message', err.message, 'source', source, 'source_id', sourceId, 'node', nodeId];
+    if (err.field !== undefined) fields.push('field', err.field);
+    await command.xadd(deadKey, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields);
+    logger.warn({ source, sourceId, reason: err.code, field: err.field }, 'redis ingest: message dead-lettered');
+  };
+
+  /** Publishes one ingested message; resolves false when it must be retried later (engine unavailable). */
+  const handle = async (msg: string, source: 'stream' | 'pubsub', sourceId: string): Promise<boolean> => {
+    const parsed = parseIngestMessage(msg, options.maxItems, source === 'stream' ? `ingest:${sourceId}` : undefined);
+    if (!parsed.ok) {
+      await deadLetter(msg, source, sourceId, parsed.error);
+      return true;
+    }
+    try {
+      const results = await publisher.publishAll(parsed.items);
+      stats.ingested += 1;
+      for (const r of results) {
+        const e = r['error'] as { code: string; message: string } | undefined;
+        // A push to a connection that does not exist: nobody can be told but the dead-letter stream.
+        if (e) await deadLetter(msg, source, sourceId, { ...e, field: 'client' });
+      }
+      return true;
+    } catch (err) {
+      if (err instanceof HeraldError && !(err instanceof EngineUnavailableError) && err.status < 500) {
+        await deadLetter(msg, source, sourceId, { code: err.code, message: err.message, field: err.field });
+        return true;
+      }
+      logger.warn({ err, source, sourceId }, 'redis ingest: publish failed; will retry');
+      return false;
+    }
+  };
+
+  // ---- durable stream, consumer group ------------------------------------------------------------
+  let readLoop: Promise<void> | undefined;
+  if (reader) {
+    const ensureGroup = async (): Promise<void> => {
+      try {
+        // From 0: entries written before any gateway ever ran are delivered too.
+        await command.xgroup('CREATE', streamKey, INGEST_GROUP, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+      }
+    };
+    let ownPending = true;
+    const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+    readLoop = (async () => {
+      let groupReady = false;
+      let backoff = 100;
+      while (running) {
+        try {
+          if (!groupReady) {
+            await ensureGroup();
+            groupReady = true;
+          }
+          const id = ownPending ? '0' : '>';
+          const args = ['GROUP', INGEST_GROUP, nodeId, 'COUNT', BATCH, ...(ownPending ? [] : ['BLOCK', block]), 'STREAMS', streamKey, id];
+          const entries = streamEntries(await reader.call('XREADGROUP', args));
+          if (ownPending && entries.length === 0) ownPending = false;
+          for (const [entryId, fields] of entries) {
+            if (!running) break;
+            if (fields === null) {
+              // Deleted after it was delivered to this consumer (XDEL by an operator): nothing to publish.
+              await command.xack(streamKey, INGEST_GROUP, entryId);
+              continue;
+            }
+            const at = fields.indexOf('msg');
+            const msg = at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '';
+            const done =
+              at >= 0
+                ? await handle(msg, 'stream', entryId)
+                : (await deadLetter(fields.join(' '), 'stream', entryId, { code: 'invalid_body', message: 'the entry has no msg field' }), true);
+            if (!done) {
+              ownPending = true;
+              await pause(backoff);
+              backoff = Math.min(backoff * 2, 5000);
+              break;
+            }
+            backoff = 100;
+            await command.multi().xack(streamKey, INGEST_GROUP, entryId).xdel(streamKey, entryId).exec();
+          }
+        } catch (err) {
+          if (!running) break;
+          // Redis unreachable (or the group vanished with a wiped Redis): look again after a pause.
+          groupReady = false;
+          ownPending = true;
+          logger.debug({ err }, 'redis ingest: stream read failed');
+          await pause(backoff);
+          backoff = Math.min(backoff * 2, 5000);
+        }
+      }
+    })();
+    const claim = (): void => {
+      command
+        .xautoclaim(streamKey, INGEST_GROUP, nodeId, claimIdle, '0-0', 'COUNT', BATCH)
+        .then((r) => {
+          const claimed = (r as [string, StreamEntry[]] | undefined)?.[1] ?? [];
+          if (claimed.length > 0) {
+            logger.info({ count: claimed.length }, 'redis ingest: claimed entries of a consumer that stopped');
+            ownPending = true;
+          }
+        })
+        .catch((err: unknown) => logger.debug({ err }, 'redis ingest: claim failed'));
+    };
+    timers.push(setInterval(claim, Math.max(100, Math.floor(claimIdle / 3))));
+  }
+
+  // ---- pub/sub, one leader -------------------------------------------------------------------------
+  if (subscriber) {
+    subscriber.on('message', (ch: string, msg: string) => {
+      if (ch !== channel || !leader) return;
+      handle(msg, 'pubsub', `${Date.now()}`).catch((err: unknown) => logger.warn({ err }, 'redis ingest: pub/sub message failed'));
+    });
+    const setLeader = async (now: boolean): Promise<void> => {
+      if (now === leader) return;
+      leader = now;
+      if (now) await subscriber.subscribe(channel);
+      else await subscriber.unsubscribe(channel);
+      logger.info({ node: nodeId }, now ? 'redis ingest: this node takes PUBLISH ingest' : 'redis ingest: this node no longer takes PUBLISH ingest');
+    };
+    const campaign = async (): Promise<void> => {
+      if (!running) return;
+      try {
+        const held = leader ? await command.eval(RENEW, 1, lockKey, nodeId, leaderTtl) : await command.set(lockKey, nodeId, 'PX', leaderTtl, 'NX');
+        await setLeader(held === 1 || held === 'OK');
+      } catch (err) {
+        // Without Redis no lock can be renewed: step down so two nodes never both take a message.
+        await setLeader(false).catch(() => undefined);
+        logger.debug({ err }, 'redis ingest: leader lock failed');
+      }
+    };
+    await campaign();
+    timers.push(setInterval(() => void campaign(), Math.max(50, Math.floor(leaderTtl / 3))));
+  }
+  for (const t of timers) t.unref();
+
+  return {
+    get leader() {
+      return leader;
+    },
+    async close() {
+      running = false;
+      for (const t of timers) clearInterval(t);
+      if (leader) await command.eval(RELEASE, 1, lockKey, nodeId).catch(() => undefined);
+      leader = false;
+      // Ends a blocking read at once; the loop sees `running` false and stops.
+      reader?.disconnect();
+      await readLoop;
+      await Promise.all([command, subscriber].map((c) => c?.quit().catch(() => c.disconnect())));
+    },
+  };
+}
