@@ -1,0 +1,245 @@
+/**
+ * The Redis engine as users run it: several nodes (in this process) on one Redis, the ingest paths,
+ * cluster-wide presence, and Redis itself going away and coming back empty.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { NodeSettings } from '../src/config.js';
+import { silentLogger } from '../src/logger.js';
+import { startNode, type HeraldNode } from '../src/node.js';
+import { api, API_KEY, eventually, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
+import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
+
+afterAll(cleanupRun);
+
+interface RunningNode {
+  node: HeraldNode;
+  http: string;
+  ws: string;
+}
+
+async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<NodeSettings> = {}): Promise<RunningNode> {
+  const logger = silentLogger();
+  const settings: NodeSettings = {
+    logLevel: 'silent',
+    redisUrl: url,
+    redisPrefix: prefix,
+    redisSharded: false,
+    presenceTtl: 3000,
+    nodeId: undefined,
+    ingest: true,
+    workers: 1,
+    ...extra,
+  };
+  const node = await startNode(
+    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger },
+    settings,
+    logger,
+  );
+  onCleanup(() => node.close());
+  const { port } = node.gateway.address();
+  return { node, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
+}
+
+const history = async (n: RunningNode, channel: string): Promise<Frame[]> => (await api(n.http, 'GET', `/api/history/${channel}`)).body.messages as Frame[];
+
+describe('Redis ingest', () => {
+  it('publishes a message XADDed while no gateway ran, once one starts, and acknowledges it', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'early', type: 'hello', payload: { text: 'written while no gateway ran 😀' } }));
+    const n = await startRedisNode(prefix);
+    const got = await eventually(async () => {
+      const h = await history(n, 'early');
+      return h.length > 0 ? h : undefined;
+    }, 'the ingested message in history');
+    expect(got).toEqual([{ type: 'hello', channel: 'early', payload: { text: 'written while no gateway ran 😀' }, seq: 1 }]);
+    await eventually(async () => ((await raw.xlen(`${prefix}:ingest`)) === 0 ? true : undefined), 'the entry acknowledged and removed');
+    expect(n.node.gateway.stats.ingested).toBe(1);
+  });
+
+  it('delivers stream and pub/sub ingest to connected clients, and says when PUBLISH found no gateway', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    expect(await raw.publish(`${prefix}:publish`, JSON.stringify({ channel: 'live', type: 't', payload: {} }))).toBe(0);
+    const n = await startRedisNode(prefix);
+    await eventually(() => (n.node.ingest?.leader ? true : undefined), 'the ingest leader');
+    const { client } = await TestClient.connect(n.ws, { subs: { live: {} } });
+    await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'live', type: 'from-xadd', payload: { n: 1 } }));
+    await client.waitMessages('live', 1);
+    expect(await raw.publish(`${prefix}:publish`, JSON.stringify({ channel: 'live', type: 'from-publish', payload: { n: 2 } }))).toBe(1);
+    const msgs = await client.waitMessages('live', 2);
+    expect(msgs.map((m) => [m.type, m.seq])).toEqual([
+      ['from-xadd', 1],
+      ['from-publish', 2],
+    ]);
+  });
+
+  it('dead-letters what cannot be published, with the reason, and counts it', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    const n = await startRedisNode(prefix);
+    const stream = `${prefix}:ingest`;
+    await raw.xadd(stream, '*', 'msg', 'not json');
+    await raw.xadd(stream, '*', 'msg', JSON.stringify({ channel: 'bad name', type: 't', payload: {} }));
+    await raw.xadd(stream, '*', 'msg', JSON.stringify({ channel: 'ok', type: 'subscribed', payload: {} }));
+    await raw.xadd(stream, '*', 'other', 'field');
+    await raw.xadd(stream, '*', 'msg', JSON.stringify({ client: 'nobody', type: 't', payload: {} }));
+    await raw.xadd(stream, '*', 'msg', JSON.stringify({ channel: 'ok', type: 't', payload: { fine: true } }));
+    await eventually(async () => ((await history(n, 'ok')).length === 1 ? true : undefined), 'the valid message');
+    const dead = await eventually(async () => {
+      const d = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
+      return d.length === 5 ? d : undefined;
+    }, 'five dead letters');
+    const reasons = dead.map(([, f]) => f[f.indexOf('reason') + 1]);
+    expect(reasons).toEqual(['invalid_body', 'invalid_channel', 'reserved_type', 'invalid_body', 'no_such_client']);
+    expect(dead[0]?.[1]).toEqual(expect.arrayContaining(['msg', 'not json', 'source', 'stream']));
+    expect(n.node.gateway.stats.ingestDeadLetters).toBe(5);
+  });
+});
+
+describe('three nodes on one Redis', () => {
+  it('gives every client each message exactly once, in seq order, whichever node or ingest path published it', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    const nodes = [await startRedisNode(prefix), await startRedisNode(prefix), await startRedisNode(prefix)];
+    await eventually(() => (nodes.filter((n) => n.node.ingest?.leader).length === 1 ? true : undefined), 'exactly one ingest leader');
+    const clients: TestClient[] = [];
+    for (const n of nodes) for (let i = 0; i < 2; i++) clients.push((await TestClient.connect(n.ws, { subs: { room: {} } })).client);
+    const total = 60;
+    for (let i = 0; i < total; i++) {
+      const msg = { channel: 'room', type: 'm', payload: { i } };
+      const path = i % 5;
+      if (path < 3) expect((await api((nodes[path] as RunningNode).http, 'POST', '/api/publish', msg)).status).toBe(200);
+      else if (path === 3) await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify(msg));
+      else expect(await raw.publish(`${prefix}:publish`, JSON.stringify(msg))).toBe(1);
+    }
+    for (const c of clients) {
+      const got = await c.waitMessages('room', total);
+      expect(got.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, k) => k + 1));
+      expect(new Set(got.map((m) => (m.payload as { i: number }).i)).size).toBe(total);
+    }
+    await eventually(async () => ((await raw.xlen(`${prefix}:ingest`)) === 0 ? true : undefined), 'every stream entry acknowledged');
+    const ingested = nodes.reduce((sum, n) => sum + n.node.gateway.stats.ingested, 0);
+    expect(ingested).toBe(24);
+  });
+
+  it('answers presence, direct messages, idempotency and disconnects cluster-wide', async () => {
+    const prefix = testPrefix();
+    const [a, b, c] = [await startRedisNode(prefix), await startRedisNode(prefix), await startRedisNode(prefix)];
+    const t = await token({ sub: '42' });
+    const onA = await TestClient.connect(a.ws, { token: t });
+    const onB = await TestClient.connect(b.ws, { token: t });
+    expect((await api(c.http, 'GET', '/api/online?users=42,43')).body.users).toEqual({
+      '42': { online: true, connections: 2 },
+      '43': { online: false, connections: 0 },
+    });
+    const direct = await api(c.http, 'POST', '/api/publish', { client: onB.connected.client, type: 'only-you', payload: {} });
+    expect(direct.body).toEqual({ client: onB.connected.client, delivered: true });
+    expect((await onB.client.nextWhere((f) => f.type === 'only-you')).channel).toBe(`client:${onB.connected.client as string}`);
+    expect((await api(c.http, 'POST', '/api/publish', { client: 'nobody', type: 't', payload: {} })).status).toBe(404);
+    const first = await api(a.http, 'POST', '/api/publish', { channel: 'user:42', type: 'once', payload: {}, id: 'order-7' });
+    const again = await api(b.http, 'POST', '/api/publish', { channel: 'user:42', type: 'once', payload: {}, id: 'order-7' });
+    expect(first.body.results['user:42']).toMatchObject({ seq: 1, duplicate: false, online: true });
+    expect(again.body.results['user:42']).toMatchObject({ seq: 1, duplicate: true });
+    await onA.client.waitMessages('user:42', 1);
+    expect((await api(c.http, 'POST', '/api/disconnect', { user: '42' })).status).toBe(200);
+    expect((await onA.client.closed()).code).toBe(4509);
+    expect((await onB.client.closed()).code).toBe(4509);
+    await eventually(async () => ((await api(c.http, 'GET', '/api/online?users=42')).body.users['42'].online === false ? true : undefined), 'user 42 offline');
+  });
+});
+
+/** A Redis server of this test's own, so it can be stopped and started without touching the shared one. */
+class OwnRedis {
+  private proc: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  static async create(): Promise<OwnRedis> {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const r = new OwnRedis(port);
+    onCleanup(() => r.stop());
+    return r;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await eventually(
+      async () => {
+        const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          return (await c.ping()) === 'PONG' ? true : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          c.disconnect();
+        }
+      },
+      'redis-server up',
+      15_000,
+    );
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+}
+
+describe('Redis trouble', () => {
+  it('answers 503 while Redis is down, keeps clients connected, and resumes (new epoch announced) when it returns empty', async () => {
+    const redis = await OwnRedis.create();
+    await redis.start();
+    const n = await startRedisNode(testPrefix(), redis.url);
+    const { client, connected } = await TestClient.connect(n.ws, { subs: { r: {} } });
+    const oldEpoch = (connected.subs as Record<string, { epoch: string }>)['r']?.epoch;
+    for (let i = 1; i <= 3; i++) expect((await api(n.http, 'POST', '/api/publish', { channel: 'r', type: 'm', payload: { i } })).status).toBe(200);
+    await client.waitMessages('r', 3);
+
+    await redis.stop();
+    const down = await eventually(async () => {
+      const r = await api(n.http, 'POST', '/api/publish', { channel: 'r', type: 'm', payload: { lost: true } });
+      return r.status === 503 ? r : undefined;
+    }, '503 while Redis is down');
+    expect(down.body.error.code).toBe('engine_unavailable');
+    expect((await api(n.http, 'GET', '/readyz', undefined, { key: null })).status).toBe(503);
+    client.send({ type: 'ping' });
+    expect((await client.nextOf('pong')).type).toBe('pong');
+
+    await redis.start(); // empty: no persistence
+    await eventually(async () => ((await api(n.http, 'GET', '/readyz', undefined, { key: null })).status === 200 ? true : undefined), 'ready again', 20_000);
+    const after = await eventually(
+      async () => {
+        const r = await api(n.http, 'POST', '/api/publish', { channel: 'r', type: 'm', payload: { after: true } });
+        return r.status === 200 ? r : undefined;
+      },
+      'publishes accepted again',
+      20_000,
+    );
+    expect(after.body.results.r.seq).toBe(1);
+    const newEpoch = after.body.results.r.epoch as string;
+    expect(newEpoch).not.toBe(oldEpoch);
+    const reset = await client.nextWhere((f) => f.type === 'subscribed', 'the new epoch announced');
+    expect(reset).toEqual({ type: 'subscribed', channel: 'r', seq: 0, epoch: newEpoch, recovered: false });
+    const next = await client.next();
+    expect(next).toMatchObject({ type: 'm', channel: 'r', seq: 1, payload: { after: true } });
+    expect(client.closeCode).toBeUndefined();
+    expect(client.frames.filter((f) => f.type === 'connected')).toHaveLength(1);
+  }, 90_000);
+});
