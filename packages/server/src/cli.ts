@@ -5,6 +5,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError, helpText, parseConfig, SETTINGS, type NodeSettings } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
+import { statsCommand, STATS_HELP } from './commands/stats.js';
+import { tokenCommand, TOKEN_HELP } from './commands/token.js';
 import { startNode, type HeraldNode } from './node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from './options.js';
 
@@ -137,10 +140,45 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
   });
 }
 
+const COMMANDS = `Commands:
+  herald [serve] [options]   Run the gateway (the default).
+  herald publish ...         Publish a message through a running gateway.
+  herald token ...           Mint a development connection token.
+  herald stats ...           Show connections, channels and rates of a running gateway.
+  herald <command> --help    Options of a command.
+`;
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (d: string) => (text += d));
+    process.stdin.on('end', () => resolve(text));
+    process.stdin.on('error', reject);
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
-  const args = argv[0] === 'serve' ? argv.slice(1) : argv;
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  if (command === 'publish') {
+    if (wantsHelp) return void process.stdout.write(`${PUBLISH_HELP}\n`);
+    process.exitCode = await publishCommand(rest, { env: process.env, readStdin, out: (t) => process.stdout.write(t) });
+    return;
+  }
+  if (command === 'token') {
+    if (wantsHelp) return void process.stdout.write(`${TOKEN_HELP}\n`);
+    process.stdout.write(`${await tokenCommand(rest, process.env)}\n`);
+    return;
+  }
+  if (command === 'stats') {
+    if (wantsHelp) return void process.stdout.write(`${STATS_HELP}\n`);
+    process.exitCode = await statsCommand(rest, { env: process.env, out: (t) => process.stdout.write(t) });
+    return;
+  }
+  const args = command === 'serve' ? rest : argv;
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${helpText()}\n`);
+    process.stdout.write(`${helpText()}\n\n${COMMANDS}`);
     return;
   }
   if (args.includes('--version')) {

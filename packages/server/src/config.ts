@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { DEFAULTS, type GatewayOptions } from './options.js';
 
@@ -17,6 +18,8 @@ export interface NodeSettings {
   ingest: boolean;
   /** Processes to run; undefined means the default (cores with Redis, 1 without). */
   workers: number | undefined;
+  /** The JSON configuration file the settings were read from, if any. */
+  config: string | undefined;
 }
 
 export const NODE_DEFAULTS: NodeSettings = {
@@ -28,6 +31,7 @@ export const NODE_DEFAULTS: NodeSettings = {
   nodeId: undefined,
   ingest: true,
   workers: undefined,
+  config: undefined,
 };
 
 export interface Setting {
@@ -233,6 +237,15 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Gateway processes sharing the port (each a full node; needs the Redis engine above 1).',
     defaultNote: 'the number of cores with Redis, 1 without',
   },
+  {
+    key: 'config',
+    env: 'HERALD_CONFIG',
+    flag: '--config',
+    type: 'string',
+    description:
+      'A JSON file of settings, keyed by the names in the first column (e.g. {"port": 8080, "redisUrl": "redis://..."}); environment variables and flags override it.',
+    defaultNote: 'none',
+  },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];
 
@@ -287,16 +300,22 @@ function parseValue(s: Setting, raw: string, source: string): unknown {
 }
 
 /**
- * Reads settings from environment variables, then flags (flags win). Unknown flags and unknown
+ * Reads settings from the configuration file, environment variables, then flags (flags win). Unknown flags and unknown
  * `HERALD_*` variables are errors that name the offender, so a typo never silently falls back to a default.
  */
-export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): Config {
   const values = new Map<string, unknown>();
   const byEnv = new Map(SETTINGS.map((s) => [s.env, s]));
   const byFlag = new Map(SETTINGS.map((s) => [s.flag, s]));
+  const byKey = new Map(SETTINGS.map((s) => [s.key as string, s]));
   // HERALD_URL is the gateway's address for clients (CLI publish, the PHP examples); HERALD_DEV_API_KEY is how a
   // primary hands its development key to its workers. Neither configures the server.
   const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL', 'HERALD_DEV_API_KEY']);
+  const fromEnv = new Map<string, unknown>();
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('HERALD_') || raw === undefined) continue;
     const s = byEnv.get(name);
@@ -304,8 +323,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       if (knownEnv.has(name)) continue;
       throw new ConfigError(`unknown environment variable ${name} (see docs/configuration.md)`);
     }
-    values.set(s.key, parseValue(s, raw, name));
+    fromEnv.set(s.key, parseValue(s, raw, name));
   }
+  const fromFlags = new Map<string, unknown>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.indexOf('=');
@@ -317,8 +337,15 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     else if (s.type === 'bool' && (argv[i + 1] === undefined || (argv[i + 1] as string).startsWith('--'))) raw = 'true';
     else raw = argv[++i];
     if (raw === undefined) throw new ConfigError(`${flag}: a value is required`);
-    values.set(s.key, parseValue(s, raw, flag));
+    fromFlags.set(s.key, parseValue(s, raw, flag));
   }
+  // Precedence: flags, then environment variables, then the configuration file, then defaults.
+  const file = (fromFlags.get('config') ?? fromEnv.get('config')) as string | undefined;
+  if (file !== undefined) {
+    for (const [k, v] of readConfigFile(file, readFile, byKey)) values.set(k, v);
+  }
+  for (const [k, v] of fromEnv) values.set(k, v);
+  for (const [k, v] of fromFlags) values.set(k, v);
   const options: Record<string, unknown> = {};
   const node: Record<string, unknown> = { ...NODE_DEFAULTS };
   for (const [k, v] of values) {
@@ -329,6 +356,39 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()) };
 }
 
+/** Reads a JSON configuration file: an object keyed by setting names, with JSON values of the setting's type. */
+function readConfigFile(path: string, readFile: (path: string) => string, byKey: ReadonlyMap<string, Setting>): Map<string, unknown> {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read the configuration file (${err instanceof Error ? err.message : String(err)})`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`${path}: must be a JSON object of settings`);
+  const out = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(data)) {
+    const s = byKey.get(key);
+    if (!s || key === 'config') throw new ConfigError(`${path}: unknown setting "${key}" (see docs/configuration.md)`);
+    const where = `${path}: ${key}`;
+    // JSON values are taken as they are typed; strings go through the same parser as the environment.
+    if (typeof value === 'string') out.set(key, parseValue(s, value, where));
+    else if (s.type === 'int' && typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) out.set(key, value);
+    else if (s.type === 'bool' && typeof value === 'boolean') out.set(key, value);
+    else if (s.type === 'list' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) out.set(key, value);
+    else
+      throw new ConfigError(
+        `${where}: expected ${s.type === 'list' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
+      );
+  }
+  return out;
+}
+
 /** `--help` text generated from the schema. */
 export function helpText(): string {
   const lines = SETTINGS.map(
@@ -337,7 +397,8 @@ export function helpText(): string {
   return [
     'Usage: herald [serve] [options]',
     '',
-    'Starts the Herald gateway. Every option can also be set with its environment variable; flags win.',
+    'Starts the Herald gateway. Every option can also be set with its environment variable or in a JSON file',
+    '(--config); flags win over the environment, which wins over the file.',
     'With no API key and no JWT secret it starts in development mode (a generated API key is printed once,',
     'anonymous clients allowed). NODE_ENV=production refuses to start without secrets.',
     '',

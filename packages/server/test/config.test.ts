@@ -76,7 +76,11 @@ describe('SETTINGS schema', () => {
 
   it('maps every setting onto a gateway option or a process setting with a default, and covers every option', () => {
     const optionKeys = SETTINGS.filter((s) => !isNodeSetting(s)).map((s) => s.key);
-    expect(SETTINGS.filter(isNodeSetting).map((s) => s.key).sort()).toEqual(Object.keys(NODE_DEFAULTS).sort());
+    expect(
+      SETTINGS.filter(isNodeSetting)
+        .map((s) => s.key)
+        .sort(),
+    ).toEqual(Object.keys(NODE_DEFAULTS).sort());
     for (const k of optionKeys) expect(Object.keys(DEFAULTS)).toContain(k);
     // demoApiKey is not a setting: the CLI passes its generated development key to the demo page.
     expect([...optionKeys].sort()).toEqual(
@@ -111,7 +115,7 @@ describe('parseConfig', () => {
 
   it.each(SETTINGS.map((s) => [s.env, s] as const))('reads %s from the environment', (_env, s) => {
     const { raw, value } = sample(s);
-    const c = parseConfig([], { [s.env]: raw });
+    const c = parseConfig([], { [s.env]: raw }, () => '{}');
     expect(valueOf(c, s)).toEqual(value);
     expect(c.explicit.has(s.key)).toBe(true);
     expect(c.explicit.size).toBe(1);
@@ -119,12 +123,58 @@ describe('parseConfig', () => {
 
   it.each(SETTINGS.map((s) => [s.flag, s] as const))('reads %s as a flag, in both the "--flag value" and "--flag=value" forms', (_flag, s) => {
     const { raw, value } = sample(s);
-    const spaced = parseConfig([s.flag, raw], {});
-    const joined = parseConfig([`${s.flag}=${raw}`], {});
+    const spaced = parseConfig([s.flag, raw], {}, () => '{}');
+    const joined = parseConfig([`${s.flag}=${raw}`], {}, () => '{}');
     expect(valueOf(spaced, s)).toEqual(value);
     expect(valueOf(joined, s)).toEqual(value);
     expect(spaced.explicit.has(s.key)).toBe(true);
     expect(joined.explicit.has(s.key)).toBe(true);
+  });
+
+  describe('configuration file', () => {
+    const file = (content: object | string) => () => (typeof content === 'string' ? content : JSON.stringify(content));
+
+    it('reads settings from a JSON file, overridden by environment variables, overridden by flags', () => {
+      const read = file({
+        port: 7000,
+        host: '0.0.0.0',
+        apiKeys: ['from_file_0123456789'],
+        allowAnonymous: true,
+        redisUrl: 'redis://10.0.0.5:6379',
+        logLevel: 'warn',
+      });
+      const c = parseConfig(['--config', 'herald.json', '--port', '9000'], { HERALD_HOST: '127.0.0.2' }, read);
+      expect(c.options).toMatchObject({ port: 9000, host: '127.0.0.2', apiKeys: ['from_file_0123456789'], allowAnonymous: true });
+      expect(c.node).toMatchObject({ redisUrl: 'redis://10.0.0.5:6379', logLevel: 'warn', config: 'herald.json' });
+      expect(c.explicit.has('apiKeys')).toBe(true);
+    });
+
+    it('finds the file through HERALD_CONFIG too, and accepts strings as the environment would', () => {
+      const c = parseConfig([], { HERALD_CONFIG: 'x.json' }, file({ port: '7001', apiKeys: 'a_key_0123456789abcdef,b_key_0123456789abcdef' }));
+      expect(c.options).toMatchObject({ port: 7001, apiKeys: ['a_key_0123456789abcdef', 'b_key_0123456789abcdef'] });
+    });
+
+    it.each<[string, string | object, string]>([
+      ['unknown key', { prot: 1 }, 'prot'],
+      ['wrong type', { port: true }, 'port'],
+      ['negative integer', { port: -1 }, 'port'],
+      ['list of numbers', { apiKeys: [1, 2] }, 'apiKeys'],
+      ['bad enum', { logLevel: 'loud' }, 'logLevel'],
+      ['not an object', [], 'x.json'],
+      ['not JSON', '{port:', 'x.json'],
+      ['config inside the file', { config: 'other.json' }, 'config'],
+    ])('rejects %s, naming it', (_name, content, named) => {
+      expect(configError(() => parseConfig(['--config', 'x.json'], {}, file(content))).message).toContain(named);
+    });
+
+    it('names a file it cannot read', () => {
+      const err = configError(() =>
+        parseConfig(['--config', '/nonexistent/herald.json'], {}, () => {
+          throw new Error('ENOENT');
+        }),
+      );
+      expect(err.message).toContain('/nonexistent/herald.json');
+    });
   });
 
   it('keeps the log level out of the gateway options', () => {

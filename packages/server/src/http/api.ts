@@ -122,6 +122,26 @@ export function createHttpHandler(deps: ApiDeps): HttpHandler {
       },
     ],
     [
+      'stats',
+      {
+        method: 'GET',
+        handler: () => {
+          const { hub, stats } = ctx;
+          const node = 'nodeId' in engine ? String((engine as { nodeId: unknown }).nodeId) : 'local';
+          const body = {
+            node,
+            engine: engine.name,
+            connections: hub.connections.size,
+            channels: hub.channelCount,
+            published: stats.published,
+            delivered: stats.delivered,
+            dropped: Object.fromEntries(stats.dropped),
+          };
+          return Promise.resolve([200, JSON.stringify(body)]);
+        },
+      },
+    ],
+    [
       'disconnect',
       {
         method: 'POST',
