@@ -205,12 +205,21 @@ async function main(argv: string[]): Promise<void> {
 
   // The node starts listening asynchronously; the signal handlers below are installed in the same
   // synchronous run, so a SIGTERM at any moment after this line is a graceful stop.
-  const starting: Promise<HeraldNode> = startNode({ ...prepared.options, logger }, config.node, logger);
+  // Node ids must be unique per process: workers of one primary add their worker number to a configured id.
+  const nodeSettings: NodeSettings =
+    cluster.isWorker && config.node.nodeId !== undefined ? { ...config.node, nodeId: `${config.node.nodeId}-w${cluster.worker?.id ?? 0}` } : config.node;
+  const starting: Promise<HeraldNode> = startNode({ ...prepared.options, logger }, nodeSettings, logger);
   onSignals(logger, deadline, () => starting.then((node) => node.close()));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-  if (cluster.isWorker) {
-    // The primary is gone (killed): stop too rather than run orphaned.
-    process.on('disconnect', () => void starting.then((node) => node.close()).finally(() => process.exit(0)));
+  if (cluster.worker) {
+    // The primary is gone (killed): stop gracefully rather than run orphaned. Node's own cluster code
+    // calls process.exit(0) right after an unexpected disconnect unless the exit is marked as intended, so
+    // this must be the worker's 'disconnect' event with exitedAfterDisconnect set, not process.on('disconnect').
+    const worker = cluster.worker;
+    worker.once('disconnect', () => {
+      worker.exitedAfterDisconnect = true;
+      void starting.then((node) => node.close()).finally(() => process.exit(0));
+    });
   }
   const { gateway } = await starting;
   const { address, port } = gateway.address();
