@@ -9,6 +9,9 @@
  *   accepted afterwards forward normally. `unfreeze()` delivers what was held back, in order.
  * - `mode = 'reject'`: new connections are reset at once (existing pairs carry on).
  * - `setTarget(port)`: where new connections go (existing pairs keep their upstream).
+ * - `setTargets(ports)`: several upstreams, as a load balancer: each new connection goes to the next one
+ *   in round-robin order, and a target that refuses (a dead node) is skipped for the next one; only when
+ *   every target refuses is the client's connection ended. `removeTarget(port)` takes one out.
  */
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -98,14 +101,21 @@ export class TcpProxy {
   /** `reject`: new connections are reset at once; `forward`: the default. */
   mode: ProxyMode = 'forward';
   private readonly pairs = new Set<Pair>();
+  /** Upstream connections that were refused or failed before connecting, a target skipped for the next. */
+  skipped = 0;
   private readonly pending = new Set<Socket>();
   private readonly waiters: Array<() => void> = [];
+  private targets: number[];
+  /** Index in `targets` of the next connection's first choice (round-robin). */
+  private nextTarget = 0;
 
   private constructor(
     private readonly server: Server,
-    private target: number,
+    target: number,
     private readonly targetHost: string,
-  ) {}
+  ) {
+    this.targets = [target];
+  }
 
   /** Starts a proxy on 127.0.0.1:0 forwarding to `targetHost:targetPort`. */
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
@@ -127,9 +137,14 @@ export class TcpProxy {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Where new connections are forwarded. */
+  /** Where the next new connection is forwarded first (with several targets: the next in round-robin order). */
   get targetPort(): number {
-    return this.target;
+    return this.targets[this.nextTarget % this.targets.length] as number;
+  }
+
+  /** Every target new connections are spread over. */
+  get targetPorts(): readonly number[] {
+    return [...this.targets];
   }
 
   /** Connection pairs currently open. */
@@ -137,9 +152,34 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
+  /** Open connection pairs whose upstream is `port`. */
+  activeTo(port: number): number {
+    let n = 0;
+    for (const p of this.pairs) if (p.upstream.remotePort === port) n += 1;
+    return n;
+  }
+
   /** Forwards connections accepted from now on to `port` (existing pairs keep theirs). */
   setTarget(port: number): void {
-    this.target = port;
+    this.setTargets([port]);
+  }
+
+  /**
+   * Spreads connections accepted from now on over `ports`, round-robin, skipping a target that refuses
+   * (existing pairs keep their upstream).
+   */
+  setTargets(ports: readonly number[]): void {
+    if (ports.length === 0) throw new Error('TcpProxy.setTargets: at least one target is required');
+    this.targets = [...ports];
+    this.nextTarget = 0;
+  }
+
+  /** Stops sending new connections to `port` (a load balancer's health check failing); returns whether it was a target. */
+  removeTarget(port: number): boolean {
+    const rest = this.targets.filter((p) => p !== port);
+    if (rest.length === this.targets.length || rest.length === 0) return false;
+    this.setTargets(rest);
+    return true;
   }
 
   /**
@@ -196,15 +236,34 @@ export class TcpProxy {
       return;
     }
     this.pending.add(client);
-    const upstream = createConnection({ port: this.target, host: this.targetHost, allowHalfOpen: true });
-    upstream.on('error', () => {
-      // Target down (a restarting gateway): the client sees its connection end, as with a refused dial.
+    // Round-robin: this connection tries the targets starting at the next one, each at most once.
+    const order = this.targets.map((_, i) => this.targets[(this.nextTarget + i) % this.targets.length] as number);
+    this.nextTarget = (this.nextTarget + 1) % this.targets.length;
+    this.dial(client, order);
+  }
+
+  /** Connects `client` to the first of `order` that accepts; the client's connection ends when none does. */
+  private dial(client: Socket, order: readonly number[]): void {
+    const [port, ...rest] = order;
+    if (port === undefined) {
+      // Every target down (a restarting gateway): the client sees its connection end, as with a refused dial.
       if (this.pending.delete(client)) {
         this.upstreamFailures += 1;
         client.destroy();
       }
+      return;
+    }
+    const upstream = createConnection({ port, host: this.targetHost, allowHalfOpen: true });
+    let connected = false;
+    upstream.on('error', () => {
+      if (connected || !this.pending.has(client)) return;
+      // This target refused (or failed before connecting): try the next one.
+      upstream.destroy();
+      if (rest.length > 0) this.skipped += 1;
+      this.dial(client, rest);
     });
     upstream.once('connect', () => {
+      connected = true;
       if (!this.pending.delete(client) || client.destroyed) {
         upstream.destroy();
         return;
