@@ -8,6 +8,9 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NodeSettings } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
+import { createRedisEngine } from '../src/engine/redis.js';
+import { createGateway } from '../src/gateway.js';
+import { INGEST_GROUP, startRedisIngest } from '../src/ingest/redis-ingest.js';
 import { startNode, type HeraldNode } from '../src/node.js';
 import { api, API_KEY, eventually, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
 import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
@@ -75,6 +78,40 @@ describe('Redis ingest', () => {
       ['from-xadd', 1],
       ['from-publish', 2],
     ]);
+  });
+
+  it('claims and publishes the pending entries of a consumer that died before acknowledging them', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    const stream = `${prefix}:ingest`;
+    await raw.xgroup('CREATE', stream, INGEST_GROUP, '0', 'MKSTREAM');
+    await raw.xadd(stream, '*', 'msg', JSON.stringify({ channel: 'orphan', type: 't', payload: { n: 1 } }));
+    // A consumer reads the entry, then dies without acknowledging it.
+    await raw.call('XREADGROUP', ['GROUP', INGEST_GROUP, 'dead-node', 'COUNT', 1, 'STREAMS', stream, '>']);
+    expect(((await raw.xpending(stream, INGEST_GROUP)) as unknown[])[0]).toBe(1);
+    const logger = silentLogger();
+    const engine = createRedisEngine({ url: REDIS_URL, prefix, logger });
+    const gateway = await createGateway({ port: 0, apiKeys: [API_KEY], engine, logger, shutdownTimeout: 2000 });
+    onCleanup(() => gateway.close());
+    const ingest = await startRedisIngest({
+      url: REDIS_URL,
+      prefix,
+      nodeId: engine.nodeId,
+      publisher: gateway.publisher,
+      maxItems: 100,
+      stats: gateway.stats,
+      logger,
+      claimIdle: 300,
+      pubsub: false,
+    });
+    onCleanup(() => ingest.close());
+    const http = `http://127.0.0.1:${gateway.address().port}`;
+    const got = await eventually(async () => {
+      const h = (await api(http, 'GET', '/api/history/orphan')).body.messages as Frame[];
+      return h.length > 0 ? h : undefined;
+    }, 'the orphaned entry published by another node');
+    expect(got.map((m) => m.seq)).toEqual([1]);
+    await eventually(async () => (((await raw.xpending(stream, INGEST_GROUP)) as unknown[])[0] === 0 ? true : undefined), 'nothing pending');
   });
 
   it('dead-letters what cannot be published, with the reason, and counts it', async () => {

@@ -187,10 +187,22 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
             await ensureGroup();
             groupReady = true;
           }
-          const id = ownPending ? '0' : '>';
-          const args = ['GROUP', INGEST_GROUP, nodeId, 'COUNT', BATCH, ...(ownPending ? [] : ['BLOCK', block]), 'STREAMS', streamKey, id];
+          // Own pending entries first (after a restart, a failed publish or a claim), then new ones.
+          const readingPending = ownPending;
+          const args = [
+            'GROUP',
+            INGEST_GROUP,
+            nodeId,
+            'COUNT',
+            BATCH,
+            ...(readingPending ? [] : ['BLOCK', block]),
+            'STREAMS',
+            streamKey,
+            readingPending ? '0' : '>',
+          ];
           const entries = streamEntries(await reader.call('XREADGROUP', args));
-          if (ownPending && entries.length === 0) ownPending = false;
+          // A claim during a blocking read sets ownPending again: only a read of the pending list clears it.
+          if (readingPending && entries.length === 0) ownPending = false;
           for (const [entryId, fields] of entries) {
             if (!running) break;
             if (fields === null) {
