@@ -242,7 +242,8 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
         .then((r) => {
           const claimed = (r as [string, StreamEntry[]] | undefined)?.[1] ?? [];
           if (claimed.length > 0) {
-            logger.info({ count: claimed.length }, 'redis ingest: claimed entries of a consumer that stopped');
+            // Debug: an entry of this node's own that waits for a retry is claimed again too.
+            logger.debug({ count: claimed.length }, 'redis ingest: claimed idle pending entries');
             ownPending = true;
           }
         })
