@@ -56,7 +56,7 @@ function workerCount(node: NodeSettings): number {
   return n;
 }
 
-function banner(base: string, wsPath: string, demo: boolean, devApiKey: string): string {
+function banner(base: string, wsPath: string, demo: boolean, admin: boolean, devApiKey: string): string {
   return (
     [
       '',
@@ -64,6 +64,7 @@ function banner(base: string, wsPath: string, demo: boolean, devApiKey: string):
       '  Anonymous clients may connect and subscribe to public channels.',
       `  WebSocket:        ${base.replace('http', 'ws')}${wsPath}`,
       ...(demo ? [`  Demo page:        ${base}/`] : []),
+      ...(admin ? [`  Admin dashboard:  ${base}/admin`] : []),
       `  API key (dev):    ${devApiKey}`,
       `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${devApiKey}' \\`,
       `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,
@@ -196,7 +197,13 @@ async function main(argv: string[]): Promise<void> {
       const port = config.options.port ?? DEFAULTS.port;
       const host = config.options.host ?? DEFAULTS.host;
       process.stdout.write(
-        banner(`http://${host}:${port}`, (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws', prepared.options.demo === true, prepared.devApiKey),
+        banner(
+          `http://${host}:${port}`,
+          (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws',
+          prepared.options.demo === true,
+          prepared.options.admin === true,
+          prepared.devApiKey,
+        ),
       );
     }
     runPrimary(workers, logger, prepared.devApiKey, deadline);
@@ -226,7 +233,7 @@ async function main(argv: string[]): Promise<void> {
   const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   if (prepared.devApiKey !== undefined && cluster.isPrimary) {
     // Printed once, on purpose, outside the logs: the key exists only in this process.
-    process.stdout.write(banner(base, gateway.options.wsPaths[0] ?? '/ws', gateway.options.demo, prepared.devApiKey));
+    process.stdout.write(banner(base, gateway.options.wsPaths[0] ?? '/ws', gateway.options.demo, gateway.options.admin, prepared.devApiKey));
   }
   if (cluster.isPrimary) {
     logger.info({ url: base, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name, devMode: prepared.devApiKey !== undefined }, 'gateway listening');

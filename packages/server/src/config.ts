@@ -185,6 +185,24 @@ export const SETTINGS: readonly Setting[] = [
     defaultNote: 'false (true in development mode)',
   },
   {
+    key: 'admin',
+    env: 'HERALD_ADMIN',
+    flag: '--admin',
+    type: 'bool',
+    description:
+      'Serve the admin dashboard at /admin (live stats over the WebSocket, publish and disconnect forms); it asks for the API key. See docs/metrics.md.',
+  },
+  {
+    key: 'metricsTokens',
+    env: 'HERALD_METRICS_TOKEN',
+    flag: '--metrics-token',
+    type: 'list',
+    secret: true,
+    description:
+      'Bearer token(s) that may read /metrics besides the API keys (comma-separated for rotation; at least 16 characters each), for a scraper that must not publish.',
+    defaultNote: 'none (/metrics takes an API key)',
+  },
+  {
     key: 'redisUrl',
     env: 'HERALD_REDIS_URL',
     flag: '--redis-url',

@@ -31,6 +31,35 @@ const CLOSE_GRACE_MS = 5000;
 const MAX_EARLY_FRAMES = 32;
 const MALFORMED: ReadonlySet<string> = new Set([ErrorCode.InvalidJson, ErrorCode.InvalidFrame, ErrorCode.UnknownType, ErrorCode.BinaryFrame]);
 
+/** The last batch joined, and its result: in a fan-out every subscriber queued the same frames this turn. */
+let lastBatch: readonly Buffer[] = [];
+let lastJoined: Buffer = NEWLINE;
+
+/**
+ * The `\n`-joined frame of a batch client. Joined once per distinct list of frames rather than once per
+ * connection: the hub flushes the subscribers of a channel one after another, so consecutive connections
+ * usually hold the very same buffers, and they then share one joined buffer (which the transport can
+ * also frame once).
+ */
+function joinBatch(frames: readonly Buffer[]): Buffer {
+  if (frames.length === lastBatch.length) {
+    let same = true;
+    for (let i = 0; i < frames.length; i++) {
+      if (frames[i] !== lastBatch[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastJoined;
+  }
+  const parts: Buffer[] = [];
+  for (const f of frames) parts.push(f, NEWLINE);
+  parts.pop();
+  lastBatch = frames;
+  lastJoined = Buffer.concat(parts);
+  return lastJoined;
+}
+
 /**
  * One client connection: the protocol state machine (connect, subscribe, unsubscribe, ping), its limits,
  * and its outgoing queue. I/O goes through the `Socket` seam; channels and delivery through the hub.
@@ -76,7 +105,7 @@ export class Connection implements SocketListener {
     const now = this.ctx.clock.now();
     this.lastSeen = now;
     if (!this.bucket.take(now)) {
-      this.ctx.stats.drop('rate_limited');
+      this.ctx.stats.drop('rate_limited', 1, { client: this.id, user: this.principal.user });
       this.close(CloseCode.RateLimited, 'rate limit exceeded');
       return;
     }
@@ -128,9 +157,9 @@ export class Connection implements SocketListener {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue = [];
-    this.ctx.stats.closed(code);
+    // Counted and logged once (rate limited, debug) by the stats observer.
+    this.ctx.stats.closed(code, { client: this.id, user: this.principal.user, by: 'peer' });
     this.ctx.hub.remove(this);
-    this.ctx.logger.debug({ client: this.id, user: this.principal.user, code }, 'connection closed by peer');
   }
 
   // ---- protocol --------------------------------------------------------------------------------
@@ -165,13 +194,14 @@ export class Connection implements SocketListener {
       const v = await ctx.tokens.verify(frame.token, ctx.clock.now());
       if (this.state !== 'authenticating') return;
       if (!v.ok) {
-        ctx.logger.info({ client: this.id, reason: v.reason }, 'connection token refused');
+        ctx.stats.authFailure(v.reason === 'expired' ? 'token_expired' : 'token_invalid', { client: this.id, error: v.message });
         this.close(v.reason === 'expired' ? CloseCode.TokenExpired : CloseCode.InvalidToken, v.message);
         return;
       }
       this.principal = v.principal;
       this.presence.user = v.principal.user;
     } else if (!ctx.options.allowAnonymous) {
+      ctx.stats.authFailure('token_missing', { client: this.id });
       this.close(CloseCode.InvalidToken, 'a token is required');
       return;
     }
@@ -209,7 +239,7 @@ export class Connection implements SocketListener {
         ready.push(r.value);
       } else {
         errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel });
-        ctx.logger.warn({ err: r.reason, client: this.id, channel }, 'subscribe at connect failed');
+        ctx.stats.engineError('subscribe', { client: this.id, channel, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
       }
     });
     // Open only now: frames that arrived meanwhile were kept in `early`, so no answer overtakes
@@ -231,7 +261,10 @@ export class Connection implements SocketListener {
     const shown = channel.slice(0, 200);
     if (!isValidChannel(channel)) return { type: 'error', code: ErrorCode.InvalidChannel, message: 'invalid channel name', ...base, channel: shown };
     const denied = checkSubscribe(this.principal, channel);
-    if (denied) return { type: 'error', code: denied, message: `not allowed to subscribe to ${channel}`, ...base, channel };
+    if (denied) {
+      this.ctx.stats.authFailure('subscribe_forbidden', { client: this.id, user: this.principal.user, channel });
+      return { type: 'error', code: denied, message: `not allowed to subscribe to ${channel}`, ...base, channel };
+    }
     if (!this.subs.has(channel) && count >= this.ctx.options.maxSubscriptions) {
       return { type: 'error', code: ErrorCode.TooManySubscriptions, message: `at most ${this.ctx.options.maxSubscriptions} subscriptions`, ...base, channel };
     }
@@ -248,7 +281,7 @@ export class Connection implements SocketListener {
     try {
       prepared = await this.ctx.hub.prepare(this, frame.channel, frame);
     } catch (err) {
-      this.ctx.logger.warn({ err, client: this.id, channel: frame.channel }, 'subscribe failed');
+      this.ctx.stats.engineError('subscribe', { client: this.id, channel: frame.channel, error: err instanceof Error ? err.message : String(err) });
       const e: ErrorFrame = { type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel: frame.channel };
       if (frame.id !== undefined) e.id = frame.id;
       this.send(e);
@@ -300,16 +333,9 @@ export class Connection implements SocketListener {
     const frames = this.queue;
     if (frames.length === 0 || this.state === 'closed') return;
     this.queue = [];
-    if (this.batch && frames.length > 1) {
-      const parts: Buffer[] = [];
-      for (const f of frames) parts.push(f, NEWLINE);
-      parts.pop();
-      this.socket.send([Buffer.concat(parts)]);
-    } else {
-      this.socket.send(frames);
-    }
+    this.socket.send(this.batch && frames.length > 1 ? [joinBatch(frames)] : frames);
     if (this.socket.bufferedAmount > this.ctx.options.sendBufferLimit) {
-      this.ctx.stats.drop('slow_consumer');
+      this.ctx.stats.drop('slow_consumer', 1, { client: this.id, user: this.principal.user });
       this.close(CloseCode.SlowConsumer, 'send buffer limit exceeded', CLOSE_GRACE_MS);
     }
   }
@@ -326,10 +352,9 @@ export class Connection implements SocketListener {
     if (code !== CloseCode.SlowConsumer) this.flush();
     this.state = 'closed';
     this.queue = [];
-    this.ctx.stats.closed(code);
+    // Counted and logged once (rate limited; info unless routine) by the stats observer.
+    this.ctx.stats.closed(code, { client: this.id, user: this.principal.user, reason, by: 'server' });
     this.ctx.hub.remove(this);
     this.socket.close(code, reason, graceMs);
-    const level = code === CloseCode.Normal || code === CloseCode.ServiceRestart ? 'debug' : 'info';
-    this.ctx.logger[level]({ client: this.id, user: this.principal.user, code, reason }, 'connection closed');
   }
 }

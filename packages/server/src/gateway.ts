@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { CloseCode } from '@herald/protocol';
 import { ApiKeyChecker } from './auth/api-key.js';
 import { TokenVerifier } from './auth/jwt.js';
@@ -10,10 +11,14 @@ import type { Context } from './context.js';
 import { createMemoryEngine } from './engine/memory.js';
 import type { Engine } from './engine/types.js';
 import { sweep } from './heartbeat.js';
+import { AdminTokenVerifier } from './http/admin.js';
 import { createHttpHandler, type RouteHook } from './http/api.js';
 import { createDemoRoute } from './http/demo.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
+import { createOperations } from './metrics/operations.js';
+import type { Metrics } from './metrics/registry.js';
+import type { NodeSnapshot } from './metrics/snapshot.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
 import { Stats } from './stats.js';
@@ -27,6 +32,12 @@ export interface Gateway {
   readonly options: ResolvedOptions;
   readonly engine: Engine;
   readonly stats: Stats;
+  /** This node's id: the Redis engine's `nodeId`, or the host name with the memory engine (the `node` label of every metric). */
+  readonly nodeId: string;
+  /** The Prometheus registry behind `GET /metrics`. */
+  readonly metrics: Metrics;
+  /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
+  snapshot(): NodeSnapshot;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
   /** Where it listens. */
@@ -58,11 +69,24 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     opts.engine ?? createMemoryEngine({ historySize: options.historySize, historyTtl: options.historyTtl, idempotencyTtl: options.idempotencyTtl, clock });
   const stats = new Stats();
   const hub = new Hub(engine, logger, stats);
-  const ctx: Context = { options, clock, logger, engine, hub, tokens: new TokenVerifier(options.jwtSecrets), stats };
+  // With the dashboard on, tokens marked as admin tokens are verified with keys derived from the API keys.
+  const tokens = options.admin ? new AdminTokenVerifier(options.jwtSecrets, options.apiKeys) : new TokenVerifier(options.jwtSecrets);
+  const ctx: Context = { options, clock, logger, engine, hub, tokens, stats };
   const extraRoutes: RouteHook[] = [];
   let shuttingDown = false;
+  const nodeId = 'nodeId' in engine && typeof engine.nodeId === 'string' ? engine.nodeId : hostname();
+  const ops = createOperations({ ctx, node: nodeId, isShuttingDown: () => shuttingDown });
 
-  const http = createHttpHandler({ ctx, apiKeys: new ApiKeyChecker(options.apiKeys), isShuttingDown: () => shuttingDown, extraRoutes });
+  const http = createHttpHandler({
+    ctx,
+    apiKeys: new ApiKeyChecker(options.apiKeys),
+    isShuttingDown: () => shuttingDown,
+    extraRoutes,
+    apiRoutes: ops.apiRoutes,
+    metrics: ops.serveMetrics,
+    readiness: ops.readiness,
+    node: nodeId,
+  });
   const server = createServer(http);
   server.on('clientError', (err, socket) => {
     logger.debug({ err: err.message }, 'http client error');
@@ -81,7 +105,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     },
   );
 
-  await engine.start(hub);
+  await engine.start(ops.handlers(hub));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -90,6 +114,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     });
   });
 
+  extraRoutes.push(...ops.routes);
+  ops.start();
   if (options.demo) {
     extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, logger }));
   }
@@ -102,6 +128,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     shuttingDown = true;
     transport.stop();
     clock.clearInterval(timer);
+    ops.stop();
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     for (const conn of [...hub.connections.values()]) conn.close(CloseCode.ServiceRestart, 'server restarting');
@@ -112,6 +139,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     server.closeAllConnections();
     await serverClosed;
     await engine.close();
+    // Again: writes the "N similar log lines suppressed" summaries of the closes above.
+    ops.stop();
     logger.info('gateway stopped');
   };
 
@@ -120,6 +149,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     options,
     engine,
     stats,
+    nodeId,
+    metrics: ops.metrics,
+    snapshot: ops.snapshot,
     publisher: new Publisher(ctx),
     address: () => server.address() as AddressInfo,
     get connectionCount() {

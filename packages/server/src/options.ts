@@ -54,6 +54,10 @@ export interface GatewayOptions {
   demo?: boolean;
   /** API key the demo page's publish form is prefilled with (the CLI sets it in development mode only). */
   demoApiKey?: string;
+  /** Serve the admin dashboard at `/admin` and `POST /api/admin/token` (both need the API key; see docs/metrics.md). @default false */
+  admin?: boolean;
+  /** Bearer tokens that may read `/metrics` besides the API keys (at least 16 characters each; several allow rotation), for a scraper that must not publish. @default [] */
+  metricsTokens?: readonly string[];
   /** The engine; a memory engine built from the history options when omitted. */
   engine?: Engine;
   /** @default the system clock */
@@ -91,6 +95,8 @@ export const DEFAULTS: ResolvedOptions = {
   idempotencyTtl: 300_000,
   demo: false,
   demoApiKey: undefined,
+  admin: false,
+  metricsTokens: [],
 };
 
 /** An invalid option; `option` names it. */
@@ -141,8 +147,12 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (!Number.isInteger(o.historySize) || o.historySize < 0) throw new OptionsError('historySize', 'must be a non-negative integer');
   if (o.idleTimeout <= o.pingInterval) throw new OptionsError('idleTimeout', 'must be greater than pingInterval');
   if (o.wsPaths.length === 0 || o.wsPaths.some((p) => !p.startsWith('/'))) throw new OptionsError('wsPaths', 'must be one or more paths starting with /');
-  if (o.wsPaths.some((p) => p === '/healthz' || p === '/readyz' || p.startsWith('/api/'))) throw new OptionsError('wsPaths', 'must not overlap the HTTP API');
+  if (o.wsPaths.some((p) => p === '/healthz' || p === '/readyz' || p === '/metrics' || p.startsWith('/api/') || p === '/admin' || p.startsWith('/admin/'))) {
+    throw new OptionsError('wsPaths', 'must not overlap the HTTP API');
+  }
   if (o.apiKeys.some((k) => k.length < 16)) throw new OptionsError('apiKeys', 'every API key must be at least 16 characters');
+  if (o.metricsTokens.some((k) => k.length < 16)) throw new OptionsError('metricsTokens', 'every metrics token must be at least 16 characters');
+  if (o.admin && o.apiKeys.length === 0) throw new OptionsError('admin', 'the admin dashboard needs an API key (apiKeys): it is what the page asks for');
   if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
   return o;
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { limitCloseReason } from '@herald/protocol';
 import type { Logger } from '../logger.js';
-import type { OnSocket, Socket } from './socket.js';
+import type { OnSocket, Socket, SocketListener } from './socket.js';
 
 /** Options of the `ws` transport. */
 export interface WsTransportOptions {
@@ -29,19 +29,93 @@ export interface Transport {
   drained(): Promise<void>;
 }
 
-// `ws` keeps the underlying net.Socket in `_socket`; corking it lets several frames leave in one write.
-type WithRawSocket = { _socket?: NetSocket };
+// `ws` keeps the underlying net.Socket in `_socket`. Its Sender leaves its idle state (0) and queues frames
+// only while it compresses (never here: perMessageDeflate is off) or reads a Blob (we never send one).
+type WsInternals = { _socket?: NetSocket; _sender?: { _queue?: unknown[]; _state?: number } };
+
+/** Whether frames may bypass the Sender: it is idle, so nothing it holds could be overtaken. */
+function senderIdle(sender: WsInternals['_sender']): boolean {
+  return sender !== undefined && sender._queue?.length === 0 && sender._state === 0;
+}
+
+/** Bytes of the RFC 6455 5.2 header of an unmasked frame with a payload of `n` bytes. */
+function headerSize(n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10;
+}
+
+/** Writes the header of a final, unmasked text frame of `n` bytes at `off`; returns the offset after it. */
+function writeHeader(out: Buffer, off: number, n: number): number {
+  out[off] = 0x81; // FIN + opcode 1 (text)
+  if (n < 126) {
+    out[off + 1] = n;
+    return off + 2;
+  }
+  if (n < 65536) {
+    out[off + 1] = 126;
+    out.writeUInt16BE(n, off + 2);
+    return off + 4;
+  }
+  out[off + 1] = 127;
+  out.writeUInt32BE(Math.floor(n / 2 ** 32), off + 2);
+  out.writeUInt32BE(n >>> 0, off + 6);
+  return off + 10;
+}
+
+/** The wire bytes of `frames` as consecutive text frames (header + payload each), in one buffer. */
+export function encodeFrames(frames: readonly Buffer[]): Buffer {
+  let size = 0;
+  for (const f of frames) size += headerSize(f.length) + f.length;
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const f of frames) {
+    off = writeHeader(out, off, f.length);
+    off += f.copy(out, off);
+  }
+  return out;
+}
+
+/**
+ * Wire bytes are built once per distinct list of frames, not once per socket: the hub flushes the
+ * subscribers of a channel one after another, each with the very same queued Buffers, so the bytes built
+ * for one socket are remembered and written as they are to the next. A list that differs (a message for one
+ * user, a control frame) is framed for its socket only, and nothing is kept for it.
+ */
+let lastList: readonly Buffer[] = [];
+let lastWire: Buffer = Buffer.alloc(0);
+
+function wire(frames: readonly Buffer[]): Buffer {
+  if (frames.length === lastList.length) {
+    let same = true;
+    for (let i = 0; i < frames.length; i++) {
+      if (frames[i] !== lastList[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastWire;
+  }
+  lastList = frames;
+  lastWire = encodeFrames(frames);
+  return lastWire;
+}
 
 class WsSocket implements Socket {
   constructor(private readonly ws: WebSocket) {}
 
+  /**
+   * Writes prebuilt frame bytes straight to the net.Socket: one `write` (one syscall) per connection per
+   * flush, the same immutable bytes for every subscriber, no per-socket framing or allocation. Safe next
+   * to `ws` because its Sender keeps no queue here (see WsInternals) and `bufferedAmount` counts what the
+   * net.Socket buffers; falls back to `ws.send` should that ever not hold.
+   */
   send(frames: readonly Buffer[]): void {
-    if (this.ws.readyState !== 1) return;
-    if (frames.length === 1) {
-      this.ws.send(frames[0] as Buffer, { binary: false });
+    if (this.ws.readyState !== 1 || frames.length === 0) return;
+    const internals = this.ws as unknown as WsInternals;
+    const raw = internals._socket;
+    if (raw !== undefined && senderIdle(internals._sender)) {
+      raw.write(wire(frames));
       return;
     }
-    const raw = (this.ws as unknown as WithRawSocket)._socket;
     raw?.cork();
     for (const f of frames) this.ws.send(f, { binary: false });
     raw?.uncork();
@@ -114,16 +188,21 @@ export function attachWsTransport(server: Server, options: WsTransportOptions, o
         origin,
         headers: req.headers,
       });
-      ws.on('error', (err) => options.logger.debug({ err: err.message }, 'websocket error'));
-      ws.on('message', (data, isBinary) => {
-        listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
-      });
-      ws.on('pong', () => listener.pong());
-      ws.on('close', (code, reason) => {
-        listener.closed(code, reason.toString());
-        // ws removes the socket from `clients` in its own close listener, registered before this one.
-        settle();
-      });
+      listen(ws, listener);
+    });
+  };
+  // The socket's listeners are made here, not inside the upgrade callback: closures there would keep the
+  // upgrade request (headers, raw headers, `head`) alive for the whole life of the connection.
+  const listen = (ws: WebSocket, listener: SocketListener): void => {
+    ws.on('error', (err) => options.logger.debug({ err: err.message }, 'websocket error'));
+    ws.on('message', (data, isBinary) => {
+      listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
+    });
+    ws.on('pong', () => listener.pong());
+    ws.on('close', (code, reason) => {
+      listener.closed(code, reason.toString());
+      // ws removes the socket from `clients` in its own close listener, registered before this one.
+      settle();
     });
   };
   server.on('upgrade', onUpgrade);

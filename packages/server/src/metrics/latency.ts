@@ -1,0 +1,62 @@
+import { performance } from 'node:perf_hooks';
+
+/** Most publishes in flight being timed at once. */
+const MAX_PENDING = 256;
+/** Samples allowed in a burst, and per second sustained: timing every publish would cost a timer each. */
+const SAMPLE_BURST = 100;
+const SAMPLES_PER_SECOND = 100;
+/** A sampled publish whose message never came back (its subscriber left) is forgotten after this long. */
+const STALE_MS = 30_000;
+
+/**
+ * Publish-to-delivery latency, sampled cheaply: the publisher marks a publish to a channel that has local
+ * subscribers (at most one in flight per channel, at most 100 a second); when the engine hands this node
+ * a message of that channel, the mark is taken and the time is observed once the hub's flush of that
+ * event-loop turn has written it to the sockets. Everything else pays one `size` check per message.
+ */
+export class LatencySampler {
+  private readonly pending = new Map<string, number>();
+  private tokens = SAMPLE_BURST;
+  private refilled = performance.now();
+  /** Receives each sample in seconds (set by the metrics layer). */
+  observe: ((seconds: number) => void) | undefined;
+
+  /** Number of publishes being timed. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** A publish to `channel` was accepted now (call only when the channel has local subscribers). */
+  begin(channel: string): void {
+    if (this.observe === undefined || this.pending.size >= MAX_PENDING || this.pending.has(channel)) return;
+    const now = performance.now();
+    this.tokens = Math.min(SAMPLE_BURST, this.tokens + ((now - this.refilled) * SAMPLES_PER_SECOND) / 1000);
+    this.refilled = now;
+    if (this.tokens < 1) return;
+    this.tokens -= 1;
+    this.pending.set(channel, now);
+  }
+
+  /**
+   * The engine handed this node a message of `channel` (after the hub queued it). The hub flushes every
+   * connection it queued for in a `setImmediate` scheduled no later than this one, so the timer below
+   * fires after the write.
+   */
+  delivered(channel: string): void {
+    const started = this.pending.get(channel);
+    if (started === undefined) return;
+    this.pending.delete(channel);
+    setImmediate(() => this.observe?.((performance.now() - started) / 1000));
+  }
+
+  /** Stops timing a publish to `channel` that delivers nothing (an idempotent repeat). */
+  cancel(channel: string): void {
+    this.pending.delete(channel);
+  }
+
+  /** Forgets publishes whose message never arrived (run from a periodic timer). */
+  sweep(): void {
+    const limit = performance.now() - STALE_MS;
+    for (const [channel, started] of this.pending) if (started < limit) this.pending.delete(channel);
+  }
+}
