@@ -1,73 +1,35 @@
 // The admin dashboard (/admin, gateway option `admin`) in a real headless Chromium: signing in with the API
 // key (kept in sessionStorage), live numbers that move when clients connect and messages flow (pushed over
 // Herald's own WebSocket protocol, not polled), drops by reason, the publish and disconnect forms, and every
-// request carrying the key. Keeps a screenshot in test-artifacts/ and docs/ (the README shows it). Every wait
+// request carrying the key. Keeps a screenshot in test-artifacts/ (docs/admin-dashboard.png, shown in the README, is a copy of one). Every wait
 // is on an event or a page condition, never a fixed sleep.
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { adminBuildIsStale, buildAdmin } from '../../server/scripts/build-admin.mjs';
-import { createGateway, type Gateway } from '../../server/src/gateway.js';
-import { silentLogger } from '../../server/src/logger.js';
+import { openPage, screenshot, useChromium } from './support/chromium.js';
+import { api, API_KEY, onCleanup, startGateway as startAnyGateway, WAIT } from './support/harness.js';
 
-const WAIT = 20_000;
-const API_KEY = 'test_api_key_0123456789';
 const JWT_SECRET = 'test_jwt_secret_0123456789_0123456789_abcdef';
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
-const SCREENSHOT = `${ARTIFACTS}admin-dashboard.png`;
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => unknown)();
-});
-
-let browser: Browser;
 beforeAll(async () => {
   // The gateway serves packages/server/dist/admin: build it when missing or older than its sources.
   if (adminBuildIsStale()) await buildAdmin();
-  browser = await chromium.launch({
-    executablePath: process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
 }, 120_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
-async function startGateway(): Promise<{ gateway: Gateway; http: string; ws: string }> {
-  const gateway = await createGateway({
-    port: 0,
-    host: '127.0.0.1',
-    apiKeys: [API_KEY],
-    jwtSecrets: [JWT_SECRET],
-    allowAnonymous: true,
-    admin: true,
-    logger: silentLogger(),
-    shutdownTimeout: 2000,
-  });
-  cleanups.push(() => gateway.close());
-  const { port } = gateway.address();
-  return { gateway, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
-}
+/** A gateway with the admin dashboard and the test JWT secret. */
+const startGateway = () => startAnyGateway({ jwtSecrets: [JWT_SECRET], admin: true });
 
-async function publish(base: string, body: Record<string, unknown>): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}/api/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
+/** Publishes through the HTTP API; returns the status and parsed body (whatever the status). */
+const publish = (base: string, body: Record<string, unknown>) => api(base, 'POST', '/api/publish', body);
 
 /** A plain WebSocket client of the native protocol; resolves once `connected` arrived. */
 async function connectClient(url: string, connect: Record<string, unknown>): Promise<{ ws: WebSocket; frames: any[]; closed: Promise<number> }> {
   const ws = new WebSocket(url);
   const frames: any[] = [];
-  cleanups.push(() => ws.terminate());
+  onCleanup(() => ws.terminate());
   const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
@@ -99,11 +61,7 @@ async function nextSnapshot(page: Page): Promise<void> {
 describe('admin dashboard in Chromium', () => {
   it('signs in with the API key, shows live counts and rates that move, drops by reason, and publishes and disconnects through the API', async () => {
     const gw = await startGateway();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    const { page, pageErrors } = await openPage(browser(), { viewport: { width: 1280, height: 1100 } });
     const apiCalls: Array<{ path: string; auth: string | undefined }> = [];
     page.on('request', (r) => {
       const u = new URL(r.url());
@@ -207,8 +165,7 @@ describe('admin dashboard in Chromium', () => {
       timeout: WAIT,
       polling: 50,
     });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await screenshot(page, 'admin-dashboard.png');
 
     // Every request the page made carried the key; the WebSocket carried an admin token; nothing was polled.
     expect(apiCalls.length).toBeGreaterThan(0);
@@ -224,9 +181,7 @@ describe('admin dashboard in Chromium', () => {
 
   it('keeps the key for the tab across a reload, and forgets it on sign out', async () => {
     const gw = await startGateway();
-    const context = await browser.newContext();
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
+    const { page } = await openPage(browser());
     await page.goto(`${gw.http}/admin`);
     await page.fill('#api-key', API_KEY);
     await page.click('#login-form button[type=submit]');

@@ -1,177 +1,16 @@
 // The SDK in Node (with the ws package) against a real gateway, through a fault-injecting TCP proxy:
 // connections cut while messages are published, and a memory-engine gateway restarted under the client.
 // The SDK runs on real timers with short retry delays; every wait is on an event, never a fixed sleep.
-import { afterEach, describe, expect, it } from 'vitest';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import WebSocket from 'ws';
-import { createGateway, type Gateway } from '../../server/src/gateway.js';
-import { silentLogger } from '../../server/src/logger.js';
-import type { GatewayOptions } from '../../server/src/options.js';
-import { TcpProxy } from '../../server/test/tcp-proxy.js';
-import { createClient, type HeraldClient, type HeraldClientOptions, type Logger, type StateChange, type WebSocketConstructor } from '../src/index.js';
-import type { HeraldError } from '../src/errors.js';
-
-const WAIT = 20_000;
-
-// ---- harness -------------------------------------------------------------------------------------
-// Self-contained (not ../../server/test/helpers.ts, whose Node-typed fetch does not type-check under this
-// package's DOM tsconfig): gateways on 127.0.0.1 with the system clock, cleanup after each test, publish.
-
-const API_KEY = 'test_api_key_0123456789';
-const cleanups: Array<() => unknown> = [];
-const onCleanup = (fn: () => unknown): void => {
-  cleanups.push(fn);
-};
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => unknown)();
-});
-
-/** Starts a gateway on `port` (0: any free port), closed after the test. */
-async function gatewayOn(port: number, opts: GatewayOptions = {}): Promise<Gateway> {
-  const gateway = await createGateway({
-    port,
-    host: '127.0.0.1',
-    apiKeys: [API_KEY],
-    allowAnonymous: true,
-    logger: silentLogger(),
-    shutdownTimeout: 2000,
-    ...opts,
-  });
-  onCleanup(() => gateway.close());
-  return gateway;
-}
-
-/** Calls the HTTP API with the test key; returns the status and parsed body. */
-async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-/** Publishes one message; throws on a non-200 answer. */
-async function publish(base: string, body: Record<string, unknown>): Promise<any> {
-  const r = await api(base, 'POST', '/api/publish', body);
-  if (r.status !== 200) throw new Error(`publish failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-/** A memory-engine gateway that can be restarted on the same port (losing its history). */
-async function restartableGateway(opts: GatewayOptions = {}): Promise<{ http: string; port: number; restart(): Promise<Gateway> }> {
-  let gw = await gatewayOn(0, opts);
-  const port = gw.address().port;
-  return {
-    http: `http://127.0.0.1:${port}`,
-    port,
-    async restart() {
-      await gw.close();
-      gw = await gatewayOn(port, opts);
-      return gw;
-    },
-  };
-}
-
-/** Wakes waiters whenever something happened; `until` re-checks its condition on every wake-up. */
-class Signal {
-  private waiters: Array<() => void> = [];
-
-  notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
-  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = WAIT, describeState?: () => string): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = check();
-      if (v !== undefined && v !== false) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}${describeState ? `: ${describeState()}` : ''}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 1000));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-/** What the app saw, in order: messages, resets, recoveries, state changes, errors. */
-interface AppLog {
-  client: HeraldClient;
-  signal: Signal;
-  seqs: number[];
-  events: string[];
-  states: StateChange[];
-  errors: HeraldError[];
-  warnings: string[];
-  connects: number;
-}
-
-function sdkClient(url: string, channel: string, extra: Partial<HeraldClientOptions> = {}): AppLog {
-  const signal = new Signal();
-  const warnings: string[] = [];
-  const logger: Logger = { debug: () => undefined, warn: (m) => warnings.push(m) };
-  const client = createClient({
-    url,
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
-    minDelay: 50,
-    maxDelay: 500,
-    environment: null,
-    logger,
-    ...extra,
-  });
-  const log: AppLog = { client, signal, seqs: [], events: [], states: [], errors: [], warnings, connects: 0 };
-  const sub = client.subscribe<{ i: number }>(channel, (m) => {
-    log.seqs.push(m.seq);
-    log.events.push(`message ${m.seq}`);
-    signal.notify();
-  });
-  sub.on('recovered', (e) => {
-    log.events.push(`recovered since ${e.since} to ${e.seq}`);
-    signal.notify();
-  });
-  sub.on('reset', (e) => {
-    log.events.push(`reset ${e.reason} ${e.previous.seq}@${e.previous.epoch ?? '-'} -> ${e.seq}@${e.epoch}`);
-    signal.notify();
-  });
-  client.on('state', (s) => {
-    log.states.push(s);
-    signal.notify();
-  });
-  client.on('connected', () => {
-    log.connects += 1;
-    signal.notify();
-  });
-  client.on('error', (e) => {
-    log.errors.push(e);
-    signal.notify();
-  });
-  onCleanup(() => client.close());
-  client.connect();
-  return log;
-}
-
-async function proxyTo(port: number): Promise<TcpProxy> {
-  const proxy = await TcpProxy.start(port);
-  onCleanup(() => proxy.close());
-  return proxy;
-}
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+import { describe, expect, it } from 'vitest';
+import { api, onCleanup, proxyTo, publish, range, restartableGateway, sdkApp, Signal, startGateway, WAIT } from './support/harness.js';
 
 describe('SDK in Node against the real gateway', () => {
   it('delivers 1000 messages exactly once and in order while the connection is cut twice (proxy drop, API disconnect 4000)', async () => {
-    const gateway = await gatewayOn(0);
-    const http = `http://127.0.0.1:${gateway.address().port}`;
-    const proxy = await proxyTo(gateway.address().port);
+    const { http, port } = await startGateway();
+    const proxy = await proxyTo(port);
     const channel = 'ticks';
-    const app = sdkClient(`ws://127.0.0.1:${proxy.port}/ws`, channel);
+    const app = sdkApp(`ws://127.0.0.1:${proxy.port}/ws`, channel);
     await app.signal.until(() => app.client.state === 'connected', 'the first connection');
 
     const TOTAL = 1000;
@@ -255,7 +94,7 @@ describe('SDK in Node against the real gateway', () => {
     const gw = await restartableGateway();
     const proxy = await proxyTo(gw.port);
     const channel = 'orders';
-    const app = sdkClient(`ws://127.0.0.1:${proxy.port}/ws`, channel);
+    const app = sdkApp(`ws://127.0.0.1:${proxy.port}/ws`, channel);
     await app.signal.until(() => app.client.state === 'connected', 'the first connection');
 
     for (let i = 1; i <= 5; i++) await publish(gw.http, { channel, type: 'order', payload: { i } });
@@ -289,7 +128,7 @@ describe('SDK in Node against the real gateway', () => {
     const gw = await restartableGateway();
     const proxy = await proxyTo(gw.port);
     const channel = 'prices';
-    const app = sdkClient(`ws://127.0.0.1:${proxy.port}/ws`, channel);
+    const app = sdkApp(`ws://127.0.0.1:${proxy.port}/ws`, channel);
     await app.signal.until(() => app.client.state === 'connected', 'the first connection');
     for (let i = 1; i <= 4; i++) await publish(gw.http, { channel, type: 'price', payload: { i } });
     await app.signal.until(() => app.seqs.length >= 4, '4 messages');
@@ -319,12 +158,11 @@ describe('SDK in Node against the real gateway', () => {
   }, 60_000);
 
   it('detects a silently dead connection (no FIN, no data) with its heartbeat and recovers what was sent into it', async () => {
-    const gateway = await gatewayOn(0);
-    const http = `http://127.0.0.1:${gateway.address().port}`;
-    const proxy = await proxyTo(gateway.address().port);
+    const { http, port } = await startGateway();
+    const proxy = await proxyTo(port);
     const channel = 'quiet';
     const PING = 300;
-    const app = sdkClient(`ws://127.0.0.1:${proxy.port}/ws`, channel, { pingInterval: PING });
+    const app = sdkApp(`ws://127.0.0.1:${proxy.port}/ws`, channel, { pingInterval: PING });
     const stateTimes: Array<{ to: string; code: number | undefined; at: number }> = [];
     app.client.on('state', (s) => stateTimes.push({ to: s.to, code: s.code, at: Date.now() }));
     await app.signal.until(() => app.client.state === 'connected', 'the first connection');

@@ -7,38 +7,21 @@
 // Needs `npm run build` (the page loads the built bundle), php-cli with php-curl and php-redis, and Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisEngine } from '../../server/src/engine/redis.js';
 import { createGateway, type Gateway } from '../../server/src/gateway.js';
 import { silentLogger } from '../../server/src/logger.js';
+import { deleteKeys, REDIS_URL } from '../../server/test/redis-helpers.js';
+import { freePort, ROOT } from '../../server/test/support/cli-process.js';
+import { launchChromium, openPage, screenshot } from './support/chromium.js';
 
 const WAIT = 30_000;
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const ARTIFACTS = `${ROOT}test-artifacts/`;
-const SCREENSHOT = `${ARTIFACTS}php-seed-flow.png`;
 const API_KEY = `php_browser_${randomBytes(12).toString('hex')}`;
 const JWT_SECRET = randomBytes(32).toString('hex');
-const REDIS_URL = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys of this run only; deleted at the end. */
 const PREFIX = `herald-php-browser-${randomBytes(6).toString('hex')}`;
-
-/** A free TCP port on 127.0.0.1 (bound, then released for `php -S` to take). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Runs `php -S` on the example app; resolves once it says it started (a line on stderr). */
 async function startPhpApp(gatewayUrl: string): Promise<{ url: string; child: ChildProcess; output: string[] }> {
@@ -84,21 +67,6 @@ function stopProcess(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
-async function deleteKeys(): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** What the page's form reports after a push (the JSON the PHP app answered). */
 interface PushResult {
   ok: string;
@@ -140,7 +108,6 @@ describe('PHP to browser, end to end', () => {
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     gateway = await createGateway({
       port: 0,
       host: '127.0.0.1',
@@ -151,57 +118,46 @@ describe('PHP to browser, end to end', () => {
       engine: createRedisEngine({ url: REDIS_URL, prefix: PREFIX }),
     });
     php = await startPhpApp(`http://127.0.0.1:${gateway.address().port}`);
-    browser = await chromium.launch({
-      executablePath: process.env['HERALD_CHROMIUM'] ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {
     await browser?.close();
     await stopProcess(php?.child);
     await gateway?.close();
-    await deleteKeys();
+    await deleteKeys(`${PREFIX}:*`);
   }, 60_000);
 
   it('shows a push through the HTTP API and one through Redis; an offline user reports online:false', async () => {
-    const context = await (browser as Browser).newContext({ viewport: { width: 900, height: 700 } });
-    try {
-      const page = await context.newPage();
-      const pageErrors: string[] = [];
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(`${php?.url}/?user=42`);
-      await page.waitForFunction(() => document.getElementById('state')?.dataset['state'] === 'connected', undefined, { timeout: WAIT });
+    const { page, pageErrors } = await openPage(browser as Browser, { viewport: { width: 900, height: 700 } });
+    await page.goto(`${php?.url}/?user=42`);
+    await page.waitForFunction(() => document.getElementById('state')?.dataset['state'] === 'connected', undefined, { timeout: WAIT });
 
-      const viaHttp = await push(page, '42', 'hello through the HTTP API', 'http');
-      expect(viaHttp).toMatchObject({ ok: 'true', online: 'true' });
-      await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 1, undefined, { timeout: WAIT });
+    const viaHttp = await push(page, '42', 'hello through the HTTP API', 'http');
+    expect(viaHttp).toMatchObject({ ok: 'true', online: 'true' });
+    await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 1, undefined, { timeout: WAIT });
 
-      const viaRedis = await push(page, '42', 'hello through Redis ✓ 中文 😀', 'redis');
-      expect(viaRedis).toMatchObject({ ok: 'true', online: 'true' });
-      await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 2, undefined, { timeout: WAIT });
+    const viaRedis = await push(page, '42', 'hello through Redis ✓ 中文 😀', 'redis');
+    expect(viaRedis).toMatchObject({ ok: 'true', online: 'true' });
+    await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 2, undefined, { timeout: WAIT });
 
-      expect(await shown(page)).toEqual([
-        { text: 'hello through the HTTP API', seq: '1', via: 'http' },
-        { text: 'hello through Redis ✓ 中文 😀', seq: '2', via: 'redis' },
-      ]);
+    expect(await shown(page)).toEqual([
+      { text: 'hello through the HTTP API', seq: '1', via: 'http' },
+      { text: 'hello through Redis ✓ 中文 😀', seq: '2', via: 'redis' },
+    ]);
 
-      // User 43 has no connection: both paths say so, and nothing reaches user 42's page.
-      const offlineHttp = await push(page, '43', 'nobody is there', 'http');
-      expect(offlineHttp).toMatchObject({ ok: 'true', online: 'false' });
-      expect(offlineHttp.text).toContain('online: false');
-      expect(await push(page, '43', 'nobody is there either', 'redis')).toMatchObject({ ok: 'true', online: 'false' });
+    // User 43 has no connection: both paths say so, and nothing reaches user 42's page.
+    const offlineHttp = await push(page, '43', 'nobody is there', 'http');
+    expect(offlineHttp).toMatchObject({ ok: 'true', online: 'false' });
+    expect(offlineHttp.text).toContain('online: false');
+    expect(await push(page, '43', 'nobody is there either', 'redis')).toMatchObject({ ok: 'true', online: 'false' });
 
-      // A last push to 42 proves the page is still live, and that nothing for 43 arrived before it.
-      await push(page, '42', 'still here', 'http');
-      await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 3, undefined, { timeout: WAIT });
-      expect((await shown(page)).map((m) => m.text)).toEqual(['hello through the HTTP API', 'hello through Redis ✓ 中文 😀', 'still here']);
-      expect(pageErrors).toEqual([]);
+    // A last push to 42 proves the page is still live, and that nothing for 43 arrived before it.
+    await push(page, '42', 'still here', 'http');
+    await page.waitForFunction(() => document.querySelectorAll('#messages li').length >= 3, undefined, { timeout: WAIT });
+    expect((await shown(page)).map((m) => m.text)).toEqual(['hello through the HTTP API', 'hello through Redis ✓ 中文 😀', 'still here']);
+    expect(pageErrors).toEqual([]);
 
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    } finally {
-      await context.close();
-    }
+    await screenshot(page, 'php-seed-flow.png');
   }, 120_000);
 });

@@ -4,173 +4,25 @@
  * runs main on import), settings validation at start, --help, graceful shutdown on SIGTERM/SIGINT, the
  * environment variables, and that secrets never reach the JSON logs.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../src/config.js';
 import { api, onCleanup, TestClient, token } from './helpers.js';
+import { buildCli, freePort, HeraldProcess, runCli } from './support/cli-process.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = 'packages/server/dist/cli.js';
 const WAIT = 20_000;
 const TEST_TIMEOUT = 60_000;
 
 const API_KEY = 'cli_api_key_0123456789_abcdef';
 const JWT_SECRET = 'cli_jwt_secret_0123456789_0123456789_abcdefgh';
 
-beforeAll(() => {
-  // The CLI runs from dist/: build it so these tests never exercise a stale build.
-  execFileSync('node_modules/.bin/tsc', ['-b', 'packages/server'], { cwd: ROOT, stdio: 'pipe' });
-}, 180_000);
-
-/** The environment of the test process without any HERALD_* variable and without NODE_ENV. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('HERALD_') || k === 'NODE_ENV') continue;
-    env[k] = v;
-  }
-  return env;
-}
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-/** A running `herald` child process: stdout lines, stderr text, and its exit. */
-class Herald {
-  readonly proc: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly lines: string[] = [];
-  exitCode: number | null | undefined;
-  exitSignal: NodeJS.Signals | null = null;
-  private readonly exitedP: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters: Array<() => void> = [];
-  private partial = '';
-
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.proc = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout?.setEncoding('utf8');
-    this.proc.stderr?.setEncoding('utf8');
-    this.proc.stdout?.on('data', (d: string) => {
-      this.stdout += d;
-      this.partial += d;
-      const parts = this.partial.split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.wake();
-    });
-    this.proc.stderr?.on('data', (d: string) => {
-      this.stderr += d;
-      this.wake();
-    });
-    // 'close' fires after the process exited and its stdio streams ended: every output byte is in.
-    this.exitedP = new Promise((resolve) => {
-      this.proc.once('close', (code, signal) => {
-        if (this.partial !== '') this.lines.push(this.partial);
-        this.partial = '';
-        this.exitCode = code;
-        this.exitSignal = signal;
-        this.wake();
-        resolve({ code, signal });
-      });
-    });
-    onCleanup(async () => {
-      if (this.exitCode === undefined) {
-        this.proc.kill('SIGKILL');
-        await this.exitedP;
-      }
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
-  /** Waits until `check` returns a value, re-checking on every output chunk and on exit. */
-  async waitFor<T>(check: () => T | undefined, what: string, timeoutMs = WAIT): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = check();
-      if (v !== undefined) return v;
-      if (this.exitCode !== undefined)
-        throw new Error(`herald exited (${this.exitCode}) while waiting for ${what}; stderr: ${this.stderr}; stdout: ${this.stdout}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; stderr: ${this.stderr}; stdout: ${this.stdout}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** JSON log lines parsed so far (lines that are not JSON are skipped). */
-  logs(): LogLine[] {
-    const out: LogLine[] = [];
-    for (const l of this.lines) {
-      if (!l.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(l) as LogLine);
-      } catch {
-        /* not a log line */
-      }
-    }
-    return out;
-  }
-
-  /** Waits for the "gateway listening" log line and returns the base URLs it announces. */
-  async listening(): Promise<{ http: string; ws: string; log: LogLine }> {
-    const log = await this.waitFor(() => this.logs().find((l) => l.msg === 'gateway listening'), 'the "gateway listening" log line');
-    const url = log['url'];
-    if (typeof url !== 'string') throw new Error(`no url in ${JSON.stringify(log)}`);
-    const paths = log['wsPaths'];
-    const wsPath = Array.isArray(paths) && typeof paths[0] === 'string' ? paths[0] : '/ws';
-    return { http: url, ws: `${url.replace(/^http/, 'ws')}${wsPath}`, log };
-  }
-
-  /** Waits for the process to exit and returns its code and signal. */
-  exited(timeoutMs = WAIT): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return Promise.race([
-      this.exitedP,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`herald did not exit within ${timeoutMs} ms; stderr: ${this.stderr}; stdout: ${this.stdout}`)), timeoutMs).unref(),
-      ),
-    ]);
-  }
-}
+// The CLI runs from dist/: build it so these tests never exercise a stale build.
+beforeAll(buildCli, 180_000);
 
 /** Starts herald and waits until it listens. */
-async function startHerald(args: string[], env: Record<string, string> = {}): Promise<Herald & { http: string; ws: string }> {
-  const h = new Herald(['--port', '0', ...args], env);
-  const { http, ws } = await h.listening();
-  return Object.assign(h, { http, ws });
-}
-
-/** Runs herald expecting it to refuse to start: returns its exit code and stderr. */
-async function refusal(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const h = new Herald(args, env);
-  const { code } = await h.exited();
-  return { code, stderr: h.stderr, stdout: h.stdout };
-}
-
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
+function startHerald(args: string[], env: Record<string, string> = {}): Promise<HeraldProcess> {
+  return new HeraldProcess(['--port', '0', ...args], env).listening();
 }
 
 /** Opens a client, sends connect (with `token` if given) and resolves with the close code it gets. */
@@ -254,7 +106,7 @@ describe('herald CLI: production refusals', () => {
   it(
     'refuses NODE_ENV=production without secrets, with exit code 2, naming HERALD_API_KEY and HERALD_JWT_SECRET',
     async () => {
-      const r = await refusal(['--port', '0'], { NODE_ENV: 'production' });
+      const r = await runCli(['--port', '0'], { NODE_ENV: 'production' });
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('HERALD_API_KEY');
       expect(r.stderr).toContain('HERALD_JWT_SECRET');
@@ -269,7 +121,7 @@ describe('herald CLI: production refusals', () => {
     'refuses production with an API key but no JWT secret and anonymous connections not allowed',
     async () => {
       for (const extra of [{}, { HERALD_ALLOW_ANONYMOUS: 'false' }]) {
-        const r = await refusal(['--port', '0'], { NODE_ENV: 'production', HERALD_API_KEY: API_KEY, ...extra });
+        const r = await runCli(['--port', '0'], { NODE_ENV: 'production', HERALD_API_KEY: API_KEY, ...extra });
         expect(r.code).toBe(2);
         expect(r.stderr).toContain('HERALD_JWT_SECRET');
         expect(r.stdout).not.toContain('gateway listening');
@@ -281,7 +133,7 @@ describe('herald CLI: production refusals', () => {
   it(
     'refuses production with a JWT secret but no API key',
     async () => {
-      const r = await refusal(['--port', '0'], { NODE_ENV: 'production', HERALD_JWT_SECRET: JWT_SECRET });
+      const r = await runCli(['--port', '0'], { NODE_ENV: 'production', HERALD_JWT_SECRET: JWT_SECRET });
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('HERALD_API_KEY');
       expect(r.stdout).not.toContain('gateway listening');
@@ -354,7 +206,7 @@ describe('herald CLI: invalid settings', () => {
   it.each(cases)(
     'refuses %s with exit code 2, naming the setting',
     async (_name, args, env, named) => {
-      const r = await refusal(args, env);
+      const r = await runCli(args, env);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(named);
       expect(r.stdout).not.toContain('gateway listening');
@@ -367,7 +219,7 @@ describe('herald CLI: invalid settings', () => {
     'never echoes a rejected secret back on stderr',
     async () => {
       const shortKey = 'tiny_secret_key';
-      const r = await refusal(['--port', '0'], { HERALD_API_KEY: shortKey });
+      const r = await runCli(['--port', '0'], { HERALD_API_KEY: shortKey });
       expect(r.code).toBe(2);
       expect(r.stderr).not.toContain(shortKey);
     },
@@ -381,7 +233,7 @@ describe('herald CLI: invalid settings', () => {
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
       onCleanup(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
       const port = (blocker.address() as { port: number }).port;
-      const r = await refusal(['--port', String(port)], { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
+      const r = await runCli(['--port', String(port)], { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
       expect(r.code).toBe(1);
       expect(r.stdout).not.toContain('gateway listening');
     },
@@ -394,7 +246,7 @@ describe('herald CLI: --help and --version', () => {
     'prints every flag and env variable of SETTINGS with --help and exits 0 without starting',
     async () => {
       for (const args of [['--help'], ['-h'], ['serve', '--help'], ['--port', 'abc', '--help']]) {
-        const h = new Herald(args);
+        const h = new HeraldProcess(args);
         const { code } = await h.exited();
         expect(code, `${args.join(' ')}: ${h.stderr}`).toBe(0);
         for (const s of SETTINGS) {
@@ -412,7 +264,7 @@ describe('herald CLI: --help and --version', () => {
     'prints the package version with --version and exits 0',
     async () => {
       const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-      const h = new Herald(['--version']);
+      const h = new HeraldProcess(['--version']);
       expect((await h.exited()).code).toBe(0);
       expect(h.stdout.trim()).toBe(`herald ${pkg.version}`);
     },
@@ -446,7 +298,7 @@ describe('herald CLI: graceful shutdown', () => {
       // "gateway listening" is the readiness signal a supervisor waits for: from then on, a SIGTERM must be a
       // graceful shutdown, never the default signal death. Several rounds, since it is a race inside the child.
       for (let round = 0; round < 8; round++) {
-        const h = new Herald(['--port', '0'], { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
+        const h = new HeraldProcess(['--port', '0'], { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
         await h.listening();
         const exit = h.exited();
         h.proc.kill('SIGTERM');
@@ -462,7 +314,7 @@ describe('herald CLI: graceful shutdown', () => {
       // Node timers take at most 2^31-1 ms and fire after 1 ms above it: no accepted value may turn a
       // graceful shutdown (or the CLI's hard deadline derived from it) into an immediate exit.
       const env = { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET, HERALD_SHUTDOWN_TIMEOUT_MS: String(shutdownTimeout) };
-      const h = new Herald(['--port', '0', '--allow-anonymous'], env);
+      const h = new HeraldProcess(['--port', '0', '--allow-anonymous'], env);
       const started = await Promise.race([h.listening().then(() => true), h.exited().then(() => false)]);
       if (!started) {
         expect(h.exitCode).toBe(2);
@@ -487,7 +339,7 @@ describe('herald CLI: environment variables', () => {
     async () => {
       const port = await freePort();
       // 127.0.0.2 is loopback on Linux and differs from the default host, so the setting is observable.
-      const h = new Herald([], { HERALD_PORT: String(port), HERALD_HOST: '127.0.0.2', HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
+      const h = new HeraldProcess([], { HERALD_PORT: String(port), HERALD_HOST: '127.0.0.2', HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET });
       const { http, ws } = await h.listening();
       expect(http).toBe(`http://127.0.0.2:${port}`);
       expect(h.stdout).not.toMatch(/API key \(dev\)/);
@@ -547,7 +399,7 @@ describe('herald CLI: environment variables', () => {
     'honours HERALD_WS_PATHS and flags win over HERALD_PORT',
     async () => {
       const port = await freePort();
-      const h = new Herald(['--port', '0'], {
+      const h = new HeraldProcess(['--port', '0'], {
         HERALD_PORT: String(port),
         HERALD_WS_PATHS: '/socket',
         HERALD_API_KEY: API_KEY,

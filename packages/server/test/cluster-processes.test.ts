@@ -11,23 +11,18 @@
  * - Publishes through every node (and both Redis ingest paths) reach the clients of every node exactly once,
  *   in seq order.
  *
- * Every test uses its own random key prefix and deletes its keys afterwards (SCAN + DEL, never FLUSHALL).
+ * Every test uses its own random key prefix and deletes its keys afterwards (SCAN + UNLINK, never FLUSHALL).
  * Waits are on events (process output, frames, closes); presence, which has no event, is polled.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { createClient, type HeraldClient, type HeraldClientOptions, type StateChange, type WebSocketConstructor } from '../../client/src/index.js';
+import { poll, proxyTo, range, sdkApp, Signal, type AppLog } from '../../client/test/support/harness.js';
 import { api, API_KEY, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { nodeOf, REDIS_URL, redisPrefix } from './redis-helpers.js';
+import { buildCli, HeraldProcess, startRedisNode } from './support/cli-process.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = 'packages/server/dist/cli.js';
-const REDIS_URL = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Generous: a noisy 2-core machine runs three gateways, Redis and the test at once. */
 const WAIT = 30_000;
 /** Short, so the presence bound is observable within the test: a dead node leaves presence within it. */
@@ -35,309 +30,28 @@ const PRESENCE_TTL = 3000;
 /** Slack on top of PRESENCE_TTL for timers and HTTP round trips on a loaded machine. */
 const PRESENCE_MARGIN = 3000;
 
-beforeAll(() => {
-  // The CLI runs from dist/: build it (a no-op when up to date) so these tests never exercise a stale build.
-  execFileSync('node_modules/.bin/tsc', ['-b', 'packages/server'], { cwd: ROOT, stdio: 'pipe' });
-}, 180_000);
-
-// ---- Redis: a prefix per test, deleted afterwards ------------------------------------------------
-
-/** A fresh key prefix; its keys are deleted after the test (after every process was stopped). */
-function redisPrefix(): { prefix: string; redis: Redis } {
-  const prefix = `herald-cluster-proc-${randomBytes(6).toString('hex')}`;
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
-  onCleanup(async () => {
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
-  });
-  return { prefix, redis };
-}
-
-/** The node id a connection is on, from the engine's presence key `<p>:client:{<client>}` (docs/redis.md). */
-const nodeOf = (redis: Redis, prefix: string, client: string): Promise<string | null> => redis.get(`${prefix}:client:{${client}}`);
-
-// ---- herald processes ----------------------------------------------------------------------------
-
-/** The environment of the test process without any HERALD_* variable and without NODE_ENV. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('HERALD_') || k === 'NODE_ENV') continue;
-    env[k] = v;
-  }
-  return env;
-}
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-/** A running `herald` child process: its output, its exit, and (once listening) its URLs. */
-class Herald {
-  readonly proc: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly lines: string[] = [];
-  exitCode: number | null | undefined;
-  exitSignal: NodeJS.Signals | null = null;
-  http = '';
-  ws = '';
-  port = 0;
-  private readonly exitedP: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters: Array<() => void> = [];
-  private partial = '';
-
-  constructor(
-    readonly name: string,
-    args: string[],
-    env: Record<string, string>,
-  ) {
-    this.proc = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout?.setEncoding('utf8');
-    this.proc.stderr?.setEncoding('utf8');
-    this.proc.stdout?.on('data', (d: string) => {
-      this.stdout += d;
-      this.partial += d;
-      const parts = this.partial.split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.wake();
-    });
-    this.proc.stderr?.on('data', (d: string) => {
-      this.stderr += d;
-      this.wake();
-    });
-    // 'close' fires after the process exited and its stdio streams ended: every output byte is in.
-    this.exitedP = new Promise((resolve) => {
-      this.proc.once('close', (code, signal) => {
-        if (this.partial !== '') this.lines.push(this.partial);
-        this.partial = '';
-        this.exitCode = code;
-        this.exitSignal = signal;
-        this.wake();
-        resolve({ code, signal });
-      });
-    });
-    // Whatever happens to the test: no process outlives it.
-    onCleanup(async () => {
-      if (this.exitCode === undefined) {
-        this.proc.kill('SIGKILL');
-        await this.exitedP;
-      }
-    });
-  }
-
-  /** Set the moment the test sends SIGKILL, before the process is gone: a load balancer's view. */
-  killed = false;
-
-  /** Not killed by the test and not exited. */
-  get alive(): boolean {
-    return !this.killed && this.exitCode === undefined;
-  }
-
-  /** `kill -9`. */
-  kill9(): boolean {
-    this.killed = true;
-    return this.proc.kill('SIGKILL');
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
-  private tail(): string {
-    return `stderr: ${this.stderr.slice(-2000)}; stdout: ${this.stdout.slice(-2000)}`;
-  }
-
-  /** Waits until `check` returns a value, re-checking on every output chunk and on exit. */
-  async waitFor<T>(check: () => T | undefined, what: string, timeoutMs = WAIT): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = check();
-      if (v !== undefined) return v;
-      if (this.exitCode !== undefined) throw new Error(`${this.name} exited (${this.exitCode}) while waiting for ${what}; ${this.tail()}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name}: timed out waiting for ${what}; ${this.tail()}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  logs(): LogLine[] {
-    const out: LogLine[] = [];
-    for (const l of this.lines) {
-      if (!l.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(l) as LogLine);
-      } catch {
-        /* not a log line */
-      }
-    }
-    return out;
-  }
-
-  /** Waits for the "gateway listening" log line and takes the URLs it announces. */
-  async listening(): Promise<this> {
-    const log = await this.waitFor(() => this.logs().find((l) => l.msg === 'gateway listening'), 'the "gateway listening" log line');
-    const url = log['url'];
-    if (typeof url !== 'string') throw new Error(`no url in ${JSON.stringify(log)}`);
-    this.http = url;
-    this.ws = `${url.replace(/^http/, 'ws')}/ws`;
-    this.port = Number(new URL(url).port);
-    return this;
-  }
-
-  exited(timeoutMs = WAIT): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return Promise.race([
-      this.exitedP,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms; ${this.tail()}`)), timeoutMs).unref(),
-      ),
-    ]);
-  }
-}
+// The CLI runs from dist/: build it (a no-op when up to date) so these tests never exercise a stale build.
+beforeAll(buildCli, 180_000);
 
 const SECRETS = { HERALD_API_KEY: API_KEY, HERALD_JWT_SECRET: JWT_SECRET };
 
 /** Starts one Redis-backed single-process node (`--workers 1`) with node id `name`; resolves once it listens. */
-function startNode(name: string, prefix: string, env: Record<string, string> = {}): Promise<Herald> {
-  const h = new Herald(name, ['--port', '0', '--workers', '1', '--allow-anonymous'], {
-    ...SECRETS,
-    HERALD_REDIS_URL: REDIS_URL,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_PRESENCE_TTL_MS: String(PRESENCE_TTL),
-    HERALD_NODE_ID: name,
-    HERALD_SHUTDOWN_TIMEOUT_MS: '2000',
-    ...env,
-  });
-  return h.listening();
-}
+const startNode = (name: string, prefix: string): Promise<HeraldProcess> =>
+  startRedisNode(name, prefix, { env: { ...SECRETS, HERALD_PRESENCE_TTL_MS: String(PRESENCE_TTL) }, timeoutMs: WAIT });
 
-// ---- SDK clients ---------------------------------------------------------------------------------
-
-/** Wakes waiters whenever something happened; `until` re-checks its condition on every wake-up. */
-class Signal {
-  private waiters: Array<() => void> = [];
-
-  notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
-  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = WAIT, describeState?: () => string): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = check();
-      if (v !== undefined && v !== false) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}${describeState ? `: ${describeState()}` : ''}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 1000));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-/** What one app saw, in order. */
-interface App {
-  name: string;
-  client: HeraldClient;
-  seqs: number[];
-  subscribed: number;
-  recoveries: Array<{ since: number; seq: number }>;
-  resets: string[];
-  states: StateChange[];
-  errors: string[];
-  connects: number;
-}
-
-/** The Node SDK (packages/client/src with `ws`), short retry delays and pings, subscribed to `channel`. */
-function sdkApp(name: string, url: string, channel: string, signal: Signal, extra: Partial<HeraldClientOptions> = {}): App {
-  const client = createClient({
-    url,
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
-    minDelay: 50,
-    maxDelay: 500,
-    pingInterval: 2000,
-    environment: null,
-    logger: { debug: () => undefined, warn: () => undefined },
-    ...extra,
-  });
-  const app: App = { name, client, seqs: [], subscribed: 0, recoveries: [], resets: [], states: [], errors: [], connects: 0 };
-  const sub = client.subscribe(channel, (m) => {
-    app.seqs.push(m.seq);
-    signal.notify();
-  });
-  sub.on('subscribed', () => {
-    app.subscribed += 1;
-    signal.notify();
-  });
-  sub.on('recovered', (e) => {
-    app.recoveries.push({ since: e.since, seq: e.seq });
-    signal.notify();
-  });
-  sub.on('reset', (e) => {
-    app.resets.push(`${e.reason} ${e.previous.seq}@${e.previous.epoch ?? '-'} -> ${e.seq}@${e.epoch}`);
-    signal.notify();
-  });
-  client.on('state', (s) => {
-    app.states.push(s);
-    signal.notify();
-  });
-  client.on('connected', () => {
-    app.connects += 1;
-    signal.notify();
-  });
-  client.on('error', (e) => {
-    app.errors.push(`${e.code}: ${e.message}`);
-    signal.notify();
-  });
-  onCleanup(() => client.close());
-  client.connect();
-  return app;
-}
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+/** The CLI with `--workers 2` on the Redis engine (key prefix `prefix`), named `name`; not waited for. */
+const twoWorkers = (name: string, prefix: string, env: Record<string, string> = {}): HeraldProcess =>
+  new HeraldProcess(
+    ['--port', '0', '--workers', '2', '--allow-anonymous'],
+    { ...SECRETS, HERALD_REDIS_URL: REDIS_URL, HERALD_REDIS_PREFIX: prefix, ...env },
+    { name, timeoutMs: WAIT },
+  );
 
 /** Whether `seqs` is exactly 1..n (a cheap check before the full `toEqual`). */
 const isRange = (seqs: readonly number[], n: number): boolean => seqs.length === n && seqs.every((s, i) => s === i + 1);
 
-/** Polls `check` every `everyMs` until it returns a value: for presence, which has no event to wait on. */
-async function poll<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = WAIT, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** `/api/online` for one user, asked of `node`. */
-async function online(node: Herald, user: string): Promise<{ online: boolean; connections: number }> {
+async function online(node: HeraldProcess, user: string): Promise<{ online: boolean; connections: number }> {
   const r = await api(node.http, 'GET', `/api/online?users=${encodeURIComponent(user)}`);
   if (r.status !== 200) throw new Error(`online: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.users[user];
@@ -348,11 +62,10 @@ async function online(node: Herald, user: string): Promise<{ online: boolean; co
 describe('Redis engine, several gateway processes', () => {
   it('kill -9 of one of three nodes while 10 000 messages are published: every app sees 1..10000 exactly once, in order; presence drops the dead node in time', async () => {
     const started = Date.now();
-    const { prefix, redis } = redisPrefix();
+    const { prefix, redis } = redisPrefix('cluster-proc');
     const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => startNode(n, prefix)));
-    const [nodeA, doomed, nodeC] = nodes as [Herald, Herald, Herald];
-    const proxy = await TcpProxy.start(nodeA.port);
-    onCleanup(() => proxy.close());
+    const [nodeA, doomed, nodeC] = nodes as [HeraldProcess, HeraldProcess, HeraldProcess];
+    const proxy = await proxyTo(nodeA.port);
     proxy.setTargets(nodes.map((n) => n.port));
 
     // A client of user "ghost" straight on the doomed node (no proxy, no reconnect), seen from another node.
@@ -362,7 +75,7 @@ describe('Redis engine, several gateway processes', () => {
 
     const channel = 'ticks';
     const signal = new Signal();
-    const apps = range(1, 6).map((i) => sdkApp(`app${i}`, `ws://127.0.0.1:${proxy.port}/ws`, channel, signal));
+    const apps = range(1, 6).map((i) => sdkApp(`ws://127.0.0.1:${proxy.port}/ws`, channel, { pingInterval: 2000 }, { name: `app${i}`, signal }));
     await signal.until(
       () => apps.every((a) => a.subscribed >= 1),
       'every app to be subscribed',
@@ -370,7 +83,7 @@ describe('Redis engine, several gateway processes', () => {
       () => apps.map((a) => `${a.name}:${a.client.state}/${a.subscribed}`).join(' '),
     );
     // Where each app is: the round-robin proxy spread them over the three nodes.
-    const placement = new Map<App, string | null>();
+    const placement = new Map<AppLog, string | null>();
     for (const a of apps) placement.set(a, await nodeOf(redis, prefix, a.client.clientId as string));
     const onDoomed = apps.filter((a) => placement.get(a) === doomed.name);
     const elsewhere = apps.filter((a) => placement.get(a) !== doomed.name);
@@ -401,7 +114,7 @@ describe('Redis engine, several gateway processes', () => {
     const publishOne = async (i: number): Promise<void> => {
       for (let attempt = 0; ; attempt++) {
         const live = nodes.filter((n) => n.alive);
-        const node = live[rr++ % live.length] as Herald;
+        const node = live[rr++ % live.length] as HeraldProcess;
         try {
           // The id makes a retry safe: a publish the dead node ran just before dying is not published twice.
           const r = await api(node.http, 'POST', '/api/publish', { channel, type: 'tick', payload: { i }, id: `tick-${i}` });
@@ -490,12 +203,12 @@ describe('Redis engine, several gateway processes', () => {
   }, 120_000);
 
   it('publishes through every node and through both Redis ingest paths reach the clients of every node exactly once, in seq order', async () => {
-    const { prefix, redis } = redisPrefix();
+    const { prefix, redis } = redisPrefix('cluster-proc');
     const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => startNode(n, prefix)));
     const channel = 'orders';
 
     // Two clients on each node, subscribed in the connect frame.
-    const clients: Array<{ node: Herald; client: TestClient }> = [];
+    const clients: Array<{ node: HeraldProcess; client: TestClient }> = [];
     for (const node of nodes) {
       for (let k = 0; k < 2; k++) {
         const { client, connected } = await TestClient.connect(node.ws, { subs: { [channel]: {} } });
@@ -506,7 +219,7 @@ describe('Redis engine, several gateway processes', () => {
     }
 
     // The PUBLISH ingest is taken by one node, the leader: wait until one is subscribed.
-    await poll(async () => (((await redis.pubsub('NUMSUB', `${prefix}:publish`)) as [string, number])[1] === 1 ? true : undefined), 'an ingest leader');
+    await poll(async () => (((await redis.pubsub('NUMSUB', `${prefix}:publish`)) as [string, number])[1] === 1 ? true : undefined), 'an ingest leader', WAIT);
 
     const PER_NODE = 100;
     const INGEST = 50;
@@ -560,13 +273,8 @@ describe('Redis engine, several gateway processes', () => {
   }, 90_000);
 
   it('--workers 2: connections spread over both worker processes, one publish reaches each once, /api/online counts all; SIGTERM closes all with 1012 and exits 0', async () => {
-    const { prefix, redis } = redisPrefix();
-    const h = new Herald('workers', ['--port', '0', '--workers', '2', '--allow-anonymous'], {
-      ...SECRETS,
-      HERALD_REDIS_URL: REDIS_URL,
-      HERALD_REDIS_PREFIX: prefix,
-      HERALD_SHUTDOWN_TIMEOUT_MS: '5000',
-    });
+    const { prefix, redis } = redisPrefix('cluster-proc');
+    const h = twoWorkers('workers', prefix, { HERALD_SHUTDOWN_TIMEOUT_MS: '5000' });
     await h.listening();
     expect(h.logs().find((l) => l.msg === 'gateway listening')?.['workers']).toBe(2);
 
@@ -629,13 +337,8 @@ describe('Redis engine, several gateway processes', () => {
   it('--workers 2, the primary killed with kill -9: the workers do not run orphaned, and stop gracefully (1012, presence left at once)', async () => {
     // cli.ts: "The primary is gone (killed): stop too rather than run orphaned", with node.close(): a
     // graceful stop, which closes clients with 1012 and removes the node's connections from presence.
-    const { prefix, redis } = redisPrefix();
-    const h = new Herald('workers', ['--port', '0', '--workers', '2', '--allow-anonymous'], {
-      ...SECRETS,
-      HERALD_REDIS_URL: REDIS_URL,
-      HERALD_REDIS_PREFIX: prefix,
-      HERALD_SHUTDOWN_TIMEOUT_MS: '5000',
-    });
+    const { prefix, redis } = redisPrefix('cluster-proc');
+    const h = twoWorkers('workers', prefix, { HERALD_SHUTDOWN_TIMEOUT_MS: '5000' });
     await h.listening();
     const workerPids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
       .split('\n')
@@ -668,7 +371,7 @@ describe('Redis engine, several gateway processes', () => {
     expect((await h.exited()).signal).toBe('SIGKILL');
     const codes = (await closes).map((c) => c.code);
     // Not orphaned: both workers exit (no event for a process that is not a child: polled).
-    await poll(async () => (workerPids.some(running) ? undefined : true), 'both workers to exit');
+    await poll(async () => (workerPids.some(running) ? undefined : true), 'both workers to exit', WAIT);
     // Graceful: every client told 1012 (not a dropped TCP connection, 1006), and presence left at once.
     const left = await redis.zcard(`${prefix}:user:{orphan-test}`);
     const clientKeys = (await Promise.all(conns.map((c) => nodeOf(redis, prefix, c.id)))).filter((n) => n !== null).length;
@@ -676,13 +379,8 @@ describe('Redis engine, several gateway processes', () => {
   }, 60_000);
 
   it('HERALD_NODE_ID with --workers 2 (ids must be unique per process): either refused with exit 2 naming HERALD_NODE_ID, or direct messages reach connections on either worker', async () => {
-    const { prefix } = redisPrefix();
-    const h = new Herald('workers-node-id', ['--port', '0', '--workers', '2', '--allow-anonymous'], {
-      ...SECRETS,
-      HERALD_REDIS_URL: REDIS_URL,
-      HERALD_REDIS_PREFIX: prefix,
-      HERALD_NODE_ID: 'gw-1',
-    });
+    const { prefix } = redisPrefix('cluster-proc');
+    const h = twoWorkers('workers-node-id', prefix, { HERALD_NODE_ID: 'gw-1' });
     const started = await Promise.race([h.listening().then(() => true), h.exited().then(() => false)]);
     if (!started) {
       expect(h.exitCode, h.stderr).toBe(2);
@@ -709,7 +407,7 @@ describe('Redis engine, several gateway processes', () => {
       [['--port', '0', '--workers', '2'], SECRETS],
       [['--port', '0'], { ...SECRETS, HERALD_WORKERS: '2' }],
     ] as const) {
-      const h = new Herald('no-redis', [...args], { ...env });
+      const h = new HeraldProcess([...args], { ...env }, { name: 'no-redis', timeoutMs: WAIT });
       const { code } = await h.exited();
       expect(code, h.stderr).toBe(2);
       expect(h.stderr).toContain('HERALD_WORKERS');
@@ -756,8 +454,7 @@ describe('TcpProxy with several targets', () => {
     const a = await countingServer();
     const b = await countingServer();
     const c = await countingServer();
-    const proxy = await TcpProxy.start(a.port);
-    onCleanup(() => proxy.close());
+    const proxy = await proxyTo(a.port);
     proxy.setTargets([a.port, b.port, c.port]);
     expect(proxy.targetPorts).toEqual([a.port, b.port, c.port]);
 
@@ -766,7 +463,7 @@ describe('TcpProxy with several targets', () => {
 
     // b dies: its pairs end with it, and new connections skip it (it refuses) for the next target.
     await b.stop();
-    await poll(async () => (proxy.activeTo(b.port) === 0 ? true : undefined), "the dead target's pairs to end");
+    await poll(async () => (proxy.activeTo(b.port) === 0 ? true : undefined), "the dead target's pairs to end", WAIT);
     for (let i = 0; i < 6; i++) expect(await dialThrough(proxy)).not.toBeNull();
     expect(proxy.activeTo(a.port) + proxy.activeTo(c.port)).toBe(10);
     expect(proxy.activeTo(a.port)).toBeGreaterThanOrEqual(4);

@@ -2,41 +2,15 @@
  * The CLI's client commands against a running gateway: `herald publish`, `herald token`, `herald stats`,
  * and `herald serve --config`. Every command runs as a real child process of the built CLI.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
-import { API_KEY, JWT_SECRET, onCleanup, startGateway, TestClient } from './helpers.js';
+import { API_KEY, JWT_SECRET, startGateway, TestClient } from './helpers.js';
+import { buildCli, HeraldProcess, runCli as run } from './support/cli-process.js';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
-const CLI = join(ROOT, 'packages/server/dist/cli.js');
-
-beforeAll(() => {
-  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-b', 'packages/server'], { cwd: ROOT, stdio: 'inherit' });
-}, 120_000);
-
-/** The environment without any HERALD_* of the machine running the tests. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_') && k !== 'NODE_ENV') env[k] = v;
-  return { ...env, ...extra };
-}
-
-/** Runs the CLI to completion and returns its exit code and output. */
-function run(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
-}
+beforeAll(buildCli, 180_000);
 
 describe('herald publish', () => {
   it('publishes through the HTTP API and prints the answer', async () => {
@@ -50,10 +24,7 @@ describe('herald publish', () => {
 
   it('takes HERALD_URL and HERALD_API_KEY as defaults and the payload from stdin', async () => {
     const gw = await startGateway();
-    const r = await run(['publish', '--user', '42', '--type', 'notice', '--id', 'once'], {
-      env: { HERALD_URL: gw.http, HERALD_API_KEY: API_KEY },
-      stdin: '{"text":"piped"}',
-    });
+    const r = await run(['publish', '--user', '42', '--type', 'notice', '--id', 'once'], { HERALD_URL: gw.http, HERALD_API_KEY: API_KEY }, '{"text":"piped"}');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ id: 'once', results: { 'user:42': { seq: 1, online: false } } });
   });
@@ -81,7 +52,7 @@ describe('herald token', () => {
   it('mints a token the gateway accepts, with the granted private channels', async () => {
     // Real time on both sides: the token's exp is minted from the system clock.
     const gw = await startGateway({ clock: systemClock });
-    const r = await run(['token', '--user', '42', '--channels', 'private:team-*', '--ttl', '600'], { env: { HERALD_JWT_SECRET: JWT_SECRET } });
+    const r = await run(['token', '--user', '42', '--channels', 'private:team-*', '--ttl', '600'], { HERALD_JWT_SECRET: JWT_SECRET });
     expect(r.code).toBe(0);
     const { client, connected } = await TestClient.connect(gw.ws, { token: r.stdout.trim(), subs: { 'private:team-a': {} } });
     expect(connected.user).toBe('42');
@@ -104,7 +75,7 @@ describe('herald stats', () => {
     const r = await run(['stats', '--url', gw.http, '--key', API_KEY, '--interval', '100', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ engine: 'memory', connections: 2, channels: 2, published: 0 });
-    const table = await run(['stats', '--interval', '100'], { env: { HERALD_URL: gw.http, HERALD_API_KEY: API_KEY } });
+    const table = await run(['stats', '--interval', '100'], { HERALD_URL: gw.http, HERALD_API_KEY: API_KEY });
     expect(table.stdout).toMatch(/connections\s+2/);
     expect((await run(['stats', '--url', gw.http, '--key', 'wrong_key_0123456789', '--interval', '100'])).code).toBe(1);
   });
@@ -115,20 +86,8 @@ describe('herald serve --config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-config-'));
     const good = join(dir, 'herald.json');
     writeFileSync(good, JSON.stringify({ port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, logLevel: 'info' }));
-    const child = spawn(process.execPath, [CLI, '--config', good], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    onCleanup(() => {
-      child.kill('SIGKILL');
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const m = /"url":"(http:\/\/[^"]+)".*"msg":"gateway listening"/.exec(buf);
-        if (m) resolve(m[1] as string);
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}`)));
-    });
-    const r = await fetch(`${url}/api/online?users=1`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const { http } = await new HeraldProcess(['--config', good]).listening();
+    const r = await fetch(`${http}/api/online?users=1`, { headers: { authorization: `Bearer ${API_KEY}` } });
     expect(r.status).toBe(200);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ prot: 8080 }));

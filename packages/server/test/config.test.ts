@@ -14,27 +14,18 @@ const setting = (key: Setting['key']): Setting => {
   return s;
 };
 
-/** Runs `fn` and returns the ConfigError it throws (fails the test when it throws nothing or something else). */
-function configError(fn: () => unknown): ConfigError {
+/** Runs `fn` and returns the `type` error it throws (fails the test when it throws nothing or something else). */
+function thrown<E extends Error>(type: new (...args: any[]) => E, fn: () => unknown): E {
   try {
     fn();
   } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
+    expect(err).toBeInstanceOf(type);
+    return err as E;
   }
-  throw new Error('expected a ConfigError, nothing was thrown');
+  throw new Error(`expected a ${type.name}, nothing was thrown`);
 }
-
-/** Runs `fn` and returns the OptionsError it throws. */
-function optionsError(fn: () => unknown): OptionsError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(OptionsError);
-    return err as OptionsError;
-  }
-  throw new Error('expected an OptionsError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrown(ConfigError, fn);
+const optionsError = (fn: () => unknown): OptionsError => thrown(OptionsError, fn);
 
 /** A valid raw text per setting type, and the value it parses to. */
 function sample(s: Setting): { raw: string; value: unknown } {

@@ -3,12 +3,12 @@
  * queues every frame so none is missed, and small HTTP API helpers.
  */
 import { SignJWT } from 'jose';
-import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { silentLogger } from '../src/logger.js';
 import type { GatewayOptions } from '../src/options.js';
+import { onCleanup } from './support/cleanup.js';
 
 export const API_KEY = 'test_api_key_0123456789';
 export const JWT_SECRET = 'test_jwt_secret_0123456789_0123456789_abcdef';
@@ -52,19 +52,8 @@ export class ManualClock implements Clock {
   }
 }
 
-const disposers: Array<() => Promise<void> | void> = [];
-
-/** Registers cleanup run after the current test (reverse order). */
-export function onCleanup(fn: () => Promise<void> | void): void {
-  disposers.push(fn);
-}
-
-afterEach(async () => {
-  while (disposers.length > 0) {
-    const fn = disposers.pop() as () => Promise<void> | void;
-    await fn();
-  }
-});
+/** Registers cleanup run after the current test (reverse order); the client's test harness shares it. */
+export { onCleanup };
 
 export interface TestGateway {
   gateway: Gateway;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/engine/types.js';
+import { onCleanup } from './support/cleanup.js';
 
 /** The Redis the tests use. */
 export const REDIS_URL = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -32,22 +33,51 @@ export function rawClient(): Redis {
   return r;
 }
 
-/** Deletes every key of this run (SCAN, never KEYS or FLUSH*), then quits the raw clients. */
-export async function cleanupRun(): Promise<void> {
-  const r = new Redis(REDIS_URL);
-  r.on('error', () => undefined);
+/** Deletes every key matching `pattern` (SCAN, never KEYS or FLUSH*), through `redis` or a client of its own. */
+export async function deleteKeys(pattern: string, redis?: Redis): Promise<void> {
+  const r = redis ?? new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  if (redis === undefined) r.on('error', () => undefined);
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
+      const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await r.unlink(...keys);
     } while (cursor !== '0');
   } finally {
-    r.disconnect();
+    if (redis === undefined) r.disconnect();
+  }
+}
+
+/** Deletes every key of this run, then quits the raw clients. */
+export async function cleanupRun(): Promise<void> {
+  try {
+    await deleteKeys(`${RUN_PREFIX}*`);
+  } finally {
     for (const c of raws.splice(0)) c.disconnect();
   }
 }
+
+/**
+ * A fresh key prefix `herald-<label>-<random>` for one test, and a client: the prefix's keys are deleted
+ * after the test (after whatever was registered for cleanup before, such as the processes using them).
+ */
+export function redisPrefix(label: string): { prefix: string; redis: Redis } {
+  const prefix = `herald-${label}-${randomBytes(6).toString('hex')}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  onCleanup(async () => {
+    try {
+      await deleteKeys(`${prefix}*`, redis);
+    } finally {
+      redis.disconnect();
+    }
+  });
+  return { prefix, redis };
+}
+
+/** The node id a connection is on, from the engine's presence key `<prefix>:client:{<client>}` (docs/redis.md). */
+export const nodeOf = (redis: Redis, prefix: string, client: string): Promise<string | null> => redis.get(`${prefix}:client:{${client}}`);
 
 /** Polls `pred` until it holds (every 20 ms, up to `timeout`): for effects that have no event to wait on. */
 export async function waitFor(pred: () => boolean | Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
