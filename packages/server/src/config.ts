@@ -264,6 +264,14 @@ export const SETTINGS: readonly Setting[] = [
       'A JSON file of settings, keyed by the names in the first column (e.g. {"port": 8080, "redisUrl": "redis://..."}); environment variables and flags override it.',
     defaultNote: 'none',
   },
+  {
+    key: 'transport',
+    env: 'HERALD_TRANSPORT',
+    flag: '--transport',
+    type: 'enum',
+    values: ['ws', 'uws'],
+    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
+  },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];
 

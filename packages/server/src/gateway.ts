@@ -22,7 +22,9 @@ import type { NodeSnapshot } from './metrics/snapshot.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
 import { Stats } from './stats.js';
-import { attachWsTransport } from './transport/ws-transport.js';
+import type { OnSocket } from './transport/socket.js';
+import { attachUwsTransport, type ListeningTransport } from './transport/uws-transport.js';
+import { attachWsTransport, type Transport } from './transport/ws-transport.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -94,25 +96,30 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     else socket.destroy();
   });
 
-  const transport = attachWsTransport(
-    server,
-    { paths: options.wsPaths, maxPayload: options.maxFrameSize, allowedOrigins: options.allowedOrigins, logger },
-    (socket) => {
-      const conn = new Connection(randomBytes(12).toString('base64url'), socket, ctx);
-      hub.add(conn);
-      stats.connectionsOpened += 1;
-      return conn;
-    },
-  );
+  const onSocket: OnSocket = (socket) => {
+    const conn = new Connection(randomBytes(12).toString('base64url'), socket, ctx);
+    hub.add(conn);
+    stats.connectionsOpened += 1;
+    return conn;
+  };
+  const transportOptions = { paths: options.wsPaths, maxPayload: options.maxFrameSize, allowedOrigins: options.allowedOrigins, logger };
+  // uWebSockets.js owns the public port and relays plain HTTP to `server`, which then listens on loopback.
+  const uws: ListeningTransport | undefined =
+    options.transport === 'uws' ? await attachUwsTransport(server, { ...transportOptions, sendBufferLimit: options.sendBufferLimit }, onSocket) : undefined;
+  const transport: Transport = uws ?? attachWsTransport(server, transportOptions, onSocket);
 
   await engine.start(ops.handlers(hub));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  if (uws) {
+    await uws.listen(options.port, options.host);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  }
 
   extraRoutes.push(...ops.routes);
   ops.start();
@@ -153,7 +160,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     metrics: ops.metrics,
     snapshot: ops.snapshot,
     publisher: new Publisher(ctx),
-    address: () => server.address() as AddressInfo,
+    address: () => uws?.address() ?? (server.address() as AddressInfo),
     get connectionCount() {
       return hub.connections.size;
     },

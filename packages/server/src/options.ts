@@ -58,6 +58,11 @@ export interface GatewayOptions {
   admin?: boolean;
   /** Bearer tokens that may read `/metrics` besides the API keys (at least 16 characters each; several allow rotation), for a scraper that must not publish. @default [] */
   metricsTokens?: readonly string[];
+  /**
+   * WebSocket library: `ws`, or `uws` for uWebSockets.js (not on the npm registry: install it yourself; it then
+   * owns the port and relays plain HTTP to the gateway's handler). See docs/benchmarks.md. @default 'ws'
+   */
+  transport?: 'ws' | 'uws';
   /** The engine; a memory engine built from the history options when omitted. */
   engine?: Engine;
   /** @default the system clock */
@@ -95,6 +100,7 @@ export const DEFAULTS: ResolvedOptions = {
   idempotencyTtl: 300_000,
   demo: false,
   demoApiKey: undefined,
+  transport: 'ws',
   admin: false,
   metricsTokens: [],
 };
@@ -143,6 +149,7 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     // Durations feed timers, and Node's timers overflow (firing at once) above 2^31-1 ms.
     if (v > MAX_TIMER_MS) throw new OptionsError(k, `must be at most ${MAX_TIMER_MS}, got ${v}`);
   }
+  if (o.transport !== 'ws' && o.transport !== 'uws') throw new OptionsError('transport', `must be 'ws' or 'uws', got ${String(o.transport)}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', `must be 0-65535, got ${o.port}`);
   if (!Number.isInteger(o.historySize) || o.historySize < 0) throw new OptionsError('historySize', 'must be a non-negative integer');
   if (o.idleTimeout <= o.pingInterval) throw new OptionsError('idleTimeout', 'must be greater than pingInterval');

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { isValidChannel, userChannel, type UserId } from '@herald/protocol';
 
@@ -21,10 +22,12 @@ const MAX_PATTERNS = 100;
 
 /** Verifies connection tokens (JWT, HS256) with one or more secrets (several allow rotation). */
 export class TokenVerifier {
-  private readonly keys: Uint8Array[];
+  // KeyObjects made once: handing jose raw bytes makes it import a WebCrypto key on every verification,
+  // which dominated the cost of a connect (about 70 us of it; see docs/benchmarks.md).
+  private readonly keys: KeyObject[];
 
   constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) => new TextEncoder().encode(s));
+    this.keys = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
   }
 
   get enabled(): boolean {

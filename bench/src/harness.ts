@@ -1,0 +1,101 @@
+/** Starting and stopping benchmark servers pinned to the server core, and cleaning up after them. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Kind } from './kinds.js';
+
+export const SERVER_CORE = '0';
+export const LOAD_CORE = '1';
+export const REDIS_URL = process.env['HERALD_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+const serverScript = fileURLToPath(new URL('./server.js', import.meta.url));
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+let runId = 0;
+let defaultProfileDir: string | undefined;
+
+/** Every server started from now on writes a V8 CPU profile into `dir` (`--profile`). */
+export function profileServersInto(dir: string): void {
+  defaultProfileDir = dir;
+}
+
+export interface ServerProc {
+  kind: Kind;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Redis key prefix this server used (deleted on stop). */
+  prefix?: string;
+  /** RSS and JS heap in use after a full GC, in bytes. */
+  mem(): Promise<{ rss: number; heapUsed: number }>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Write a V8 CPU profile into this directory. */
+  profileDir?: string;
+  /** Share a Redis prefix with another node (cluster). */
+  prefix?: string;
+  port?: number;
+}
+
+/** Starts `kind` on a fresh port (fresh ports keep TIME_WAIT sockets of earlier runs out of the way). */
+export function startServer(kind: Kind, opts: StartOptions = {}): Promise<ServerProc> {
+  const port = opts.port ?? nextPort++;
+  const prefix = kind === 'herald-redis' ? (opts.prefix ?? `herald-bench-${process.pid}-${++runId}`) : undefined;
+  const profileDir = opts.profileDir ?? defaultProfileDir;
+  const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
+  const extra = JSON.stringify({ ...(prefix ? { prefix, redisUrl: REDIS_URL } : {}) });
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`${kind} server exited early (${code})`));
+    child.once('exit', onExit);
+    child.once('message', (m: { type: string }) => {
+      if (m.type !== 'ready') return;
+      child.off('exit', onExit);
+      const proc: ServerProc = {
+        kind,
+        port,
+        pid: child.pid as number,
+        child,
+        ...(prefix ? { prefix } : {}),
+        mem: () =>
+          new Promise((res) => {
+            const on = (r: { type: string; rss: number; heapUsed: number }): void => {
+              if (r.type !== 'mem') return;
+              child.off('message', on);
+              res({ rss: r.rss, heapUsed: r.heapUsed });
+            };
+            child.on('message', on);
+            child.send({ cmd: 'mem' });
+          }),
+        stop: async () => {
+          if (child.exitCode === null) {
+            const exited = new Promise((res) => child.once('exit', res));
+            child.send({ cmd: 'stop' });
+            const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            await exited;
+            clearTimeout(t);
+          }
+          if (prefix && !opts.prefix) deleteRedisPrefix(prefix);
+        },
+      };
+      resolve(proc);
+    });
+  });
+}
+
+/** Deletes every Redis key whose name starts with `prefix` followed by `:` (or with `prefix` when it ends in `-`). */
+export function deleteRedisPrefix(prefix: string): void {
+  const script = `for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1`;
+  spawnSync('redis-cli', ['-u', REDIS_URL, 'EVAL', script, '0', prefix.endsWith('-') ? `${prefix}*` : `${prefix}:*`], { stdio: 'ignore' });
+}
+
+/** PID of the local redis-server, to report its CPU (it is not pinned: it is a shared service). */
+export function redisPid(): number | undefined {
+  const r = spawnSync('pidof', ['redis-server'], { encoding: 'utf8' });
+  const pid = Number(r.stdout.trim().split(/\s+/)[0]);
+  return Number.isFinite(pid) && pid > 0 ? pid : undefined;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

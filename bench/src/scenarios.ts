@@ -1,0 +1,389 @@
+/** The scenarios: each runs every server kind side by side, several repetitions, and returns per-kind medians. */
+import { openClient, openMany, type Subscription } from './client.js';
+import { LOAD_CORE, redisPid, sleep, startServer, type ServerProc } from './harness.js';
+import { tokenFor } from './jwt.js';
+import { LABELS, type Kind } from './kinds.js';
+import { CpuWindow, median, percentile } from './proc.js';
+import { Publisher } from './publisher.js';
+import type { RawWs } from './raw-ws.js';
+import { attachProbes, ladder, runStep, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
+
+export interface Settings {
+  kinds: Kind[];
+  reps: number;
+  /** Seconds per publish step. */
+  seconds: number;
+  subscribers: number;
+  probes: number;
+  profileDir?: string;
+  log: (line: string) => void;
+}
+
+export type KindResult = Record<string, number | string | object>;
+export interface ScenarioResult {
+  scenario: string;
+  params: Record<string, unknown>;
+  /** Per kind: the medians, and every repetition. */
+  kinds: Partial<Record<Kind, { median: Record<string, number>; reps: KindResult[] }>>;
+}
+
+const FANOUT_TARGETS = [50e3, 100e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.4e6, 2e6, 2.8e6, 4e6, 5.6e6, 8e6];
+const MANY_TARGETS = [2e3, 5e3, 10e3, 15e3, 20e3, 30e3, 40e3, 50e3, 60e3, 80e3, 100e3, 120e3];
+
+const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(Math.round(n)));
+
+function stepLine(kind: Kind, s: StepResult): string {
+  const cpu = Object.entries(s.cpu)
+    .map(([k, v]) => `${k} ${v}%`)
+    .join(', ');
+  return `  ${kind.padEnd(13)} target ${fmt(s.target).padStart(6)}/s  got ${fmt(s.achieved).padStart(6)}/s  p50 ${s.p50} p99 ${s.p99} ms  cpu ${cpu} (cores busy ${s.cores.join('/')}%, others ${s.others}%)  ${s.ok ? 'ok' : `FAIL: ${s.why}`}`;
+}
+
+function pidsFor(servers: readonly ServerProc[], withRedis: boolean): { pids: number[]; names: string[] } {
+  const pids = servers.map((s) => s.pid);
+  const names = servers.length === 1 ? ['server'] : servers.map((_, i) => `node${i + 1}`);
+  pids.push(process.pid);
+  names.push('load');
+  const r = withRedis ? redisPid() : undefined;
+  if (r !== undefined) {
+    pids.push(r);
+    names.push('redis');
+  }
+  return { pids, names };
+}
+
+/** Fan-out rig: `subscribers` clients on channel `bench` spread over `servers`, the first `probes` of them probes. */
+async function fanoutRig(kind: Kind, servers: ServerProc[], s: Settings): Promise<Rig & { close(): void }> {
+  const clients: RawWs[] = [];
+  const per = Math.ceil(s.subscribers / servers.length);
+  for (const [i, srv] of servers.entries()) {
+    const n = Math.min(per, s.subscribers - i * per);
+    clients.push(
+      ...(await openMany(
+        kind,
+        srv.port,
+        Array.from({ length: n }, () => ({ channel: 'bench' })),
+      )),
+    );
+  }
+  const publisher = new Publisher(kind, (servers[0] as ServerProc).port);
+  const { pids, names } = pidsFor(servers, kind === 'herald-redis');
+  const bench = 'bench';
+  return {
+    clients,
+    probes: spread(clients, s.probes),
+    publisher,
+    channels: (n) => new Array<string>(n).fill(bench),
+    fanout: s.subscribers,
+    pids,
+    pidNames: names,
+    close() {
+      publisher.close();
+      for (const c of clients) c.destroy();
+    },
+  };
+}
+
+/** `n` clients spread evenly over the list (first and last included): a fan-out writes to subscribers in order. */
+function spread<T>(list: readonly T[], n: number): T[] {
+  if (n <= 1 || list.length <= n) return list.slice(0, n);
+  return Array.from({ length: n }, (_, i) => list[Math.round((i * (list.length - 1)) / (n - 1))] as T);
+}
+
+function startTargets(previous: LadderResult | undefined, targets: readonly number[]): number[] {
+  if (!previous || previous.sustained === 0) return [...targets];
+  const i = targets.indexOf(previous.sustained);
+  return targets.slice(Math.max(0, i - 2));
+}
+
+function summarizeLadder(l: LadderResult): KindResult {
+  return {
+    sustained: l.sustained,
+    saturation: l.saturation,
+    sustainedP99: l.sustainedP99,
+    serverCpuAtSaturation: l.saturationCpu['server'] ?? l.saturationCpu['node1'] ?? NaN,
+    // Robust on a noisy machine: what one full server core would deliver at the saturation step's efficiency.
+    perServerCpuSecond: Math.round(
+      l.saturation /
+        (Math.max(
+          1,
+          Object.entries(l.saturationCpu)
+            .filter(([n]) => n === 'server' || n.startsWith('node'))
+            .reduce((a, [, v]) => a + v, 0),
+        ) /
+          100),
+    ),
+    loadCpuAtSaturation: l.saturationCpu['load'] ?? NaN,
+    ...(l.saturationCpu['redis'] !== undefined ? { redisCpuAtSaturation: l.saturationCpu['redis'] } : {}),
+    steps: l.steps,
+  };
+}
+
+function medians(reps: KindResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(reps[0] ?? {})) {
+    const vals = reps.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+    if (vals.length > 0) out[key] = median(vals);
+  }
+  return out;
+}
+
+async function perRepPerKind(
+  s: Settings,
+  scenario: string,
+  params: Record<string, unknown>,
+  run: (kind: Kind, rep: number) => Promise<KindResult>,
+): Promise<ScenarioResult> {
+  const byKind: Partial<Record<Kind, KindResult[]>> = {};
+  for (let rep = 1; rep <= s.reps; rep++) {
+    for (const kind of s.kinds) {
+      await waitQuiet([process.pid], 60_000);
+      s.log(`${scenario} rep ${rep}/${s.reps}: ${LABELS[kind]}`);
+      try {
+        const r = await run(kind, rep);
+        (byKind[kind] ??= []).push(r);
+      } catch (err) {
+        s.log(`  ${kind} failed: ${(err as Error).message}`);
+      }
+      await sleep(500);
+    }
+  }
+  const result: ScenarioResult = { scenario, params, kinds: {} };
+  for (const [kind, reps] of Object.entries(byKind) as Array<[Kind, KindResult[]]>) result.kinds[kind] = { median: medians(reps), reps };
+  return result;
+}
+
+export async function fanout(s: Settings): Promise<ScenarioResult> {
+  const previous = new Map<Kind, LadderResult>();
+  return perRepPerKind(s, 'fanout', { subscribers: s.subscribers, probes: s.probes, seconds: s.seconds, targets: FANOUT_TARGETS }, async (kind) => {
+    const srv = await startServer(kind, s.profileDir ? { profileDir: s.profileDir } : {});
+    try {
+      const rig = await fanoutRig(kind, [srv], s);
+      const l = await ladder(rig, startTargets(previous.get(kind), FANOUT_TARGETS), s.seconds, (st) => s.log(stepLine(kind, st)));
+      if (!previous.has(kind)) previous.set(kind, l);
+      rig.close();
+      return summarizeLadder(l);
+    } finally {
+      await srv.stop();
+    }
+  });
+}
+
+export async function cluster(s: Settings): Promise<ScenarioResult> {
+  const previous = new Map<string, LadderResult>();
+  const out: ScenarioResult = {
+    scenario: 'cluster',
+    params: { subscribers: s.subscribers, seconds: s.seconds, note: 'every node pinned to the server core' },
+    kinds: {},
+  };
+  const configs: Array<{ name: string; nodes: number }> = [
+    { name: 'one node', nodes: 1 },
+    { name: 'two nodes', nodes: 2 },
+  ];
+  const all: Record<string, KindResult[]> = {};
+  for (let rep = 1; rep <= s.reps; rep++) {
+    for (const c of configs) {
+      s.log(`cluster rep ${rep}/${s.reps}: Herald (Redis engine), ${c.name}`);
+      const prefix = `herald-bench-cluster-${process.pid}-${rep}-${c.nodes}`;
+      const servers: ServerProc[] = [];
+      try {
+        for (let i = 0; i < c.nodes; i++) servers.push(await startServer('herald-redis', { prefix }));
+        const rig = await fanoutRig('herald-redis', servers, s);
+        const l = await ladder(rig, startTargets(previous.get(c.name), FANOUT_TARGETS), s.seconds, (st) => s.log(stepLine('herald-redis', st)));
+        if (!previous.has(c.name)) previous.set(c.name, l);
+        rig.close();
+        (all[c.name] ??= []).push(summarizeLadder(l));
+      } finally {
+        for (const srv of servers) await srv.stop();
+        const { deleteRedisPrefix } = await import('./harness.js');
+        deleteRedisPrefix(prefix);
+      }
+    }
+  }
+  const cl = out.kinds as Record<string, { median: Record<string, number>; reps: KindResult[] }>;
+  for (const [name, reps] of Object.entries(all)) cl[name] = { median: medians(reps), reps };
+  return out;
+}
+
+export async function latency(s: Settings, sustained: Partial<Record<Kind, number>>): Promise<ScenarioResult> {
+  return perRepPerKind(
+    s,
+    'latency',
+    { subscribers: s.subscribers, probes: s.probes, seconds: s.seconds * 3, at: 'half the sustained fan-out rate' },
+    async (kind) => {
+      let rate = sustained[kind];
+      if (rate === undefined || rate === 0) {
+        // No fan-out result in this run: find the sustained rate on a server of its own (its backlog must
+        // not spill into the measurement).
+        const probe = await startServer(kind);
+        try {
+          const rig = await fanoutRig(kind, [probe], s);
+          rate = (await ladder(rig, FANOUT_TARGETS, 2, () => undefined)).sustained;
+          rig.close();
+          sustained[kind] = rate;
+        } finally {
+          await probe.stop();
+        }
+      }
+      const srv = await startServer(kind);
+      try {
+        const rig = await fanoutRig(kind, [srv], s);
+        const lat = { samples: [] as number[] };
+        attachProbes(rig.probes, lat);
+        const st = await runStep(rig, lat, Math.max(rig.fanout, rate / 2), s.seconds * 3);
+        s.log(stepLine(kind, st));
+        rig.close();
+        return {
+          rate: st.target,
+          p50: st.p50,
+          p99: st.p99,
+          max: st.max,
+          serverCpu: st.cpu['server'] ?? NaN,
+          loadCpu: st.cpu['load'] ?? NaN,
+          ok: st.ok ? 1 : 0,
+        };
+      } finally {
+        await srv.stop();
+      }
+    },
+  );
+}
+
+export async function manyChannels(s: Settings, connections: number): Promise<ScenarioResult> {
+  const previous = new Map<Kind, LadderResult>();
+  const users = Array.from({ length: connections }, (_, i) => `u${i}`);
+  const tokens = users.map(tokenFor);
+  return perRepPerKind(s, 'many-channels', { connections, seconds: s.seconds, targets: MANY_TARGETS, probes: 50 }, async (kind) => {
+    const srv = await startServer(kind);
+    const herald = kind.startsWith('herald');
+    const subs: Subscription[] = users.map((u, i) => (herald ? { token: tokens[i] as string } : { channel: `user:${u}`, token: tokens[i] as string }));
+    const clients = await openMany(kind, srv.port, subs, 200);
+    const publisher = new Publisher(kind, srv.port);
+    const { pids, names } = pidsFor([srv], kind === 'herald-redis');
+    const rig: Rig = {
+      clients,
+      probes: spread(clients, 50),
+      publisher,
+      fanout: 1,
+      pids,
+      pidNames: names,
+      channels: (n) => Array.from({ length: n }, () => `user:${users[(Math.random() * users.length) | 0] as string}`),
+    };
+    try {
+      const l = await ladder(rig, startTargets(previous.get(kind), MANY_TARGETS), s.seconds, (st) => s.log(stepLine(kind, st)));
+      if (!previous.has(kind)) previous.set(kind, l);
+      return summarizeLadder(l);
+    } finally {
+      publisher.close();
+      for (const c of clients) c.destroy();
+      await srv.stop();
+    }
+  });
+}
+
+export async function idleMemory(s: Settings, connections: number): Promise<ScenarioResult> {
+  const first = Math.round(connections / 5);
+  return perRepPerKind(
+    s,
+    'idle-memory',
+    { connections, channel: 'idle (one public channel)', method: `RSS slope between ${first} and ${connections} connections, each after a full GC` },
+    async (kind) => {
+      const srv = await startServer(kind);
+      try {
+        // Warm up (JIT, pools, the channel), then take the slope from a first fifth of the connections to all
+        // of them: fixed costs (heap growth steps, the first connections' JIT) fall out of it.
+        const warm = await openMany(
+          kind,
+          srv.port,
+          Array.from({ length: 200 }, () => ({ channel: 'idle' })),
+        );
+        for (const c of warm) c.destroy();
+        const a = await openMany(
+          kind,
+          srv.port,
+          Array.from({ length: first }, () => ({ channel: 'idle' })),
+          500,
+        );
+        await sleep(1000);
+        const before = await srv.mem();
+        const b = await openMany(
+          kind,
+          srv.port,
+          Array.from({ length: connections - first }, () => ({ channel: 'idle' })),
+          500,
+        );
+        await sleep(1000);
+        const after = await srv.mem();
+        const clients = [...a, ...b];
+        const closed = clients.filter((c) => c.closed).length;
+        for (const c of clients) c.destroy();
+        const perConnection = (after.rss - before.rss) / (connections - first);
+        const heapPerConnection = (after.heapUsed - before.heapUsed) / (connections - first);
+        s.log(
+          `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
+        );
+        return {
+          bytesPerConnection: Math.round(perConnection),
+          heapPerConnection: Math.round(heapPerConnection),
+          rssBefore: before.rss,
+          rssAfter: after.rss,
+          closed,
+        };
+      } finally {
+        await srv.stop();
+      }
+    },
+  );
+}
+
+export async function connectRate(s: Settings, total: number, concurrency: number): Promise<ScenarioResult> {
+  return perRepPerKind(
+    s,
+    'connect-rate',
+    { connections: total, concurrency, auth: 'HS256 JWT per connection, then subscribe to one channel' },
+    async (kind) => {
+      const srv = await startServer(kind);
+      try {
+        const herald = kind.startsWith('herald');
+        const tokens = Array.from({ length: total }, (_, i) => tokenFor(`c${i}`));
+        // Warm-up: a few connections so the first JIT compilation is not timed.
+        for (const c of await openMany(
+          kind,
+          srv.port,
+          tokens.slice(0, 100).map((token) => ({ token, channel: 'bench' })),
+        ))
+          c.destroy();
+        await sleep(300);
+        const cpu = new CpuWindow([srv.pid, process.pid]);
+        const t0 = performance.now();
+        const lat: number[] = [];
+        const clients: RawWs[] = [];
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < total) {
+            const i = next++;
+            const t = performance.now();
+            clients.push(
+              await openClient(kind, srv.port, herald ? { token: tokens[i] as string, channel: 'bench' } : { token: tokens[i] as string, channel: 'bench' }),
+            );
+            lat.push(performance.now() - t);
+          }
+        };
+        await Promise.all(Array.from({ length: concurrency }, worker));
+        const seconds = (performance.now() - t0) / 1000;
+        const [serverCpu, loadCpu] = cpu.read();
+        for (const c of clients) c.destroy();
+        lat.sort((a, b) => a - b);
+        const rate = Math.round(total / seconds);
+        s.log(
+          `  ${kind.padEnd(13)} ${rate} connections/s  (p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms; cpu server ${serverCpu}%, load ${loadCpu}%)`,
+        );
+        return { perSecond: rate, p50: percentile(lat, 50), p99: percentile(lat, 99), serverCpu: serverCpu as number, loadCpu: loadCpu as number };
+      } finally {
+        await srv.stop();
+      }
+    },
+  );
+}
+
+export { LOAD_CORE };

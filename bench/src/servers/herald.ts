@@ -1,0 +1,36 @@
+/** Herald as a user runs it: every feature on (envelope, seq, history, slow-consumer limit, rate limits). */
+import { createGateway, createLogger, createRedisEngine, type Engine, type Gateway, type GatewayOptions } from '../../../packages/server/src/index.js';
+import { prepareUws, uwsWiring } from '../../../packages/server/test/uws-gateway.js';
+import { API_KEY, JWT_SECRET } from '../kinds.js';
+import type { Running } from './types.js';
+
+export interface HeraldBenchOptions {
+  engine: 'memory' | 'redis';
+  transport: 'ws' | 'uws';
+  /** Redis key prefix (each run its own; deleted afterwards by the harness). */
+  prefix?: string;
+  redisUrl?: string;
+}
+
+export async function startHerald(port: number, o: HeraldBenchOptions): Promise<Running> {
+  const logger = createLogger('warn');
+  let engine: Engine | undefined;
+  if (o.engine === 'redis') engine = createRedisEngine({ url: o.redisUrl ?? 'redis://127.0.0.1:6379', prefix: o.prefix ?? 'herald-bench', logger });
+  const opts: GatewayOptions = {
+    port,
+    host: '127.0.0.1',
+    apiKeys: [API_KEY],
+    jwtSecrets: [JWT_SECRET],
+    allowAnonymous: true,
+    logger,
+    ...(engine ? { engine } : {}),
+  };
+  if (o.transport === 'uws') {
+    // Until createGateway takes `transport` itself, the build's transport shim reads uwsWiring.
+    await prepareUws();
+    uwsWiring.transport = 'uws';
+    (opts as Record<string, unknown>)['transport'] = 'uws';
+  }
+  const gateway: Gateway = await createGateway(opts);
+  return { stop: () => gateway.close() };
+}

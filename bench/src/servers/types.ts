@@ -1,0 +1,4 @@
+/** A benchmark server running in this process. */
+export interface Running {
+  stop(): Promise<void>;
+}
