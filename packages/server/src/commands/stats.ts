@@ -1,28 +1,17 @@
+import type { NodeSnapshot } from '../metrics/snapshot-types.js';
 import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
 
 const SPECS: readonly FlagSpec[] = [
   { flag: '--url', env: 'HERALD_URL', description: 'The gateway, e.g. http://127.0.0.1:8080 (default http://127.0.0.1:8080).' },
   { flag: '--key', env: 'HERALD_API_KEY', description: 'The API key.' },
-  { flag: '--interval', description: 'Sampling interval for rates, in ms (default 1000).' },
-  { flag: '--json', boolean: true, description: 'Print JSON instead of a table.' },
+  { flag: '--json', boolean: true, description: 'Print the JSON of GET /api/stats instead of a table.' },
 ];
 
 export const STATS_HELP = flagsHelp(
-  'herald stats [--url U] [--key K] [--interval MS] [--json]',
-  'Shows connections, channels and message rates of a running gateway (two samples of GET /api/stats).',
+  'herald stats [--url U] [--key K] [--json]',
+  'Shows connections, channels and message rates of a running gateway (GET /api/stats).',
   SPECS,
 );
-
-/** What `GET /api/stats` answers. */
-export interface StatsSnapshot {
-  node: string;
-  engine: string;
-  connections: number;
-  channels: number;
-  published: number;
-  delivered: number;
-  dropped: Record<string, number>;
-}
 
 /** `herald stats`: resolves with the exit code. */
 export async function statsCommand(
@@ -32,39 +21,31 @@ export async function statsCommand(
   const v = parseFlags(argv, SPECS, io.env, 'stats');
   const url = (v.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const key = required(v, '--key', 'stats');
-  const interval = Math.max(100, Number(v.get('--interval') ?? 1000) || 1000);
-  const sample = async (): Promise<StatsSnapshot> => {
-    const res = await fetch(`${url}/api/stats`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
-    const body = (await res.json()) as StatsSnapshot & { error?: { code: string; message: string } };
-    if (!res.ok) throw new Error(`${res.status} ${body.error?.code ?? ''} ${body.error?.message ?? ''}`.trim());
-    return body;
-  };
-  let a: StatsSnapshot;
-  let b: StatsSnapshot;
+  let s: NodeSnapshot;
   try {
-    a = await sample();
-    await new Promise((r) => setTimeout(r, interval));
-    b = await sample();
+    const res = await fetch(`${url}/api/stats`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as NodeSnapshot & { error?: { code: string; message: string } };
+    if (!res.ok) throw new Error(`${res.status} ${body.error?.code ?? ''} ${body.error?.message ?? ''}`.trim());
+    s = body;
   } catch (err) {
     io.out(`herald stats: ${url}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const seconds = interval / 1000;
-  const rates = { publishedPerSecond: (b.published - a.published) / seconds, deliveredPerSecond: (b.delivered - a.delivered) / seconds };
   if (v.has('--json')) {
-    io.out(`${JSON.stringify({ ...b, ...rates })}\n`);
+    io.out(`${JSON.stringify(s)}\n`);
     return 0;
   }
-  const drops = Object.entries(b.dropped)
+  // The gateway averages its rates over its own window; nothing to sample here.
+  const drops = Object.entries(s.dropped)
     .map(([k, n]) => `${k}=${n}`)
     .join(' ');
   io.out(
     [
-      `node         ${b.node} (${b.engine} engine)`,
-      `connections  ${b.connections}`,
-      `channels     ${b.channels}`,
-      `published    ${b.published} total, ${rates.publishedPerSecond.toFixed(1)}/s`,
-      `delivered    ${b.delivered} total, ${rates.deliveredPerSecond.toFixed(1)}/s`,
+      `node         ${s.node} (${s.engine} engine)`,
+      `connections  ${s.connections}`,
+      `channels     ${s.channels}`,
+      `published    ${s.published} total, ${s.rates.published.toFixed(1)}/s`,
+      `delivered    ${s.delivered} total, ${s.rates.delivered.toFixed(1)}/s`,
       `dropped      ${drops || 'none'}`,
       '',
     ].join('\n'),
