@@ -10,6 +10,9 @@ import { silentLogger } from '../src/logger.js';
 import type { GatewayOptions } from '../src/options.js';
 import { onCleanup } from './support/cleanup.js';
 
+/** The transport the protocol suites run on: `ws` by default, `uws` with HERALD_TEST_TRANSPORT=uws. */
+export const TEST_TRANSPORT: 'ws' | 'uws' = process.env['HERALD_TEST_TRANSPORT'] === 'uws' ? 'uws' : 'ws';
+
 export const API_KEY = 'test_api_key_0123456789';
 export const JWT_SECRET = 'test_jwt_secret_0123456789_0123456789_abcdef';
 
@@ -73,6 +76,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     logger: silentLogger(),
     clock,
     shutdownTimeout: 2000,
+    // HERALD_TEST_TRANSPORT=uws runs the same protocol suites on the uWebSockets.js transport.
+    transport: TEST_TRANSPORT,
     ...opts,
   });
   onCleanup(() => gateway.close());
