@@ -302,7 +302,8 @@ export function createUwsTransport(uws: UwsModule, server: Server, options: UwsT
             for (const one of Array.isArray(v) ? v : [v]) res.writeHeader(k, one);
           }
           const close = answer.headers.connection === 'close';
-          if (method === 'HEAD') res.endWithoutBody(undefined, close);
+          // HEAD: report the length the gateway declared (left out, this uWS build writes 2^63).
+          if (method === 'HEAD') res.endWithoutBody(Number(answer.headers['content-length'] ?? 0), close);
           else res.end(Buffer.concat(chunks), close);
         });
       });
