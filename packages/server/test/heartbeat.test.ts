@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startGateway, TestClient } from './helpers.js';
+import { startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
 
 const rules = { pingInterval: 10_000, idleTimeout: 25_000, sweepInterval: 1000 };
 
@@ -109,6 +109,8 @@ describe('limits', () => {
     const gw = await startGateway();
     const { client } = await TestClient.connect(gw.ws);
     client.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false);
-    expect((await client.closed()).code).toBe(1007);
+    // uWebSockets.js checks UTF-8 itself, before the message handler runs, and drops the connection without
+    // a close frame (no option turns the check off or makes it send 1007): the client sees 1006 there.
+    expect((await client.closed()).code).toBe(TEST_TRANSPORT === 'uws' ? 1006 : 1007);
   });
 });

@@ -171,10 +171,15 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
 
 /**
  * uWebSockets.js drops a connection without a close frame (1006) when a frame exceeds its own limit, while
- * the protocol promises 1009. So it gets a larger limit, and a frame between `maxPayload` and that is
- * answered with 1009 here; only a frame over this many times `maxPayload` still ends in a bare drop.
+ * the protocol promises 1009. So its limit is `maxPayload` plus this much, and a frame between the two is
+ * answered with 1009 here. uWebSockets.js buffers a message up to its limit before the handler sees it,
+ * so this is also the most a connection can make it hold beyond `maxPayload`; a frame over the sum still
+ * ends in a bare drop, as it is refused from its header.
  */
-const OVERSIZE_FACTOR = 16;
+const OVERSIZE_HEADROOM = 1024 * 1024;
+
+/** uWebSockets.js reads `maxPayloadLength` as a signed 32-bit integer. */
+const MAX_UWS_PAYLOAD = 2 ** 31 - 1;
 
 function json(res: UwsResponse, status: string, body: object, close = false): void {
   res.cork(() => {
@@ -220,7 +225,7 @@ export function createUwsTransport(uws: UwsModule, server: Server, options: UwsT
 
   app.ws<SocketData>('/*', {
     compression: 0,
-    maxPayloadLength: options.maxPayload * OVERSIZE_FACTOR,
+    maxPayloadLength: Math.min(options.maxPayload + OVERSIZE_HEADROOM, MAX_UWS_PAYLOAD),
     // Far above the limit the connection enforces: uWebSockets.js must never drop a frame silently.
     maxBackpressure: options.sendBufferLimit + 64 * 1024 * 1024,
     closeOnBackpressureLimit: false,
