@@ -201,8 +201,9 @@ export async function attachUwsTransport(server: Server, options: UwsTransportOp
 }
 
 /**
- * `attachUwsTransport` with the module already loaded. `terminateAll` ends everything: the WebSockets, the
- * relayed HTTP connections and the app (it is the last step of a gateway's shutdown).
+ * `attachUwsTransport` with the module already loaded. `drained` waits for the relayed HTTP requests in
+ * flight as well as the WebSockets; `terminateAll` ends everything: the WebSockets, the relayed HTTP
+ * connections and the app (it is the last step of a gateway's shutdown).
  */
 export function createUwsTransport(uws: UwsModule, server: Server, options: UwsTransportOptions, onSocket: OnSocket): ListeningTransport {
   const { logger } = options;
@@ -215,9 +216,11 @@ export function createUwsTransport(uws: UwsModule, server: Server, options: UwsT
   let listenSocket: unknown;
   let publicAddress: AddressInfo | undefined;
   let internalPort = 0;
+  /** Relayed HTTP requests not yet answered (or aborted): a graceful shutdown lets them finish. */
+  let relays = 0;
   let waiters: Array<() => void> = [];
   const settle = (): void => {
-    if (sockets.size > 0) return;
+    if (sockets.size > 0 || relays > 0) return;
     const w = waiters;
     waiters = [];
     for (const resolve of w) resolve();
@@ -295,11 +298,30 @@ export function createUwsTransport(uws: UwsModule, server: Server, options: UwsT
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     headers['x-forwarded-for'] = typeof headers['x-forwarded-for'] === 'string' ? `${headers['x-forwarded-for']}, ${ip}` : ip;
     let aborted = false;
+    let done = false;
+    // The gateway's own handler finishes before its answer has come back through here, so its idle() does
+    // not cover the relay: the request counts until uWebSockets.js has the answer (or the client is gone).
+    relays += 1;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      relays -= 1;
+      settle();
+    };
+    const fail = (err: Error): void => {
+      if (aborted || done) return;
+      finish();
+      logger.debug({ err: err.message }, 'http relay failed');
+      if (accepting) json(res, '502 Bad Gateway', { error: { code: 'internal', message: 'internal error' } });
+      else json(res, '503 Service Unavailable', { error: { code: 'shutting_down', message: 'the gateway is shutting down' } }, true);
+    };
     const relay = request({ host: '127.0.0.1', port: internalPort, method, path, headers, agent }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on('data', (c: Buffer) => chunks.push(c));
+      // The answer is written only once complete, so one cut short is still answered as a failed relay.
+      answer.on('error', fail);
       answer.on('end', () => {
-        if (aborted) return;
+        if (aborted || done) return;
         res.cork(() => {
           res.writeStatus(`${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`);
           for (const [k, v] of Object.entries(answer.headers)) {
@@ -311,16 +333,13 @@ export function createUwsTransport(uws: UwsModule, server: Server, options: UwsT
           if (method === 'HEAD') res.endWithoutBody(Number(answer.headers['content-length'] ?? 0), close);
           else res.end(Buffer.concat(chunks), close);
         });
+        finish();
       });
     });
-    relay.on('error', (err) => {
-      if (aborted) return;
-      logger.debug({ err: err.message }, 'http relay failed');
-      if (accepting) json(res, '502 Bad Gateway', { error: { code: 'internal', message: 'internal error' } });
-      else json(res, '503 Service Unavailable', { error: { code: 'shutting_down', message: 'the gateway is shutting down' } }, true);
-    });
+    relay.on('error', fail);
     res.onAborted(() => {
       aborted = true;
+      finish();
       relay.destroy();
     });
     const length = headers['content-length'];
