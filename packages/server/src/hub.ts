@@ -1,14 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import type { ChannelName, ClientId, StreamPosition, SubscribedFrame, SubscribeRecovery, SubscriptionResult, UserId } from '@herald/protocol';
 import type { Connection } from './connection.js';
+import { FlushPacer, type PacerTimers } from './flush-pacer.js';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from './engine/types.js';
 import type { Logger } from './logger.js';
 import type { Stats } from './stats.js';
-
-/** A flush that takes this long (ms) or more makes the next one wait (see `flush`). */
-const BUSY_FLUSH_MS = 1;
-/** The longest a flush waits (ms): the most latency the write coalescing adds. */
-const MAX_FLUSH_DELAY_MS = 5;
 
 interface ChannelEntry {
   conns: Set<Connection>;
@@ -38,15 +33,16 @@ export class Hub implements EngineHandlers {
   readonly connections = new Map<ClientId, Connection>();
   private readonly users = new Map<UserId, Set<Connection>>();
   private dirty: Connection[] = [];
-  private flushScheduled = false;
-  /** How long (ms) the next flush waits to gather more: 0 unless the last flush was long (see `flush`). */
-  private flushDelay = 0;
+  private readonly pacer: FlushPacer;
 
   constructor(
     private readonly engine: Engine,
     private readonly logger: Logger,
     private readonly stats: Stats,
-  ) {}
+    timers?: PacerTimers,
+  ) {
+    this.pacer = new FlushPacer(this.flush, timers);
+  }
 
   // ---- engine handlers (hot path) -------------------------------------------------------------
 
@@ -112,30 +108,14 @@ export class Hub implements EngineHandlers {
   /** Called by a connection the first time something is queued in this turn. */
   markDirty(conn: Connection): void {
     this.dirty.push(conn);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      if (this.flushDelay > 0) setTimeout(this.flush, this.flushDelay);
-      else setImmediate(this.flush);
-    }
+    this.pacer.request();
   }
 
-  /**
-   * Writes every queued frame: one write per connection per flush. A flush normally runs at the end of the
-   * event-loop turn that queued something. After a flush that took T >= BUSY_FLUSH_MS (a large fan-out),
-   * the next one waits min(T, MAX_FLUSH_DELAY_MS) instead, so that messages arriving one by one (the Redis
-   * engine hands them over one per pub/sub read, each in its own turn) share one write per connection. The
-   * hub then spends at most about half its time flushing, and under load the number of writes stops growing
-   * with the number of messages, for at most MAX_FLUSH_DELAY_MS of added latency. One timer per flush, never
-   * one per connection or per message.
-   */
+  /** Writes every queued frame: one write per connection per flush, when the pacer says (see FlushPacer). */
   readonly flush = (): void => {
-    this.flushScheduled = false;
     const dirty = this.dirty;
     this.dirty = [];
-    const started = performance.now();
     for (const conn of dirty) conn.flush();
-    const took = performance.now() - started;
-    this.flushDelay = took >= BUSY_FLUSH_MS ? Math.min(Math.ceil(took), MAX_FLUSH_DELAY_MS) : 0;
   };
 
   // ---- registry ---------------------------------------------------------------------------------
