@@ -29,6 +29,10 @@ const NEWLINE = Buffer.from('\n');
 const CLOSE_GRACE_MS = 5000;
 /** Frames that arrive while `connect` is being verified are kept, up to this many. */
 const MAX_EARLY_FRAMES = 32;
+/** The empty queue every idle connection shares (replaced, never pushed to). */
+const NO_FRAMES: Buffer[] = [];
+/** Where every connection's serial work starts. */
+const IDLE: Promise<void> = Promise.resolve();
 const MALFORMED: ReadonlySet<string> = new Set([ErrorCode.InvalidJson, ErrorCode.InvalidFrame, ErrorCode.UnknownType, ErrorCode.BinaryFrame]);
 
 /** The last batch joined, and its result: in a fan-out every subscriber queued the same frames this turn. */
@@ -71,20 +75,25 @@ export class Connection implements SocketListener {
   registered = false;
   /** Channels this connection is in (live or being recovered), each with the epoch the client was told. */
   readonly subs = new Map<ChannelName, string>();
-  /** Channels being set up: live messages wait here until the subscription answer has been queued. */
-  readonly pending = new Map<ChannelName, EngineMessage[]>();
+  /**
+   * Channels being set up: live messages wait here until the subscription answer has been queued. Made
+   * on first use and dropped when empty: most connections hold nothing here most of their life.
+   */
+  private setup: Map<ChannelName, EngineMessage[]> | null = null;
   readonly presence: PresenceConnection;
   lastSeen: number;
   lastPing = 0;
   readonly connectDeadline: number;
   private batch = false;
-  private queue: Buffer[] = [];
+  /** Frames queued for the next flush (NO_FRAMES, shared and never written to, while there are none). */
+  private queue: Buffer[] = NO_FRAMES;
   private queued = false;
   private invalidFrames = 0;
   private readonly bucket: TokenBucket;
-  private early: ClientFrame[] = [];
+  /** Frames that arrived while `connect` was being verified (made on the first one). */
+  private early: ClientFrame[] | null = null;
   /** Subscribe and unsubscribe frames run one after another, in arrival order. */
-  private work: Promise<void> = Promise.resolve();
+  private work: Promise<void> = IDLE;
 
   constructor(
     readonly id: ClientId,
@@ -138,6 +147,7 @@ export class Connection implements SocketListener {
         this.connect(frame).catch((err: unknown) => this.internalError(err));
         return;
       case 'authenticating':
+        this.early ??= [];
         if (this.early.length >= MAX_EARLY_FRAMES) {
           this.close(CloseCode.ProtocolViolation, 'too many frames before connected');
           return;
@@ -156,7 +166,7 @@ export class Connection implements SocketListener {
   closed(code: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.queue = [];
+    this.queue = NO_FRAMES;
     // Counted and logged once (rate limited, debug) by the stats observer.
     this.ctx.stats.closed(code, { client: this.id, user: this.principal.user, by: 'peer' });
     this.ctx.hub.remove(this);
@@ -251,8 +261,8 @@ export class Connection implements SocketListener {
     ctx.logger.debug({ client: this.id, user: this.principal.user, subs: ready.length }, 'connected');
 
     const early = this.early;
-    this.early = [];
-    for (const f of early) this.handle(f);
+    this.early = null;
+    for (const f of early ?? []) this.handle(f);
   }
 
   /** Why this connection may not subscribe to `channel`, or null. */
@@ -312,6 +322,30 @@ export class Connection implements SocketListener {
 
   // ---- output ----------------------------------------------------------------------------------
 
+  // ---- live messages of channels being set up (see Hub.prepare / Hub.finish) ----------------------
+
+  /** Where live messages of `channel` wait while its subscription is set up; undefined: deliver them now. */
+  buffered(channel: ChannelName): EngineMessage[] | undefined {
+    return this.setup === null ? undefined : this.setup.get(channel);
+  }
+
+  /** Starts holding back live messages of `channel` (again, from none, when called twice). */
+  holdBack(channel: ChannelName): void {
+    (this.setup ??= new Map()).set(channel, []);
+  }
+
+  /** Stops holding back `channel` and returns what was held. */
+  release(channel: ChannelName): EngineMessage[] {
+    const held = this.setup?.get(channel) ?? [];
+    if (this.setup !== null && this.setup.delete(channel) && this.setup.size === 0) this.setup = null;
+    return held;
+  }
+
+  /** Drops everything held back (the connection is gone). */
+  releaseAll(): void {
+    this.setup = null;
+  }
+
   /** Queues a control frame. */
   send(frame: object): void {
     this.enqueue(Buffer.from(JSON.stringify(frame)));
@@ -320,19 +354,21 @@ export class Connection implements SocketListener {
   /** Queues a serialized frame; the hub flushes every dirty connection once per event-loop turn. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
-    this.queue.push(frame);
-    if (!this.queued) {
-      this.queued = true;
-      this.ctx.hub.markDirty(this);
+    if (this.queued) {
+      this.queue.push(frame);
+      return;
     }
+    this.queue = [frame];
+    this.queued = true;
+    this.ctx.hub.markDirty(this);
   }
 
   /** Writes the queue: one `\n`-joined frame for batch clients, one corked write otherwise. */
   flush(): void {
     this.queued = false;
     const frames = this.queue;
+    this.queue = NO_FRAMES;
     if (frames.length === 0 || this.state === 'closed') return;
-    this.queue = [];
     this.socket.send(this.batch && frames.length > 1 ? [joinBatch(frames)] : frames);
     if (this.socket.bufferedAmount > this.ctx.options.sendBufferLimit) {
       this.ctx.stats.drop('slow_consumer', 1, { client: this.id, user: this.principal.user });
@@ -351,7 +387,7 @@ export class Connection implements SocketListener {
     if (this.state === 'closed') return;
     if (code !== CloseCode.SlowConsumer) this.flush();
     this.state = 'closed';
-    this.queue = [];
+    this.queue = NO_FRAMES;
     // Counted and logged once (rate limited; info unless routine) by the stats observer.
     this.ctx.stats.closed(code, { client: this.id, user: this.principal.user, reason, by: 'server' });
     this.ctx.hub.remove(this);

@@ -54,7 +54,7 @@ export class Hub implements EngineHandlers {
       return;
     }
     for (const conn of entry.conns) {
-      const buffered = conn.pending.size > 0 ? conn.pending.get(msg.channel) : undefined;
+      const buffered = conn.buffered(msg.channel);
       if (buffered) buffered.push(msg);
       else conn.enqueue(msg.frame);
     }
@@ -69,7 +69,7 @@ export class Hub implements EngineHandlers {
   private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
     entry.epoch = msg.epoch;
     for (const conn of entry.conns) {
-      const buffered = conn.pending.size > 0 ? conn.pending.get(msg.channel) : undefined;
+      const buffered = conn.buffered(msg.channel);
       if (buffered) {
         buffered.push(msg);
         continue;
@@ -140,7 +140,7 @@ export class Hub implements EngineHandlers {
     if (!this.connections.delete(conn.id)) return;
     for (const channel of conn.subs.keys()) this.leave(conn, channel);
     conn.subs.clear();
-    conn.pending.clear();
+    conn.releaseAll();
     const user = conn.principal.user;
     if (user !== null && conn.registered) {
       const set = this.users.get(user);
@@ -159,7 +159,7 @@ export class Hub implements EngineHandlers {
    */
   async prepare(conn: Connection, channel: ChannelName, rec: SubscribeRecovery): Promise<PreparedSubscription> {
     const isNew = !conn.subs.has(channel);
-    conn.pending.set(channel, []);
+    conn.holdBack(channel);
     let entry = this.channels.get(channel);
     if (isNew) {
       conn.subs.set(channel, '');
@@ -187,7 +187,7 @@ export class Hub implements EngineHandlers {
       if (rec.since !== undefined) this.stats.notRecovered += 1;
       return { channel, result: { ...pos(p), recovered: false }, messages: [] };
     } catch (err) {
-      conn.pending.delete(channel);
+      conn.release(channel);
       if (isNew) {
         conn.subs.delete(channel);
         this.leave(conn, channel);
@@ -203,8 +203,7 @@ export class Hub implements EngineHandlers {
    */
   finish(conn: Connection, prepared: PreparedSubscription): Buffer[] {
     const { channel, result } = prepared;
-    const buffered = conn.pending.get(channel) ?? [];
-    conn.pending.delete(channel);
+    const buffered = conn.release(channel);
     if (!conn.subs.has(channel)) return [];
     const out = prepared.messages.map((m) => m.frame);
     let epoch = result.epoch;
@@ -229,7 +228,7 @@ export class Hub implements EngineHandlers {
   /** Removes `conn` from `channel`. */
   unsubscribe(conn: Connection, channel: ChannelName): void {
     if (!conn.subs.delete(channel)) return;
-    conn.pending.delete(channel);
+    conn.release(channel);
     this.leave(conn, channel);
   }
 
