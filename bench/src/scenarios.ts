@@ -286,7 +286,11 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
   return perRepPerKind(
     s,
     'idle-memory',
-    { connections, channel: 'idle (one public channel)', method: `RSS slope between ${first} and ${connections} connections, each after a full GC` },
+    {
+      connections,
+      channel: 'idle (one public channel)',
+      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle)`,
+    },
     async (kind) => {
       const srv = await startServer(kind);
       try {

@@ -1,15 +1,20 @@
 /**
  * One benchmark server process (the harness starts it pinned to the server core with taskset):
  * `node dist/server.js <kind> <port> [json options]`. Talks to the harness over IPC: `ready` once
- * listening, `{cmd:'mem'}` answers the RSS after a full GC, `{cmd:'stop'}` shuts down and exits (which
+ * listening, `{cmd:'mem'}` answers the RSS once the idle process has settled (see
+ * settledMemory), `{cmd:'stop'}` shuts down and exits (which
  * also writes a --cpu-prof profile).
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Kind } from './kinds.js';
 import { startHerald, type HeraldBenchOptions } from './servers/herald.js';
 import { startSocketIo } from './servers/socketio.js';
 import type { Running } from './servers/types.js';
 import { startUwsBaseline } from './servers/uws-baseline.js';
 import { startWsBaseline } from './servers/ws-baseline.js';
+
+const SETTLE_MIN_MS = 9000;
+const SETTLE_MAX_MS = 20_000;
 
 const [kind, portText, optsText] = process.argv.slice(2) as [Kind, string, string | undefined];
 const port = Number(portText);
@@ -35,16 +40,39 @@ function start(): Promise<Running> {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
+
+const newSpace = (): number => getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0;
+
+/**
+ * RSS and JS heap in use of the idle server, once settled: full GCs, then (at least SETTLE_MIN_MS, at most
+ * SETTLE_MAX_MS) until V8's memory reducer has given back the young generation that grew while the
+ * connections were opened (it shrinks it a few seconds after allocation stops), so that a constant of up to
+ * 32 MiB of semi-space is not counted as per-connection memory. Every server kind is measured the same way.
+ */
+async function settledMemory(): Promise<{ rss: number; heapUsed: number }> {
+  gc?.();
+  gc?.();
+  const started = Date.now();
+  let last = newSpace();
+  let stableSince = started;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = Date.now();
+    const size = newSpace();
+    if (size !== last) stableSince = now;
+    last = size;
+    if (now - started >= SETTLE_MAX_MS || (now - started >= SETTLE_MIN_MS && now - stableSince >= 1000)) break;
+  }
+  gc?.();
+  await new Promise((r) => setTimeout(r, 200));
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heapUsed };
+}
 const running = await start();
 process.send?.({ type: 'ready', pid: process.pid });
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'mem') {
-    gc?.();
-    gc?.();
-    setTimeout(() => {
-      gc?.();
-      process.send?.({ type: 'mem', rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed });
-    }, 200);
+    void settledMemory().then((r) => process.send?.({ type: 'mem', ...r }));
   } else if (m.cmd === 'stop') {
     const bye = setTimeout(() => process.exit(0), 5000);
     running.stop().finally(() => {
