@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -6,6 +5,7 @@ import { CloseCode } from '@herald/protocol';
 import { ApiKeyChecker } from './auth/api-key.js';
 import { TokenVerifier } from './auth/jwt.js';
 import { systemClock, type TimerHandle } from './clock.js';
+import { newClientId } from './client-id.js';
 import { Connection } from './connection.js';
 import type { Context } from './context.js';
 import { createMemoryEngine } from './engine/memory.js';
@@ -97,7 +97,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   });
 
   const onSocket: OnSocket = (socket) => {
-    const conn = new Connection(randomBytes(12).toString('base64url'), socket, ctx);
+    const conn = new Connection(newClientId(), socket, ctx);
     hub.add(conn);
     stats.connectionsOpened += 1;
     return conn;

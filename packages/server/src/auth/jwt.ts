@@ -1,4 +1,4 @@
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { isValidChannel, userChannel, type UserId } from '@herald/protocol';
 
@@ -22,21 +22,27 @@ const MAX_PATTERNS = 100;
 
 /** Verifies connection tokens (JWT, HS256) with one or more secrets (several allow rotation). */
 export class TokenVerifier {
-  // KeyObjects made once: handing jose raw bytes makes it import a WebCrypto key on every verification,
-  // which dominated the cost of a connect (about 70 us of it; see docs/benchmarks.md).
-  private readonly keys: KeyObject[];
+  // WebCrypto keys imported once: jose verifies with WebCrypto, and given raw bytes or a KeyObject it imports
+  // a CryptoKey on every verification, which doubled the cost of one (see docs/benchmarks.md).
+  private readonly keys: Promise<webcrypto.CryptoKey[]>;
+  private readonly count: number;
 
   constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
+    this.count = secrets.length;
+    this.keys = Promise.all(
+      secrets.map((s) => webcrypto.subtle.importKey('raw', Buffer.from(s, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])),
+    );
+    // A key that cannot be imported fails each verification (as an internal error), not the process.
+    this.keys.catch(() => undefined);
   }
 
   get enabled(): boolean {
-    return this.keys.length > 0;
+    return this.count > 0;
   }
 
   async verify(token: string, now: number): Promise<{ ok: true; principal: Principal } | TokenFailure> {
     let lastError: unknown;
-    for (const key of this.keys) {
+    for (const key of await this.keys) {
       try {
         const { payload } = await jwtVerify(token, key, { algorithms: TOKEN_ALGORITHMS, currentDate: new Date(now) });
         const sub = payload.sub;
