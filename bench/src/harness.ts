@@ -1,5 +1,6 @@
 /** Starting and stopping benchmark servers pinned to the server core, and cleaning up after them. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Kind } from './kinds.js';
 
@@ -8,7 +9,25 @@ export const LOAD_CORE = '1';
 export const REDIS_URL = process.env['HERALD_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 const serverScript = fileURLToPath(new URL('./server.js', import.meta.url));
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
+/**
+ * Server ports come from below the kernel's ephemeral range: the load generator's own sockets (10 000 of
+ * them, plus those in TIME_WAIT) take ports from that range, and a server port inside it can be taken.
+ */
+const EPHEMERAL_LOW = ((): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+})();
+const PORT_LOW = 10000;
+const PORT_SPAN = Math.max(1000, EPHEMERAL_LOW - PORT_LOW);
+let nextPort = PORT_LOW + Math.floor(Math.random() * PORT_SPAN);
+const freshPort = (): number => {
+  const p = nextPort;
+  nextPort = PORT_LOW + ((nextPort + 1 - PORT_LOW) % PORT_SPAN);
+  return p;
+};
 let runId = 0;
 let defaultProfileDir: string | undefined;
 
@@ -37,9 +56,23 @@ export interface StartOptions {
   port?: number;
 }
 
-/** Starts `kind` on a fresh port (fresh ports keep TIME_WAIT sockets of earlier runs out of the way). */
-export function startServer(kind: Kind, opts: StartOptions = {}): Promise<ServerProc> {
-  const port = opts.port ?? nextPort++;
+/**
+ * Starts `kind` on a fresh port (fresh ports keep TIME_WAIT sockets of earlier runs out of the way); a
+ * server that exits before it is ready (a port someone else took meanwhile) is tried again on another.
+ */
+export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<ServerProc> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(kind, opts);
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 3) throw err;
+      console.log(`  ${kind}: ${(err as Error).message}; trying another port`);
+    }
+  }
+}
+
+function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
+  const port = opts.port ?? freshPort();
   const prefix = kind === 'herald-redis' ? (opts.prefix ?? `herald-bench-${process.pid}-${++runId}`) : undefined;
   const profileDir = opts.profileDir ?? defaultProfileDir;
   const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
