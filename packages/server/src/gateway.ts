@@ -5,7 +5,7 @@ import { CloseCode } from '@herald/protocol';
 import { ApiKeyChecker } from './auth/api-key.js';
 import { TokenVerifier } from './auth/jwt.js';
 import { systemClock, type TimerHandle } from './clock.js';
-import { newClientId } from './client-id.js';
+import { newClientId } from './random-id.js';
 import { Connection } from './connection.js';
 import type { Context } from './context.js';
 import { createMemoryEngine } from './engine/memory.js';

@@ -1,11 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { ChannelName, StreamPosition } from '@herald/protocol';
+import { newEpoch } from '../random-id.js';
 import type { EngineMessage, HistoryPage, Recovery } from './types.js';
-
-/** A new random epoch: identifies one continuous history of a channel. */
-export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
-}
 
 interface Entry {
   msg: EngineMessage;

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { EngineUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { encodeMessage } from './frame.js';
-import { newEpoch } from './memory-history.js';
+import { newEpoch } from '../random-id.js';
 import { toHeraldError, type LuaScript, type RedisContext } from './redis-client.js';
 import type { RedisHistory } from './redis-history.js';
 import type { RedisKeys } from './redis-keys.js';

@@ -1,5 +1,5 @@
 import type { ChannelName, StreamPosition } from '@herald/protocol';
-import { newEpoch } from './memory-history.js';
+import { newEpoch } from '../random-id.js';
 import { LuaScript, type RedisContext } from './redis-client.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { EngineMessage, History, HistoryPage, Recovery } from './types.js';
