@@ -16,6 +16,7 @@ import { checkSubscribe } from './auth/policy.js';
 import type { Principal } from './auth/jwt.js';
 import type { Context } from './context.js';
 import type { EngineMessage, PresenceConnection } from './engine/types.js';
+import { FramesMemo } from './frames-memo.js';
 import type { PreparedSubscription } from './hub.js';
 import { TokenBucket } from './rate-limiter.js';
 import type { Socket, SocketListener } from './transport/socket.js';
@@ -35,34 +36,16 @@ const NO_FRAMES: Buffer[] = [];
 const IDLE: Promise<void> = Promise.resolve();
 const MALFORMED: ReadonlySet<string> = new Set([ErrorCode.InvalidJson, ErrorCode.InvalidFrame, ErrorCode.UnknownType, ErrorCode.BinaryFrame]);
 
-/** The last batch joined, and its result: in a fan-out every subscriber queued the same frames this turn. */
-let lastBatch: readonly Buffer[] = [];
-let lastJoined: Buffer = NEWLINE;
-
 /**
- * The `\n`-joined frame of a batch client. Joined once per distinct list of frames rather than once per
- * connection: the hub flushes the subscribers of a channel one after another, so consecutive connections
- * usually hold the very same buffers, and they then share one joined buffer (which the transport can
- * also frame once).
+ * The `\n`-joined frame of a batch client, joined once per distinct list of frames rather than once per
+ * connection (see FramesMemo); the transport can then also frame it once.
  */
-function joinBatch(frames: readonly Buffer[]): Buffer {
-  if (frames.length === lastBatch.length) {
-    let same = true;
-    for (let i = 0; i < frames.length; i++) {
-      if (frames[i] !== lastBatch[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return lastJoined;
-  }
+const batchLine = new FramesMemo((frames) => {
   const parts: Buffer[] = [];
   for (const f of frames) parts.push(f, NEWLINE);
   parts.pop();
-  lastBatch = frames;
-  lastJoined = Buffer.concat(parts);
-  return lastJoined;
-}
+  return Buffer.concat(parts);
+});
 
 /**
  * One client connection: the protocol state machine (connect, subscribe, unsubscribe, ping), its limits,
@@ -369,7 +352,7 @@ export class Connection implements SocketListener {
     const frames = this.queue;
     this.queue = NO_FRAMES;
     if (frames.length === 0 || this.state === 'closed') return;
-    this.socket.send(this.batch && frames.length > 1 ? [joinBatch(frames)] : frames);
+    this.socket.send(this.batch && frames.length > 1 ? [batchLine.get(frames)] : frames);
     if (this.socket.bufferedAmount > this.ctx.options.sendBufferLimit) {
       this.ctx.stats.drop('slow_consumer', 1, { client: this.id, user: this.principal.user });
       this.close(CloseCode.SlowConsumer, 'send buffer limit exceeded', CLOSE_GRACE_MS);

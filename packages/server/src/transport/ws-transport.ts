@@ -3,6 +3,7 @@ import type { Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { limitCloseReason } from '@herald/protocol';
+import { FramesMemo } from '../frames-memo.js';
 import type { Logger } from '../logger.js';
 import type { OnSocket, Socket, SocketListener } from './socket.js';
 
@@ -74,30 +75,8 @@ export function encodeFrames(frames: readonly Buffer[]): Buffer {
   return out;
 }
 
-/**
- * Wire bytes are built once per distinct list of frames, not once per socket: the hub flushes the
- * subscribers of a channel one after another, each with the very same queued Buffers, so the bytes built
- * for one socket are remembered and written as they are to the next. A list that differs (a message for one
- * user, a control frame) is framed for its socket only, and nothing is kept for it.
- */
-let lastList: readonly Buffer[] = [];
-let lastWire: Buffer = Buffer.alloc(0);
-
-function wire(frames: readonly Buffer[]): Buffer {
-  if (frames.length === lastList.length) {
-    let same = true;
-    for (let i = 0; i < frames.length; i++) {
-      if (frames[i] !== lastList[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return lastWire;
-  }
-  lastList = frames;
-  lastWire = encodeFrames(frames);
-  return lastWire;
-}
+/** Wire bytes built once per distinct list of frames, not once per socket (see FramesMemo). */
+const wire = new FramesMemo(encodeFrames);
 
 class WsSocket implements Socket {
   constructor(private readonly ws: WebSocket) {}
@@ -113,7 +92,7 @@ class WsSocket implements Socket {
     const internals = this.ws as unknown as WsInternals;
     const raw = internals._socket;
     if (raw !== undefined && senderIdle(internals._sender)) {
-      raw.write(wire(frames));
+      raw.write(wire.get(frames));
       return;
     }
     raw?.cork();
