@@ -116,6 +116,7 @@ export class Hub implements EngineHandlers {
     const dirty = this.dirty;
     this.dirty = [];
     for (const conn of dirty) conn.flush();
+    this.stats.latency.flushed();
   };
 
   // ---- registry ---------------------------------------------------------------------------------

@@ -405,7 +405,7 @@ describe('logs', () => {
 });
 
 describe('LatencySampler', () => {
-  it('times one publish per channel in flight, after the flush of the turn that delivered it', async () => {
+  it('times one publish per channel in flight, observed when the hub has flushed it, not before', () => {
     const seen: number[] = [];
     const s = new LatencySampler();
     s.begin('x'); // not observed yet: ignored
@@ -419,7 +419,10 @@ describe('LatencySampler', () => {
     s.delivered('x');
     s.cancel('y');
     expect(s.size).toBe(0);
-    await new Promise((r) => setImmediate(r));
+    expect(seen).toHaveLength(0); // delivered to the hub, not yet written
+    s.flushed();
+    expect(seen).toHaveLength(1);
+    s.flushed();
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBeGreaterThanOrEqual(0);
     expect(seen[0]).toBeLessThan(1);

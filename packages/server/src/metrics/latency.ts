@@ -11,11 +11,13 @@ const STALE_MS = 30_000;
 /**
  * Publish-to-delivery latency, sampled cheaply: the publisher marks a publish to a channel that has local
  * subscribers (at most one in flight per channel, at most 100 a second); when the engine hands this node
- * a message of that channel, the mark is taken and the time is observed once the hub's flush of that
- * event-loop turn has written it to the sockets. Everything else pays one `size` check per message.
+ * a message of that channel, the mark is taken and the time is observed once the hub's next flush has
+ * written it to the sockets. Everything else pays one `size` check per message.
  */
 export class LatencySampler {
   private readonly pending = new Map<string, number>();
+  /** Start times of sampled publishes delivered to the hub and not yet written (see `flushed`). */
+  private unwritten: number[] = [];
   private tokens = SAMPLE_BURST;
   private refilled = performance.now();
   /** Receives each sample in seconds (set by the metrics layer). */
@@ -37,16 +39,23 @@ export class LatencySampler {
     this.pending.set(channel, now);
   }
 
-  /**
-   * The engine handed this node a message of `channel` (after the hub queued it). The hub flushes every
-   * connection it queued for in a `setImmediate` scheduled no later than this one, so the timer below
-   * fires after the write.
-   */
+  /** The engine handed this node a message of `channel` (after the hub queued it); observed at the next flush. */
   delivered(channel: string): void {
     const started = this.pending.get(channel);
     if (started === undefined) return;
     this.pending.delete(channel);
-    setImmediate(() => this.observe?.((performance.now() - started) / 1000));
+    this.unwritten.push(started);
+  }
+
+  /**
+   * The hub has written everything it had queued: observes the publishes delivered since its last flush.
+   * Called by the hub after each flush, which may come a few ms after the delivery (see FlushPacer).
+   */
+  flushed(): void {
+    if (this.unwritten.length === 0) return;
+    const now = performance.now();
+    for (const started of this.unwritten) this.observe?.((now - started) / 1000);
+    this.unwritten = [];
   }
 
   /** Stops timing a publish to `channel` that delivers nothing (an idempotent repeat). */
@@ -58,5 +67,7 @@ export class LatencySampler {
   sweep(): void {
     const limit = performance.now() - STALE_MS;
     for (const [channel, started] of this.pending) if (started < limit) this.pending.delete(channel);
+    // A delivery that queued nothing (its subscribers left) is never flushed.
+    if (this.unwritten.length > 0 && (this.unwritten[0] as number) < limit) this.unwritten = [];
   }
 }
