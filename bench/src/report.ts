@@ -52,35 +52,36 @@ export function markdown(res: Results): string {
   out.push(`${String(res.machine['cpus'])}, Node ${String(res.machine['node'])}. ${from}.\n`);
   const s = res.scenarios;
   const label = (kind: string): string => LABELS[kind as Kind] ?? kind;
+  // A publish ladder (fan-out, many channels): rates in `unit`, and for fan-out the CPU efficiency too.
+  const ladderTable = (r: ScenarioResult, unit: string, perCpu: boolean): string =>
+    table(
+      [
+        'server',
+        `sustained ${unit}`,
+        `saturation ${unit}`,
+        'server CPU at saturation',
+        perCpu ? 'load generator CPU at saturation' : 'load CPU',
+        ...(perCpu ? ['deliveries per server CPU-second'] : []),
+        'p99 at sustained (ms)',
+        'saturation vs ws',
+        'vs Socket.IO',
+        'vs uWS / vs memory',
+      ],
+      kindsOf(r).map((kind) => [
+        label(kind),
+        k(med(r, kind, 'sustained')),
+        k(med(r, kind, 'saturation')),
+        `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
+        `${k(med(r, kind, 'loadCpuAtSaturation'))}%`,
+        ...(perCpu ? [k(med(r, kind, 'perServerCpuSecond'))] : []),
+        k(med(r, kind, 'sustainedP99'), 1),
+        ...ratios(r, kind, 'saturation'),
+      ]),
+    );
   if (s['fanout']) {
     const r = s['fanout'];
     out.push(`### Fan-out (${String(r.params['subscribers'])} subscribers on one channel, medians of ${r.kinds.herald?.reps.length ?? '?'} runs)\n`);
-    out.push(
-      table(
-        [
-          'server',
-          'sustained deliveries/s',
-          'saturation deliveries/s',
-          'server CPU at saturation',
-          'load generator CPU at saturation',
-          'deliveries per server CPU-second',
-          'p99 at sustained (ms)',
-          'saturation vs ws',
-          'vs Socket.IO',
-          'vs uWS / vs memory',
-        ],
-        kindsOf(r).map((kind) => [
-          label(kind),
-          k(med(r, kind, 'sustained')),
-          k(med(r, kind, 'saturation')),
-          `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
-          `${k(med(r, kind, 'loadCpuAtSaturation'))}%`,
-          k(med(r, kind, 'perServerCpuSecond')),
-          k(med(r, kind, 'sustainedP99'), 1),
-          ...ratios(r, kind, 'saturation'),
-        ]),
-      ),
-    );
+    out.push(ladderTable(r, 'deliveries/s', true));
   }
   if (s['latency']) {
     const r = s['latency'];
@@ -103,30 +104,7 @@ export function markdown(res: Results): string {
   if (s['many-channels']) {
     const r = s['many-channels'];
     out.push(`\n### Many channels (${String(r.params['connections'])} connections, each on its own user channel; publishes to random users)\n`);
-    out.push(
-      table(
-        [
-          'server',
-          'sustained messages/s',
-          'saturation messages/s',
-          'server CPU at saturation',
-          'load CPU',
-          'p99 at sustained (ms)',
-          'saturation vs ws',
-          'vs Socket.IO',
-          'vs uWS / vs memory',
-        ],
-        kindsOf(r).map((kind) => [
-          label(kind),
-          k(med(r, kind, 'sustained')),
-          k(med(r, kind, 'saturation')),
-          `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
-          `${k(med(r, kind, 'loadCpuAtSaturation'))}%`,
-          k(med(r, kind, 'sustainedP99'), 1),
-          ...ratios(r, kind, 'saturation'),
-        ]),
-      ),
-    );
+    out.push(ladderTable(r, 'messages/s', false));
   }
   if (s['idle-memory']) {
     const r = s['idle-memory'];

@@ -1,26 +1,15 @@
 /** Socket.IO 4.8 with rooms: `join` event with an ack, JWT checked in a middleware, `io.to(room).emit`. */
-import { createServer } from 'node:http';
 import { jwtVerify } from 'jose';
 import { Server } from 'socket.io';
 import { JWT_SECRET } from '../kinds.js';
-import { readItems } from './body.js';
+import { publishServer } from './body.js';
 import type { Running } from './types.js';
 
 export async function startSocketIo(port: number): Promise<Running> {
   const key = new TextEncoder().encode(JWT_SECRET);
   let seq = 0;
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/publish') {
-      res.writeHead(404).end();
-      return;
-    }
-    readItems(req).then(
-      (items) => {
-        for (const it of items) io.to(it.channel).emit(it.type, { channel: it.channel, payload: it.payload, seq: ++seq });
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`{"published":${items.length}}`);
-      },
-      () => res.writeHead(400).end(),
-    );
+  const server = publishServer((items) => {
+    for (const it of items) io.to(it.channel).emit(it.type, { channel: it.channel, payload: it.payload, seq: ++seq });
   });
   const io = new Server(server, { transports: ['websocket'], serveClient: false, perMessageDeflate: false, httpCompression: false });
   io.use((socket, next) => {

@@ -2,33 +2,22 @@
  * The minimal `ws` broadcast server: rooms in a Map, one `ws.send` per message per socket (the message is
  * serialized once into a Buffer, so the baseline pays framing and a write per socket, not JSON per socket).
  */
-import { createServer } from 'node:http';
 import { jwtVerify } from 'jose';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { JWT_SECRET } from '../kinds.js';
-import { readItems } from './body.js';
+import { publishServer } from './body.js';
 import type { Running } from './types.js';
 
 export async function startWsBaseline(port: number): Promise<Running> {
   const key = new TextEncoder().encode(JWT_SECRET);
   const rooms = new Map<string, Set<WebSocket>>();
   let seq = 0;
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/publish') {
-      res.writeHead(404).end();
-      return;
+  const server = publishServer((items) => {
+    for (const it of items) {
+      const frame = Buffer.from(JSON.stringify({ type: it.type, channel: it.channel, payload: it.payload, seq: ++seq }));
+      const room = rooms.get(it.channel);
+      if (room) for (const ws of room) ws.send(frame, { binary: false });
     }
-    readItems(req).then(
-      (items) => {
-        for (const it of items) {
-          const frame = Buffer.from(JSON.stringify({ type: it.type, channel: it.channel, payload: it.payload, seq: ++seq }));
-          const room = rooms.get(it.channel);
-          if (room) for (const ws of room) ws.send(frame, { binary: false });
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`{"published":${items.length}}`);
-      },
-      () => res.writeHead(400).end(),
-    );
   });
   const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 65536 });
   wss.on('connection', (ws) => {
