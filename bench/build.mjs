@@ -18,23 +18,14 @@ await build({
   alias: { '@herald/protocol': here('../packages/protocol/src/index.ts') },
   plugins: [
     {
-      // The gateway's ws transport import goes through a stand-in that can pick the uWebSockets.js one.
-      name: 'transport-shim',
-      setup(b) {
-        b.onResolve({ filter: /\/transport\/ws-transport\.js$/ }, (args) =>
-          args.importer.endsWith('gateway.ts') ? { path: here('./src/servers/ws-transport-shim.ts') } : undefined,
-        );
-      },
-    },
-    {
       // The Redis engine finds its Lua scripts relative to its own module; bundled, point it at the sources.
       name: 'lua-dir',
       setup(b) {
-        b.onLoad({ filter: /engine\/redis-client\.ts$/ }, async (args) => {
+        b.onLoad({ filter: /engine\/redis\/client\.ts$/ }, async (args) => {
           const text = await readFile(args.path, 'utf8');
           const lua = pathToFileURL(here('../packages/server/lua/')).href;
-          const patched = text.replace("new URL('../../lua/', import.meta.url)", `new URL(${JSON.stringify(lua)})`);
-          if (patched === text) throw new Error('redis-client.ts: LUA_DIR not found, update bench/build.mjs');
+          const patched = text.replace("new URL('../../../lua/', import.meta.url)", `new URL(${JSON.stringify(lua)})`);
+          if (patched === text) throw new Error('engine/redis/client.ts: LUA_DIR not found, update bench/build.mjs');
           return { contents: patched, loader: 'ts' };
         });
       },

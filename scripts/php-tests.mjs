@@ -17,7 +17,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ART = join(ROOT, 'test-artifacts');
 const SUMMARY = join(ART, 'php-summary.json');
 const JUNIT = join(ART, 'php-junit.xml');
-const CLI = join(ROOT, 'packages/server/dist/cli.js');
+const CLI = join(ROOT, 'packages/server/bin/herald.js');
 const PHPUNIT = process.env.PHPUNIT ?? 'phpunit';
 const START_TIMEOUT_MS = 30_000;
 

@@ -1,6 +1,5 @@
 /** Herald as a user runs it: every feature on (envelope, seq, history, slow-consumer limit, rate limits). */
 import { createGateway, createLogger, createRedisEngine, type Engine, type Gateway, type GatewayOptions } from '../../../packages/server/src/index.js';
-import { prepareUws, uwsWiring } from '../../../packages/server/test/uws-gateway.js';
 import { API_KEY, JWT_SECRET } from '../kinds.js';
 import type { Running } from './types.js';
 
@@ -23,14 +22,9 @@ export async function startHerald(port: number, o: HeraldBenchOptions): Promise<
     jwtSecrets: [JWT_SECRET],
     allowAnonymous: true,
     logger,
+    transport: o.transport,
     ...(engine ? { engine } : {}),
   };
-  if (o.transport === 'uws') {
-    // Until createGateway takes `transport` itself, the build's transport shim reads uwsWiring.
-    await prepareUws();
-    uwsWiring.transport = 'uws';
-    (opts as Record<string, unknown>)['transport'] = 'uws';
-  }
   const gateway: Gateway = await createGateway(opts);
   return { stop: () => gateway.close() };
 }

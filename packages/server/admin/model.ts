@@ -1,7 +1,7 @@
 // The dashboard's state: the latest snapshot of every node (each node publishes its own, once a second,
 // to the admin channel) merged into cluster-wide numbers, and a per-second series for the chart. Pure: no
 // DOM, so it is unit-tested in Node (packages/server/test/admin.test.ts).
-import type { ChannelCount, NodeSnapshot, SeriesPoint } from '../src/metrics/snapshot-types.js';
+import type { ChannelCount, NodeSnapshot, SeriesPoint } from '../src/observability/snapshot-types.js';
 
 export type { ChannelCount, NodeSnapshot, SeriesPoint };
 

@@ -62,7 +62,7 @@ export function adminBuildIsStale(outDir = adminOut) {
   }
   const newest = (dir) =>
     Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  return [adminSrc, join(serverDir, '..', 'client', 'src'), join(serverDir, '..', 'protocol', 'src'), join(serverDir, 'src', 'metrics')].some(
+  return [adminSrc, join(serverDir, '..', 'client', 'src'), join(serverDir, '..', 'protocol', 'src'), join(serverDir, 'src', 'observability')].some(
     (dir) => newest(dir) > built,
   );
 }

@@ -5,9 +5,9 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DashboardModel, NODE_TIMEOUT_MS, type NodeSnapshot } from '../admin/model.js';
-import { createRedisEngine } from '../src/engine/redis.js';
-import { ADMIN_CHANNEL, ADMIN_TOKEN_KID, ADMIN_TOKEN_TTL_MS, mintAdminToken } from '../src/http/admin.js';
-import { OptionsError, resolveOptions } from '../src/options.js';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
+import { ADMIN_CHANNEL, ADMIN_TOKEN_KID, ADMIN_TOKEN_TTL_MS, mintAdminToken } from '../src/auth/admin-token.js';
+import { OptionsError, resolveOptions } from '../src/gateway/options.js';
 import { adminBuildIsStale, buildAdmin } from '../scripts/build-admin.mjs';
 import { API_KEY, api, eventually, JWT_SECRET, publish, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, REDIS_URL, testPrefix } from './redis-helpers.js';

@@ -1,5 +1,5 @@
 /**
- * The CLI as a user runs it: `node packages/server/dist/cli.js` in a child process with a clean environment.
+ * The CLI as a user runs it: `node packages/server/bin/herald.js` in a child process with a clean environment.
  * Covers development mode, the production refusals (`prepareOptions`, which cannot be imported: cli.ts
  * runs main on import), settings validation at start, --help, graceful shutdown on SIGTERM/SIGINT, the
  * environment variables, and that secrets never reach the JSON logs.
@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SETTINGS } from '../src/config.js';
+import { SETTINGS } from '../src/cli/config.js';
 import { api, onCleanup, TestClient, token } from './helpers.js';
 import { buildCli, freePort, HeraldProcess, runCli } from './support/cli-process.js';
 

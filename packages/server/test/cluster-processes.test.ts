@@ -1,5 +1,5 @@
 /**
- * The Redis engine as operators run it: several `herald` CLI processes (`node packages/server/dist/cli.js`)
+ * The Redis engine as operators run it: several `herald` CLI processes (`node packages/server/bin/herald.js`)
  * on one Redis prefix, and one process with `--workers 2`. Covers issue 4's multi-process tests:
  *
  * - `kill -9` of one of three nodes while 10 000 messages are published: SDK clients behind a TCP proxy

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { API_KEY, JWT_SECRET, startGateway, TestClient } from './helpers.js';
 import { buildCli, HeraldProcess, runCli as run } from './support/cli-process.js';
 

@@ -1,12 +1,12 @@
 /**
  * Unit tests of the configuration schema (`parseConfig`, `SETTINGS`, `helpText`) and of `resolveOptions`.
- * The CLI's own rules (development mode, production refusals) live in `prepareOptions` in cli.ts, which
+ * The CLI's own rules (development mode, production refusals) live in `prepareOptions` in cli/main.ts, which
  * runs `main` on import; they are tested through a real child process in cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, type Setting } from '../src/config.js';
-import { LOG_LEVELS } from '../src/logger.js';
-import { DEFAULTS, OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../src/options.js';
+import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, type Setting } from '../src/cli/config.js';
+import { LOG_LEVELS } from '../src/util/logger.js';
+import { DEFAULTS, OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../src/gateway/options.js';
 
 const setting = (key: Setting['key']): Setting => {
   const s = SETTINGS.find((x) => x.key === key);
@@ -30,6 +30,9 @@ const optionsError = (fn: () => unknown): OptionsError => thrown(OptionsError, f
 /** A valid raw text per setting type, and the value it parses to. */
 function sample(s: Setting): { raw: string; value: unknown } {
   switch (s.type) {
+    case 'files':
+      // Read through the injected reader, as the configuration file is (the tests below answer '{}').
+      return { raw: 'first.pem,second.pem', value: ['{}', '{}'] };
     case 'int':
       return { raw: '1234', value: 1234 };
     case 'bool':
@@ -415,7 +418,7 @@ describe('resolveOptions', () => {
     for (const s of SETTINGS) {
       if (isNodeSetting(s) || s.key === 'apiKeys' || s.key === 'jwtSecrets') continue;
       const v = DEFAULTS[s.key as keyof ResolvedOptions];
-      if (Array.isArray(v) && v.length === 0) continue;
+      if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
       env[s.env] = Array.isArray(v) ? v.join(',') : String(v);
     }
     expect(resolveOptions(parseConfig([], env).options)).toEqual(DEFAULTS);

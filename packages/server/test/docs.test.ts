@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLOSE_CODE_INFO, ERROR_CODE_INFO, type ErrorSurface } from '@herald/protocol';
-import { renderConfigurationDoc } from '../src/config-docs.js';
+import { renderConfigurationDoc } from '../src/cli/config-docs.js';
 
 const docsDir = new URL('../../../docs/', import.meta.url);
 const readDoc = (name: string): string => readFileSync(new URL(name, docsDir), 'utf8');

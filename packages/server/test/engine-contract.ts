@@ -27,9 +27,9 @@ class Recorder implements EngineHandlers {
     this.messages.push(msg);
     this.wake();
   }
-  direct(client: string, frame: Buffer): boolean {
+  direct(client: string, msg: EngineMessage): boolean {
     if (!this.local.has(client)) return false;
-    this.directs.push([client, frame.toString()]);
+    this.directs.push([client, msg.frame.toString()]);
     this.wake();
     return true;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryEngine } from '../src/engine/memory.js';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { engineContract } from './engine-contract.js';
 import { ManualClock } from './helpers.js';
 

@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EngineUnavailableError, HeraldError } from '../src/errors.js';
-import { encodeMessage } from '../src/engine/frame.js';
-import { LuaScript } from '../src/engine/redis-client.js';
-import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis.js';
+import { EngineUnavailableError, HeraldError } from '../src/util/errors.js';
+import { encodeMessage } from '../src/engine/message.js';
+import { LuaScript } from '../src/engine/redis/client.js';
+import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import { engineContract } from './engine-contract.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
 

@@ -1,93 +1,42 @@
 import { describe, expect, it } from 'vitest';
-import { TokenVerifier } from '../src/auth/jwt.js';
-import { Connection } from '../src/connection.js';
-import type { Context } from '../src/context.js';
-import { createMemoryEngine } from '../src/engine/memory.js';
-import { Hub } from '../src/hub.js';
-import { silentLogger } from '../src/logger.js';
-import { resolveOptions } from '../src/options.js';
-import { Stats } from '../src/stats.js';
-import type { Socket } from '../src/transport/socket.js';
-import { api, eventually, ManualClock, publish, startGateway, TestClient } from './helpers.js';
-
-class FakeSocket implements Socket {
-  readonly writes: Buffer[][] = [];
-  bufferedAmount = 0;
-  closedWith: number | undefined;
-  send(frames: readonly Buffer[]): void {
-    this.writes.push([...frames]);
-  }
-  close(code: number): void {
-    this.closedWith = code;
-  }
-  ping(): void {}
-}
-
-const turn = () => new Promise((r) => setImmediate(r));
+import { api, eventually, publish, startGateway, TestClient } from './helpers.js';
+import { coreHarness, turn } from './support/core.js';
 
 describe('fan-out', () => {
   it('serializes a message once and hands the same bytes to every recipient', async () => {
-    const clock = new ManualClock();
-    const engine = createMemoryEngine({ clock });
-    const stats = new Stats();
-    const logger = silentLogger();
-    const hub = new Hub(engine, logger, stats);
-    const ctx: Context = { options: resolveOptions({ allowAnonymous: true }), clock, logger, engine, hub, tokens: new TokenVerifier([]), stats };
-    await engine.start(hub);
-    const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
-    sockets.forEach((s, i) => {
-      const conn = new Connection(`c${i}`, s, ctx);
-      hub.add(conn);
-      conn.message(Buffer.from(JSON.stringify({ type: 'connect', subs: { news: {} } })), false);
-    });
+    const core = await coreHarness();
+    const opened = [0, 1, 2].map((i) => core.open(`c${i}`));
+    for (const { conn } of opened) core.send(conn, { type: 'connect', subs: { news: {} } });
+    const sockets = opened.map((o) => o.socket);
     await eventually(() => (sockets.every((s) => s.writes.length === 1) ? true : undefined), 'connected frames');
-    await engine.broker.publish({ channel: 'news', type: 'hi', payloadJson: '{"a":1}' });
+    await core.engine.broker.publish({ channel: 'news', type: 'hi', payloadJson: '{"a":1}' });
     await turn();
     const frames = sockets.map((s) => s.writes[1]?.[0]);
     expect(frames[0]?.toString()).toBe('{"type":"hi","channel":"news","payload":{"a":1},"seq":1}');
     expect(frames[1]).toBe(frames[0]);
     expect(frames[2]).toBe(frames[0]);
-    await engine.close();
+    await core.close();
   });
 
   it('coalesces everything queued in one turn into one write per connection', async () => {
-    const clock = new ManualClock();
-    const engine = createMemoryEngine({ clock });
-    const stats = new Stats();
-    const hub = new Hub(engine, silentLogger(), stats);
-    const ctx: Context = {
-      options: resolveOptions({ allowAnonymous: true }),
-      clock,
-      logger: silentLogger(),
-      engine,
-      hub,
-      tokens: new TokenVerifier([]),
-      stats,
-    };
-    await engine.start(hub);
-    const plain = new FakeSocket();
-    const batched = new FakeSocket();
-    for (const [s, batch] of [
-      [plain, false],
-      [batched, true],
-    ] as const) {
-      const conn = new Connection(batch ? 'b' : 'p', s, ctx);
-      hub.add(conn);
-      conn.message(Buffer.from(JSON.stringify({ type: 'connect', subs: { n: {} }, batch })), false);
-    }
-    await eventually(() => (plain.writes.length === 1 && batched.writes.length === 1 ? true : undefined), 'connected');
-    for (let i = 0; i < 3; i++) await engine.broker.publish({ channel: 'n', type: 't', payloadJson: `{"i":${i}}` });
+    const core = await coreHarness();
+    const plain = core.open('p');
+    const batched = core.open('b');
+    core.send(plain.conn, { type: 'connect', subs: { n: {} }, batch: false });
+    core.send(batched.conn, { type: 'connect', subs: { n: {} }, batch: true });
+    await eventually(() => (plain.socket.writes.length === 1 && batched.socket.writes.length === 1 ? true : undefined), 'connected');
+    for (let i = 0; i < 3; i++) await core.engine.broker.publish({ channel: 'n', type: 't', payloadJson: `{"i":${i}}` });
     await turn();
     // One write each: three frames corked together for the plain client, one `\n`-joined frame for the batch client.
-    expect(plain.writes[1]).toHaveLength(3);
-    expect(batched.writes[1]).toHaveLength(1);
+    expect(plain.socket.writes[1]).toHaveLength(3);
+    expect(batched.socket.writes[1]).toHaveLength(1);
     expect(
-      batched.writes[1]?.[0]
+      batched.socket.writes[1]?.[0]
         ?.toString()
         .split('\n')
         .map((l) => JSON.parse(l).seq),
     ).toEqual([1, 2, 3]);
-    await engine.close();
+    await core.close();
   });
 
   it('batch:true clients get several messages in one frame; plain clients one per frame', async () => {

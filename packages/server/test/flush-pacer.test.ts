@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlushPacer, MAX_FLUSH_DELAY_MS, type PacerTimers } from '../src/flush-pacer.js';
+import { FlushPacer, MAX_FLUSH_DELAY_MS, type PacerTimers } from '../src/delivery/flush-pacer.js';
 
 /** Manual time and a record of what the pacer scheduled; `fire` runs the pending flush. */
 function harness(flushMs: () => number) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FramesMemo } from '../src/frames-memo.js';
+import { FramesMemo } from '../src/util/frames-memo.js';
 
 describe('FramesMemo', () => {
   it('builds once for consecutive lists of the very same Buffers, again for any other list', () => {

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODE_INFO, isValidChannel, type ErrorCode } from '@herald/protocol';
-import type { GatewayOptions } from '../src/options.js';
+import type { GatewayOptions } from '../src/gateway/options.js';
 import { api, API_KEY, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20_240_611);

@@ -4,10 +4,10 @@
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import type { Clock, TimerHandle } from '../src/clock.js';
-import { createGateway, type Gateway } from '../src/gateway.js';
-import { silentLogger } from '../src/logger.js';
-import type { GatewayOptions } from '../src/options.js';
+import type { Clock, TimerHandle } from '../src/util/clock.js';
+import { createGateway, type Gateway } from '../src/gateway/gateway.js';
+import { silentLogger } from '../src/util/logger.js';
+import type { GatewayOptions } from '../src/gateway/options.js';
 import { onCleanup } from './support/cleanup.js';
 
 /** The transport the protocol suites run on: `ws` by default, `uws` with HERALD_TEST_TRANSPORT=uws. */
@@ -16,9 +16,10 @@ export const TEST_TRANSPORT: 'ws' | 'uws' = process.env['HERALD_TEST_TRANSPORT']
 export const API_KEY = 'test_api_key_0123456789';
 export const JWT_SECRET = 'test_jwt_secret_0123456789_0123456789_abcdef';
 
-/** A clock that only moves when told to; `advance` fires due interval timers in order. */
+/** A clock that only moves when told to; `advance` fires due timers (intervals and timeouts) in time order. */
 export class ManualClock implements Clock {
   private t: number;
+  /** `ms` 0: a one-shot timeout, removed when it fires. */
   private timers = new Map<number, { fn: () => void; ms: number; next: number }>();
   private ids = 0;
 
@@ -32,7 +33,7 @@ export class ManualClock implements Clock {
 
   setInterval(fn: () => void, ms: number): TimerHandle {
     const id = ++this.ids;
-    this.timers.set(id, { fn, ms, next: this.t + ms });
+    this.timers.set(id, { fn, ms: Math.max(1, ms), next: this.t + ms });
     return id as unknown as TimerHandle;
   }
 
@@ -40,16 +41,33 @@ export class ManualClock implements Clock {
     this.timers.delete(handle as unknown as number);
   }
 
-  /** Moves time forward by `ms`, running every interval that falls due, in time order. */
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.ids;
+    this.timers.set(id, { fn, ms: 0, next: this.t + Math.max(0, ms) });
+    return id as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle as unknown as number);
+  }
+
+  /** Timers waiting to fire. */
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  /** Moves time forward by `ms`, running every timer that falls due, in time order. */
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {
-      let due: { fn: () => void; ms: number; next: number } | undefined;
-      for (const timer of this.timers.values()) if (timer.next <= end && (!due || timer.next < due.next)) due = timer;
+      let due: [number, { fn: () => void; ms: number; next: number }] | undefined;
+      for (const entry of this.timers) if (entry[1].next <= end && (!due || entry[1].next < due[1].next)) due = entry;
       if (!due) break;
-      this.t = due.next;
-      due.next += due.ms;
-      due.fn();
+      const [id, timer] = due;
+      this.t = timer.next;
+      if (timer.ms === 0) this.timers.delete(id);
+      else timer.next += timer.ms;
+      timer.fn();
     }
     this.t = end;
   }

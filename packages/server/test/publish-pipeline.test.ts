@@ -4,9 +4,9 @@
  * publishes the rest exactly once. On both engines (the Redis one against the real Redis).
  */
 import { describe, expect, it } from 'vitest';
-import { createRedisEngine } from '../src/engine/redis.js';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
 import type { PublishInput, PublishOutcome } from '../src/engine/types.js';
-import { EngineUnavailableError } from '../src/errors.js';
+import { EngineUnavailableError } from '../src/util/errors.js';
 import { api, startGateway, TestClient, type TestGateway } from './helpers.js';
 import { REDIS_URL, testPrefix } from './redis-helpers.js';
 

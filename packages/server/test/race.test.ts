@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryEngine } from '../src/engine/memory.js';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import type { Engine, EngineHandlers } from '../src/engine/types.js';
 import { ManualClock, publish, startGateway, TestClient } from './helpers.js';
 

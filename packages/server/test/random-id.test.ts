@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newClientId, newEpoch, randomId } from '../src/random-id.js';
+import { newClientId, newEpoch, randomId } from '../src/util/random-id.js';
 
 describe('random ids', () => {
   it('connection ids are 16 base64url characters (96 random bits), all distinct across pool refills', () => {

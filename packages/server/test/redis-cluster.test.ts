@@ -6,12 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NodeSettings } from '../src/config.js';
-import { silentLogger } from '../src/logger.js';
-import { createRedisEngine } from '../src/engine/redis.js';
-import { createGateway } from '../src/gateway.js';
-import { INGEST_GROUP, startRedisIngest } from '../src/ingest/redis-ingest.js';
-import { startNode, type HeraldNode } from '../src/node.js';
+import type { NodeSettings } from '../src/cli/config.js';
+import { silentLogger } from '../src/util/logger.js';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
+import { createGateway } from '../src/gateway/gateway.js';
+import { INGEST_GROUP, startRedisIngest } from '../src/engine/redis/ingest.js';
+import { startNode, type HeraldNode } from '../src/gateway/node.js';
+import { createIngestHandler } from '../src/ingest/handler.js';
 import { api, API_KEY, eventually, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
 import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
 
@@ -97,9 +98,7 @@ describe('Redis ingest', () => {
       url: REDIS_URL,
       prefix,
       nodeId: engine.nodeId,
-      publisher: gateway.publisher,
-      maxItems: 100,
-      stats: gateway.stats,
+      handle: createIngestHandler({ publisher: gateway.publisher, stats: gateway.stats, maxItems: 100 }),
       logger,
       claimIdle: 300,
       pubsub: false,

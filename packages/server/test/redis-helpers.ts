@@ -99,9 +99,9 @@ export class Recorder implements EngineHandlers {
     this.messages.push(msg);
   }
 
-  direct(client: string, frame: Buffer): boolean {
+  direct(client: string, msg: EngineMessage): boolean {
     if (!this.local.has(client)) return false;
-    this.directs.push({ client, frame });
+    this.directs.push({ client, frame: msg.frame });
     return true;
   }
 

@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayOptions } from '../src/options.js';
+import type { GatewayOptions } from '../src/gateway/options.js';
 import { startGateway as startAnyGateway, TestClient } from './helpers.js';
 
 /** A test gateway on the uWebSockets.js transport. */

@@ -6,9 +6,9 @@
  * package's DOM tsconfig; the cleanup stack is the one the server's helpers use.
  */
 import WebSocket from 'ws';
-import { createGateway, type Gateway } from '../../../server/src/gateway.js';
-import { silentLogger } from '../../../server/src/logger.js';
-import type { GatewayOptions } from '../../../server/src/options.js';
+import { createGateway, type Gateway } from '../../../server/src/gateway/gateway.js';
+import { silentLogger } from '../../../server/src/util/logger.js';
+import type { GatewayOptions } from '../../../server/src/gateway/options.js';
 import { onCleanup } from '../../../server/test/support/cleanup.js';
 import { TcpProxy } from '../../../server/test/tcp-proxy.js';
 import { createClient, type HeraldClient, type HeraldClientOptions, type Logger, type StateChange, type WebSocketConstructor } from '../../src/index.js';

@@ -3,9 +3,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**
- * Checks `Authorization: Bearer <key>` against the configured API keys in constant time: both sides are
- * hashed to equal-length digests first, so neither the key's content nor its length leaks through timing.
- * Several keys may be configured at once for rotation; every key is compared, whatever matches.
+ * Checks `Authorization: Bearer <key>` against a set of keys in constant time: both sides are hashed to
+ * equal-length digests first, so neither the key's content nor its length leaks through timing. Several
+ * keys may be configured at once for rotation; every key is compared, whatever matches.
  */
 export class ApiKeyChecker {
   private readonly digests: Buffer[];

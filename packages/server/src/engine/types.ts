@@ -3,12 +3,18 @@ import type { ChannelName, ClientId, StreamPosition, UserId } from '@herald/prot
 /** Identifies one gateway process in a cluster. */
 export type NodeId = string;
 
-/** A sequenced message as the engine hands it to a node: the envelope is serialized once, here. */
+/**
+ * A sequenced message as the engine hands it to a node: the envelope is serialized once, here. A message to
+ * one connection has the pseudo-channel `client:<id>`, seq 0 and no epoch.
+ */
 export interface EngineMessage {
   channel: ChannelName;
   seq: number;
   epoch: string;
-  /** The UTF-8 bytes of `{"type","channel","payload","seq"}`: the exact frame every recipient gets. */
+  /**
+   * The UTF-8 bytes of `{"type","channel","payload","seq"}`: the canonical form of the message, which native
+   * clients receive as is and other protocols turn into their own frame once per message.
+   */
   frame: Buffer;
 }
 
@@ -67,7 +73,7 @@ export interface EngineHandlers {
   /** A sequenced message for a channel this node subscribed to. */
   message(msg: EngineMessage): void;
   /** A message for one connection; returns whether this node has it. */
-  direct(client: ClientId, frame: Buffer): boolean;
+  direct(client: ClientId, msg: EngineMessage): boolean;
   /** Disconnect matching local connections; returns how many were closed on this node. */
   disconnect(target: DisconnectTarget): number;
 }

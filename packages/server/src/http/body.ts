@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { HeraldError } from '../errors.js';
+import { HeraldError } from '../util/errors.js';
 
 /**
  * Reads a JSON request body. The content type must be `application/json` (415 otherwise); bodies over

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Logger } from '../logger.js';
-import type { RouteHook } from './api.js';
+import type { Logger } from '../util/logger.js';
+import type { RouteHook } from './handler.js';
 
 /** What the demo page is told. */
 export interface DemoOptions {

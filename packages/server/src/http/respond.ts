@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { errorBody, type HeraldError } from '../errors.js';
+import { errorBody, type HeraldError } from '../util/errors.js';
 
 /** Writes a JSON response (the body is already serialized). */
 export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {

@@ -1,5 +1,5 @@
-import { HeraldError } from '../errors.js';
-import { parsePublishBody, type PublishItem } from '../http/validate.js';
+import { HeraldError } from '../util/errors.js';
+import { parsePublishBody, type PublishItem } from '../delivery/publish-request.js';
 
 /** An ingested message: its items, or why it cannot be published. */
 export type IngestParse = { ok: true; items: PublishItem[] } | { ok: false; error: { code: string; message: string; field?: string | undefined } };

@@ -1,5 +1,5 @@
 /**
- * The CLI as operators run it: `node packages/server/dist/cli.js` in a child process with a clean
+ * The CLI as operators run it: `node packages/server/bin/herald.js` in a child process with a clean
  * environment (no HERALD_* variable and no NODE_ENV but what the test sets). Its output is collected as it
  * comes; waits are on output chunks and the exit, never a poll; the URLs come from its "gateway listening"
  * log line. Whatever happens to the test, no process outlives it (SIGKILL after the test).
@@ -13,7 +13,7 @@ import { onCleanup } from './cleanup.js';
 
 /** The repository root (the CLI's working directory). */
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const CLI = 'packages/server/dist/cli.js';
+const CLI = 'packages/server/bin/herald.js';
 const WAIT = 20_000;
 
 /** Builds the server (`tsc -b`, a no-op when up to date) so that a test never runs a stale CLI. */

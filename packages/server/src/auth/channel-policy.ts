@@ -1,0 +1,48 @@
+import { channelKind, userChannel, type ChannelName, type ErrorCode } from '@herald/protocol';
+import type { Identity } from './types.js';
+
+const compiled = new Map<string, RegExp>();
+
+/**
+ * Compiles a channel pattern: `*` matches any run of characters, `?` exactly one; everything else is
+ * literal. Compiled patterns are cached (a token's patterns repeat across connections).
+ */
+export function compilePattern(pattern: string): RegExp {
+  let re = compiled.get(pattern);
+  if (!re) {
+    const body = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
+    re = new RegExp(`^${body}$`);
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
+/** Whether `channel` matches one of the glob `patterns`. */
+export function matchesAny(channel: ChannelName, patterns: readonly string[]): boolean {
+  return patterns.some((p) => compilePattern(p).test(channel));
+}
+
+/**
+ * Decides whether `identity` may subscribe to `channel` (a valid name). Returns null when allowed, or
+ * the error code to answer with:
+ * - `user:{id}`: only the connection's own user;
+ * - `private:*`: only when the token's `channels` claim has a matching pattern;
+ * - `client:*`: never (messages to one connection need no subscription);
+ * - anything else is public.
+ */
+export function checkSubscribe(identity: Identity, channel: ChannelName): ErrorCode | null {
+  switch (channelKind(channel)) {
+    case 'user':
+      return identity.user !== null && channel === userChannel(identity.user) ? null : 'forbidden';
+    case 'private':
+      return matchesAny(channel, identity.channels) ? null : 'forbidden';
+    case 'client':
+      return 'forbidden';
+    case 'public':
+      return null;
+  }
+}

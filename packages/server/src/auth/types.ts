@@ -1,0 +1,36 @@
+import type { ChannelName, ErrorCode, UserId } from '@herald/protocol';
+
+/** Who a connection is, and what its credential grants. */
+export interface Identity {
+  /** The user (a token's `sub`); null for an anonymous connection. */
+  user: UserId | null;
+  /** Channel patterns it may subscribe to beyond the public ones (a token's `channels` claim). */
+  channels: readonly string[];
+  /** When the credential expires (ms since the epoch), if it does: the connection is closed then. */
+  expiresAt: number | undefined;
+}
+
+/** The identity of a connection without a credential. */
+export const ANONYMOUS: Identity = Object.freeze({ user: null, channels: Object.freeze([]) as readonly string[], expiresAt: undefined });
+
+/** Why a credential was refused: `expired` (the client refreshes it) or `invalid` (it does not). */
+export type AuthFailure = { ok: false; reason: 'expired' | 'invalid'; message: string };
+
+/** The answer to a connection credential. */
+export type Verification = { ok: true; identity: Identity } | AuthFailure;
+
+/** Which API credential a request needs: `api` (the API keys) or `metrics` (API keys or metrics tokens). */
+export type ApiScope = 'api' | 'metrics';
+
+/**
+ * The authentication and authorization seam: protocols and the HTTP API ask it, and never look at keys,
+ * secrets or claims themselves. The JWT implementation (jwt-auth.ts) is the one the gateway builds.
+ */
+export interface Auth {
+  /** Verifies a connection credential (a token); never throws for a bad one. */
+  verifyConnection(credential: string, now: number): Promise<Verification>;
+  /** Whether `identity` may subscribe to `channel` (a valid native name): null, or the error code to answer. */
+  maySubscribe(identity: Identity, channel: ChannelName): ErrorCode | null;
+  /** Checks an `Authorization` header against the API credentials of `scope`, in constant time. */
+  verifyApiKey(authorization: string | undefined, scope?: ApiScope): boolean;
+}

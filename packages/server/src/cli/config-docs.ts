@@ -1,0 +1,144 @@
+import { defaultText, SETTINGS, type Setting } from './config.js';
+
+/**
+ * Renders docs/configuration.md from the configuration schema (`SETTINGS` and `defaultText()` in
+ * config.ts). `scripts/gen-config-docs.mjs` writes the result to disk; a test checks that the committed
+ * file equals this output, so the schema and the documentation cannot drift apart.
+ *
+ * The output is already in the shape Prettier gives Markdown (padded tables), so formatting the
+ * repository never makes the committed file differ from a fresh render.
+ */
+export function renderConfigurationDoc(): string {
+  const rows = SETTINGS.map((s) => [code(s.key), code(s.env), code(`${s.flag}${flagArgument(s)}`), defaultCell(s), escapeCell(description(s))]);
+  const table = renderTable(['Setting', 'Environment variable', 'Flag', 'Default', 'Description'], rows);
+
+  return `${[
+    '# Configuration',
+    '',
+    '<!-- Generated from packages/server/src/cli/config.ts by scripts/gen-config-docs.mjs. Do not edit by hand: change SETTINGS, then run `npx tsc -b packages/server && node scripts/gen-config-docs.mjs`. -->',
+    '',
+    'Every setting of the `herald` command can be given as a command-line flag, as an environment variable, or in a',
+    'JSON configuration file (`--config herald.json` or `HERALD_CONFIG`, keyed by the names in the first column).',
+    'Precedence: **flags > environment variables > configuration file > defaults**. A flag takes its value as the',
+    'next argument (`--port 9000`) or after `=` (`--port=9000`); a boolean flag given alone means `true`',
+    '(`--allow-anonymous`).',
+    '',
+    '```sh',
+    'HERALD_API_KEY=… HERALD_JWT_SECRET=… herald --port 9000 --log-level debug',
+    'herald --help       # every flag with its environment variable and default',
+    'herald --config herald.json   # {"port": 9000, "apiKeys": ["…"], "redisUrl": "redis://10.0.0.5:6379"}',
+    '```',
+    '',
+    'Values:',
+    '',
+    '- integers are non-negative decimal numbers; durations are in milliseconds (`_MS`), sizes in bytes (`_BYTES`);',
+    '- booleans accept `true`, `1`, `yes`, `on` and `false`, `0`, `no`, `off` (case-insensitive);',
+    '- lists are comma-separated; spaces around items and empty items are ignored.',
+    '',
+    'An unknown flag, or an unknown environment variable starting with `HERALD_`, is an error that names it',
+    '(`HERALD_URL` is tolerated: other tools use it), and so is an unknown key in the configuration file, so a typo',
+    'never silently falls back to a default.',
+    'Invalid values stop the gateway before it listens, with exit code 2 and a message naming the setting. Besides',
+    'the per-setting rules in the table: durations, limits and sizes must be greater than 0 and at most 2147483647',
+    '(except `port`, where 0 picks a free port, and `historySize`, where 0 disables history); `idleTimeout` must be greater than',
+    '`pingInterval`; WebSocket paths must start with `/` and must not be `/healthz`, `/readyz`, `/metrics`, `/admin` or under `/api/`',
+    'or `/admin/`. `admin` needs an API key.',
+    '',
+    'The **Setting** column is the option name of `createGateway()` for embedding the gateway in a Node program',
+    '(`logLevel` exists only on the command line). Settings marked **Secret** are never logged or printed.',
+    '',
+    '## Development mode',
+    '',
+    'When **neither** `HERALD_API_KEY` **nor** `HERALD_JWT_SECRET` is set (and `NODE_ENV` is not `production`), Herald',
+    'starts in development mode:',
+    '',
+    '- it generates an API key (`dev_…`) that exists only in this process and prints it once on stdout, outside',
+    '  the logs, with the WebSocket URL and a `curl` example;',
+    '- anonymous connections are allowed (`allowAnonymous` becomes `true`) unless `HERALD_ALLOW_ANONYMOUS` or',
+    '  `--allow-anonymous` is set explicitly;',
+    '- no JWT secret is configured, so any connection that sends a token is closed with 4501.',
+    '',
+    'Setting only one of the two secrets leaves development mode off. With only a JWT secret the HTTP API has no',
+    'key and answers 401 to every `/api/*` call; with only an API key, clients can connect only when anonymous',
+    'connections are allowed.',
+    '',
+    '## Production rules',
+    '',
+    'With `NODE_ENV=production` the gateway refuses to start (exit code 2) when:',
+    '',
+    '- neither `HERALD_API_KEY` nor `HERALD_JWT_SECRET` is set (development mode is never entered in production);',
+    '- `HERALD_API_KEY` is not set (backends could not publish);',
+    '- `HERALD_JWT_SECRET` is not set and `HERALD_ALLOW_ANONYMOUS` is not `true` (no client could connect).',
+    '',
+    'API keys must be at least 16 characters and JWT secrets at least 32 characters (HS256 needs 256 bits), in',
+    'every mode. Several comma-separated values allow rotation: every configured key or secret is accepted.',
+    '',
+    '## Settings',
+    '',
+    table,
+  ].join('\n')}\n`;
+}
+
+/** Placeholder shown after a flag for the value it takes. */
+function flagArgument(s: Setting): string {
+  switch (s.type) {
+    case 'bool':
+      return '';
+    case 'int':
+      return s.env.endsWith('_MS') ? ' <ms>' : s.env.endsWith('_BYTES') ? ' <bytes>' : ' <n>';
+    case 'list':
+      return ' <list>';
+    case 'files':
+      return ' <paths>';
+    case 'enum':
+      return ' <level>';
+    case 'string':
+      return ' <value>';
+  }
+}
+
+function description(s: Setting): string {
+  let text = s.description;
+  if (s.values !== undefined) text += ` One of ${s.values.map(code).join(', ')}.`;
+  if (s.secret === true) text = `**Secret.** ${text}`;
+  return text;
+}
+
+function defaultCell(s: Setting): string {
+  const text = defaultText(s);
+  if (s.defaultNote !== undefined || text === 'empty') return escapeCell(text);
+  const n = Number(text);
+  if (s.type === 'int' && Number.isFinite(n)) {
+    if (s.env.endsWith('_MS')) return `${code(text)} (${duration(n)})`;
+    if (s.env.endsWith('_BYTES')) return `${code(text)} (${bytes(n)})`;
+  }
+  return code(text);
+}
+
+function duration(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
+function bytes(n: number): string {
+  if (n >= 1_048_576 && n % 1_048_576 === 0) return `${n / 1_048_576} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} B`;
+}
+
+function code(text: string): string {
+  return `\`${text}\``;
+}
+
+/** A pipe would end the table cell, even inside a code span. */
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
+/** A Markdown table with every column padded to its widest cell, as Prettier prints it. */
+function renderTable(header: readonly string[], rows: readonly string[][]): string {
+  const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { ConfigError, helpText, parseConfig, SETTINGS, type NodeSettings } from './config.js';
+import { startNode, type HeraldNode } from '../gateway/node.js';
+import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
+import { VERSION } from '../observability/operations.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
+import { statsCommand, STATS_HELP } from './commands/stats.js';
+import { tokenCommand, TOKEN_HELP } from './commands/token.js';
+
+/** Decides development mode and refuses unsafe production settings. Returns the options to start with. */
+export function prepareOptions(
+  options: GatewayOptions,
+  explicit: ReadonlySet<string>,
+  env: Readonly<Record<string, string | undefined>>,
+): { options: GatewayOptions; devApiKey?: string } {
+  const production = env['NODE_ENV'] === 'production';
+  const apiKeys = options.apiKeys ?? [];
+  // Any way of verifying connection tokens: secrets, public keys, a JWKS URL.
+  const tokenKeys = (options.jwtSecrets ?? []).length + (options.jwtPublicKeys ?? []).length + (options.jwksUrl === undefined ? 0 : 1);
+  if (apiKeys.length === 0 && tokenKeys === 0) {
+    if (production) {
+      throw new ConfigError('NODE_ENV=production but neither HERALD_API_KEY nor HERALD_JWT_SECRET is set; refusing to start in development mode');
+    }
+    // A worker of `--workers N` uses the key its primary generated.
+    const devApiKey = env['HERALD_DEV_API_KEY'] ?? `dev_${randomBytes(18).toString('base64url')}`;
+    return {
+      options: {
+        ...options,
+        apiKeys: [devApiKey],
+        allowAnonymous: explicit.has('allowAnonymous') ? (options.allowAnonymous ?? false) : true,
+        demo: explicit.has('demo') ? (options.demo ?? false) : true,
+        demoApiKey: devApiKey,
+      },
+      devApiKey,
+    };
+  }
+  if (production && apiKeys.length === 0) throw new ConfigError('NODE_ENV=production requires HERALD_API_KEY (backends could not publish)');
+  if (production && tokenKeys === 0 && options.allowAnonymous !== true) {
+    throw new ConfigError(
+      'NODE_ENV=production requires HERALD_JWT_SECRET (or HERALD_JWT_PUBLIC_KEY_FILES / HERALD_JWKS_URL) unless HERALD_ALLOW_ANONYMOUS=true (no client could connect)',
+    );
+  }
+  return { options };
+}
+
+/** How many processes to run: `--workers`, or the number of cores with Redis, 1 without. */
+function workerCount(node: NodeSettings): number {
+  const n = node.workers ?? (node.redisUrl === undefined ? 1 : availableParallelism());
+  if (n < 1) throw new ConfigError('HERALD_WORKERS / --workers: must be at least 1');
+  if (n > 1 && node.redisUrl === undefined) {
+    throw new ConfigError('HERALD_WORKERS / --workers: several processes need the Redis engine (set HERALD_REDIS_URL); the memory engine lives in one process');
+  }
+  return n;
+}
+
+function banner(base: string, wsPath: string, demo: boolean, admin: boolean, devApiKey: string): string {
+  return (
+    [
+      '',
+      '  Herald is running in DEVELOPMENT MODE (no HERALD_API_KEY / HERALD_JWT_SECRET configured).',
+      '  Anonymous clients may connect and subscribe to public channels.',
+      `  WebSocket:        ${base.replace('http', 'ws')}${wsPath}`,
+      ...(demo ? [`  Demo page:        ${base}/`] : []),
+      ...(admin ? [`  Admin dashboard:  ${base}/admin`] : []),
+      `  API key (dev):    ${devApiKey}`,
+      `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${devApiKey}' \\`,
+      `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,
+      '  Never use development mode in production: set HERALD_API_KEY and HERALD_JWT_SECRET.',
+      '',
+    ].join('\n') + '\n'
+  );
+}
+
+/**
+ * Installs graceful-shutdown handlers: the first SIGTERM/SIGINT runs `stop` (then exit 0), a second one
+ * exits at once, and a hard deadline guards against anything hanging past the graceful one.
+ */
+function onSignals(logger: Logger, deadlineMs: number, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: string): void => {
+    if (stopping) {
+      // A worker gets the signal twice when the whole process group is signalled (systemd, Ctrl-C):
+      // once directly and once from its primary. Only a primary or a single process gives up at once.
+      if (cluster.isWorker) return;
+      logger.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(
+      () => {
+        logger.error('shutdown deadline exceeded, exiting');
+        process.exit(1);
+      },
+      Math.min(deadlineMs, 2_147_483_647),
+    ).unref();
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handle('SIGTERM'));
+  process.on('SIGINT', () => handle('SIGINT'));
+}
+
+/** The primary of `--workers N`: forks the workers, restarts none, and stops them all on a signal. */
+function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, deadlineMs: number): void {
+  // Workers run the same command line; a development key generated here is handed down so all share it.
+  if (devApiKey !== undefined) process.env['HERALD_DEV_API_KEY'] = devApiKey;
+  let listening = 0;
+  for (let i = 0; i < n; i++) cluster.fork();
+  cluster.on('listening', (worker, address) => {
+    listening += 1;
+    if (listening === n) {
+      const base = `http://${address.address && address.address.includes(':') ? `[${address.address}]` : (address.address ?? '127.0.0.1')}:${address.port}`;
+      logger.info({ url: base, workers: n }, 'gateway listening');
+    }
+    logger.debug({ worker: worker.process.pid }, 'worker listening');
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    logger.warn({ worker: worker.process.pid, code, signal }, 'worker exited');
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(code === 0 ? 0 : 1);
+  });
+  onSignals(logger, deadlineMs, async () => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+}
+
+const COMMANDS = `Commands:
+  herald [serve] [options]   Run the gateway (the default).
+  herald publish ...         Publish a message through a running gateway.
+  herald token ...           Mint a development connection token.
+  herald stats ...           Show connections, channels and rates of a running gateway.
+  herald <command> --help    Options of a command.
+`;
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (d: string) => (text += d));
+    process.stdin.on('end', () => resolve(text));
+    process.stdin.on('error', reject);
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  if (command === 'publish') {
+    if (wantsHelp) return void process.stdout.write(`${PUBLISH_HELP}\n`);
+    process.exitCode = await publishCommand(rest, { env: process.env, readStdin, out: (t) => process.stdout.write(t) });
+    return;
+  }
+  if (command === 'token') {
+    if (wantsHelp) return void process.stdout.write(`${TOKEN_HELP}\n`);
+    process.stdout.write(`${await tokenCommand(rest, process.env)}\n`);
+    return;
+  }
+  if (command === 'stats') {
+    if (wantsHelp) return void process.stdout.write(`${STATS_HELP}\n`);
+    process.exitCode = await statsCommand(rest, { env: process.env, out: (t) => process.stdout.write(t) });
+    return;
+  }
+  const args = command === 'serve' ? rest : argv;
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${helpText()}\n\n${COMMANDS}`);
+    return;
+  }
+  if (args.includes('--version')) {
+    process.stdout.write(`herald ${VERSION}\n`);
+    return;
+  }
+  const config = parseConfig(args, process.env);
+  const logger = createLogger(config.logLevel);
+  const prepared = prepareOptions(config.options, config.explicit, process.env);
+  const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
+  const workers = workerCount(config.node);
+
+  if (workers > 1 && cluster.isPrimary) {
+    if (prepared.devApiKey !== undefined) {
+      const port = config.options.port ?? DEFAULTS.port;
+      const host = config.options.host ?? DEFAULTS.host;
+      process.stdout.write(
+        banner(
+          `http://${host}:${port}`,
+          (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws',
+          prepared.options.demo === true,
+          prepared.options.admin === true,
+          prepared.devApiKey,
+        ),
+      );
+    }
+    runPrimary(workers, logger, prepared.devApiKey, deadline);
+    return;
+  }
+
+  // The node starts listening asynchronously; the signal handlers below are installed in the same
+  // synchronous run, so a SIGTERM at any moment after this line is a graceful stop.
+  // Node ids must be unique per process: workers of one primary add their worker number to a configured id.
+  const nodeSettings: NodeSettings =
+    cluster.isWorker && config.node.nodeId !== undefined ? { ...config.node, nodeId: `${config.node.nodeId}-w${cluster.worker?.id ?? 0}` } : config.node;
+  const starting: Promise<HeraldNode> = startNode({ ...prepared.options, logger }, nodeSettings, logger);
+  onSignals(logger, deadline, () => starting.then((node) => node.close()));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  if (cluster.worker) {
+    // The primary is gone (killed): stop gracefully rather than run orphaned. Node's own cluster code
+    // calls process.exit(0) right after an unexpected disconnect unless the exit is marked as intended, so
+    // this must be the worker's 'disconnect' event with exitedAfterDisconnect set, not process.on('disconnect').
+    const worker = cluster.worker;
+    worker.once('disconnect', () => {
+      worker.exitedAfterDisconnect = true;
+      void starting.then((node) => node.close()).finally(() => process.exit(0));
+    });
+  }
+  const { gateway } = await starting;
+  const { address, port } = gateway.address();
+  const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  if (prepared.devApiKey !== undefined && cluster.isPrimary) {
+    // Printed once, on purpose, outside the logs: the key exists only in this process.
+    process.stdout.write(banner(base, gateway.options.wsPaths[0] ?? '/ws', gateway.options.demo, gateway.options.admin, prepared.devApiKey));
+  }
+  if (cluster.isPrimary) {
+    logger.info({ url: base, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name, devMode: prepared.devApiKey !== undefined }, 'gateway listening');
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof OptionsError) {
+    // Name the setting as the user wrote it, not the internal option name.
+    const s = SETTINGS.find((x) => x.key === err.option);
+    process.stderr.write(`herald: ${s ? `${s.env} / ${s.flag}` : err.option}: ${err.message.slice(err.option.length + 2)}\n`);
+    process.exit(2);
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`herald: ${err.message}\n`);
+    process.exit(2);
+  }
+  const code = (err as { code?: unknown }).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    process.stderr.write(`herald: cannot listen: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`herald: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,317 @@
+import type { ChannelName, ClientId, StreamPosition, SubscribeRecovery, UserId } from '@herald/protocol';
+import { isGatewayChannel } from '../auth/admin-token.js';
+import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../engine/types.js';
+import type { Logger } from '../util/logger.js';
+import type { Connection, ConnectionHost } from './connection.js';
+import { FlushPacer, type PacerTimers } from './flush-pacer.js';
+import type { Stats } from './stats.js';
+import { Subscription, type PreparedSubscription } from './subscription.js';
+
+interface ChannelEntry {
+  subs: Set<Subscription>;
+  /**
+   * The epoch every subscriber of this node knows, or null when unknown or mixed (a new channel, or a
+   * subscriber that learned another epoch): the next message then checks each subscriber.
+   */
+  epoch: string | null;
+  /** Settles when this node's engine subscription is active; every subscriber awaits it before reading history. */
+  ready: Promise<void>;
+  /** Whether deliveries count as application traffic (false for the gateway's own channels, the admin feed). */
+  counted: boolean;
+}
+
+/** A channel with subscribers on this node, and how many. */
+export interface ChannelCount {
+  channel: ChannelName;
+  subscribers: number;
+}
+
+/** What protocols do with subscriptions (the hub implements it). */
+export interface Subscriptions {
+  /** Registers an authenticated connection under its user and in presence. */
+  register(conn: Connection): Promise<void>;
+  /** First half of a subscription (see Hub.prepare). */
+  prepare(conn: Connection, channel: ChannelName, rec: SubscribeRecovery): Promise<PreparedSubscription>;
+  /** Second half: the frames that follow the subscription answer (see Hub.finish). */
+  finish(conn: Connection, prepared: PreparedSubscription): Buffer[];
+  /** Removes `conn` from `channel`. */
+  unsubscribe(conn: Connection, channel: ChannelName): void;
+}
+
+/**
+ * Channels to local subscriptions, and the node's connections. The hub subscribes this node to a channel in
+ * the engine on its first local subscriber and unsubscribes on the last, delivers what the engine hands back
+ * (each connection gets its protocol's frame of the message), and coalesces everything queued for one
+ * connection within one event-loop turn into one write.
+ */
+export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
+  private readonly channels = new Map<ChannelName, ChannelEntry>();
+  readonly connections = new Map<ClientId, Connection>();
+  private readonly users = new Map<UserId, Set<Connection>>();
+  private dirty: Connection[] = [];
+  private readonly pacer: FlushPacer;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly logger: Logger,
+    private readonly stats: Stats,
+    timers?: PacerTimers,
+  ) {
+    this.pacer = new FlushPacer(this.flush, timers);
+  }
+
+  // ---- engine handlers (hot path) -------------------------------------------------------------
+
+  message(msg: EngineMessage): void {
+    const entry = this.channels.get(msg.channel);
+    if (!entry) return;
+    if (msg.epoch !== entry.epoch) {
+      this.epochChanged(entry, msg);
+      return;
+    }
+    for (const sub of entry.subs) {
+      if (sub.held !== null) sub.held.push(msg);
+      else sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
+    }
+    this.delivered(entry, msg);
+  }
+
+  /** Counts a fan-out, and times it when the publish was sampled (see LatencySampler). */
+  private delivered(entry: ChannelEntry, msg: EngineMessage): void {
+    if (!entry.counted) return;
+    this.stats.delivered += entry.subs.size;
+    if (this.stats.latency.size > 0) this.stats.latency.delivered(msg.channel);
+  }
+
+  /**
+   * A message of an epoch some subscribers do not know: the channel's history was lost (a Redis that came
+   * back empty, say) and seq restarted. Each such subscriber first gets its protocol's epoch reset (native:
+   * a fresh `subscribed` with `recovered: false`), so it resets its position instead of dropping seq 1, 2, 3
+   * as duplicates.
+   */
+  private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
+    entry.epoch = msg.epoch;
+    for (const sub of entry.subs) {
+      if (sub.held !== null) {
+        sub.held.push(msg);
+        continue;
+      }
+      const codec = sub.conn.handler.codec;
+      if (sub.epoch !== msg.epoch) {
+        sub.epoch = msg.epoch;
+        const reset = codec.epochReset(msg);
+        if (reset) sub.conn.enqueue(reset);
+      }
+      sub.conn.enqueue(codec.frame(msg));
+    }
+    this.delivered(entry, msg);
+  }
+
+  direct(client: ClientId, msg: EngineMessage): boolean {
+    const conn = this.connections.get(client);
+    if (!conn || conn.state !== 'open') return false;
+    conn.enqueue(conn.handler.codec.frame(msg));
+    this.stats.delivered += 1;
+    return true;
+  }
+
+  disconnect(target: DisconnectTarget): number {
+    const victims: Connection[] = [];
+    if (target.client !== undefined) {
+      const c = this.connections.get(target.client);
+      if (c) victims.push(c);
+    } else if (target.user !== undefined) {
+      victims.push(...(this.users.get(target.user) ?? []));
+    }
+    for (const c of victims) c.closeFor('disconnected', target.reason, undefined, target.code);
+    return victims.length;
+  }
+
+  // ---- write coalescing -------------------------------------------------------------------------
+
+  markDirty(conn: Connection): void {
+    this.dirty.push(conn);
+    this.pacer.request();
+  }
+
+  /** Writes every queued frame: one write per connection per flush, when the pacer says (see FlushPacer). */
+  readonly flush = (): void => {
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const conn of dirty) conn.flush();
+    this.stats.latency.flushed();
+  };
+
+  // ---- registry ---------------------------------------------------------------------------------
+
+  add(conn: Connection): void {
+    this.connections.set(conn.id, conn);
+  }
+
+  async register(conn: Connection): Promise<void> {
+    conn.registered = true;
+    const user = conn.identity.user;
+    if (user !== null) {
+      let set = this.users.get(user);
+      if (!set) this.users.set(user, (set = new Set()));
+      set.add(conn);
+    }
+    await this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
+  }
+
+  remove(conn: Connection): void {
+    if (!this.connections.delete(conn.id)) return;
+    for (const sub of conn.subs.values()) this.leave(sub);
+    conn.subs.clear();
+    const user = conn.identity.user;
+    if (user !== null && conn.registered) {
+      const set = this.users.get(user);
+      set?.delete(conn);
+      if (set?.size === 0) this.users.delete(user);
+    }
+    if (conn.registered) {
+      void this.engine.presence.remove(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence remove failed'));
+    }
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------------
+
+  /**
+   * First half of a subscription: join the channel (holding back live messages for this connection), make
+   * sure this node is subscribed in the engine, then read the position or recover from history. Live
+   * messages stay held until `finish`, so the caller can send its subscription answer first.
+   */
+  async prepare(conn: Connection, channel: ChannelName, rec: SubscribeRecovery): Promise<PreparedSubscription> {
+    let sub = conn.subs.get(channel);
+    const isNew = sub === undefined;
+    let entry = this.channels.get(channel);
+    if (sub === undefined) {
+      sub = new Subscription(conn, channel);
+      conn.subs.set(channel, sub);
+      if (!entry) {
+        const created: ChannelEntry = { subs: new Set(), epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
+        // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
+        created.ready.catch(() => {
+          if (this.channels.get(channel) === created) this.channels.delete(channel);
+        });
+        this.channels.set(channel, created);
+        entry = created;
+      }
+      entry.subs.add(sub);
+    } else {
+      // A repeated subscribe (a new position to recover from): hold live messages back again, from none.
+      sub.held = [];
+    }
+    try {
+      await (entry as ChannelEntry).ready;
+      if (isNew) await this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'));
+      // Recovery needs the epoch the position belongs to: a `since` alone could match a newer history.
+      if (rec.since !== undefined && rec.epoch !== undefined) {
+        const r = await this.engine.history.recover(channel, rec.since, rec.epoch);
+        if (r.recovered) this.stats.recovered += 1;
+        else this.stats.notRecovered += 1;
+        return { channel, result: { ...pos(r.position), recovered: r.recovered }, messages: r.messages };
+      }
+      const p = await this.engine.history.position(channel);
+      if (rec.since !== undefined) this.stats.notRecovered += 1;
+      return { channel, result: { ...pos(p), recovered: false }, messages: [] };
+    } catch (err) {
+      if (isNew) this.unsubscribe(conn, channel);
+      else sub.held = null;
+      throw err;
+    }
+  }
+
+  /**
+   * Second half, synchronous: returns the frames that follow the subscription answer (the recovered
+   * messages, then the live messages held meanwhile, without duplicates: anything at or below the last
+   * recovered seq was already covered) and switches the subscription to live delivery.
+   */
+  finish(conn: Connection, prepared: PreparedSubscription): Buffer[] {
+    const { channel, result } = prepared;
+    const sub = conn.subs.get(channel);
+    if (sub === undefined) return [];
+    const held = sub.held ?? [];
+    sub.held = null;
+    const codec = conn.handler.codec;
+    const out = prepared.messages.map((m) => codec.frame(m));
+    let epoch = result.epoch;
+    let last = Math.max(result.seq, prepared.messages[prepared.messages.length - 1]?.seq ?? 0);
+    for (const m of held) {
+      if (m.epoch !== epoch) {
+        // History was lost while this subscription was being set up.
+        const reset = codec.epochReset(m);
+        if (reset) out.push(reset);
+        epoch = m.epoch;
+        last = m.seq - 1;
+      }
+      if (m.seq <= last) continue;
+      out.push(codec.frame(m));
+      last = m.seq;
+    }
+    sub.epoch = epoch;
+    const entry = this.channels.get(channel);
+    if (entry && entry.epoch !== epoch) entry.epoch = null;
+    return out;
+  }
+
+  unsubscribe(conn: Connection, channel: ChannelName): void {
+    const sub = conn.subs.get(channel);
+    if (sub === undefined) return;
+    conn.subs.delete(channel);
+    this.leave(sub);
+  }
+
+  private leave(sub: Subscription): void {
+    sub.held = null;
+    const { channel, conn } = sub;
+    const entry = this.channels.get(channel);
+    if (entry?.subs.delete(sub)) {
+      void this.engine.presence.leave(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence leave failed'));
+      if (entry.subs.size === 0) {
+        this.channels.delete(channel);
+        void this.engine.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'engine unsubscribe failed'));
+      }
+    }
+  }
+
+  // ---- what operators and the API read ---------------------------------------------------------
+
+  /** Number of channels with at least one local subscriber. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Local subscriber count of a channel. */
+  localSubscribers(channel: ChannelName): number {
+    return this.channels.get(channel)?.subs.size ?? 0;
+  }
+
+  /** Subscriptions held by open connections on this node. */
+  subscriptionCount(): number {
+    let n = 0;
+    for (const conn of this.connections.values()) if (conn.state === 'open') n += conn.subs.size;
+    return n;
+  }
+
+  /**
+   * Channels with subscribers on this node and their counts, most subscribers first (then by name):
+   * O(channels), run on demand (an API call, a dashboard tick), never per message.
+   */
+  listChannels(opts: { prefix?: string | undefined; limit: number }): { total: number; channels: ChannelCount[] } {
+    const prefix = opts.prefix ?? '';
+    const all: ChannelCount[] = [];
+    for (const [channel, entry] of this.channels) {
+      if (prefix !== '' && !channel.startsWith(prefix)) continue;
+      let n = 0;
+      for (const sub of entry.subs) if (sub.conn.state === 'open') n += 1;
+      if (n > 0) all.push({ channel, subscribers: n });
+    }
+    all.sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+    return { total: all.length, channels: all.slice(0, opts.limit) };
+  }
+}
+
+function pos(p: StreamPosition): { seq: number; epoch: string } {
+  return { seq: p.seq, epoch: p.epoch };
+}

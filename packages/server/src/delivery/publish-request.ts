@@ -1,0 +1,90 @@
+import { channelKind, isReservedType, isValidChannel, MESSAGE_TYPE_RE, userChannel, type ChannelName, type ClientId } from '@herald/protocol';
+import { HeraldError } from '../util/errors.js';
+
+/** One validated publish request. */
+export interface PublishItem {
+  target: { kind: 'channels'; channels: ChannelName[] } | { kind: 'client'; client: ClientId };
+  type: string;
+  payloadJson: string;
+  id: string | undefined;
+}
+
+const PUBLISH_FIELDS = new Set(['channel', 'channels', 'client', 'type', 'payload', 'id']);
+const MAX_ID_LENGTH = 200;
+
+type Obj = Record<string, unknown>;
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A `missing_field` error naming `field`. */
+export function missing(field: string): HeraldError {
+  return new HeraldError('missing_field', `${field} is required`, { field });
+}
+
+/** An `invalid_field` error naming `field`. */
+export function invalid(field: string, message: string): HeraldError {
+  return new HeraldError('invalid_field', `${field} ${message}`, { field });
+}
+
+function channelField(v: unknown, field: string): ChannelName {
+  if (typeof v !== 'string') throw invalid(field, 'must be a string');
+  if (!isValidChannel(v)) throw new HeraldError('invalid_channel', `${field} is not a valid channel name ([A-Za-z0-9_-:.@=]{1,200})`, { field });
+  // Nobody can subscribe to client: channels; a message for one connection uses the `client` field.
+  if (channelKind(v) === 'client')
+    throw new HeraldError('invalid_channel', `${field}: publish to one connection with "client", not a client: channel`, { field });
+  return v;
+}
+
+/** Whether `id` can be a user id (so that `user:{id}` is a valid channel). */
+export function isValidUserId(id: string): boolean {
+  return id.length > 0 && isValidChannel(userChannel(id));
+}
+
+/** Validates one publish object; `at` prefixes field names inside an array (`[2].`). */
+export function parsePublishItem(raw: unknown, at: string, maxChannels: number): PublishItem {
+  if (!isObject(raw)) throw new HeraldError('invalid_body', `${at || 'the body'} must be a JSON object`, at ? { field: at.slice(0, -1) } : {});
+  for (const k of Object.keys(raw)) if (!PUBLISH_FIELDS.has(k)) throw invalid(at + k, 'is not a known field');
+  const targets = ['channel', 'channels', 'client'].filter((k) => raw[k] !== undefined);
+  if (targets.length === 0) throw missing(`${at}channel`);
+  if (targets.length > 1) throw invalid(at + (targets[1] as string), 'cannot be combined with ' + (targets[0] as string));
+
+  let target: PublishItem['target'];
+  if (raw['channel'] !== undefined) {
+    target = { kind: 'channels', channels: [channelField(raw['channel'], `${at}channel`)] };
+  } else if (raw['channels'] !== undefined) {
+    const list = raw['channels'];
+    if (!Array.isArray(list) || list.length === 0) throw invalid(`${at}channels`, 'must be a non-empty array');
+    if (list.length > maxChannels) throw invalid(`${at}channels`, `must have at most ${maxChannels} channels`);
+    const channels = list.map((c, i) => channelField(c, `${at}channels[${i}]`));
+    target = { kind: 'channels', channels: [...new Set(channels)] };
+  } else {
+    const client = raw['client'];
+    if (typeof client !== 'string' || client.length === 0 || client.length > 100) throw invalid(`${at}client`, 'must be a client id');
+    target = { kind: 'client', client };
+  }
+
+  const type = raw['type'];
+  if (type === undefined) throw missing(`${at}type`);
+  if (typeof type !== 'string') throw invalid(`${at}type`, 'must be a string');
+  if (isReservedType(type)) throw new HeraldError('reserved_type', `type ${type} is reserved by the protocol`, { field: `${at}type` });
+  if (!MESSAGE_TYPE_RE.test(type)) throw invalid(`${at}type`, 'must be 1-100 characters of [A-Za-z0-9_-:.]');
+
+  if (!('payload' in raw)) throw missing(`${at}payload`);
+  const payload = raw['payload'];
+  if (typeof payload !== 'object' || payload === null) throw invalid(`${at}payload`, 'must be a JSON object or array');
+
+  const id = raw['id'];
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {
+    throw invalid(`${at}id`, `must be a string of 1-${MAX_ID_LENGTH} characters`);
+  }
+  return { target, type, payloadJson: JSON.stringify(payload), id };
+}
+
+/** Validates a publish body: one object, or an array of at most `maxItems` objects. All or nothing. */
+export function parsePublishBody(body: unknown, maxItems: number): { items: PublishItem[]; many: boolean } {
+  if (Array.isArray(body)) {
+    if (body.length === 0) throw new HeraldError('invalid_body', 'the publish array is empty');
+    if (body.length > maxItems) throw new HeraldError('invalid_body', `at most ${maxItems} publishes in one request`);
+    return { items: body.map((b, i) => parsePublishItem(b, `[${i}].`, maxItems)), many: true };
+  }
+  return { items: [parsePublishItem(body, '', maxItems)], many: false };
+}

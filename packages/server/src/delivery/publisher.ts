@@ -1,0 +1,160 @@
+import { channelKind, USER_CHANNEL_PREFIX, type ChannelName } from '@herald/protocol';
+import type { Engine, PublishOutcome } from '../engine/types.js';
+import { HeraldError } from '../util/errors.js';
+import type { PublishItem } from './publish-request.js';
+import type { Stats } from './stats.js';
+
+/** What happened to one published item: the answer the HTTP API returns for it. */
+export type PublishItemResult = Record<string, unknown>;
+
+/** Where a publish came from, for the log line of a message that could not be delivered. */
+export interface PublishOrigin {
+  requestId?: string;
+}
+
+type ChannelItem = Omit<PublishItem, 'target'> & { target: Extract<PublishItem['target'], { kind: 'channels' }> };
+type ClientItem = Omit<PublishItem, 'target'> & { target: Extract<PublishItem['target'], { kind: 'client' }> };
+
+const isClientItem = (item: PublishItem): item is ClientItem => item.target.kind === 'client';
+
+/**
+ * Publishes validated items through the engine and builds their answers: the seq per channel, whether
+ * the id was a duplicate, how many subscribers there were, `online` for user channels, and
+ * `no_such_client` (thrown) for a connection that does not exist. Shared by the HTTP API and the Redis
+ * ingest, so both paths behave the same.
+ *
+ * Channel publishes are pipelined: every channel of an item, and every channel item of a run of them in
+ * `publishAll`, is handed to the engine in order in the same tick, and the answers are awaited afterwards.
+ * The engine keeps the order (the memory engine delivers at once; the Redis engine sends every script on
+ * its one command connection), and the round trips overlap instead of adding up, so the messages of one
+ * request reach the hub together and share one write per connection.
+ */
+export class Publisher {
+  constructor(
+    private readonly engine: Engine,
+    private readonly stats: Stats,
+    /** Whether `channel` has subscribers on this node (only then is a publish's latency sampled). */
+    private readonly hasLocalSubscribers: (channel: ChannelName) => boolean,
+  ) {}
+
+  publish(item: PublishItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    return isClientItem(item) ? this.publishDirect(item, origin) : this.startChannels(item as ChannelItem, origin);
+  }
+
+  private async publishDirect(item: ClientItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    const { engine, stats } = this;
+    const client = item.target.client;
+    const key = item.id === undefined ? {} : { idempotencyKey: item.id };
+    const delivered = await engine.broker.publishDirect({ client, type: item.type, payloadJson: item.payloadJson, ...key });
+    if (!delivered) {
+      stats.drop('no_such_client', 1, { client, requestId: origin?.requestId });
+      throw new HeraldError('no_such_client', `no connection with client id ${client}`, { field: 'client' });
+    }
+    stats.published += 1;
+    return item.id === undefined ? { client, delivered: true } : { id: item.id, client, delivered: true };
+  }
+
+  /**
+   * Hands every channel of `item` to the engine now (synchronously, in order) and returns the promise of
+   * its answer. The first failure is the item's error; the engine calls of its other channels still settle
+   * (and are counted) on their own.
+   */
+  private startChannels(item: ChannelItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    const { engine, stats } = this;
+    const key = item.id === undefined ? {} : { idempotencyKey: item.id };
+    const channels = item.target.channels;
+    const outcomes = channels.map((channel): Promise<PublishOutcome> => {
+      if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
+      let sent: Promise<PublishOutcome>;
+      try {
+        sent = engine.broker.publish({ channel, type: item.type, payloadJson: item.payloadJson, ...key });
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      return sent.then(
+        (out) => {
+          if (!out.duplicate) stats.published += 1;
+          else stats.latency.cancel(channel);
+          return out;
+        },
+        (err: unknown) => {
+          stats.latency.cancel(channel);
+          throw err;
+        },
+      );
+    });
+    const answers = channels.map(async (channel, i) => {
+      const out = await (outcomes[i] as Promise<PublishOutcome>);
+      const subscribers = await engine.presence.subscribers(channel);
+      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
+      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
+      if (channelKind(channel) === 'user') {
+        const user = channel.slice(USER_CHANNEL_PREFIX.length);
+        const connections = (await engine.presence.online([user])).get(user) ?? 0;
+        r['online'] = connections > 0;
+        if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+      }
+      return r;
+    });
+    return settleInOrder(answers).then((list) => {
+      // Keyed by caller-chosen names ("__proto__" is a valid channel): no prototype to collide with.
+      const results = Object.create(null) as Record<ChannelName, object>;
+      for (const [i, channel] of channels.entries()) results[channel] = list[i] as object;
+      return item.id === undefined ? { results } : { id: item.id, results };
+    });
+  }
+
+  /**
+   * Publishes several items in order. Consecutive channel items are handed to the engine together (see
+   * the class comment); a client item waits for every item before it, so it is still delivered after them.
+   * A missing client is reported in its own item (the others are published); any other failure (engine
+   * unavailable) throws the first item's error once every item handed to the engine has settled. Items
+   * before it are published, and items after it may be too: retry with the same ids to publish the rest
+   * exactly once.
+   */
+  async publishAll(items: readonly PublishItem[], origin?: PublishOrigin): Promise<PublishItemResult[]> {
+    const out: PublishItemResult[] = [];
+    let i = 0;
+    while (i < items.length) {
+      const item = items[i] as PublishItem;
+      if (isClientItem(item)) {
+        out.push(await this.directResult(item, origin));
+        i++;
+        continue;
+      }
+      const run: Array<Promise<PublishItemResult>> = [];
+      for (; i < items.length && (items[i] as PublishItem).target.kind === 'channels'; i++) run.push(this.startChannels(items[i] as ChannelItem, origin));
+      out.push(...(await settleInOrder(run)));
+    }
+    return out;
+  }
+
+  /** A client item's result; a missing client is its own error, not the request's. */
+  private async directResult(item: ClientItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    try {
+      return await this.publishDirect(item, origin);
+    } catch (err) {
+      if (!(err instanceof HeraldError) || err.code !== 'no_such_client') throw err;
+      return {
+        ...(item.id === undefined ? {} : { id: item.id }),
+        client: item.target.client,
+        delivered: false,
+        error: { code: err.code, message: err.message },
+      };
+    }
+  }
+}
+
+/**
+ * Waits for every promise (none is left to reject unobserved), then returns their values in order or
+ * throws the first failure in list order.
+ */
+async function settleInOrder<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const values: T[] = [];
+  for (const s of settled) {
+    if (s.status === 'rejected') throw s.reason;
+    values.push(s.value);
+  }
+  return values;
+}

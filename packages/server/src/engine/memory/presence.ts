@@ -1,0 +1,49 @@
+import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import type { Presence, PresenceConnection } from '../types.js';
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
+
+/** Presence for one process: users and channel members kept in maps. */
+export class MemoryPresence implements Presence {
+  private readonly users = new Map<UserId, Set<ClientId>>();
+  private readonly channels = new Map<ChannelName, Set<ClientId>>();
+
+  add(conn: PresenceConnection): Promise<void> {
+    if (conn.user !== null) addTo(this.users, conn.user, conn.client);
+    return Promise.resolve();
+  }
+
+  remove(conn: PresenceConnection): Promise<void> {
+    if (conn.user !== null) removeFrom(this.users, conn.user, conn.client);
+    return Promise.resolve();
+  }
+
+  join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
+    addTo(this.channels, channel, conn.client);
+    return Promise.resolve();
+  }
+
+  leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
+    removeFrom(this.channels, channel, conn.client);
+    return Promise.resolve();
+  }
+
+  online(users: readonly UserId[]): Promise<Map<UserId, number>> {
+    return Promise.resolve(new Map(users.map((u) => [u, this.users.get(u)?.size ?? 0])));
+  }
+
+  subscribers(channel: ChannelName): Promise<number> {
+    return Promise.resolve(this.channels.get(channel)?.size ?? 0);
+  }
+}

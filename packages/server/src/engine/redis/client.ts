@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import type { Clock } from '../../util/clock.js';
+import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
+
+/** Which of the engine's two connections a client is for. */
+export type RedisRole = 'command' | 'subscriber';
+
+/** Client options the engine passes to a factory (reply mapping stays ioredis' default, 'legacy'). */
+export type EngineRedisOptions = Omit<RedisOptions, 'replyMapping'>;
+
+/**
+ * Builds one of the engine's Redis clients. `defaults` holds the options the engine relies on (fail fast
+ * while Redis is down, never resend a command that may have run); spread them into your own options.
+ */
+export type RedisFactory = (role: RedisRole, defaults: EngineRedisOptions) => Redis;
+
+/** Where the Lua scripts live: `packages/server/lua`, the same relative path from `src/` and `dist/`. */
+export const LUA_DIR = new URL('../../../lua/', import.meta.url);
+
+/** Options every engine client gets unless the factory overrides them. */
+export function clientDefaults(role: RedisRole, commandTimeout: number, node: string): EngineRedisOptions {
+  return {
+    // While Redis is down a call must fail at once (503), not wait in a queue the caller gave up on.
+    enableOfflineQueue: false,
+    // A command in flight when the connection drops fails immediately and is never resent: a publish
+    // that may have run must not run twice (callers retry with an idempotency key instead).
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // A hung connection (no RST, e.g. a network partition) would otherwise hold requests forever.
+    commandTimeout,
+    // The broker resubscribes itself, so that it knows when to read what it missed from history.
+    autoResubscribe: false,
+    // Names the connection in CLIENT LIST: which node, which role.
+    connectionName: `herald-${role}-${node}`,
+  };
+}
+
+/**
+ * A Lua script run with EVALSHA, falling back to EVAL when the server does not have it yet (a restart,
+ * SCRIPT FLUSH, a failover): the same behaviour as ioredis' defineCommand, without widening its types.
+ */
+export class LuaScript {
+  /** The SHA1 digest EVALSHA takes. */
+  readonly sha: string;
+
+  constructor(
+    readonly name: string,
+    readonly source: string,
+  ) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Reads `lua/<name>.lua`. */
+  static load(name: string): LuaScript {
+    return new LuaScript(name, readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8'));
+  }
+
+  /** Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). */
+  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    const call = (command: 'evalsha' | 'eval', script: string): Promise<unknown> => {
+      const argv = [script, keys.length, ...keys, ...args];
+      return buffers ? redis.callBuffer(command, argv) : redis.call(command, argv);
+    };
+    try {
+      return await call('evalsha', this.sha);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return call('eval', this.source);
+      throw err;
+    }
+  }
+}
+
+/** Errors the publish script answers for invalid input, and what they mean to the HTTP API. */
+const SCRIPT_ERRORS: Record<string, (message: string, cause: unknown) => HeraldError> = {
+  INVALID_CHANNEL: (m, cause) => new HeraldError('invalid_channel', m, { field: 'channel', cause }),
+  INVALID_TYPE: (m, cause) => new HeraldError('invalid_field', m, { field: 'type', cause }),
+  RESERVED_TYPE: (m, cause) => new HeraldError('reserved_type', m, { field: 'type', cause }),
+  INVALID_PAYLOAD: (m, cause) => new HeraldError('invalid_field', m, { field: 'payload', cause }),
+};
+
+/**
+ * Turns anything a Redis call threw into a HeraldError: input the publish script rejected keeps its
+ * code (400); everything else (connection refused, timeout, OOM, a broken script) is the engine being
+ * unavailable (503). The message names the operation, never the Redis address; `cause` has the details.
+ */
+export function toHeraldError(err: unknown, operation: string): HeraldError {
+  if (err instanceof HeraldError) return err;
+  if (err instanceof Error) {
+    const space = err.message.indexOf(' ');
+    const make = space > 0 ? SCRIPT_ERRORS[err.message.slice(0, space)] : undefined;
+    if (make) return make(err.message.slice(space + 1), err);
+  }
+  return new EngineUnavailableError(`Redis is unavailable (${operation} failed)`, err);
+}
+
+/**
+ * Resolves true once `client` is ready, false after `timeout` ms (Redis may be down: callers retry or fail
+ * fast). The one "wait for Redis" of the engine and the ingest.
+ */
+export function whenReady(client: Redis, clock: Clock, timeout: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clock.clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = (): void => done(true);
+    const timer = clock.setTimeout(() => done(false), timeout);
+    client.on('ready', onReady);
+  });
+}
+
+/** What the engine's parts share: the command connection, and one guarded way to use it. */
+export class RedisContext {
+  private closed = false;
+
+  constructor(
+    readonly redis: Redis,
+    readonly clock: Clock,
+  ) {}
+
+  /** Marks the engine closed: every later call rejects with EngineUnavailableError. */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Resolves true once the command connection is ready, false after `timeout` ms or when closed. */
+  whenReady(timeout: number): Promise<boolean> {
+    if (this.closed && this.redis.status !== 'ready') return Promise.resolve(false);
+    return whenReady(this.redis, this.clock, timeout);
+  }
+
+  /** Runs `fn` against the command connection; every failure becomes a HeraldError (see toHeraldError). */
+  async call<T>(operation: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
+    try {
+      return await fn(this.redis);
+    } catch (err) {
+      throw toHeraldError(err, operation);
+    }
+  }
+
+  /**
+   * Sends a pipeline and returns its results, failing as a whole when any command failed: presence and
+   * lookups have no use for half an answer.
+   */
+  async pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
+    return this.call(operation, async (redis) => {
+      const p = redis.pipeline();
+      build(p);
+      const results = (await p.exec()) ?? [];
+      return results.map(([err, value]) => {
+        if (err) throw err;
+        return value;
+      });
+    });
+  }
+}

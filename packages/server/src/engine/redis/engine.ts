@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
+import { EngineUnavailableError } from '../../util/errors.js';
+import { silentLogger, type Logger } from '../../util/logger.js';
+import { RedisBroker } from './broker.js';
+import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
+import { RedisHistory } from './history.js';
+import { RedisKeys } from './keys.js';
+import { RedisPresence } from './presence.js';
+import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
+import type { Engine, EngineHandlers, NodeId } from '../types.js';
+
+export type { EngineRedisOptions, RedisFactory, RedisRole } from './client.js';
+
+/** Options of the Redis engine. */
+export interface RedisEngineOptions {
+  /** Redis URL: `redis://[[user]:password@]host:port[/db]`, `rediss://` for TLS. Unused when `redis` is given. @default 'redis://127.0.0.1:6379' */
+  url?: string;
+  /**
+   * Builds the engine's two clients (one for commands, one for pub/sub) instead of `url`: for TLS options,
+   * Sentinel, or tests. Spread the `defaults` it is given into the client's options; they make calls fail
+   * fast while Redis is down. The engine owns the clients and quits them on `close()`.
+   * @default clients for `url`
+   */
+  redis?: RedisFactory;
+  /** Prefix of every key and pub/sub channel; several Herald clusters can share one Redis with different prefixes. No braces. @default 'herald' */
+  prefix?: string;
+  /** This node's id, unique in the cluster: direct messages are routed to it. @default 12 random bytes, base64url */
+  nodeId?: NodeId;
+  /** Messages kept per channel for recovery. @default 1000 */
+  historySize?: number;
+  /** How long a message stays in history, in ms (measured in Redis server time). @default 600000 (10 minutes) */
+  historyTtl?: number;
+  /** How long a channel's seq and epoch outlive its last publish or read, in ms; at least `historyTtl`. @default max(historyTtl, 3600000) (one hour) */
+  historyMetaTtl?: number;
+  /** Idempotency window for publish ids, in ms. @default 300000 (5 minutes) */
+  idempotencyTtl?: number;
+  /** A node that stops without cleaning up (kill -9) disappears from presence within this many ms; nodes refresh every third of it. @default 30000 */
+  presenceTtl?: number;
+  /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) instead of PUBLISH/SUBSCRIBE. @default false */
+  sharded?: boolean;
+  /** Most ms a Redis command may take before the call fails with EngineUnavailableError (a hung connection). @default 5000 */
+  commandTimeout?: number;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Drives the presence refresh and presence expiry times. @default the system clock */
+  clock?: Clock;
+}
+
+/** Most ms `check()` waits for PING. */
+const CHECK_TIMEOUT = 1000;
+
+function integer(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`createRedisEngine: ${name} must be an integer >= ${min}, got ${String(value)}`);
+  return value;
+}
+
+/** Options with defaults merged and checked: the one place defaults live. */
+function resolve(o: RedisEngineOptions) {
+  const D = ENGINE_DEFAULTS;
+  const historyTtl = integer('historyTtl', o.historyTtl ?? D.historyTtl, 1);
+  const historyMetaTtl = integer('historyMetaTtl', o.historyMetaTtl ?? defaultMetaTtl(historyTtl), 1);
+  if (historyMetaTtl < historyTtl) throw new RangeError(`createRedisEngine: historyMetaTtl (${historyMetaTtl}) must be >= historyTtl (${historyTtl})`);
+  const prefix = o.prefix ?? D.redisPrefix;
+  // A brace would become the hash tag of every key, putting the whole cluster's data on one slot.
+  if (prefix.length === 0 || /[{}\s]/.test(prefix)) throw new RangeError('createRedisEngine: prefix must be non-empty, without braces or spaces');
+  const nodeId = o.nodeId ?? randomBytes(12).toString('base64url');
+  if (nodeId.length === 0 || /\s/.test(nodeId)) throw new RangeError('createRedisEngine: nodeId must be non-empty, without spaces');
+  return {
+    url: o.url ?? 'redis://127.0.0.1:6379',
+    prefix,
+    nodeId,
+    historySize: integer('historySize', o.historySize ?? D.historySize, 0),
+    historyTtl,
+    historyMetaTtl,
+    idempotencyTtl: integer('idempotencyTtl', o.idempotencyTtl ?? D.idempotencyTtl, 1),
+    presenceTtl: integer('presenceTtl', o.presenceTtl ?? D.presenceTtl, 30),
+    sharded: o.sharded ?? false,
+    commandTimeout: integer('commandTimeout', o.commandTimeout ?? D.commandTimeout, 1),
+    logger: o.logger ?? silentLogger(),
+    clock: o.clock ?? systemClock,
+  };
+}
+
+/** The Redis engine, with what tests and operators may inspect. */
+export interface RedisEngine extends Engine {
+  /** This node's id. */
+  readonly nodeId: NodeId;
+  /** The key prefix. */
+  readonly prefix: string;
+}
+
+/**
+ * The engine for many processes and machines: history, seq and epoch in Redis streams and hashes (one
+ * atomic Lua script per publish, `lua/publish.lua`, shared with the PHP SDK), fan-out over Redis pub/sub,
+ * presence in ZSETs with TTLs. Uses two connections: commands, and pub/sub. While Redis is down every
+ * call rejects at once with EngineUnavailableError; both connections reconnect by themselves, the
+ * subscriber resubscribes and fills from history what it missed. Key layout: docs/redis.md.
+ */
+export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine {
+  const o = resolve(options);
+  const { logger, clock } = o;
+  const make = (role: RedisRole): Redis => {
+    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true };
+    const client = options.redis ? options.redis(role, defaults) : new Redis(o.url, defaults);
+    watch(client, role);
+    return client;
+  };
+  // One log line per outage and per recovery, not one per reconnection attempt.
+  const watch = (client: Redis, role: RedisRole): void => {
+    let down = false;
+    client.on('error', (err: unknown) => {
+      if (down) return;
+      down = true;
+      logger.warn({ err, role }, 'redis engine: connection failed; retrying');
+    });
+    client.on('ready', () => {
+      if (down) logger.info({ role }, 'redis engine: connection restored');
+      down = false;
+    });
+  };
+
+  const redis = make('command');
+  const sub = make('subscriber');
+  const keys = new RedisKeys(o.prefix);
+  const ctx = new RedisContext(redis, clock);
+  const history = new RedisHistory(ctx, keys, { size: o.historySize, ttl: o.historyTtl, metaTtl: o.historyMetaTtl });
+  const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
+  let handlers: EngineHandlers | undefined;
+  const broker = new RedisBroker({
+    ctx,
+    sub,
+    keys,
+    node: o.nodeId,
+    sharded: o.sharded,
+    history,
+    presence,
+    publishScript: LuaScript.load('publish'),
+    idempotencyTtl: o.idempotencyTtl,
+    commandTimeout: o.commandTimeout,
+    handlers: () => handlers,
+    logger,
+  });
+
+  let timer: TimerHandle | undefined;
+  let lastTouch = clock.now();
+  // Subscribed channels keep their seq and epoch: extend their meta TTL well before it can run out.
+  const touchEvery = Math.min(o.historyMetaTtl / 4, 3_600_000);
+  const tick = (): void => {
+    presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
+    if (clock.now() - lastTouch >= touchEvery) {
+      lastTouch = clock.now();
+      history.touch(broker.channels()).catch((err: unknown) => logger.debug({ err }, 'redis engine: touching channels failed'));
+    }
+  };
+  // After an outage, put this node's connections back at once rather than at the next tick.
+  let everReady = false;
+  redis.on('ready', () => {
+    if (everReady) tick();
+    everReady = true;
+  });
+
+  /** Resolves when both connections are up and subscribed, or at the first failure: Redis may come later. */
+  const connected = (): Promise<void> =>
+    new Promise<void>((done) => {
+      const finish = (): void => {
+        clock.clearTimeout(timeout);
+        redis.off('error', finish).off('ready', check);
+        sub.off('error', finish);
+        stopWatching();
+        done();
+      };
+      const check = (): void => {
+        if (broker.ready && redis.status === 'ready') finish();
+      };
+      const timeout = clock.setTimeout(finish, o.commandTimeout);
+      redis.once('error', finish).on('ready', check);
+      sub.once('error', finish);
+      const stopWatching = broker.onSync(check);
+      for (const c of [redis, sub]) if (c.status === 'wait') c.connect().catch(() => undefined);
+      check();
+    });
+
+  let closed = false;
+  return {
+    name: 'redis',
+    nodeId: o.nodeId,
+    prefix: o.prefix,
+    broker,
+    history,
+    presence,
+    async start(h) {
+      if (closed) throw new EngineUnavailableError('the Redis engine is closed');
+      handlers = h;
+      await connected();
+      if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
+      timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
+    },
+    async check() {
+      if (closed) throw new EngineUnavailableError('the Redis engine is closed');
+      if (!broker.ready) throw new EngineUnavailableError('Redis is unavailable (subscriber connection down)');
+      // Readiness probes give up after about a second: answer within one, whatever commandTimeout is.
+      let pingTimer: TimerHandle | undefined;
+      const ping = ctx.call('ping', (r) => r.ping());
+      const late = new Promise<never>((_, reject) => {
+        pingTimer = clock.setTimeout(() => reject(new EngineUnavailableError('Redis did not answer PING in time')), Math.min(o.commandTimeout, CHECK_TIMEOUT));
+      });
+      try {
+        await Promise.race([ping, late]);
+      } finally {
+        if (pingTimer !== undefined) clock.clearTimeout(pingTimer);
+        // The loser of the race must not become an unhandled rejection.
+        ping.catch(() => undefined);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (timer !== undefined) clock.clearInterval(timer);
+      handlers = undefined;
+      // A graceful stop leaves presence at once; a crash leaves it within presenceTtl.
+      if (redis.status === 'ready') await presence.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence cleanup failed'));
+      ctx.close();
+      await Promise.all(
+        [redis, sub].map((c) =>
+          c.status === 'ready'
+            ? c.quit().then(
+                () => undefined,
+                () => c.disconnect(),
+              )
+            : c.disconnect(),
+        ),
+      );
+    },
+  };
+}

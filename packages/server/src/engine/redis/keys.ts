@@ -1,0 +1,78 @@
+import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import type { NodeId } from '../types.js';
+
+/**
+ * Every Redis key and pub/sub channel the Redis engine uses, in one place (docs/redis.md lists them).
+ * Keys of one channel share the hash tag `{<channel>}` so a publish touches a single Redis Cluster slot;
+ * channel names cannot contain braces, so the tag is always the whole name.
+ */
+export class RedisKeys {
+  /** `<prefix>:control`: disconnect commands, every node listens. */
+  readonly control: string;
+  /** `<prefix>:ingest`: the durable ingest stream (XADD), read by every gateway through one consumer group. */
+  readonly ingest: string;
+  /** `<prefix>:ingest:dead`: ingested messages that could not be published, with the reason. */
+  readonly ingestDead: string;
+  /** `<prefix>:ingest:leader`: the lock held by the node that takes the pub/sub ingest. */
+  readonly ingestLeader: string;
+  /** `<prefix>:publish`: the pub/sub ingest channel (PUBLISH). */
+  readonly ingestChannel: string;
+
+  constructor(readonly prefix: string) {
+    this.control = `${prefix}:control`;
+    this.ingest = `${prefix}:ingest`;
+    this.ingestDead = `${prefix}:ingest:dead`;
+    this.ingestLeader = `${prefix}:ingest:leader`;
+    this.ingestChannel = `${prefix}:publish`;
+  }
+
+  /** `<prefix>:{<channel>}`: what every key of a channel starts with. */
+  private base(channel: ChannelName): string {
+    return `${this.prefix}:{${channel}}`;
+  }
+
+  /** Hash `seq`, `epoch` of a channel. */
+  meta(channel: ChannelName): string {
+    return `${this.base(channel)}:meta`;
+  }
+
+  /** Stream of a channel's history, entry ids `<seq>-0`. */
+  stream(channel: ChannelName): string {
+    return `${this.base(channel)}:stream`;
+  }
+
+  /** String `<seq>:<epoch>`: an idempotency key seen on a channel. */
+  idempotency(channel: ChannelName, id: string): string {
+    return `${this.base(channel)}:idem:${id}`;
+  }
+
+  /** Pub/sub channel a channel's messages are published on. */
+  pub(channel: ChannelName): string {
+    return `${this.base(channel)}:pub`;
+  }
+
+  /** ZSET client -> expiry (ms): connections subscribed to a channel. */
+  members(channel: ChannelName): string {
+    return `${this.base(channel)}:members`;
+  }
+
+  /** ZSET client -> expiry (ms): connections of a user. */
+  user(user: UserId): string {
+    return `${this.prefix}:user:{${user}}`;
+  }
+
+  /** String: the node a connection is on. */
+  client(client: ClientId): string {
+    return `${this.prefix}:client:{${client}}`;
+  }
+
+  /** String: an idempotency key seen for a direct message. */
+  clientIdempotency(client: ClientId, id: string): string {
+    return `${this.prefix}:client:{${client}}:idem:${id}`;
+  }
+
+  /** Pub/sub channel of one node: direct messages for its connections. */
+  node(node: NodeId): string {
+    return `${this.prefix}:node:${node}`;
+  }
+}

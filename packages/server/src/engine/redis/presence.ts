@@ -1,0 +1,184 @@
+import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisContext } from './client.js';
+import type { RedisKeys } from './keys.js';
+import type { NodeId, Presence, PresenceConnection } from '../types.js';
+
+/** A connection of this node, as presence remembers it for the refresh. */
+interface LocalConnection {
+  user: UserId | null;
+  channels: Set<ChannelName>;
+}
+
+/** Most commands in one pipeline of a refresh: bounds the memory of one write, not the number of writes. */
+const REFRESH_BATCH = 2000;
+
+/**
+ * Presence in Redis. A user's connections and a channel's members are ZSETs scored by expiry time (ms);
+ * each node re-adds its own connections every `ttl / 3`, and readers count only members whose expiry is
+ * still ahead. A node that dies without cleaning up (kill -9, a lost machine) stops refreshing, so its
+ * connections stop counting at most `ttl` after its last refresh; the next refresh of a live node trims
+ * them, and keys nobody refreshes expire by their own TTL.
+ *
+ * Expiry times come from the nodes' clocks, so presence assumes those clocks agree (NTP): a skew adds to
+ * the bound. The node also remembers its own connections, which is what the refresh re-adds and what makes
+ * presence whole again after Redis lost its data.
+ */
+export class RedisPresence implements Presence {
+  private readonly local = new Map<ClientId, LocalConnection>();
+  private refreshing = false;
+
+  constructor(
+    private readonly ctx: RedisContext,
+    private readonly keys: RedisKeys,
+    private readonly node: NodeId,
+    /** How long an entry lives without a refresh (ms). */
+    readonly ttl: number,
+    private readonly now: () => number,
+  ) {}
+
+  private entry(conn: PresenceConnection): LocalConnection {
+    let e = this.local.get(conn.client);
+    if (!e) this.local.set(conn.client, (e = { user: conn.user, channels: new Set() }));
+    return e;
+  }
+
+  add(conn: PresenceConnection): Promise<void> {
+    this.entry(conn);
+    const expires = this.now() + this.ttl;
+    return this.send('presence add', (p) => {
+      p.set(this.keys.client(conn.client), this.node, 'PX', this.ttl);
+      if (conn.user !== null) {
+        const key = this.keys.user(conn.user);
+        p.zadd(key, expires, conn.client);
+        p.pexpire(key, this.ttl);
+      }
+    });
+  }
+
+  remove(conn: PresenceConnection): Promise<void> {
+    const e = this.local.get(conn.client);
+    this.local.delete(conn.client);
+    return this.send('presence remove', (p) => {
+      p.del(this.keys.client(conn.client));
+      if (conn.user !== null) p.zrem(this.keys.user(conn.user), conn.client);
+      // Channels it never left (normally the hub leaves them first) must not count it until they expire.
+      for (const channel of e?.channels ?? []) p.zrem(this.keys.members(channel), conn.client);
+    });
+  }
+
+  join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
+    this.entry(conn).channels.add(channel);
+    const key = this.keys.members(channel);
+    const expires = this.now() + this.ttl;
+    return this.send('presence join', (p) => {
+      p.zadd(key, expires, conn.client);
+      p.pexpire(key, this.ttl);
+    });
+  }
+
+  leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
+    this.local.get(conn.client)?.channels.delete(channel);
+    return this.send('presence leave', (p) => {
+      p.zrem(this.keys.members(channel), conn.client);
+    });
+  }
+
+  async online(users: readonly UserId[]): Promise<Map<UserId, number>> {
+    const unique = [...new Set(users)];
+    if (unique.length === 0) return new Map();
+    const min = this.now();
+    // One round trip whatever the number of users: the HTTP API asks for up to 1000 at once.
+    const counts = await this.ctx.pipeline('presence online', (p) => {
+      for (const u of unique) p.zcount(this.keys.user(u), min, '+inf');
+    });
+    const out = new Map<UserId, number>();
+    unique.forEach((u, i) => out.set(u, Number(counts[i] ?? 0)));
+    return out;
+  }
+
+  async subscribers(channel: ChannelName): Promise<number> {
+    const [count] = await this.ctx.pipeline('presence subscribers', (p) => {
+      p.zcount(this.keys.members(channel), this.now(), '+inf');
+    });
+    return Number(count ?? 0);
+  }
+
+  /** Counts a user's live connections (for a best-effort disconnect count). */
+  async userConnections(user: UserId): Promise<number> {
+    return (await this.online([user])).get(user) ?? 0;
+  }
+
+  /** The node a connection is on, or null when no live node has it. */
+  async nodeOf(client: ClientId): Promise<NodeId | null> {
+    return this.ctx.call('presence lookup', (redis) => redis.get(this.keys.client(client)));
+  }
+
+  /** Whether this node registered `client`. */
+  has(client: ClientId): boolean {
+    return this.local.has(client);
+  }
+
+  /** Number of connections this node keeps alive in presence. */
+  get size(): number {
+    return this.local.size;
+  }
+
+  /**
+   * Re-adds every connection of this node with a fresh expiry, extends the keys' TTLs and trims members
+   * that expired (a dead node's). All pipelines are written in the same tick, so a `remove` that comes
+   * later is applied after them by Redis and cannot be undone by a refresh built before it.
+   */
+  async refresh(): Promise<void> {
+    if (this.refreshing || this.local.size === 0) return;
+    this.refreshing = true;
+    try {
+      const now = this.now();
+      const expires = now + this.ttl;
+      const zsets = new Map<string, Array<string | number>>();
+      const member = (key: string, client: ClientId): void => {
+        let args = zsets.get(key);
+        if (!args) zsets.set(key, (args = []));
+        args.push(expires, client);
+      };
+      const commands: Array<(p: ChainableCommander) => void> = [];
+      for (const [client, e] of this.local) {
+        commands.push((p) => p.set(this.keys.client(client), this.node, 'PX', this.ttl));
+        if (e.user !== null) member(this.keys.user(e.user), client);
+        for (const channel of e.channels) member(this.keys.members(channel), client);
+      }
+      for (const [key, args] of zsets) {
+        commands.push((p) => p.zadd(key, ...args));
+        commands.push((p) => p.pexpire(key, this.ttl));
+        commands.push((p) => p.zremrangebyscore(key, '-inf', `(${now}`));
+      }
+      const batches: Array<Promise<unknown>> = [];
+      for (let i = 0; i < commands.length; i += REFRESH_BATCH) {
+        const batch = commands.slice(i, i + REFRESH_BATCH);
+        batches.push(this.ctx.pipeline('presence refresh', (p) => batch.forEach((c) => c(p))));
+      }
+      const failed = (await Promise.allSettled(batches)).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** Removes every connection of this node from Redis (a graceful shutdown); forgets them locally. */
+  async clear(): Promise<void> {
+    const all = [...this.local];
+    this.local.clear();
+    if (all.length === 0) return;
+    await this.send('presence clear', (p) => {
+      for (const [client, e] of all) {
+        p.del(this.keys.client(client));
+        if (e.user !== null) p.zrem(this.keys.user(e.user), client);
+        for (const channel of e.channels) p.zrem(this.keys.members(channel), client);
+      }
+    });
+  }
+
+  private async send(operation: string, build: (p: ChainableCommander) => void): Promise<void> {
+    await this.ctx.pipeline(operation, build);
+  }
+}

@@ -1,0 +1,215 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { JwtAuth } from '../auth/jwt-auth.js';
+import type { Auth } from '../auth/types.js';
+import { Connection } from '../delivery/connection.js';
+import { sweep } from '../delivery/heartbeat.js';
+import { Hub } from '../delivery/hub.js';
+import { Publisher } from '../delivery/publisher.js';
+import { Stats } from '../delivery/stats.js';
+import { createMemoryEngine } from '../engine/memory/engine.js';
+import type { Engine } from '../engine/types.js';
+import { createAdminHttp } from '../http/admin.js';
+import { createApiRoutes } from '../http/api-routes.js';
+import { createDemoRoute } from '../http/demo.js';
+import { createHttpHandler, type RouteHook } from '../http/handler.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createOperations } from '../observability/operations.js';
+import type { NodeSnapshot } from '../observability/snapshot.js';
+import { createNativeProtocol } from '../protocols/native/protocol.js';
+import type { Protocol } from '../protocols/types.js';
+import { createAdmission } from '../transport/admission.js';
+import { TRANSPORTS } from '../transport/registry.js';
+import type { OnSocket } from '../transport/types.js';
+import { sleep, systemClock } from '../util/clock.js';
+import { createLogger } from '../util/logger.js';
+import { newClientId } from '../util/random-id.js';
+import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+
+/** A running gateway. */
+export interface Gateway {
+  /** The HTTP server (WebSocket upgrades on the `ws` transport, and the HTTP API). */
+  readonly server: Server;
+  /** The resolved options. */
+  readonly options: ResolvedOptions;
+  readonly engine: Engine;
+  readonly stats: Stats;
+  /** This node's id: the Redis engine's `nodeId`, or the host name with the memory engine (the `node` label of every metric). */
+  readonly nodeId: string;
+  /** The Prometheus registry behind `GET /metrics`. */
+  readonly metrics: Metrics;
+  /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
+  snapshot(): NodeSnapshot;
+  /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
+  readonly publisher: Publisher;
+  /** Where it listens. */
+  address(): AddressInfo;
+  /** Number of open connections. */
+  readonly connectionCount: number;
+  /** Number of channels with at least one local subscriber. */
+  readonly channelCount: number;
+  /** Runs one heartbeat sweep now (the interval timer does this every `sweepInterval`). */
+  sweep(): void;
+  /** Adds an HTTP route hook tried after the built-in routes. */
+  addRoute(hook: RouteHook): void;
+  /**
+   * Graceful shutdown: stop accepting, close every client with its protocol's restart code (native 1012)
+   * after flushing what is queued, wait up to `shutdownTimeout` for them to go, drop the rest, close the
+   * engine. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates and starts a gateway: the delivery core (hub, publisher, engine: memory by default), the wire
+ * protocols over it, one transport carrying the WebSocket upgrades and the HTTP API, and one sweep timer for
+ * all connections. docs/architecture.md walks through it.
+ */
+export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
+  const options = resolveOptions(opts);
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger();
+  const engine =
+    opts.engine ?? createMemoryEngine({ historySize: options.historySize, historyTtl: options.historyTtl, idempotencyTtl: options.idempotencyTtl, clock });
+  const nodeId = 'nodeId' in engine && typeof engine.nodeId === 'string' ? engine.nodeId : hostname();
+  let shuttingDown = false;
+  const isShuttingDown = (): boolean => shuttingDown;
+
+  // ---- the delivery core ----
+  const stats = new Stats();
+  const hub = new Hub(engine, logger, stats);
+  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0);
+  const auth: Auth = new JwtAuth({
+    secrets: options.jwtSecrets,
+    publicKeys: options.jwtPublicKeys,
+    jwksUrl: options.jwksUrl,
+    apiKeys: options.apiKeys,
+    metricsTokens: options.metricsTokens,
+    admin: options.admin,
+  });
+  const limits = {
+    connectTimeout: options.connectTimeout,
+    clientRate: options.clientRate,
+    clientBurst: options.clientBurst,
+    sendBufferLimit: options.sendBufferLimit,
+  };
+
+  // ---- the wire protocols ----
+  const protocols: Protocol[] = [
+    createNativeProtocol({
+      paths: options.wsPaths,
+      subscriptions: hub,
+      auth,
+      stats,
+      clock,
+      logger,
+      allowAnonymous: options.allowAnonymous,
+      maxSubscriptions: options.maxSubscriptions,
+      maxInvalidFrames: options.maxInvalidFrames,
+      liveness: { pingInterval: options.pingInterval, idleTimeout: options.idleTimeout },
+    }),
+  ];
+  const protocolFor = (path: string): Protocol | undefined => protocols.find((p) => p.accepts(path));
+  const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
+
+  // ---- operations and the HTTP API ----
+  const ops = createOperations({ hub, engine, stats, clock, logger, node: nodeId, admin: options.admin, isShuttingDown });
+  const apiRoutes = createApiRoutes({
+    engine,
+    hub,
+    publisher,
+    ops,
+    maxBodySize: options.maxBodySize,
+    maxPublishChannels: options.maxPublishChannels,
+    node: nodeId,
+    isShuttingDown,
+  });
+  const extraRoutes: RouteHook[] = [];
+  if (options.admin) {
+    const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });
+    apiRoutes.set('admin', admin.apiRoute);
+    extraRoutes.push(admin.page);
+  }
+  if (options.demo) extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, logger }));
+  const http = createHttpHandler({ auth, stats, logger, apiRoutes, ops, isEndpoint, extraRoutes });
+  const server = createServer(http);
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err: err.message }, 'http client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  // ---- the transport ----
+  const onSocket: OnSocket = (socket, info) => {
+    const conn = new Connection(newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    // Admission accepted the path, so a protocol serves it.
+    conn.handler = (protocolFor(info.path) as Protocol).open(conn, info);
+    hub.add(conn);
+    stats.connectionsOpened += 1;
+    return conn;
+  };
+  const admit = createAdmission({
+    shuttingDown: isShuttingDown,
+    isEndpoint,
+    endpoints: protocols.flatMap((p) => p.endpoints),
+    allowedOrigins: options.allowedOrigins,
+  });
+  const transport = await TRANSPORTS[options.transport]({
+    server,
+    admit,
+    onSocket,
+    maxPayload: options.maxFrameSize,
+    sendBufferLimit: options.sendBufferLimit,
+    clock,
+    logger,
+  });
+
+  await engine.start(hub);
+  await transport.listen(options.port, options.host);
+  ops.start();
+
+  const runSweep = (): void => sweep(hub.connections.values(), clock.now());
+  const timer = clock.setInterval(runSweep, options.sweepInterval);
+  let closing: Promise<void> | undefined;
+
+  const shutdown = async (): Promise<void> => {
+    shuttingDown = true;
+    transport.stop();
+    clock.clearInterval(timer);
+    ops.stop();
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    for (const conn of [...hub.connections.values()]) conn.closeFor('shutdown', 'server restarting');
+    // In-flight HTTP requests finish (new publishes answer 503 shutting_down); clients close with 1012.
+    await Promise.race([Promise.all([transport.drained(), http.idle()]), sleep(clock, options.shutdownTimeout)]);
+    transport.terminateAll();
+    server.closeAllConnections();
+    await serverClosed;
+    await engine.close();
+    // Again: writes the "N similar log lines suppressed" summaries of the closes above.
+    ops.stop();
+    logger.info('gateway stopped');
+  };
+
+  return {
+    server,
+    options,
+    engine,
+    stats,
+    nodeId,
+    metrics: ops.metrics,
+    snapshot: ops.snapshot,
+    publisher,
+    address: () => transport.address(),
+    get connectionCount() {
+      return hub.connections.size;
+    },
+    get channelCount() {
+      return hub.channelCount;
+    },
+    sweep: runSweep,
+    addRoute: (hook) => extraRoutes.push(hook),
+    close: () => (closing ??= shutdown()),
+  };
+}

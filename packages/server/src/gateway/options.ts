@@ -1,0 +1,194 @@
+import { createPublicKey } from 'node:crypto';
+import { ENGINE_DEFAULTS } from '../engine/defaults.js';
+import type { Engine } from '../engine/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+
+/** Options of `createGateway`. Every field is optional; defaults are merged in `resolveOptions`. */
+export interface GatewayOptions {
+  /** TCP port; 0 picks a free one. @default 8080 */
+  port?: number;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** API keys accepted by `/api/*` (several allow rotation). With none, the API answers 401 to everything. @default [] */
+  apiKeys?: readonly string[];
+  /** HS256 secrets that sign connection tokens (several allow rotation). @default [] */
+  jwtSecrets?: readonly string[];
+  /** PEM public keys (SPKI) that verify RS256 (RSA) or ES256 (EC P-256) connection tokens, e.g. an identity provider's. @default [] */
+  jwtPublicKeys?: readonly string[];
+  /** A JWKS URL (an identity provider's `jwks_uri`) whose keys verify RS256/ES256 connection tokens; fetched on demand and cached. */
+  jwksUrl?: string;
+  /** Whether connections without a token may connect (public channels only). @default false */
+  allowAnonymous?: boolean;
+  /** Paths that accept WebSocket upgrades. @default ['/ws'] */
+  wsPaths?: readonly string[];
+  /** Allowed `Origin` headers for WebSocket upgrades; empty allows any. @default [] */
+  allowedOrigins?: readonly string[];
+  /** Time a new connection has to send `connect`, in ms (close 4000). @default 10000 */
+  connectTimeout?: number;
+  /** Ping interval advertised to clients, and silence after which the server sends a protocol ping, in ms. @default 25000 */
+  pingInterval?: number;
+  /** Silence after which a connection is closed with 4002, in ms. Must exceed `pingInterval`. @default 60000 */
+  idleTimeout?: number;
+  /** Period of the one sweep over all connections (timeouts, pings, token expiry), in ms. @default 1000 */
+  sweepInterval?: number;
+  /** Largest client frame in bytes (close 1009 above it). @default 65536 */
+  maxFrameSize?: number;
+  /** Most subscriptions one connection may hold. @default 100 */
+  maxSubscriptions?: number;
+  /** Client frames allowed per second, sustained (close 4029 above it). @default 50 */
+  clientRate?: number;
+  /** Client frames allowed in a burst. @default 100 */
+  clientBurst?: number;
+  /** Malformed frames tolerated per connection before it is closed with 4500. @default 10 */
+  maxInvalidFrames?: number;
+  /** Per-connection send buffer limit in bytes; a connection over it is closed with 4008. @default 1048576 */
+  sendBufferLimit?: number;
+  /** Largest HTTP API request body in bytes (413 above it). @default 1048576 */
+  maxBodySize?: number;
+  /** Most channels in one publish, and most items in one publish array. @default 100 */
+  maxPublishChannels?: number;
+  /** Time a graceful shutdown waits for clients to close before it drops them, in ms. @default 10000 */
+  shutdownTimeout?: number;
+  /** Messages kept per channel (memory engine, when `engine` is not given). @default 1000 */
+  historySize?: number;
+  /** How long messages stay in history, in ms (memory engine). @default 600000 */
+  historyTtl?: number;
+  /** Idempotency window of publish ids, in ms (memory engine). @default 300000 */
+  idempotencyTtl?: number;
+  /** Serve the demo page at `/` (the browser SDK connected to this gateway, and a publish form). @default false */
+  demo?: boolean;
+  /** API key the demo page's publish form is prefilled with (the CLI sets it in development mode only). */
+  demoApiKey?: string;
+  /** Serve the admin dashboard at `/admin` and `POST /api/admin/token` (both need the API key; see docs/metrics.md). @default false */
+  admin?: boolean;
+  /** Bearer tokens that may read `/metrics` besides the API keys (at least 16 characters each; several allow rotation), for a scraper that must not publish. @default [] */
+  metricsTokens?: readonly string[];
+  /**
+   * WebSocket library: `ws`, or `uws` for uWebSockets.js (not on the npm registry: install it yourself; it then
+   * owns the port and relays plain HTTP to the gateway's handler). See docs/benchmarks.md. @default 'ws'
+   */
+  transport?: 'ws' | 'uws';
+  /** The engine; a memory engine built from the history options when omitted. */
+  engine?: Engine;
+  /** @default the system clock */
+  clock?: Clock;
+  /** @default a pino logger at level info */
+  logger?: Logger;
+}
+
+/** Options after defaults, with the collaborators still optional (built in createGateway). */
+export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl'>> & {
+  demoApiKey: string | undefined;
+  jwksUrl: string | undefined;
+};
+
+export const DEFAULTS: ResolvedOptions = {
+  port: 8080,
+  host: '127.0.0.1',
+  apiKeys: [],
+  jwtSecrets: [],
+  jwtPublicKeys: [],
+  jwksUrl: undefined,
+  allowAnonymous: false,
+  wsPaths: ['/ws'],
+  allowedOrigins: [],
+  connectTimeout: 10_000,
+  pingInterval: 25_000,
+  idleTimeout: 60_000,
+  sweepInterval: 1000,
+  maxFrameSize: 65_536,
+  maxSubscriptions: 100,
+  clientRate: 50,
+  clientBurst: 100,
+  maxInvalidFrames: 10,
+  sendBufferLimit: 1_048_576,
+  maxBodySize: 1_048_576,
+  maxPublishChannels: 100,
+  shutdownTimeout: 10_000,
+  historySize: ENGINE_DEFAULTS.historySize,
+  historyTtl: ENGINE_DEFAULTS.historyTtl,
+  idempotencyTtl: ENGINE_DEFAULTS.idempotencyTtl,
+  demo: false,
+  demoApiKey: undefined,
+  transport: 'ws',
+  admin: false,
+  metricsTokens: [],
+};
+
+/** An invalid option; `option` names it. */
+export class OptionsError extends Error {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    this.name = 'OptionsError';
+  }
+}
+
+/** The largest delay Node's timers accept (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
+  'connectTimeout',
+  'pingInterval',
+  'idleTimeout',
+  'sweepInterval',
+  'maxFrameSize',
+  'maxSubscriptions',
+  'clientRate',
+  'clientBurst',
+  'maxInvalidFrames',
+  'sendBufferLimit',
+  'maxBodySize',
+  'maxPublishChannels',
+  'shutdownTimeout',
+  'historyTtl',
+  'idempotencyTtl',
+];
+
+/** Merges defaults and rejects invalid values and combinations with a message naming the option. */
+export function resolveOptions(options: GatewayOptions): ResolvedOptions {
+  const o: ResolvedOptions = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(options)) {
+    if (v !== undefined && k in DEFAULTS) (o as Record<string, unknown>)[k] = v;
+  }
+  for (const k of POSITIVE) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(k, `must be a positive number, got ${String(v)}`);
+    // Durations feed timers, and Node's timers overflow (firing at once) above 2^31-1 ms.
+    if (v > MAX_TIMER_MS) throw new OptionsError(k, `must be at most ${MAX_TIMER_MS}, got ${v}`);
+  }
+  if (o.transport !== 'ws' && o.transport !== 'uws') throw new OptionsError('transport', `must be 'ws' or 'uws', got ${String(o.transport)}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', `must be 0-65535, got ${o.port}`);
+  if (!Number.isInteger(o.historySize) || o.historySize < 0) throw new OptionsError('historySize', 'must be a non-negative integer');
+  if (o.idleTimeout <= o.pingInterval) throw new OptionsError('idleTimeout', 'must be greater than pingInterval');
+  if (o.wsPaths.length === 0 || o.wsPaths.some((p) => !p.startsWith('/'))) throw new OptionsError('wsPaths', 'must be one or more paths starting with /');
+  if (o.wsPaths.some((p) => p === '/healthz' || p === '/readyz' || p === '/metrics' || p.startsWith('/api/') || p === '/admin' || p.startsWith('/admin/'))) {
+    throw new OptionsError('wsPaths', 'must not overlap the HTTP API');
+  }
+  if (o.apiKeys.some((k) => k.length < 16)) throw new OptionsError('apiKeys', 'every API key must be at least 16 characters');
+  if (o.metricsTokens.some((k) => k.length < 16)) throw new OptionsError('metricsTokens', 'every metrics token must be at least 16 characters');
+  if (o.admin && o.apiKeys.length === 0) throw new OptionsError('admin', 'the admin dashboard needs an API key (apiKeys): it is what the page asks for');
+  if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
+  for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
+  if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
+  return o;
+}
+
+/** A PEM public key the JWT verifier can use: RSA (RS256) or EC P-256 (ES256). */
+function checkPublicKey(pem: string): void {
+  let type: string | undefined;
+  let curve: string | undefined;
+  try {
+    const k = createPublicKey(pem);
+    type = k.asymmetricKeyType;
+    curve = k.asymmetricKeyDetails?.namedCurve;
+  } catch {
+    throw new OptionsError('jwtPublicKeys', 'every public key must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+  }
+  if (type !== 'rsa' && !(type === 'ec' && curve === 'prime256v1')) {
+    throw new OptionsError('jwtPublicKeys', 'every public key must be RSA (RS256) or EC P-256 (ES256)');
+  }
+}

@@ -1,0 +1,165 @@
+import type { IncomingMessage } from 'node:http';
+import { isValidChannel, type ChannelName } from '@herald/protocol';
+import type { Hub } from '../delivery/hub.js';
+import { isValidUserId, parsePublishBody, type PublishItem } from '../delivery/publish-request.js';
+import type { Publisher } from '../delivery/publisher.js';
+import type { Engine } from '../engine/types.js';
+import type { Operations } from '../observability/operations.js';
+import { HeraldError } from '../util/errors.js';
+import { readJsonBody } from './body.js';
+import { parseDisconnect } from './disconnect-request.js';
+
+/**
+ * An `/api/<name>` endpoint. `param` says whether it takes one more path segment (`/api/channels/<channel>`):
+ * `none` (the default), `required` or `optional`. The handler answers `[status, JSON body]` or throws a
+ * HeraldError; the API key was checked before it runs.
+ */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  param?: 'none' | 'required' | 'optional';
+  handler: (req: IncomingMessage, url: URL, param: string | undefined, requestId: string) => Promise<[number, string]>;
+}
+
+/** What the API routes read and call. */
+export interface ApiRoutesDeps {
+  engine: Engine;
+  hub: Hub;
+  publisher: Publisher;
+  ops: Pick<Operations, 'snapshot' | 'series'>;
+  maxBodySize: number;
+  maxPublishChannels: number;
+  /** This node's id (in `GET /api/channels`). */
+  node: string;
+  isShuttingDown: () => boolean;
+}
+
+const MAX_ONLINE_USERS = 1000;
+const MAX_CHANNEL_LIST = 1000;
+const MAX_HISTORY_LIMIT = 1000;
+
+/** The `/api/*` endpoints of docs/protocol.md, by name. */
+export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
+  const { engine, publisher } = deps;
+  return new Map<string, ApiRoute>([
+    [
+      'publish',
+      {
+        method: 'POST',
+        handler: async (req, _url, _param, requestId) => {
+          const { items, many } = parsePublishBody(await readJsonBody(req, deps.maxBodySize), deps.maxPublishChannels);
+          if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
+          if (!many) return [200, JSON.stringify(await publisher.publish(items[0] as PublishItem, { requestId }))];
+          return [200, JSON.stringify(await publisher.publishAll(items, { requestId }))];
+        },
+      },
+    ],
+    [
+      'online',
+      {
+        method: 'GET',
+        handler: async (_req, url) => {
+          const raw = url.searchParams.get('users');
+          if (raw === null) throw new HeraldError('missing_field', 'users is required (?users=42,43)', { field: 'users' });
+          const users = [
+            ...new Set(
+              raw
+                .split(',')
+                .map((u) => u.trim())
+                .filter((u) => u.length > 0),
+            ),
+          ];
+          if (users.length > MAX_ONLINE_USERS) throw new HeraldError('invalid_field', `users: at most ${MAX_ONLINE_USERS} at once`, { field: 'users' });
+          const bad = users.find((u) => !isValidUserId(u));
+          if (bad !== undefined) throw new HeraldError('invalid_field', `users: ${bad.slice(0, 50)} is not a valid user id`, { field: 'users' });
+          const counts = await engine.presence.online(users);
+          const out = Object.create(null) as Record<string, { online: boolean; connections: number }>;
+          for (const u of users) {
+            const n = counts.get(u) ?? 0;
+            out[u] = { online: n > 0, connections: n };
+          }
+          return [200, JSON.stringify({ users: out })];
+        },
+      },
+    ],
+    [
+      'channels',
+      {
+        method: 'GET',
+        param: 'optional',
+        handler: async (_req, url, param) => {
+          if (param === undefined) {
+            // GET /api/channels: the channels with subscribers on this node (docs/protocol.md).
+            const limit = intParam(url, 'limit', 1, MAX_CHANNEL_LIST) ?? 100;
+            const prefix = url.searchParams.get('prefix') ?? undefined;
+            const list = deps.hub.listChannels({ prefix, limit });
+            return [200, JSON.stringify({ node: deps.node, total: list.total, channels: list.channels })];
+          }
+          const channel = channelParam(param);
+          const [p, subscribers] = await Promise.all([engine.history.position(channel), engine.presence.subscribers(channel)]);
+          return [200, JSON.stringify({ channel, subscribers, seq: p.seq, epoch: p.epoch })];
+        },
+      },
+    ],
+    [
+      'history',
+      {
+        method: 'GET',
+        param: 'required',
+        handler: async (_req, url, param) => {
+          const channel = channelParam(param);
+          const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+          const limit = intParam(url, 'limit', 1, MAX_HISTORY_LIMIT) ?? 100;
+          const epoch = url.searchParams.get('epoch') ?? undefined;
+          const page = await engine.history.read(channel, { limit, ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) });
+          // Stored frames are already JSON: join them instead of parsing and re-serializing.
+          const head = JSON.stringify({ channel, seq: page.position.seq, epoch: page.position.epoch, complete: page.complete });
+          return [200, `${head.slice(0, -1)},"messages":[${page.messages.map((m) => m.frame.toString('utf8')).join(',')}]}`];
+        },
+      },
+    ],
+    [
+      'disconnect',
+      {
+        method: 'POST',
+        handler: async (req) => {
+          const d = parseDisconnect(await readJsonBody(req, deps.maxBodySize));
+          const n = await engine.broker.disconnect({ ...d });
+          if (d.client !== undefined && n === 0) throw new HeraldError('no_such_client', `no connection with client id ${d.client}`, { field: 'client' });
+          return [200, JSON.stringify({ disconnected: n })];
+        },
+      },
+    ],
+    [
+      'stats',
+      {
+        method: 'GET',
+        handler: async (_req, url) => {
+          const withSeries = ['1', 'true'].includes(url.searchParams.get('series') ?? '');
+          const snapshot = deps.ops.snapshot();
+          return Promise.resolve([200, JSON.stringify(withSeries ? { ...snapshot, series: deps.ops.series() } : snapshot)]);
+        },
+      },
+    ],
+  ]);
+}
+
+function channelParam(param: string | undefined): ChannelName {
+  let channel: string;
+  try {
+    channel = decodeURIComponent(param ?? '');
+  } catch {
+    throw new HeraldError('invalid_channel', 'the channel in the path is not valid percent-encoding', { field: 'channel' });
+  }
+  if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', 'invalid channel name', { field: 'channel' });
+  return channel;
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new HeraldError('invalid_field', `${name} must be an integer between ${min} and ${max}`, { field: name });
+  }
+  return n;
+}

@@ -1,0 +1,220 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Stats } from '../delivery/stats.js';
+
+/** What the metrics read: plain counters and live sizes, at scrape time only. */
+export interface MetricsSource {
+  stats: Stats;
+  connectionCount(): number;
+  subscriptionCount(): number;
+  channelCount(): number;
+  engine: string;
+  node: string;
+  version: string;
+}
+
+/** The Prometheus side of one gateway. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** `Content-Type` of `render()`. */
+  readonly contentType: string;
+  /** The text exposition format. */
+  render(): Promise<string>;
+  /** Records one engine check (`/readyz`, the periodic probe): its round trip and whether it passed. */
+  engineCheck(seconds: number, ok: boolean): void;
+}
+
+/** Drop reasons exported at 0 from the start (others, such as `ingest_<code>`, appear when they happen). */
+export const DROP_REASONS = [
+  'no_such_client',
+  'user_offline',
+  'slow_consumer',
+  'rate_limited',
+  'invalid',
+  'not_authorized',
+  'engine_unavailable',
+  'shutting_down',
+];
+/** Auth failure reasons exported at 0 from the start. */
+export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden'];
+/** Engine operations exported at 0 from the start. */
+export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin'];
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const ROUND_TRIP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** `counter` set to the values of `map` (plus `known` keys at 0), labelled `label`. */
+function fromMap(counter: Counter<string>, label: string, map: ReadonlyMap<string | number, number>, known: readonly string[] = []): void {
+  counter.reset();
+  for (const k of known) if (!map.has(k)) counter.inc({ [label]: k }, 0);
+  for (const [k, v] of map) counter.inc({ [label]: String(k) }, v);
+}
+
+/**
+ * Builds the gateway's registry. Counters are plain numbers in `Stats` (incremented on the hot paths
+ * without labels or lookups) copied into prom-client in `collect()` callbacks at scrape time; only the
+ * two histograms are observed as things happen (sampled deliveries, engine checks). Every series carries
+ * the default label `node`. docs/metrics.md lists every metric (a test keeps them in step).
+ */
+export function createMetrics(src: MetricsSource): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: src.node });
+  const { stats } = src;
+  const registers = [registry];
+
+  new Gauge({
+    name: 'herald_info',
+    help: 'Always 1; the labels say which version and engine this node runs.',
+    labelNames: ['version', 'engine'],
+    registers,
+    collect() {
+      this.set({ version: src.version, engine: src.engine }, 1);
+    },
+  });
+  new Gauge({
+    name: 'herald_connections',
+    help: 'WebSocket connections open on this node (including ones still sending connect).',
+    registers,
+    collect() {
+      this.set(src.connectionCount());
+    },
+  });
+  new Counter({
+    name: 'herald_connections_opened_total',
+    help: 'WebSocket connections accepted.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.connectionsOpened);
+    },
+  });
+  new Counter({
+    name: 'herald_connections_closed_total',
+    help: 'WebSocket connections closed, by close code (1006: dropped without a close frame).',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      fromMap(this, 'code', stats.closedByCode);
+    },
+  });
+  new Gauge({
+    name: 'herald_subscriptions',
+    help: 'Channel subscriptions held by connections on this node.',
+    registers,
+    collect() {
+      this.set(src.subscriptionCount());
+    },
+  });
+  new Gauge({
+    name: 'herald_channels',
+    help: 'Channels with at least one subscriber on this node.',
+    registers,
+    collect() {
+      this.set(src.channelCount());
+    },
+  });
+  new Counter({
+    name: 'herald_messages_published_total',
+    help: 'Messages accepted for publishing by this node (HTTP API and Redis ingest): one per channel per publish, and one per message to a client; idempotent repeats not counted.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.published);
+    },
+  });
+  new Counter({
+    name: 'herald_messages_delivered_total',
+    help: 'Messages handed to connections on this node (one per message per recipient).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.delivered);
+    },
+  });
+  new Counter({
+    name: 'herald_messages_dropped_total',
+    help: 'Messages that could not be delivered or were refused, by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      fromMap(this, 'reason', stats.dropped, DROP_REASONS);
+    },
+  });
+  const latency = new Histogram({
+    name: 'herald_delivery_latency_seconds',
+    help: 'Time from accepting a publish to writing it to the sockets of this node (sampled: at most 100 publishes a second, one in flight per channel).',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  stats.latency.observe = (seconds) => latency.observe(seconds);
+  new Counter({
+    name: 'herald_recoveries_total',
+    help: 'Subscriptions that asked to resume from a position, by result (not_recovered: history lost or too short; the client was told to refetch).',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ result: 'recovered' }, stats.recovered);
+      this.inc({ result: 'not_recovered' }, stats.notRecovered);
+    },
+  });
+  new Counter({
+    name: 'herald_auth_failures_total',
+    help: 'Refused credentials, by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      fromMap(this, 'reason', stats.authFailures, AUTH_FAILURE_REASONS);
+    },
+  });
+  new Counter({
+    name: 'herald_engine_errors_total',
+    help: 'Engine operations that failed (engine unreachable or erroring), by operation.',
+    labelNames: ['operation'],
+    registers,
+    collect() {
+      fromMap(this, 'operation', stats.engineErrors, ENGINE_OPERATIONS);
+    },
+  });
+  const roundTrip = new Histogram({
+    name: 'herald_engine_roundtrip_seconds',
+    help: 'Duration of engine checks (Redis engine: a PING round trip), every 5 seconds and on each /readyz.',
+    labelNames: ['engine'],
+    buckets: ROUND_TRIP_BUCKETS,
+    registers,
+  });
+  const up = new Gauge({
+    name: 'herald_engine_up',
+    help: '1 when the last engine check passed, 0 when it failed.',
+    labelNames: ['engine'],
+    registers,
+  });
+  up.set({ engine: src.engine }, 1);
+  new Counter({
+    name: 'herald_ingest_messages_total',
+    help: 'Messages taken from the Redis ingest (stream or PUBLISH) and published.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.ingested);
+    },
+  });
+  new Counter({
+    name: 'herald_ingest_dead_letters_total',
+    help: 'Ingested messages that could not be published and went to the dead-letter stream.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.ingestDeadLetters);
+    },
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    engineCheck(seconds, ok) {
+      roundTrip.observe({ engine: src.engine }, seconds);
+      up.set({ engine: src.engine }, ok ? 1 : 0);
+    },
+  };
+}

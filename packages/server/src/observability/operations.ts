@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import type { Hub } from '../delivery/hub.js';
+import type { Stats } from '../delivery/stats.js';
+import type { Engine } from '../engine/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { createAdminFeed } from './admin-feed.js';
+import { probeEngine, readiness } from './health.js';
+import { LogLimiter } from './log-limiter.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createLogObserver } from './observer.js';
+import { RateSeries, type NodeSnapshot, type SeriesPoint } from './snapshot.js';
+
+/** The gateway's version (the `version` label, `/api/stats`). */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Period of the operations timer: rates, suppressed-log summaries, admin snapshots. */
+const TICK_MS = 1000;
+/** The engine is probed every this many ticks (for `herald_engine_roundtrip_seconds` and `herald_engine_up`). */
+const PROBE_EVERY = 5;
+/** Channels in a snapshot. */
+const TOP_CHANNELS = 20;
+/** Seconds `rates` in a snapshot are averaged over. */
+const RATE_WINDOW = 10;
+
+/** What the operations layer reads. */
+export interface OperationsDeps {
+  hub: Hub;
+  engine: Engine;
+  stats: Stats;
+  clock: Clock;
+  logger: Logger;
+  /** This node's id (the `node` label). */
+  node: string;
+  /** Feed the admin dashboard (option `admin`). */
+  admin: boolean;
+  isShuttingDown: () => boolean;
+}
+
+/** Metrics, health, stats, the admin feed and rate-limited event logs of one gateway (no HTTP here: http/ serves them). */
+export interface Operations {
+  readonly metrics: Metrics;
+  /** `/readyz`: `[status, JSON body]`. */
+  readiness(): Promise<[number, string]>;
+  /** This node's stats now. */
+  snapshot(): NodeSnapshot;
+  /** The last minutes of rates, one point per second. */
+  series(): SeriesPoint[];
+  /** Starts the once-a-second timer. */
+  start(): void;
+  /** Stops it and writes what the log limiter still holds. */
+  stop(): void;
+}
+
+/** Wires the operations layer into a gateway (see docs/metrics.md). */
+export function createOperations(deps: OperationsDeps): Operations {
+  const { stats, hub, engine, clock, logger, node } = deps;
+  const startedAt = clock.now();
+  const limiter = new LogLimiter(logger, () => clock.now());
+  stats.observer = createLogObserver(limiter);
+  const metrics = createMetrics({
+    stats,
+    connectionCount: () => hub.connections.size,
+    subscriptionCount: () => hub.subscriptionCount(),
+    channelCount: () => hub.channelCount,
+    engine: engine.name,
+    node,
+    version: VERSION,
+  });
+  const rates = new RateSeries(stats, () => hub.connections.size);
+
+  const snapshot = (): NodeSnapshot => {
+    const now = clock.now();
+    const avg = rates.average(RATE_WINDOW);
+    const s = stats;
+    return {
+      node,
+      engine: engine.name,
+      version: VERSION,
+      time: now,
+      uptime: Math.round((now - startedAt) / 100) / 10,
+      connections: hub.connections.size,
+      channels: hub.channelCount,
+      subscriptions: hub.subscriptionCount(),
+      published: s.published,
+      delivered: s.delivered,
+      dropped: Object.fromEntries(s.dropped),
+      droppedTotal: s.droppedTotal,
+      connectionsOpened: s.connectionsOpened,
+      connectionsClosed: s.connectionsClosed,
+      recovered: s.recovered,
+      notRecovered: s.notRecovered,
+      ingested: s.ingested,
+      ingestDeadLetters: s.ingestDeadLetters,
+      rates: { published: round(avg.published), delivered: round(avg.delivered), dropped: round(avg.dropped) },
+      rateWindow: avg.window,
+      sample: rates.latest(),
+      topChannels: hub.listChannels({ limit: TOP_CHANNELS }).channels,
+    };
+  };
+  const feed = deps.admin ? createAdminFeed({ engine, stats, snapshot }) : undefined;
+
+  let probing = false;
+  const probe = (): void => {
+    if (probing) return;
+    probing = true;
+    void probeEngine(engine, stats, metrics).finally(() => {
+      probing = false;
+    });
+  };
+
+  let ticks = 0;
+  let timer: TimerHandle | undefined;
+  const tick = (): void => {
+    ticks += 1;
+    rates.tick(clock.now());
+    stats.latency.sweep();
+    limiter.flush();
+    if (ticks % PROBE_EVERY === 0) probe();
+    feed?.tick();
+  };
+
+  return {
+    metrics,
+    readiness: () => readiness({ engine, node, shuttingDown: deps.isShuttingDown(), stats, metrics }),
+    snapshot,
+    series: () => rates.points(),
+    start() {
+      if (timer !== undefined) return;
+      rates.tick(clock.now());
+      probe();
+      timer = clock.setInterval(tick, TICK_MS);
+    },
+    stop() {
+      if (timer !== undefined) clock.clearInterval(timer);
+      timer = undefined;
+      limiter.flush();
+    },
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,265 @@
+import {
+  CloseCode,
+  ErrorCode,
+  isValidChannel,
+  parseClientFrame,
+  userChannel,
+  type ChannelName,
+  type ClientFrame,
+  type ConnectFrame,
+  type ErrorFrame,
+  type SubscribeFrame,
+  type SubscriptionResult,
+} from '@herald/protocol';
+import type { Connection } from '../../delivery/connection.js';
+import type { CloseReason, Liveness, ProtocolHandler } from '../../delivery/protocol.js';
+import type { PreparedSubscription } from '../../delivery/subscription.js';
+import { nativeCodec } from './codec.js';
+import type { NativeDeps } from './protocol.js';
+
+/** Frames that arrive while `connect` is being verified are kept, up to this many. */
+const MAX_EARLY_FRAMES = 32;
+/** Where every connection's serial work starts. */
+const IDLE: Promise<void> = Promise.resolve();
+const MALFORMED: ReadonlySet<string> = new Set([ErrorCode.InvalidJson, ErrorCode.InvalidFrame, ErrorCode.UnknownType, ErrorCode.BinaryFrame]);
+
+/** Native close codes of the reasons the core closes for (docs/protocol.md). */
+const CLOSE_CODES: Readonly<Record<CloseReason, number>> = {
+  connect_timeout: CloseCode.ConnectTimeout,
+  no_heartbeat: CloseCode.NoHeartbeat,
+  token_expired: CloseCode.TokenExpired,
+  slow_consumer: CloseCode.SlowConsumer,
+  rate_limited: CloseCode.RateLimited,
+  protocol_violation: CloseCode.ProtocolViolation,
+  disconnected: CloseCode.DisconnectedByServer,
+  shutdown: CloseCode.ServiceRestart,
+  internal_error: CloseCode.InternalError,
+};
+
+/** Where the native state machine is: waiting for `connect`, verifying it, established. */
+type Phase = 'awaiting_connect' | 'authenticating' | 'open';
+
+/**
+ * The native protocol v1 state machine of one connection: `connect` (token, initial subscriptions with
+ * recovery), `subscribe`, `unsubscribe`, `ping`, and the error frames of docs/errors.md. Subscribe and
+ * unsubscribe frames run one after another, in arrival order, so answers keep request order.
+ */
+export class NativeHandler implements ProtocolHandler {
+  readonly codec = nativeCodec;
+  readonly liveness: Liveness;
+  private phase: Phase = 'awaiting_connect';
+  private invalidFrames = 0;
+  /** Frames that arrived while `connect` was being verified (made on the first one). */
+  private early: ClientFrame[] | null = null;
+  private work: Promise<void> = IDLE;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly d: NativeDeps,
+  ) {
+    this.liveness = d.liveness;
+  }
+
+  message(data: Buffer, binary: boolean): void {
+    if (binary) {
+      this.fail({ type: 'error', code: ErrorCode.BinaryFrame, message: 'binary frames are not supported; send JSON text frames' });
+      return;
+    }
+    const parsed = parseClientFrame(data.toString('utf8'));
+    if (!parsed.ok) {
+      const err: ErrorFrame = { type: 'error', code: parsed.code, message: parsed.message };
+      if (parsed.id !== undefined) err.id = parsed.id;
+      // Once open, errors queue behind earlier subscribe answers so answers keep request order.
+      if (this.phase === 'open') this.serial(() => Promise.resolve(this.fail(err)));
+      else this.fail(err);
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.type === 'ping') {
+      this.conn.sendJson(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+      return;
+    }
+    switch (this.phase) {
+      case 'awaiting_connect':
+        if (frame.type !== 'connect') {
+          this.conn.sendJson({ type: 'error', code: ErrorCode.NotConnected, message: 'the first frame must be connect' });
+          this.conn.close(CloseCode.ProtocolViolation, 'first frame must be connect');
+          return;
+        }
+        this.phase = 'authenticating';
+        this.connect(frame).catch((err: unknown) => this.internalError(err));
+        return;
+      case 'authenticating':
+        this.early ??= [];
+        if (this.early.length >= MAX_EARLY_FRAMES) {
+          this.conn.close(CloseCode.ProtocolViolation, 'too many frames before connected');
+          return;
+        }
+        this.early.push(frame);
+        return;
+      case 'open':
+        this.handle(frame);
+    }
+  }
+
+  closeCode(reason: CloseReason, requested?: number): number {
+    return requested ?? CLOSE_CODES[reason];
+  }
+
+  ping(): void {
+    this.conn.pingSocket();
+  }
+
+  closed(): void {
+    this.early = null;
+  }
+
+  // ---- frames --------------------------------------------------------------------------------------
+
+  private handle(frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'connect':
+        this.serial(() => Promise.resolve(this.conn.sendJson({ type: 'error', code: ErrorCode.AlreadyConnected, message: 'already connected' })));
+        return;
+      case 'subscribe':
+        this.serial(() => this.subscribe(frame));
+        return;
+      case 'unsubscribe':
+        this.serial(() => {
+          this.d.subscriptions.unsubscribe(this.conn, frame.channel);
+          this.conn.sendJson(
+            frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', channel: frame.channel, id: frame.id },
+          );
+          return Promise.resolve();
+        });
+        return;
+      case 'ping':
+        return;
+    }
+  }
+
+  private serial(task: () => Promise<void>): void {
+    this.work = this.work.then(() => (this.conn.state === 'open' ? task() : undefined)).catch((err: unknown) => this.internalError(err));
+  }
+
+  private async connect(frame: ConnectFrame): Promise<void> {
+    const { conn, d } = this;
+    if (frame.token !== undefined) {
+      const v = await d.auth.verifyConnection(frame.token, d.clock.now());
+      if (conn.isClosed()) return;
+      if (!v.ok) {
+        d.stats.authFailure(v.reason === 'expired' ? 'token_expired' : 'token_invalid', { client: conn.id, error: v.message });
+        conn.close(v.reason === 'expired' ? CloseCode.TokenExpired : CloseCode.InvalidToken, v.message);
+        return;
+      }
+      conn.authenticate(v.identity);
+    } else if (!d.allowAnonymous) {
+      d.stats.authFailure('token_missing', { client: conn.id });
+      conn.close(CloseCode.InvalidToken, 'a token is required');
+      return;
+    }
+    conn.joinFrames = frame.batch === true;
+    await d.subscriptions.register(conn);
+    if (conn.isClosed()) return;
+
+    const wanted = new Map<ChannelName, SubscribeFrame>();
+    const user = conn.identity.user;
+    if (user !== null) {
+      const own = userChannel(user);
+      wanted.set(own, { type: 'subscribe', channel: own });
+    }
+    const errors: ErrorFrame[] = [];
+    for (const [channel, rec] of Object.entries(frame.subs ?? {})) {
+      const already = wanted.get(channel);
+      if (already) {
+        // The automatic user channel, listed again with a position to recover from.
+        wanted.set(channel, { ...already, ...rec });
+        continue;
+      }
+      const problem = this.refuse(channel, wanted.size);
+      if (problem) errors.push(problem);
+      else wanted.set(channel, { type: 'subscribe', channel, ...rec });
+    }
+    const channels = [...wanted.keys()];
+    const settled = await Promise.allSettled([...wanted.values()].map((s) => d.subscriptions.prepare(conn, s.channel, s)));
+    if (conn.isClosed()) return;
+    // Keyed by client-chosen names ("__proto__" is a valid channel): no prototype to collide with.
+    const subs = Object.create(null) as Record<ChannelName, SubscriptionResult>;
+    const ready: PreparedSubscription[] = [];
+    settled.forEach((r, i) => {
+      const channel = channels[i] as ChannelName;
+      if (r.status === 'fulfilled') {
+        subs[channel] = r.value.result;
+        ready.push(r.value);
+      } else {
+        errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel });
+        d.stats.engineError('subscribe', { client: conn.id, channel, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+      }
+    });
+    // Open only now: frames that arrived meanwhile were kept in `early`, so no answer overtakes
+    // `connected` (except `pong`, which is always answered at once).
+    this.phase = 'open';
+    conn.opened();
+    conn.sendJson({ type: 'connected', client: conn.id, user, ping: this.liveness.pingInterval, subs });
+    for (const p of ready) for (const f of d.subscriptions.finish(conn, p)) conn.enqueue(f);
+    for (const e of errors) conn.sendJson(e);
+    d.logger.debug({ client: conn.id, user, subs: ready.length }, 'connected');
+
+    const early = this.early;
+    this.early = null;
+    for (const f of early ?? []) this.handle(f);
+  }
+
+  /** Why this connection may not subscribe to `channel`, or null. */
+  private refuse(channel: string, count: number, id?: number): ErrorFrame | null {
+    const { conn, d } = this;
+    const base = id === undefined ? {} : { id };
+    const shown = channel.slice(0, 200);
+    if (!isValidChannel(channel)) return { type: 'error', code: ErrorCode.InvalidChannel, message: 'invalid channel name', ...base, channel: shown };
+    const denied = d.auth.maySubscribe(conn.identity, channel);
+    if (denied) {
+      d.stats.authFailure('subscribe_forbidden', conn.ids({ channel }));
+      return { type: 'error', code: denied, message: `not allowed to subscribe to ${channel}`, ...base, channel };
+    }
+    if (!conn.subs.has(channel) && count >= d.maxSubscriptions) {
+      return { type: 'error', code: ErrorCode.TooManySubscriptions, message: `at most ${d.maxSubscriptions} subscriptions`, ...base, channel };
+    }
+    return null;
+  }
+
+  private async subscribe(frame: SubscribeFrame): Promise<void> {
+    const { conn, d } = this;
+    const problem = this.refuse(frame.channel, conn.subs.size, frame.id);
+    if (problem) {
+      conn.sendJson(problem);
+      return;
+    }
+    let prepared: PreparedSubscription;
+    try {
+      prepared = await d.subscriptions.prepare(conn, frame.channel, frame);
+    } catch (err) {
+      d.stats.engineError('subscribe', { client: conn.id, channel: frame.channel, error: err instanceof Error ? err.message : String(err) });
+      const e: ErrorFrame = { type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel: frame.channel };
+      if (frame.id !== undefined) e.id = frame.id;
+      conn.sendJson(e);
+      return;
+    }
+    if (conn.isClosed()) return;
+    const ok = { type: 'subscribed' as const, channel: frame.channel, ...prepared.result };
+    conn.sendJson(frame.id === undefined ? ok : { ...ok, id: frame.id });
+    for (const f of d.subscriptions.finish(conn, prepared)) conn.enqueue(f);
+  }
+
+  /** Answers a malformed frame with an error; too many of them close the connection with 4500. */
+  private fail(err: ErrorFrame): void {
+    this.conn.sendJson(err);
+    if (!MALFORMED.has(err.code)) return;
+    this.invalidFrames += 1;
+    if (this.invalidFrames >= this.d.maxInvalidFrames) this.conn.close(CloseCode.ProtocolViolation, 'too many invalid frames');
+  }
+
+  private internalError(err: unknown): void {
+    this.d.logger.error({ err, client: this.conn.id }, 'connection handler failed');
+    this.conn.closeFor('internal_error', 'internal error');
+  }
+}

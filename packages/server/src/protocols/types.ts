@@ -1,0 +1,22 @@
+import type { Connection } from '../delivery/connection.js';
+import type { ProtocolHandler } from '../delivery/protocol.js';
+import type { UpgradeInfo } from '../transport/types.js';
+
+export type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../delivery/protocol.js';
+
+/**
+ * A wire protocol the gateway speaks (native v1; others beside it). The gateway registers each one; the
+ * transport's admission asks which one serves a path, and every accepted socket becomes a core Connection
+ * whose handler the protocol makes. Adding a protocol means a folder under `protocols/` and one line where
+ * the gateway lists them; the delivery core does not change.
+ */
+export interface Protocol {
+  /** Its name (logs, metrics). */
+  readonly name: string;
+  /** The WebSocket paths it serves, as listed in the body of a 404 (`/ws`, `/app/{key}`). */
+  readonly endpoints: readonly string[];
+  /** Whether it serves `path`. */
+  accepts(path: string): boolean;
+  /** Makes the protocol state machine of a new connection (called once, before any frame arrives). */
+  open(conn: Connection, info: UpgradeInfo): ProtocolHandler;
+}

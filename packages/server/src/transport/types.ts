@@ -1,0 +1,83 @@
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Admit } from './admission.js';
+
+/**
+ * The small socket interface connections talk to. The WebSocket library lives behind it (`ws/`, `uws/`), so
+ * nothing outside `transport/` imports `ws` or uWebSockets.js.
+ */
+export interface Socket {
+  /** Sends text frames in order; a transport writes them with one syscall where it can. */
+  send(frames: readonly Buffer[]): void;
+  /**
+   * Starts the closing handshake with `code`. When `graceMs` is given the socket is destroyed after that
+   * long even if the peer never answers (dead or stuck peers must not hold memory).
+   */
+  close(code: number, reason: string, graceMs?: number): void;
+  /** Sends a protocol-level ping (answered automatically by browsers and most clients). */
+  ping(): void;
+  /** Bytes queued but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+}
+
+/** What a transport tells a connection about its socket. */
+export interface SocketListener {
+  /** A complete text (`binary: false`) or binary message. */
+  message(data: Buffer, binary: boolean): void;
+  /** A protocol-level pong arrived. */
+  pong(): void;
+  /** The socket closed (for any reason); called exactly once. */
+  closed(code: number, reason: string): void;
+}
+
+/** What the transport knows about an upgrade request. */
+export interface UpgradeInfo {
+  /** The path, without the query. */
+  path: string;
+  /** The query string without `?` (empty when there is none). */
+  query: string;
+  /** The peer address (the TCP peer; a trusted proxy's header is read by admission). */
+  ip: string;
+  origin: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** Called for every accepted WebSocket; returns the listener for its events. */
+export type OnSocket = (socket: Socket, info: UpgradeInfo) => SocketListener;
+
+/** What every transport is built from. */
+export interface TransportDeps {
+  /** The gateway's HTTP server: the `ws` transport serves upgrades on it; uWebSockets.js relays plain HTTP to it. */
+  server: Server;
+  /** Decides every upgrade before it is accepted (see admission.ts). */
+  admit: Admit;
+  /** Makes the connection of an accepted socket. */
+  onSocket: OnSocket;
+  /** Largest client frame in bytes; larger frames close the connection with 1009. */
+  maxPayload: number;
+  /** The per-connection send buffer limit the connection enforces (4008); the library must buffer at least this much. */
+  sendBufferLimit: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** A WebSocket transport: it owns the listening socket, accepts upgrades, and drains at shutdown. */
+export interface Transport {
+  /** Starts listening on `host:port` (0 picks a free port). */
+  listen(port: number, host: string): Promise<void>;
+  /** The public address. */
+  address(): AddressInfo;
+  /** Stops accepting upgrades (existing sockets stay until closed). */
+  stop(): void;
+  /** Destroys every socket still open (the last step of a shutdown). */
+  terminateAll(): void;
+  /** Number of open sockets. */
+  readonly size: number;
+  /** Resolves once no socket (and no relayed request) is open. */
+  drained(): Promise<void>;
+}
+
+/** Builds a transport (the `transport` option picks one). */
+export type TransportFactory = (deps: TransportDeps) => Promise<Transport>;

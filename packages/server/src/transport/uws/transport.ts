@@ -1,0 +1,146 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Drain } from '../../util/drain.js';
+import type { Transport, TransportDeps, UpgradeInfo } from '../types.js';
+import { loadUws, type UwsModule } from './module.js';
+import { createRelay, writeRejection } from './relay.js';
+import { UwsSocket, type SocketData } from './socket.js';
+
+/**
+ * uWebSockets.js drops a connection without a close frame (1006) when a frame exceeds its own limit, while
+ * the protocol promises 1009. So its limit is `maxPayload` plus this much, and a frame between the two is
+ * answered with 1009 here. uWebSockets.js buffers a message up to its limit before the handler sees it,
+ * so this is also the most a connection can make it hold beyond `maxPayload`; a frame over the sum still
+ * ends in a bare drop, as it is refused from its header.
+ */
+const OVERSIZE_HEADROOM = 1024 * 1024;
+
+/** uWebSockets.js reads `maxPayloadLength` as a signed 32-bit integer. */
+const MAX_UWS_PAYLOAD = 2 ** 31 - 1;
+
+/** The uWebSockets.js transport, with the module loaded on demand (see module.ts). */
+export async function createUwsTransport(deps: TransportDeps): Promise<Transport> {
+  return uwsTransport(await loadUws(), deps);
+}
+
+/**
+ * Serves WebSocket upgrades with uWebSockets.js, which owns the public port: admission in its `upgrade`
+ * handler (a refused upgrade gets the same HTTP status and JSON body as with `ws`), per-connection sends
+ * corked into one write, backpressure read with `getBufferedAmount` (the connection closes a slow consumer
+ * with 4008). Plain HTTP requests are relayed to the gateway's `http.Server` (see relay.ts), which listens
+ * on an ephemeral loopback port. `drained` waits for the relayed requests in flight as well as the
+ * WebSockets; `terminateAll` ends everything: the WebSockets, the relay's connections and the app.
+ */
+export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
+  const { server, logger } = deps;
+  const app = uws.App();
+  const sockets = new Set<UwsSocket>();
+  const drain = new Drain(() => sockets.size);
+  let accepting = true;
+  let listenSocket: unknown;
+  let publicAddress: AddressInfo | undefined;
+  const relay = createRelay({
+    port: () => (server.address() as AddressInfo).port,
+    accepting: () => accepting,
+    begin: () => drain.begin(),
+    end: () => drain.end(),
+    logger,
+  });
+
+  app.ws<SocketData>('/*', {
+    compression: 0,
+    maxPayloadLength: Math.min(deps.maxPayload + OVERSIZE_HEADROOM, MAX_UWS_PAYLOAD),
+    // Far above the limit the connection enforces: uWebSockets.js must never drop a frame silently.
+    maxBackpressure: deps.sendBufferLimit + 64 * 1024 * 1024,
+    closeOnBackpressureLimit: false,
+    // Liveness is the gateway's sweep (pings, 4002), the same for both transports.
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    upgrade: (res, req, context) => {
+      // Everything from `req` must be read now: it is invalid once this handler returns.
+      const path = req.getUrl();
+      const query = req.getQuery() ?? '';
+      const headers: IncomingHttpHeaders = {};
+      req.forEach((k, v) => {
+        headers[k] = v;
+      });
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const info: UpgradeInfo = { path, query, ip, origin: headers.origin, headers };
+      const refused = deps.admit(info);
+      if (refused) {
+        writeRejection(res, refused, true);
+        return;
+      }
+      const data: SocketData = { info, listener: undefined, socket: undefined, closed: false };
+      res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const socket = new UwsSocket(ws, data);
+      data.socket = socket;
+      sockets.add(socket);
+      data.listener = deps.onSocket(socket, data.info as UpgradeInfo);
+      data.info = undefined;
+    },
+    message: (ws, message, isBinary) => {
+      if (message.byteLength > deps.maxPayload) {
+        ws.end(1009, 'message too big');
+        return;
+      }
+      // The ArrayBuffer is only valid during this call: copy it.
+      ws.getUserData().listener?.message(Buffer.from(new Uint8Array(message)), isBinary);
+    },
+    pong: (ws) => ws.getUserData().listener?.pong(),
+    close: (ws, code, message) => {
+      const data = ws.getUserData();
+      data.closed = true;
+      if (data.socket) sockets.delete(data.socket);
+      data.listener?.closed(code, Buffer.from(new Uint8Array(message)).toString());
+      drain.check();
+    },
+  });
+  app.any('/*', relay.handle);
+
+  const closeListen = (): void => {
+    if (listenSocket === undefined) return;
+    uws.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
+  };
+
+  return {
+    async listen(port, host) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      listenSocket = await new Promise<unknown>((resolve) => app.listen(host, port, resolve));
+      if (!listenSocket) {
+        listenSocket = undefined;
+        throw new Error(`uWebSockets.js could not listen on ${host}:${port}`);
+      }
+      publicAddress = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: uws.us_socket_local_port(listenSocket) };
+    },
+    address() {
+      if (!publicAddress) throw new Error('the uWebSockets.js transport is not listening');
+      return publicAddress;
+    },
+    stop() {
+      accepting = false;
+      closeListen();
+    },
+    terminateAll() {
+      accepting = false;
+      closeListen();
+      for (const s of [...sockets]) s.terminate();
+      relay.close();
+      app.close();
+    },
+    get size() {
+      return sockets.size;
+    },
+    drained: () => drain.drained(),
+  };
+}

@@ -1,0 +1,42 @@
+import { pino } from 'pino';
+
+/** One logging method: structured fields first, then the message (pino's argument order). */
+export type LogFn = {
+  (fields: object, msg?: string): void;
+  (msg: string): void;
+};
+
+/**
+ * The structured logger the gateway writes to: the small part of pino's interface the code uses, so that
+ * anything with these methods can be injected (pino satisfies it as is).
+ */
+export interface Logger {
+  error: LogFn;
+  warn: LogFn;
+  info: LogFn;
+  debug: LogFn;
+  /** Whether lines at `level` are written (to skip building fields nobody reads). */
+  isLevelEnabled(level: string): boolean;
+}
+
+/** Log levels accepted by the configuration. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Fields never written, whatever an object logged holds: a second line of defence behind logging ids only. */
+const REDACT = ['token', 'apiKey', 'jwtSecret', 'secret', 'authorization', '*.authorization', '*.token', '*.secret'];
+
+/**
+ * Creates the gateway's JSON logger (pino). Secrets never reach it: the gateway logs ids and codes, never
+ * tokens or keys, and the paths above are redacted as well.
+ */
+export function createLogger(level: LogLevel = 'info'): Logger {
+  return pino({ level, base: { service: 'herald' }, redact: { paths: REDACT, censor: '[redacted]' } });
+}
+
+const noop = (): void => undefined;
+
+/** A logger that writes nothing (tests, embedding). */
+export function silentLogger(): Logger {
+  return { error: noop, warn: noop, info: noop, debug: noop, isLevelEnabled: () => false };
+}
