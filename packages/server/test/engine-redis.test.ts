@@ -303,7 +303,7 @@ describe('redis engine', () => {
       dying.clients.subscriber?.disconnect();
       const killedAt = Date.now();
       // The bound holds by construction: no entry of the dead node expires later than presenceTtl from now.
-      const scores = (await raw.zrange(userKey, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+      const scores = (await raw.zrange(userKey, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
       for (const s of scores) expect(s).toBeLessThanOrEqual(killedAt + ttl);
       await waitFor(async () => (await survivor.engine.presence.online(['u-dead'])).get('u-dead') === 0, 'the dead node to leave presence');
       await waitFor(async () => (await survivor.engine.presence.subscribers('room')) === 0, 'the dead node to leave the channel');

@@ -471,7 +471,7 @@ async function checkRequest(base: string, r: HttpRequest): Promise<void> {
   const headers: Record<string, string> = {};
   if (r.auth !== undefined) headers['authorization'] = r.auth;
   if (r.contentType !== undefined) headers['content-type'] = r.contentType;
-  const res = await fetch(base + r.path, { method: r.method, headers, ...(r.body === undefined ? {} : { body: r.body }) });
+  const res = await fetch(base + r.path, { method: r.method, headers, ...(r.body === undefined ? {} : { body: new Uint8Array(Buffer.from(r.body)) }) });
   const raw = await res.text();
   const what = `${r.method} ${r.path} -> ${res.status} ${raw.slice(0, 200)}`;
   expect(HTTP_STATUSES.has(res.status), what).toBe(true);

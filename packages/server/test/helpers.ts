@@ -292,7 +292,7 @@ export async function api(
   let payload: string | Buffer | undefined = init.raw;
   if (body !== undefined) payload = JSON.stringify(body);
   if (payload !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+  const res = await fetch(base + path, { method, headers, ...(payload === undefined ? {} : { body: new Uint8Array(Buffer.from(payload)) }) });
   const text = await res.text();
   let parsed: unknown = text;
   try {

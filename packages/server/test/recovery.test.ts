@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { api, publish, startGateway, TestClient, token } from './helpers.js';
 
-const seqs = (frames: Array<{ seq?: unknown }>): number[] => frames.map((f) => f.seq as number);
+const seqs = (frames: ReadonlyArray<Record<string, unknown>>): number[] => frames.map((f) => f.seq as number);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 async function publishMany(base: string, channel: string, n: number, parallel = 8, onProgress?: (done: number) => void): Promise<void> {

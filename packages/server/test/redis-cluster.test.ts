@@ -35,6 +35,7 @@ async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<No
     nodeId: undefined,
     ingest: true,
     workers: 1,
+    config: undefined,
     ...extra,
   };
   const node = await startNode(

@@ -1,13 +1,29 @@
 import type { ChannelName, ClientId } from '@herald/protocol';
 import { ANONYMOUS, type Identity } from '../auth/types.js';
-import type { PresenceConnection } from '../engine/types.js';
+import type { EngineMessage, PresenceConnection } from '../engine/types.js';
 import type { Socket, SocketListener } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { FramesMemo } from '../util/frames-memo.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import type { CloseReason, ProtocolHandler } from './protocol.js';
 import type { EventIds, Stats } from './stats.js';
-import type { Subscription } from './subscription.js';
+
+/**
+ * One connection's subscription to one channel, owned by the hub. While it is being set up (history is
+ * read), live messages of the channel are held in `held`; `finish` (see Hub) merges both without a gap or a
+ * duplicate, then the subscription is live (`held` null).
+ */
+export class Subscription {
+  /** The epoch the client was told for this channel ('' until the subscription answer was queued). */
+  epoch = '';
+  /** Live messages held back while the subscription is set up; null once live. */
+  held: EngineMessage[] | null = [];
+
+  constructor(
+    readonly conn: Connection,
+    readonly channel: ChannelName,
+  ) {}
+}
 
 /** Lifecycle: `connecting` until the protocol says the connection is established, then `open`, then `closed`. */
 export type ConnectionState = 'connecting' | 'open' | 'closed';

@@ -2,10 +2,10 @@ import type { ChannelName, ClientId, StreamPosition, SubscribeRecovery, UserId }
 import { isGatewayChannel } from '../auth/admin-token.js';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../engine/types.js';
 import type { Logger } from '../util/logger.js';
-import type { Connection, ConnectionHost } from './connection.js';
+import { Subscription, type Connection, type ConnectionHost } from './connection.js';
 import { FlushPacer, type PacerTimers } from './flush-pacer.js';
 import type { Stats } from './stats.js';
-import { Subscription, type PreparedSubscription } from './subscription.js';
+import type { PreparedSubscription } from './subscription.js';
 
 interface ChannelEntry {
   subs: Set<Subscription>;

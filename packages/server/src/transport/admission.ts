@@ -1,19 +1,7 @@
 import { ERROR_CODE_INFO, type ErrorCode } from '@herald/protocol';
-import type { UpgradeInfo } from './types.js';
+import type { Admit, Rejection } from './types.js';
 
-/** An upgrade refused before it is accepted: an HTTP status with the JSON error body of the catalogue. */
-export interface Rejection {
-  status: number;
-  code: ErrorCode;
-  message: string;
-  /** More fields of the error object (the valid `paths` of a 404). */
-  extra?: Record<string, unknown>;
-  /** Extra response headers (`Retry-After`). */
-  headers?: Record<string, string>;
-}
-
-/** Decides an upgrade: undefined accepts it. */
-export type Admit = (info: UpgradeInfo) => Rejection | undefined;
+export type { Admit, Rejection } from './types.js';
 
 /** What admission checks, in this order. */
 export interface AdmissionRules {

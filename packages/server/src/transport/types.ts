@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import type { Admit } from './admission.js';
+import type { ErrorCode } from '@herald/protocol';
 
 /**
  * The small socket interface connections talk to. The WebSocket library lives behind it (`ws/`, `uws/`), so
@@ -43,6 +43,20 @@ export interface UpgradeInfo {
   origin: string | undefined;
   headers: IncomingHttpHeaders;
 }
+
+/** An upgrade refused before it is accepted: an HTTP status with the JSON error body of the catalogue. */
+export interface Rejection {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  /** More fields of the error object (the valid `paths` of a 404). */
+  extra?: Record<string, unknown>;
+  /** Extra response headers (`Retry-After`). */
+  headers?: Record<string, string>;
+}
+
+/** Decides an upgrade: undefined accepts it. */
+export type Admit = (info: UpgradeInfo) => Rejection | undefined;
 
 /** Called for every accepted WebSocket; returns the listener for its events. */
 export type OnSocket = (socket: Socket, info: UpgradeInfo) => SocketListener;

@@ -11,11 +11,34 @@ import {
   type SubscribeFrame,
   type SubscriptionResult,
 } from '@herald/protocol';
+import type { Auth } from '../../auth/types.js';
 import type { Connection } from '../../delivery/connection.js';
+import type { Subscriptions } from '../../delivery/hub.js';
 import type { CloseReason, Liveness, ProtocolHandler } from '../../delivery/protocol.js';
+import type { Stats } from '../../delivery/stats.js';
 import type { PreparedSubscription } from '../../delivery/subscription.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
 import { nativeCodec } from './codec.js';
-import type { NativeDeps } from './protocol.js';
+
+/** What the native protocol needs. */
+export interface NativeDeps {
+  /** The WebSocket paths it serves. */
+  paths: readonly string[];
+  subscriptions: Subscriptions;
+  auth: Auth;
+  stats: Stats;
+  clock: Clock;
+  logger: Logger;
+  /** Whether a connection without a token may connect (public channels only). */
+  allowAnonymous: boolean;
+  /** Most subscriptions one connection may hold. */
+  maxSubscriptions: number;
+  /** Malformed frames tolerated before close 4500. */
+  maxInvalidFrames: number;
+  /** Ping interval (advertised in `connected`) and idle timeout. */
+  liveness: Liveness;
+}
 
 /** Frames that arrive while `connect` is being verified are kept, up to this many. */
 const MAX_EARLY_FRAMES = 32;
