@@ -56,6 +56,8 @@ ensure_php() {
   local missing=()
   command -v php >/dev/null 2>&1 || missing+=(php-cli)
   command -v phpunit >/dev/null 2>&1 || missing+=(phpunit)
+  # The PHP suite installs the SDK with Composer into a scratch project, offline (StandaloneInstallTest).
+  command -v composer >/dev/null 2>&1 || missing+=(composer)
   if command -v php >/dev/null 2>&1; then
     php -m | grep -qi '^curl$' || missing+=(php-curl)
     php -m | grep -qi '^redis$' || missing+=(php-redis)

@@ -14,9 +14,10 @@ use Herald\Result\UserPublishResult;
 
 /**
  * Publishes straight into the Redis of a Redis-engine gateway cluster, without an HTTP round trip, through
- * the gateway's own Lua script (`packages/server/lua/publish.lua`, loaded from its file, never copied):
- * the message gets its seq, goes into the channel's history and reaches every gateway node exactly as if
- * it had been published through the HTTP API, idempotency ids included.
+ * the gateway's own Lua script (`resources/publish.lua`, a byte-for-byte copy of the gateway's
+ * `packages/server/lua/publish.lua` that the repository's tests keep identical): the message gets its seq,
+ * goes into the channel's history and reaches every gateway node exactly as if it had been published
+ * through the HTTP API, idempotency ids included.
  *
  *     $redis = new \Redis();
  *     $redis->connect('127.0.0.1', 6379);
@@ -67,9 +68,9 @@ class RedisPublisher
      *     sharded?: bool,
      *     presence?: bool,
      * } $options
-     *   - `script`: path of the gateway's `publish.lua`. Default: `packages/server/lua/publish.lua` of the
-     *     Herald repository this SDK sits in; with a Composer install, point it at the file shipped with
-     *     the gateway (`node_modules/@herald/server/lua/publish.lua`).
+     *   - `script`: path of the gateway's `publish.lua`. Default: the copy shipped with this SDK
+     *     (`resources/publish.lua`), which is the script of the gateway release of the same version. Set it
+     *     only to run the script of a different gateway version (`packages/server/lua/publish.lua`).
      *   - `prefix` ('herald'): the gateway's Redis key prefix.
      *   - `historySize`, `historyTtl`, `historyMetaTtl`, `idempotencyTtl` (the gateway's defaults: 1000
      *     messages, 600000 ms, 86400000 ms, 300000 ms): set them when the gateway is configured otherwise.
@@ -89,7 +90,7 @@ class RedisPublisher
         $path = $o['script'] ?? self::defaultScriptPath();
         if (!\is_string($path) || !is_file($path) || !is_readable($path)) {
             throw new \InvalidArgumentException(sprintf(
-                "the gateway's publish script is not at %s: pass the 'script' option with the path of publish.lua (packages/server/lua/publish.lua in the Herald repository, node_modules/@herald/server/lua/publish.lua in an npm install)",
+                "the gateway's publish script is not at %s: pass the 'script' option with the path of a publish.lua (the SDK ships one in resources/publish.lua; the gateway's is packages/server/lua/publish.lua)",
                 \is_string($path) ? $path : get_debug_type($path),
             ));
         }
@@ -152,10 +153,13 @@ class RedisPublisher
         return new self($redis, $options);
     }
 
-    /** Where the script is by default: the repository's packages/server/lua/publish.lua. */
+    /**
+     * Where the script is by default: the SDK's own `resources/publish.lua`, so that an install without
+     * the rest of the Herald repository (Composer) works as is.
+     */
     public static function defaultScriptPath(): string
     {
-        return \dirname(__DIR__, 3) . '/packages/server/lua/publish.lua';
+        return \dirname(__DIR__) . '/resources/publish.lua';
     }
 
     /** The SHA1 of the script, as EVALSHA takes it. */

@@ -57,10 +57,12 @@ final class RedisPublisherTest extends GatewayTestCase
         return $this->connect($userId, $subs, Env::redisGatewayWsUrl());
     }
 
-    public function testTheDefaultScriptIsTheGatewaysOwnFile(): void
+    public function testTheDefaultScriptIsTheSdksCopyOfTheGatewaysScript(): void
     {
+        // packages/server/test/php-sdk-package.test.ts keeps the copy identical to the gateway's file.
         $path = RedisPublisher::defaultScriptPath();
-        self::assertSame(realpath(__DIR__ . '/../../../packages/server/lua/publish.lua'), realpath($path));
+        self::assertSame(realpath(__DIR__ . '/../resources/publish.lua'), realpath($path));
+        self::assertSame(sha1_file(__DIR__ . '/../../../packages/server/lua/publish.lua'), sha1_file($path));
         self::assertSame(sha1_file($path), $this->publisher()->scriptSha());
         self::assertSame(sha1_file($path), $this->publisher()->load());
     }
