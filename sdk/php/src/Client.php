@@ -29,8 +29,8 @@ use Herald\Result\UserPublishResult;
  */
 class Client
 {
-    /** The SDK version, sent in the User-Agent. */
-    public const VERSION = Requester::VERSION;
+    /** The SDK version, sent in the User-Agent: Herald\Version::VERSION. */
+    public const VERSION = Version::VERSION;
 
     /** Option defaults; see the constructor. */
     public const DEFAULTS = [

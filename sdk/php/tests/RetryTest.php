@@ -11,6 +11,7 @@ use Herald\Exception\TransportError;
 use Herald\Exception\ValidationFailed;
 use Herald\Http\Response;
 use Herald\Tests\Support\FakeTransport;
+use Herald\Version;
 use PHPUnit\Framework\TestCase;
 
 /** Retries, backoff, request shape and response parsing, with a scripted transport (no gateway). */
@@ -45,7 +46,7 @@ final class RetryTest extends TestCase
         self::assertSame('http://gateway.test:8080/api/publish', $r->url);
         self::assertSame('Bearer key-0123456789abcdef', $r->headers['Authorization']);
         self::assertSame('application/json; charset=utf-8', $r->headers['Content-Type']);
-        self::assertMatchesRegularExpression('~^herald-php/\d+\.\d+\.\d+ PHP/~', $r->headers['User-Agent']);
+        self::assertSame('herald-php/' . Version::VERSION . ' PHP/' . PHP_VERSION, $r->headers['User-Agent']);
         self::assertSame('{"channel":"news","type":"headline","payload":{"title":"Grüße 😀 </script>"},"id":"my-id"}', $r->body);
         self::assertSame(1.5, $r->timeout);
         self::assertSame(0.5, $r->connectTimeout);

@@ -8,6 +8,7 @@ use Herald\RedisPublisher;
 use Herald\Tests\Support\Env;
 use Herald\Tests\Support\GatewayTestCase;
 use Herald\Tests\Support\Process;
+use Herald\Version;
 
 /**
  * The SDK installed by Composer on its own, far from this repository: the package Composer would
@@ -77,7 +78,7 @@ final class StandaloneInstallTest extends GatewayTestCase
             'name' => 'acme/app',
             'require' => ['herald/herald-php' => '*'],
             'repositories' => [
-                ['type' => 'path', 'url' => $package, 'options' => ['symlink' => false, 'versions' => ['herald/herald-php' => '0.1.0']]],
+                ['type' => 'path', 'url' => $package, 'options' => ['symlink' => false, 'versions' => ['herald/herald-php' => Version::VERSION]]],
                 ['packagist.org' => false],
             ],
         ], JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES));
@@ -101,6 +102,7 @@ final class StandaloneInstallTest extends GatewayTestCase
                 'sha' => $publisher->scriptSha(),
                 'client' => (new ReflectionClass(Herald\Client::class))->getFileName(),
                 'seqs' => [$viaRedis->first()->seq, $viaHttp->first()->seq],
+                'version' => Herald\Version::VERSION,
             ]);
             PHP);
         [$code, $out, $err] = Process::run(
@@ -115,6 +117,8 @@ final class StandaloneInstallTest extends GatewayTestCase
         self::assertSame($installed . '/src/Client.php', $result['client']);
         self::assertSame(sha1_file(RedisPublisher::defaultScriptPath()), $result['sha']);
         self::assertSame([1, 2], $result['seqs']);
+        self::assertSame(Version::VERSION, $result['version']);
+        self::assertSame(Version::VERSION, json_decode((string) file_get_contents($project . '/vendor/composer/installed.json'), true)['packages'][0]['version']);
         self::assertSame(['type' => 'standalone', 'channel' => $ch, 'payload' => ['via' => 'redis'], 'seq' => 1], $ws->waitMessage($ch));
         self::assertSame(['type' => 'standalone', 'channel' => $ch, 'payload' => ['via' => 'http'], 'seq' => 2], $ws->waitMessage($ch));
     }

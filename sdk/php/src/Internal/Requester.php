@@ -7,6 +7,7 @@ namespace Herald\Internal;
 use Herald\Exception\HeraldException;
 use Herald\Http\Request;
 use Herald\Http\Transport;
+use Herald\Version;
 
 /**
  * Sends API calls: headers, JSON, typed errors, and retries with capped exponential backoff and full
@@ -16,8 +17,6 @@ use Herald\Http\Transport;
  */
 final class Requester
 {
-    public const VERSION = '0.1.0';
-
     /** @var \Closure(int): void */
     private \Closure $sleep;
 
@@ -48,7 +47,7 @@ final class Requester
         $headers = [
             'Authorization' => 'Bearer ' . $this->apiKey,
             'Accept' => 'application/json',
-            'User-Agent' => 'herald-php/' . self::VERSION . ' PHP/' . PHP_VERSION,
+            'User-Agent' => 'herald-php/' . Version::VERSION . ' PHP/' . PHP_VERSION,
             'X-Request-Id' => $requestId,
         ];
         $json = null;
