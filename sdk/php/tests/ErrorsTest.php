@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\NotFound;
 use Herald\Exception\PayloadTooLarge;
@@ -45,7 +46,7 @@ final class ErrorsTest extends GatewayTestCase
             ['invalid_channel', 'channels[1]', fn () => $this->client()->publish(['ok', 'no/slash'], 't', ['x' => 1])],
             ['reserved_type', 'type', fn () => $this->client()->publish('ok', 'connect', ['x' => 1])],
             ['invalid_field', 'type', fn () => $this->client()->publish('ok', 'bad type!', ['x' => 1])],
-            ['invalid_field', 'id', fn () => $this->client()->publish('ok', 't', ['x' => 1], ['id' => str_repeat('i', 201)])],
+            ['invalid_field', 'id', fn () => $this->client()->publish('ok', 't', ['x' => 1], str_repeat('i', 201))],
             ['invalid_channel', 'channel', fn () => $this->client()->publishToUser('has space', 't', ['x' => 1])],
         ];
         foreach ($cases as [$code, $field, $call]) {
@@ -87,12 +88,12 @@ final class ErrorsTest extends GatewayTestCase
     public function testAGatewayThatIsDownIsATransportErrorAfterTheRetries(): void
     {
         $waits = [];
-        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', [
-            'retries' => 2,
-            'sleep' => static function (int $ms) use (&$waits): void {
+        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', new ClientOptions(
+            retries: 2,
+            sleep: static function (int $ms) use (&$waits): void {
                 $waits[] = $ms;
             },
-        ]);
+        ));
         foreach ([fn () => $client->publish('news', 't', ['x' => 1]), fn () => $client->online(['1'])] as $call) {
             $waits = [];
             try {
@@ -117,7 +118,7 @@ final class ErrorsTest extends GatewayTestCase
         $server = stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
         self::assertNotFalse($server, $errstr);
         $address = stream_socket_get_name($server, false);
-        $client = new Client("http://$address", 'any-key-0123456789', ['timeout' => 0.3, 'retries' => 0]);
+        $client = new Client("http://$address", 'any-key-0123456789', new ClientOptions(timeout: 0.3, retries: 0));
 
         $started = microtime(true);
         try {
@@ -135,7 +136,7 @@ final class ErrorsTest extends GatewayTestCase
     public function testAScalarPayloadIsRefusedBeforeAnyNetworkCall(): void
     {
         // A closed port: had a request been sent, this would be a TransportError.
-        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', ['retries' => 0]);
+        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', new ClientOptions(retries: 0));
         $jsonScalar = new class () implements \JsonSerializable {
             public function jsonSerialize(): mixed
             {
@@ -169,19 +170,22 @@ final class ErrorsTest extends GatewayTestCase
     public function testInvalidOptionsAreRefusedAtConstruction(): void
     {
         foreach ([
-            ['ftp://127.0.0.1', 'key', []],
-            ['127.0.0.1:8080', 'key', []],
-            ['http://127.0.0.1:8080', ' ', []],
-            ['http://127.0.0.1:8080', 'key', ['timeout' => 0]],
-            ['http://127.0.0.1:8080', 'key', ['retries' => -1]],
-            ['http://127.0.0.1:8080', 'key', ['retrys' => 1]],
-            ['http://127.0.0.1:8080', 'key', ['transport' => new \stdClass()]],
-        ] as [$url, $key, $options]) {
+            'ftp URL' => static fn () => new Client('ftp://127.0.0.1', 'key'),
+            'no scheme' => static fn () => new Client('127.0.0.1:8080', 'key'),
+            'blank key' => static fn () => new Client('http://127.0.0.1:8080', ' '),
+            'timeout 0' => static fn () => new ClientOptions(timeout: 0),
+            'infinite timeout' => static fn () => new ClientOptions(connectTimeout: INF),
+            'negative retries' => static fn () => new ClientOptions(retries: -1),
+            'negative delay' => static fn () => new ClientOptions(maxRetryDelay: -1),
+            'unknown array key' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['retrys' => 1]),
+            'array value of the wrong type' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['transport' => new \stdClass()]),
+            'array value out of range' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['timeout' => 0]),
+        ] as $case => $make) {
             try {
-                new Client($url, $key, $options);
-                self::fail('accepted ' . json_encode([$url, $key, array_keys($options)]));
-            } catch (\InvalidArgumentException) {
-                self::assertTrue(true);
+                $make();
+                self::fail("accepted: $case");
+            } catch (\InvalidArgumentException $e) {
+                self::assertNotInstanceOf(HeraldException::class, $e, $case);
             }
         }
     }

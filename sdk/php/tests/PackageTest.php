@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Client;
+use Herald\Exception\HeraldException;
 use Herald\Version;
 use PHPUnit\Framework\TestCase;
 
@@ -64,8 +65,37 @@ final class PackageTest extends TestCase
                 continue;
             }
             $class = 'Herald\\' . str_replace('/', '\\', substr($file, 0, -4));
-            self::assertTrue(class_exists($class) || interface_exists($class), "$file defines $class");
+            self::assertTrue(class_exists($class) || interface_exists($class) || trait_exists($class), "$file defines $class");
         }
+    }
+
+    public function testEveryClassIsFinalButTheExceptionsTheSdkExtends(): void
+    {
+        $classes = [];
+        foreach (self::sources() as $file) {
+            if ($file !== 'autoload.php') {
+                $classes[] = new \ReflectionClass('Herald\\' . str_replace('/', '\\', substr($file, 0, -4)));
+            }
+        }
+        $parents = [];
+        foreach ($classes as $class) {
+            $parent = $class->getParentClass();
+            if ($parent !== false) {
+                $parents[$parent->getName()] = true;
+            }
+        }
+        $open = [];
+        foreach ($classes as $class) {
+            if ($class->isInterface() || $class->isTrait() || $class->isFinal()) {
+                continue;
+            }
+            // A base class meant to be extended: an exception that SDK exceptions extend (catch it for all).
+            if (!$class->isSubclassOf(\Throwable::class) || !isset($parents[$class->getName()])) {
+                $open[] = $class->getName();
+            }
+        }
+        self::assertSame([], $open, 'classes that are neither final nor an exception base class');
+        self::assertFalse((new \ReflectionClass(HeraldException::class))->isFinal(), "the base class stays open");
     }
 
     public function testTheAutoloaderWorksInAFreshProcess(): void

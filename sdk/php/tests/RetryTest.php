@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\TransportError;
@@ -20,14 +21,15 @@ final class RetryTest extends TestCase
     /** @var list<int> */
     private array $waits = [];
 
-    private function client(FakeTransport $t, array $options = []): Client
+    /** A client on the fake transport, recording the backoff waits; $options are ClientOptions arguments. */
+    private function client(FakeTransport $t, mixed ...$options): Client
     {
-        return new Client('http://gateway.test:8080/', 'key-0123456789abcdef', $options + [
+        return new Client('http://gateway.test:8080/', 'key-0123456789abcdef', new ClientOptions(...$options + [
             'transport' => $t,
             'sleep' => function (int $ms): void {
                 $this->waits[] = $ms;
             },
-        ]);
+        ]));
     }
 
     private static function published(string $channel, int $seq, bool $duplicate, ?string $id): Response
@@ -39,7 +41,7 @@ final class RetryTest extends TestCase
     public function testTheRequestShape(): void
     {
         $t = new FakeTransport([self::published('news', 1, false, 'my-id')]);
-        $this->client($t, ['timeout' => 1.5, 'connectTimeout' => 0.5])->publish('news', 'headline', ['title' => 'Grüße 😀 </script>'], ['id' => 'my-id']);
+        $this->client($t, timeout: 1.5, connectTimeout: 0.5)->publish('news', 'headline', ['title' => 'Grüße 😀 </script>'], id: 'my-id');
 
         $r = $t->requests[0];
         self::assertSame('POST', $r->method);
@@ -75,7 +77,7 @@ final class RetryTest extends TestCase
     public function testADuplicateOfYourOwnIdIsReported(): void
     {
         $t = new FakeTransport([new TransportError('reset', 'transport_error'), self::published('news', 3, true, 'evt-9')]);
-        self::assertTrue($this->client($t)->publish('news', 't', ['x' => 1], ['id' => 'evt-9'])->first()->duplicate);
+        self::assertTrue($this->client($t)->publish('news', 't', ['x' => 1], id: 'evt-9')->first()->duplicate);
     }
 
     public function testBackoffIsExponentialWithFullJitterAndCapped(): void
@@ -83,7 +85,7 @@ final class RetryTest extends TestCase
         $script = array_fill(0, 6, FakeTransport::json(502, []));
         $t = new FakeTransport($script);
         try {
-            $this->client($t, ['retries' => 5, 'retryDelay' => 100, 'maxRetryDelay' => 300])->channel('news');
+            $this->client($t, retries: 5, retryDelay: 100, maxRetryDelay: 300)->channel('news');
             self::fail('no exception');
         } catch (ServiceUnavailable $e) {
             self::assertSame('service_unavailable', $e->getErrorCode());
@@ -114,7 +116,7 @@ final class RetryTest extends TestCase
     {
         $t = new FakeTransport([new TransportError('refused', 'transport_error')]);
         try {
-            $this->client($t, ['retries' => 0])->publish('news', 't', ['x' => 1]);
+            $this->client($t, retries: 0)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');
         } catch (TransportError) {
         }
@@ -143,7 +145,7 @@ final class RetryTest extends TestCase
             new Response(500, [], 'Internal Server Error'),
         ] as $response) {
             try {
-                $this->client(new FakeTransport([$response]), ['retries' => 0])->publish('news', 't', ['x' => 1]);
+                $this->client(new FakeTransport([$response]), retries: 0)->publish('news', 't', ['x' => 1]);
                 self::fail('no exception');
             } catch (HeraldException $e) {
                 self::assertContains($e->getErrorCode(), ['invalid_response', 'http_500']);

@@ -94,7 +94,7 @@ final class StandaloneInstallTest extends GatewayTestCase
             declare(strict_types=1);
             require __DIR__ . '/vendor/autoload.php';
             [, $gatewayUrl, $apiKey, $redisUrl, $prefix, $channel] = $argv;
-            $publisher = Herald\RedisPublisher::fromUrl($redisUrl, ['prefix' => $prefix]);
+            $publisher = Herald\RedisPublisher::fromUrl($redisUrl, new Herald\RedisPublisherOptions(prefix: $prefix));
             $viaRedis = $publisher->publish($channel, 'standalone', ['via' => 'redis']);
             $viaHttp = (new Herald\Client($gatewayUrl, $apiKey))->publish($channel, 'standalone', ['via' => 'http']);
             echo json_encode([

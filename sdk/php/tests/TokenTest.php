@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Page;
+use Herald\PageConfig;
 use Herald\Token;
 use Herald\TokenIssuer;
 use Herald\Tests\Support\Env;
@@ -36,7 +37,7 @@ final class TokenTest extends GatewayTestCase
         $ws = $this->open(['token' => $token]);
         self::assertSame($user, $ws->waitFrame(static fn ($f) => $f['type'] === 'connected')['user']);
 
-        $explicit = Token::forUser($user, [], 60, Env::jwtSecret());
+        $explicit = Token::forUser($user, ttl: 60, secret: Env::jwtSecret());
         $ws2 = $this->open(['token' => $explicit]);
         self::assertSame($user, $ws2->waitFrame(static fn ($f) => $f['type'] === 'connected')['user']);
     }
@@ -136,7 +137,8 @@ final class TokenTest extends GatewayTestCase
 
     public function testPageScriptIsSafeInsideHtml(): void
     {
-        $html = Page::script(['url' => 'ws://h/ws', 'token' => 'a.b.c', 'name' => "</script><script>alert('x')</script> & \u{2028} 😀"], 'HERALD', 'n"once');
+        $config = new PageConfig(url: 'ws://h/ws', token: 'a.b.c', extra: ['name' => "</script><script>alert('x')</script> & \u{2028} 😀"]);
+        $html = Page::script($config, 'HERALD', 'n"once');
 
         self::assertStringStartsWith('<script nonce="n&quot;once">window.HERALD = {', $html);
         self::assertStringEndsWith('};</script>', $html);
@@ -148,6 +150,6 @@ final class TokenTest extends GatewayTestCase
         self::assertSame('{}', Page::json([]));
 
         $this->expectException(\InvalidArgumentException::class);
-        Page::script([], 'not-an-identifier');
+        Page::script(new PageConfig('ws://h/ws'), 'not-an-identifier');
     }
 }

@@ -8,6 +8,6 @@ namespace Herald\Exception;
  * HTTP 503 (`engine_unavailable`, `shutting_down`), or 502/504 from a proxy in front of the gateway: nothing
  * was accepted. Retry later with the same publish id (the Client already retried, see its `retries` option).
  */
-class ServiceUnavailable extends HeraldException
+final class ServiceUnavailable extends HeraldException
 {
 }
