@@ -110,7 +110,14 @@ switch ($path) {
             $result = $via === 'redis'
                 ? redis_publisher()->publishToUser($to, 'notice', $payload)
                 : herald($gatewayUrl)->publishToUser($to, 'notice', $payload);
-            json_response(200, ['ok' => true, 'via' => $via, 'user' => $to, 'online' => $result->online, 'seq' => $result->seq, 'connections' => $result->subscribers]);
+            json_response(200, [
+                'ok' => true,
+                'via' => $via,
+                'user' => $to,
+                'online' => $result->online,
+                'seq' => $result->seq,
+                'connections' => $result->subscribers,
+            ]);
         } catch (HeraldException $e) {
             // An invalid user id is the form's fault; anything else is the gateway's (or Redis's).
             json_response($e instanceof ValidationFailed ? 400 : 502, ['ok' => false, 'error' => $e->getErrorCode(), 'message' => $e->getMessage()]);

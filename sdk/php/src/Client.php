@@ -159,7 +159,10 @@ final class Client
      * An item whose connection is gone does not fail the batch: its ClientPublishResult says
      * `delivered === false` with `errorCode === 'no_such_client'`.
      *
-     * @param list<array{channel?: string, channels?: list<string>, user?: string|int, client?: string, type: string, payload: array<mixed>|object, id?: string}> $messages
+     * @param list<array{
+     *     channel?: string, channels?: list<string>, user?: string|int, client?: string,
+     *     type: string, payload: array<mixed>|object, id?: string,
+     * }> $messages
      *        Each with exactly one target: `channel`, `channels`, `user` (publishes to `user:<id>`) or `client`.
      * @return list<PublishResult|UserPublishResult|ClientPublishResult> One result per message, in order.
      * @throws HeraldException as publish()
@@ -171,43 +174,11 @@ final class Client
         }
         $bodies = [];
         $kinds = [];
-        /** @var array<int, bool> $generated */
-        $generated = [];
         foreach ($messages as $i => $m) {
-            if (!\is_array($m)) {
-                throw new \InvalidArgumentException("message [$i] must be an array");
-            }
-            $unknown = array_diff_key($m, array_flip(['channel', 'channels', 'user', 'client', 'type', 'payload', 'id']));
-            if ($unknown !== []) {
-                throw new \InvalidArgumentException("message [$i] has unknown key(s): " . implode(', ', array_keys($unknown)));
-            }
-            $targets = array_values(array_intersect(['channel', 'channels', 'user', 'client'], array_keys($m)));
-            if (\count($targets) !== 1) {
-                throw new \InvalidArgumentException("message [$i] needs exactly one of channel, channels, user, client");
-            }
-            if (!isset($m['type']) || !\is_string($m['type'])) {
-                throw new \InvalidArgumentException("message [$i] needs a string type");
-            }
-            if (!\array_key_exists('payload', $m)) {
-                throw new \InvalidArgumentException("message [$i] needs a payload");
-            }
-            $target = $targets[0];
-            $value = $m[$target];
-            $body = match ($target) {
-                'user' => \is_string($value) || \is_int($value) ? ['channel' => 'user:' . $value] : throw new \InvalidArgumentException("message [$i]: user must be a string or int"),
-                'client' => \is_string($value) ? ['client' => $value] : throw new \InvalidArgumentException("message [$i]: client must be a string"),
-                default => \is_string($value) || \is_array($value) ? $this->target($value) : throw new \InvalidArgumentException("message [$i]: $target must be a channel name or a list of them"),
-            };
-            $generated[$i] = false;
-            if (isset($m['id']) && (!\is_string($m['id']) || $m['id'] === '')) {
-                throw new \InvalidArgumentException("message [$i]: the publish id must be a non-empty string");
-            }
-            $body += $this->message($m['type'], $m['payload'], $m['id'] ?? null, "message [$i] payload", $generated[$i]);
-            $kinds[$i] = [$target, $value];
-            $bodies[] = $body;
+            [$bodies[], $kinds[]] = $this->batchItem($i, $m);
         }
         [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0);
-        return $this->wrap(function () use ($response, $kinds, $generated, $attempts): array {
+        return $this->wrap(static function () use ($response, $kinds, $attempts): array {
             if (!array_is_list($response) || \count($response) !== \count($kinds)) {
                 throw new \UnexpectedValueException('the response is not one result per message');
             }
@@ -216,8 +187,8 @@ final class Client
                 if (!\is_array($r)) {
                     throw new \UnexpectedValueException('the response is not one result per message');
                 }
-                [$kind, $value] = $kinds[$i];
-                $own = $generated[$i] && $attempts > 1;
+                [$kind, $value, $generated] = $kinds[$i];
+                $own = $generated && $attempts > 1;
                 $out[] = match ($kind) {
                     'user' => UserPublishResult::fromUserArray((string) $value, $r, $own),
                     'client' => ClientPublishResult::fromArray($r, (string) $value),
@@ -226,6 +197,39 @@ final class Client
             }
             return $out;
         });
+    }
+
+    /**
+     * One message of a publishMany() batch: its request body, and how to read its result (the target
+     * kind, the target, whether its id was generated here).
+     *
+     * @return array{0: array<string, mixed>, 1: array{0: string, 1: mixed, 2: bool}}
+     */
+    private function batchItem(int $i, mixed $m): array
+    {
+        if (!\is_array($m)) {
+            throw new \InvalidArgumentException("message [$i] must be an array");
+        }
+        $unknown = array_diff_key($m, array_flip(['channel', 'channels', 'user', 'client', 'type', 'payload', 'id']));
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException("message [$i] has unknown key(s): " . implode(', ', array_keys($unknown)));
+        }
+        $targets = array_values(array_intersect(['channel', 'channels', 'user', 'client'], array_keys($m)));
+        if (\count($targets) !== 1) {
+            throw new \InvalidArgumentException("message [$i] needs exactly one of channel, channels, user, client");
+        }
+        if (!isset($m['type']) || !\is_string($m['type']) || !\array_key_exists('payload', $m)) {
+            throw new \InvalidArgumentException("message [$i] needs a string type and a payload");
+        }
+        if (isset($m['id']) && (!\is_string($m['id']) || $m['id'] === '')) {
+            throw new \InvalidArgumentException("message [$i]: the publish id must be a non-empty string");
+        }
+        $target = $targets[0];
+        $value = $m[$target];
+        $body = $this->batchTarget($i, $target, $value);
+        $generated = false;
+        $body += $this->message($m['type'], $m['payload'], $m['id'] ?? null, "message [$i] payload", $generated);
+        return [$body, [$target, $value, $generated]];
     }
 
     /**
@@ -335,6 +339,26 @@ final class Client
         }
         [$response] = $this->requester->call('POST', '/api/disconnect', $body, $user !== null);
         return $this->wrap(static fn () => Internal\Read::int($response, 'disconnected'));
+    }
+
+    /**
+     * The target members of a publishMany() message: `user` becomes its `user:<id>` channel.
+     *
+     * @return array<string, mixed>
+     */
+    private function batchTarget(int $i, string $target, mixed $value): array
+    {
+        if ($target === 'user') {
+            return \is_string($value) || \is_int($value)
+                ? ['channel' => 'user:' . $value]
+                : throw new \InvalidArgumentException("message [$i]: user must be a string or int");
+        }
+        if ($target === 'client') {
+            return \is_string($value) ? ['client' => $value] : throw new \InvalidArgumentException("message [$i]: client must be a string");
+        }
+        return \is_string($value) || \is_array($value)
+            ? $this->target($value)
+            : throw new \InvalidArgumentException("message [$i]: $target must be a channel name or a list of them");
     }
 
     /**

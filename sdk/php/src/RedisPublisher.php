@@ -71,17 +71,8 @@ final class RedisPublisher
     public function __construct(private readonly \Redis|\RedisCluster $redis, RedisPublisherOptions|array|null $options = null)
     {
         $options = self::options($options);
-        $path = $options->script ?? self::defaultScriptPath();
-        $source = is_file($path) && is_readable($path) ? file_get_contents($path) : false;
-        if ($source === false || $source === '') {
-            throw new \InvalidArgumentException(sprintf(
-                "cannot read the gateway's publish script at %s: pass the path of a publish.lua as the script option"
-                . ' (the SDK ships one in resources/publish.lua; the gateway\'s is packages/server/lua/publish.lua)',
-                $path,
-            ));
-        }
-        $this->source = $source;
-        $this->sha = sha1($source);
+        $this->source = self::readScript($options->script ?? self::defaultScriptPath());
+        $this->sha = sha1($this->source);
         $this->prefix = $options->prefix;
         $limits = [];
         foreach ([$options->historySize, $options->historyTtl, $options->historyMetaTtl, $options->idempotencyTtl] as $limit) {
@@ -91,6 +82,20 @@ final class RedisPublisher
         $limits[] = $options->sharded ? '1' : '0';
         $this->limits = $limits;
         $this->presence = $options->presence;
+    }
+
+    /** The script's source; an unreadable or empty file is an \InvalidArgumentException. */
+    private static function readScript(string $path): string
+    {
+        $source = is_file($path) && is_readable($path) ? file_get_contents($path) : false;
+        if ($source === false || $source === '') {
+            throw new \InvalidArgumentException(sprintf(
+                "cannot read the gateway's publish script at %s: pass the path of a publish.lua as the script option"
+                . ' (the SDK ships one in resources/publish.lua; the gateway\'s is packages/server/lua/publish.lua)',
+                $path,
+            ));
+        }
+        return $source;
     }
 
     /** @param RedisPublisherOptions|array<string, mixed>|null $options */
@@ -130,7 +135,9 @@ final class RedisPublisher
                 throw new \RedisException('connect failed');
             }
             if (isset($parts['pass'])) {
-                $auth = isset($parts['user']) && $parts['user'] !== '' ? [rawurldecode($parts['user']), rawurldecode($parts['pass'])] : rawurldecode($parts['pass']);
+                $auth = isset($parts['user']) && $parts['user'] !== ''
+                    ? [rawurldecode($parts['user']), rawurldecode($parts['pass'])]
+                    : rawurldecode($parts['pass']);
                 $redis->auth($auth);
             }
             $db = (int) ltrim($parts['path'] ?? '', '/');
@@ -199,7 +206,7 @@ final class RedisPublisher
                 throw new \InvalidArgumentException('channel names must be strings, got ' . get_debug_type($channel));
             }
         }
-        $id = self::id($id);
+        $id = self::publishId($id);
         $json = Json::encode(Json::payload($payload));
         $results = [];
         // Duplicates are merged, as the HTTP API does.
@@ -220,13 +227,13 @@ final class RedisPublisher
     {
         $userId = (string) $userId;
         $channel = 'user:' . $userId;
-        $id = self::id($id);
+        $id = self::publishId($id);
         $result = $this->publishOne($channel, $type, Json::encode(Json::payload($payload)), $id);
         return new UserPublishResult($userId, $id, [$channel => $result]);
     }
 
     /** @param string|array<mixed>|null $id */
-    private static function id(string|array|null $id): ?string
+    private static function publishId(string|array|null $id): ?string
     {
         $id = PublishId::from($id);
         if ($id !== null && \strlen($id) > 200) {

@@ -21,13 +21,14 @@ final class ErrorsTest extends GatewayTestCase
     public function testAWrongApiKeyIsUnauthorized(): void
     {
         $client = new Client(Env::url(), 'not-the-key-0123456789');
-        foreach ([
+        $cases = [
             fn () => $client->publish($this->name('x'), 't', ['x' => 1]),
             fn () => $client->online(['1']),
             fn () => $client->channel('x'),
             fn () => $client->history('x'),
             fn () => $client->disconnectUser('1'),
-        ] as $call) {
+        ];
+        foreach ($cases as $call) {
             try {
                 $call();
                 self::fail('no exception');
@@ -116,7 +117,7 @@ final class ErrorsTest extends GatewayTestCase
         // A listening socket that is never accepted from: the kernel completes the TCP handshake, the
         // request is sent, and no answer ever comes.
         $server = stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
-        self::assertNotFalse($server, $errstr);
+        self::assertNotFalse($server, "cannot listen: $errstr ($errno)");
         $address = stream_socket_get_name($server, false);
         $client = new Client("http://$address", 'any-key-0123456789', new ClientOptions(timeout: 0.3, retries: 0));
 
@@ -143,14 +144,15 @@ final class ErrorsTest extends GatewayTestCase
                 return 'just a string';
             }
         };
-        foreach ([
+        $cases = [
             fn () => $client->publish('news', 't', $jsonScalar),
             fn () => $client->publishMany([['channel' => 'news', 'type' => 't', 'payload' => 'hello']]),
             fn () => $client->publish([], 't', ['x' => 1]),
             fn () => $client->publish('news', 't', ['x' => 1], ['idd' => 'typo']),
             fn () => $client->publish('news', 't', ['x' => NAN]),
             fn () => $client->publishMany([['channel' => 'news', 'user' => '1', 'type' => 't', 'payload' => []]]),
-        ] as $i => $call) {
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("no exception for case $i");
@@ -169,7 +171,7 @@ final class ErrorsTest extends GatewayTestCase
 
     public function testInvalidOptionsAreRefusedAtConstruction(): void
     {
-        foreach ([
+        $cases = [
             'ftp URL' => static fn () => new Client('ftp://127.0.0.1', 'key'),
             'no scheme' => static fn () => new Client('127.0.0.1:8080', 'key'),
             'blank key' => static fn () => new Client('http://127.0.0.1:8080', ' '),
@@ -180,7 +182,8 @@ final class ErrorsTest extends GatewayTestCase
             'unknown array key' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['retrys' => 1]),
             'array value of the wrong type' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['transport' => new \stdClass()]),
             'array value out of range' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['timeout' => 0]),
-        ] as $case => $make) {
+        ];
+        foreach ($cases as $case => $make) {
             try {
                 $make();
                 self::fail("accepted: $case");

@@ -31,7 +31,7 @@ final class OptionsTest extends TestCase
     {
         $messages = [];
         set_error_handler(static function (int $level, string $message) use (&$messages): bool {
-            $messages[] = $message;
+            $messages[] = $level === E_USER_DEPRECATED ? $message : "unexpected error level $level: $message";
             return true;
         }, E_USER_DEPRECATED);
         try {
@@ -50,7 +50,10 @@ final class OptionsTest extends TestCase
     public function testClientOptionsHoldTheDefaults(): void
     {
         $o = new ClientOptions();
-        self::assertSame([5.0, 2.0, 2, 100, 2000, null, null], [$o->timeout, $o->connectTimeout, $o->retries, $o->retryDelay, $o->maxRetryDelay, $o->transport, $o->sleep]);
+        self::assertSame(
+            [5.0, 2.0, 2, 100, 2000, null, null],
+            [$o->timeout, $o->connectTimeout, $o->retries, $o->retryDelay, $o->maxRetryDelay, $o->transport, $o->sleep],
+        );
         $defaults = Client::DEFAULTS;
         self::assertSame([$defaults['timeout'], $defaults['retries'], $defaults['maxRetryDelay']], [$o->timeout, $o->retries, $o->maxRetryDelay]);
         self::assertSame(3.0, (new ClientOptions(timeout: 3))->timeout, 'an int is a number of seconds too');
@@ -100,7 +103,7 @@ final class OptionsTest extends TestCase
         self::assertSame([null, 'herald', null, null, null, null, false, true], [
             $o->script, $o->prefix, $o->historySize, $o->historyTtl, $o->historyMetaTtl, $o->idempotencyTtl, $o->sharded, $o->presence,
         ]);
-        foreach ([
+        $cases = [
             static fn () => new RedisPublisherOptions(prefix: ''),
             static fn () => new RedisPublisherOptions(prefix: 'has space'),
             static fn () => new RedisPublisherOptions(historySize: -1),
@@ -108,7 +111,8 @@ final class OptionsTest extends TestCase
             static fn () => RedisPublisherOptions::fromArray(['unknown' => 1]),
             static fn () => RedisPublisherOptions::fromArray(['historyTtl' => '600']),
             static fn () => RedisPublisherOptions::fromArray(['herald']),
-        ] as $i => $make) {
+        ];
+        foreach ($cases as $i => $make) {
             try {
                 $make();
                 self::fail("case $i accepted");
@@ -146,13 +150,14 @@ final class OptionsTest extends TestCase
         self::assertSame('<script>window.HERALD = {"url":"ws://h/ws","token":"t"};</script>', $html);
         self::assertCount(1, $messages);
 
-        foreach ([
+        $cases = [
             static fn () => new PageConfig(''),
             static fn () => new PageConfig('ws://h/ws', token: ''),
             static fn () => new PageConfig('ws://h/ws', maxDelay: -1),
             static fn () => new PageConfig('ws://h/ws', extra: ['token' => 'sneaky']),
             static fn () => new PageConfig('ws://h/ws', extra: ['no key']),
-        ] as $i => $make) {
+        ];
+        foreach ($cases as $i => $make) {
             try {
                 $make();
                 self::fail("case $i accepted");

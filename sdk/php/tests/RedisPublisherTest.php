@@ -214,7 +214,7 @@ final class RedisPublisherTest extends GatewayTestCase
                 return 42;
             }
         };
-        foreach ([
+        $cases = [
             fn () => $this->publisher()->publish('ok', 't', $json),
             fn () => $this->publisher()->publish([], 't', ['x' => 1]),
             fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: ''),
@@ -223,7 +223,8 @@ final class RedisPublisherTest extends GatewayTestCase
             fn () => $this->publisher(prefix: 'a{b}'),
             fn () => $this->publisher(historyTtl: 0),
             fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: str_repeat('i', 201)),
-        ] as $i => $call) {
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("case $i accepted");

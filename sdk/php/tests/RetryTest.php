@@ -101,7 +101,8 @@ final class RetryTest extends TestCase
 
     public function testClientErrorsAreNotRetried(): void
     {
-        $t = new FakeTransport([FakeTransport::json(400, ['error' => ['code' => 'invalid_field', 'message' => 'x', 'field' => 'type']], ['X-Request-Id' => 'req-1'])]);
+        $error = ['error' => ['code' => 'invalid_field', 'message' => 'x', 'field' => 'type']];
+        $t = new FakeTransport([FakeTransport::json(400, $error, ['X-Request-Id' => 'req-1'])]);
         try {
             $this->client($t)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');
@@ -118,7 +119,8 @@ final class RetryTest extends TestCase
         try {
             $this->client($t, retries: 0)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');
-        } catch (TransportError) {
+        } catch (TransportError $e) {
+            self::assertSame('transport_error', $e->getErrorCode());
         }
         self::assertCount(1, $t->requests);
         self::assertArrayNotHasKey('id', $t->body(0));
@@ -130,7 +132,8 @@ final class RetryTest extends TestCase
         try {
             $this->client($t)->disconnectClient('abc');
             self::fail('no exception');
-        } catch (ServiceUnavailable) {
+        } catch (ServiceUnavailable $e) {
+            self::assertSame(503, $e->getStatus());
         }
         self::assertCount(1, $t->requests);
         self::assertSame(2, $this->client($t)->disconnectUser(42));
@@ -139,11 +142,12 @@ final class RetryTest extends TestCase
 
     public function testAnUnexpectedResponseIsAHeraldException(): void
     {
-        foreach ([
+        $cases = [
             new Response(200, [], '<html>proxy</html>'),
             FakeTransport::json(200, ['results' => ['news' => ['seq' => 'one']]]),
             new Response(500, [], 'Internal Server Error'),
-        ] as $response) {
+        ];
+        foreach ($cases as $response) {
             try {
                 $this->client(new FakeTransport([$response]), retries: 0)->publish('news', 't', ['x' => 1]);
                 self::fail('no exception');

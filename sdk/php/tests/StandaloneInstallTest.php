@@ -118,7 +118,8 @@ final class StandaloneInstallTest extends GatewayTestCase
         self::assertSame(sha1_file(RedisPublisher::defaultScriptPath()), $result['sha']);
         self::assertSame([1, 2], $result['seqs']);
         self::assertSame(Version::VERSION, $result['version']);
-        self::assertSame(Version::VERSION, json_decode((string) file_get_contents($project . '/vendor/composer/installed.json'), true)['packages'][0]['version']);
+        $installedJson = json_decode((string) file_get_contents($project . '/vendor/composer/installed.json'), true, 512, JSON_THROW_ON_ERROR);
+        self::assertSame(Version::VERSION, $installedJson['packages'][0]['version']);
         self::assertSame(['type' => 'standalone', 'channel' => $ch, 'payload' => ['via' => 'redis'], 'seq' => 1], $ws->waitMessage($ch));
         self::assertSame(['type' => 'standalone', 'channel' => $ch, 'payload' => ['via' => 'http'], 'seq' => 2], $ws->waitMessage($ch));
     }

@@ -46,7 +46,8 @@ final class TokenTest extends GatewayTestCase
     {
         $team = $this->name('team');
         $token = $this->tokens()->forUser($this->name('u'), ["private:$team:*", 'private:doc-??']);
-        $ws = $this->open(['token' => $token, 'subs' => ["private:$team:chat" => new \stdClass(), 'private:doc-12' => new \stdClass(), 'private:doc-123' => new \stdClass()]]);
+        $subs = ["private:$team:chat" => new \stdClass(), 'private:doc-12' => new \stdClass(), 'private:doc-123' => new \stdClass()];
+        $ws = $this->open(['token' => $token, 'subs' => $subs]);
 
         $connected = $ws->waitFrame(static fn ($f) => $f['type'] === 'connected');
         self::assertArrayHasKey("private:$team:chat", $connected['subs']);
@@ -106,7 +107,10 @@ final class TokenTest extends GatewayTestCase
         [$head, $body, $sig] = explode('.', $token);
 
         self::assertSame(['alg' => 'HS256', 'typ' => 'JWT'], json_decode(base64_decode($head), true));
-        self::assertSame(['sub' => '42', 'iat' => 1_700_000_000, 'exp' => 1_700_000_600, 'channels' => ['private:a:*']], json_decode(base64_decode(strtr($body, '-_', '+/')), true));
+        self::assertSame(
+            ['sub' => '42', 'iat' => 1_700_000_000, 'exp' => 1_700_000_600, 'channels' => ['private:a:*']],
+            json_decode(base64_decode(strtr($body, '-_', '+/')), true),
+        );
         self::assertSame(TokenIssuer::base64url(hash_hmac('sha256', "$head.$body", str_repeat('s', 32), true)), $sig);
         self::assertDoesNotMatchRegularExpression('/[+\/=]/', $token);
         self::assertStringNotContainsString(str_repeat('s', 32), print_r($issuer, true));
@@ -115,7 +119,7 @@ final class TokenTest extends GatewayTestCase
     public function testInvalidInputsAreRefusedBeforeSigning(): void
     {
         $issuer = new TokenIssuer(str_repeat('s', 32));
-        foreach ([
+        $cases = [
             static fn () => new TokenIssuer('too short'),
             static fn () => $issuer->forUser(''),
             static fn () => $issuer->forUser('has space'),
@@ -125,7 +129,8 @@ final class TokenTest extends GatewayTestCase
             static fn () => $issuer->forUser('1', [], 0),
             static fn () => $issuer->forUser('1', [], 60, ['sub' => 'other']),
             static fn () => Token::forUser('1', [], 60, 'short'),
-        ] as $i => $call) {
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("case $i accepted");

@@ -58,7 +58,7 @@ final class Requester
         $request = new Request($method, $this->baseUrl . $path, $headers, $json, $this->timeout, $this->connectTimeout);
 
         $attempts = $retry ? $this->retries + 1 : 1;
-        for ($attempt = 1; ; $attempt++) {
+        for ($attempt = 1;; $attempt++) {
             try {
                 return [$this->once($request, $method, $path, $requestId), $attempt];
             } catch (HeraldException $e) {
