@@ -110,13 +110,15 @@ final class Client
      *                        retries are on. (An `['id' => ...]` array is still accepted, deprecated.)
      * @throws \InvalidArgumentException a scalar payload, an empty channel list, an unknown option.
      * @throws HeraldException ValidationFailed (400), Unauthorized (401), PayloadTooLarge (413),
-     *                         ServiceUnavailable (503), TransportError (no answer).
+     *                         ServiceUnavailable (503: nothing was accepted), OutcomeUnknown (504
+     *                         `engine_timeout`: maybe published; retry with its getPublishId()),
+     *                         TransportError (no answer).
      */
     public function publish(string|array $channels, string $type, array|object $payload, string|array|null $id = null): PublishResult
     {
         $generated = false;
         $body = $this->target($channels) + $this->message($type, $payload, PublishId::from($id), 'payload', $generated);
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => PublishResult::fromArray($response, $generated && $attempts > 1));
     }
 
@@ -133,7 +135,7 @@ final class Client
         $userId = (string) $userId;
         $generated = false;
         $body = ['channel' => 'user:' . $userId] + $this->message($type, $payload, PublishId::from($id), 'payload', $generated);
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => UserPublishResult::fromUserArray($userId, $response, $generated && $attempts > 1));
     }
 
@@ -149,7 +151,7 @@ final class Client
     public function publishToClient(string $clientId, string $type, array|object $payload, string|array|null $id = null): ClientPublishResult
     {
         $body = ['client' => $clientId] + $this->message($type, $payload, PublishId::from($id));
-        [$response] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        [$response] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => ClientPublishResult::fromArray($response, $clientId));
     }
 
@@ -177,7 +179,8 @@ final class Client
         foreach ($messages as $i => $m) {
             [$bodies[], $kinds[]] = $this->batchItem($i, $m);
         }
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0);
+        $ids = array_map(static fn (array $b): ?string => $b['id'] ?? null, $bodies);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0, $ids);
         return $this->wrap(static function () use ($response, $kinds, $attempts): array {
             if (!array_is_list($response) || \count($response) !== \count($kinds)) {
                 throw new \UnexpectedValueException('the response is not one result per message');
