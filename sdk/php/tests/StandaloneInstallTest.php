@@ -69,7 +69,10 @@ final class StandaloneInstallTest extends GatewayTestCase
         $package = $this->work . '/package';
         (new \PharData($this->work . '/herald-php.tar'))->extractTo($package);
         self::assertFileExists($package . '/resources/publish.lua');
-        self::assertDirectoryDoesNotExist($package . '/tests');
+        self::assertFileExists($package . '/src/autoload.php');
+        foreach (['tests', 'phpunit.xml.dist', 'phpcs.xml.dist', 'phpmd.xml.dist'] as $devOnly) {
+            self::assertFileDoesNotExist($package . '/' . $devOnly, 'development files stay out of the package');
+        }
 
         // 2. A fresh project that requires it, installed offline from a path repository (copied, not linked).
         $project = $this->work . '/project';
