@@ -56,6 +56,11 @@ ensure_php() {
   local missing=()
   command -v php >/dev/null 2>&1 || missing+=(php-cli)
   command -v phpunit >/dev/null 2>&1 || missing+=(phpunit)
+  # The PHP suite installs the SDK with Composer into a scratch project, offline (StandaloneInstallTest).
+  command -v composer >/dev/null 2>&1 || missing+=(composer)
+  # The static checks (php_checks below).
+  command -v phpcs >/dev/null 2>&1 || missing+=(php-codesniffer)
+  command -v phpmd >/dev/null 2>&1 || missing+=(phpmd)
   if command -v php >/dev/null 2>&1; then
     php -m | grep -qi '^curl$' || missing+=(php-curl)
     php -m | grep -qi '^redis$' || missing+=(php-redis)
@@ -66,6 +71,22 @@ ensure_php() {
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
   fi
+}
+
+# Static checks of the PHP SDK, its tests and examples/php. PHPStan is not packaged for Debian (bookworm),
+# so these are what Debian has: php -l on every file, PHP_CodeSniffer with PSR-12 (sdk/php/phpcs.xml.dist)
+# and PHPMD (sdk/php/phpmd.xml.dist). Any violation fails npm test.
+php_checks() {
+  local failed=0 file out home
+  while IFS= read -r -d '' file; do
+    out=$(php -d display_errors=stderr -l "$file" 2>&1) || { printf '%s\n' "$out"; failed=1; }
+  done < <(find sdk/php/src sdk/php/tests examples/php -name '*.php' -print0)
+  (cd sdk/php && phpcs -q --standard=phpcs.xml.dist) || failed=1
+  # PDepend (inside PHPMD) caches metrics in ~/.pdepend and can report a file's stale metrics: use a fresh home.
+  home=$(mktemp -d)
+  (cd sdk/php && HOME="$home" phpmd src,tests,../../examples/php text phpmd.xml.dist) || failed=1
+  rm -rf "$home"
+  return "$failed"
 }
 
 ensure_chromium() {
@@ -110,6 +131,8 @@ else
 fi
 
 if [ -d sdk/php/tests ]; then
+  log "PHP SDK static checks (php -l, phpcs PSR-12, phpmd)"
+  if php_checks; then echo "PHP static checks: no violation"; else status=1; fi
   log "PHP SDK tests (phpunit)"
   node scripts/php-tests.mjs || status=$?
 fi

@@ -23,10 +23,13 @@ declare(strict_types=1);
 require __DIR__ . '/../../../sdk/php/src/autoload.php';
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\ValidationFailed;
 use Herald\Page;
+use Herald\PageConfig;
 use Herald\RedisPublisher;
+use Herald\RedisPublisherOptions;
 use Herald\Token;
 
 $gatewayUrl = rtrim(getenv('HERALD_URL') ?: 'http://127.0.0.1:8080', '/');
@@ -59,13 +62,16 @@ function env_required(string $name): string
 function herald(string $gatewayUrl): Client
 {
     static $client = null;
-    return $client ??= new Client($gatewayUrl, env_required('HERALD_API_KEY'), ['timeout' => 3.0]);
+    return $client ??= new Client($gatewayUrl, env_required('HERALD_API_KEY'), new ClientOptions(timeout: 3.0));
 }
 
 function redis_publisher(): RedisPublisher
 {
     static $publisher = null;
-    return $publisher ??= RedisPublisher::fromUrl(getenv('HERALD_REDIS_URL') ?: 'redis://127.0.0.1:6379', ['prefix' => getenv('HERALD_REDIS_PREFIX') ?: 'herald']);
+    return $publisher ??= RedisPublisher::fromUrl(
+        getenv('HERALD_REDIS_URL') ?: 'redis://127.0.0.1:6379',
+        new RedisPublisherOptions(prefix: getenv('HERALD_REDIS_PREFIX') ?: 'herald'),
+    );
 }
 
 switch ($path) {
@@ -85,7 +91,7 @@ switch ($path) {
         header('Content-Type: text/plain; charset=utf-8');
         header('Cache-Control: no-store');
         try {
-            echo Token::forUser($user, [], 3600, env_required('HERALD_JWT_SECRET'));
+            echo Token::forUser($user, ttl: 3600, secret: env_required('HERALD_JWT_SECRET'));
         } catch (InvalidArgumentException $e) {
             http_response_code(400);
             echo $e->getMessage(), "\n";
@@ -104,7 +110,14 @@ switch ($path) {
             $result = $via === 'redis'
                 ? redis_publisher()->publishToUser($to, 'notice', $payload)
                 : herald($gatewayUrl)->publishToUser($to, 'notice', $payload);
-            json_response(200, ['ok' => true, 'via' => $via, 'user' => $to, 'online' => $result->online, 'seq' => $result->seq, 'connections' => $result->subscribers]);
+            json_response(200, [
+                'ok' => true,
+                'via' => $via,
+                'user' => $to,
+                'online' => $result->online,
+                'seq' => $result->seq,
+                'connections' => $result->subscribers,
+            ]);
         } catch (HeraldException $e) {
             // An invalid user id is the form's fault; anything else is the gateway's (or Redis's).
             json_response($e instanceof ValidationFailed ? 400 : 502, ['ok' => false, 'error' => $e->getErrorCode(), 'message' => $e->getMessage()]);
@@ -125,7 +138,7 @@ switch ($path) {
 }
 
 try {
-    $token = Token::forUser($user, [], 3600, env_required('HERALD_JWT_SECRET'));
+    $token = Token::forUser($user, ttl: 3600, secret: env_required('HERALD_JWT_SECRET'));
 } catch (InvalidArgumentException $e) {
     http_response_code(400);
     header('Content-Type: text/plain; charset=utf-8');
@@ -166,7 +179,7 @@ header('Cache-Control: no-store');
   <h2>Messages for user <?= $h($user) ?></h2>
   <ul id="messages"></ul>
 
-  <?= Page::script(['url' => $wsUrl, 'token' => $token, 'user' => $user]) . "\n" ?>
+  <?= Page::script(new PageConfig(url: $wsUrl, token: $token, extra: ['user' => $user])) . "\n" ?>
   <script src="/herald.min.js"></script>
   <script>
     const cfg = window.HERALD;

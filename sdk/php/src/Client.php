@@ -9,6 +9,8 @@ use Herald\Exception\HeraldException;
 use Herald\Http\CurlTransport;
 use Herald\Http\Transport;
 use Herald\Internal\Json;
+use Herald\Internal\Options;
+use Herald\Internal\PublishId;
 use Herald\Internal\Requester;
 use Herald\Result\ChannelInfo;
 use Herald\Result\ClientPublishResult;
@@ -27,12 +29,16 @@ use Herald\Result\UserPublishResult;
  *     $result = $herald->publishToUser(42, 'notice', ['text' => 'Your export is ready']);
  *     if (!$result->online) { ... send an e-mail instead ... }
  */
-class Client
+final class Client
 {
-    /** The SDK version, sent in the User-Agent. */
-    public const VERSION = Requester::VERSION;
+    /** The SDK version, sent in the User-Agent: Herald\Version::VERSION. */
+    public const VERSION = Version::VERSION;
 
-    /** Option defaults; see the constructor. */
+    /**
+     * Option defaults, as the keys of the deprecated options array.
+     *
+     * @deprecated Pass a Herald\ClientOptions; its constructor holds the defaults.
+     */
     public const DEFAULTS = [
         'timeout' => 5.0,
         'connectTimeout' => 2.0,
@@ -50,72 +56,43 @@ class Client
      * @param string $baseUrl The gateway's HTTP URL, e.g. `http://127.0.0.1:8080` (a path prefix is kept:
      *                        `https://example.com/herald` calls `https://example.com/herald/api/...`).
      * @param string $apiKey One of the gateway's `HERALD_API_KEY` keys.
-     * @param array{
-     *     timeout?: float|int,
-     *     connectTimeout?: float|int,
-     *     retries?: int,
-     *     retryDelay?: int,
-     *     maxRetryDelay?: int,
-     *     transport?: Transport|null,
-     *     sleep?: callable(int): void|null,
-     * } $options
-     *   - `timeout` (5.0): seconds a whole request may take.
-     *   - `connectTimeout` (2.0): seconds to establish the connection.
-     *   - `retries` (2): extra attempts for calls that are safe to repeat (every call except disconnecting
-     *     one client), after no answer, a timeout, a 5xx or a 429. With retries on, a publish without an
-     *     `id` gets a generated one, so a retried publish is published once. 0 turns retries off.
-     *   - `retryDelay` (100): base of the exponential backoff, in milliseconds (full jitter: a random delay
-     *     up to `retryDelay * 2^n`).
-     *   - `maxRetryDelay` (2000): cap of the backoff window, in milliseconds.
-     *   - `transport` (CurlTransport): how requests are sent.
-     *   - `sleep` (usleep): `function (int $ms): void`, how the backoff waits (tests replace it).
+     * @param ClientOptions|array<string, mixed>|null $options Timeouts, retries, transport; null for the
+     *        defaults. An array with the same keys (`['timeout' => 3.0]`) is still accepted but deprecated.
      * @throws \InvalidArgumentException for an invalid URL, an empty key or an unknown or invalid option.
      */
-    public function __construct(string $baseUrl, string $apiKey, array $options = [])
+    public function __construct(string $baseUrl, #[\SensitiveParameter] string $apiKey, ClientOptions|array|null $options = null)
     {
-        $unknown = array_diff_key($options, self::DEFAULTS);
-        if ($unknown !== []) {
-            throw new \InvalidArgumentException('unknown Herald\Client option(s): ' . implode(', ', array_keys($unknown)) . '; known: ' . implode(', ', array_keys(self::DEFAULTS)));
+        if (\is_array($options)) {
+            if ($options !== []) {
+                Options::deprecated('passing an array of options to Herald\Client is deprecated: pass a Herald\ClientOptions');
+            }
+            $options = ClientOptions::fromArray($options);
         }
-        $o = $options + self::DEFAULTS;
+        $options ??= new ClientOptions();
 
         $baseUrl = rtrim($baseUrl, '/');
         $scheme = parse_url($baseUrl, PHP_URL_SCHEME);
         if (!\in_array($scheme, ['http', 'https'], true) || parse_url($baseUrl, PHP_URL_HOST) === null) {
-            throw new \InvalidArgumentException("the base URL must be an http:// or https:// URL of the gateway, e.g. http://127.0.0.1:8080; got '$baseUrl'");
+            throw new \InvalidArgumentException(
+                "the base URL must be an http:// or https:// URL of the gateway, e.g. http://127.0.0.1:8080; got '$baseUrl'",
+            );
         }
         if (trim($apiKey) === '') {
             throw new \InvalidArgumentException('the API key is empty: pass one of the gateway\'s HERALD_API_KEY keys');
         }
-        foreach (['timeout', 'connectTimeout'] as $k) {
-            if (!\is_int($o[$k]) && !\is_float($o[$k]) || $o[$k] <= 0) {
-                throw new \InvalidArgumentException("option $k must be a number of seconds greater than 0");
-            }
-        }
-        foreach (['retries', 'retryDelay', 'maxRetryDelay'] as $k) {
-            if (!\is_int($o[$k]) || $o[$k] < 0) {
-                throw new \InvalidArgumentException("option $k must be an integer >= 0");
-            }
-        }
-        if ($o['transport'] !== null && !$o['transport'] instanceof Transport) {
-            throw new \InvalidArgumentException('option transport must implement Herald\Http\Transport');
-        }
-        if ($o['sleep'] !== null && !\is_callable($o['sleep'])) {
-            throw new \InvalidArgumentException('option sleep must be a callable taking milliseconds');
-        }
 
-        $this->retries = $o['retries'];
+        $this->retries = $options->retries;
         $this->requester = new Requester(
             $baseUrl,
             $apiKey,
-            $o['transport'] ?? new CurlTransport(),
-            (float) $o['timeout'],
-            (float) $o['connectTimeout'],
-            $o['retries'],
-            $o['retryDelay'],
-            $o['maxRetryDelay'],
-            $o['sleep'] ?? static function (int $ms): void {
-                usleep($ms * 1000);
+            $options->transport ?? new CurlTransport(),
+            $options->timeout,
+            $options->connectTimeout,
+            $options->retries,
+            $options->retryDelay,
+            $options->maxRetryDelay,
+            $options->sleep ?? static function (int $milliseconds): void {
+                usleep($milliseconds * 1000);
             },
         );
     }
@@ -128,17 +105,20 @@ class Client
      * @param string|list<string> $channels A channel name (`news`, `user:42`, `private:team-7`), or a list of them.
      * @param string $type The message type: 1-100 characters of `[A-Za-z0-9_\-:.]`, not a reserved type.
      * @param array<mixed>|object $payload A JSON object or array (an empty PHP array is sent as `{}`).
-     * @param array{id?: string} $options `id`: idempotency key (1-200 characters); the same id published
-     *                                    again within the gateway's window (5 min) publishes nothing.
+     * @param string|null $id Idempotency key (1-200 characters): the same id published again within the
+     *                        gateway's window (5 min) publishes nothing. Null: the SDK generates one when
+     *                        retries are on. (An `['id' => ...]` array is still accepted, deprecated.)
      * @throws \InvalidArgumentException a scalar payload, an empty channel list, an unknown option.
      * @throws HeraldException ValidationFailed (400), Unauthorized (401), PayloadTooLarge (413),
-     *                         ServiceUnavailable (503), TransportError (no answer).
+     *                         ServiceUnavailable (503: nothing was accepted), OutcomeUnknown (504
+     *                         `engine_timeout`: maybe published; retry with its getPublishId()),
+     *                         TransportError (no answer).
      */
-    public function publish(string|array $channels, string $type, array|object $payload, array $options = []): PublishResult
+    public function publish(string|array $channels, string $type, array|object $payload, string|array|null $id = null): PublishResult
     {
         $generated = false;
-        $body = $this->target($channels) + $this->message($type, $payload, $options, 'payload', $generated);
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        $body = $this->target($channels) + $this->message($type, $payload, PublishId::from($id), 'payload', $generated);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => PublishResult::fromArray($response, $generated && $attempts > 1));
     }
 
@@ -147,15 +127,15 @@ class Client
      * online; `online === false` is not an error (the message stays in history for a reconnect).
      *
      * @param array<mixed>|object $payload
-     * @param array{id?: string} $options
+     * @param string|array<mixed>|null $id As publish().
      * @throws HeraldException as publish()
      */
-    public function publishToUser(string|int $userId, string $type, array|object $payload, array $options = []): UserPublishResult
+    public function publishToUser(string|int $userId, string $type, array|object $payload, string|array|null $id = null): UserPublishResult
     {
         $userId = (string) $userId;
         $generated = false;
-        $body = ['channel' => 'user:' . $userId] + $this->message($type, $payload, $options, 'payload', $generated);
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        $body = ['channel' => 'user:' . $userId] + $this->message($type, $payload, PublishId::from($id), 'payload', $generated);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => UserPublishResult::fromUserArray($userId, $response, $generated && $attempts > 1));
     }
 
@@ -164,14 +144,14 @@ class Client
      * arrives on the pseudo-channel `client:<id>` with seq 0.
      *
      * @param array<mixed>|object $payload
-     * @param array{id?: string} $options
+     * @param string|array<mixed>|null $id As publish().
      * @throws ClientNotFound when no open connection has this id (404 `no_such_client`).
      * @throws HeraldException as publish()
      */
-    public function publishToClient(string $clientId, string $type, array|object $payload, array $options = []): ClientPublishResult
+    public function publishToClient(string $clientId, string $type, array|object $payload, string|array|null $id = null): ClientPublishResult
     {
-        $body = ['client' => $clientId] + $this->message($type, $payload, $options);
-        [$response] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']));
+        $body = ['client' => $clientId] + $this->message($type, $payload, PublishId::from($id));
+        [$response] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => ClientPublishResult::fromArray($response, $clientId));
     }
 
@@ -181,7 +161,10 @@ class Client
      * An item whose connection is gone does not fail the batch: its ClientPublishResult says
      * `delivered === false` with `errorCode === 'no_such_client'`.
      *
-     * @param list<array{channel?: string, channels?: list<string>, user?: string|int, client?: string, type: string, payload: array<mixed>|object, id?: string}> $messages
+     * @param list<array{
+     *     channel?: string, channels?: list<string>, user?: string|int, client?: string,
+     *     type: string, payload: array<mixed>|object, id?: string,
+     * }> $messages
      *        Each with exactly one target: `channel`, `channels`, `user` (publishes to `user:<id>`) or `client`.
      * @return list<PublishResult|UserPublishResult|ClientPublishResult> One result per message, in order.
      * @throws HeraldException as publish()
@@ -193,40 +176,12 @@ class Client
         }
         $bodies = [];
         $kinds = [];
-        /** @var array<int, bool> $generated */
-        $generated = [];
         foreach ($messages as $i => $m) {
-            if (!\is_array($m)) {
-                throw new \InvalidArgumentException("message [$i] must be an array");
-            }
-            $unknown = array_diff_key($m, array_flip(['channel', 'channels', 'user', 'client', 'type', 'payload', 'id']));
-            if ($unknown !== []) {
-                throw new \InvalidArgumentException("message [$i] has unknown key(s): " . implode(', ', array_keys($unknown)));
-            }
-            $targets = array_values(array_intersect(['channel', 'channels', 'user', 'client'], array_keys($m)));
-            if (\count($targets) !== 1) {
-                throw new \InvalidArgumentException("message [$i] needs exactly one of channel, channels, user, client");
-            }
-            if (!isset($m['type']) || !\is_string($m['type'])) {
-                throw new \InvalidArgumentException("message [$i] needs a string type");
-            }
-            if (!\array_key_exists('payload', $m)) {
-                throw new \InvalidArgumentException("message [$i] needs a payload");
-            }
-            $target = $targets[0];
-            $value = $m[$target];
-            $body = match ($target) {
-                'user' => \is_string($value) || \is_int($value) ? ['channel' => 'user:' . $value] : throw new \InvalidArgumentException("message [$i]: user must be a string or int"),
-                'client' => \is_string($value) ? ['client' => $value] : throw new \InvalidArgumentException("message [$i]: client must be a string"),
-                default => \is_string($value) || \is_array($value) ? $this->target($value) : throw new \InvalidArgumentException("message [$i]: $target must be a channel name or a list of them"),
-            };
-            $generated[$i] = false;
-            $body += $this->message($m['type'], $m['payload'], isset($m['id']) ? ['id' => $m['id']] : [], "message [$i] payload", $generated[$i]);
-            $kinds[$i] = [$target, $value];
-            $bodies[] = $body;
+            [$bodies[], $kinds[]] = $this->batchItem($i, $m);
         }
-        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0);
-        return $this->wrap(function () use ($response, $kinds, $generated, $attempts): array {
+        $ids = array_map(static fn (array $b): ?string => $b['id'] ?? null, $bodies);
+        [$response, $attempts] = $this->requester->call('POST', '/api/publish', $bodies, $this->retries > 0, $ids);
+        return $this->wrap(static function () use ($response, $kinds, $attempts): array {
             if (!array_is_list($response) || \count($response) !== \count($kinds)) {
                 throw new \UnexpectedValueException('the response is not one result per message');
             }
@@ -235,8 +190,8 @@ class Client
                 if (!\is_array($r)) {
                     throw new \UnexpectedValueException('the response is not one result per message');
                 }
-                [$kind, $value] = $kinds[$i];
-                $own = $generated[$i] && $attempts > 1;
+                [$kind, $value, $generated] = $kinds[$i];
+                $own = $generated && $attempts > 1;
                 $out[] = match ($kind) {
                     'user' => UserPublishResult::fromUserArray((string) $value, $r, $own),
                     'client' => ClientPublishResult::fromArray($r, (string) $value),
@@ -245,6 +200,39 @@ class Client
             }
             return $out;
         });
+    }
+
+    /**
+     * One message of a publishMany() batch: its request body, and how to read its result (the target
+     * kind, the target, whether its id was generated here).
+     *
+     * @return array{0: array<string, mixed>, 1: array{0: string, 1: mixed, 2: bool}}
+     */
+    private function batchItem(int $i, mixed $m): array
+    {
+        if (!\is_array($m)) {
+            throw new \InvalidArgumentException("message [$i] must be an array");
+        }
+        $unknown = array_diff_key($m, array_flip(['channel', 'channels', 'user', 'client', 'type', 'payload', 'id']));
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException("message [$i] has unknown key(s): " . implode(', ', array_keys($unknown)));
+        }
+        $targets = array_values(array_intersect(['channel', 'channels', 'user', 'client'], array_keys($m)));
+        if (\count($targets) !== 1) {
+            throw new \InvalidArgumentException("message [$i] needs exactly one of channel, channels, user, client");
+        }
+        if (!isset($m['type']) || !\is_string($m['type']) || !\array_key_exists('payload', $m)) {
+            throw new \InvalidArgumentException("message [$i] needs a string type and a payload");
+        }
+        if (isset($m['id']) && (!\is_string($m['id']) || $m['id'] === '')) {
+            throw new \InvalidArgumentException("message [$i]: the publish id must be a non-empty string");
+        }
+        $target = $targets[0];
+        $value = $m[$target];
+        $body = $this->batchTarget($i, $target, $value);
+        $generated = false;
+        $body += $this->message($m['type'], $m['payload'], $m['id'] ?? null, "message [$i] payload", $generated);
+        return [$body, [$target, $value, $generated]];
     }
 
     /**
@@ -357,6 +345,26 @@ class Client
     }
 
     /**
+     * The target members of a publishMany() message: `user` becomes its `user:<id>` channel.
+     *
+     * @return array<string, mixed>
+     */
+    private function batchTarget(int $i, string $target, mixed $value): array
+    {
+        if ($target === 'user') {
+            return \is_string($value) || \is_int($value)
+                ? ['channel' => 'user:' . $value]
+                : throw new \InvalidArgumentException("message [$i]: user must be a string or int");
+        }
+        if ($target === 'client') {
+            return \is_string($value) ? ['client' => $value] : throw new \InvalidArgumentException("message [$i]: client must be a string");
+        }
+        return \is_string($value) || \is_array($value)
+            ? $this->target($value)
+            : throw new \InvalidArgumentException("message [$i]: $target must be a channel name or a list of them");
+    }
+
+    /**
      * @param string|array<mixed> $channels
      * @return array{channel: string}|array{channels: list<string>}
      */
@@ -380,23 +388,15 @@ class Client
      * The type, payload and id members of a publish; generates an id when retries are on and none is given.
      *
      * @param mixed $payload
-     * @param array<mixed> $options
      * @param bool|null $generated Set to whether the id was generated here.
      * @return array{type: string, payload: array<mixed>|object, id?: string}
      */
-    private function message(string $type, $payload, array $options, string $what = 'payload', ?bool &$generated = null): array
+    private function message(string $type, $payload, ?string $id, string $what = 'payload', ?bool &$generated = null): array
     {
         $generated = false;
-        $unknown = array_diff_key($options, ['id' => true]);
-        if ($unknown !== []) {
-            throw new \InvalidArgumentException('unknown publish option(s): ' . implode(', ', array_keys($unknown)) . '; known: id');
-        }
         $m = ['type' => $type, 'payload' => Json::payload($payload, $what)];
-        if (isset($options['id'])) {
-            if (!\is_string($options['id']) || $options['id'] === '') {
-                throw new \InvalidArgumentException('the publish id must be a non-empty string');
-            }
-            $m['id'] = $options['id'];
+        if ($id !== null) {
+            $m['id'] = $id;
         } elseif ($this->retries > 0) {
             // A retry after a lost answer must not publish twice: the gateway drops a repeated id.
             $m['id'] = 'php-' . bin2hex(random_bytes(12));

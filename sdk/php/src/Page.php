@@ -4,10 +4,12 @@ declare(strict_types=1);
 
 namespace Herald;
 
+use Herald\Internal\Options;
+
 /**
  * Hands a token (and the gateway URL) to the browser safely.
  *
- *     <?= Herald\Page::script(['url' => 'wss://push.example.com/ws', 'token' => $jwt]) ?>
+ *     <?= Herald\Page::script(new Herald\PageConfig(url: 'wss://push.example.com/ws', token: $jwt)) ?>
  *     <script src="/js/herald.min.js"></script>
  *     <script>
  *       const client = Herald.createClient(window.HERALD);
@@ -27,13 +29,18 @@ final class Page
     /**
      * `<script>window.HERALD = {...};</script>`: the config as a global for the page's code.
      *
-     * @param array<string, mixed> $config For example `['url' => $wsUrl, 'token' => $jwt]`: the options of
-     *                                     the browser SDK's createClient().
+     * @param PageConfig|array<string, mixed> $config The options of the browser SDK's createClient() (and
+     *        values of your own in its `extra`). An array (`['url' => $wsUrl, 'token' => $jwt]`) is still
+     *        accepted but deprecated.
      * @param string $global The global variable name (a JavaScript identifier).
      * @param string|null $nonce A Content-Security-Policy nonce for the element.
+     * @throws \InvalidArgumentException for a global that is not a JavaScript identifier.
      */
-    public static function script(array $config, string $global = 'HERALD', ?string $nonce = null): string
+    public static function script(PageConfig|array $config, string $global = 'HERALD', ?string $nonce = null): string
     {
+        if (\is_array($config)) {
+            Options::deprecated('passing an array to Herald\Page::script() is deprecated: pass a Herald\PageConfig');
+        }
         if (preg_match('/^[A-Za-z_$][A-Za-z0-9_$]*$/D', $global) !== 1) {
             throw new \InvalidArgumentException("'$global' is not a JavaScript identifier");
         }

@@ -8,15 +8,18 @@ use Herald\Exception\HeraldException;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\ValidationFailed;
 use Herald\Internal\Json;
+use Herald\Internal\Options;
+use Herald\Internal\PublishId;
 use Herald\Result\ChannelResult;
 use Herald\Result\PublishResult;
 use Herald\Result\UserPublishResult;
 
 /**
  * Publishes straight into the Redis of a Redis-engine gateway cluster, without an HTTP round trip, through
- * the gateway's own Lua script (`packages/server/lua/publish.lua`, loaded from its file, never copied):
- * the message gets its seq, goes into the channel's history and reaches every gateway node exactly as if
- * it had been published through the HTTP API, idempotency ids included.
+ * the gateway's own Lua script (`resources/publish.lua`, a byte-for-byte copy of the gateway's
+ * `packages/server/lua/publish.lua` that the repository's tests keep identical): the message gets its seq,
+ * goes into the channel's history and reaches every gateway node exactly as if it had been published
+ * through the HTTP API, idempotency ids included.
  *
  *     $redis = new \Redis();
  *     $redis->connect('127.0.0.1', 6379);
@@ -25,9 +28,13 @@ use Herald\Result\UserPublishResult;
  *
  * Needs phpredis (ext-redis). Publishing to one connection (`client`) is only possible over HTTP.
  */
-class RedisPublisher
+final class RedisPublisher
 {
-    /** Option defaults; see the constructor. Null TTLs and sizes mean "the script's default". */
+    /**
+     * Option defaults, as the keys of the deprecated options array.
+     *
+     * @deprecated Pass a Herald\RedisPublisherOptions; its constructor holds the defaults.
+     */
     public const DEFAULTS = [
         'script' => null,
         'prefix' => 'herald',
@@ -57,74 +64,63 @@ class RedisPublisher
 
     /**
      * @param \Redis|\RedisCluster $redis A connected phpredis client (the gateway's Redis).
-     * @param array{
-     *     script?: string|null,
-     *     prefix?: string,
-     *     historySize?: int|null,
-     *     historyTtl?: int|null,
-     *     historyMetaTtl?: int|null,
-     *     idempotencyTtl?: int|null,
-     *     sharded?: bool,
-     *     presence?: bool,
-     * } $options
-     *   - `script`: path of the gateway's `publish.lua`. Default: `packages/server/lua/publish.lua` of the
-     *     Herald repository this SDK sits in; with a Composer install, point it at the file shipped with
-     *     the gateway (`node_modules/@herald/server/lua/publish.lua`).
-     *   - `prefix` ('herald'): the gateway's Redis key prefix.
-     *   - `historySize`, `historyTtl`, `historyMetaTtl`, `idempotencyTtl` (the gateway's defaults: 1000
-     *     messages, 600000 ms, 86400000 ms, 300000 ms): set them when the gateway is configured otherwise.
-     *   - `sharded` (false): the gateway uses sharded pub/sub (Redis Cluster 7+).
-     *   - `presence` (true): count the channel's subscribers (and whether a user is online) after each
-     *     publish, one extra ZCOUNT; false reports 0 subscribers and `online: false` without asking.
-     * @throws \InvalidArgumentException for an unknown option or an unreadable script file.
+     * @param RedisPublisherOptions|array<string, mixed>|null $options Key prefix, history limits, script;
+     *        null for the gateway's defaults. An array with the same keys is still accepted but deprecated.
+     * @throws \InvalidArgumentException for an unknown or invalid option, or an unreadable script file.
      */
-    public function __construct(private readonly \Redis|\RedisCluster $redis, array $options = [])
+    public function __construct(private readonly \Redis|\RedisCluster $redis, RedisPublisherOptions|array|null $options = null)
     {
-        $unknown = array_diff_key($options, self::DEFAULTS);
-        if ($unknown !== []) {
-            throw new \InvalidArgumentException('unknown Herald\RedisPublisher option(s): ' . implode(', ', array_keys($unknown)) . '; known: ' . implode(', ', array_keys(self::DEFAULTS)));
+        $options = self::options($options);
+        $this->source = self::readScript($options->script ?? self::defaultScriptPath());
+        $this->sha = sha1($this->source);
+        $this->prefix = $options->prefix;
+        $limits = [];
+        foreach ([$options->historySize, $options->historyTtl, $options->historyMetaTtl, $options->idempotencyTtl] as $limit) {
+            // The script reads an empty string as "its default", which is the gateway's default.
+            $limits[] = $limit === null ? '' : (string) $limit;
         }
-        $o = $options + self::DEFAULTS;
+        $limits[] = $options->sharded ? '1' : '0';
+        $this->limits = $limits;
+        $this->presence = $options->presence;
+    }
 
-        $path = $o['script'] ?? self::defaultScriptPath();
-        if (!\is_string($path) || !is_file($path) || !is_readable($path)) {
+    /** The script's source; an unreadable or empty file is an \InvalidArgumentException. */
+    private static function readScript(string $path): string
+    {
+        $source = is_file($path) && is_readable($path) ? file_get_contents($path) : false;
+        if ($source === false || $source === '') {
             throw new \InvalidArgumentException(sprintf(
-                "the gateway's publish script is not at %s: pass the 'script' option with the path of publish.lua (packages/server/lua/publish.lua in the Herald repository, node_modules/@herald/server/lua/publish.lua in an npm install)",
-                \is_string($path) ? $path : get_debug_type($path),
+                "cannot read the gateway's publish script at %s: pass the path of a publish.lua as the script option"
+                . ' (the SDK ships one in resources/publish.lua; the gateway\'s is packages/server/lua/publish.lua)',
+                $path,
             ));
         }
-        $source = file_get_contents($path);
-        if ($source === false || $source === '') {
-            throw new \InvalidArgumentException("cannot read the publish script $path");
-        }
-        $this->source = $source;
-        $this->sha = sha1($source);
+        return $source;
+    }
 
-        if (!\is_string($o['prefix']) || $o['prefix'] === '' || preg_match('/[{}\s]/', $o['prefix']) === 1) {
-            throw new \InvalidArgumentException('prefix must be a non-empty string without braces or spaces');
+    /** @param RedisPublisherOptions|array<string, mixed>|null $options */
+    private static function options(RedisPublisherOptions|array|null $options): RedisPublisherOptions
+    {
+        if (!\is_array($options)) {
+            return $options ?? new RedisPublisherOptions();
         }
-        $this->prefix = $o['prefix'];
-        $limits = [];
-        foreach (['historySize', 'historyTtl', 'historyMetaTtl', 'idempotencyTtl'] as $k) {
-            if ($o[$k] !== null && (!\is_int($o[$k]) || $o[$k] < ($k === 'historySize' ? 0 : 1))) {
-                throw new \InvalidArgumentException("option $k must be a " . ($k === 'historySize' ? 'non-negative integer' : 'positive integer (milliseconds)'));
-            }
-            // The script reads an empty string as "its default", which is the gateway's default.
-            $limits[] = $o[$k] === null ? '' : (string) $o[$k];
+        if ($options !== []) {
+            Options::deprecated('passing an array of options to Herald\RedisPublisher is deprecated: pass a Herald\RedisPublisherOptions');
         }
-        $limits[] = $o['sharded'] ? '1' : '0';
-        $this->limits = $limits;
-        $this->presence = (bool) $o['presence'];
+        return RedisPublisherOptions::fromArray($options);
     }
 
     /**
      * Connects to Redis from a URL (`redis://[:password@]host[:port][/db]`) and returns a publisher.
      *
-     * @param array<string, mixed> $options As the constructor's.
+     * @param RedisPublisherOptions|array<string, mixed>|null $options As the constructor's.
+     * @param float $timeout Seconds to connect, and to wait for each reply.
      * @throws ServiceUnavailable when Redis cannot be reached.
      */
-    public static function fromUrl(string $url, array $options = [], float $timeout = 2.0): self
+    public static function fromUrl(string $url, RedisPublisherOptions|array|null $options = null, float $timeout = 2.0): self
     {
+        // Options first: an invalid one is a programming error, reported before any connection.
+        $options = self::options($options);
         if (!\extension_loaded('redis')) {
             throw new \LogicException('Herald\RedisPublisher needs phpredis (apt install php-redis, or pecl install redis)');
         }
@@ -139,7 +135,9 @@ class RedisPublisher
                 throw new \RedisException('connect failed');
             }
             if (isset($parts['pass'])) {
-                $auth = isset($parts['user']) && $parts['user'] !== '' ? [rawurldecode($parts['user']), rawurldecode($parts['pass'])] : rawurldecode($parts['pass']);
+                $auth = isset($parts['user']) && $parts['user'] !== ''
+                    ? [rawurldecode($parts['user']), rawurldecode($parts['pass'])]
+                    : rawurldecode($parts['pass']);
                 $redis->auth($auth);
             }
             $db = (int) ltrim($parts['path'] ?? '', '/');
@@ -152,10 +150,13 @@ class RedisPublisher
         return new self($redis, $options);
     }
 
-    /** Where the script is by default: the repository's packages/server/lua/publish.lua. */
+    /**
+     * Where the script is by default: the SDK's own `resources/publish.lua`, so that an install without
+     * the rest of the Herald repository (Composer) works as is.
+     */
     public static function defaultScriptPath(): string
     {
-        return \dirname(__DIR__, 3) . '/packages/server/lua/publish.lua';
+        return \dirname(__DIR__) . '/resources/publish.lua';
     }
 
     /** The SHA1 of the script, as EVALSHA takes it. */
@@ -187,13 +188,14 @@ class RedisPublisher
      *
      * @param string|list<string> $channels
      * @param array<mixed>|object $payload A JSON object or array (an empty PHP array is sent as `{}`).
-     * @param array{id?: string} $options `id`: idempotency key, shared with the HTTP API's (the same id
-     *                                    published over HTTP and over Redis publishes once).
+     * @param string|array<mixed>|null $id Idempotency key (1-200 characters), shared with the HTTP API's:
+     *                                     the same id published over HTTP and over Redis publishes once.
+     *                                     (An `['id' => ...]` array is still accepted, deprecated.)
      * @throws \InvalidArgumentException a scalar payload, an empty channel list, an unknown option.
      * @throws ValidationFailed an invalid channel or type (`invalid_channel`, `invalid_field`, `reserved_type`).
      * @throws ServiceUnavailable Redis cannot be reached (`engine_unavailable`).
      */
-    public function publish(string|array $channels, string $type, array|object $payload, array $options = []): PublishResult
+    public function publish(string|array $channels, string $type, array|object $payload, string|array|null $id = null): PublishResult
     {
         $list = \is_string($channels) ? [$channels] : $channels;
         if ($list === [] || !array_is_list($list)) {
@@ -204,7 +206,7 @@ class RedisPublisher
                 throw new \InvalidArgumentException('channel names must be strings, got ' . get_debug_type($channel));
             }
         }
-        $id = $this->id($options);
+        $id = self::publishId($id);
         $json = Json::encode(Json::payload($payload));
         $results = [];
         // Duplicates are merged, as the HTTP API does.
@@ -218,27 +220,24 @@ class RedisPublisher
      * Publishes to `user:<id>`; the result says whether the user is online (with the `presence` option).
      *
      * @param array<mixed>|object $payload
-     * @param array{id?: string} $options
+     * @param string|array<mixed>|null $id As publish().
      * @throws HeraldException as publish()
      */
-    public function publishToUser(string|int $userId, string $type, array|object $payload, array $options = []): UserPublishResult
+    public function publishToUser(string|int $userId, string $type, array|object $payload, string|array|null $id = null): UserPublishResult
     {
         $userId = (string) $userId;
         $channel = 'user:' . $userId;
-        $id = $this->id($options);
+        $id = self::publishId($id);
         $result = $this->publishOne($channel, $type, Json::encode(Json::payload($payload)), $id);
         return new UserPublishResult($userId, $id, [$channel => $result]);
     }
 
-    /** @param array<mixed> $options */
-    private function id(array $options): ?string
+    /** @param string|array<mixed>|null $id */
+    private static function publishId(string|array|null $id): ?string
     {
-        $unknown = array_diff_key($options, ['id' => true]);
-        if ($unknown !== []) {
-            throw new \InvalidArgumentException('unknown publish option(s): ' . implode(', ', array_keys($unknown)) . '; known: id');
-        }
-        $id = $options['id'] ?? null;
-        if ($id !== null && (!\is_string($id) || $id === '' || \strlen($id) > 200)) {
+        $id = PublishId::from($id);
+        if ($id !== null && \strlen($id) > 200) {
+            // The script would take a longer key; the HTTP API refuses it, so this does too.
             throw new \InvalidArgumentException('the publish id must be a string of 1-200 characters');
         }
         return $id;

@@ -12,15 +12,22 @@ namespace Herald;
 final class Token
 {
     /**
-     * An HS256 connection token for a user; see TokenIssuer::forUser().
+     * An HS256 connection token for a user; see TokenIssuer::forUser(). Pass what you need by name:
+     * `Token::forUser(42, channels: ['private:team-7:*'], ttl: 600, secret: $secret)`.
      *
      * @param list<string> $channels Glob patterns of the `private:` channels the user may subscribe to.
-     * @param int $ttl Seconds until the token expires.
+     * @param int|null $ttl Seconds until the token expires; null for a token that never expires.
      * @param string|null $secret The JWT secret; null reads `HERALD_JWT_SECRET` from the environment.
-     * @throws \InvalidArgumentException for an invalid user id or pattern, or no secret.
+     * @param array<string, mixed> $claims Extra claims (not sub, exp, iat, channels).
+     * @throws \InvalidArgumentException for an invalid user id, pattern or claim, or no secret.
      */
-    public static function forUser(string|int $userId, array $channels = [], int $ttl = 3600, #[\SensitiveParameter] ?string $secret = null): string
-    {
+    public static function forUser(
+        string|int $userId,
+        array $channels = [],
+        ?int $ttl = 3600,
+        #[\SensitiveParameter] ?string $secret = null,
+        array $claims = [],
+    ): string {
         if ($secret === null) {
             $env = getenv('HERALD_JWT_SECRET');
             if (!\is_string($env) || trim($env) === '') {
@@ -28,6 +35,6 @@ final class Token
             }
             $secret = trim(explode(',', $env)[0]);
         }
-        return (new TokenIssuer($secret))->forUser($userId, $channels, $ttl);
+        return (new TokenIssuer($secret))->forUser($userId, $channels, $ttl, $claims);
     }
 }

@@ -38,7 +38,9 @@ final class TokenIssuer
     public function __construct(#[\SensitiveParameter] private readonly string $secret, ?callable $clock = null)
     {
         if (\strlen($secret) < self::MIN_SECRET_LENGTH) {
-            throw new \InvalidArgumentException(sprintf('the JWT secret must be at least %d characters (the gateway refuses shorter HERALD_JWT_SECRET values)', self::MIN_SECRET_LENGTH));
+            throw new \InvalidArgumentException(
+                sprintf('the JWT secret must be at least %d characters (the gateway refuses shorter HERALD_JWT_SECRET values)', self::MIN_SECRET_LENGTH),
+            );
         }
         $this->clock = $clock !== null ? \Closure::fromCallable($clock) : static fn (): int => time();
     }

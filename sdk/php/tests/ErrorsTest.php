@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\NotFound;
 use Herald\Exception\PayloadTooLarge;
@@ -20,13 +21,14 @@ final class ErrorsTest extends GatewayTestCase
     public function testAWrongApiKeyIsUnauthorized(): void
     {
         $client = new Client(Env::url(), 'not-the-key-0123456789');
-        foreach ([
+        $cases = [
             fn () => $client->publish($this->name('x'), 't', ['x' => 1]),
             fn () => $client->online(['1']),
             fn () => $client->channel('x'),
             fn () => $client->history('x'),
             fn () => $client->disconnectUser('1'),
-        ] as $call) {
+        ];
+        foreach ($cases as $call) {
             try {
                 $call();
                 self::fail('no exception');
@@ -45,7 +47,7 @@ final class ErrorsTest extends GatewayTestCase
             ['invalid_channel', 'channels[1]', fn () => $this->client()->publish(['ok', 'no/slash'], 't', ['x' => 1])],
             ['reserved_type', 'type', fn () => $this->client()->publish('ok', 'connect', ['x' => 1])],
             ['invalid_field', 'type', fn () => $this->client()->publish('ok', 'bad type!', ['x' => 1])],
-            ['invalid_field', 'id', fn () => $this->client()->publish('ok', 't', ['x' => 1], ['id' => str_repeat('i', 201)])],
+            ['invalid_field', 'id', fn () => $this->client()->publish('ok', 't', ['x' => 1], str_repeat('i', 201))],
             ['invalid_channel', 'channel', fn () => $this->client()->publishToUser('has space', 't', ['x' => 1])],
         ];
         foreach ($cases as [$code, $field, $call]) {
@@ -87,12 +89,12 @@ final class ErrorsTest extends GatewayTestCase
     public function testAGatewayThatIsDownIsATransportErrorAfterTheRetries(): void
     {
         $waits = [];
-        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', [
-            'retries' => 2,
-            'sleep' => static function (int $ms) use (&$waits): void {
+        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', new ClientOptions(
+            retries: 2,
+            sleep: static function (int $ms) use (&$waits): void {
                 $waits[] = $ms;
             },
-        ]);
+        ));
         foreach ([fn () => $client->publish('news', 't', ['x' => 1]), fn () => $client->online(['1'])] as $call) {
             $waits = [];
             try {
@@ -115,9 +117,9 @@ final class ErrorsTest extends GatewayTestCase
         // A listening socket that is never accepted from: the kernel completes the TCP handshake, the
         // request is sent, and no answer ever comes.
         $server = stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
-        self::assertNotFalse($server, $errstr);
+        self::assertNotFalse($server, "cannot listen: $errstr ($errno)");
         $address = stream_socket_get_name($server, false);
-        $client = new Client("http://$address", 'any-key-0123456789', ['timeout' => 0.3, 'retries' => 0]);
+        $client = new Client("http://$address", 'any-key-0123456789', new ClientOptions(timeout: 0.3, retries: 0));
 
         $started = microtime(true);
         try {
@@ -135,21 +137,22 @@ final class ErrorsTest extends GatewayTestCase
     public function testAScalarPayloadIsRefusedBeforeAnyNetworkCall(): void
     {
         // A closed port: had a request been sent, this would be a TransportError.
-        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', ['retries' => 0]);
+        $client = new Client('http://127.0.0.1:' . self::closedPort(), 'any-key-0123456789', new ClientOptions(retries: 0));
         $jsonScalar = new class () implements \JsonSerializable {
             public function jsonSerialize(): mixed
             {
                 return 'just a string';
             }
         };
-        foreach ([
+        $cases = [
             fn () => $client->publish('news', 't', $jsonScalar),
             fn () => $client->publishMany([['channel' => 'news', 'type' => 't', 'payload' => 'hello']]),
             fn () => $client->publish([], 't', ['x' => 1]),
             fn () => $client->publish('news', 't', ['x' => 1], ['idd' => 'typo']),
             fn () => $client->publish('news', 't', ['x' => NAN]),
             fn () => $client->publishMany([['channel' => 'news', 'user' => '1', 'type' => 't', 'payload' => []]]),
-        ] as $i => $call) {
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("no exception for case $i");
@@ -168,20 +171,24 @@ final class ErrorsTest extends GatewayTestCase
 
     public function testInvalidOptionsAreRefusedAtConstruction(): void
     {
-        foreach ([
-            ['ftp://127.0.0.1', 'key', []],
-            ['127.0.0.1:8080', 'key', []],
-            ['http://127.0.0.1:8080', ' ', []],
-            ['http://127.0.0.1:8080', 'key', ['timeout' => 0]],
-            ['http://127.0.0.1:8080', 'key', ['retries' => -1]],
-            ['http://127.0.0.1:8080', 'key', ['retrys' => 1]],
-            ['http://127.0.0.1:8080', 'key', ['transport' => new \stdClass()]],
-        ] as [$url, $key, $options]) {
+        $cases = [
+            'ftp URL' => static fn () => new Client('ftp://127.0.0.1', 'key'),
+            'no scheme' => static fn () => new Client('127.0.0.1:8080', 'key'),
+            'blank key' => static fn () => new Client('http://127.0.0.1:8080', ' '),
+            'timeout 0' => static fn () => new ClientOptions(timeout: 0),
+            'infinite timeout' => static fn () => new ClientOptions(connectTimeout: INF),
+            'negative retries' => static fn () => new ClientOptions(retries: -1),
+            'negative delay' => static fn () => new ClientOptions(maxRetryDelay: -1),
+            'unknown array key' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['retrys' => 1]),
+            'array value of the wrong type' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['transport' => new \stdClass()]),
+            'array value out of range' => static fn () => new Client('http://127.0.0.1:8080', 'key', ['timeout' => 0]),
+        ];
+        foreach ($cases as $case => $make) {
             try {
-                new Client($url, $key, $options);
-                self::fail('accepted ' . json_encode([$url, $key, array_keys($options)]));
-            } catch (\InvalidArgumentException) {
-                self::assertTrue(true);
+                $make();
+                self::fail("accepted: $case");
+            } catch (\InvalidArgumentException $e) {
+                self::assertNotInstanceOf(HeraldException::class, $e, $case);
             }
         }
     }

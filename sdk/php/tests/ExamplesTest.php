@@ -15,7 +15,8 @@ final class ExamplesTest extends GatewayTestCase
     /** @return array{0: int, 1: string, 2: string} exit code, stdout, stderr */
     private static function notify(array $args, array $env): array
     {
-        $process = proc_open([PHP_BINARY, self::NOTIFY, ...$args], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env + ['PATH' => (string) getenv('PATH')]);
+        $env += ['PATH' => (string) getenv('PATH')];
+        $process = proc_open([PHP_BINARY, self::NOTIFY, ...$args], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
         self::assertIsResource($process);
         $out = stream_get_contents($pipes[1]);
         $err = stream_get_contents($pipes[2]);

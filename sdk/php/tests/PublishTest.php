@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Herald\Tests;
 
+use Herald\ClientOptions;
 use Herald\Exception\ClientNotFound;
 use Herald\Exception\ValidationFailed;
 use Herald\Result\ClientPublishResult;
@@ -54,8 +55,8 @@ final class PublishTest extends GatewayTestCase
         $ws = $this->connect(null, [$a]);
         $id = $this->name('evt-1');
 
-        $first = $this->client()->publish([$a, $b], 'headline', ['title' => 'Both'], ['id' => $id]);
-        $again = $this->client()->publish([$a, $b], 'headline', ['title' => 'Both'], ['id' => $id]);
+        $first = $this->client()->publish([$a, $b], 'headline', ['title' => 'Both'], id: $id);
+        $again = $this->client()->publish([$a, $b], 'headline', ['title' => 'Both'], id: $id);
 
         self::assertSame($id, $first->id);
         self::assertSame($id, $again->id);
@@ -74,7 +75,7 @@ final class PublishTest extends GatewayTestCase
         self::assertMatchesRegularExpression('/^[\w.:-]{1,200}$/', $generated->id);
         self::assertNotSame($generated->id, $this->client()->publish($ch, 't', ['x' => 1])->id);
 
-        self::assertNull($this->client(['retries' => 0])->publish($ch, 't', ['x' => 1])->id);
+        self::assertNull($this->client(new ClientOptions(retries: 0))->publish($ch, 't', ['x' => 1])->id);
     }
 
     public function testPayloadShapes(): void
@@ -135,7 +136,7 @@ final class PublishTest extends GatewayTestCase
     public function testPublishToAnOfflineUserReportsOnlineFalseAndKeepsHistory(): void
     {
         $user = $this->name('nobody');
-        $r = $this->client()->publishToUser($user, 'notice', ['n' => 1], ['id' => $this->name('n1')]);
+        $r = $this->client()->publishToUser($user, 'notice', ['n' => 1], id: $this->name('n1'));
 
         self::assertFalse($r->online);
         self::assertSame(0, $r->subscribers);
@@ -156,7 +157,7 @@ final class PublishTest extends GatewayTestCase
         $other = $this->connect(null);
         $clientId = $ws->connected['client'];
 
-        $r = $this->client()->publishToClient($clientId, 'kick', ['reason' => 'x'], ['id' => $this->name('d1')]);
+        $r = $this->client()->publishToClient($clientId, 'kick', ['reason' => 'x'], id: $this->name('d1'));
 
         self::assertInstanceOf(ClientPublishResult::class, $r);
         self::assertTrue($r->delivered);

@@ -9,6 +9,7 @@ use Herald\Exception\HeraldException;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\ValidationFailed;
 use Herald\RedisPublisher;
+use Herald\RedisPublisherOptions;
 use Herald\Result\UserPublishResult;
 use Herald\Tests\Support\Env;
 use Herald\Tests\Support\GatewayTestCase;
@@ -41,9 +42,10 @@ final class RedisPublisherTest extends GatewayTestCase
         return $this->redis;
     }
 
-    private function publisher(array $options = []): RedisPublisher
+    /** A publisher on the test gateway's Redis and prefix; $options are RedisPublisherOptions arguments. */
+    private function publisher(mixed ...$options): RedisPublisher
     {
-        return new RedisPublisher($this->redis(), $options + ['prefix' => Env::redisPrefix()]);
+        return new RedisPublisher($this->redis(), new RedisPublisherOptions(...$options + ['prefix' => Env::redisPrefix()]));
     }
 
     /** The HTTP API of the Redis-engine gateway. */
@@ -57,10 +59,12 @@ final class RedisPublisherTest extends GatewayTestCase
         return $this->connect($userId, $subs, Env::redisGatewayWsUrl());
     }
 
-    public function testTheDefaultScriptIsTheGatewaysOwnFile(): void
+    public function testTheDefaultScriptIsTheSdksCopyOfTheGatewaysScript(): void
     {
+        // packages/server/test/php-sdk-package.test.ts keeps the copy identical to the gateway's file.
         $path = RedisPublisher::defaultScriptPath();
-        self::assertSame(realpath(__DIR__ . '/../../../packages/server/lua/publish.lua'), realpath($path));
+        self::assertSame(realpath(__DIR__ . '/../resources/publish.lua'), realpath($path));
+        self::assertSame(sha1_file(__DIR__ . '/../../../packages/server/lua/publish.lua'), sha1_file($path));
         self::assertSame(sha1_file($path), $this->publisher()->scriptSha());
         self::assertSame(sha1_file($path), $this->publisher()->load());
     }
@@ -108,7 +112,7 @@ final class RedisPublisherTest extends GatewayTestCase
     {
         [$a, $b] = [$this->name('a'), $this->name('b')];
         $this->publisher()->publish($a, 't', ['i' => 0]);
-        $r = $this->publisher()->publish([$a, $b, $a], 't', ['i' => 1], ['id' => $this->name('multi')]);
+        $r = $this->publisher()->publish([$a, $b, $a], 't', ['i' => 1], id: $this->name('multi'));
 
         self::assertSame($this->name('multi'), $r->id);
         self::assertSame([$a, $b], array_map('strval', array_keys($r->channels)));
@@ -121,9 +125,9 @@ final class RedisPublisherTest extends GatewayTestCase
         $ch = $this->name('idem');
         $id = $this->name('evt');
 
-        $first = $this->http()->publish($ch, 't', ['x' => 1], ['id' => $id]);
-        $viaRedis = $this->publisher()->publish($ch, 't', ['x' => 1], ['id' => $id]);
-        $again = $this->publisher()->publish($ch, 't', ['x' => 1], ['id' => $id]);
+        $first = $this->http()->publish($ch, 't', ['x' => 1], id: $id);
+        $viaRedis = $this->publisher()->publish($ch, 't', ['x' => 1], id: $id);
+        $again = $this->publisher()->publish($ch, 't', ['x' => 1], id: $id);
 
         self::assertFalse($first->isDuplicate());
         self::assertTrue($viaRedis->isDuplicate());
@@ -148,7 +152,7 @@ final class RedisPublisherTest extends GatewayTestCase
         self::assertSame(0, $offline->subscribers);
         self::assertSame(['type' => 'notice', 'channel' => "user:$user", 'payload' => ['text' => 'hi'], 'seq' => 1], $tab->waitMessage("user:$user"));
 
-        $noPresence = $this->publisher(['presence' => false])->publishToUser($user, 'notice', ['n' => 2]);
+        $noPresence = $this->publisher(presence: false)->publishToUser($user, 'notice', ['n' => 2]);
         self::assertSame(2, $noPresence->seq);
         self::assertSame(0, $noPresence->subscribers);
     }
@@ -210,16 +214,17 @@ final class RedisPublisherTest extends GatewayTestCase
                 return 42;
             }
         };
-        foreach ([
+        $cases = [
             fn () => $this->publisher()->publish('ok', 't', $json),
             fn () => $this->publisher()->publish([], 't', ['x' => 1]),
-            fn () => $this->publisher()->publish('ok', 't', ['x' => 1], ['id' => '']),
+            fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: ''),
             fn () => $this->publisher()->publish('ok', 't', ['x' => 1], ['ttl' => 1]),
-            fn () => $this->publisher(['script' => '/nonexistent/publish.lua']),
-            fn () => $this->publisher(['prefix' => 'a{b}']),
-            fn () => $this->publisher(['historyTtl' => 0]),
-            fn () => $this->publisher(['unknown' => 1]),
-        ] as $i => $call) {
+            fn () => $this->publisher(script: '/nonexistent/publish.lua'),
+            fn () => $this->publisher(prefix: 'a{b}'),
+            fn () => $this->publisher(historyTtl: 0),
+            fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: str_repeat('i', 201)),
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("case $i accepted");
@@ -250,7 +255,7 @@ final class RedisPublisherTest extends GatewayTestCase
         [$host, $port] = explode(':', (string) stream_socket_get_name($server, false));
         $redis = new \Redis();
         self::assertTrue($redis->connect($host, (int) $port, 2.0, null, 0, 2.0));
-        $publisher = new RedisPublisher($redis, ['prefix' => Env::redisPrefix()]);
+        $publisher = new RedisPublisher($redis, new RedisPublisherOptions(prefix: Env::redisPrefix()));
         fclose($server);
         try {
             $publisher->publish($this->name('down'), 't', ['x' => 1]);
@@ -264,7 +269,7 @@ final class RedisPublisherTest extends GatewayTestCase
     public function testFromUrl(): void
     {
         $ch = $this->name('url');
-        $publisher = RedisPublisher::fromUrl(Env::redisUrl(), ['prefix' => Env::redisPrefix()]);
+        $publisher = RedisPublisher::fromUrl(Env::redisUrl(), new RedisPublisherOptions(prefix: Env::redisPrefix()));
         self::assertSame(1, $publisher->publish($ch, 't', ['x' => 1])->first()->seq);
         self::assertSame(1, $this->http()->channel($ch)->seq);
 

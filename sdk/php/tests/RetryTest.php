@@ -5,12 +5,14 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\TransportError;
 use Herald\Exception\ValidationFailed;
 use Herald\Http\Response;
 use Herald\Tests\Support\FakeTransport;
+use Herald\Version;
 use PHPUnit\Framework\TestCase;
 
 /** Retries, backoff, request shape and response parsing, with a scripted transport (no gateway). */
@@ -19,14 +21,15 @@ final class RetryTest extends TestCase
     /** @var list<int> */
     private array $waits = [];
 
-    private function client(FakeTransport $t, array $options = []): Client
+    /** A client on the fake transport, recording the backoff waits; $options are ClientOptions arguments. */
+    private function client(FakeTransport $t, mixed ...$options): Client
     {
-        return new Client('http://gateway.test:8080/', 'key-0123456789abcdef', $options + [
+        return new Client('http://gateway.test:8080/', 'key-0123456789abcdef', new ClientOptions(...$options + [
             'transport' => $t,
             'sleep' => function (int $ms): void {
                 $this->waits[] = $ms;
             },
-        ]);
+        ]));
     }
 
     private static function published(string $channel, int $seq, bool $duplicate, ?string $id): Response
@@ -38,14 +41,14 @@ final class RetryTest extends TestCase
     public function testTheRequestShape(): void
     {
         $t = new FakeTransport([self::published('news', 1, false, 'my-id')]);
-        $this->client($t, ['timeout' => 1.5, 'connectTimeout' => 0.5])->publish('news', 'headline', ['title' => 'Grüße 😀 </script>'], ['id' => 'my-id']);
+        $this->client($t, timeout: 1.5, connectTimeout: 0.5)->publish('news', 'headline', ['title' => 'Grüße 😀 </script>'], id: 'my-id');
 
         $r = $t->requests[0];
         self::assertSame('POST', $r->method);
         self::assertSame('http://gateway.test:8080/api/publish', $r->url);
         self::assertSame('Bearer key-0123456789abcdef', $r->headers['Authorization']);
         self::assertSame('application/json; charset=utf-8', $r->headers['Content-Type']);
-        self::assertMatchesRegularExpression('~^herald-php/\d+\.\d+\.\d+ PHP/~', $r->headers['User-Agent']);
+        self::assertSame('herald-php/' . Version::VERSION . ' PHP/' . PHP_VERSION, $r->headers['User-Agent']);
         self::assertSame('{"channel":"news","type":"headline","payload":{"title":"Grüße 😀 </script>"},"id":"my-id"}', $r->body);
         self::assertSame(1.5, $r->timeout);
         self::assertSame(0.5, $r->connectTimeout);
@@ -74,7 +77,7 @@ final class RetryTest extends TestCase
     public function testADuplicateOfYourOwnIdIsReported(): void
     {
         $t = new FakeTransport([new TransportError('reset', 'transport_error'), self::published('news', 3, true, 'evt-9')]);
-        self::assertTrue($this->client($t)->publish('news', 't', ['x' => 1], ['id' => 'evt-9'])->first()->duplicate);
+        self::assertTrue($this->client($t)->publish('news', 't', ['x' => 1], id: 'evt-9')->first()->duplicate);
     }
 
     public function testBackoffIsExponentialWithFullJitterAndCapped(): void
@@ -82,7 +85,7 @@ final class RetryTest extends TestCase
         $script = array_fill(0, 6, FakeTransport::json(502, []));
         $t = new FakeTransport($script);
         try {
-            $this->client($t, ['retries' => 5, 'retryDelay' => 100, 'maxRetryDelay' => 300])->channel('news');
+            $this->client($t, retries: 5, retryDelay: 100, maxRetryDelay: 300)->channel('news');
             self::fail('no exception');
         } catch (ServiceUnavailable $e) {
             self::assertSame('service_unavailable', $e->getErrorCode());
@@ -98,7 +101,8 @@ final class RetryTest extends TestCase
 
     public function testClientErrorsAreNotRetried(): void
     {
-        $t = new FakeTransport([FakeTransport::json(400, ['error' => ['code' => 'invalid_field', 'message' => 'x', 'field' => 'type']], ['X-Request-Id' => 'req-1'])]);
+        $error = ['error' => ['code' => 'invalid_field', 'message' => 'x', 'field' => 'type']];
+        $t = new FakeTransport([FakeTransport::json(400, $error, ['X-Request-Id' => 'req-1'])]);
         try {
             $this->client($t)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');
@@ -113,9 +117,10 @@ final class RetryTest extends TestCase
     {
         $t = new FakeTransport([new TransportError('refused', 'transport_error')]);
         try {
-            $this->client($t, ['retries' => 0])->publish('news', 't', ['x' => 1]);
+            $this->client($t, retries: 0)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');
-        } catch (TransportError) {
+        } catch (TransportError $e) {
+            self::assertSame('transport_error', $e->getErrorCode());
         }
         self::assertCount(1, $t->requests);
         self::assertArrayNotHasKey('id', $t->body(0));
@@ -127,7 +132,8 @@ final class RetryTest extends TestCase
         try {
             $this->client($t)->disconnectClient('abc');
             self::fail('no exception');
-        } catch (ServiceUnavailable) {
+        } catch (ServiceUnavailable $e) {
+            self::assertSame(503, $e->getStatus());
         }
         self::assertCount(1, $t->requests);
         self::assertSame(2, $this->client($t)->disconnectUser(42));
@@ -136,13 +142,14 @@ final class RetryTest extends TestCase
 
     public function testAnUnexpectedResponseIsAHeraldException(): void
     {
-        foreach ([
+        $cases = [
             new Response(200, [], '<html>proxy</html>'),
             FakeTransport::json(200, ['results' => ['news' => ['seq' => 'one']]]),
             new Response(500, [], 'Internal Server Error'),
-        ] as $response) {
+        ];
+        foreach ($cases as $response) {
             try {
-                $this->client(new FakeTransport([$response]), ['retries' => 0])->publish('news', 't', ['x' => 1]);
+                $this->client(new FakeTransport([$response]), retries: 0)->publish('news', 't', ['x' => 1]);
                 self::fail('no exception');
             } catch (HeraldException $e) {
                 self::assertContains($e->getErrorCode(), ['invalid_response', 'http_500']);

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests;
 
 use Herald\Page;
+use Herald\PageConfig;
 use Herald\Token;
 use Herald\TokenIssuer;
 use Herald\Tests\Support\Env;
@@ -36,7 +37,7 @@ final class TokenTest extends GatewayTestCase
         $ws = $this->open(['token' => $token]);
         self::assertSame($user, $ws->waitFrame(static fn ($f) => $f['type'] === 'connected')['user']);
 
-        $explicit = Token::forUser($user, [], 60, Env::jwtSecret());
+        $explicit = Token::forUser($user, ttl: 60, secret: Env::jwtSecret());
         $ws2 = $this->open(['token' => $explicit]);
         self::assertSame($user, $ws2->waitFrame(static fn ($f) => $f['type'] === 'connected')['user']);
     }
@@ -45,7 +46,8 @@ final class TokenTest extends GatewayTestCase
     {
         $team = $this->name('team');
         $token = $this->tokens()->forUser($this->name('u'), ["private:$team:*", 'private:doc-??']);
-        $ws = $this->open(['token' => $token, 'subs' => ["private:$team:chat" => new \stdClass(), 'private:doc-12' => new \stdClass(), 'private:doc-123' => new \stdClass()]]);
+        $subs = ["private:$team:chat" => new \stdClass(), 'private:doc-12' => new \stdClass(), 'private:doc-123' => new \stdClass()];
+        $ws = $this->open(['token' => $token, 'subs' => $subs]);
 
         $connected = $ws->waitFrame(static fn ($f) => $f['type'] === 'connected');
         self::assertArrayHasKey("private:$team:chat", $connected['subs']);
@@ -105,7 +107,10 @@ final class TokenTest extends GatewayTestCase
         [$head, $body, $sig] = explode('.', $token);
 
         self::assertSame(['alg' => 'HS256', 'typ' => 'JWT'], json_decode(base64_decode($head), true));
-        self::assertSame(['sub' => '42', 'iat' => 1_700_000_000, 'exp' => 1_700_000_600, 'channels' => ['private:a:*']], json_decode(base64_decode(strtr($body, '-_', '+/')), true));
+        self::assertSame(
+            ['sub' => '42', 'iat' => 1_700_000_000, 'exp' => 1_700_000_600, 'channels' => ['private:a:*']],
+            json_decode(base64_decode(strtr($body, '-_', '+/')), true),
+        );
         self::assertSame(TokenIssuer::base64url(hash_hmac('sha256', "$head.$body", str_repeat('s', 32), true)), $sig);
         self::assertDoesNotMatchRegularExpression('/[+\/=]/', $token);
         self::assertStringNotContainsString(str_repeat('s', 32), print_r($issuer, true));
@@ -114,7 +119,7 @@ final class TokenTest extends GatewayTestCase
     public function testInvalidInputsAreRefusedBeforeSigning(): void
     {
         $issuer = new TokenIssuer(str_repeat('s', 32));
-        foreach ([
+        $cases = [
             static fn () => new TokenIssuer('too short'),
             static fn () => $issuer->forUser(''),
             static fn () => $issuer->forUser('has space'),
@@ -124,7 +129,8 @@ final class TokenTest extends GatewayTestCase
             static fn () => $issuer->forUser('1', [], 0),
             static fn () => $issuer->forUser('1', [], 60, ['sub' => 'other']),
             static fn () => Token::forUser('1', [], 60, 'short'),
-        ] as $i => $call) {
+        ];
+        foreach ($cases as $i => $call) {
             try {
                 $call();
                 self::fail("case $i accepted");
@@ -136,7 +142,8 @@ final class TokenTest extends GatewayTestCase
 
     public function testPageScriptIsSafeInsideHtml(): void
     {
-        $html = Page::script(['url' => 'ws://h/ws', 'token' => 'a.b.c', 'name' => "</script><script>alert('x')</script> & \u{2028} 😀"], 'HERALD', 'n"once');
+        $config = new PageConfig(url: 'ws://h/ws', token: 'a.b.c', extra: ['name' => "</script><script>alert('x')</script> & \u{2028} 😀"]);
+        $html = Page::script($config, 'HERALD', 'n"once');
 
         self::assertStringStartsWith('<script nonce="n&quot;once">window.HERALD = {', $html);
         self::assertStringEndsWith('};</script>', $html);
@@ -148,6 +155,6 @@ final class TokenTest extends GatewayTestCase
         self::assertSame('{}', Page::json([]));
 
         $this->expectException(\InvalidArgumentException::class);
-        Page::script([], 'not-an-identifier');
+        Page::script(new PageConfig('ws://h/ws'), 'not-an-identifier');
     }
 }

@@ -33,7 +33,7 @@ final class Utf8Test extends GatewayTestCase
         self::assertStringContainsString('"payload":{"t":"😀中"}', $ws->waitMessageRaw($ch));
     }
 
-    public function testInvalidUtf8IsReplacedWithU_FFFDInsteadOfFailing(): void
+    public function testInvalidUtf8IsReplacedWithTheReplacementCharacterInsteadOfFailing(): void
     {
         $ch = $this->name('invalid');
         $ws = $this->connect(null, [$ch]);

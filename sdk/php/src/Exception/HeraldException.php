@@ -5,9 +5,10 @@ declare(strict_types=1);
 namespace Herald\Exception;
 
 /**
- * Base class of every error the SDK reports about a call to the gateway (or to Redis): catch it to handle
- * them all. It carries the gateway's stable error code (match on it, not on the message), the HTTP status,
- * the offending request field and the request id to quote when reporting a problem.
+ * Base class of every error the SDK reports about a call to the gateway (or to Redis), or about a webhook
+ * it verified: catch it to handle them all. It carries the stable error code (match on it, not on the
+ * message), the HTTP status, the offending request field and the request id to quote when reporting a
+ * problem. docs/errors.md (section "PHP SDK") lists every subclass and code.
  *
  * Programming errors (a scalar payload, an invalid option) are \InvalidArgumentException instead, thrown
  * before anything is sent.
@@ -15,8 +16,8 @@ namespace Herald\Exception;
 class HeraldException extends \RuntimeException
 {
     /**
-     * @param string $errorCode The gateway's error code (`invalid_channel`, `unauthorized`, ...; see docs/errors.md),
-     *                          or one of the SDK's own: `transport_error`, `timeout`, `invalid_response`, `redis_error`.
+     * @param string $errorCode The gateway's error code (`invalid_channel`, `unauthorized`, ...) or one of the SDK's own
+     *                          (`transport_error`, `timeout`, `invalid_response`, ...): all in docs/errors.md.
      * @param int $status HTTP status of the response; 0 when no response arrived (TransportError) or for Redis.
      * @param string|null $field The request field the gateway names as the problem (`payload`, `[1].type`, ...).
      * @param string|null $requestId The request's `X-Request-Id`, as logged by the gateway.

@@ -9,7 +9,7 @@ namespace Herald\Exception;
  * it did not answer within the timeout. getStatus() is 0; getErrorCode() is `timeout` for a timeout and
  * `transport_error` otherwise. Publishes are safe to retry with the same id.
  */
-class TransportError extends HeraldException
+final class TransportError extends HeraldException
 {
     /** Whether the request timed out (connect or total timeout), as opposed to failing at once. */
     public function isTimeout(): bool

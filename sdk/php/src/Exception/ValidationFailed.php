@@ -9,6 +9,6 @@ namespace Herald\Exception;
  * `invalid_channel`, `reserved_type`). getField() names the offending field, e.g. `channel`, `type` or
  * `[1].type` in a publishMany() batch. Fix the request; retrying does not help.
  */
-class ValidationFailed extends HeraldException
+final class ValidationFailed extends HeraldException
 {
 }

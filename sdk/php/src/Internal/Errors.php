@@ -7,6 +7,7 @@ namespace Herald\Internal;
 use Herald\Exception\ClientNotFound;
 use Herald\Exception\HeraldException;
 use Herald\Exception\NotFound;
+use Herald\Exception\OutcomeUnknown;
 use Herald\Exception\PayloadTooLarge;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\Unauthorized;
@@ -39,16 +40,28 @@ final class Errors
             : sprintf('unexpected HTTP %d response without a Herald error body', $status);
         $field = $error !== null && isset($error['field']) && \is_string($error['field']) ? $error['field'] : null;
         $full = sprintf('%s %s: %s (%s, HTTP %d)', $method, $path, $message, $code, $status);
-        $class = match (true) {
+        $class = self::classFor($status, $code);
+        return new $class($full, $code, $status, $field, $requestId, $error ?? []);
+    }
+
+    /**
+     * The exception class for a status and code.
+     *
+     * @return class-string<HeraldException>
+     */
+    private static function classFor(int $status, string $code): string
+    {
+        return match (true) {
             $status === 400 => ValidationFailed::class,
             $status === 401 => Unauthorized::class,
             $status === 404 && $code === 'no_such_client' => ClientNotFound::class,
             $status === 404 => NotFound::class,
             $status === 413 => PayloadTooLarge::class,
+            // The gateway's "command sent, no answer": distinct from a proxy's 504, which accepted nothing.
+            $status === 504 && $code === 'engine_timeout' => OutcomeUnknown::class,
             \in_array($status, [502, 503, 504], true) => ServiceUnavailable::class,
             default => HeraldException::class,
         };
-        return new $class($full, $code, $status, $field, $requestId, $error ?? []);
     }
 
     /** Whether a failed call may succeed when repeated: no answer, a 5xx, or a 429. */

@@ -47,13 +47,20 @@ final class Json
             if ($payload instanceof \JsonSerializable) {
                 $inner = $payload->jsonSerialize();
                 if (!\is_array($inner) && !\is_object($inner)) {
-                    throw new \InvalidArgumentException(sprintf('%s must serialize to a JSON object or array, %s::jsonSerialize() returned %s', $what, $payload::class, get_debug_type($inner)));
+                    throw new \InvalidArgumentException(sprintf(
+                        '%s must serialize to a JSON object or array, %s::jsonSerialize() returned %s',
+                        $what,
+                        $payload::class,
+                        get_debug_type($inner),
+                    ));
                 }
                 return self::payload($inner, $what);
             }
             return $payload;
         }
-        throw new \InvalidArgumentException(sprintf('%s must be an array or an object (it is delivered as a JSON object or array), %s given', $what, get_debug_type($payload)));
+        throw new \InvalidArgumentException(
+            sprintf('%s must be an array or an object (it is delivered as a JSON object or array), %s given', $what, get_debug_type($payload)),
+        );
     }
 
     /**

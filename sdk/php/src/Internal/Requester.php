@@ -5,8 +5,10 @@ declare(strict_types=1);
 namespace Herald\Internal;
 
 use Herald\Exception\HeraldException;
+use Herald\Exception\OutcomeUnknown;
 use Herald\Http\Request;
 use Herald\Http\Transport;
+use Herald\Version;
 
 /**
  * Sends API calls: headers, JSON, typed errors, and retries with capped exponential backoff and full
@@ -16,8 +18,6 @@ use Herald\Http\Transport;
  */
 final class Requester
 {
-    public const VERSION = '0.1.0';
-
     /** @var \Closure(int): void */
     private \Closure $sleep;
 
@@ -39,16 +39,20 @@ final class Requester
     /**
      * @param array<mixed>|object|null $body Encoded as JSON for a POST.
      * @param bool $retry Whether the call may be sent again after a failure that may be transient.
+     * @param list<string|null>|null $publishIds For a publish: the idempotency id of each message (null for
+     *                                           a message without one). A publish whose outcome is unknown
+     *                                           (504 `engine_timeout`) is sent again only when every message
+     *                                           has an id; the same request, so the same ids.
      * @return array{0: array<mixed>, 1: int} The decoded response body, and how many attempts it took.
-     * @throws HeraldException
+     * @throws HeraldException OutcomeUnknown when any attempt's outcome was unknown and none succeeded.
      */
-    public function call(string $method, string $path, array|object|null $body, bool $retry): array
+    public function call(string $method, string $path, array|object|null $body, bool $retry, ?array $publishIds = null): array
     {
         $requestId = 'php-' . bin2hex(random_bytes(8));
         $headers = [
             'Authorization' => 'Bearer ' . $this->apiKey,
             'Accept' => 'application/json',
-            'User-Agent' => 'herald-php/' . self::VERSION . ' PHP/' . PHP_VERSION,
+            'User-Agent' => 'herald-php/' . Version::VERSION . ' PHP/' . PHP_VERSION,
             'X-Request-Id' => $requestId,
         ];
         $json = null;
@@ -59,16 +63,52 @@ final class Requester
         $request = new Request($method, $this->baseUrl . $path, $headers, $json, $this->timeout, $this->connectTimeout);
 
         $attempts = $retry ? $this->retries + 1 : 1;
-        for ($attempt = 1; ; $attempt++) {
+        $identified = $publishIds === null || !\in_array(null, $publishIds, true);
+        $unknown = null;
+        for ($attempt = 1;; $attempt++) {
             try {
                 return [$this->once($request, $method, $path, $requestId), $attempt];
             } catch (HeraldException $e) {
-                if ($attempt >= $attempts || !Errors::isRetryable($e)) {
-                    throw $e;
+                if ($e instanceof OutcomeUnknown) {
+                    $unknown ??= $e;
+                }
+                $again = $attempt < $attempts && Errors::isRetryable($e) && ($unknown === null || $identified);
+                if (!$again) {
+                    throw $unknown === null ? $e : self::outcomeUnknown($unknown, $e, $attempt, $publishIds ?? []);
                 }
                 ($this->sleep)($this->backoff($attempt - 1));
             }
         }
+    }
+
+    /**
+     * The exception for a call of which one attempt had an unknown outcome: whatever the later attempts
+     * answered, the message may have been published, so the caller must retry with the same id.
+     *
+     * @param list<string|null> $publishIds
+     */
+    private static function outcomeUnknown(OutcomeUnknown $first, HeraldException $last, int $attempts, array $publishIds): OutcomeUnknown
+    {
+        $ids = array_values(array_filter($publishIds, static fn (?string $id): bool => $id !== null));
+        $advice = match (true) {
+            $publishIds === [] => 'the call may have taken effect',
+            \count($ids) < \count($publishIds) => 'it may have been published; without an id it cannot be retried safely',
+            default => 'it may have been published; retry later with the same id (' . implode(', ', $ids) . ')',
+        };
+        $message = sprintf('%s after %d attempt(s): outcome unknown, %s', $first->getMessage(), $attempts, $advice);
+        if ($last !== $first) {
+            $message .= sprintf('; the last attempt failed with %s (HTTP %d)', $last->getErrorCode(), $last->getStatus());
+        }
+        return new OutcomeUnknown(
+            $message,
+            $first->getErrorCode(),
+            $first->getStatus(),
+            $first->getField(),
+            $first->getRequestId(),
+            $first->getDetails(),
+            $last,
+            $publishIds,
+        );
     }
 
     /** Full jitter: a random delay in [0, min(max, base * 2^n)] milliseconds. */

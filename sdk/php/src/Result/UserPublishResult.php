@@ -11,8 +11,10 @@ use Herald\Internal\Read;
  * `online === false` is not an error: the user has no connection right now. The message is still kept
  * in the channel's history and recovered if the user reconnects within the history window.
  */
-final class UserPublishResult extends PublishResult
+final class UserPublishResult implements ChannelsResult
 {
+    use ChannelsResultMethods;
+
     /** The user id. */
     public readonly string $userId;
     /** Whether the user had at least one connection when the message was published. */
@@ -26,10 +28,13 @@ final class UserPublishResult extends PublishResult
     /** Connections of the user that were subscribed (every tab and device), cluster-wide. */
     public readonly int $subscribers;
 
-    /** @param array<string, ChannelResult> $channels */
-    public function __construct(string $userId, ?string $id, array $channels)
+    /**
+     * @param string $userId The user id.
+     * @param string|null $id The idempotency id of the publish (yours or generated), or null.
+     * @param array<string, ChannelResult> $channels The result of the `user:<id>` channel, keyed by name.
+     */
+    public function __construct(string $userId, public readonly ?string $id, public readonly array $channels)
     {
-        parent::__construct($id, $channels);
         $c = $this->channel('user:' . $userId);
         $this->userId = $userId;
         $this->online = $c->online ?? $c->subscribers > 0;

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Tests\Support;
 
 use Herald\Client;
+use Herald\ClientOptions;
 use Herald\TokenIssuer;
 use PHPUnit\Framework\TestCase;
 
@@ -31,8 +32,7 @@ abstract class GatewayTestCase extends TestCase
         $this->sockets = [];
     }
 
-    /** @param array<string, mixed> $options */
-    protected function client(array $options = []): Client
+    protected function client(?ClientOptions $options = null): Client
     {
         return new Client(Env::url(), Env::apiKey(), $options);
     }

@@ -82,7 +82,8 @@ final class WsClient
             }
             $left = $deadline - microtime(true);
             if ($left <= 0 || !\is_resource($this->stdout)) {
-                throw new \RuntimeException(($left <= 0 ? 'timed out' : 'the client exited') . " waiting for $what; events so far: " . json_encode($this->events, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES));
+                $events = json_encode($this->events, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+                throw new \RuntimeException(($left <= 0 ? 'timed out' : 'the client exited') . " waiting for $what; events so far: $events");
             }
             $this->read($left);
         }

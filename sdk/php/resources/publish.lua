@@ -1,0 +1,154 @@
+--[[
+Herald publish: the one atomic publish path, shared by the gateway and by every other publisher
+(the PHP SDK loads this file and calls it with EVALSHA, falling back to EVAL on NOSCRIPT).
+Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
+
+Usage:  EVALSHA <sha1> <numkeys: 2 or 3> KEYS... ARGV...
+
+KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
+  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch
+  KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
+  KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish (numkeys 3)
+The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
+
+ARGV (empty string = default):
+  ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200}
+  ARGV[2]  type           [A-Za-z0-9_\-:.]{1,100}, not a reserved protocol type
+  ARGV[3]  payload        serialized JSON object or array (UTF-8)
+  ARGV[4]  epoch          candidate epoch [A-Za-z0-9_-]{1,64}, used only when the channel has none yet;
+                          give a random one (e.g. 8 random bytes, base64url). Default: derived from TIME.
+  ARGV[5]  history size   messages kept (approximately, MAXLEN ~); 0 keeps none.  Default 1000
+  ARGV[6]  history TTL    ms the stream lives after the last publish.              Default 600000
+  ARGV[7]  meta TTL       ms seq and epoch live after the last use (>= history TTL). Default 86400000
+  ARGV[8]  idempotency TTL  ms an idempotency key is remembered.                   Default 300000
+  ARGV[9]  sharded        "1": SPUBLISH (Redis Cluster sharded pub/sub), else PUBLISH. Default "0"
+
+Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }.
+  duplicate = 1: KEYS[3] was seen within its TTL; nothing was published and seq/epoch are the original ones.
+
+Errors (the first word is the code):
+  INVALID_CHANNEL, INVALID_TYPE, RESERVED_TYPE, INVALID_PAYLOAD, INVALID_ARGUMENT (a bad number, epoch
+  or key name). Nothing is written when the script answers an error.
+
+Pub/sub message (one per publish): "<seq>:<epoch>:<frame>", where frame is exactly the bytes every
+WebSocket client receives: {"type":"<type>","channel":"<channel>","payload":<payload>,"seq":<seq>}
+]]
+
+local RESERVED = {
+  connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
+  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true,
+}
+
+local function fail(code, message)
+  return redis.error_reply(code .. ' ' .. message)
+end
+
+-- A non-negative integer argument, `default` when empty; nil when invalid.
+local function count(value, default)
+  if value == nil or value == '' then return default end
+  local n = tonumber(value)
+  if n == nil or n < 0 or n ~= math.floor(n) then return nil end
+  return n
+end
+
+local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
+local channel, mtype, payload = ARGV[1] or '', ARGV[2] or '', ARGV[3] or ''
+
+-- Validate everything before the first write: Redis does not roll back a script that fails halfway.
+if #channel < 1 or #channel > 200 or not string.find(channel, '^[A-Za-z0-9_:%.@=%-]+$') then
+  return fail('INVALID_CHANNEL', 'channel must match [A-Za-z0-9_\\-:.@=]{1,200}')
+end
+if #mtype < 1 or #mtype > 100 or not string.find(mtype, '^[A-Za-z0-9_:%.%-]+$') then
+  return fail('INVALID_TYPE', 'type must match [A-Za-z0-9_\\-:.]{1,100}')
+end
+if RESERVED[mtype] then
+  return fail('RESERVED_TYPE', 'type "' .. mtype .. '" is a reserved protocol frame type')
+end
+-- The caller serialized the payload; a cheap shape check (first and last non-blank bytes, O(1) for any
+-- size) keeps a scalar or an empty string from corrupting every frame built around it.
+local function edge(s, from, to, step)
+  for i = from, to, step do
+    local b = string.byte(s, i)
+    if b ~= 32 and b ~= 9 and b ~= 10 and b ~= 13 then return b end
+  end
+  return nil
+end
+local first, last = edge(payload, 1, #payload, 1), edge(payload, #payload, 1, -1)
+if not ((first == 123 and last == 125) or (first == 91 and last == 93)) then
+  return fail('INVALID_PAYLOAD', 'payload must be a serialized JSON object or array')
+end
+
+local suffix = ':{' .. channel .. '}:meta'
+if meta == nil or #meta <= #suffix or string.sub(meta, -#suffix) ~= suffix then
+  return fail('INVALID_ARGUMENT', 'KEYS[1] must be <prefix>:{<channel>}:meta')
+end
+local base = string.sub(meta, 1, -6)
+if stream ~= base .. ':stream' then
+  return fail('INVALID_ARGUMENT', 'KEYS[2] must be <prefix>:{<channel>}:stream')
+end
+if idem ~= nil and (#idem <= #base + 6 or string.sub(idem, 1, #base + 6) ~= base .. ':idem:') then
+  return fail('INVALID_ARGUMENT', 'KEYS[3] must be <prefix>:{<channel>}:idem:<id>')
+end
+
+local candidate = ARGV[4] or ''
+if candidate ~= '' and (#candidate > 64 or not string.find(candidate, '^[A-Za-z0-9_%-]+$')) then
+  return fail('INVALID_ARGUMENT', 'epoch must match [A-Za-z0-9_-]{1,64}')
+end
+local size = count(ARGV[5], 1000)
+local historyTtl = count(ARGV[6], 600000)
+local metaTtl = count(ARGV[7], 86400000)
+local idemTtl = count(ARGV[8], 300000)
+if size == nil or historyTtl == nil or historyTtl < 1 or metaTtl == nil or idemTtl == nil or idemTtl < 1 then
+  return fail('INVALID_ARGUMENT', 'history size and TTLs must be integers (TTLs > 0)')
+end
+-- seq and epoch must outlive the history they number.
+if metaTtl < historyTtl then metaTtl = historyTtl end
+local sharded = ARGV[9] == '1'
+
+if idem ~= nil then
+  local seen = redis.call('GET', idem)
+  if seen then
+    local s, e = string.match(seen, '^(%d+):(.+)$')
+    if s then return { tonumber(s), e, 1 } end
+  end
+end
+
+-- Server time stamps the entry, so every reader judges its age by one clock whoever published it.
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+if candidate == '' then candidate = string.format('t%x%05x', tonumber(time[1]), tonumber(time[2])) end
+if redis.call('HSETNX', meta, 'epoch', candidate) == 1 then
+  -- A new epoch: whatever history is left belongs to the lost one (e.g. its meta was evicted).
+  redis.call('DEL', stream)
+end
+local epoch = redis.call('HGET', meta, 'epoch')
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local seqText = string.format('%d', seq)
+if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
+
+local frame = '{"type":"' .. mtype .. '","channel":"' .. channel .. '","payload":' .. payload .. ',"seq":' .. seqText .. '}'
+
+if size > 0 then
+  local id = seqText .. '-0'
+  local added = redis.pcall('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+  if type(added) == 'table' and added.err then
+    -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
+    redis.call('DEL', stream)
+    redis.call('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+  end
+  redis.call('PEXPIRE', stream, historyTtl)
+end
+
+if idem ~= nil then
+  redis.call('SET', idem, seqText .. ':' .. epoch, 'PX', idemTtl)
+end
+
+local message = seqText .. ':' .. epoch .. ':' .. frame
+if sharded then
+  redis.call('SPUBLISH', base .. ':pub', message)
+else
+  redis.call('PUBLISH', base .. ':pub', message)
+end
+
+return { seq, epoch, 0 }
