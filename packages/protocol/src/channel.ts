@@ -5,9 +5,6 @@ export type UserId = string;
 /** A connection id assigned by the server. */
 export type ClientId = string;
 
-/** Maximum length of a channel name. */
-export const MAX_CHANNEL_LENGTH = 200;
-
 const CHANNEL_RE = /^[A-Za-z0-9_\-:.@=]{1,200}$/;
 
 /** Whether `name` is a valid channel name. */

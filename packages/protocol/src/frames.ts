@@ -1,9 +1,6 @@
 import type { ChannelName, ClientId, UserId } from './channel.js';
 import type { ErrorCode } from './error-codes.js';
 
-/** The protocol version this package describes. */
-export const PROTOCOL_VERSION = 1;
-
 /** A position in a channel's history: the last seq and the epoch it belongs to. */
 export interface StreamPosition {
   /** Last seq of the channel (0 when nothing was published in this epoch). */

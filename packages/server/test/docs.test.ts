@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLOSE_CODE_INFO, ERROR_CODE_INFO, type ErrorSurface } from '@herald/protocol';
+import { ClientErrorCode } from '../../client/src/errors.js';
 import { renderConfigurationDoc } from '../src/cli/config-docs.js';
 
 const docsDir = new URL('../../../docs/', import.meta.url);
@@ -70,6 +71,16 @@ describe('docs/errors.md', () => {
       expect(status, `HTTP status of ${code}`).toBe(info.status === undefined ? '-' : String(info.status));
       expect(meaning, `meaning of ${code}`).toMatch(/\w/);
       expect(todo, `what to do about ${code}`).toMatch(/\w/);
+    });
+  });
+
+  describe('## Browser SDK', () => {
+    const table = rows(section(md, 'Browser SDK'), /^`HERALD_ERR_CLIENT_[A-Z_]+`$/);
+
+    it("has one row per code of the client's ClientErrorCode, and no other code", () => {
+      const documented = table.map((c) => (c[0] as string).slice(1, -1));
+      expect(sorted(documented), 'client error codes in the "## Browser SDK" table of docs/errors.md').toEqual(sorted(Object.values(ClientErrorCode)));
+      for (const row of table) expect(row[1], `when ${row[0]} is reported`).toMatch(/\w/);
     });
   });
 
