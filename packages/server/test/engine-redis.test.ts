@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EngineUnavailableError, HeraldError } from '../src/util/errors.js';
+import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { encodeMessage } from '../src/engine/message.js';
 import { LuaScript } from '../src/engine/redis/client.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
@@ -415,16 +415,17 @@ describe('redis engine', () => {
       }
     });
 
-    it('fails within commandTimeout when Redis hangs (no RST); a publish that timed out may still run', async () => {
+    it('fails within commandTimeout when Redis hangs (no RST): engine_timeout, and a publish that timed out may still run', async () => {
       const proxy = new RedisProxy();
       await proxy.start();
       try {
         const a = await node(testPrefix(), { commandTimeout: 300 }, proxy.url);
         proxy.pause();
         const started = Date.now();
-        await expect(a.engine.broker.publish({ channel: 'h', type: 't', payloadJson: '{}' })).rejects.toBeInstanceOf(EngineUnavailableError);
-        await expect(a.engine.presence.online(['u'])).rejects.toBeInstanceOf(EngineUnavailableError);
-        await expect(a.engine.check()).rejects.toBeInstanceOf(EngineUnavailableError);
+        // Sent and not answered: the outcome is unknown (504 engine_timeout), not "nothing was accepted".
+        await expect(a.engine.broker.publish({ channel: 'h', type: 't', payloadJson: '{}' })).rejects.toBeInstanceOf(EngineTimeoutError);
+        await expect(a.engine.presence.online(['u'])).rejects.toBeInstanceOf(EngineTimeoutError);
+        await expect(a.engine.check()).rejects.toBeInstanceOf(HeraldError);
         expect(Date.now() - started).toBeLessThan(5000);
         proxy.resume();
         await waitFor(

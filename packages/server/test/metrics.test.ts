@@ -198,6 +198,7 @@ describe('GET /metrics', () => {
       'herald_auth_failures_total{reason="token_expired"}': 0,
       'herald_auth_failures_total{reason="subscribe_forbidden"}': 1,
       'herald_engine_errors_total{operation="check"}': 0,
+      'herald_engine_errors_total{operation="presence"}': 0,
       'herald_engine_errors_total{operation="api"}': 0,
       'herald_engine_errors_total{operation="subscribe"}': 0,
       'herald_engine_errors_total{operation="admin"}': 0,

@@ -43,7 +43,7 @@ function identityOf(payload: JWTPayload): Identity | string {
     }
     channels = claim;
   }
-  return { user: sub, channels, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  return { user: sub, channels, gateway: [], expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
 }
 
 /** Imports a PEM public key once, for the one algorithm its type allows. */

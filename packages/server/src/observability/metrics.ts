@@ -37,7 +37,7 @@ export const DROP_REASONS = [
 /** Auth failure reasons exported at 0 from the start. */
 export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden'];
 /** Engine operations exported at 0 from the start. */
-export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin'];
+export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence'];
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ROUND_TRIP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
