@@ -25,6 +25,8 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   /** The connection already has the maximum number of subscriptions. */
   TooManySubscriptions: 'too_many_subscriptions',
+  /** The connection (or its address) brought new channels to the node faster than the limit. */
+  TooManyChannels: 'too_many_channels',
   /** The engine could not serve the request (history or presence unavailable); retry later. */
   EngineUnavailable: 'engine_unavailable',
   /** A command was sent to the engine and not answered in time: the outcome is unknown; retry with the same id. */
@@ -81,6 +83,7 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
     description: 'Not allowed: a subscription this connection may not make, or a WebSocket upgrade from an origin that is not allowed.',
   },
   too_many_subscriptions: { surface: 'ws', description: 'The connection has reached the maximum number of subscriptions.' },
+  too_many_channels: { surface: 'ws', description: 'New channels are arriving from this connection or address faster than the limit; retry later.' },
   engine_unavailable: { surface: 'both', status: 503, description: 'The engine (history, presence, broker) cannot be reached; nothing was accepted.' },
   engine_timeout: {
     surface: 'http',

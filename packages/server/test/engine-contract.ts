@@ -8,6 +8,7 @@ import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '..
 export interface ContractLimits {
   historySize?: number;
   historyTtl?: number;
+  historyMaxBytes?: number;
   idempotencyTtl?: number;
 }
 
@@ -71,6 +72,33 @@ export function engineContract(name: string, factory: ContractFactory): void {
       await engine.start(rec);
       return { engine, rec };
     };
+
+    it("bounds each channel's history by bytes: oldest first, and a message over the bound is published but not kept", async () => {
+      const { engine } = await start({ historySize: 100, historyMaxBytes: 2500 });
+      const payload = (n: number): string => JSON.stringify({ pad: 'x'.repeat(n) });
+      for (let i = 0; i < 5; i++) await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(900) });
+      const p = await engine.history.position('b');
+      // ~950-byte frames under 2500 bytes: the newest two are kept; recovery from further back fails.
+      expect((await engine.history.read('b', { limit: 100 })).messages.map((m) => m.seq)).toEqual([4, 5]);
+      expect((await engine.history.recover('b', 3, p.epoch)).messages.map((m) => m.seq)).toEqual([4, 5]);
+      expect((await engine.history.recover('b', 2, p.epoch)).recovered).toBe(false);
+      const big = await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(3000) });
+      expect(big.seq).toBe(6);
+      // Not kept, and the history before it is of no use: nothing across it recovers; after it, all does.
+      expect((await engine.history.recover('b', 5, p.epoch)).recovered).toBe(false);
+      await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(10) });
+      expect((await engine.history.recover('b', 6, p.epoch)).messages.map((m) => m.seq)).toEqual([7]);
+    });
+
+    it('recovers a position of 0 in any epoch (it holds nothing), and no other position across epochs', async () => {
+      const { engine } = await start();
+      await engine.broker.publish({ channel: 'z', type: 't', payloadJson: '{"n":1}' });
+      await engine.broker.publish({ channel: 'z', type: 't', payloadJson: '{"n":2}' });
+      const fromZero = await engine.history.recover('z', 0, 'some-old-epoch');
+      expect(fromZero.recovered).toBe(true);
+      expect(fromZero.messages.map((m) => m.seq)).toEqual([1, 2]);
+      expect((await engine.history.recover('z', 1, 'some-old-epoch')).recovered).toBe(false);
+    });
 
     it('assigns seq 1, 2, 3 per channel with one epoch, and hands messages to subscribed nodes only', async () => {
       const { engine, rec } = await start();

@@ -59,3 +59,33 @@ describe('reserved channels', () => {
     }
   });
 });
+
+describe('new channels per connection and per address', () => {
+  it('refuses subscriptions that bring new channels faster than channelRate (too_many_channels), and recovers with time', async () => {
+    const gw = await startGateway({ channelRate: 5, channelRatePerIp: 1000 });
+    const { client } = await TestClient.connect(gw.ws);
+    for (let i = 0; i < 5; i++) {
+      client.send({ type: 'subscribe', channel: `new-${i}`, id: i });
+      expect(await client.next()).toMatchObject({ type: 'subscribed', id: i });
+    }
+    client.send({ type: 'subscribe', channel: 'new-5', id: 5 });
+    expect(await client.next()).toMatchObject({ type: 'error', code: 'too_many_channels', id: 5 });
+    // A channel that already has subscribers on the node costs nothing.
+    const other = await TestClient.connect(gw.ws, { subs: { 'new-0': {} } });
+    expect(Object.keys(other.connected.subs as object)).toEqual(['new-0']);
+    expect(gw.gateway.stats.limits.get('new_channels')).toBe(1);
+    // 5 a minute: one more after 12 s.
+    gw.clock.advance(12_000);
+    client.send({ type: 'subscribe', channel: 'new-5', id: 6 });
+    expect(await client.next()).toMatchObject({ type: 'subscribed', id: 6 });
+  });
+
+  it('counts all connections of one address together (channelRatePerIp)', async () => {
+    const gw = await startGateway({ channelRate: 100, channelRatePerIp: 6 });
+    const a = await TestClient.connect(gw.ws, { subs: { a1: {}, a2: {}, a3: {} } });
+    expect(Object.keys(a.connected.subs as object)).toHaveLength(3);
+    const b = await TestClient.connect(gw.ws, { subs: { b1: {}, b2: {}, b3: {}, b4: {} } });
+    expect(Object.keys(b.connected.subs as object)).toHaveLength(3);
+    expect(await b.client.next()).toMatchObject({ type: 'error', code: 'too_many_channels' });
+  });
+});

@@ -6,7 +6,7 @@ Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
 Usage:  EVALSHA <sha1> <numkeys: 2 or 3> KEYS... ARGV...
 
 KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
-  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch
+  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames)
   KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
   KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish (numkeys 3)
 The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
@@ -23,6 +23,8 @@ ARGV (empty string = default):
   ARGV[7]  meta TTL       ms seq and epoch live after the last use (>= history TTL). Default 3600000
   ARGV[8]  idempotency TTL  ms an idempotency key is remembered.                   Default 300000
   ARGV[9]  sharded        "1": SPUBLISH (Redis Cluster sharded pub/sub), else PUBLISH. Default "0"
+  ARGV[10] history bytes  bytes of frames kept per channel (oldest dropped first); a larger frame is
+                          published but not kept, and the history before it is dropped. Default 1048576
 
 Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }.
   duplicate = 1: KEYS[3] was seen within its TTL; nothing was published and seq/epoch are the original ones.
@@ -136,7 +138,8 @@ local size = count(ARGV[5], 1000)
 local historyTtl = count(ARGV[6], 600000)
 local metaTtl = count(ARGV[7], 3600000)
 local idemTtl = count(ARGV[8], 300000)
-if size == nil or historyTtl == nil or historyTtl < 1 or metaTtl == nil or idemTtl == nil or idemTtl < 1 then
+local maxBytes = count(ARGV[10], 1048576)
+if size == nil or historyTtl == nil or historyTtl < 1 or metaTtl == nil or idemTtl == nil or idemTtl < 1 or maxBytes == nil then
   return fail('INVALID_ARGUMENT', 'history size and TTLs must be integers (TTLs > 0)')
 end
 -- seq and epoch must outlive the history they number.
@@ -167,15 +170,32 @@ if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) 
 
 local frame = '{"type":"' .. mtype .. '","channel":"' .. channel .. '","payload":' .. payload .. ',"seq":' .. seqText .. '}'
 
-if size > 0 then
+if size > 0 and #frame <= maxBytes then
   local id = seqText .. '-0'
-  local added = redis.pcall('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+  -- The byte count belongs to the stream: a stream that expired took its bytes with it.
+  if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'bytes', 0) end
+  local added = redis.pcall('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
   if type(added) == 'table' and added.err then
     -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
     redis.call('DEL', stream)
-    redis.call('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+    redis.call('HSET', meta, 'bytes', 0)
+    redis.call('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
+  end
+  -- Bounded by count and by bytes, exactly: the oldest entries go first (their frame is field 'f', written first).
+  local bytes = redis.call('HINCRBY', meta, 'bytes', #frame)
+  local length = redis.call('XLEN', stream)
+  while length > size or bytes > maxBytes do
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if oldest == nil then break end
+    redis.call('XDEL', stream, oldest[1])
+    bytes = redis.call('HINCRBY', meta, 'bytes', -#oldest[2][2])
+    length = length - 1
   end
   redis.call('PEXPIRE', stream, historyTtl)
+elseif size > 0 then
+  -- Too large to keep: recovery across it must fail, so the history before it is of no use any more.
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'bytes', 0)
 end
 
 if idem ~= nil then
