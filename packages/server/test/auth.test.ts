@@ -4,6 +4,8 @@
  * gateway; what must be refused (wrong key, expired, `alg: none`, algorithm confusion, unknown kid, other
  * algorithms); the JWKS fetched once; admin tokens only when enabled; and the options that are refused.
  */
+import { createPublicKey } from 'node:crypto';
+import { exportPKCS8 } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_CHANNEL, mintAdminToken } from '../src/auth/admin-token.js';
 import { JwtAuth } from '../src/auth/jwt-auth.js';
@@ -68,6 +70,13 @@ describe('JwtAuth: PEM public keys', () => {
     expect(refused(await verify(auth, await signWith(await asAlgorithm(rsa, 'PS256'), 'PS256', CLAIMS, { exp: LATER })))).toBe('invalid');
     // The HS256 secret still works beside the public keys.
     expect((await verify(auth, await signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', CLAIMS, { exp: LATER }))).ok).toBe(true);
+  });
+
+  it('uses a public key given as PKCS#1 or with text around the PEM block (what Node reads, the verifier can use)', async () => {
+    const pkcs1 = createPublicKey(rsa.pem).export({ type: 'pkcs1', format: 'pem' }).toString();
+    for (const pem of [pkcs1, `\n${ec.pem}\n`]) expect(() => resolveOptions({ jwtPublicKeys: [pem] })).not.toThrow();
+    const auth = new JwtAuth({ publicKeys: [pkcs1, `\n${ec.pem}\n`] });
+    for (const key of [rsa, ec]) expect((await verify(auth, await signWith(key.privateKey, key.alg, CLAIMS, { exp: LATER }))).ok).toBe(true);
   });
 
   it('accepts an admin token (kid herald-admin) only when admin tokens are enabled', async () => {
@@ -143,8 +152,9 @@ describe('options: public keys and JWKS URL', () => {
     expect(optionOf({ jwksUrl: 'http://127.0.0.1:9/jwks' })).toBeUndefined();
   });
 
-  it('refuses a key that is not a PEM public key, a P-384 key, and a JWKS URL that is not http(s)', async () => {
-    for (const bad of ['not a key', rsa.jwk.n as string, p384.pem]) expect(optionOf({ jwtPublicKeys: [rsa.pem, bad] })).toBe('jwtPublicKeys');
+  it('refuses a key that is not a PEM public key, a private key, a P-384 key, and a JWKS URL that is not http(s)', async () => {
+    const pkcs8 = await exportPKCS8(rsa.privateKey);
+    for (const bad of ['not a key', rsa.jwk.n as string, pkcs8, p384.pem]) expect(optionOf({ jwtPublicKeys: [rsa.pem, bad] })).toBe('jwtPublicKeys');
     for (const url of ['file:///etc/jwks.json', 'ftp://idp.example/jwks', 'idp.example/jwks', '']) expect(optionOf({ jwksUrl: url })).toBe('jwksUrl');
   });
 });
