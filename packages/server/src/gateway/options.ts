@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
 import type { Clock } from '../util/clock.js';
@@ -208,7 +208,19 @@ function checkPublicKey(pem: string): void {
   } catch {
     throw new OptionsError('jwtPublicKeys', 'every public key must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
   }
+  // Node derives a public key from a private one: a private key here is a mistake (and a secret in the wrong place).
+  if (isPrivateKey(pem)) throw new OptionsError('jwtPublicKeys', 'every public key must be a PEM public key (-----BEGIN PUBLIC KEY-----), not a private key');
   if (type !== 'rsa' && !(type === 'ec' && curve === 'prime256v1')) {
     throw new OptionsError('jwtPublicKeys', 'every public key must be RSA (RS256) or EC P-256 (ES256)');
+  }
+}
+
+/** Whether `pem` holds a private key (which Node would quietly turn into its public key). */
+function isPrivateKey(pem: string): boolean {
+  try {
+    createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
   }
 }
