@@ -15,6 +15,7 @@ import { ClientErrorCode, HeraldError } from './errors.js';
 import type { Link, LinkHost, StateInfo } from './link.js';
 import { resolveOptions, type HeraldClientOptions, type ResolvedOptions } from './options.js';
 import { SubscriptionRegistry } from './registry.js';
+import { SharedLink, type SharingEnvironment } from './shared-link.js';
 import type { Subscription } from './subscription.js';
 import type { ClientEvents, ClientState, Message, SubscribeOptions } from './types.js';
 
@@ -51,7 +52,7 @@ export class HeraldClient {
       report: (error) => this._report(error),
       host: { listenerError: (error, event) => this._listenerError(error, event) },
     });
-    this._link = new Connection(this._o, this._host());
+    this._link = createLink(this._o, this._host());
   }
 
   /** The current state. */
@@ -152,6 +153,7 @@ export class HeraldClient {
       frame: (f) => this._handle(f),
       error: (e, logged) => (logged ? this._events.emit('error', e) : this._report(e)),
       subs: () => this._subs.connectSubs(),
+      has: (channel) => this._subs.get(channel) !== undefined,
     };
   }
 
@@ -183,6 +185,16 @@ export class HeraldClient {
     if (event === 'error') this._o.logger.warn(error.message, cause);
     else this._report(error);
   }
+}
+
+/** The link under a client: a connection shared with the other tabs where the browser can, else its own. */
+function createLink(o: ResolvedOptions, host: LinkHost): Link {
+  const env = o.environment;
+  if (o.shared && env) {
+    if (env.locks && env.BroadcastChannel) return new SharedLink(o, host, env as SharingEnvironment);
+    o.logger.debug('no Web Locks or no BroadcastChannel: this tab uses a connection of its own, not shared with other tabs');
+  }
+  return new Connection(o, host);
 }
 
 /** Creates a {@link HeraldClient}; same as `new HeraldClient(options)`. */

@@ -24,6 +24,8 @@ export interface LinkHost {
   error(e: HeraldError, logged?: boolean): void;
   /** The `subs` of a connect frame: every subscription with the position to resume from. */
   subs(): Record<ChannelName, SubscribeRecovery>;
+  /** Whether the client follows `channel` (a tab skips what the leader posts for other tabs' channels). */
+  has(channel: ChannelName): boolean;
 }
 
 /** The connection under a client (internal). */
