@@ -188,7 +188,7 @@ export class Relay {
     this._reqs.clear();
     for (const e of this._entries.values()) {
       e.ready = false;
-      e.req = undefined;
+      e.req = e.replay = undefined;
       e.waiting = [];
     }
   }

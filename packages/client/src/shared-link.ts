@@ -50,6 +50,7 @@ export class SharedLink implements Link, ElectionPort {
   private _token: string | undefined;
   private _retryTimer: unknown;
   private _tries = 0;
+  private _unhook: Array<() => void> = [];
   /** The lock request: its generation (later callbacks of older ones are void), how to withdraw or release it. */
   private _gen = 0;
   private _abort: AbortController | undefined;
@@ -82,10 +83,14 @@ export class SharedLink implements Link, ElectionPort {
   close(): Promise<void> {
     if (this._member) {
       this._member = false;
-      this._toLeader({ t: 'close', from: this._id });
+      const bye: TabMessage = { t: 'close', from: this._id };
+      // The leader closes at once, before it leaves the election below.
+      if (this._relay) this._fromTab(bye);
+      else this._bc?.postMessage(bye);
     }
     this._o.clock.clearTimeout(this._retryTimer);
     this._setState({ to: 'closed', code: CloseCode.Normal, reason: 'client closed' });
+    this._quit();
     return Promise.resolve();
   }
 
@@ -179,8 +184,11 @@ export class SharedLink implements Link, ElectionPort {
   follow(): void {
     const conn = this._conn;
     this._relay = this._conn = undefined;
-    // Stepped down: the old connection goes without a word (its handlers are disarmed above).
-    if (conn) void conn.close();
+    if (conn) {
+      // Stepped down: the old connection goes without a word (its handlers are disarmed above).
+      this._o.logger.debug('this tab no longer holds the shared connection');
+      void conn.close();
+    }
     this._end('leader changed');
     if (this._el.leader !== undefined) this._join();
   }
@@ -217,13 +225,35 @@ export class SharedLink implements Link, ElectionPort {
     this._name = name;
     const bc = (this._bc = new env.BroadcastChannel(name));
     bc.onmessage = (ev) => this._receive(ev.data as SharedMessage);
-    // Held for the page's life: verify() finds this tab's clientId through it.
-    env.locks.request(`${name}/${this._id}`, {}, () => new Promise<void>(() => undefined)).then(undefined, () => undefined);
-    env.onLeave?.(() => this._member && !this._relay && bc.postMessage({ t: 'bye', from: this._id }));
-    env.onVisible(() => this._wake());
-    env.onOnline(() => this._wake());
+    // Held until the tab leaves: verify() finds this tab's clientId through it.
+    let own: (() => void) | undefined;
+    env.locks.request(`${name}/${this._id}`, {}, () => new Promise<void>((resolve) => (own = resolve))).then(undefined, () => undefined);
+    this._unhook = [
+      () => own?.(),
+      env.onLeave?.(() => this._member && !this._relay && bc.postMessage({ t: 'bye', from: this._id })) ?? (() => undefined),
+      env.onVisible(() => this._wake()),
+      env.onOnline(() => this._wake()),
+    ];
     this._el.start();
     this._join();
+  }
+
+  /**
+   * A closed tab leaves the election and the channel (a signed-out app that drops its client leaves nothing
+   * running); connect() starts over. A message posted just before stays delivered: the channel is not
+   * closed, only no longer listened to.
+   */
+  private _quit(): void {
+    const bc = this._bc;
+    if (!bc) return;
+    bc.onmessage = null;
+    this._bc = undefined;
+    for (const off of this._unhook) off();
+    this._unhook = [];
+    this._el.stop();
+    const conn = this._conn;
+    this._relay = this._conn = undefined;
+    if (conn) void conn.close();
   }
 
   /** Asks the leader for the connection, with every subscription and its position. */
@@ -261,7 +291,9 @@ export class SharedLink implements Link, ElectionPort {
 
   private _receive(m: SharedMessage): void {
     if (isLeaderMessage(m)) {
-      if (this._el.heard(m.from, m.term)) this._fromLeader(m);
+      // A sign-out or a terminal close counts even from a leader already replaced: the tab next in the lock's
+      // queue may be granted it before it reads this message. (A replaced leader posts nothing else.)
+      if (this._el.heard(m.from, m.term) || (m.t === 'state' && m.s.to === 'closed')) this._fromLeader(m);
     } else {
       this._fromTab(m);
     }
@@ -275,8 +307,11 @@ export class SharedLink implements Link, ElectionPort {
       // The echo of this tab's own close() (it may have connected again since).
       if (m.by === this._id) return;
       this._setState(m.s);
-      if (m.s.to === 'closed') this._member = false;
-      else if (m.s.to === 'connecting') this._join();
+      if (m.s.to === 'connecting') this._join();
+      else if (m.s.to === 'closed') {
+        this._member = false;
+        this._quit();
+      }
     } else if (m.t === 'connected') {
       if (this._live) return;
       this._live = true;

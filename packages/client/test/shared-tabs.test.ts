@@ -260,6 +260,11 @@ describe('tabs sharing one connection', () => {
     await w.advance(10);
     for (const t of [a, b, c]) expect(t.states.at(-1)).toMatchObject({ to: 'closed', code: 1000 });
     expect(w.gateway.sockets[0]?.closedWith).toBe(1000);
+    // Closed tabs leave the election: nothing runs on behind a signed-out app.
+    const quiet = w.posted.length;
+    await w.advance(10_000);
+    expect(w.posted.slice(quiet)).toEqual([]);
+    expect([...w.locks.held.keys()]).toEqual([]);
     c.client.connect();
     await w.until(() => c.client.state === 'connected', 'c to connect again');
     expect(w.gateway.open()).toHaveLength(1);
@@ -269,14 +274,16 @@ describe('tabs sharing one connection', () => {
     expect(a.seqs('news')).toEqual([]);
   });
 
-  it('a terminal close code closes every tab', async () => {
+  it.each([false, true])('a terminal close code closes every tab (lock granted before the close is read: %s)', async (locksFirst) => {
     const w = new World();
-    const all = Object.values(await tabs(w, { a: [], b: [] }));
+    const all = Object.values(await tabs(w, { a: [], b: [], c: [] }));
+    w.locksFirst = locksFirst;
     w.gateway.kick(w.gateway.open()[0]!, 4509, 'disconnected by the server API');
     await w.advance(10);
     for (const t of all) expect(t.states.at(-1)).toMatchObject({ to: 'closed', code: 4509 });
     await w.advance(5000);
-    expect(w.gateway.sockets).toHaveLength(1);
+    expect(w.gateway.open()).toEqual([]);
+    expect(all.map((t) => t.client.state)).toEqual(['closed', 'closed', 'closed']);
   });
 
   it('tells every tab when the server lost a channel history', async () => {

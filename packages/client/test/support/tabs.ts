@@ -31,9 +31,13 @@ export class World {
     return t;
   }
 
-  /** Queues a task for `tab` (undefined: the gateway's side). */
-  task(tab: Tab | undefined, fn: () => void): void {
-    this._tasks.push({ tab, fn });
+  /** When true, a lock is granted before the tab runs the tasks already queued (the browser does not order the two). */
+  locksFirst = false;
+
+  /** Queues a task for `tab` (undefined: the gateway's side); `urgent` ones go first. */
+  task(tab: Tab | undefined, fn: () => void, urgent = false): void {
+    if (urgent) this._tasks.unshift({ tab, fn });
+    else this._tasks.push({ tab, fn });
   }
 
   clockOf(tab: Tab): Clock {
@@ -233,19 +237,23 @@ export class LockTable {
   private grant(r: LockRequest): void {
     this.held.set(r.name, r);
     this.grants.push(`${r.tab.name} ${r.name}`);
-    this.world.task(r.tab, () => {
-      const settle = (): void => {
-        if (!r.done) {
-          r.done = true;
-          this.held.delete(r.name);
-          this.next(r.name);
-        }
-        r.resolve(undefined);
-      };
-      const p = r.callback();
-      if (p) p.then(settle, settle);
-      else settle();
-    });
+    this.world.task(
+      r.tab,
+      () => {
+        const settle = (): void => {
+          if (!r.done) {
+            r.done = true;
+            this.held.delete(r.name);
+            this.next(r.name);
+          }
+          r.resolve(undefined);
+        };
+        const p = r.callback();
+        if (p) p.then(settle, settle);
+        else settle();
+      },
+      this.world.locksFirst,
+    );
   }
 }
 
