@@ -225,6 +225,22 @@ describe('tabs sharing one connection', () => {
     expect(w.gateway.sockets).toHaveLength(1);
   });
 
+  it('a follower that becomes visible has the leader check the connection; its connect() retries a waiting one now', async () => {
+    const w = new World();
+    const { b } = await tabs(w, { a: [], b: [] }, { minDelay: 10_000, maxDelay: 10_000 });
+    const pings = upstream(w, 'ping').length;
+    b.show();
+    await w.advance(10);
+    expect(upstream(w, 'ping')).toHaveLength(pings + 1);
+    w.gateway.kick(w.gateway.open()[0]!, 1006);
+    await w.advance(10);
+    expect(b.states.at(-1)).toMatchObject({ to: 'disconnected', code: 1006, delay: 5000 });
+    b.client.connect();
+    await w.advance(10);
+    expect(w.gateway.sockets).toHaveLength(2);
+    expect(b.client.state).toBe('connected');
+  });
+
   it('spreads a token the leader fetched: the next leader connects with it, without a getToken of its own', async () => {
     const w = new World();
     const calls: string[] = [];
