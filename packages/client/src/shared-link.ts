@@ -338,9 +338,8 @@ export class SharedLink implements Link, ElectionPort {
       case 'send':
         return relay.request(m.from, m.f);
       case 'bye':
-        relay.leave(m.from);
-        if (relay.members === 0) void conn.close();
-        return;
+        // The connection stays: the leader's own tab is a member for as long as it leads.
+        return relay.leave(m.from);
       case 'close':
         this._by = m.from;
         relay.clear();

@@ -92,13 +92,20 @@ export function useCdpChromium(timeoutMs = 60_000): () => BrowserContext {
     browser = await chromium.connectOverCDP(endpoint, { noDefaults: true, isLocal: true });
   }, timeoutMs);
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((resolve) => proc?.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await exited;
-    }
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    const p = proc;
+    const exited = p && p.exitCode === null ? new Promise((resolve) => p.once('exit', resolve)) : Promise.resolve();
+    // Browser.close shuts Chromium down with its helper processes (a disconnect alone would leave it running).
+    const closed = browser
+      ?.newBrowserCDPSession()
+      .then((session) => session.send('Browser.close'))
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!(await closed)) p?.kill('SIGTERM');
+    await exited;
+    // Helper processes may still be flushing the profile for a moment after the main one exited.
+    if (profile) rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }, timeoutMs);
   return () => {
     const context = browser?.contexts()[0];
