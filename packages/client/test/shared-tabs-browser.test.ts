@@ -24,8 +24,8 @@ async function setup(plan: Record<string, string[]>, leaderTimeout: number) {
     tabs.map((t) => `${t.name}: ${t.states().join('>')} ${t.leads() ? 'LEADS' : ''} ${JSON.stringify(t.pageErrors)}`).join('; ');
   await until(signal, () => tabs.every((t) => t.state() === 'connected') || tabs.some((t) => t.pageErrors.length > 0), 'every tab connected', describeTabs);
   expect(tabs.flatMap((t) => t.pageErrors)).toEqual([]);
-  const leader = await until(signal, () => (tabs.filter((t) => t.leads()).length === 1 ? tabs.find((t) => t.leads()) : undefined), 'one leader', describeTabs);
-  return { gw, base, signal, tabs, leader, describeTabs };
+  await until(signal, () => tabs.filter((t) => t.leads()).length === 1, 'one leader', describeTabs);
+  return { gw, base, signal, tabs, describeTabs };
 }
 
 /** The gateway's connection count, once it has settled at `n` (a closed socket takes a moment to be noticed). */
@@ -65,7 +65,7 @@ function stream(http: string, channel: string, signal: Signal, live: () => TabPa
 describe('tabs sharing one connection, in Chromium', () => {
   it('holds one connection at the gateway and delivers each message once to exactly the tabs subscribed to it', async () => {
     const { gw, signal, tabs, describeTabs } = await setup({ t1: ['news'], t2: ['news', 'sport'], t3: ['sport'], t4: ['news'] }, 2000);
-    expect(gw.gateway.connectionCount).toBe(1);
+    expect(await connections(gw.gateway, 1)).toBe(1);
     const stats = await api(gw.http, 'GET', '/api/stats');
     expect(stats.status).toBe(200);
     expect(stats.body.connections).toBe(1);
@@ -85,16 +85,18 @@ describe('tabs sharing one connection, in Chromium', () => {
       expect([t.name, t.seqs('news'), t.seqs('sport')]).toEqual([t.name, range(1, news), range(1, sport)]);
       expect(t.events.filter((e) => e.kind === 'warn' || e.kind === 'error')).toEqual([]);
     }
-    expect(gw.gateway.connectionCount).toBe(1);
+    expect(await connections(gw.gateway, 1)).toBe(1);
     expect(tabs.filter((t) => t.leads())).toHaveLength(1);
   }, 60_000);
 
   it(`keeps every tab at 1..${TOTAL} exactly once and in order when the leader tab is closed mid-stream`, async () => {
-    const { gw, signal, tabs, leader, describeTabs } = await setup({ a: ['feed'], b: ['feed'], c: ['feed'] }, 2000);
+    const { gw, signal, tabs, describeTabs } = await setup({ a: ['feed'], b: ['feed'], c: ['feed'] }, 2000);
     const closed = new Set<TabPage>();
     const live = (): TabPage[] => tabs.filter((t) => !closed.has(t));
     const s = stream(gw.http, 'feed', signal, live);
     await until(signal, () => s.slowest() >= 100, '100 messages in every tab', describeTabs);
+    // The leader now (a loaded machine may have moved it since the setup).
+    const leader = await until(signal, () => tabs.find((t) => t.leads()), 'the leader', describeTabs);
     const closedAt = Date.now();
     closed.add(leader);
     await leader.page.close();
@@ -106,21 +108,22 @@ describe('tabs sharing one connection, in Chromium', () => {
     await until(signal, () => live().every((t) => t.seqs('feed').length >= TOTAL), `${TOTAL} messages in the remaining tabs`, describeTabs);
     for (const t of live()) {
       expect(t.seqs('feed')).toEqual(range(1, TOTAL));
-      expect(t.states()).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'connected']);
+      expect(t.states().slice(-3)).toEqual(['disconnected', 'connecting', 'connected']);
       expect(t.events.filter((e) => e.kind === 'warn' || e.kind === 'error')).toEqual([]);
     }
     expect(await connections(gw.gateway, 1)).toBe(1);
   }, 120_000);
 
   it('replaces a frozen leader; woken, the old leader has stepped down without posting as leader, and no tab misses or repeats a message', async () => {
-    const { gw, signal, tabs, leader, describeTabs } = await setup({ a: ['feed'], b: ['feed'], c: ['feed'] }, 1500);
-    let frozen = false;
-    const live = (): TabPage[] => tabs.filter((t) => !(frozen && t === leader));
+    const { gw, signal, tabs, describeTabs } = await setup({ a: ['feed'], b: ['feed'], c: ['feed'] }, 1500);
+    let frozen: TabPage | undefined;
+    const live = (): TabPage[] => tabs.filter((t) => t !== frozen);
     const s = stream(gw.http, 'feed', signal, live);
     await until(signal, () => s.slowest() >= 80, '80 messages in every tab', describeTabs);
+    const leader = await until(signal, () => tabs.find((t) => t.leads()), 'the leader', describeTabs);
     const cdp = await leader.cdp();
     const statesBefore = leader.states().length;
-    frozen = true;
+    frozen = leader;
     await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
     const frozenAt = Date.now();
     const next = await until(signal, () => live().find((t) => t.leads()), 'a follower to take the lock', describeTabs);
@@ -131,7 +134,7 @@ describe('tabs sharing one connection, in Chromium', () => {
 
     const activeAt = Date.now();
     await cdp.send('Page.setWebLifecycleState', { state: 'active' });
-    frozen = false;
+    frozen = undefined;
     await until(signal, () => !leader.leads() && leader.states().slice(statesBefore).includes('connected'), 'the old leader to follow', describeTabs);
     await s.done;
     await until(signal, () => tabs.every((t) => t.seqs('feed').length >= TOTAL), `${TOTAL} messages in every tab`, describeTabs);
@@ -153,8 +156,8 @@ describe('tabs sharing one connection, in Chromium', () => {
   }, 120_000);
 
   it('a sign-out (close()) in a follower tab closes every tab and the connection', async () => {
-    const { gw, signal, tabs, leader, describeTabs } = await setup({ a: ['news'], b: ['news'], c: [] }, 2000);
-    const follower = tabs.find((t) => t !== leader) as TabPage;
+    const { gw, signal, tabs, describeTabs } = await setup({ a: ['news'], b: ['news'], c: [] }, 2000);
+    const follower = tabs.find((t) => !t.leads()) as TabPage;
     await follower.page.evaluate(() => (window as unknown as { client: { close(): Promise<void> } }).client.close());
     await until(signal, () => tabs.every((t) => t.state() === 'closed'), 'every tab closed', describeTabs);
     for (const t of tabs) expect(t.events.filter((e) => e.kind === 'state').at(-1)?.data).toMatchObject({ to: 'closed', code: 1000 });
