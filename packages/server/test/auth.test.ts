@@ -52,7 +52,7 @@ describe('JwtAuth: PEM public keys', () => {
     const auth = new JwtAuth({ publicKeys: [rsa.pem, ec.pem] });
     for (const key of [rsa, ec]) {
       const v = await verify(auth, await signWith(key.privateKey, key.alg, CLAIMS, { exp: LATER }));
-      expect(v).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], expiresAt: LATER * 1000 } });
+      expect(v).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], gateway: [], expiresAt: LATER * 1000 } });
     }
   });
 
@@ -82,7 +82,7 @@ describe('JwtAuth: PEM public keys', () => {
   it('accepts an admin token (kid herald-admin) only when admin tokens are enabled', async () => {
     const { token } = await mintAdminToken(API_KEY, NOW);
     const on = await verify(new JwtAuth({ apiKeys: [API_KEY], admin: true }), token);
-    expect(on).toMatchObject({ ok: true, identity: { user: null, channels: [ADMIN_CHANNEL] } });
+    expect(on).toMatchObject({ ok: true, identity: { user: null, channels: [], gateway: [ADMIN_CHANNEL] } });
     for (const auth of [new JwtAuth({ apiKeys: [API_KEY], secrets: [JWT_SECRET] }), new JwtAuth({ apiKeys: [API_KEY], publicKeys: [rsa.pem] })]) {
       expect(refused(await verify(auth, token))).toBe('invalid');
     }
@@ -98,7 +98,7 @@ describe('JwtAuth: a JWKS URL', () => {
     const first = await Promise.all([rs, es, rs, es].map((t) => verify(auth, t)));
     expect(first.map((v) => (v.ok ? v.identity.user : v.reason))).toEqual(['42', '43', '42', '43']);
     for (let i = 0; i < 5; i++) expect((await verify(auth, i % 2 ? rs : es)).ok).toBe(true);
-    expect(first[0]).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], expiresAt: LATER * 1000 } });
+    expect(first[0]).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], gateway: [], expiresAt: LATER * 1000 } });
     expect(server.requests()).toBe(1);
   });
 
