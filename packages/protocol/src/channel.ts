@@ -69,6 +69,7 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'error',
   'publish',
   'ack',
+  'acked',
 ]);
 
 /**

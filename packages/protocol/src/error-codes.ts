@@ -57,6 +57,8 @@ export const ErrorCode = {
   MethodNotAllowed: 'method_not_allowed',
   /** A publish targeted a client id that has no connection. */
   NoSuchClient: 'no_such_client',
+  /** No inbox message (or receipt) with this id: never published, acknowledged, removed or expired. */
+  NoSuchMessage: 'no_such_message',
   /** The gateway is shutting down and accepts no more work. */
   ShuttingDown: 'shutting_down',
   /** Unexpected server error (details are in the server log, never in the response). */
@@ -102,6 +104,11 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   upgrade_required: { surface: 'http', status: 426, description: 'A plain HTTP request on a WebSocket path.' },
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
+  no_such_message: {
+    surface: 'http',
+    status: 404,
+    description: 'No inbox message or receipt with this id (acknowledged, removed, expired or never published).',
+  },
   shutting_down: { surface: 'http', status: 503, description: 'The gateway is shutting down.' },
   internal: { surface: 'http', status: 500, description: 'Unexpected server error.' },
 };

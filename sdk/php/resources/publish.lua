@@ -39,7 +39,7 @@ WebSocket client receives: {"type":"<type>","channel":"<channel>","payload":<pay
 
 local RESERVED = {
   connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
-  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true,
+  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true, acked = true,
 }
 
 local RESERVED_PREFIX = { ['user:'] = true, ['private:'] = true, ['client:'] = true, ['herald:'] = true }

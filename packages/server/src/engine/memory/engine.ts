@@ -7,6 +7,10 @@ import type { Broker, DirectInput, DisconnectTarget, Engine, EngineHandlers, His
 import { MemoryHistory } from './history.js';
 import { IdempotencyIndex } from './idempotency.js';
 import { MemoryPresence } from './presence.js';
+import { MemoryInbox } from './inbox.js';
+import { MemoryLifecycle } from './lifecycle.js';
+import { MemoryOutbox } from './outbox.js';
+import type { LifecycleOptions } from '../outbox.js';
 
 /** Options of the in-memory engine. */
 export interface MemoryEngineOptions {
@@ -26,6 +30,8 @@ export interface MemoryEngineOptions {
   idempotencyMaxKeys?: number;
   /** Told when ids are forgotten before their window ended (the bound was reached). */
   onEarlyEviction?: (n: number) => void;
+  /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
+  lifecycle?: LifecycleOptions;
   /** @default the system clock */
   clock?: Clock;
 }
@@ -48,7 +54,12 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     now,
   );
-  const presence = new MemoryPresence();
+  const outbox = new MemoryOutbox(now);
+  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, (events) => void outbox.publish(events));
+  const presence = new MemoryPresence(lifecycle);
+  const inbox = new MemoryInbox(now, (msg) => {
+    if (handlers && !closed) handlers.inbox(msg);
+  });
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
   let earlyEvictions = 0;
@@ -124,10 +135,18 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     broker,
     history,
     presence,
+    inbox,
+    outbox,
     start(h) {
       handlers = h;
       closed = false;
-      sweeper = clock.setInterval(() => store.sweep((ch) => subscribed.has(ch)), Math.min(60_000, historyTtl));
+      sweeper = clock.setInterval(
+        () => {
+          store.sweep((ch) => subscribed.has(ch));
+          inbox.sweep();
+        },
+        Math.min(60_000, historyTtl),
+      );
       return Promise.resolve();
     },
     check() {
@@ -135,6 +154,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     close() {
       closed = true;
+      lifecycle?.close();
       if (sweeper !== undefined) clock.clearInterval(sweeper);
       return Promise.resolve();
     },
