@@ -8,6 +8,10 @@ import { Connection } from '../delivery/connection.js';
 import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
 import { Publisher } from '../delivery/publisher.js';
+import { InboxDelivery } from '../delivery/inbox.js';
+import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import { defaultFormats } from '../webhooks/config.js';
+import { WebhookStats } from '../webhooks/stats.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
 import { memoryEngineOptions } from './engine-options.js';
@@ -27,7 +31,7 @@ import type { OnSocket } from '../transport/types.js';
 import { sleep, systemClock } from '../util/clock.js';
 import { createLogger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
-import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from './options.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -45,6 +49,8 @@ export interface Gateway {
   snapshot(): NodeSnapshot;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
+  /** The webhook dispatcher (idle without endpoints). */
+  readonly webhooks: WebhookDispatcher;
   /** Where it listens. */
   address(): AddressInfo;
   /** Number of open connections. */
@@ -85,8 +91,27 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     perIp: options.channelRatePerIp,
     perIpBurst: options.channelRatePerIp,
   });
-  const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now() });
-  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0);
+  const inbox = new InboxDelivery(engine, stats, logger, () => clock.now());
+  const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now(), inbox });
+  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0, {
+    ttl: options.inboxTtl,
+    max: options.inboxMaxMessages,
+    idempotencyTtl: options.idempotencyTtl,
+    now: () => clock.now(),
+  });
+  // ---- the webhooks ----
+  const webhookStats = new WebhookStats();
+  const webhooks = new WebhookDispatcher({
+    outbox: engine.outbox,
+    endpoints: webhookEndpoints(options),
+    formats: defaultFormats(),
+    stats: webhookStats,
+    clock,
+    logger,
+    retryFor: options.webhookRetryFor,
+    timeout: options.webhookTimeout,
+  });
+  inbox.listener = webhooks;
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
     publicKeys: options.jwtPublicKeys,
@@ -107,6 +132,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     createNativeProtocol({
       paths: options.wsPaths,
       subscriptions: hub,
+      inbox,
       auth,
       stats,
       clock,
@@ -121,11 +147,13 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
 
   // ---- operations and the HTTP API ----
-  const ops = createOperations({ hub, engine, stats, clock, logger, node: nodeId, admin: options.admin, isShuttingDown });
+  const ops = createOperations({ hub, engine, stats, webhooks: webhookStats, clock, logger, node: nodeId, admin: options.admin, isShuttingDown });
   const apiRoutes = createApiRoutes({
     engine,
     hub,
     publisher,
+    webhooks,
+    now: () => clock.now(),
     ops,
     maxBodySize: options.maxBodySize,
     maxPublishChannels: options.maxPublishChannels,
@@ -175,6 +203,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   await engine.start(hub);
   await transport.listen(options.port, options.host);
   ops.start();
+  webhooks.start();
 
   const runSweep = (): void => {
     const now = clock.now();
@@ -197,6 +226,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;
+    await webhooks.stop();
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();
@@ -212,6 +242,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     metrics: ops.metrics,
     snapshot: ops.snapshot,
     publisher,
+    webhooks,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

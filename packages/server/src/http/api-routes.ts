@@ -8,15 +8,18 @@ import type { Operations } from '../observability/operations.js';
 import { HeraldError } from '../util/errors.js';
 import { readJsonBody } from './body.js';
 import { parseDisconnect } from './disconnect-request.js';
+import { inboxRoutes } from './inbox-routes.js';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 /**
  * An `/api/<name>` endpoint. `param` says whether it takes one more path segment (`/api/channels/<channel>`):
- * `none` (the default), `required` or `optional`. The handler answers `[status, JSON body]` or throws a
- * HeraldError; the API key was checked before it runs.
+ * `none` (the default), `required` or `optional`; `path`: one or more, joined with `/` (`/api/users/42/inbox`).
+ * The handler answers `[status, JSON body]` or throws a HeraldError; the API key was checked before it runs.
  */
 export interface ApiRoute {
-  method: 'GET' | 'POST';
-  param?: 'none' | 'required' | 'optional';
+  /** The method, or the methods (the handler reads `req.method`). */
+  method: 'GET' | 'POST' | 'DELETE' | ReadonlyArray<'GET' | 'POST' | 'DELETE'>;
+  param?: 'none' | 'required' | 'optional' | 'path';
   handler: (req: IncomingMessage, url: URL, param: string | undefined, requestId: string) => Promise<[number, string]>;
 }
 
@@ -25,6 +28,10 @@ export interface ApiRoutesDeps {
   engine: Engine;
   hub: Hub;
   publisher: Publisher;
+  /** Replays dead letters (`POST /api/webhooks/replay`). */
+  webhooks: WebhookDispatcher;
+  /** The gateway's clock. */
+  now?: () => number;
   ops: Pick<Operations, 'snapshot' | 'series'>;
   maxBodySize: number;
   maxPublishChannels: number;
@@ -41,6 +48,7 @@ const MAX_HISTORY_LIMIT = 1000;
 export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
   const { engine, publisher } = deps;
   return new Map<string, ApiRoute>([
+    ...inboxRoutes(deps),
     [
       'publish',
       {
