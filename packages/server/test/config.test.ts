@@ -46,6 +46,8 @@ function sample(s: Setting): { raw: string; value: unknown } {
       return { raw: s.values?.[1] ?? '', value: s.values?.[1] };
     case 'string':
       return { raw: 'some-value', value: 'some-value' };
+    case 'json':
+      return { raw: '[{"url":"http://x","secret":"s"}]', value: [{ url: 'http://x', secret: 's' }] };
   }
 }
 

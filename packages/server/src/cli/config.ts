@@ -5,7 +5,7 @@ import { DEFAULTS, type GatewayOptions } from '../gateway/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 
 /** The value type of a setting, which decides how its text is parsed. */
-export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files';
+export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files' | 'json';
 
 /** One configuration setting: its option name, environment variable, flag, type and documentation. */
 /** Settings of the process rather than of one gateway: logging, the engine, the ingest, workers. */
@@ -251,6 +251,77 @@ export const SETTINGS: readonly Setting[] = [
     defaultNote: 'none (/metrics takes an API key)',
   },
   {
+    key: 'inboxTtl',
+    env: 'HERALD_INBOX_TTL_MS',
+    flag: '--inbox-ttl-ms',
+    type: 'int',
+    description: 'How long an inbox message (a publish with "inbox": true) is kept unless acknowledged; a publish\'s "ttl" overrides it. See docs/inbox.md.',
+  },
+  {
+    key: 'inboxMaxMessages',
+    env: 'HERALD_INBOX_MAX_MESSAGES',
+    flag: '--inbox-max-messages',
+    type: 'int',
+    description: 'Most messages kept in one user\'s inbox; past it the oldest is dropped (counted in herald_messages_dropped_total{reason="inbox_full"}).',
+  },
+  {
+    key: 'webhooks',
+    env: 'HERALD_WEBHOOKS',
+    flag: '--webhooks',
+    type: 'json',
+    secret: true,
+    description:
+      'Webhook endpoints, a JSON array of {"name", "url", "secret": "whsec_...", "events": [...], "channels": [prefixes]} (events and channels optional: all). Usually in the --config file. See docs/webhooks.md.',
+    defaultNote: 'none',
+  },
+  {
+    key: 'webhookUrl',
+    env: 'HERALD_WEBHOOK_URL',
+    flag: '--webhook-url',
+    type: 'string',
+    description: 'One webhook endpoint, the simple case: its URL (with HERALD_WEBHOOK_SECRET).',
+    defaultNote: 'none',
+  },
+  {
+    key: 'webhookSecret',
+    env: 'HERALD_WEBHOOK_SECRET',
+    flag: '--webhook-secret',
+    type: 'string',
+    secret: true,
+    description: 'The signing secret of HERALD_WEBHOOK_URL: whsec_ and the base64 of at least 24 random bytes (Standard Webhooks).',
+    defaultNote: 'none',
+  },
+  {
+    key: 'webhookEvents',
+    env: 'HERALD_WEBHOOK_EVENTS',
+    flag: '--webhook-events',
+    type: 'list',
+    description:
+      'The event types HERALD_WEBHOOK_URL receives (comma-separated: user.online, user.offline, channel.occupied, channel.vacated, message.acked); empty: all.',
+  },
+  {
+    key: 'webhookRetryFor',
+    env: 'HERALD_WEBHOOK_RETRY_FOR_MS',
+    flag: '--webhook-retry-for-ms',
+    type: 'int',
+    description: 'How long a webhook delivery is retried (exponential back-off with jitter, at most 10 minutes apart) before it is dead-lettered.',
+  },
+  {
+    key: 'webhookOfflineDelay',
+    env: 'HERALD_WEBHOOK_OFFLINE_DELAY_MS',
+    flag: '--webhook-offline-delay-ms',
+    type: 'int',
+    description:
+      "How long after a user's last connection closed user.offline is sent; a connection within it cancels it (a page reload is not an offline/online pair).",
+  },
+  {
+    key: 'webhookTimeout',
+    env: 'HERALD_WEBHOOK_TIMEOUT_MS',
+    flag: '--webhook-timeout-ms',
+    type: 'int',
+    description: 'Most time one webhook request may take before it counts as failed.',
+  },
+  {
     key: 'redisUrl',
     env: 'HERALD_REDIS_URL',
     flag: '--redis-url',
@@ -375,6 +446,16 @@ function parseValue(s: Setting, raw: string, source: string, readFile: (path: st
       return raw;
     case 'string':
       return raw;
+    case 'json': {
+      let v: unknown;
+      try {
+        v = JSON.parse(raw);
+      } catch {
+        throw new ConfigError(`${source}: expected JSON, got ${JSON.stringify(raw.slice(0, 50))}`);
+      }
+      if (!Array.isArray(v)) throw new ConfigError(`${source}: expected a JSON array`);
+      return v;
+    }
   }
 }
 
@@ -466,12 +547,13 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
     if (typeof value === 'string') out.set(key, parseValue(s, value, where, readFile));
     else if (s.type === 'int' && typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) out.set(key, value);
     else if (s.type === 'bool' && typeof value === 'boolean') out.set(key, value);
+    else if (s.type === 'json' && Array.isArray(value)) out.set(key, value);
     else if (s.type === 'list' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) out.set(key, value);
     else if (s.type === 'files' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string'))
       out.set(key, parseValue(s, value.join(','), where, readFile));
     else
       throw new ConfigError(
-        `${where}: expected ${s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
+        `${where}: expected ${s.type === 'json' ? 'an array' : s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
       );
   }
   return out;

@@ -18,6 +18,7 @@ import { memoryEngineOptions } from './engine-options.js';
 import type { Engine } from '../engine/types.js';
 import { createAdminHttp } from '../http/admin.js';
 import { createApiRoutes } from '../http/api-routes.js';
+import { inboxRoutes } from '../http/inbox-routes.js';
 import { createDemoRoute } from '../http/demo.js';
 import { createHttpHandler, type RouteHook } from '../http/handler.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -152,14 +153,13 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     engine,
     hub,
     publisher,
-    webhooks,
-    now: () => clock.now(),
     ops,
     maxBodySize: options.maxBodySize,
     maxPublishChannels: options.maxPublishChannels,
     node: nodeId,
     isShuttingDown,
   });
+  for (const [name, route] of inboxRoutes({ engine, webhooks, maxBodySize: options.maxBodySize, now: () => clock.now() })) apiRoutes.set(name, route);
   const extraRoutes: RouteHook[] = [];
   if (options.admin) {
     const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });

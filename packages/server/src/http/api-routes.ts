@@ -8,8 +8,6 @@ import type { Operations } from '../observability/operations.js';
 import { HeraldError } from '../util/errors.js';
 import { readJsonBody } from './body.js';
 import { parseDisconnect } from './disconnect-request.js';
-import { inboxRoutes } from './inbox-routes.js';
-import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 /**
  * An `/api/<name>` endpoint. `param` says whether it takes one more path segment (`/api/channels/<channel>`):
@@ -28,10 +26,6 @@ export interface ApiRoutesDeps {
   engine: Engine;
   hub: Hub;
   publisher: Publisher;
-  /** Replays dead letters (`POST /api/webhooks/replay`). */
-  webhooks: WebhookDispatcher;
-  /** The gateway's clock. */
-  now?: () => number;
   ops: Pick<Operations, 'snapshot' | 'series'>;
   maxBodySize: number;
   maxPublishChannels: number;
@@ -48,7 +42,6 @@ const MAX_HISTORY_LIMIT = 1000;
 export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
   const { engine, publisher } = deps;
   return new Map<string, ApiRoute>([
-    ...inboxRoutes(deps),
     [
       'publish',
       {
