@@ -6,6 +6,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   type MessageFrame,
+  type AckFrame,
   type ServerControlFrame,
   type ServerFrame,
   type SubscribeFrame,
@@ -131,8 +132,10 @@ export class Relay {
   }
 
   /** A tab's subscribe or unsubscribe. Before its `connected` it is void: the tab joins again with all of them. */
-  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame): void {
+  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame | AckFrame): void {
     if (!this._up || !this._answered.has(tab)) return;
+    // Inbox acknowledgements go up as they are; the server's `acked` is posted to every tab.
+    if (f.type === 'ack') return this._port.upstream(f);
     if (f.type === 'unsubscribe') {
       const e = this._entries.get(f.channel);
       if (e) this._drop(e, tab);
@@ -199,6 +202,7 @@ export class Relay {
     const c = f.frame;
     if (c.type === 'subscribed') this._subscribed(c);
     else if (c.type === 'error') this._error(c);
+    else if (c.type === 'acked') this._port.post({ t: 'frame', f });
     // An unsubscribe of ours is answered with its id; without one, the server ended the subscription.
     else if (c.type === 'unsubscribed' && c.id === undefined && this._entries.delete(c.channel)) this._port.post({ t: 'frame', f });
   }
