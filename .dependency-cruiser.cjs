@@ -3,7 +3,16 @@
 // with no cycles, no imports between siblings of a layer, and the third-party I/O libraries kept behind their
 // seams. `npm test` runs `depcruise` with this file; a violation fails it.
 const SRC = '^packages/server/src/';
-const LAYERS = [['util'], ['engine', 'transport', 'auth'], ['delivery'], ['webhooks'], ['observability'], ['http', 'ingest', 'protocols'], ['gateway'], ['cli']];
+const LAYERS = [
+  ['util'],
+  ['engine', 'transport', 'auth'],
+  ['delivery'],
+  ['webhooks'],
+  ['observability'],
+  ['http', 'ingest', 'protocols'],
+  ['gateway'],
+  ['cli'],
+];
 
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i])));
 const folders = [...rank.keys()];

@@ -113,7 +113,7 @@ const setups: Record<string, (opts: GatewayOptions) => Promise<Setup>> = {
       // What `herald` does (gateway/node.ts): the engine tracks the lifecycle events the endpoints want.
       ...(await startGateway({
         clock,
-        engine: createRedisEngine({ url: REDIS_URL, prefix, clock, presenceTtl: 3000, lifecycle: engineLifecycle(resolveOptions(opts)) }),
+        engine: createRedisEngine({ url: REDIS_URL, prefix, clock, presenceTtl: 3000, ...lifecycleOf(opts) }),
         ...opts,
       })),
       clock,
@@ -122,6 +122,12 @@ const setups: Record<string, (opts: GatewayOptions) => Promise<Setup>> = {
     return { pub, sub, clock, pass: passer(clock, [pub, sub]) };
   },
 };
+
+/** The engine's `lifecycle` option for these gateway options, as gateway/node.ts builds it. */
+function lifecycleOf(opts: GatewayOptions): { lifecycle?: NonNullable<ReturnType<typeof engineLifecycle>> } {
+  const lifecycle = engineLifecycle(resolveOptions(opts));
+  return lifecycle === undefined ? {} : { lifecycle };
+}
 
 function passer(clock: ManualClock, gws: TestGateway[]): Setup['pass'] {
   return async (ms, step = 500) => {

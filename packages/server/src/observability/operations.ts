@@ -162,7 +162,7 @@ export function createOperations(deps: OperationsDeps): Operations {
 }
 
 /** The webhook part of a snapshot: the queue as last measured, and totals over every endpoint. */
-function webhookSnapshot(w: WebhookStats): NodeSnapshot['webhooks'] {
+function webhookSnapshot(w: WebhookStats): NonNullable<NodeSnapshot['webhooks']> {
   const sum = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
   return {
     queued: w.queued,

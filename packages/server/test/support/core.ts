@@ -163,6 +163,8 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     name: engine.name,
     broker: engine.broker,
     presence: engine.presence,
+    inbox: engine.inbox,
+    outbox: engine.outbox,
     history,
     start: (h) => engine.start(h),
     check: () => engine.check(),
