@@ -94,6 +94,8 @@ export class Relay {
   private readonly _reqs = new Map<number, { channel: ChannelName; waiter?: Waiter }>();
   private _reqId = 0;
   private _up: ConnectedFrame | undefined;
+  /** Inbox messages posted on this connection and not acknowledged yet: a tab that joins later gets them too. */
+  private readonly _inbox = new Map<string, MessageFrame>();
 
   constructor(private readonly _port: RelayPort) {}
 
@@ -188,6 +190,8 @@ export class Relay {
     this._up = undefined;
     this._joins.clear();
     this._answered.clear();
+    // The next connection replays whatever is still unacknowledged.
+    this._inbox.clear();
     this._reqs.clear();
     for (const e of this._entries.values()) {
       e.ready = false;
@@ -202,7 +206,10 @@ export class Relay {
     const c = f.frame;
     if (c.type === 'subscribed') this._subscribed(c);
     else if (c.type === 'error') this._error(c);
-    else if (c.type === 'acked') this._port.post({ t: 'frame', f });
+    else if (c.type === 'acked') {
+      for (const id of c.inbox) this._inbox.delete(id);
+      this._port.post({ t: 'frame', f });
+    }
     // An unsubscribe of ours is answered with its id; without one, the server ended the subscription.
     else if (c.type === 'unsubscribed' && c.id === undefined && this._entries.delete(c.channel)) this._port.post({ t: 'frame', f });
   }
@@ -247,6 +254,8 @@ export class Relay {
       if (r) subs.push([channel, r]);
     }
     this._port.post({ t: 'connected', tab, f: { ...up, subs: Object.fromEntries(subs) } });
+    // As a connection of its own would, the tab gets the user's unacknowledged inbox messages first.
+    for (const frame of this._inbox.values()) this._port.post({ t: 'frame', tab, f: { kind: 'message', frame } });
   }
 
   /**
@@ -300,6 +309,7 @@ export class Relay {
 
   private _message(m: MessageFrame): void {
     let tab: TabId | undefined;
+    if (m.inbox !== undefined) this._inbox.set(m.inbox, m);
     if (m.seq !== 0) {
       const e = this._entries.get(m.channel);
       // Not (or no longer) subscribed: a late message of a channel every tab left.
