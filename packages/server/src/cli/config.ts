@@ -97,7 +97,64 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
     type: 'list',
-    description: 'Allowed Origin headers for WebSocket upgrades (comma-separated); empty allows any.',
+    description:
+      'Allowed Origin headers for WebSocket upgrades (comma-separated): exact origins, * for any, same-origin for pages of the host clients connect to. Empty allows any in development and means same-origin with NODE_ENV=production.',
+    defaultNote: 'empty (any origin; same-origin with NODE_ENV=production)',
+  },
+  {
+    key: 'requestTimeout',
+    env: 'HERALD_REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms',
+    type: 'int',
+    description:
+      'Time a new TCP connection has to complete an HTTP request (headers and body) or a WebSocket upgrade before it is destroyed (transport ws; uWebSockets.js has its own fixed 10 s).',
+  },
+  {
+    key: 'maxConnections',
+    env: 'HERALD_MAX_CONNECTIONS',
+    flag: '--max-connections',
+    type: 'int',
+    description: 'Most open WebSocket connections per process; upgrades beyond it get HTTP 503 (too_many_connections) with Retry-After.',
+    defaultNote: "80% of the process's file-descriptor limit less 256 (see docs/security.md)",
+  },
+  {
+    key: 'maxConnectionsPerIp',
+    env: 'HERALD_MAX_CONNECTIONS_PER_IP',
+    flag: '--max-connections-per-ip',
+    type: 'int',
+    description:
+      'Most open WebSocket connections per client address (HTTP 429 too_many_connections_per_ip beyond it), and most not-yet-upgraded sockets per TCP peer (dropped beyond it).',
+  },
+  {
+    key: 'maxPendingConnections',
+    env: 'HERALD_MAX_PENDING_CONNECTIONS',
+    flag: '--max-pending-connections',
+    type: 'int',
+    description:
+      'Most sockets that are not WebSockets (yet): HTTP requests and handshakes in progress; beyond it the oldest idle one is dropped (transport ws).',
+    defaultNote: "20% of the process's file-descriptor limit less 256",
+  },
+  {
+    key: 'connectRate',
+    env: 'HERALD_CONNECT_RATE',
+    flag: '--connect-rate',
+    type: 'int',
+    description: 'New WebSocket connections per second per client address, sustained (HTTP 429 connect_rate_limited beyond it).',
+  },
+  {
+    key: 'connectBurst',
+    env: 'HERALD_CONNECT_BURST',
+    flag: '--connect-burst',
+    type: 'int',
+    description: 'New WebSocket connections per client address in a burst.',
+  },
+  {
+    key: 'trustedProxies',
+    env: 'HERALD_TRUSTED_PROXIES',
+    flag: '--trusted-proxies',
+    type: 'list',
+    description:
+      'Addresses or CIDR ranges (comma-separated) of reverse proxies whose X-Forwarded-For / Forwarded headers name the client; nobody else is believed.',
   },
   {
     key: 'connectTimeout',
