@@ -3,6 +3,7 @@ import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { EngineSettings } from '../gateway/node.js';
 import { DEFAULTS, type GatewayOptions } from '../gateway/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+import { isKubernetesServiceVariable, nearMisses } from './env-names.js';
 
 /** The value type of a setting, which decides how its text is parsed. */
 export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files';
@@ -15,7 +16,15 @@ export interface NodeSettings extends EngineSettings {
   workers: number | undefined;
   /** The JSON configuration file the settings were read from, if any. */
   config: string | undefined;
+  /** Let development mode listen on an interface other than loopback. */
+  devAllowRemote: boolean;
+  /** `json`, `pretty`, or `auto` (pretty in development mode on a terminal, JSON otherwise). */
+  logFormat: LogFormat;
 }
+
+/** How log lines are written. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const NODE_DEFAULTS: NodeSettings = {
   logLevel: 'info',
@@ -27,6 +36,8 @@ export const NODE_DEFAULTS: NodeSettings = {
   ingest: true,
   workers: undefined,
   config: undefined,
+  devAllowRemote: false,
+  logFormat: 'auto',
 };
 
 export interface Setting {
@@ -340,7 +351,23 @@ export const SETTINGS: readonly Setting[] = [
     values: ['ws', 'uws'],
     description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
   },
-  { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
+  { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (logs go to stdout).' },
+  {
+    key: 'logFormat',
+    env: 'HERALD_LOG_FORMAT',
+    flag: '--log-format',
+    type: 'enum',
+    values: LOG_FORMATS,
+    description: 'Log lines as JSON, as human-readable text (pretty), or auto: pretty in development mode when stdout is a terminal, JSON otherwise.',
+  },
+  {
+    key: 'devAllowRemote',
+    env: 'HERALD_DEV_ALLOW_REMOTE',
+    flag: '--dev-allow-remote',
+    type: 'bool',
+    description:
+      'Let development mode (no API key, no JWT secret: anonymous clients, a generated key) listen on an interface other than loopback. Anyone who can reach it can connect.',
+  },
 ];
 
 /** The default of a setting, as text for docs and help. */
@@ -366,6 +393,15 @@ export interface Config {
   explicit: Set<string>;
   /** The log level (also in `node`). */
   logLevel: LogLevel;
+  /** What the environment looked like, to log once the logger exists (ignored and unknown variables). */
+  notices: ConfigNotice[];
+}
+
+/** A line to log about the configuration: the CLI has no logger while it parses it. */
+export interface ConfigNotice {
+  level: 'debug' | 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
 }
 
 function parseValue(s: Setting, raw: string, source: string, readFile: (path: string) => string): unknown {
@@ -406,8 +442,10 @@ function splitList(raw: string): string[] {
 }
 
 /**
- * Reads settings from the configuration file, environment variables, then flags (flags win). Unknown flags and unknown
- * `HERALD_*` variables are errors that name the offender, so a typo never silently falls back to a default.
+ * Reads settings from the configuration file, environment variables, then flags (flags win). Unknown flags and invalid
+ * values of known settings are errors that name the offender. Unknown `HERALD_*` variables are warnings (in
+ * `notices`, with the settings they are close to), and the variables Kubernetes injects for a Service named
+ * `herald` (`HERALD_SERVICE_HOST`, `HERALD_PORT=tcp://...`, `HERALD_PORT_8080_TCP_*`) are recognised and ignored.
  */
 export function parseConfig(
   argv: readonly string[],
@@ -420,16 +458,37 @@ export function parseConfig(
   const byKey = new Map(SETTINGS.map((s) => [s.key as string, s]));
   // HERALD_URL is the gateway's address for clients (CLI publish, the PHP examples); HERALD_DEV_API_KEY is how a
   // primary hands its development key to its workers. Neither configures the server.
-  const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL', 'HERALD_DEV_API_KEY']);
+  const notSettings = new Set(['HERALD_URL', 'HERALD_DEV_API_KEY']);
+  const knownEnv = [...byEnv.keys(), ...notSettings];
   const fromEnv = new Map<string, unknown>();
+  const notices: ConfigNotice[] = [];
+  const kubernetes: string[] = [];
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('HERALD_') || raw === undefined) continue;
+    if (!name.startsWith('HERALD_') || raw === undefined || notSettings.has(name)) continue;
+    if (isKubernetesServiceVariable(name, raw)) {
+      kubernetes.push(name);
+      continue;
+    }
     const s = byEnv.get(name);
     if (!s) {
-      if (knownEnv.has(name)) continue;
-      throw new ConfigError(`unknown environment variable ${name} (see docs/configuration.md)`);
+      // A typo must not pass unnoticed, but an unrelated variable that happens to start with HERALD_ must not
+      // stop the process either: warn, naming the settings it may have meant.
+      const near = nearMisses(name, knownEnv);
+      notices.push({
+        level: 'warn',
+        msg: `unknown environment variable ${name} ignored${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}; see docs/configuration.md`,
+        fields: { variable: name, nearMisses: near },
+      });
+      continue;
     }
     fromEnv.set(s.key, parseValue(s, raw, name, readFile));
+  }
+  if (kubernetes.length > 0) {
+    notices.push({
+      level: 'info',
+      msg: 'ignored the service variables Kubernetes sets for a Service named herald',
+      fields: { variables: kubernetes.sort() },
+    });
   }
   const fromFlags = new Map<string, unknown>();
   for (let i = 0; i < argv.length; i++) {
@@ -459,7 +518,7 @@ export function parseConfig(
     else options[k] = v;
   }
   const n = node as unknown as NodeSettings;
-  return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()) };
+  return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()), notices };
 }
 
 /** Reads a JSON configuration file: an object keyed by setting names, with JSON values of the setting's type. */
