@@ -68,13 +68,17 @@ class Proc {
   constructor(name, cmd, args, env) {
     this.name = name;
     this.out = '';
+    this.err = '';
     this.exit = undefined;
     this.waiters = [];
     this.child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    for (const s of [this.child.stdout, this.child.stderr]) {
+    for (const [s, field] of [
+      [this.child.stdout, 'out'],
+      [this.child.stderr, 'err'],
+    ]) {
       s.setEncoding('utf8');
       s.on('data', (d) => {
-        this.out += d;
+        this[field] += d;
         this.wake();
       });
     }
@@ -100,8 +104,8 @@ class Proc {
     for (;;) {
       const v = check(this.out);
       if (v !== undefined && v !== null && v !== false) return v;
-      if (this.exit !== undefined) fail(`${this.name} exited (${this.exit}) while waiting for ${what}:\n${this.out.slice(-3000)}`);
-      if (Date.now() > deadline) fail(`${this.name}: no ${what} within ${ms} ms:\n${this.out.slice(-3000)}`);
+      if (this.exit !== undefined) fail(`${this.name} exited (${this.exit}) while waiting for ${what}:\n${this.tail()}`);
+      if (Date.now() > deadline) fail(`${this.name}: no ${what} within ${ms} ms:\n${this.tail()}`);
       await new Promise((resolve) => {
         const t = setTimeout(resolve, 1000);
         this.waiters.push(() => {
@@ -110,6 +114,10 @@ class Proc {
         });
       });
     }
+  }
+
+  tail() {
+    return `stdout: ${this.out.slice(-3000)}\nstderr: ${this.err.slice(-2000)}`;
   }
 
   /** SIGTERM to the whole group (then SIGKILL), and waits for it. */
@@ -201,7 +209,7 @@ async function inside(namespace) {
   say('First push with curl: the publish, with the printed key');
   const publish = block('First push with curl#1').replace(/^KEY=dev_\.\.\..*$/m, `KEY=${key}`);
   const curl = bash('curl', publish, env);
-  if ((await curl.exited) !== 0) fail(`curl failed:\n${curl.out}`);
+  if ((await curl.exited) !== 0) fail(`curl failed:\n${curl.tail()}`);
   const answer = JSON.parse(curl.out.trim());
   if (answer.results?.news?.seq !== 1 || answer.results.news.subscribers !== 1) fail(`unexpected publish answer: ${curl.out}`);
   await sub.waitFor((o) => o.split('\n').includes(expectedMessage), `the line the README promises: ${expectedMessage}`, 30_000);
@@ -229,7 +237,7 @@ async function inside(namespace) {
   const remote = subscriber('subscriber on 8082', 'ws://127.0.0.1:8082/ws', { type: 'connect', token: token.stdout.trim() }, env);
   await remote.waitFor((o) => o.includes('"type":"connected"'), 'connected on 8082');
   for (const port of [8081, 8083]) {
-    const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+    const res = await globalThis.fetch(`http://127.0.0.1:${port}/api/publish`, {
       method: 'POST',
       headers: { authorization: `Bearer ${secrets.HERALD_API_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ channel: 'user:42', type: 'note', payload: { via: port } }),
