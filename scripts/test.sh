@@ -113,6 +113,10 @@ status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$ART/vitest.json" || status=$?
 reports=("$ART/vitest.json")
 
+# README.md's commands as a new user types them, on a fresh clone of the committed tree (about 2 minutes).
+log "README commands on a fresh clone (scripts/readme-check.mjs)"
+node scripts/readme-check.mjs || status=$?
+
 # The protocol suites again on the optional uWebSockets.js transport (see packages/server/test/helpers.ts).
 # It is a devDependency of the bench workspace, so it is there in CI; a platform without a build skips it.
 protocol_suites=()
