@@ -19,6 +19,7 @@ export interface StatsObserver {
   dropped(reason: string, n: number, ids: EventIds | undefined): void;
   authFailed(reason: string, ids: EventIds): void;
   engineError(operation: string, ids: EventIds): void;
+  limited(limit: string, ids: EventIds): void;
 }
 
 /**
@@ -45,6 +46,8 @@ export class Stats {
   ingestDeadLetters = 0;
   /** Refused credentials (API key, connection token, subscription), by reason. */
   readonly authFailures = new Map<string, number>();
+  /** Requests refused by a limit, by limit. */
+  readonly limits = new Map<string, number>();
   /** Engine operations that failed, by operation. */
   readonly engineErrors = new Map<string, number>();
   /** WebSocket connections refused by a connection limit, by limit. */
@@ -84,6 +87,12 @@ export class Stats {
   /** Counts a socket dropped before it completed a request or an upgrade. */
   socketDropped(reason: string): void {
     this.socketsDropped.set(reason, (this.socketsDropped.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts a request refused by a limit (not a message: see `drop` for those), by which limit. */
+  limited(limit: string, ids: EventIds = {}): void {
+    this.limits.set(limit, (this.limits.get(limit) ?? 0) + 1);
+    this.observer?.limited(limit, ids);
   }
 
   /** Counts a failed engine operation (the engine was unreachable or answered an error). */
