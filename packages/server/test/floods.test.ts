@@ -77,7 +77,8 @@ describe('sockets that never complete a request (ws transport)', () => {
 describe('floods of sockets that never upgrade (ws transport)', () => {
   it('caps them per address and in all, oldest dropped first, while /healthz answers; all reclaimed after the timeout', async () => {
     const fdsBefore = openFds();
-    const gw = await startGateway({ requestTimeout: 1000, maxConnectionsPerIp: 40, maxPendingConnections: 100 });
+    // No trusted proxy: by default loopback peers are trusted (a local reverse proxy) and not capped per address.
+    const gw = await startGateway({ requestTimeout: 1000, maxConnectionsPerIp: 40, maxPendingConnections: 100, trustedProxies: [] });
     const port = gw.gateway.address().port;
 
     const one = await openRaw(port, 120, { localAddress: '127.0.0.2' });

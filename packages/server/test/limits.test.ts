@@ -34,7 +34,8 @@ describe('WebSocket connection limits', () => {
   };
 
   it('refuses over maxConnectionsPerIp with 429 and over maxConnections with 503, with Retry-After; /healthz and /metrics answer; slots come back', async () => {
-    const gw = await startGateway({ maxConnections: 40, maxConnectionsPerIp: 25 });
+    // Nobody trusted: by default loopback peers are (a reverse proxy on this machine) and not limited per address.
+    const gw = await startGateway({ maxConnections: 40, maxConnectionsPerIp: 25, trustedProxies: [] });
     const port = gw.gateway.address().port;
     const a = await Promise.all(Array.from({ length: 30 }, () => upgrade(port, { localAddress: '127.0.0.2' })));
     expect(a.filter((r) => r.status === 101)).toHaveLength(25);
@@ -57,7 +58,7 @@ describe('WebSocket connection limits', () => {
   });
 
   it('limits the connect rate per address with a token bucket (429 connect_rate_limited, Retry-After), refilled over time', async () => {
-    const gw = await startGateway({ connectRate: 2, connectBurst: 3 });
+    const gw = await startGateway({ connectRate: 2, connectBurst: 3, trustedProxies: [] });
     const port = gw.gateway.address().port;
     const first = [];
     for (let i = 0; i < 4; i++) first.push(await upgrade(port, { localAddress: '127.0.0.2' }));
@@ -70,6 +71,17 @@ describe('WebSocket connection limits', () => {
     expect((await upgrade(port, { localAddress: '127.0.0.2' })).status).toBe(101);
     expect((await upgrade(port, { localAddress: '127.0.0.2' })).status).toBe(429);
     expect(await metric(gw.http, 'herald_connections_refused_total{reason="connect_rate"}')).toBe(2);
+  });
+
+  it('by default trusts a reverse proxy on this machine: limits its forwarded clients, not the proxy itself', async () => {
+    const gw = await startGateway({ maxConnectionsPerIp: 2, connectBurst: 2, connectRate: 1 });
+    const port = gw.gateway.address().port;
+    // Header-less loopback peers (the proxy, local tools) are limited only globally.
+    const local = await Promise.all(Array.from({ length: 6 }, () => upgrade(port)));
+    expect(local.map((r) => r.status)).toEqual(Array(6).fill(101));
+    const forwarded = [];
+    for (let i = 0; i < 3; i++) forwarded.push(await upgrade(port, { headers: { 'x-forwarded-for': '203.0.113.1' } }));
+    expect(forwarded.map((r) => r.status)).toEqual([101, 101, 429]);
   });
 
   it('reads the client address from X-Forwarded-For / Forwarded only when the TCP peer is a trusted proxy', async () => {

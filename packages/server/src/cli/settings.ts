@@ -167,7 +167,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--trusted-proxies',
     type: 'list',
     description:
-      'Addresses or CIDR ranges (comma-separated) of reverse proxies whose X-Forwarded-For / Forwarded headers name the client; nobody else is believed.',
+      'Addresses or CIDR ranges (comma-separated) of reverse proxies whose X-Forwarded-For / Forwarded headers name the client (a proxy that names none is limited only globally); nobody else is believed. Add your load balancer; empty trusts nobody.',
   },
   {
     key: 'connectTimeout',

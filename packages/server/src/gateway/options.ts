@@ -52,8 +52,9 @@ export interface GatewayOptions {
   connectBurst?: number;
   /**
    * Addresses and CIDR ranges of reverse proxies whose `X-Forwarded-For` / `Forwarded` (and
-   * `X-Forwarded-Host`) headers are believed: behind them, limits count the forwarded client address.
-   * Nobody else's forwarding headers are read. @default []
+   * `X-Forwarded-Host`) headers are believed: behind them, limits count the forwarded client address, and a
+   * proxy that names no client is not limited per address (only globally). Nobody else's forwarding headers
+   * are read. The default trusts a reverse proxy on this machine. @default ['127.0.0.0/8', '::1']
    */
   trustedProxies?: readonly string[];
   /** Time a new connection has to send `connect`, in ms (close 4000). @default 10000 */
@@ -144,7 +145,7 @@ export const DEFAULTS: ResolvedOptions = {
   maxPendingConnections: BUDGET.maxPendingConnections,
   connectRate: 20,
   connectBurst: 100,
-  trustedProxies: [],
+  trustedProxies: ['127.0.0.0/8', '::1'],
   connectTimeout: 10_000,
   pingInterval: 25_000,
   idleTimeout: 60_000,

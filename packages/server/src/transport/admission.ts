@@ -96,23 +96,31 @@ export function createAdmission(rules: AdmissionRules): Admission {
     return false;
   };
 
+  /**
+   * The address the per-address limits count: the client's, or none when the client is itself a trusted proxy
+   * (one that named no client; a reverse proxy on this machine, by default): it carries everyone, and limiting
+   * it as one client would limit them all together. The global limit still applies.
+   */
+  const limitKey = (client: string): string | undefined => (!rules.trustedProxies.empty && rules.trustedProxies.matches(client) ? undefined : client);
+
   return {
     admit(info) {
       if (rules.shuttingDown()) return reject('shutting_down', 'the gateway is shutting down');
       if (!rules.isEndpoint(info.path)) {
         return reject('not_found', `no WebSocket endpoint at ${info.path.slice(0, 100)}`, { paths: [...rules.endpoints] });
       }
-      const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(info.ip);
-      info.ip = clientAddress(info.ip, info.headers, rules.trustedProxies);
+      const peer = info.ip;
+      const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(peer);
+      info.ip = clientAddress(peer, info.headers, rules.trustedProxies);
       if (!originAllowed(info, peerTrusted)) return reject('forbidden', 'origin not allowed');
-      const refusal = rules.limits.check(info.ip, rules.clock.now());
+      const refusal = rules.limits.check(limitKey(info.ip), rules.clock.now());
       if (refusal === undefined) return undefined;
       rules.refused(refusal.reason);
       const { code, message } = LIMIT_ERRORS[refusal.reason];
       return reject(code, message, { retryAfter: refusal.retryAfter }, { 'retry-after': String(refusal.retryAfter) });
     },
     opened(info) {
-      const ip = info.ip;
+      const ip = limitKey(info.ip);
       const reason = rules.limits.opened(ip, rules.clock.now());
       if (reason === undefined) return () => rules.limits.closed(ip);
       rules.refused(reason);

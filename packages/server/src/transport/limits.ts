@@ -86,9 +86,13 @@ export class ConnectionLimits {
     }
   }
 
-  /** Decides a new connection from `ip` before its handshake; takes a connect-rate token when it passes. */
-  check(ip: string, now: number): LimitRefusal | undefined {
+  /**
+   * Decides a new connection from `ip` before its handshake; takes a connect-rate token when it passes.
+   * `ip` undefined: the client is unknown (a trusted proxy that named nobody), only the global limit applies.
+   */
+  check(ip: string | undefined, now: number): LimitRefusal | undefined {
     if (this.total >= this.o.maxConnections) return { reason: 'max_connections', retryAfter: COUNT_RETRY_AFTER_S };
+    if (ip === undefined) return undefined;
     const s = this.state(ip, now);
     if (s.open >= this.o.maxConnectionsPerIp) return { reason: 'max_connections_per_ip', retryAfter: COUNT_RETRY_AFTER_S };
     if (!s.bucket.take(now)) return { reason: 'connect_rate', retryAfter: Math.max(1, Math.ceil(s.bucket.wait(now) / 1000)) };
@@ -99,17 +103,23 @@ export class ConnectionLimits {
    * Counts an accepted connection. Refuses it (returns the limit) when the counts are already at a limit:
    * a transport whose handshake completes later than admission could let a burst pass `check` together.
    */
-  opened(ip: string, now: number): LimitReason | undefined {
+  opened(ip: string | undefined, now: number): LimitReason | undefined {
     if (this.total >= this.o.maxConnections) return 'max_connections';
-    const s = this.state(ip, now);
-    if (s.open >= this.o.maxConnectionsPerIp) return 'max_connections_per_ip';
-    s.open += 1;
+    if (ip !== undefined) {
+      const s = this.state(ip, now);
+      if (s.open >= this.o.maxConnectionsPerIp) return 'max_connections_per_ip';
+      s.open += 1;
+    }
     this.total += 1;
     return undefined;
   }
 
-  /** An accepted connection closed. */
-  closed(ip: string): void {
+  /** An accepted connection closed (`ip` as it was given to `opened`). */
+  closed(ip: string | undefined): void {
+    if (ip === undefined) {
+      if (this.total > 0) this.total -= 1;
+      return;
+    }
     const s = this.byIp.get(ip);
     if (!s || s.open === 0) return;
     s.open -= 1;
