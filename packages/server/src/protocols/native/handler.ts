@@ -15,7 +15,7 @@ import type { Auth } from '../../auth/types.js';
 import type { Connection } from '../../delivery/connection.js';
 import type { Subscriptions } from '../../delivery/hub.js';
 import type { InboxPort } from '../../delivery/inbox.js';
-import type { CloseReason, Liveness, ProtocolHandler } from '../../delivery/protocol.js';
+import type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../../delivery/protocol.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { PreparedSubscription } from '../../delivery/subscription.js';
 import type { Clock } from '../../util/clock.js';
@@ -72,8 +72,6 @@ type Phase = 'awaiting_connect' | 'authenticating' | 'open';
  * unsubscribe frames run one after another, in arrival order, so answers keep request order.
  */
 export class NativeHandler implements ProtocolHandler {
-  readonly codec = nativeCodec;
-  readonly liveness: Liveness;
   private phase: Phase = 'awaiting_connect';
   private invalidFrames = 0;
   /** Frames that arrived while `connect` was being verified (made on the first one). */
@@ -83,8 +81,15 @@ export class NativeHandler implements ProtocolHandler {
   constructor(
     private readonly conn: Connection,
     private readonly d: NativeDeps,
-  ) {
-    this.liveness = d.liveness;
+  ) {}
+
+  // Getters, not fields: shared by every connection instead of stored in each (idle connections are many).
+  get codec(): MessageCodec {
+    return nativeCodec;
+  }
+
+  get liveness(): Liveness {
+    return this.d.liveness;
   }
 
   message(data: Buffer, binary: boolean): void {
