@@ -7,6 +7,7 @@ import { RedisBroker } from './broker.js';
 import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
+import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
 import type { Engine, EngineHandlers, NodeId } from '../types.js';
@@ -127,6 +128,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const ctx = new RedisContext(redis, clock);
   const history = new RedisHistory(ctx, keys, { size: o.historySize, ttl: o.historyTtl, metaTtl: o.historyMetaTtl });
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
+  const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
   let handlers: EngineHandlers | undefined;
   const broker = new RedisBroker({
     ctx,
@@ -149,6 +151,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const touchEvery = Math.min(o.historyMetaTtl / 4, 3_600_000);
   const tick = (): void => {
     presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
+    members.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: members refresh failed'));
     if (clock.now() - lastTouch >= touchEvery) {
       lastTouch = clock.now();
       history.touch(broker.channels()).catch((err: unknown) => logger.debug({ err }, 'redis engine: touching channels failed'));
@@ -190,6 +193,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     broker,
     history,
     presence,
+    members,
     async start(h) {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       handlers = h;
@@ -218,6 +222,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       if (closed) return;
       closed = true;
       if (timer !== undefined) clock.clearInterval(timer);
+      // Members go first, while the broker still runs: whoever listens may broadcast that they left.
+      if (redis.status === 'ready') await members.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: members cleanup failed'));
       handlers = undefined;
       // A graceful stop leaves presence at once; a crash leaves it within presenceTtl.
       if (redis.status === 'ready') await presence.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence cleanup failed'));

@@ -56,6 +56,12 @@ export class RedisKeys {
     return `${this.base(channel)}:members`;
   }
 
+  /** The four keys of a channel's members (lua/members.lua): connections, their users, user counts, user infos. */
+  memberKeys(channel: ChannelName): [string, string, string, string] {
+    const b = `${this.base(channel)}:pm`;
+    return [`${b}:conns`, `${b}:owner`, `${b}:users`, `${b}:info`];
+  }
+
   /** ZSET client -> expiry (ms): connections of a user. */
   user(user: UserId): string {
     return `${this.prefix}:user:{${user}}`;
