@@ -4,3 +4,4 @@ export * from './error-codes.js';
 export * from './frames.js';
 export * from './parse.js';
 export * from './namespace.js';
+export * from './pusher.js';

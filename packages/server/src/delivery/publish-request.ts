@@ -7,6 +7,8 @@ export interface PublishItem {
   type: string;
   payloadJson: string;
   id: string | undefined;
+  /** A connection that must not receive it (a Pusher `socket_id`). */
+  exclude?: ClientId;
 }
 
 const PUBLISH_FIELDS = new Set(['channel', 'channels', 'client', 'type', 'payload', 'id']);

@@ -151,6 +151,11 @@ export interface Presence {
   online(users: readonly UserId[]): Promise<Map<UserId, number>>;
   /** Number of connections subscribed to `channel`, cluster-wide. */
   subscribers(channel: ChannelName): Promise<number>;
+  /**
+   * Channels starting with `prefix` that have at least one subscriber, cluster-wide, at most `limit` of them.
+   * For occasional API calls: the Redis engine scans its keys.
+   */
+  channels(prefix: string, limit: number): Promise<ChannelName[]>;
 }
 
 /** A member of a channel as a caller joins it: a user id and what the others may know of it. */

@@ -18,6 +18,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { createOperations } from '../observability/operations.js';
 import type { NodeSnapshot } from '../observability/snapshot.js';
 import { createNativeProtocol } from '../protocols/native/protocol.js';
+import { createPusherProtocol } from '../protocols/pusher/protocol.js';
 import type { Protocol } from '../protocols/types.js';
 import { createAdmission } from '../transport/admission.js';
 import { TRANSPORTS } from '../transport/registry.js';
@@ -54,7 +55,7 @@ export interface Gateway {
   /** Adds an HTTP route hook tried after the built-in routes. */
   addRoute(hook: RouteHook): void;
   /**
-   * Graceful shutdown: stop accepting, close every client with its protocol's restart code (native 1012)
+   * Graceful shutdown: stop accepting, close every client with its protocol's restart code (native 1012, Pusher 4200)
    * after flushing what is queued, wait up to `shutdownTimeout` for them to go, drop the rest, close the
    * engine. Idempotent.
    */
@@ -110,6 +111,24 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       liveness: { pingInterval: options.pingInterval, idleTimeout: options.idleTimeout },
     }),
   ];
+  // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).
+  if (options.pusherApps.length > 0) {
+    protocols.push(
+      createPusherProtocol({
+        apps: options.pusherApps,
+        subscriptions: hub,
+        engine,
+        publisher,
+        stats,
+        clock,
+        logger,
+        maxSubscriptions: options.maxSubscriptions,
+        maxInvalidFrames: options.maxInvalidFrames,
+        maxBodySize: options.maxBodySize,
+        isShuttingDown,
+      }),
+    );
+  }
   const protocolFor = (path: string): Protocol | undefined => protocols.find((p) => p.accepts(path));
   const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
 
@@ -125,7 +144,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     node: nodeId,
     isShuttingDown,
   });
-  const extraRoutes: RouteHook[] = [];
+  const extraRoutes: RouteHook[] = protocols.flatMap((p) => p.routes ?? []);
   if (options.admin) {
     const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });
     apiRoutes.set('admin', admin.apiRoute);
@@ -142,9 +161,10 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
 
   // ---- the transport ----
   const onSocket: OnSocket = (socket, info) => {
-    const conn = new Connection(newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
     // Admission accepted the path, so a protocol serves it.
-    conn.handler = (protocolFor(info.path) as Protocol).open(conn, info);
+    const protocol = protocolFor(info.path) as Protocol;
+    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    conn.handler = protocol.open(conn, info);
     hub.add(conn);
     stats.connectionsOpened += 1;
     return conn;
@@ -186,6 +206,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;
+    // Protocols finish what their closed connections left (Pusher: members leaving) while the engine still runs.
+    await Promise.all(protocols.map((p) => p.close?.()));
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();

@@ -56,6 +56,18 @@ export class RedisKeys {
     return `${this.base(channel)}:members`;
   }
 
+  /** A SCAN pattern of the `members` keys of channels starting with `prefix`, and how to read a key's channel. */
+  membersPattern(prefix: string): { pattern: string; channelOf: (key: string) => ChannelName | undefined } {
+    const head = `${this.prefix}:{`;
+    const tail = '}:members';
+    // Glob characters in a (valid) channel name: escape them so they match themselves.
+    const escaped = glob(prefix);
+    return {
+      pattern: `${glob(head)}${escaped}*${tail}`,
+      channelOf: (key) => (key.startsWith(head) && key.endsWith(tail) ? key.slice(head.length, -tail.length) : undefined),
+    };
+  }
+
   /** The four keys of a channel's members (lua/members.lua): connections, their users, user counts, user infos. */
   memberKeys(channel: ChannelName): [string, string, string, string] {
     const b = `${this.base(channel)}:pm`;
@@ -81,4 +93,9 @@ export class RedisKeys {
   node(node: NodeId): string {
     return `${this.prefix}:node:${node}`;
   }
+}
+
+/** Escapes Redis glob characters. */
+function glob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
