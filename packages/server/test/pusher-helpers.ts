@@ -8,14 +8,15 @@ import Pusher from 'pusher-js';
 import WebSocket from 'ws';
 import type { GatewayOptions } from '../src/gateway/options.js';
 import type { PusherAppOptions } from '../src/protocols/pusher/apps.js';
-import { onCleanup, startGateway, type TestGateway } from './helpers.js';
+import { ManualClock, onCleanup, startGateway, type TestGateway } from './helpers.js';
 
 export const APP: Required<Pick<PusherAppOptions, 'id' | 'key' | 'secret'>> = { id: 'app1', key: 'app-key-1', secret: 'app-secret-0123456789' };
 
 /** A gateway with the test app (plus `apps`), on port 0. */
 export async function startPusherGateway(opts: GatewayOptions & { app?: Partial<PusherAppOptions> } = {}): Promise<TestGateway & { port: number }> {
   const { app, ...rest } = opts;
-  const g = await startGateway({ pusherApps: [{ ...APP, ...app }], ...rest });
+  // The clock starts at the real time: HTTP API requests are signed with it (±600 s).
+  const g = await startGateway({ pusherApps: [{ ...APP, ...app }], clock: new ManualClock(Date.now()), ...rest });
   return { ...g, port: g.gateway.address().port };
 }
 

@@ -6,6 +6,7 @@ import type { Auth } from '../auth/types.js';
 import { Connection } from '../delivery/connection.js';
 import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
+import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
@@ -42,6 +43,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
+  /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
+  readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
   /** Where it listens. */
@@ -112,22 +115,23 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     }),
   ];
   // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).
+  let namespaces: ChannelNamespaces = NO_NAMESPACES;
   if (options.pusherApps.length > 0) {
-    protocols.push(
-      createPusherProtocol({
-        apps: options.pusherApps,
-        subscriptions: hub,
-        engine,
-        publisher,
-        stats,
-        clock,
-        logger,
-        maxSubscriptions: options.maxSubscriptions,
-        maxInvalidFrames: options.maxInvalidFrames,
-        maxBodySize: options.maxBodySize,
-        isShuttingDown,
-      }),
-    );
+    const pusher = createPusherProtocol({
+      apps: options.pusherApps,
+      subscriptions: hub,
+      engine,
+      publisher,
+      stats,
+      clock,
+      logger,
+      maxSubscriptions: options.maxSubscriptions,
+      maxInvalidFrames: options.maxInvalidFrames,
+      maxBodySize: options.maxBodySize,
+      isShuttingDown,
+    });
+    protocols.push(pusher);
+    namespaces = pusher.namespaces;
   }
   const protocolFor = (path: string): Protocol | undefined => protocols.find((p) => p.accepts(path));
   const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
@@ -143,6 +147,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     maxPublishChannels: options.maxPublishChannels,
     node: nodeId,
     isShuttingDown,
+    namespaces,
   });
   const extraRoutes: RouteHook[] = protocols.flatMap((p) => p.routes ?? []);
   if (options.admin) {
@@ -223,6 +228,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     metrics: ops.metrics,
     snapshot: ops.snapshot,
     publisher,
+    namespaces,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

@@ -1,4 +1,5 @@
 import type { Connection } from '../../delivery/connection.js';
+import type { ChannelNamespaces } from '../../delivery/publish-request.js';
 import type { ProtocolHandler } from '../../delivery/protocol.js';
 import type { UpgradeInfo } from '../../transport/types.js';
 import { newSocketId } from '../../util/random-id.js';
@@ -8,6 +9,7 @@ import { PusherCodec } from './codec.js';
 import type { PusherDeps } from './deps.js';
 import { PusherHandler } from './handler.js';
 import { createPusherHttpApi, type PusherHttpDeps } from './http-api.js';
+import { pusherNamespaces } from './namespace.js';
 import { announceMember } from './subscribe.js';
 
 export type { PusherAppOptions } from './apps.js';
@@ -22,6 +24,8 @@ export type PusherProtocolDeps = Omit<PusherDeps, 'apps' | 'codec' | 'counts' | 
 /** The Pusher protocol, with what the gateway and tests may inspect. */
 export interface PusherProtocol extends Protocol {
   readonly apps: PusherApps;
+  /** The apps as namespaces of the native API and the ingest (`app` field). */
+  readonly namespaces: ChannelNamespaces;
   /** Connections per app on this node. */
   readonly counts: ReadonlyMap<string, number>;
 }
@@ -54,6 +58,7 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
     endpoints: ['/app/{key}'],
     apps,
     counts,
+    namespaces: pusherNamespaces(apps),
     accepts: (path) => path.startsWith('/app/'),
     open: (conn: Connection, info: UpgradeInfo): ProtocolHandler => new PusherHandler(conn, handlerDeps, info),
     clientId: newSocketId,
