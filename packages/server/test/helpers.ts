@@ -93,7 +93,6 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     jwtSecrets: [JWT_SECRET],
     allowAnonymous: true,
     logger: silentLogger(),
-    clock,
     shutdownTimeout: 2000,
     // HERALD_TEST_TRANSPORT=uws runs the same protocol suites on the uWebSockets.js transport.
     transport: TEST_TRANSPORT,

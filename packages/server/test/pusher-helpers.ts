@@ -4,11 +4,17 @@
  * that authorize through a local handler instead of an auth endpoint.
  */
 import { createHmac } from 'node:crypto';
-import Pusher from 'pusher-js';
+import PusherModule from 'pusher-js';
+import type { ChannelAuthorizationCallback, UserAuthenticationCallback } from 'pusher-js';
 import WebSocket from 'ws';
 import type { GatewayOptions } from '../src/gateway/options.js';
 import type { PusherAppOptions } from '../src/protocols/pusher/apps.js';
 import { ManualClock, onCleanup, startGateway, type TestGateway } from './helpers.js';
+
+/** The pusher-js client class (a CommonJS package: its default export, however the loader presents it). */
+export const Pusher = ((PusherModule as { default?: unknown }).default ?? PusherModule) as typeof PusherModule.default;
+/** A pusher-js client. */
+export type Pusher = InstanceType<typeof PusherModule.default>;
 
 export const APP: Required<Pick<PusherAppOptions, 'id' | 'key' | 'secret'>> = { id: 'app1', key: 'app-key-1', secret: 'app-secret-0123456789' };
 
@@ -175,7 +181,7 @@ export function pusherJs(
     channelAuthorization: {
       endpoint: '/unused',
       transport: 'ajax',
-      customHandler: ({ socketId, channelName }, callback) => {
+      customHandler: ({ socketId, channelName }: { socketId: string; channelName: string }, callback: ChannelAuthorizationCallback) => {
         if (channelName.startsWith('presence-')) callback(null, presenceAuth(socketId, channelName, opts.member ?? { user_id: '1' }, app));
         else callback(null, { auth: privateAuth(socketId, channelName, app) });
       },
@@ -183,7 +189,8 @@ export function pusherJs(
     userAuthentication: {
       endpoint: '/unused',
       transport: 'ajax',
-      customHandler: ({ socketId }, callback) => callback(null, signinAuth(socketId, opts.user ?? { id: '1' }, app)),
+      customHandler: ({ socketId }: { socketId: string }, callback: UserAuthenticationCallback) =>
+        callback(null, signinAuth(socketId, opts.user ?? { id: '1' }, app)),
     },
   });
   onCleanup(() => client.disconnect());
