@@ -5,7 +5,7 @@ import { DEFAULTS, type GatewayOptions } from '../gateway/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 
 /** The value type of a setting, which decides how its text is parsed. */
-export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files';
+export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files' | 'json';
 
 /** One configuration setting: its option name, environment variable, flag, type and documentation. */
 /** Settings of the process rather than of one gateway: logging, the engine, the ingest, workers. */
@@ -15,6 +15,10 @@ export interface NodeSettings extends EngineSettings {
   workers: number | undefined;
   /** The JSON configuration file the settings were read from, if any. */
   config: string | undefined;
+  /** One Pusher app from the environment (all three or none); added to `pusherApps`. */
+  pusherAppId?: string | undefined;
+  pusherAppKey?: string | undefined;
+  pusherAppSecret?: string | undefined;
 }
 
 export const NODE_DEFAULTS: NodeSettings = {
@@ -27,6 +31,9 @@ export const NODE_DEFAULTS: NodeSettings = {
   ingest: true,
   workers: undefined,
   config: undefined,
+  pusherAppId: undefined,
+  pusherAppKey: undefined,
+  pusherAppSecret: undefined,
 };
 
 export interface Setting {
@@ -283,6 +290,40 @@ export const SETTINGS: readonly Setting[] = [
     values: ['ws', 'uws'],
     description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
   },
+  {
+    key: 'pusherAppId',
+    env: 'HERALD_PUSHER_APP_ID',
+    flag: '--pusher-app-id',
+    type: 'string',
+    description: 'A Pusher app (docs/pusher.md): its id ([A-Za-z0-9_-]{1,64}); needs the key and the secret too. Added to pusherApps.',
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherAppKey',
+    env: 'HERALD_PUSHER_APP_KEY',
+    flag: '--pusher-app-key',
+    type: 'string',
+    description: "The Pusher app's key (clients connect to /app/<key>).",
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherAppSecret',
+    env: 'HERALD_PUSHER_APP_SECRET',
+    flag: '--pusher-app-secret',
+    type: 'string',
+    secret: true,
+    description: "The Pusher app's secret (signs subscriptions, sign-ins and HTTP API requests; at least 16 characters).",
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherApps',
+    env: 'HERALD_PUSHER_APPS',
+    flag: '--pusher-apps',
+    type: 'json',
+    secret: true,
+    description:
+      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout); see docs/pusher.md. None: the Pusher endpoints do not exist.',
+  },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];
 
@@ -338,7 +379,38 @@ function parseValue(s: Setting, raw: string, source: string, readFile: (path: st
       return raw;
     case 'string':
       return raw;
+    case 'json':
+      return jsonArray(raw, source);
   }
+}
+
+/** A JSON array of objects (the `json` settings: Pusher apps). */
+function jsonArray(raw: string | unknown[], source: string): Array<Record<string, unknown>> {
+  let v: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`${source}: expected a JSON array of objects, got invalid JSON`);
+    }
+  }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
+    throw new ConfigError(`${source}: expected a JSON array of objects`);
+  }
+  return v as Array<Record<string, unknown>>;
+}
+
+/**
+ * The gateway options with the app of HERALD_PUSHER_APP_ID/KEY/SECRET (or their flags) added to `pusherApps`,
+ * replacing an app with the same id from the file. The three go together; one alone is a ConfigError.
+ */
+export function withPusherApp(options: GatewayOptions, node: NodeSettings): GatewayOptions {
+  const { pusherAppId: id, pusherAppKey: key, pusherAppSecret: secret } = node;
+  if (id === undefined && key === undefined && secret === undefined) return options;
+  if (id === undefined || key === undefined || secret === undefined) {
+    throw new ConfigError('HERALD_PUSHER_APP_ID, HERALD_PUSHER_APP_KEY and HERALD_PUSHER_APP_SECRET (or their flags) go together: set all three');
+  }
+  return { ...options, pusherApps: [...(options.pusherApps ?? []).filter((a) => a.id !== id), { id, key, secret }] };
 }
 
 function splitList(raw: string): string[] {
@@ -430,11 +502,12 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
     else if (s.type === 'int' && typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) out.set(key, value);
     else if (s.type === 'bool' && typeof value === 'boolean') out.set(key, value);
     else if (s.type === 'list' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) out.set(key, value);
+    else if (s.type === 'json' && Array.isArray(value)) out.set(key, jsonArray(value, where));
     else if (s.type === 'files' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string'))
       out.set(key, parseValue(s, value.join(','), where, readFile));
     else
       throw new ConfigError(
-        `${where}: expected ${s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
+        `${where}: expected ${s.type === 'json' ? 'an array of objects' : s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
       );
   }
   return out;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { ConfigError, helpText, parseConfig, SETTINGS, type NodeSettings } from './config.js';
+import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type NodeSettings } from './config.js';
 import { startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
 import { VERSION } from '../observability/operations.js';
@@ -189,7 +189,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = parseConfig(args, process.env);
   const logger = createLogger(config.logLevel);
-  const prepared = prepareOptions(config.options, config.explicit, process.env);
+  const prepared = prepareOptions(withPusherApp(config.options, config.node), config.explicit, process.env);
   const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
   const workers = workerCount(config.node);
 
