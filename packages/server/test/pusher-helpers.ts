@@ -4,6 +4,8 @@
  * that authorize through a local handler instead of an auth endpoint.
  */
 import { createHmac } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import PusherServerModule from 'pusher';
 import PusherModule from 'pusher-js';
 import type { ChannelAuthorizationCallback, UserAuthenticationCallback } from 'pusher-js';
 import WebSocket from 'ws';
@@ -13,6 +15,8 @@ import { ManualClock, onCleanup, startGateway, type TestGateway } from './helper
 
 /** The pusher-js client class (a CommonJS package: its default export, however the loader presents it). */
 export const Pusher = ((PusherModule as { default?: unknown }).default ?? PusherModule) as typeof PusherModule.default;
+/** The `pusher` server SDK class (CommonJS). */
+export const PusherServer = ((PusherServerModule as { default?: unknown }).default ?? PusherServerModule) as typeof PusherServerModule;
 /** A pusher-js client. */
 export type Pusher = InstanceType<typeof PusherModule.default>;
 
@@ -224,4 +228,48 @@ export function pusherEvent<T = unknown>(client: Pusher, channel: string, event:
     };
     ch.bind(event, on);
   });
+}
+
+/** The user a Laravel-style auth endpoint authorizes: who is logged in, and what the channel callbacks return. */
+export interface AuthUser {
+  id: string;
+  info?: Record<string, unknown>;
+  /** Channels the callbacks refuse (403). */
+  deny?: readonly string[];
+}
+
+/**
+ * `/broadcasting/auth` and `/broadcasting/user-auth` as Laravel's PusherBroadcaster answers them, signed by the
+ * real `pusher` server SDK (authorizeChannel, authenticateUser): form-encoded `socket_id` and `channel_name` in,
+ * `{auth[, channel_data]}` or `{auth, user_data}` out, 403 for a refused channel. `?as=<user id>` picks the
+ * logged-in user (the first by default). Add it with `gateway.addRoute`.
+ */
+export function laravelAuthRoute(users: readonly AuthUser[], app = APP): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const server = new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', useTLS: false });
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    // `?as=<id>` stands in for the session cookie that tells Laravel who is logged in.
+    const user = users.find((u) => u.id === url.searchParams.get('as')) ?? (users[0] as AuthUser);
+    if (path !== '/broadcasting/auth' && path !== '/broadcasting/user-auth') return false;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const socketId = form.get('socket_id') ?? '';
+      const channel = form.get('channel_name') ?? '';
+      const send = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+        res.end(JSON.stringify(body));
+      };
+      if (path === '/broadcasting/user-auth')
+        return send(200, server.authenticateUser(socketId, { id: user.id, ...(user.info ? { user_info: user.info } : {}) }));
+      if (user.deny?.some((d) => channel.endsWith(d))) return send(403, { message: 'This action is unauthorized.' });
+      if (channel.startsWith('presence-')) {
+        return send(200, server.authorizeChannel(socketId, channel, { user_id: user.id, ...(user.info ? { user_info: user.info } : {}) }));
+      }
+      return send(200, server.authorizeChannel(socketId, channel));
+    });
+    return true;
+  };
 }
