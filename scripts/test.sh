@@ -116,7 +116,7 @@ reports=("$ART/vitest.json")
 # The protocol suites again on the optional uWebSockets.js transport (see packages/server/test/helpers.ts).
 # It is a devDependency of the bench workspace, so it is there in CI; a platform without a build skips it.
 protocol_suites=()
-for suite in connect channels heartbeat transport api recovery fanout race demo; do
+for suite in connect channels heartbeat transport api recovery fanout race demo pusher-connect pusher-channels pusher-presence pusher-http pusher-echo pusher-cluster; do
   protocol_suites+=("packages/server/test/$suite.test.ts")
   # vitest reads file arguments as filters and ignores one that matches nothing: a renamed suite must not vanish.
   [ -f "packages/server/test/$suite.test.ts" ] || { echo "missing protocol suite $suite.test.ts" >&2; status=1; }
