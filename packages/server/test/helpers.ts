@@ -96,8 +96,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     shutdownTimeout: 2000,
     // HERALD_TEST_TRANSPORT=uws runs the same protocol suites on the uWebSockets.js transport.
     transport: TEST_TRANSPORT,
-    ...opts,
     clock,
+    ...opts,
   });
   onCleanup(() => gateway.close());
   const { port } = gateway.address();

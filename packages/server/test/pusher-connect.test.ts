@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PusherCode } from '@herald/protocol';
-import { api, startGateway } from './helpers.js';
+import { api, startGateway, TestClient } from './helpers.js';
 import { APP, pusherJs, pusherState, PusherTestClient, startPusherGateway } from './pusher-helpers.js';
 
 describe('pusher protocol: connection', () => {
@@ -116,6 +116,24 @@ describe('pusher protocol: connection', () => {
     const closed = c.closed();
     await gateway.close();
     expect((await closed).code).toBe(PusherCode.Reconnect);
+  });
+
+  it('shows Pusher connections, closes and refusals in /metrics and the stats snapshot', async () => {
+    const { port, http, ws } = await startPusherGateway({ app: { maxConnections: 1 } });
+    await PusherTestClient.connect(port);
+    await TestClient.connect(ws);
+    const over = new PusherTestClient(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7`);
+    await over.closed();
+    const bad = new PusherTestClient(`ws://127.0.0.1:${port}/app/nope?protocol=7`);
+    await bad.closed();
+    const metrics = (await api(http, 'GET', '/metrics')).body as string;
+    expect(metrics).toContain('herald_protocol_connections{protocol="pusher",node=');
+    expect(metrics).toMatch(/herald_protocol_connections\{protocol="pusher",node="[^"]+"\} 1\n/);
+    expect(metrics).toMatch(/herald_protocol_connections\{protocol="native",node="[^"]+"\} 1\n/);
+    expect(metrics).toMatch(/herald_connections_closed_total\{code="4004",node="[^"]+"\} 1\n/);
+    expect(metrics).toMatch(/herald_messages_dropped_total\{reason="pusher_over_quota",node="[^"]+"\} 1\n/);
+    expect(metrics).toMatch(/herald_auth_failures_total\{reason="pusher_app_key",node="[^"]+"\} 1\n/);
+    expect((await api(http, 'GET', '/api/stats')).body.protocols).toEqual({ pusher: 1, native: 1 });
   });
 
   it('serves Pusher beside the native protocol; without an app, /app/... and /apps/... do not exist', async () => {

@@ -296,6 +296,13 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     return this.channels.get(channel)?.subs.size ?? 0;
   }
 
+  /** Open connections on this node by protocol name. O(connections): for scrapes and dashboards. */
+  connectionsByProtocol(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const conn of this.connections.values()) out.set(conn.protocol, (out.get(conn.protocol) ?? 0) + 1);
+    return out;
+  }
+
   /** Subscriptions held by open connections on this node. */
   subscriptionCount(): number {
     let n = 0;

@@ -169,6 +169,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     // Admission accepted the path, so a protocol serves it.
     const protocol = protocolFor(info.path) as Protocol;
     const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    conn.protocol = protocol.name;
     conn.handler = protocol.open(conn, info);
     hub.add(conn);
     stats.connectionsOpened += 1;

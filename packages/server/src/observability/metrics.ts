@@ -5,6 +5,8 @@ import type { Stats } from '../delivery/stats.js';
 export interface MetricsSource {
   stats: Stats;
   connectionCount(): number;
+  /** Open connections by protocol (native, pusher). */
+  connectionsByProtocol(): ReadonlyMap<string, number>;
   subscriptionCount(): number;
   channelCount(): number;
   engine: string;
@@ -68,6 +70,16 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
     collect() {
       this.set({ version: src.version, engine: src.engine }, 1);
+    },
+  });
+  new Gauge({
+    name: 'herald_protocol_connections',
+    help: 'WebSocket connections open on this node, by wire protocol (native, pusher).',
+    labelNames: ['protocol'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [protocol, n] of src.connectionsByProtocol()) this.set({ protocol }, n);
     },
   });
   new Gauge({
