@@ -7,10 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { esmOptions, iifeOptions, packageDir } from './bundle-options.mjs';
-
-/** Budget of dist/herald.min.js, minified and gzipped. */
-const BUDGET_BYTES = 6 * 1024;
+import { BUDGET_BYTES, esmOptions, iifeOptions, packageDir } from './bundle-options.mjs';
 
 const pkg = packageDir;
 const dist = join(pkg, 'dist');

@@ -3,6 +3,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Budget of dist/herald.min.js, minified and gzipped: 6 KiB for the client on its own connection, 4 KiB more
+ * for tabs sharing one connection (election, relay, tab messages; see README "Sharing one connection across tabs").
+ */
+export const BUDGET_BYTES = 10 * 1024;
+
 /** The package directory. */
 export const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
 

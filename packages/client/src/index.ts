@@ -11,10 +11,13 @@ export { browserEnvironment } from './environment.js';
 export { systemClock } from './clock.js';
 export type { Listener } from './emitter.js';
 export type {
+  BroadcastChannelConstructor,
+  BroadcastChannelLike,
   ClientEvents,
   ClientState,
   Clock,
   Environment,
+  LockManagerLike,
   Logger,
   Message,
   ResetReason,

@@ -47,6 +47,25 @@ export interface HeraldClientOptions {
    * @default browserEnvironment(), which is null outside browsers
    */
   environment?: Environment | null | undefined;
+  /**
+   * Share one connection among the tabs of this origin that use the same `url` and the same user: one tab
+   * holds the WebSocket, elected with the Web Locks API, and the others talk to it over a BroadcastChannel.
+   * Where the environment lacks either (Node, old browsers) every client has its own connection, and a
+   * browser says so through `logger.debug`. `false` gives this client its own connection.
+   * @default true
+   */
+  shared?: boolean | undefined;
+  /**
+   * Who the user is, for sharing: tabs share only with the same `sharedKey`. By default the token's `sub`
+   * claim (a client with only `getToken` calls it once to learn it); anonymous clients share per URL.
+   */
+  sharedKey?: string | undefined;
+  /**
+   * How long the tab holding a shared connection may stay silent (frozen, hung) before another tab takes the
+   * connection over, in ms. It beats every quarter of it; a tab that closes or crashes is replaced at once.
+   * @default 3000
+   */
+  leaderTimeout?: number | undefined;
 }
 
 /** Options with every default applied (internal: not exported from the package). */
@@ -63,6 +82,9 @@ export interface ResolvedOptions {
   clock: Clock;
   logger: Logger;
   environment: Environment | null;
+  shared: boolean;
+  sharedKey: string | undefined;
+  leaderTimeout: number;
 }
 
 /** The default logger: warnings to the console, debug messages nowhere. */
@@ -100,6 +122,8 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
   const random = o.random ?? Math.random;
   if (typeof random !== 'function') throw invalid('random must be a function');
   if (o.backoff !== undefined && typeof o.backoff !== 'function') throw invalid('backoff must be a function');
+  if (o.shared !== undefined && typeof o.shared !== 'boolean') throw invalid('shared must be a boolean');
+  if (o.sharedKey !== undefined && (typeof o.sharedKey !== 'string' || o.sharedKey === '')) throw invalid('sharedKey must be a non-empty string');
   return {
     url: o.url,
     token: o.token,
@@ -113,5 +137,8 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
     clock: o.clock ?? systemClock,
     logger: o.logger ?? consoleLogger,
     environment: o.environment === undefined ? browserEnvironment() : o.environment,
+    shared: o.shared ?? true,
+    sharedKey: o.sharedKey,
+    leaderTimeout: ms(o.leaderTimeout, 'leaderTimeout', 3000, 100),
   };
 }

@@ -14,10 +14,10 @@ import { Subscription, type SubscriptionHost } from './subscription.js';
 import type { ClientEvents, Clock, Logger, SubscribeOptions } from './types.js';
 
 /**
- * The one transient subscribe error (`ErrorCode.EngineUnavailable`): retried with backoff. A literal, so
- * the IIFE bundle does not carry the whole ErrorCode table.
+ * The transient subscribe errors (the engine was unavailable; new channels over the limit): retried with
+ * backoff. Literals, so the IIFE bundle does not carry the whole ErrorCode table.
  */
-const RETRYABLE_SUBSCRIBE_ERROR: ErrorCode = 'engine_unavailable';
+const RETRYABLE_SUBSCRIBE_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['engine_unavailable', 'too_many_channels']);
 
 /** What the registry needs from its client (internal). */
 export interface RegistryContext {
@@ -154,7 +154,7 @@ export class SubscriptionRegistry {
     const sub = channel === undefined ? undefined : this._subs.get(channel);
     if (sub && (f.id === undefined || f.id === sub._req)) {
       // forbidden, invalid_channel, too_many_subscriptions: retrying cannot help.
-      if (f.code === RETRYABLE_SUBSCRIBE_ERROR) this._retry(sub);
+      if (RETRYABLE_SUBSCRIBE_ERRORS.has(f.code)) this._retry(sub);
       else this._remove(sub);
       sub._emit('error', error);
     }

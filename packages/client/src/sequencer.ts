@@ -43,6 +43,10 @@ export class Sequencer {
       this.seq = r.seq;
       return 'fresh';
     }
+    // Position 0 holds nothing another epoch could contradict: every message after 0 is wanted, whatever the
+    // epoch (a channel's first publish starts its first real epoch; see EMPTY_EPOCH).
+    if (seq === 0 && r.recovered) return 'recovered';
+    if (seq === 0 && r.seq === 0) return 'fresh';
     if (epoch !== undefined && epoch !== r.epoch) {
       this.seq = r.seq;
       return 'epoch_changed';

@@ -111,10 +111,37 @@ export interface WebSocketLike {
 /** A WebSocket constructor: `globalThis.WebSocket`, or `WebSocket` from the `ws` package. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** Hooks into the page lifecycle. Each method returns a function that removes the hook. */
+/** The part of the Web Locks API (`navigator.locks`) the client uses to elect the tab holding a shared connection. */
+export interface LockManagerLike {
+  /** Calls `callback` once the lock `name` is granted and holds it until the promise it returns settles. */
+  request(name: string, options: { steal?: boolean; signal?: object }, callback: () => Promise<void> | undefined): Promise<unknown>;
+  /** Which locks are held, and by which client. */
+  query(): Promise<{ held?: Array<{ name?: string | undefined; clientId?: string | undefined }> | undefined }>;
+}
+
+/** The part of a `BroadcastChannel` the client uses to talk to the other tabs. */
+export interface BroadcastChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+}
+
+/** A BroadcastChannel constructor: `globalThis.BroadcastChannel`. */
+export type BroadcastChannelConstructor = new (name: string) => BroadcastChannelLike;
+
+/**
+ * Hooks into the page lifecycle, and what tabs need to share one connection. Each `on*` method returns a
+ * function that removes the hook.
+ */
 export interface Environment {
   /** Calls `fn` when the network comes back (the browser's `online` event). */
   onOnline(fn: () => void): () => void;
   /** Calls `fn` when the page becomes visible again (`visibilitychange` to `visible`). */
   onVisible(fn: () => void): () => void;
+  /** Calls `fn` when the page goes away (`pagehide`): a tab sharing a connection leaves it. */
+  onLeave?(fn: () => void): () => void;
+  /** `navigator.locks`; with `BroadcastChannel`, lets tabs share one connection. */
+  locks?: LockManagerLike | undefined;
+  /** `globalThis.BroadcastChannel`; with `locks`, lets tabs share one connection. */
+  BroadcastChannel?: BroadcastChannelConstructor | undefined;
 }

@@ -105,6 +105,23 @@ describe('browserEnvironment', () => {
     expect(log).toEqual(['online', 'visible']);
   });
 
+  it('offers Web Locks, BroadcastChannel and pagehide where the scope has them, so tabs can share', () => {
+    const locks = { request: () => Promise.resolve(), query: () => Promise.resolve({}) };
+    class Channel {}
+    const win = Object.assign(new EventTarget(), { document: new EventTarget(), navigator: { locks }, BroadcastChannel: Channel });
+    const env = browserEnvironment(win);
+    expect(env?.locks).toBe(locks);
+    expect(env?.BroadcastChannel).toBe(Channel);
+    const left: string[] = [];
+    const off = env!.onLeave!(() => left.push('pagehide'));
+    win.dispatchEvent(new Event('pagehide'));
+    off();
+    win.dispatchEvent(new Event('pagehide'));
+    expect(left).toEqual(['pagehide']);
+    const bare = browserEnvironment(Object.assign(new EventTarget(), { navigator: {} }));
+    expect([bare?.locks, bare?.BroadcastChannel]).toEqual([undefined, undefined]);
+  });
+
   it('drives a client whose environment is a browser-like global', () => {
     const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
     const win = Object.assign(new EventTarget(), { document: doc });

@@ -25,6 +25,9 @@ describe('options', () => {
     ['minDelay above maxDelay', { minDelay: 5000, maxDelay: 1000 }],
     ['random not a function', { random: 1 as never }],
     ['backoff not a function', { backoff: {} as never }],
+    ['shared not a boolean', { shared: 'yes' as never }],
+    ['empty sharedKey', { sharedKey: '' }],
+    ['leaderTimeout under 100 ms', { leaderTimeout: 50 }],
   ])('rejects %s at construction with HERALD_ERR_CLIENT_INVALID_OPTION', (_name, bad) => {
     expect(codeOf(() => new HeraldClient({ url: 'ws://x', WebSocket, environment: null, ...bad }))).toBe(ClientErrorCode.InvalidOption);
   });

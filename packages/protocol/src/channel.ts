@@ -7,9 +7,18 @@ export type ClientId = string;
 
 const CHANNEL_RE = /^[A-Za-z0-9_\-:.@=]{1,200}$/;
 
-/** Whether `name` is a valid channel name. */
+/**
+ * Whether `name` is a valid channel name: `[A-Za-z0-9_\-:.@=]{1,200}`, and not a lookalike of a reserved
+ * prefix (`USER:42`, `Private:x`): reserved prefixes are lowercase, and a name that differs from one only in
+ * case would be a public channel that people and code take for a protected one.
+ */
 export function isValidChannel(name: unknown): name is ChannelName {
-  return typeof name === 'string' && CHANNEL_RE.test(name);
+  if (typeof name !== 'string' || !CHANNEL_RE.test(name)) return false;
+  const colon = name.indexOf(':');
+  if (colon < 0) return true;
+  const prefix = name.slice(0, colon + 1);
+  const lower = prefix.toLowerCase();
+  return lower === prefix || !RESERVED_PREFIXES.has(lower);
 }
 
 /** Prefix of per-user channels: `user:42` reaches every connection of user 42. */
@@ -18,15 +27,24 @@ export const USER_CHANNEL_PREFIX = 'user:';
 export const PRIVATE_CHANNEL_PREFIX = 'private:';
 /** Prefix of the pseudo-channel carried by messages published to one connection (`client:<id>`); never subscribable. */
 export const CLIENT_CHANNEL_PREFIX = 'client:';
+/**
+ * Prefix of the gateway's own channels (the admin dashboard's feed): no token claim grants them and no
+ * backend publishes to them; only a credential made for one (an admin token) subscribes.
+ */
+export const GATEWAY_CHANNEL_PREFIX = 'herald:';
+
+/** Prefixes with a meaning; names that differ from them only in case are invalid (see isValidChannel). */
+export const RESERVED_PREFIXES: ReadonlySet<string> = new Set([USER_CHANNEL_PREFIX, PRIVATE_CHANNEL_PREFIX, CLIENT_CHANNEL_PREFIX, GATEWAY_CHANNEL_PREFIX]);
 
 /** The kind of a channel, which decides who may subscribe. */
-export type ChannelKind = 'user' | 'private' | 'client' | 'public';
+export type ChannelKind = 'user' | 'private' | 'client' | 'gateway' | 'public';
 
 /** Classifies a (valid) channel name. */
 export function channelKind(name: ChannelName): ChannelKind {
   if (name.startsWith(USER_CHANNEL_PREFIX)) return 'user';
   if (name.startsWith(PRIVATE_CHANNEL_PREFIX)) return 'private';
   if (name.startsWith(CLIENT_CHANNEL_PREFIX)) return 'client';
+  if (name.startsWith(GATEWAY_CHANNEL_PREFIX)) return 'gateway';
   return 'public';
 }
 
@@ -52,6 +70,12 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'publish',
   'ack',
 ]);
+
+/**
+ * How deep a payload may nest objects and arrays (`{"a":[{"b":1}]}` is 3 deep). Deeper payloads are refused
+ * (`payload_too_deep`) on every publish path: they cost stack in every JSON parser that reads them.
+ */
+export const MAX_PAYLOAD_DEPTH = 64;
 
 /** Valid application message types: 1-100 characters of `[A-Za-z0-9_\-:.]`, not reserved. */
 export const MESSAGE_TYPE_RE = /^[A-Za-z0-9_\-:.]{1,100}$/;

@@ -16,6 +16,8 @@ export const CloseCode = {
   ProtocolError: 1002,
   /** A text frame was not valid UTF-8 (sent by the WebSocket library, RFC 6455 8.1). */
   InvalidPayload: 1007,
+  /** A message in more fragments than the WebSocket library buffers (sent by the library, RFC 6455 7.4.1 policy violation). */
+  PolicyViolation: 1008,
   /** A frame exceeded the maximum frame size. Reconnect. */
   MessageTooBig: 1009,
   /** Unexpected server error. Reconnect. */
@@ -50,6 +52,7 @@ export const CLOSE_CODE_INFO: Readonly<Record<CloseCode, { name: string; reconne
   1001: { name: 'GoingAway', reconnect: true, description: 'Server going away; reconnect with jitter.' },
   1002: { name: 'ProtocolError', reconnect: true, description: 'WebSocket framing error (sent by the WebSocket library).' },
   1007: { name: 'InvalidPayload', reconnect: true, description: 'A text frame was not valid UTF-8 (sent by the WebSocket library).' },
+  1008: { name: 'PolicyViolation', reconnect: true, description: 'A message split into too many fragments (sent by the WebSocket library).' },
   1009: { name: 'MessageTooBig', reconnect: true, description: 'A client frame exceeded the maximum frame size.' },
   1011: { name: 'InternalError', reconnect: true, description: 'Unexpected server error.' },
   1012: { name: 'ServiceRestart', reconnect: true, description: 'Server restarting (graceful shutdown); reconnect with jitter.' },

@@ -25,8 +25,12 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   /** The connection already has the maximum number of subscriptions. */
   TooManySubscriptions: 'too_many_subscriptions',
+  /** The connection (or its address) brought new channels to the node faster than the limit. */
+  TooManyChannels: 'too_many_channels',
   /** The engine could not serve the request (history or presence unavailable); retry later. */
   EngineUnavailable: 'engine_unavailable',
+  /** A command was sent to the engine and not answered in time: the outcome is unknown; retry with the same id. */
+  EngineTimeout: 'engine_timeout',
 
   // --- HTTP API ---------------------------------------------------------------------------------
   /** Missing or wrong `Authorization: Bearer <api key>`. */
@@ -39,6 +43,8 @@ export const ErrorCode = {
   InvalidField: 'invalid_field',
   /** The message `type` is one of the protocol's reserved frame types. */
   ReservedType: 'reserved_type',
+  /** The payload nests objects and arrays deeper than the limit (MAX_PAYLOAD_DEPTH). */
+  PayloadTooDeep: 'payload_too_deep',
   /** The request body is larger than the configured maximum. */
   BodyTooLarge: 'body_too_large',
   /** The request body is not `application/json`. */
@@ -77,12 +83,19 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
     description: 'Not allowed: a subscription this connection may not make, or a WebSocket upgrade from an origin that is not allowed.',
   },
   too_many_subscriptions: { surface: 'ws', description: 'The connection has reached the maximum number of subscriptions.' },
+  too_many_channels: { surface: 'ws', description: 'New channels are arriving from this connection or address faster than the limit; retry later.' },
   engine_unavailable: { surface: 'both', status: 503, description: 'The engine (history, presence, broker) cannot be reached; nothing was accepted.' },
+  engine_timeout: {
+    surface: 'http',
+    status: 504,
+    description: 'A command was sent to the engine and not answered in time: the outcome is unknown; retry with the same id.',
+  },
   unauthorized: { surface: 'http', status: 401, description: 'Missing or wrong API key.' },
   invalid_body: { surface: 'http', status: 400, description: 'The request body is not valid JSON.' },
   missing_field: { surface: 'http', status: 400, description: 'A required field is missing.' },
   invalid_field: { surface: 'http', status: 400, description: 'A field has the wrong type or an invalid value.' },
   reserved_type: { surface: 'http', status: 400, description: 'The message type is a reserved protocol frame type.' },
+  payload_too_deep: { surface: 'http', status: 400, description: 'The payload nests objects and arrays deeper than the limit.' },
   body_too_large: { surface: 'http', status: 413, description: 'The request body exceeds the maximum body size.' },
   unsupported_media_type: { surface: 'http', status: 415, description: 'The request body is not application/json.' },
   not_found: { surface: 'http', status: 404, description: 'No such route, or a WebSocket upgrade on a path that is not a WebSocket path.' },

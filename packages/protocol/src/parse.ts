@@ -70,8 +70,9 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
   switch (type) {
     case 'connect': {
       const token = raw['token'];
-      if (token !== undefined && (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH)) {
-        return fail(ErrorCode.InvalidFrame, 'connect.token must be a string');
+      if (token !== undefined && typeof token !== 'string') return fail(ErrorCode.InvalidFrame, 'connect.token must be a string');
+      if (token !== undefined && token.length > MAX_TOKEN_LENGTH) {
+        return fail(ErrorCode.InvalidFrame, `connect.token is longer than ${MAX_TOKEN_LENGTH} characters`);
       }
       const batch = raw['batch'];
       if (batch !== undefined && typeof batch !== 'boolean') return fail(ErrorCode.InvalidFrame, 'connect.batch must be a boolean');

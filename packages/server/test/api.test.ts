@@ -73,6 +73,9 @@ describe('HTTP API: publish validation', () => {
     if (field !== undefined) expect(r.body.error.field).toBe(field);
     expect(typeof r.body.error.message).toBe('string');
     expect((await api(gw.http, 'GET', '/api/channels/a')).body.seq).toBe(0);
+    // The channel answer does move with a publish: seq 0 above meant that nothing was published.
+    await publish(gw.http, { channel: 'a', type: 't', payload: {} });
+    expect((await api(gw.http, 'GET', '/api/channels/a')).body.seq).toBe(1);
   });
 
   it('answers invalid JSON with 400 invalid_body, wrong content type with 415, oversize with 413', async () => {
@@ -141,7 +144,9 @@ describe('HTTP API: publish', () => {
   it('forgets idempotency ids after the window', async () => {
     const gw = await startGateway({ idempotencyTtl: 60_000 });
     await publish(gw.http, { channel: 'a', type: 't', payload: {}, id: 'k' });
-    gw.clock.advance(61_000);
+    gw.clock.advance(59_000);
+    expect((await publish(gw.http, { channel: 'a', type: 't', payload: {}, id: 'k' })).results.a).toMatchObject({ seq: 1, duplicate: true });
+    gw.clock.advance(2000);
     expect((await publish(gw.http, { channel: 'a', type: 't', payload: {}, id: 'k' })).results.a).toMatchObject({ seq: 2, duplicate: false });
   });
 
@@ -149,6 +154,10 @@ describe('HTTP API: publish', () => {
     const gw = await startGateway();
     const r = await publish(gw.http, { channel: 'user:99', type: 't', payload: {} });
     expect(r.results['user:99']).toMatchObject({ online: false, subscribers: 0, seq: 1 });
+    // The same publish once the user is connected: online, and subscribed to its user channel.
+    const { client } = await TestClient.connect(gw.ws, { token: await token({ sub: '99' }) });
+    expect((await publish(gw.http, { channel: 'user:99', type: 't', payload: {} })).results['user:99']).toMatchObject({ online: true, subscribers: 1, seq: 2 });
+    expect((await client.waitMessages('user:99', 1))[0]?.seq).toBe(2);
   });
 
   it('publishes to one client, and answers 404 no_such_client when it does not exist', async () => {
@@ -239,10 +248,18 @@ describe('HTTP API: presence, channels, history, disconnect', () => {
 
   it('updates presence when connections close', async () => {
     const gw = await startGateway();
-    const { client } = await TestClient.connect(gw.ws, { token: await token({ sub: '42' }) });
-    client.terminate();
-    await client.closed();
-    await eventually(async () => ((await api(gw.http, 'GET', '/api/online?users=42')).body.users['42'].online === false ? true : undefined), 'user 42 offline');
+    const online = async () => (await api(gw.http, 'GET', '/api/online?users=42')).body.users['42'] as { online: boolean; connections: number };
+    const first = await TestClient.connect(gw.ws, { token: await token({ sub: '42' }) });
+    const second = await TestClient.connect(gw.ws, { token: await token({ sub: '42' }) });
+    expect(await online()).toEqual({ online: true, connections: 2 });
+    first.client.terminate();
+    await first.client.closed();
+    await eventually(async () => ((await online()).connections === 1 ? true : undefined), 'one connection left');
+    expect(await online()).toEqual({ online: true, connections: 1 });
+    second.client.terminate();
+    await second.client.closed();
+    await eventually(async () => ((await online()).online === false ? true : undefined), 'user 42 offline');
+    expect(await online()).toEqual({ online: false, connections: 0 });
   });
 
   it('describes a channel', async () => {

@@ -4,12 +4,15 @@
  * runs main on import), settings validation at start, --help, graceful shutdown on SIGTERM/SIGINT, the
  * environment variables, and that secrets never reach the JSON logs.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../src/cli/config.js';
 import { api, onCleanup, TestClient, token } from './helpers.js';
 import { buildCli, freePort, HeraldProcess, runCli } from './support/cli-process.js';
+import { makeKey, serveJwks, signWith } from './support/jwt-keys.js';
 
 const WAIT = 20_000;
 const TEST_TIMEOUT = 60_000;
@@ -201,6 +204,7 @@ describe('herald CLI: invalid settings', () => {
     ['--log-level loud', ['--port', '0', '--log-level', 'loud'], {}, /--log-level/],
     ['HERALD_CLIENT_RATE=0', ['--port', '0'], { HERALD_CLIENT_RATE: '0' }, names('clientRate')],
     ['--ws-path without a leading slash', ['--port', '0', '--ws-path', 'ws'], {}, names('wsPaths')],
+    ['HERALD_JWKS_URL that is not http(s)', ['--port', '0'], { HERALD_API_KEY: API_KEY, HERALD_JWKS_URL: 'ftp://idp.example/jwks' }, names('jwksUrl')],
   ];
 
   it.each(cases)(
@@ -410,6 +414,42 @@ describe('herald CLI: environment variables', () => {
       expect(ws.endsWith('/socket')).toBe(true);
       expect(new URL(http).port).not.toBe(String(port));
       expect((await TestClient.connect(ws)).connected.type).toBe('connected');
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('herald CLI: asymmetric token keys', () => {
+  it(
+    'HERALD_JWT_PUBLIC_KEY_FILES and HERALD_JWKS_URL verify RS256/ES256 tokens, and count as token keys in production',
+    async () => {
+      const [rsa, ec, stranger] = await Promise.all([makeKey('RS256'), makeKey('ES256'), makeKey('RS256')]);
+      const dir = mkdtempSync(join(tmpdir(), 'herald-keys-'));
+      onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+      const file = (name: string, text: string): string => {
+        writeFileSync(join(dir, name), text);
+        return join(dir, name);
+      };
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      const prod = { NODE_ENV: 'production', HERALD_API_KEY: API_KEY };
+
+      const files = await startHerald([], { ...prod, HERALD_JWT_PUBLIC_KEY_FILES: `${file('rsa.pem', rsa.pem)},${file('ec.pem', ec.pem)}` });
+      expect((await TestClient.connect(files.ws, { token: await signWith(rsa.privateKey, 'RS256', { sub: '42' }, { exp }) })).connected.user).toBe('42');
+      expect((await TestClient.connect(files.ws, { token: await signWith(ec.privateKey, 'ES256', { sub: '43' }, { exp }) })).connected.user).toBe('43');
+      expect(await refusedWith(files.ws, { token: await signWith(stranger.privateKey, 'RS256', { sub: '42' }, { exp }) })).toBe(4501);
+      expect(await refusedWith(files.ws, {})).toBe(4501);
+
+      const jwks = await serveJwks([{ ...rsa.jwk, kid: 'rsa-1', alg: 'RS256' }]);
+      const remote = await startHerald([], { ...prod, HERALD_JWKS_URL: jwks.url });
+      const viaJwks = await signWith(rsa.privateKey, 'RS256', { sub: '44' }, { kid: 'rsa-1', exp });
+      expect((await TestClient.connect(remote.ws, { token: viaJwks })).connected.user).toBe('44');
+      expect((await TestClient.connect(remote.ws, { token: viaJwks })).connected.user).toBe('44');
+      expect(await refusedWith(remote.ws, { token: await signWith(rsa.privateKey, 'RS256', { sub: '44' }, { kid: 'other', exp }) })).toBe(4501);
+      expect(jwks.requests()).toBe(1);
+
+      const bad = await runCli(['--port', '0'], { ...prod, HERALD_JWT_PUBLIC_KEY_FILES: file('bad.pem', 'not a key') });
+      expect(bad.code, bad.stderr).toBe(2);
+      expect(bad.stderr).toMatch(/HERALD_JWT_PUBLIC_KEY_FILES|--jwt-public-key-files|jwtPublicKeys/);
     },
     TEST_TIMEOUT,
   );

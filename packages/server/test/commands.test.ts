@@ -3,11 +3,13 @@
  * and `herald serve --config`. Every command runs as a real child process of the built CLI.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/util/clock.js';
-import { API_KEY, JWT_SECRET, startGateway, TestClient } from './helpers.js';
+import { API_KEY, JWT_SECRET, onCleanup, startGateway, TestClient } from './helpers.js';
 import { buildCli, HeraldProcess, runCli as run } from './support/cli-process.js';
 
 beforeAll(buildCli, 180_000);
@@ -45,6 +47,40 @@ describe('herald publish', () => {
     const down = await run(['publish', '--url', 'http://127.0.0.1:1', '--key', API_KEY, '--channel', 'a', '--type', 't', '--payload', '{}']);
     expect(down.code).toBe(1);
     expect(down.stdout).toContain('cannot reach');
+  });
+});
+
+describe('herald publish retries', () => {
+  it('retries an unknown outcome (504 engine_timeout) with the same id, a random one when none was given', async () => {
+    const ids: string[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        const id = (JSON.parse(text) as { id: string }).id;
+        ids.push(id);
+        if (ids.length === 1) {
+          res.writeHead(504, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'engine_timeout', message: 'outcome unknown' } }));
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id, results: { a: { seq: 1, duplicate: true } } }));
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    onCleanup(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await run(['publish', '--url', url, '--key', API_KEY, '--channel', 'a', '--type', 't', '--payload', '{}']);
+    expect(r.code).toBe(0);
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).toMatch(/^cli-/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(JSON.parse(r.stdout).results.a.duplicate).toBe(true);
+    // --retries 0: the unknown outcome is reported (exit 1) with the error the gateway gave.
+    ids.length = 0;
+    const once = await run(['publish', '--url', url, '--key', API_KEY, '--channel', 'a', '--type', 't', '--payload', '{}', '--id', 'mine', '--retries', '0']);
+    expect(once.code).toBe(1);
+    expect(JSON.parse(once.stdout).error.code).toBe('engine_timeout');
+    expect(ids).toEqual(['mine']);
   });
 });
 

@@ -8,6 +8,7 @@ import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '..
 export interface ContractLimits {
   historySize?: number;
   historyTtl?: number;
+  historyMaxBytes?: number;
   idempotencyTtl?: number;
 }
 
@@ -20,8 +21,12 @@ export interface ContractFactory {
 class Recorder implements EngineHandlers {
   readonly messages: EngineMessage[] = [];
   readonly directs: Array<[string, string]> = [];
+  /** The messages handed to `direct`, as they came. */
+  readonly directMessages: EngineMessage[] = [];
   readonly disconnects: DisconnectTarget[] = [];
   local = new Set<string>();
+  /** The user of each local client (for the count `disconnect` answers). */
+  readonly users = new Map<string, string>();
   private waiters: Array<() => void> = [];
   message(msg: EngineMessage): void {
     this.messages.push(msg);
@@ -30,13 +35,15 @@ class Recorder implements EngineHandlers {
   direct(client: string, msg: EngineMessage): boolean {
     if (!this.local.has(client)) return false;
     this.directs.push([client, msg.frame.toString()]);
+    this.directMessages.push(msg);
     this.wake();
     return true;
   }
   disconnect(target: DisconnectTarget): number {
     this.disconnects.push(target);
     this.wake();
-    return target.client !== undefined && this.local.has(target.client) ? 1 : 0;
+    if (target.client !== undefined) return this.local.has(target.client) ? 1 : 0;
+    return [...this.local].filter((c) => this.users.get(c) === target.user).length;
   }
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
@@ -71,6 +78,33 @@ export function engineContract(name: string, factory: ContractFactory): void {
       await engine.start(rec);
       return { engine, rec };
     };
+
+    it("bounds each channel's history by bytes: oldest first, and a message over the bound is published but not kept", async () => {
+      const { engine } = await start({ historySize: 100, historyMaxBytes: 2500 });
+      const payload = (n: number): string => JSON.stringify({ pad: 'x'.repeat(n) });
+      for (let i = 0; i < 5; i++) await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(900) });
+      const p = await engine.history.position('b');
+      // ~950-byte frames under 2500 bytes: the newest two are kept; recovery from further back fails.
+      expect((await engine.history.read('b', { limit: 100 })).messages.map((m) => m.seq)).toEqual([4, 5]);
+      expect((await engine.history.recover('b', 3, p.epoch)).messages.map((m) => m.seq)).toEqual([4, 5]);
+      expect((await engine.history.recover('b', 2, p.epoch)).recovered).toBe(false);
+      const big = await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(3000) });
+      expect(big.seq).toBe(6);
+      // Not kept, and the history before it is of no use: nothing across it recovers; after it, all does.
+      expect((await engine.history.recover('b', 5, p.epoch)).recovered).toBe(false);
+      await engine.broker.publish({ channel: 'b', type: 't', payloadJson: payload(10) });
+      expect((await engine.history.recover('b', 6, p.epoch)).messages.map((m) => m.seq)).toEqual([7]);
+    });
+
+    it('recovers a position of 0 in any epoch (it holds nothing), and no other position across epochs', async () => {
+      const { engine } = await start();
+      await engine.broker.publish({ channel: 'z', type: 't', payloadJson: '{"n":1}' });
+      await engine.broker.publish({ channel: 'z', type: 't', payloadJson: '{"n":2}' });
+      const fromZero = await engine.history.recover('z', 0, 'some-old-epoch');
+      expect(fromZero.recovered).toBe(true);
+      expect(fromZero.messages.map((m) => m.seq)).toEqual([1, 2]);
+      expect((await engine.history.recover('z', 1, 'some-old-epoch')).recovered).toBe(false);
+    });
 
     it('assigns seq 1, 2, 3 per channel with one epoch, and hands messages to subscribed nodes only', async () => {
       const { engine, rec } = await start();
@@ -170,6 +204,55 @@ export function engineContract(name: string, factory: ContractFactory): void {
       expect(await engine.broker.publishDirect({ client: 'c1', type: 'd', payloadJson: '{"x":1}' })).toBe(true);
       expect(JSON.parse((rec.directs[0] as [string, string])[1])).toEqual({ type: 'd', channel: 'client:c1', payload: { x: 1 }, seq: 0 });
       expect(await engine.broker.publishDirect({ client: 'ghost', type: 'd', payloadJson: '{}' })).toBe(false);
+      // What the handler gets: the pseudo-channel of the client, seq 0, no epoch.
+      expect(rec.directMessages).toHaveLength(1);
+      expect(rec.directMessages[0]).toMatchObject({ channel: 'client:c1', seq: 0, epoch: '' });
+    });
+
+    it('delivers a direct message once per idempotency key and client; a key that found no client may be used again', async () => {
+      const { engine, rec } = await start();
+      rec.local.add('c1');
+      const once = { client: 'c1', type: 'd', payloadJson: '{"n":1}', idempotencyKey: 'k1' };
+      expect(await engine.broker.publishDirect(once)).toBe(true);
+      expect(await engine.broker.publishDirect(once)).toBe(true);
+      expect(rec.directs.map(([c]) => c)).toEqual(['c1']);
+      // Only deliveries are remembered: "no such client" leaves the key free for the retry.
+      const retried = { client: 'c2', type: 'd', payloadJson: '{"n":2}', idempotencyKey: 'k2' };
+      expect(await engine.broker.publishDirect(retried)).toBe(false);
+      rec.local.add('c2');
+      expect(await engine.broker.publishDirect(retried)).toBe(true);
+      expect(await engine.broker.publishDirect(retried)).toBe(true);
+      // The key is per client.
+      expect(await engine.broker.publishDirect({ ...once, client: 'c2' })).toBe(true);
+      expect(rec.directs.map(([c, f]) => [c, (JSON.parse(f) as { payload: unknown }).payload])).toEqual([
+        ['c1', { n: 1 }],
+        ['c2', { n: 2 }],
+        ['c2', { n: 1 }],
+      ]);
+    });
+
+    it('hands a disconnect to the node with its target, by user and by client, and resolves how many connections it concerns', async () => {
+      const { engine, rec } = await start();
+      const conns: Array<[string, string]> = [
+        ['c1', 'u1'],
+        ['c2', 'u1'],
+        ['c3', 'u2'],
+      ];
+      for (const [client, user] of conns) {
+        rec.local.add(client);
+        rec.users.set(client, user);
+        await engine.presence.add({ client, user });
+      }
+      const byUser: DisconnectTarget = { user: 'u1', code: 4509, reason: 'banned' };
+      expect(await engine.broker.disconnect(byUser)).toBe(2);
+      await rec.until(() => rec.disconnects.length === 1, 'the disconnect by user');
+      expect(rec.disconnects[0]).toEqual(byUser);
+      const byClient: DisconnectTarget = { client: 'c3', code: 4000, reason: 'bye' };
+      expect(await engine.broker.disconnect(byClient)).toBe(1);
+      await rec.until(() => rec.disconnects.length === 2, 'the disconnect by client');
+      expect(rec.disconnects[1]).toEqual(byClient);
+      expect(await engine.broker.disconnect({ client: 'ghost', code: 4000, reason: 'bye' })).toBe(0);
+      expect(await engine.broker.disconnect({ user: 'nobody', code: 4509, reason: 'bye' })).toBe(0);
     });
 
     it('tracks presence: users online with connection counts, channel subscribers', async () => {

@@ -16,6 +16,41 @@ engineContract('memory', {
   },
 });
 
+describe('memory engine: bounded state', () => {
+  it('keeps nothing for channels that were only subscribed to, once their subscribers are gone', async () => {
+    const c = new ManualClock();
+    const engine = createMemoryEngine({ clock: c });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    // 10 000 channels subscribed to (each read for its position), as anonymous clients may.
+    for (let i = 0; i < 10_000; i++) {
+      await engine.broker.subscribe(`flood-${i}`);
+      await engine.history.position(`flood-${i}`);
+    }
+    await engine.broker.publish({ channel: 'flood-0', type: 't', payloadJson: '{}' });
+    expect(engine.usage?.().channels).toBe(10_000);
+    for (let i = 0; i < 10_000; i++) await engine.broker.unsubscribe(`flood-${i}`);
+    // Only the published one is left; a channel merely read by the API goes at the next sweep.
+    expect(engine.usage?.().channels).toBe(1);
+    await engine.history.position('api-read');
+    expect(engine.usage?.().channels).toBe(2);
+    c.advance(60_000);
+    expect(engine.usage?.().channels).toBe(1);
+    await engine.close();
+  });
+
+  it('bounds the history of the whole process by bytes, taking from the least recently published channels first', async () => {
+    const engine = createMemoryEngine({ historyTotalBytes: 10_000 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    const payload = JSON.stringify({ pad: 'x'.repeat(950) });
+    for (const ch of ['old', 'mid', 'new']) for (let i = 0; i < 4; i++) await engine.broker.publish({ channel: ch, type: 't', payloadJson: payload });
+    expect(engine.usage?.().historyBytes).toBeLessThanOrEqual(10_000);
+    const kept = async (ch: string): Promise<number> => (await engine.history.read(ch, { limit: 100 })).messages.length;
+    // 12 frames of ~1010 bytes over a 10 000-byte bound: the three to go are the oldest of 'old'.
+    expect([await kept('old'), await kept('mid'), await kept('new')]).toEqual([1, 4, 4]);
+    await engine.close();
+  });
+});
+
 describe('memory engine: forgetting idle channels', () => {
   it('keeps seq and epoch while a node is subscribed, forgets them (new epoch) when idle and unsubscribed', async () => {
     const c = new ManualClock();

@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EngineUnavailableError, HeraldError } from '../src/util/errors.js';
+import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { encodeMessage } from '../src/engine/message.js';
 import { LuaScript } from '../src/engine/redis/client.js';
+import { ENGINE_DEFAULTS } from '../src/engine/defaults.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import { engineContract } from './engine-contract.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -58,6 +59,32 @@ describe('redis engine', () => {
     stream: `${prefix}:{${channel}}:stream`,
     idem: (id: string) => `${prefix}:{${channel}}:idem:${id}`,
     pub: `${prefix}:{${channel}}:pub`,
+  });
+
+  describe('bounded state', () => {
+    it('gives a channel only subscribed to a short-lived meta key (subscribers alone leave nothing lasting); a publish the full TTL', async () => {
+      const prefix = testPrefix();
+      const raw = rawClient();
+      const { engine } = await node(prefix);
+      for (let i = 0; i < 200; i++) {
+        await engine.broker.subscribe(`flood-${i}`);
+        await engine.history.position(`flood-${i}`);
+      }
+      await engine.broker.publish({ channel: 'flood-0', type: 't', payloadJson: '{}' });
+      const ttl = async (ch: string): Promise<number> => raw.pttl(keysOf(prefix, ch).meta);
+      expect(await ttl('flood-0')).toBeGreaterThan(ENGINE_DEFAULTS.emptyMetaTtl);
+      for (const ch of ['flood-1', 'flood-199']) {
+        expect(await ttl(ch)).toBeGreaterThan(0);
+        expect(await ttl(ch)).toBeLessThanOrEqual(ENGINE_DEFAULTS.emptyMetaTtl);
+      }
+      // The periodic touch keeps subscribed channels alive without promoting the unpublished ones.
+      await raw.pexpire(keysOf(prefix, 'flood-1').meta, 1000);
+      await (engine as unknown as { history: { touch(c: Iterable<string>): Promise<void> } }).history.touch(['flood-0', 'flood-1', 'never-read']);
+      expect(await ttl('flood-1')).toBeGreaterThan(1000);
+      expect(await ttl('flood-1')).toBeLessThanOrEqual(ENGINE_DEFAULTS.emptyMetaTtl);
+      expect(await raw.exists(keysOf(prefix, 'never-read').meta)).toBe(0);
+      raw.disconnect();
+    });
   });
 
   describe('lua/publish.lua, called directly as the PHP SDK does', () => {
@@ -415,16 +442,17 @@ describe('redis engine', () => {
       }
     });
 
-    it('fails within commandTimeout when Redis hangs (no RST); a publish that timed out may still run', async () => {
+    it('fails within commandTimeout when Redis hangs (no RST): engine_timeout, and a publish that timed out may still run', async () => {
       const proxy = new RedisProxy();
       await proxy.start();
       try {
         const a = await node(testPrefix(), { commandTimeout: 300 }, proxy.url);
         proxy.pause();
         const started = Date.now();
-        await expect(a.engine.broker.publish({ channel: 'h', type: 't', payloadJson: '{}' })).rejects.toBeInstanceOf(EngineUnavailableError);
-        await expect(a.engine.presence.online(['u'])).rejects.toBeInstanceOf(EngineUnavailableError);
-        await expect(a.engine.check()).rejects.toBeInstanceOf(EngineUnavailableError);
+        // Sent and not answered: the outcome is unknown (504 engine_timeout), not "nothing was accepted".
+        await expect(a.engine.broker.publish({ channel: 'h', type: 't', payloadJson: '{}' })).rejects.toBeInstanceOf(EngineTimeoutError);
+        await expect(a.engine.presence.online(['u'])).rejects.toBeInstanceOf(EngineTimeoutError);
+        await expect(a.engine.check()).rejects.toBeInstanceOf(HeraldError);
         expect(Date.now() - started).toBeLessThan(5000);
         proxy.resume();
         await waitFor(

@@ -114,10 +114,10 @@ describe('GET /metrics', () => {
     expect((await api(gw.http, 'POST', '/api/publish', { channel: 'news', type: 't' })).status).toBe(400);
     expect((await api(gw.http, 'POST', '/api/publish', { channel: 'news', type: 't', payload: {} }, { key: 'wrong_key_0123456789abc' })).status).toBe(401);
 
-    // D recovers news from seq 0; E asks with a foreign epoch and is told to refetch.
+    // D recovers news from seq 0; E asks from seq 1 with a foreign epoch and is told to refetch.
     const d = await TestClient.connect(gw.ws, { subs: { news: { since: 0, epoch } } });
     expect((d.connected.subs as any).news.recovered).toBe(true);
-    const e = await TestClient.connect(gw.ws, { subs: { news: { since: 0, epoch: 'not-the-epoch' } } });
+    const e = await TestClient.connect(gw.ws, { subs: { news: { since: 1, epoch: 'not-the-epoch' } } });
     expect((e.connected.subs as any).news.recovered).toBe(false);
 
     // A refused subscription and a refused token.
@@ -198,6 +198,7 @@ describe('GET /metrics', () => {
       'herald_auth_failures_total{reason="token_expired"}': 0,
       'herald_auth_failures_total{reason="subscribe_forbidden"}': 1,
       'herald_engine_errors_total{operation="check"}': 0,
+      'herald_engine_errors_total{operation="presence"}': 0,
       'herald_engine_errors_total{operation="api"}': 0,
       'herald_engine_errors_total{operation="subscribe"}': 0,
       'herald_engine_errors_total{operation="admin"}': 0,

@@ -113,14 +113,26 @@ describe('history and recovery', () => {
   it('answers recovered:false for another epoch or a position ahead of the channel', async () => {
     const gw = await startGateway();
     const epoch = (await publish(gw.http, { channel: 'e', type: 'm', payload: {} })).results.e.epoch as string;
+    await publish(gw.http, { channel: 'e', type: 'm', payload: {} });
     const { client } = await TestClient.connect(gw.ws);
-    client.send({ type: 'subscribe', channel: 'e', since: 0, epoch: 'other-epoch', id: 1 });
-    expect(await client.next()).toMatchObject({ recovered: false, seq: 1, epoch, id: 1 });
+    client.send({ type: 'subscribe', channel: 'e', since: 1, epoch: 'other-epoch', id: 1 });
+    expect(await client.next()).toMatchObject({ recovered: false, seq: 2, epoch, id: 1 });
     client.send({ type: 'subscribe', channel: 'e', since: 5, epoch, id: 2 });
-    expect(await client.next()).toMatchObject({ recovered: false, seq: 1, id: 2 });
+    expect(await client.next()).toMatchObject({ recovered: false, seq: 2, id: 2 });
     client.send({ type: 'ping' });
     await client.nextOf('pong');
     expect(client.messages('e')).toHaveLength(0);
+  });
+
+  it('recovers a position of 0 in any epoch: it holds nothing another epoch could contradict', async () => {
+    const gw = await startGateway();
+    const epoch = (await publish(gw.http, { channel: 'z', type: 'm', payload: { i: 1 } })).results.z.epoch as string;
+    await publish(gw.http, { channel: 'z', type: 'm', payload: { i: 2 } });
+    const { client } = await TestClient.connect(gw.ws);
+    // E.g. a client that subscribed before anything was published, and whose channel state was then reclaimed.
+    client.send({ type: 'subscribe', channel: 'z', since: 0, epoch: 'an-old-one', id: 1 });
+    expect(await client.next()).toMatchObject({ type: 'subscribed', recovered: true, seq: 2, epoch, id: 1 });
+    expect(seqs(await client.waitMessages('z', 2))).toEqual([1, 2]);
   });
 
   it('keeps seq without gaps per channel and a stable epoch across publishes', async () => {

@@ -6,38 +6,41 @@ Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
 Usage:  EVALSHA <sha1> <numkeys: 2 or 3> KEYS... ARGV...
 
 KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
-  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch
+  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames)
   KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
   KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish (numkeys 3)
 The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
 
 ARGV (empty string = default):
-  ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200} (a native channel), or a namespaced channel of another
-                          protocol: $<kind>.<id>:<name>, kind [a-z]{1,16}, id [A-Za-z0-9_-]{1,64}, name
-                          #?[A-Za-z0-9_\-=@,.;:]{1,200} (e.g. $pusher.app1:private-orders)
+  ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200}, reserved prefixes (user: private: client: herald:)
+                          only in lowercase; or a namespaced channel of another protocol: $<kind>.<id>:<name>,
+                          kind [a-z]{1,16}, id [A-Za-z0-9_-]{1,64}, name #?[A-Za-z0-9_\-=@,.;:]{1,200}
+                          (e.g. $pusher.app1:private-orders)
   ARGV[2]  type           [A-Za-z0-9_\-:.]{1,100}, not a reserved protocol type; on a namespaced channel
                           [A-Za-z0-9_\-:.%]{1,600} (an event name, percent-encoded), reserved types allowed
-  ARGV[3]  payload        serialized JSON object or array (UTF-8)
+  ARGV[3]  payload        serialized JSON object or array (UTF-8), nesting at most 64 deep
   ARGV[4]  epoch          candidate epoch [A-Za-z0-9_-]{1,64}, used only when the channel has none yet;
                           give a random one (e.g. 8 random bytes, base64url). Default: derived from TIME.
   ARGV[5]  history size   messages kept (approximately, MAXLEN ~); 0 keeps none.  Default 1000
   ARGV[6]  history TTL    ms the stream lives after the last publish.              Default 600000
-  ARGV[7]  meta TTL       ms seq and epoch live after the last use (>= history TTL). Default 86400000
+  ARGV[7]  meta TTL       ms seq and epoch live after the last use (>= history TTL). Default 3600000
   ARGV[8]  idempotency TTL  ms an idempotency key is remembered.                   Default 300000
   ARGV[9]  sharded        "1": SPUBLISH (Redis Cluster sharded pub/sub), else PUBLISH. Default "0"
-  ARGV[10] exclude        optional: a connection id [A-Za-z0-9_.-]{1,100} that must not receive the message
+  ARGV[10] history bytes  bytes of frames kept per channel (oldest dropped first); a larger frame is
+                          published but not kept, and the history before it is dropped. Default 1048576
+  ARGV[11] exclude        optional: a connection id [A-Za-z0-9_.-]{1,100} that must not receive the message
                           live (it is still in history). Default: none
 
 Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }.
   duplicate = 1: KEYS[3] was seen within its TTL; nothing was published and seq/epoch are the original ones.
 
 Errors (the first word is the code):
-  INVALID_CHANNEL, INVALID_TYPE, RESERVED_TYPE, INVALID_PAYLOAD, INVALID_ARGUMENT (a bad number, epoch
-  or key name). Nothing is written when the script answers an error.
+  INVALID_CHANNEL, INVALID_TYPE, RESERVED_TYPE, INVALID_PAYLOAD, PAYLOAD_TOO_DEEP, INVALID_ARGUMENT (a bad
+  number, epoch or key name). Nothing is written when the script answers an error.
 
 Pub/sub message (one per publish): "<seq>:<epoch>:<frame>", where frame is exactly the bytes every
 native WebSocket client receives: {"type":"<type>","channel":"<channel>","payload":<payload>,"seq":<seq>}
-With ARGV[10]: "!<exclude>:<seq>:<epoch>:<frame>". (Gateways also publish unsequenced broadcasts on the
+With ARGV[11]: "!<exclude>:<seq>:<epoch>:<frame>". (Gateways also publish unsequenced broadcasts on the
 same channel, "0::<frame>" or "!<exclude>:0::<frame>", never through this script.) Every character the
 grammars above allow is JSON-safe, so the frame built by concatenation is valid JSON.
 ]]
@@ -46,6 +49,9 @@ local RESERVED = {
   connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
   unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true,
 }
+
+local RESERVED_PREFIX = { ['user:'] = true, ['private:'] = true, ['client:'] = true, ['herald:'] = true }
+local MAX_DEPTH = 64
 
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
@@ -70,8 +76,7 @@ local function namespaced(c)
   if string.sub(name, 1, 1) == '#' then name = string.sub(name, 2) end
   return #name >= 1 and #name <= 200 and string.find(name, '^[A-Za-z0-9_=@,;:%.%-]+$') ~= nil
 end
-local isNamespaced = string.sub(channel, 1, 1) == '$'
-if isNamespaced then
+if string.sub(channel, 1, 1) == '$' then
   if not namespaced(channel) then
     return fail('INVALID_CHANNEL', 'channel must match $<kind>.<id>:<name> (see the header of this script)')
   end
@@ -82,6 +87,11 @@ else
   if #channel < 1 or #channel > 200 or not string.find(channel, '^[A-Za-z0-9_:%.@=%-]+$') then
     return fail('INVALID_CHANNEL', 'channel must match [A-Za-z0-9_\\-:.@=]{1,200}')
   end
+  -- A name that differs from a reserved prefix only in case (USER:42) would pass for a protected channel.
+  local prefix = string.match(channel, '^([^:]*:)')
+  if prefix and prefix ~= string.lower(prefix) and RESERVED_PREFIX[string.lower(prefix)] then
+    return fail('INVALID_CHANNEL', 'reserved channel prefixes are lowercase')
+  end
   if #mtype < 1 or #mtype > 100 or not string.find(mtype, '^[A-Za-z0-9_:%.%-]+$') then
     return fail('INVALID_TYPE', 'type must match [A-Za-z0-9_\\-:.]{1,100}')
   end
@@ -89,7 +99,7 @@ else
     return fail('RESERVED_TYPE', 'type "' .. mtype .. '" is a reserved protocol frame type')
   end
 end
-local exclude = ARGV[10] or ''
+local exclude = ARGV[11] or ''
 if exclude ~= '' and (#exclude > 100 or not string.find(exclude, '^[A-Za-z0-9_%.%-]+$')) then
   return fail('INVALID_ARGUMENT', 'exclude must match [A-Za-z0-9_.-]{1,100}')
 end
@@ -105,6 +115,35 @@ end
 local first, last = edge(payload, 1, #payload, 1), edge(payload, #payload, 1, -1)
 if not ((first == 123 and last == 125) or (first == 91 and last == 93)) then
   return fail('INVALID_PAYLOAD', 'payload must be a serialized JSON object or array')
+end
+-- Nesting depth: every reader's JSON parser pays stack for it. Fewer opening brackets than the limit (any
+-- bracket, even inside strings) cannot nest deeper, so most payloads are cleared by one C-speed count.
+local _, opens = string.gsub(payload, '[%[{]', '')
+if opens > MAX_DEPTH then
+  local depth, i, n = 0, 1, #payload
+  while i <= n do
+    local s = string.find(payload, '[%[%]{}"]', i)
+    if s == nil then break end
+    local c = string.byte(payload, s)
+    if c == 34 then
+      -- Skip the string: find its closing quote, stepping over escapes.
+      local j = s + 1
+      while true do
+        local q = string.find(payload, '["\\]', j)
+        if q == nil then j = n + 1 break end
+        if string.byte(payload, q) == 92 then j = q + 2 else j = q + 1 break end
+      end
+      i = j
+    else
+      if c == 91 or c == 123 then
+        depth = depth + 1
+        if depth > MAX_DEPTH then return fail('PAYLOAD_TOO_DEEP', 'payload nests deeper than 64 levels') end
+      else
+        depth = depth - 1
+      end
+      i = s + 1
+    end
+  end
 end
 
 local suffix = ':{' .. channel .. '}:meta'
@@ -125,9 +164,10 @@ if candidate ~= '' and (#candidate > 64 or not string.find(candidate, '^[A-Za-z0
 end
 local size = count(ARGV[5], 1000)
 local historyTtl = count(ARGV[6], 600000)
-local metaTtl = count(ARGV[7], 86400000)
+local metaTtl = count(ARGV[7], 3600000)
 local idemTtl = count(ARGV[8], 300000)
-if size == nil or historyTtl == nil or historyTtl < 1 or metaTtl == nil or idemTtl == nil or idemTtl < 1 then
+local maxBytes = count(ARGV[10], 1048576)
+if size == nil or historyTtl == nil or historyTtl < 1 or metaTtl == nil or idemTtl == nil or idemTtl < 1 or maxBytes == nil then
   return fail('INVALID_ARGUMENT', 'history size and TTLs must be integers (TTLs > 0)')
 end
 -- seq and epoch must outlive the history they number.
@@ -158,15 +198,32 @@ if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) 
 
 local frame = '{"type":"' .. mtype .. '","channel":"' .. channel .. '","payload":' .. payload .. ',"seq":' .. seqText .. '}'
 
-if size > 0 then
+if size > 0 and #frame <= maxBytes then
   local id = seqText .. '-0'
-  local added = redis.pcall('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+  -- The byte count belongs to the stream: a stream that expired took its bytes with it.
+  if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'bytes', 0) end
+  local added = redis.pcall('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
   if type(added) == 'table' and added.err then
     -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
     redis.call('DEL', stream)
-    redis.call('XADD', stream, 'MAXLEN', '~', size, id, 'f', frame, 't', string.format('%d', nowMs))
+    redis.call('HSET', meta, 'bytes', 0)
+    redis.call('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
+  end
+  -- Bounded by count and by bytes, exactly: the oldest entries go first (their frame is field 'f', written first).
+  local bytes = redis.call('HINCRBY', meta, 'bytes', #frame)
+  local length = redis.call('XLEN', stream)
+  while length > size or bytes > maxBytes do
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if oldest == nil then break end
+    redis.call('XDEL', stream, oldest[1])
+    bytes = redis.call('HINCRBY', meta, 'bytes', -#oldest[2][2])
+    length = length - 1
   end
   redis.call('PEXPIRE', stream, historyTtl)
+elseif size > 0 then
+  -- Too large to keep: recovery across it must fail, so the history before it is of no use any more.
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'bytes', 0)
 end
 
 if idem ~= nil then

@@ -52,6 +52,7 @@ final class RedisPublisher
         'INVALID_TYPE' => ['invalid_field', 'type'],
         'RESERVED_TYPE' => ['reserved_type', 'type'],
         'INVALID_PAYLOAD' => ['invalid_field', 'payload'],
+        'PAYLOAD_TOO_DEEP' => ['payload_too_deep', 'payload'],
         'INVALID_ARGUMENT' => ['invalid_field', null],
     ];
 

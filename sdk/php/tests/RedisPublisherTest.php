@@ -185,6 +185,16 @@ final class RedisPublisherTest extends GatewayTestCase
         self::assertSame("a\u{FFFD}\u{FFFD} 😀", $m['payload']['bad']);
     }
 
+    /** A payload nested `$depth` levels deep. */
+    private static function nested(int $depth): array
+    {
+        $v = ['leaf' => true];
+        for ($i = 1; $i < $depth; $i++) {
+            $v = [$v];
+        }
+        return $v;
+    }
+
     public function testInvalidInputIsAValidationErrorAndWritesNothing(): void
     {
         $ch = $this->name('bad');
@@ -194,6 +204,8 @@ final class RedisPublisherTest extends GatewayTestCase
             ['invalid_field', 'type', fn () => $this->publisher()->publish($ch, 'bad type', ['x' => 1])],
             ['reserved_type', 'type', fn () => $this->publisher()->publish($ch, 'subscribed', ['x' => 1])],
             ['invalid_channel', 'channel', fn () => $this->publisher()->publishToUser('has space', 't', ['x' => 1])],
+            ['invalid_channel', 'channel', fn () => $this->publisher()->publish('USER:42', 't', ['x' => 1])],
+            ['payload_too_deep', 'payload', fn () => $this->publisher()->publish($ch, 't', self::nested(65))],
         ];
         foreach ($cases as [$code, $field, $call]) {
             try {

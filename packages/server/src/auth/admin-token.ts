@@ -1,15 +1,16 @@
 import { createHmac } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { channelKind, GATEWAY_CHANNEL_PREFIX } from '@herald/protocol';
 import type { Verification } from './types.js';
 
 /**
  * The reserved channel the gateway publishes its stats snapshots to, once a second per node while somebody
  * is subscribed. Only an admin token (below) may subscribe to it.
  */
-export const ADMIN_CHANNEL = 'private:herald.admin';
-/** Whether `channel` is one of the gateway's own channels: its traffic is not counted as application traffic. */
+export const ADMIN_CHANNEL = `${GATEWAY_CHANNEL_PREFIX}admin`;
+/** Whether `channel` is one of the gateway's own channels (`herald:*`): its traffic is not counted as application traffic. */
 export function isGatewayChannel(channel: string): boolean {
-  return channel === ADMIN_CHANNEL;
+  return channelKind(channel) === 'gateway';
 }
 /** The message type of a snapshot on the admin channel (its payload is a `NodeSnapshot`). */
 export const ADMIN_MESSAGE_TYPE = 'stats';
@@ -46,7 +47,7 @@ export class AdminTokens {
       try {
         const { payload } = await jwtVerify(token, key, { algorithms: ALGORITHMS, currentDate: new Date(now) });
         if (payload['scope'] !== ADMIN_SCOPE || payload.exp === undefined) break;
-        return { ok: true, identity: { user: null, channels: [ADMIN_CHANNEL], expiresAt: payload.exp * 1000 } };
+        return { ok: true, identity: { user: null, channels: [], gateway: [ADMIN_CHANNEL], expiresAt: payload.exp * 1000 } };
       } catch (err) {
         if (err instanceof errors.JWTExpired) return { ok: false, reason: 'expired', message: 'token expired' };
       }
@@ -59,7 +60,7 @@ export class AdminTokens {
 export async function mintAdminToken(apiKey: string, now: number, ttlMs = ADMIN_TOKEN_TTL_MS): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(now / 1000);
   const exp = Math.floor((now + ttlMs) / 1000);
-  const token = await new SignJWT({ scope: ADMIN_SCOPE, channels: [ADMIN_CHANNEL] })
+  const token = await new SignJWT({ scope: ADMIN_SCOPE })
     .setProtectedHeader({ alg: 'HS256', kid: ADMIN_TOKEN_KID, typ: 'JWT' })
     .setIssuedAt(iat)
     .setExpirationTime(exp)

@@ -32,6 +32,7 @@ export function matchesAny(channel: ChannelName, patterns: readonly string[]): b
  * - `user:{id}`: only the connection's own user;
  * - `private:*`: only when the token's `channels` claim has a matching pattern;
  * - `client:*`: never (messages to one connection need no subscription);
+ * - `herald:*`: the gateway's own channels, only by exact name to a credential made for it (admin tokens);
  * - anything else is public.
  */
 export function checkSubscribe(identity: Identity, channel: ChannelName): ErrorCode | null {
@@ -42,6 +43,9 @@ export function checkSubscribe(identity: Identity, channel: ChannelName): ErrorC
       return matchesAny(channel, identity.channels) ? null : 'forbidden';
     case 'client':
       return 'forbidden';
+    case 'gateway':
+      // Granted by name to a credential made for it, never by a pattern of the `channels` claim.
+      return identity.gateway.includes(channel) ? null : 'forbidden';
     case 'public':
       return null;
   }

@@ -43,7 +43,7 @@ function identityOf(payload: JWTPayload): Identity | string {
     }
     channels = claim;
   }
-  return { user: sub, channels, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  return { user: sub, channels, gateway: [], expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
 }
 
 /** Imports a PEM public key once, for the one algorithm its type allows. */
@@ -52,7 +52,11 @@ async function importPublicKey(pem: string): Promise<{ alg: string; key: webcryp
   const alg =
     k.asymmetricKeyType === 'rsa' ? 'RS256' : k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
   if (alg === undefined) throw new Error('a JWT public key must be RSA (RS256) or EC P-256 (ES256)');
-  return { alg, key: (await importSPKI(pem, alg)) as webcrypto.CryptoKey };
+  // Imported from its SPKI form: jose takes only a PEM that starts with `-----BEGIN PUBLIC KEY-----`, while
+  // the options accept what Node reads as a public key (PKCS#1, text around the block); one such key used to
+  // make every RS256/ES256 token fail.
+  const spki = k.export({ type: 'spki', format: 'pem' }).toString();
+  return { alg, key: (await importSPKI(spki, alg)) as webcrypto.CryptoKey };
 }
 
 /**

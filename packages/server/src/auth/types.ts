@@ -6,12 +6,19 @@ export interface Identity {
   user: UserId | null;
   /** Channel patterns it may subscribe to beyond the public ones (a token's `channels` claim). */
   channels: readonly string[];
+  /** The gateway's own channels (`herald:*`) it may subscribe to, by exact name: only admin tokens have any. */
+  gateway: readonly string[];
   /** When the credential expires (ms since the epoch), if it does: the connection is closed then. */
   expiresAt: number | undefined;
 }
 
 /** The identity of a connection without a credential. */
-export const ANONYMOUS: Identity = Object.freeze({ user: null, channels: Object.freeze([]) as readonly string[], expiresAt: undefined });
+export const ANONYMOUS: Identity = Object.freeze({
+  user: null,
+  channels: Object.freeze([]) as readonly string[],
+  gateway: Object.freeze([]) as readonly string[],
+  expiresAt: undefined,
+});
 
 /** Why a credential was refused: `expired` (the client refreshes it) or `invalid` (it does not). */
 export type AuthFailure = { ok: false; reason: 'expired' | 'invalid'; message: string };

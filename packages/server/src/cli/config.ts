@@ -143,6 +143,20 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Most subscriptions per connection (error too_many_subscriptions above it).',
   },
   {
+    key: 'channelRate',
+    env: 'HERALD_CHANNEL_RATE',
+    flag: '--channel-rate',
+    type: 'int',
+    description: 'New channels (none subscribed on this node yet) one connection may bring per minute, and at once (error too_many_channels above it).',
+  },
+  {
+    key: 'channelRatePerIp',
+    env: 'HERALD_CHANNEL_RATE_PER_IP',
+    flag: '--channel-rate-per-ip',
+    type: 'int',
+    description: 'New channels all connections of one client address may bring per minute, and at once.',
+  },
+  {
     key: 'clientRate',
     env: 'HERALD_CLIENT_RATE',
     flag: '--client-rate',
@@ -187,6 +201,29 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Messages kept per channel for recovery (0 disables history).',
   },
   { key: 'historyTtl', env: 'HERALD_HISTORY_TTL_MS', flag: '--history-ttl-ms', type: 'int', description: 'How long a message stays in history.' },
+  {
+    key: 'historyMaxBytes',
+    env: 'HERALD_HISTORY_MAX_BYTES',
+    flag: '--history-max-bytes',
+    type: 'int',
+    description:
+      "Bytes of messages kept in one channel's history (oldest dropped first); a larger message is delivered but not kept, so recovery across it says recovered:false.",
+  },
+  {
+    key: 'historyTotalBytes',
+    env: 'HERALD_HISTORY_TOTAL_BYTES',
+    flag: '--history-total-bytes',
+    type: 'int',
+    description: 'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages.',
+  },
+  {
+    key: 'idempotencyMaxKeys',
+    env: 'HERALD_IDEMPOTENCY_MAX_KEYS',
+    flag: '--idempotency-max-keys',
+    type: 'int',
+    description:
+      'Memory engine: most publish ids remembered (about 40 bytes each; the default covers 10 000 publishes/s with ids for 5 minutes). Past it the oldest id is forgotten early, counted in herald_idempotency_early_evictions_total.',
+  },
   {
     key: 'idempotencyTtl',
     env: 'HERALD_IDEMPOTENCY_TTL_MS',

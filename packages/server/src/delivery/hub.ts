@@ -3,6 +3,8 @@ import { isGatewayChannel } from '../auth/admin-token.js';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../engine/types.js';
 import type { Logger } from '../util/logger.js';
 import { Subscription, type Connection, type ConnectionHost } from './connection.js';
+import { HeraldError } from '../util/errors.js';
+import type { ChannelBudget } from './channel-budget.js';
 import { FlushPacer, type PacerTimers } from './flush-pacer.js';
 import type { Stats } from './stats.js';
 import type { PreparedSubscription } from './subscription.js';
@@ -51,13 +53,18 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   private dirty: Connection[] = [];
   private readonly pacer: FlushPacer;
 
+  private readonly budget: ChannelBudget | undefined;
+  private readonly now: () => number;
+
   constructor(
     private readonly engine: Engine,
     private readonly logger: Logger,
     private readonly stats: Stats,
-    timers?: PacerTimers,
+    opts: { timers?: PacerTimers; budget?: ChannelBudget; now?: () => number } = {},
   ) {
-    this.pacer = new FlushPacer(this.flush, timers);
+    this.pacer = new FlushPacer(this.flush, opts.timers);
+    this.budget = opts.budget;
+    this.now = opts.now ?? Date.now;
   }
 
   // ---- engine handlers (hot path) -------------------------------------------------------------
@@ -193,6 +200,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       sub = new Subscription(conn, channel);
       conn.subs.set(channel, sub);
       if (!entry) {
+        if (this.budget && !this.budget.take(conn, conn.ip, this.now())) {
+          conn.subs.delete(channel);
+          this.stats.limited('new_channels', conn.ids({ channel }));
+          throw new HeraldError('too_many_channels', 'new channels are arriving faster than the limit; retry later');
+        }
         const created: ChannelEntry = { subs: new Set(), epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
         // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
         created.ready.catch(() => {

@@ -1,4 +1,13 @@
-import { channelKind, isReservedType, isValidChannel, MESSAGE_TYPE_RE, userChannel, type ChannelName, type ClientId } from '@herald/protocol';
+import {
+  channelKind,
+  isReservedType,
+  isValidChannel,
+  MAX_PAYLOAD_DEPTH,
+  MESSAGE_TYPE_RE,
+  userChannel,
+  type ChannelName,
+  type ClientId,
+} from '@herald/protocol';
 import { HeraldError } from '../util/errors.js';
 
 /** One validated publish request. */
@@ -55,7 +64,25 @@ function channelField(v: unknown, field: string): ChannelName {
   // Nobody can subscribe to client: channels; a message for one connection uses the `client` field.
   if (channelKind(v) === 'client')
     throw new HeraldError('invalid_channel', `${field}: publish to one connection with "client", not a client: channel`, { field });
+  if (channelKind(v) === 'gateway') throw new HeraldError('forbidden', `${field}: herald: channels are the gateway's own`, { field });
   return v;
+}
+
+/**
+ * How deep `value` nests objects and arrays, counted without recursion (a payload 20 000 levels deep must
+ * not overflow the stack here, nor in JSON.stringify after). Stops counting past `limit`.
+ */
+export function nestingDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) max = depth;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return max;
 }
 
 /** Whether `id` can be a user id (so that `user:{id}` is a valid channel). */
@@ -100,6 +127,12 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
   if (!('payload' in raw)) throw missing(`${at}payload`);
   const payload = raw['payload'];
   if (typeof payload !== 'object' || payload === null) throw invalid(`${at}payload`, 'must be a JSON object or array');
+  if (nestingDepth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) {
+    throw new HeraldError('payload_too_deep', `${at}payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, {
+      field: `${at}payload`,
+      extra: { limit: MAX_PAYLOAD_DEPTH },
+    });
+  }
 
   const id = raw['id'];
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {

@@ -87,14 +87,21 @@ export class Publisher {
     });
     const answers = channels.map(async (channel, i) => {
       const out = await (outcomes[i] as Promise<PublishOutcome>);
-      const subscribers = await engine.presence.subscribers(channel);
-      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
-      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
-      if (channelKind(channel) === 'user') {
-        const user = channel.slice(USER_CHANNEL_PREFIX.length);
-        const connections = (await engine.presence.online([user])).get(user) ?? 0;
-        r['online'] = connections > 0;
-        if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
+      const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+      try {
+        r['subscribers'] = await engine.presence.subscribers(channel);
+        // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
+        if (user !== undefined) {
+          const connections = (await engine.presence.online([user])).get(user) ?? 0;
+          r['online'] = connections > 0;
+          if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+        }
+      } catch (err) {
+        // The message is published; only who was there is unknown. Saying so (null) is true, failing the
+        // request would not be: a 503 means nothing was accepted, and a retry would publish it again.
+        if (user !== undefined) r['online'] = null;
+        stats.engineError('presence', { channel, requestId: origin?.requestId, error: err instanceof Error ? err.message : String(err) });
       }
       return r;
     });

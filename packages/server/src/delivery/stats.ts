@@ -19,6 +19,7 @@ export interface StatsObserver {
   dropped(reason: string, n: number, ids: EventIds | undefined): void;
   authFailed(reason: string, ids: EventIds): void;
   engineError(operation: string, ids: EventIds): void;
+  limited(limit: string, ids: EventIds): void;
 }
 
 /**
@@ -45,6 +46,8 @@ export class Stats {
   ingestDeadLetters = 0;
   /** Refused credentials (API key, connection token, subscription), by reason. */
   readonly authFailures = new Map<string, number>();
+  /** Requests refused by a limit, by limit. */
+  readonly limits = new Map<string, number>();
   /** Engine operations that failed, by operation. */
   readonly engineErrors = new Map<string, number>();
   /** Samples publish-to-flush latency (a few publishes, never every one). */
@@ -70,6 +73,12 @@ export class Stats {
   authFailure(reason: string, ids: EventIds = {}): void {
     this.authFailures.set(reason, (this.authFailures.get(reason) ?? 0) + 1);
     this.observer?.authFailed(reason, ids);
+  }
+
+  /** Counts a request refused by a limit (not a message: see `drop` for those), by which limit. */
+  limited(limit: string, ids: EventIds = {}): void {
+    this.limits.set(limit, (this.limits.get(limit) ?? 0) + 1);
+    this.observer?.limited(limit, ids);
   }
 
   /** Counts a failed engine operation (the engine was unreachable or answered an error). */

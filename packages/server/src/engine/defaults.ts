@@ -13,10 +13,22 @@ export const ENGINE_DEFAULTS = {
    * client that comes back within it with a position and nothing missed is told `recovered: true`.
    */
   historyMetaTtl: 3_600_000,
+  /** Bytes of message frames kept in one channel's history; a larger message is published but not kept. */
+  historyMaxBytes: 1_048_576,
+  /** Memory engine: bytes of history kept by the whole process (the least recently published channels give way first). */
+  historyTotalBytes: 268_435_456,
+  /**
+   * How long the seq and epoch of a channel nothing was published to outlive its last read (ms): subscribers
+   * alone leave nothing lasting behind (nodes keep extending it while they have subscribers).
+   */
+  emptyMetaTtl: 300_000,
   /** Idempotency window of publish ids (ms). */
   idempotencyTtl: 300_000,
-  /** Most publish ids the memory engine remembers at once (oldest forgotten first). */
-  idempotencyMaxKeys: 100_000,
+  /**
+   * Memory engine: most publish ids remembered at once, about 40 bytes each: 10 000 publishes a second with ids
+   * for the whole 5-minute window. Past it the oldest id is forgotten early (counted).
+   */
+  idempotencyMaxKeys: 3_000_000,
   /** Redis engine: a node that stops without cleaning up disappears from presence within this many ms. */
   presenceTtl: 30_000,
   /** Redis engine: most ms a command may take before the call fails (a hung connection). */

@@ -194,6 +194,18 @@ export interface Members {
   onGone(fn: MemberGoneListener): () => void;
 }
 
+/** What an engine holds in this process (the memory engine; the Redis engine's state is in Redis). */
+export interface EngineUsage {
+  /** Channels with history state (seq, epoch, messages). */
+  channels: number;
+  /** Bytes of message frames kept in history. */
+  historyBytes: number;
+  /** Publish ids remembered for the idempotency window. */
+  idempotencyKeys: number;
+  /** Publish ids forgotten before their window ended, since start (the bound was reached). */
+  idempotencyEarlyEvictions: number;
+}
+
 /** The pluggable backend: memory for one process, Redis for many. Both pass one contract test suite. */
 export interface Engine {
   readonly name: string;
@@ -205,5 +217,7 @@ export interface Engine {
   start(handlers: EngineHandlers): Promise<void>;
   /** Rejects when the engine cannot serve requests (used by `/readyz`). */
   check(): Promise<void>;
+  /** What it holds in this process, for metrics; absent when its state lives elsewhere. */
+  usage?(): EngineUsage;
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { JwtAuth } from '../auth/jwt-auth.js';
 import type { Auth } from '../auth/types.js';
+import { ChannelBudget } from '../delivery/channel-budget.js';
 import { Connection } from '../delivery/connection.js';
 import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
@@ -10,6 +11,7 @@ import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-reque
 import { Publisher } from '../delivery/publisher.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
+import { memoryEngineOptions } from './engine-options.js';
 import type { Engine } from '../engine/types.js';
 import { createAdminHttp } from '../http/admin.js';
 import { createApiRoutes } from '../http/api-routes.js';
@@ -74,15 +76,20 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const options = resolveOptions(opts);
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger();
-  const engine =
-    opts.engine ?? createMemoryEngine({ historySize: options.historySize, historyTtl: options.historyTtl, idempotencyTtl: options.idempotencyTtl, clock });
+  const engine = opts.engine ?? createMemoryEngine({ ...memoryEngineOptions(options), clock });
   const nodeId = 'nodeId' in engine && typeof engine.nodeId === 'string' ? engine.nodeId : hostname();
   let shuttingDown = false;
   const isShuttingDown = (): boolean => shuttingDown;
 
   // ---- the delivery core ----
   const stats = new Stats();
-  const hub = new Hub(engine, logger, stats);
+  const budget = new ChannelBudget({
+    perConnection: options.channelRate,
+    perConnectionBurst: options.channelRate,
+    perIp: options.channelRatePerIp,
+    perIpBurst: options.channelRatePerIp,
+  });
+  const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now() });
   const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0);
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
@@ -195,7 +202,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   await transport.listen(options.port, options.host);
   ops.start();
 
-  const runSweep = (): void => sweep(hub.connections.values(), clock.now());
+  const runSweep = (): void => {
+    const now = clock.now();
+    sweep(hub.connections.values(), now);
+    budget.sweep(now);
+  };
   const timer = clock.setInterval(runSweep, options.sweepInterval);
   let closing: Promise<void> | undefined;
 

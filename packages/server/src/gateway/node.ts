@@ -4,6 +4,7 @@ import { startRedisIngest, type RedisIngest } from '../engine/redis/ingest.js';
 import type { Engine } from '../engine/types.js';
 import { countDeadLetter, createIngestHandler } from '../ingest/handler.js';
 import type { Logger } from '../util/logger.js';
+import { memoryEngineOptions } from './engine-options.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { resolveOptions, type GatewayOptions } from './options.js';
 
@@ -30,9 +31,7 @@ export interface HeraldNode {
 /** Builds the engine the settings select: Redis when a URL is given, memory otherwise. */
 export function createEngine(options: GatewayOptions, node: EngineSettings, logger: Logger): Engine {
   const o = resolveOptions(options);
-  if (node.redisUrl === undefined) {
-    return createMemoryEngine({ historySize: o.historySize, historyTtl: o.historyTtl, idempotencyTtl: o.idempotencyTtl });
-  }
+  if (node.redisUrl === undefined) return createMemoryEngine(memoryEngineOptions(o));
   return createRedisEngine({
     url: node.redisUrl,
     prefix: node.redisPrefix,
@@ -40,6 +39,7 @@ export function createEngine(options: GatewayOptions, node: EngineSettings, logg
     presenceTtl: node.presenceTtl,
     historySize: o.historySize,
     historyTtl: o.historyTtl,
+    historyMaxBytes: o.historyMaxBytes,
     idempotencyTtl: o.idempotencyTtl,
     logger,
     ...(node.nodeId === undefined ? {} : { nodeId: node.nodeId }),

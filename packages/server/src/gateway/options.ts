@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
 import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
@@ -37,6 +37,10 @@ export interface GatewayOptions {
   maxFrameSize?: number;
   /** Most subscriptions one connection may hold. @default 100 */
   maxSubscriptions?: number;
+  /** New channels (no local subscriber yet) one connection may bring to the node per minute, and at once (error too_many_channels above it). @default 100 */
+  channelRate?: number;
+  /** New channels all connections of one client address may bring to the node per minute, and at once. @default 1000 */
+  channelRatePerIp?: number;
   /** Client frames allowed per second, sustained (close 4029 above it). @default 50 */
   clientRate?: number;
   /** Client frames allowed in a burst. @default 100 */
@@ -55,8 +59,14 @@ export interface GatewayOptions {
   historySize?: number;
   /** How long messages stay in history, in ms (memory engine). @default 600000 */
   historyTtl?: number;
+  /** Bytes of message frames kept in one channel's history; a larger message is published but not kept. @default 1048576 */
+  historyMaxBytes?: number;
+  /** Bytes of history the memory engine keeps for the whole process. @default 268435456 */
+  historyTotalBytes?: number;
   /** Idempotency window of publish ids, in ms (memory engine). @default 300000 */
   idempotencyTtl?: number;
+  /** Most publish ids the memory engine remembers (about 40 bytes each); past it the oldest is forgotten early, counted. @default 3000000 */
+  idempotencyMaxKeys?: number;
   /** Serve the demo page at `/` (the browser SDK connected to this gateway, and a publish form). @default false */
   demo?: boolean;
   /** API key the demo page's publish form is prefilled with (the CLI sets it in development mode only). */
@@ -105,6 +115,8 @@ export const DEFAULTS: ResolvedOptions = {
   sweepInterval: 1000,
   maxFrameSize: 65_536,
   maxSubscriptions: 100,
+  channelRate: 100,
+  channelRatePerIp: 1000,
   clientRate: 50,
   clientBurst: 100,
   maxInvalidFrames: 10,
@@ -114,7 +126,10 @@ export const DEFAULTS: ResolvedOptions = {
   shutdownTimeout: 10_000,
   historySize: ENGINE_DEFAULTS.historySize,
   historyTtl: ENGINE_DEFAULTS.historyTtl,
+  historyMaxBytes: ENGINE_DEFAULTS.historyMaxBytes,
+  historyTotalBytes: ENGINE_DEFAULTS.historyTotalBytes,
   idempotencyTtl: ENGINE_DEFAULTS.idempotencyTtl,
+  idempotencyMaxKeys: ENGINE_DEFAULTS.idempotencyMaxKeys,
   demo: false,
   demoApiKey: undefined,
   transport: 'ws',
@@ -144,6 +159,8 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'sweepInterval',
   'maxFrameSize',
   'maxSubscriptions',
+  'channelRate',
+  'channelRatePerIp',
   'clientRate',
   'clientBurst',
   'maxInvalidFrames',
@@ -152,7 +169,10 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'maxPublishChannels',
   'shutdownTimeout',
   'historyTtl',
+  'historyMaxBytes',
+  'historyTotalBytes',
   'idempotencyTtl',
+  'idempotencyMaxKeys',
 ];
 
 /** Merges defaults and rejects invalid values and combinations with a message naming the option. */
@@ -208,7 +228,19 @@ function checkPublicKey(pem: string): void {
   } catch {
     throw new OptionsError('jwtPublicKeys', 'every public key must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
   }
+  // Node derives a public key from a private one: a private key here is a mistake (and a secret in the wrong place).
+  if (isPrivateKey(pem)) throw new OptionsError('jwtPublicKeys', 'every public key must be a PEM public key (-----BEGIN PUBLIC KEY-----), not a private key');
   if (type !== 'rsa' && !(type === 'ec' && curve === 'prime256v1')) {
     throw new OptionsError('jwtPublicKeys', 'every public key must be RSA (RS256) or EC P-256 (ES256)');
+  }
+}
+
+/** Whether `pem` holds a private key (which Node would quietly turn into its public key). */
+function isPrivateKey(pem: string): boolean {
+  try {
+    createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -101,10 +101,12 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       return;
     }
     if (err instanceof HeraldError) {
-      if (err.code === 'engine_unavailable') stats.engineError('api', { requestId, path: path.slice(0, 100), error: err.message });
+      if (err.code === 'engine_unavailable' || err.code === 'engine_timeout')
+        stats.engineError('api', { requestId, path: path.slice(0, 100), code: err.code, error: err.message });
       else if (err.status >= 500) logger.warn({ err, requestId, path }, 'request failed');
-      // A publish that was refused (invalid, engine down, shutting down) is a message that will not arrive.
-      if (path === '/api/publish' && err.code !== 'no_such_client') {
+      // A publish that was refused (invalid, engine down, shutting down) is a message that will not arrive. One
+      // whose outcome is unknown (engine_timeout) may have been published: it is an engine error, not a drop.
+      if (path === '/api/publish' && err.code !== 'no_such_client' && err.code !== 'engine_timeout') {
         const reason = err.status < 500 ? 'invalid' : err.code === 'shutting_down' ? 'shutting_down' : 'engine_unavailable';
         stats.drop(reason, 1, { requestId, code: err.code, ...(err.field === undefined ? {} : { field: err.field }) });
       }

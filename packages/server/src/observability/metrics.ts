@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Stats } from '../delivery/stats.js';
+import type { EngineUsage } from '../engine/types.js';
 
 /** What the metrics read: plain counters and live sizes, at scrape time only. */
 export interface MetricsSource {
@@ -8,6 +9,8 @@ export interface MetricsSource {
   /** Open connections by protocol (native, pusher). */
   connectionsByProtocol(): ReadonlyMap<string, number>;
   subscriptionCount(): number;
+  /** What the engine holds in this process (the memory engine); undefined for an engine that keeps it elsewhere. */
+  engineUsage: (() => EngineUsage) | undefined;
   channelCount(): number;
   engine: string;
   node: string;
@@ -38,8 +41,10 @@ export const DROP_REASONS = [
 ];
 /** Auth failure reasons exported at 0 from the start. */
 export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden'];
+/** Limits exported at 0 from the start. */
+export const LIMITS = ['new_channels'];
 /** Engine operations exported at 0 from the start. */
-export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin'];
+export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence'];
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ROUND_TRIP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -179,6 +184,15 @@ export function createMetrics(src: MetricsSource): Metrics {
     },
   });
   new Counter({
+    name: 'herald_limited_total',
+    help: 'Requests refused by a limit (not messages: see herald_messages_dropped_total), by limit.',
+    labelNames: ['limit'],
+    registers,
+    collect() {
+      fromMap(this, 'limit', stats.limits, LIMITS);
+    },
+  });
+  new Counter({
     name: 'herald_engine_errors_total',
     help: 'Engine operations that failed (engine unreachable or erroring), by operation.',
     labelNames: ['operation'],
@@ -201,6 +215,42 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
   });
   up.set({ engine: src.engine }, 1);
+  const usage = src.engineUsage;
+  if (usage) {
+    new Gauge({
+      name: 'herald_history_channels',
+      help: 'Channels the memory engine keeps state for (seq, epoch, history): only published channels, kept until idle past the meta TTL.',
+      registers,
+      collect() {
+        this.set(usage().channels);
+      },
+    });
+    new Gauge({
+      name: 'herald_history_bytes',
+      help: 'Bytes of message frames the memory engine keeps in history (bounded by historyTotalBytes).',
+      registers,
+      collect() {
+        this.set(usage().historyBytes);
+      },
+    });
+    new Gauge({
+      name: 'herald_idempotency_keys',
+      help: 'Publish ids the memory engine remembers for the idempotency window (bounded by idempotencyMaxKeys).',
+      registers,
+      collect() {
+        this.set(usage().idempotencyKeys);
+      },
+    });
+    new Counter({
+      name: 'herald_idempotency_early_evictions_total',
+      help: 'Publish ids forgotten before their idempotency window ended because idempotencyMaxKeys was reached: a repeat of one would publish again.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(usage().idempotencyEarlyEvictions);
+      },
+    });
+  }
   new Counter({
     name: 'herald_ingest_messages_total',
     help: 'Messages taken from the Redis ingest (stream or PUBLISH) and published.',

@@ -39,6 +39,9 @@ export function createLogObserver(limiter: LogLimiter): StatsObserver {
     authFailed(reason, ids) {
       limiter.log('info', `auth:${reason}`, { reason, ...defined(ids) }, 'authentication failed');
     },
+    limited(limit, ids) {
+      limiter.log('info', `limit:${limit}`, { limit, ...defined(ids) }, 'limit reached');
+    },
     engineError(operation, ids) {
       limiter.log('warn', `engine:${operation}`, { operation, ...defined(ids) }, 'engine operation failed');
     },

@@ -64,6 +64,7 @@ export function createOperations(deps: OperationsDeps): Operations {
     connectionsByProtocol: () => hub.connectionsByProtocol(),
     subscriptionCount: () => hub.subscriptionCount(),
     channelCount: () => hub.channelCount,
+    engineUsage: engine.usage?.bind(engine),
     engine: engine.name,
     node,
     version: VERSION,
@@ -111,10 +112,26 @@ export function createOperations(deps: OperationsDeps): Operations {
     });
   };
 
+  let evicted = engine.usage?.().idempotencyEarlyEvictions ?? 0;
+  /** Says (at most once a second) when publish ids were forgotten before their window ended. */
+  const watchIdempotency = (): void => {
+    const now = engine.usage?.().idempotencyEarlyEvictions ?? 0;
+    if (now > evicted) {
+      limiter.log(
+        'warn',
+        'idempotency',
+        { forgotten: now - evicted, total: now },
+        'publish ids forgotten before their idempotency window ended (raise HERALD_IDEMPOTENCY_MAX_KEYS)',
+      );
+      evicted = now;
+    }
+  };
+
   let ticks = 0;
   let timer: TimerHandle | undefined;
   const tick = (): void => {
     ticks += 1;
+    watchIdempotency();
     rates.tick(clock.now());
     stats.latency.sweep();
     limiter.flush();

@@ -28,6 +28,17 @@ export class EngineUnavailableError extends HeraldError {
   }
 }
 
+/**
+ * A command was sent to the engine and not answered in time (or its connection dropped while it was in
+ * flight): it may have run. The caller must retry with the same idempotency id, never assume either way.
+ */
+export class EngineTimeoutError extends HeraldError {
+  constructor(message: string, cause?: unknown) {
+    super('engine_timeout', message, { cause });
+    this.name = 'EngineTimeoutError';
+  }
+}
+
 /** The JSON body of an HTTP error response. */
 export function errorBody(err: HeraldError): string {
   const e: Record<string, unknown> = { code: err.code, message: err.message };

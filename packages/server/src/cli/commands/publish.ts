@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
 
@@ -9,7 +10,8 @@ const SPECS: readonly FlagSpec[] = [
   { flag: '--client', description: 'Publish to one connection (fails with no_such_client when it is gone).' },
   { flag: '--type', description: 'The message type, e.g. notice.' },
   { flag: '--payload', description: 'The JSON payload (an object or array); "-" or omitted: read it from stdin.' },
-  { flag: '--id', description: 'An idempotency key: the same id twice publishes once.' },
+  { flag: '--id', description: 'An idempotency key: the same id twice publishes once (default: a random one, so retries are safe).' },
+  { flag: '--retries', description: 'Retries after an unknown outcome (504 engine_timeout, no answer) or a 503, with the same id (default 3).' },
 ];
 
 export const PUBLISH_HELP = flagsHelp(
@@ -23,7 +25,13 @@ export interface PublishIo {
   env: Readonly<Record<string, string | undefined>>;
   readStdin: () => Promise<string>;
   out: (text: string) => void;
+  /** Waits between retries. @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** Statuses after which the same publish (same id) is sent again: nothing accepted (503), or unknown (504). */
+const RETRY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+const RETRY_BASE_MS = 250;
 
 /** `herald publish`: resolves with the exit code (0 published, 1 refused by the gateway or unreachable). */
 export async function publishCommand(argv: readonly string[], io: PublishIo): Promise<number> {
@@ -48,21 +56,33 @@ export async function publishCommand(argv: readonly string[], io: PublishIo): Pr
     else body['channels'] = channels;
   } else if (v.has('--user')) body['channel'] = `user:${v.get('--user') as string}`;
   else body['client'] = v.get('--client');
-  if (v.has('--id')) body['id'] = v.get('--id');
+  // Always an id: a retry after an unknown outcome must not publish twice.
+  body['id'] = v.get('--id') ?? `cli-${randomUUID()}`;
+  const retriesText = v.get('--retries') ?? '3';
+  if (!/^\d+$/.test(retriesText) || Number(retriesText) > 20) throw new ConfigError('herald publish: --retries must be 0-20');
+  const retries = Number(retriesText);
+  const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
-  let res: Response;
-  try {
-    res = await fetch(`${url}/api/publish`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    io.out(`herald publish: cannot reach ${url}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+  for (let attempt = 0; ; attempt++) {
+    let res: Response | undefined;
+    let failure = '';
+    try {
+      res = await fetch(`${url}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (err) {
+      failure = `cannot reach ${url}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    const answer = res === undefined ? undefined : await res.text();
+    const retry = res === undefined || RETRY_STATUSES.has(res.status);
+    if (!retry || attempt >= retries) {
+      if (res === undefined) io.out(`herald publish: ${failure} (id ${String(body['id'])}; publishing again with this id is safe)\n`);
+      else io.out(`${answer ?? ''}\n`);
+      return res?.ok ? 0 : 1;
+    }
+    await sleep(RETRY_BASE_MS * 2 ** attempt);
   }
-  const answer = await res.text();
-  io.out(`${answer}\n`);
-  return res.ok ? 0 : 1;
 }

@@ -17,7 +17,7 @@ import type {
   Recovery,
 } from '../types.js';
 import { MemoryHistory } from './history.js';
-import { IdempotencyCache } from './idempotency.js';
+import { IdempotencyIndex } from './idempotency.js';
 import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
 
@@ -29,10 +29,16 @@ export interface MemoryEngineOptions {
   historyTtl?: number;
   /** How long an idle, unsubscribed channel keeps its seq and epoch after its last publish or read, in ms. @default max(historyTtl, 3600000) */
   historyMetaTtl?: number;
+  /** Bytes of message frames kept per channel; a larger message is published but not kept. @default 1048576 */
+  historyMaxBytes?: number;
+  /** Bytes of history kept by the process; past it the least recently published channels lose their oldest messages. @default 268435456 */
+  historyTotalBytes?: number;
   /** Idempotency window for publish ids, in ms. @default 300000 (5 minutes) */
   idempotencyTtl?: number;
-  /** Most idempotency keys remembered at once (oldest forgotten first). @default 100000 */
+  /** Most publish ids remembered at once (about 40 bytes each); past it the oldest is forgotten before its window ends, counted. @default 3000000 */
   idempotencyMaxKeys?: number;
+  /** Told when ids are forgotten before their window ended (the bound was reached). */
+  onEarlyEviction?: (n: number) => void;
   /** @default the system clock */
   clock?: Clock;
 }
@@ -46,15 +52,26 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   const now = () => clock.now();
   const historyTtl = options.historyTtl ?? ENGINE_DEFAULTS.historyTtl;
   const store = new MemoryHistory(
-    { size: options.historySize ?? ENGINE_DEFAULTS.historySize, ttl: historyTtl, metaTtl: options.historyMetaTtl ?? defaultMetaTtl(historyTtl) },
+    {
+      size: options.historySize ?? ENGINE_DEFAULTS.historySize,
+      ttl: historyTtl,
+      metaTtl: options.historyMetaTtl ?? defaultMetaTtl(historyTtl),
+      maxBytes: options.historyMaxBytes ?? ENGINE_DEFAULTS.historyMaxBytes,
+      totalBytes: options.historyTotalBytes ?? ENGINE_DEFAULTS.historyTotalBytes,
+    },
     now,
   );
   const presence = new MemoryPresence();
   const members = new MemoryMembers();
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
-  const published = new IdempotencyCache<PublishOutcome>(idempotencyTtl, maxKeys, now);
-  const direct = new IdempotencyCache<boolean>(idempotencyTtl, maxKeys, now);
+  let earlyEvictions = 0;
+  const early = (n: number): void => {
+    earlyEvictions += n;
+    options.onEarlyEviction?.(n);
+  };
+  const published = new IdempotencyIndex(idempotencyTtl, maxKeys, now, early);
+  const direct = new IdempotencyIndex(idempotencyTtl, maxKeys, now, early);
   const subscribed = new Set<ChannelName>();
   let handlers: EngineHandlers | undefined;
   let sweeper: TimerHandle | undefined;
@@ -71,11 +88,11 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       const key = input.idempotencyKey === undefined ? undefined : `${input.idempotencyKey}\u0000${input.channel}`;
       if (key !== undefined) {
         const seen = published.get(key);
-        if (seen) return Promise.resolve({ ...seen, duplicate: true });
+        if (seen) return Promise.resolve({ seq: seen.seq, epoch: seen.epoch, duplicate: true });
       }
       const msg = store.append(input.channel, (seq) => encodeMessage(input.type, input.channel, input.payloadJson, seq));
       const outcome: PublishOutcome = { seq: msg.seq, epoch: msg.epoch, duplicate: false };
-      if (key !== undefined) published.set(key, outcome);
+      if (key !== undefined) published.set(key, { seq: msg.seq, epoch: msg.epoch });
       // The stored message is shared with history: the exclusion belongs to this live delivery only.
       if (subscribed.has(input.channel)) h.message(input.exclude === undefined ? msg : { ...msg, exclude: input.exclude });
       return Promise.resolve(outcome);
@@ -89,11 +106,11 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       const h = alive();
       const key = input.idempotencyKey === undefined ? undefined : `${input.idempotencyKey}\u0000${clientChannel(input.client)}`;
       if (key !== undefined) {
-        const seen = direct.get(key);
-        if (seen !== undefined) return Promise.resolve(seen);
+        if (direct.get(key) !== undefined) return Promise.resolve(true);
       }
       const ok = h.direct(input.client, directMessage(input.client, encodeMessage(input.type, clientChannel(input.client), input.payloadJson, 0)));
-      if (key !== undefined && ok) direct.set(key, ok);
+      // Only deliveries are remembered: a retry after "no such client" tries again.
+      if (key !== undefined && ok) direct.set(key, { seq: 0, epoch: '' });
       return Promise.resolve(ok);
     },
     subscribe(channel) {
@@ -102,6 +119,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     unsubscribe(channel) {
       subscribed.delete(channel);
+      store.release(channel);
       return Promise.resolve();
     },
     disconnect(target: DisconnectTarget): Promise<number> {
@@ -117,6 +135,12 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
 
   return {
     name: 'memory',
+    usage: () => ({
+      channels: store.usage.channels,
+      historyBytes: store.usage.bytes,
+      idempotencyKeys: published.size + direct.size,
+      idempotencyEarlyEvictions: earlyEvictions,
+    }),
     broker,
     history,
     presence,

@@ -159,8 +159,20 @@ export class RedisBroker implements Broker {
     const { keys, history, publishScript, sharded, idempotencyTtl } = this.d;
     const k = [keys.meta(input.channel), keys.stream(input.channel)];
     if (input.idempotencyKey !== undefined) k.push(keys.idempotency(input.channel, input.idempotencyKey));
-    const { size, ttl, metaTtl } = history.limits;
-    const args = [input.channel, input.type, input.payloadJson, newEpoch(), size, ttl, metaTtl, idempotencyTtl, sharded ? '1' : '0', input.exclude ?? ''];
+    const { size, ttl, metaTtl, maxBytes } = history.limits;
+    const args = [
+      input.channel,
+      input.type,
+      input.payloadJson,
+      newEpoch(),
+      size,
+      ttl,
+      metaTtl,
+      idempotencyTtl,
+      sharded ? '1' : '0',
+      maxBytes,
+      input.exclude ?? '',
+    ];
     return this.d.ctx.call('publish', async (redis) => {
       const reply = await publishScript.run(redis, k, args);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../../util/clock.js';
-import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
+import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../../util/errors.js';
 
 /** Which of the engine's two connections a client is for. */
 export type RedisRole = 'command' | 'subscriber';
@@ -78,19 +78,32 @@ const SCRIPT_ERRORS: Record<string, (message: string, cause: unknown) => HeraldE
   INVALID_TYPE: (m, cause) => new HeraldError('invalid_field', m, { field: 'type', cause }),
   RESERVED_TYPE: (m, cause) => new HeraldError('reserved_type', m, { field: 'type', cause }),
   INVALID_PAYLOAD: (m, cause) => new HeraldError('invalid_field', m, { field: 'payload', cause }),
+  PAYLOAD_TOO_DEEP: (m, cause) => new HeraldError('payload_too_deep', m, { field: 'payload', cause }),
 };
 
 /**
- * Turns anything a Redis call threw into a HeraldError: input the publish script rejected keeps its
- * code (400); everything else (connection refused, timeout, OOM, a broken script) is the engine being
- * unavailable (503). The message names the operation, never the Redis address; `cause` has the details.
+ * Errors of commands that were written to Redis and never answered: the command timed out, or the connection
+ * dropped with it in flight (ioredis flushes its command queue then; with `enableOfflineQueue: false` nothing
+ * unsent is ever queued). Such a command may have run.
  */
-export function toHeraldError(err: unknown, operation: string): HeraldError {
+function outcomeUnknown(err: Error): boolean {
+  return err.message === 'Command timed out' || err.message === 'Connection is closed.' || err.name === 'MaxRetriesPerRequestError';
+}
+
+/**
+ * Turns anything a Redis call threw into a HeraldError: input the publish script rejected keeps its
+ * code (400); a command sent and not answered is `engine_timeout` (504: outcome unknown, retry with the same
+ * id); everything else (not connected, OOM, a broken script) is the engine being unavailable (503: nothing was
+ * done). The message names the operation, never the Redis address; `cause` has the details.
+ */
+export function toHeraldError(err: unknown, operation: string, sent = true): HeraldError {
   if (err instanceof HeraldError) return err;
   if (err instanceof Error) {
     const space = err.message.indexOf(' ');
     const make = space > 0 ? SCRIPT_ERRORS[err.message.slice(0, space)] : undefined;
     if (make) return make(err.message.slice(space + 1), err);
+    if (sent && outcomeUnknown(err))
+      return new EngineTimeoutError(`Redis did not answer in time (${operation}): the outcome is unknown, retry with the same id`, err);
   }
   return new EngineUnavailableError(`Redis is unavailable (${operation} failed)`, err);
 }
@@ -137,13 +150,18 @@ export class RedisContext {
     return whenReady(this.redis, this.clock, timeout);
   }
 
-  /** Runs `fn` against the command connection; every failure becomes a HeraldError (see toHeraldError). */
+  /**
+   * Runs `fn` against the command connection; every failure becomes a HeraldError (see toHeraldError). A
+   * command can only have been written while the connection was ready (nothing is queued offline), so a
+   * failure of one issued on a connection that was not is "unavailable", never "outcome unknown".
+   */
   async call<T>(operation: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
     if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
+    const sent = this.redis.status === 'ready';
     try {
       return await fn(this.redis);
     } catch (err) {
-      throw toHeraldError(err, operation);
+      throw toHeraldError(err, operation, sent);
     }
   }
 

@@ -31,6 +31,8 @@ export interface RedisEngineOptions {
   nodeId?: NodeId;
   /** Messages kept per channel for recovery. @default 1000 */
   historySize?: number;
+  /** Bytes of message frames kept per channel; a larger message is published but not kept. @default 1048576 */
+  historyMaxBytes?: number;
   /** How long a message stays in history, in ms (measured in Redis server time). @default 600000 (10 minutes) */
   historyTtl?: number;
   /** How long a channel's seq and epoch outlive its last publish or read, in ms; at least `historyTtl`. @default max(historyTtl, 3600000) (one hour) */
@@ -73,6 +75,7 @@ function resolve(o: RedisEngineOptions) {
     prefix,
     nodeId,
     historySize: integer('historySize', o.historySize ?? D.historySize, 0),
+    historyMaxBytes: integer('historyMaxBytes', o.historyMaxBytes ?? D.historyMaxBytes, 1),
     historyTtl,
     historyMetaTtl,
     idempotencyTtl: integer('idempotencyTtl', o.idempotencyTtl ?? D.idempotencyTtl, 1),
@@ -126,7 +129,13 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const sub = make('subscriber');
   const keys = new RedisKeys(o.prefix);
   const ctx = new RedisContext(redis, clock);
-  const history = new RedisHistory(ctx, keys, { size: o.historySize, ttl: o.historyTtl, metaTtl: o.historyMetaTtl });
+  const history = new RedisHistory(ctx, keys, {
+    size: o.historySize,
+    ttl: o.historyTtl,
+    metaTtl: o.historyMetaTtl,
+    maxBytes: o.historyMaxBytes,
+    emptyTtl: ENGINE_DEFAULTS.emptyMetaTtl,
+  });
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
   const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
   let handlers: EngineHandlers | undefined;
@@ -148,7 +157,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   let timer: TimerHandle | undefined;
   let lastTouch = clock.now();
   // Subscribed channels keep their seq and epoch: extend their meta TTL well before it can run out.
-  const touchEvery = Math.min(o.historyMetaTtl / 4, 3_600_000);
+  const touchEvery = Math.min(o.historyMetaTtl / 4, ENGINE_DEFAULTS.emptyMetaTtl / 3, 3_600_000);
   const tick = (): void => {
     presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
     members.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: members refresh failed'));

@@ -12,6 +12,10 @@ export interface RedisHistoryLimits {
   ttl: number;
   /** How long a channel's seq and epoch live after their last use, in ms. */
   metaTtl: number;
+  /** Bytes of frames kept per channel (enforced by publish.lua). */
+  maxBytes: number;
+  /** How long the meta of a channel never published to lives after a read, in ms. */
+  emptyTtl: number;
 }
 
 /** One stream entry. */
@@ -73,7 +77,8 @@ function parseSnapshot(raw: unknown): Snapshot {
 }
 
 /**
- * Per-channel history in Redis: a hash with seq and epoch, and a stream whose entry ids are the seqs.
+ * Per-channel history in Redis: a hash with seq, epoch and the stream's bytes, and a stream whose entry ids are
+ * the seqs. A channel only read (subscribed to), never published to, keeps its hash for a short TTL only.
  * Writes happen in `lua/publish.lua`; reads go through `lua/history.lua`, which returns the position, the
  * server time and the entries in one atomic snapshot, so the all-or-nothing checks below never compare a
  * position with entries from another moment. Message age is judged in Redis server time, the clock that
@@ -81,6 +86,7 @@ function parseSnapshot(raw: unknown): Snapshot {
  */
 export class RedisHistory implements History {
   private readonly script = LuaScript.load('history');
+  private readonly touchScript = LuaScript.load('touch');
 
   constructor(
     private readonly ctx: RedisContext,
@@ -92,6 +98,8 @@ export class RedisHistory implements History {
     const args: Array<string | number> = [newEpoch(), this.limits.metaTtl, m.mode];
     if (m.mode === 'after') args.push(m.since, m.limit, m.epoch ?? '', this.limits.size);
     else if (m.mode === 'last') args.push(0, m.limit, '', this.limits.size);
+    else args.push(0, 0, '', this.limits.size);
+    args.push(this.limits.emptyTtl);
     const keys = [this.keys.meta(channel), this.keys.stream(channel)];
     return this.ctx.call('history read', async (redis) => parseSnapshot(await this.script.run(redis, keys, args, true)));
   }
@@ -106,10 +114,10 @@ export class RedisHistory implements History {
    * With `limit`, only the first `limit` must be there (a page); without, everything up to `seq`.
    */
   private after(channel: ChannelName, s: Snapshot, since: number, epoch: string | undefined, limit?: number): EngineMessage[] | undefined {
-    if (epoch !== undefined && epoch !== s.epoch) return undefined;
+    // A position of 0 holds nothing: it recovers from seq 1 in any epoch (see EMPTY_EPOCH).
+    if (epoch !== undefined && epoch !== s.epoch && since !== 0) return undefined;
     if (!Number.isSafeInteger(since) || since < 0 || since > s.seq) return undefined;
     if (since === s.seq) return [];
-    // The stream is trimmed approximately (MAXLEN ~); the configured size is the promise, not the stream.
     if (s.seq - since > this.limits.size) return undefined;
     const cutoff = s.now - this.limits.ttl;
     const out: EngineMessage[] = [];
@@ -163,10 +171,10 @@ export class RedisHistory implements History {
    * seq and epoch however long it stays quiet (the memory engine keeps subscribed channels the same way).
    */
   async touch(channels: Iterable<ChannelName>): Promise<void> {
-    const metas = [...channels].map((c) => this.keys.meta(c));
-    if (metas.length === 0) return;
-    await this.ctx.pipeline('history touch', (p) => {
-      for (const key of metas) p.pexpire(key, this.limits.metaTtl);
-    });
+    const args = [this.limits.metaTtl, this.limits.emptyTtl];
+    // One script call per channel (each may live on its own cluster slot); written in one tick, so pipelined.
+    const calls = [...channels].map((c) => this.ctx.call('history touch', (redis) => this.touchScript.run(redis, [this.keys.meta(c)], args)));
+    const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }

@@ -14,10 +14,11 @@ import {
 import type { Auth } from '../../auth/types.js';
 import type { Connection } from '../../delivery/connection.js';
 import type { Subscriptions } from '../../delivery/hub.js';
-import type { CloseReason, Liveness, ProtocolHandler } from '../../delivery/protocol.js';
+import type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../../delivery/protocol.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { PreparedSubscription } from '../../delivery/subscription.js';
 import type { Clock } from '../../util/clock.js';
+import { HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { nativeCodec } from './codec.js';
 
@@ -68,8 +69,6 @@ type Phase = 'awaiting_connect' | 'authenticating' | 'open';
  * unsubscribe frames run one after another, in arrival order, so answers keep request order.
  */
 export class NativeHandler implements ProtocolHandler {
-  readonly codec = nativeCodec;
-  readonly liveness: Liveness;
   private phase: Phase = 'awaiting_connect';
   private invalidFrames = 0;
   /** Frames that arrived while `connect` was being verified (made on the first one). */
@@ -79,8 +78,15 @@ export class NativeHandler implements ProtocolHandler {
   constructor(
     private readonly conn: Connection,
     private readonly d: NativeDeps,
-  ) {
-    this.liveness = d.liveness;
+  ) {}
+
+  // Getters, not fields: shared by every connection instead of stored in each (idle connections are many).
+  get codec(): MessageCodec {
+    return nativeCodec;
+  }
+
+  get liveness(): Liveness {
+    return this.d.liveness;
   }
 
   message(data: Buffer, binary: boolean): void {
@@ -215,8 +221,7 @@ export class NativeHandler implements ProtocolHandler {
         subs[channel] = r.value.result;
         ready.push(r.value);
       } else {
-        errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel });
-        d.stats.engineError('subscribe', { client: conn.id, channel, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+        errors.push(this.subscribeFailed(channel, r.reason));
       }
     });
     // Open only now: frames that arrived meanwhile were kept in `early`, so no answer overtakes
@@ -261,8 +266,7 @@ export class NativeHandler implements ProtocolHandler {
     try {
       prepared = await d.subscriptions.prepare(conn, frame.channel, frame);
     } catch (err) {
-      d.stats.engineError('subscribe', { client: conn.id, channel: frame.channel, error: err instanceof Error ? err.message : String(err) });
-      const e: ErrorFrame = { type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel: frame.channel };
+      const e = this.subscribeFailed(frame.channel, err);
       if (frame.id !== undefined) e.id = frame.id;
       conn.sendJson(e);
       return;
@@ -271,6 +275,15 @@ export class NativeHandler implements ProtocolHandler {
     const ok = { type: 'subscribed' as const, channel: frame.channel, ...prepared.result };
     conn.sendJson(frame.id === undefined ? ok : { ...ok, id: frame.id });
     for (const f of d.subscriptions.finish(conn, prepared)) conn.enqueue(f);
+  }
+
+  /** The error frame of a subscription that could not be made: a limit of the core, or the engine. */
+  private subscribeFailed(channel: ChannelName, err: unknown): ErrorFrame {
+    if (err instanceof HeraldError && err.code === ErrorCode.TooManyChannels) {
+      return { type: 'error', code: err.code, message: err.message, channel };
+    }
+    this.d.stats.engineError('subscribe', { client: this.conn.id, channel, error: err instanceof Error ? err.message : String(err) });
+    return { type: 'error', code: ErrorCode.EngineUnavailable, message: 'subscription failed, retry later', channel };
   }
 
   /** Answers a malformed frame with an error; too many of them close the connection with 4500. */

@@ -191,7 +191,7 @@ export class PusherHandler implements ProtocolHandler {
       return;
     }
     this.user = { id, infoJson: o['user_info'] === undefined ? 'null' : JSON.stringify(o['user_info']) };
-    conn.authenticate({ user: pusherUser(app.id, id), channels: [], expiresAt: undefined });
+    conn.authenticate({ user: pusherUser(app.id, id), channels: [], gateway: [], expiresAt: undefined });
     await d.subscriptions.register(conn);
     if (conn.isClosed()) return;
     conn.sendJson({ event: 'pusher:signin_success', data: { user_data: userData } });

@@ -1,0 +1,160 @@
+/**
+ * Connection tokens signed with asymmetric keys: RS256 and ES256 verified with PEM public keys
+ * (`jwtPublicKeys`) or with the keys of a JWKS URL (`jwksUrl`), by JwtAuth alone and end to end through a
+ * gateway; what must be refused (wrong key, expired, `alg: none`, algorithm confusion, unknown kid, other
+ * algorithms); the JWKS fetched once; admin tokens only when enabled; and the options that are refused.
+ */
+import { createPublicKey } from 'node:crypto';
+import { exportPKCS8 } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_CHANNEL, mintAdminToken } from '../src/auth/admin-token.js';
+import { JwtAuth } from '../src/auth/jwt-auth.js';
+import type { Verification } from '../src/auth/types.js';
+import { OptionsError, resolveOptions } from '../src/gateway/options.js';
+import { API_KEY, JWT_SECRET, ManualClock, startGateway, TestClient } from './helpers.js';
+import { asAlgorithm, makeKey, serveJwks, signWith, unsignedToken, type TestKey } from './support/jwt-keys.js';
+
+/** The time of the gateways' manual clock, and token expiries around it (seconds). */
+const NOW = new ManualClock().now();
+const LATER = Math.floor(NOW / 1000) + 3600;
+const EARLIER = Math.floor(NOW / 1000) - 60;
+const CLAIMS = { sub: '42', channels: ['private:team-*'] };
+
+let rsa: TestKey;
+let ec: TestKey;
+let stranger: TestKey;
+let p384: TestKey;
+
+beforeAll(async () => {
+  [rsa, ec, stranger, p384] = await Promise.all([makeKey('RS256'), makeKey('ES256'), makeKey('RS256'), makeKey('ES384')]);
+});
+
+const verify = (auth: JwtAuth, token: string): Promise<Verification> => auth.verifyConnection(token, NOW);
+const refused = (v: Verification): string => (v.ok ? 'accepted' : v.reason);
+/** The JWKS of the RSA key (without `alg`, as many identity providers publish it) and of the EC key. */
+const jwks = () =>
+  serveJwks([
+    { ...rsa.jwk, kid: 'rsa-1', use: 'sig' },
+    { ...ec.jwk, kid: 'ec-1', alg: 'ES256', use: 'sig' },
+  ]);
+
+/** Connects with `token` and returns the user of `connected`, or the close code. */
+async function outcome(ws: string, token: string): Promise<string | number | null> {
+  const c = await TestClient.open(ws);
+  c.send({ type: 'connect', token });
+  const f = await c.next().catch(() => undefined);
+  if (f?.type === 'connected') return f.user as string | null;
+  return (await c.closed()).code;
+}
+
+describe('JwtAuth: PEM public keys', () => {
+  it('accepts valid RS256 and ES256 tokens with the identity they carry', async () => {
+    const auth = new JwtAuth({ publicKeys: [rsa.pem, ec.pem] });
+    for (const key of [rsa, ec]) {
+      const v = await verify(auth, await signWith(key.privateKey, key.alg, CLAIMS, { exp: LATER }));
+      expect(v).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], gateway: [], expiresAt: LATER * 1000 } });
+    }
+  });
+
+  it('refuses a wrong key, an expired token, alg none, an HS256 token keyed with the public key, and other algorithms', async () => {
+    const auth = new JwtAuth({ publicKeys: [rsa.pem, ec.pem], secrets: [JWT_SECRET] });
+    expect(refused(await verify(auth, await signWith(stranger.privateKey, 'RS256', CLAIMS, { exp: LATER })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(rsa.privateKey, 'RS256', CLAIMS, { exp: EARLIER })))).toBe('expired');
+    expect(refused(await verify(auth, await signWith(ec.privateKey, 'ES256', CLAIMS, { exp: EARLIER })))).toBe('expired');
+    expect(refused(await verify(auth, unsignedToken({ ...CLAIMS, exp: LATER })))).toBe('invalid');
+    // Algorithm confusion: the public key's bytes (known to anybody) used as an HMAC secret.
+    for (const pem of [rsa.pem, ec.pem]) {
+      expect(refused(await verify(auth, await signWith(new TextEncoder().encode(pem), 'HS256', CLAIMS, { exp: LATER })))).toBe('invalid');
+    }
+    expect(refused(await verify(auth, await signWith(await asAlgorithm(rsa, 'RS384'), 'RS384', CLAIMS, { exp: LATER })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(await asAlgorithm(rsa, 'PS256'), 'PS256', CLAIMS, { exp: LATER })))).toBe('invalid');
+    // The HS256 secret still works beside the public keys.
+    expect((await verify(auth, await signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', CLAIMS, { exp: LATER }))).ok).toBe(true);
+  });
+
+  it('uses a public key given as PKCS#1 or with text around the PEM block (what Node reads, the verifier can use)', async () => {
+    const pkcs1 = createPublicKey(rsa.pem).export({ type: 'pkcs1', format: 'pem' }).toString();
+    for (const pem of [pkcs1, `\n${ec.pem}\n`]) expect(() => resolveOptions({ jwtPublicKeys: [pem] })).not.toThrow();
+    const auth = new JwtAuth({ publicKeys: [pkcs1, `\n${ec.pem}\n`] });
+    for (const key of [rsa, ec]) expect((await verify(auth, await signWith(key.privateKey, key.alg, CLAIMS, { exp: LATER }))).ok).toBe(true);
+  });
+
+  it('accepts an admin token (kid herald-admin) only when admin tokens are enabled', async () => {
+    const { token } = await mintAdminToken(API_KEY, NOW);
+    const on = await verify(new JwtAuth({ apiKeys: [API_KEY], admin: true }), token);
+    expect(on).toMatchObject({ ok: true, identity: { user: null, channels: [], gateway: [ADMIN_CHANNEL] } });
+    for (const auth of [new JwtAuth({ apiKeys: [API_KEY], secrets: [JWT_SECRET] }), new JwtAuth({ apiKeys: [API_KEY], publicKeys: [rsa.pem] })]) {
+      expect(refused(await verify(auth, token))).toBe('invalid');
+    }
+  });
+});
+
+describe('JwtAuth: a JWKS URL', () => {
+  it('verifies RS256 and ES256 tokens with the keys of the set, fetching it once for many verifications', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    const rs = await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER });
+    const es = await signWith(ec.privateKey, 'ES256', { sub: '43' }, { kid: 'ec-1', exp: LATER });
+    const first = await Promise.all([rs, es, rs, es].map((t) => verify(auth, t)));
+    expect(first.map((v) => (v.ok ? v.identity.user : v.reason))).toEqual(['42', '43', '42', '43']);
+    for (let i = 0; i < 5; i++) expect((await verify(auth, i % 2 ? rs : es)).ok).toBe(true);
+    expect(first[0]).toEqual({ ok: true, identity: { user: '42', channels: ['private:team-*'], gateway: [], expiresAt: LATER * 1000 } });
+    expect(server.requests()).toBe(1);
+  });
+
+  it('refuses an unknown kid, a key not in the set, an expired token, alg none, and RS384 with a key of the set', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    expect(refused(await verify(auth, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'nope', exp: LATER })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(stranger.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: EARLIER })))).toBe('expired');
+    expect(refused(await verify(auth, unsignedToken({ ...CLAIMS, exp: LATER })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(await asAlgorithm(rsa, 'RS384'), 'RS384', CLAIMS, { kid: 'rsa-1', exp: LATER })))).toBe('invalid');
+    // The set itself is fine: the right token passes.
+    expect((await verify(auth, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER }))).ok).toBe(true);
+  });
+});
+
+describe('gateway: asymmetric connection tokens end to end', () => {
+  it('connects clients with RS256 and ES256 tokens (jwtPublicKeys); wrong key 4501, expired 4401', async () => {
+    const gw = await startGateway({ jwtPublicKeys: [rsa.pem, ec.pem], allowAnonymous: false });
+    expect(await outcome(gw.ws, await signWith(rsa.privateKey, 'RS256', CLAIMS, { exp: LATER }))).toBe('42');
+    expect(await outcome(gw.ws, await signWith(ec.privateKey, 'ES256', { sub: '43' }, { exp: LATER }))).toBe('43');
+    expect(await outcome(gw.ws, await signWith(stranger.privateKey, 'RS256', CLAIMS, { exp: LATER }))).toBe(4501);
+    expect(await outcome(gw.ws, await signWith(rsa.privateKey, 'RS256', CLAIMS, { exp: EARLIER }))).toBe(4401);
+    expect(await outcome(gw.ws, unsignedToken({ ...CLAIMS, exp: LATER }))).toBe(4501);
+  });
+
+  it('connects clients with tokens whose key comes from a JWKS URL (jwksUrl)', async () => {
+    const server = await jwks();
+    const gw = await startGateway({ jwksUrl: server.url, allowAnonymous: false });
+    expect(await outcome(gw.ws, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER }))).toBe('42');
+    expect(await outcome(gw.ws, await signWith(ec.privateKey, 'ES256', { sub: '43' }, { kid: 'ec-1', exp: LATER }))).toBe('43');
+    expect(await outcome(gw.ws, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'nope', exp: LATER }))).toBe(4501);
+    expect(await outcome(gw.ws, await signWith(stranger.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER }))).toBe(4501);
+    expect(server.requests()).toBe(1);
+  });
+});
+
+describe('options: public keys and JWKS URL', () => {
+  const optionOf = (opts: Parameters<typeof resolveOptions>[0]): string | undefined => {
+    try {
+      resolveOptions(opts);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof OptionsError)) throw err;
+      return err.option;
+    }
+  };
+
+  it('accepts RSA and EC P-256 public keys and an http(s) JWKS URL', () => {
+    expect(optionOf({ jwtPublicKeys: [rsa.pem, ec.pem], jwksUrl: 'https://idp.example/.well-known/jwks.json' })).toBeUndefined();
+    expect(optionOf({ jwksUrl: 'http://127.0.0.1:9/jwks' })).toBeUndefined();
+  });
+
+  it('refuses a key that is not a PEM public key, a private key, a P-384 key, and a JWKS URL that is not http(s)', async () => {
+    const pkcs8 = await exportPKCS8(rsa.privateKey);
+    for (const bad of ['not a key', rsa.jwk.n as string, pkcs8, p384.pem]) expect(optionOf({ jwtPublicKeys: [rsa.pem, bad] })).toBe('jwtPublicKeys');
+    for (const url of ['file:///etc/jwks.json', 'ftp://idp.example/jwks', 'idp.example/jwks', '']) expect(optionOf({ jwksUrl: url })).toBe('jwksUrl');
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * What a publisher is told when a publish goes wrong, on every path: a payload nested too deep (HTTP, the
+ * Redis ingest, the Lua script), an engine that does not answer in time (504 engine_timeout: outcome unknown,
+ * never "nothing was accepted"), and presence that cannot be read after the message was published.
+ */
+import { MAX_PAYLOAD_DEPTH, MAX_TOKEN_LENGTH } from '@herald/protocol';
+import { describe, expect, it } from 'vitest';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
+import { startRedisIngest } from '../src/engine/redis/ingest.js';
+import type { Engine } from '../src/engine/types.js';
+import { createGateway } from '../src/gateway/gateway.js';
+import { createIngestHandler } from '../src/ingest/handler.js';
+import { silentLogger } from '../src/util/logger.js';
+import { api, API_KEY, eventually, onCleanup, startGateway, TestClient } from './helpers.js';
+import { rawClient, REDIS_URL, RedisProxy, testPrefix } from './redis-helpers.js';
+
+/** A payload `depth` levels deep, as JSON text (JSON.stringify itself overflows the stack on deep values). */
+const nested = (depth: number): string => `${'['.repeat(depth - 1)}{}${']'.repeat(depth - 1)}`;
+/** A publish body around a payload given as JSON text. */
+const body = (payload: string, channel = 'd'): string => `{"channel":"${channel}","type":"t","payload":${payload}}`;
+
+describe('payload nesting depth', () => {
+  it(`answers 400 payload_too_deep above ${MAX_PAYLOAD_DEPTH} levels (20 000 deep too: no stack overflow), accepts ${MAX_PAYLOAD_DEPTH}`, async () => {
+    const gw = await startGateway();
+    const ok = await api(gw.http, 'POST', '/api/publish', undefined, { raw: body(nested(MAX_PAYLOAD_DEPTH)) });
+    expect(ok.status).toBe(200);
+    for (const depth of [MAX_PAYLOAD_DEPTH + 1, 20_000]) {
+      const r = await api(gw.http, 'POST', '/api/publish', undefined, { raw: body(nested(depth)) });
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatchObject({ code: 'payload_too_deep', field: 'payload', limit: MAX_PAYLOAD_DEPTH });
+    }
+    const many = await api(gw.http, 'POST', '/api/publish', undefined, { raw: `[${body('{}')},${body(nested(20_000))}]` });
+    expect(many.body.error).toMatchObject({ code: 'payload_too_deep', field: '[1].payload' });
+    // Nothing of a refused request was published.
+    expect((await api(gw.http, 'GET', '/api/channels/d')).body.seq).toBe(1);
+  });
+
+  it('dead-letters an ingested message nested too deep, with the reason', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    onCleanup(() => raw.disconnect());
+    const logger = silentLogger();
+    const engine = createRedisEngine({ url: REDIS_URL, prefix, logger });
+    const gateway = await createGateway({ port: 0, apiKeys: [API_KEY], engine, logger, shutdownTimeout: 2000 });
+    onCleanup(() => gateway.close());
+    const ingest = await startRedisIngest({
+      url: REDIS_URL,
+      prefix,
+      nodeId: engine.nodeId,
+      handle: createIngestHandler({ publisher: gateway.publisher, stats: gateway.stats, maxItems: 100 }),
+      logger,
+      pubsub: false,
+    });
+    onCleanup(() => ingest.close());
+    await raw.xadd(`${prefix}:ingest`, '*', 'msg', body(nested(5000), 'deep'));
+    const dead = await eventually(async () => {
+      const entries = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
+      return entries.length > 0 ? entries : undefined;
+    }, 'the dead letter');
+    const fields = dead[0]?.[1] ?? [];
+    expect(fields[fields.indexOf('reason') + 1]).toBe('payload_too_deep');
+  });
+});
+
+describe('an engine that does not answer in time', () => {
+  it('answers 504 engine_timeout (outcome unknown), and a retry with the same id publishes exactly once', async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    onCleanup(() => proxy.stop());
+    const logger = silentLogger();
+    const engine = createRedisEngine({ url: proxy.url, prefix: testPrefix(), logger, commandTimeout: 300 });
+    const gw = await startGateway({ engine });
+    const { client } = await TestClient.connect(gw.ws, { subs: { stalled: {} } });
+    proxy.pause();
+    const stalled = await api(gw.http, 'POST', '/api/publish', { channel: 'stalled', type: 't', payload: { n: 1 }, id: 'p-1' });
+    expect(stalled.status).toBe(504);
+    expect(stalled.body.error.code).toBe('engine_timeout');
+    proxy.resume();
+    // The command had reached Redis: the message is published once Redis moves again.
+    const [m] = await client.waitMessages('stalled', 1);
+    expect(m).toMatchObject({ seq: 1, payload: { n: 1 } });
+    const retry = await api(gw.http, 'POST', '/api/publish', { channel: 'stalled', type: 't', payload: { n: 1 }, id: 'p-1' });
+    expect(retry.status).toBe(200);
+    expect(retry.body.results.stalled).toMatchObject({ seq: 1, duplicate: true });
+    expect(gw.gateway.stats.engineErrors.get('api')).toBe(1);
+    // An unknown outcome is not counted as a dropped message.
+    expect(gw.gateway.stats.dropped.get('engine_unavailable') ?? 0).toBe(0);
+  });
+
+  it('answers 503 engine_unavailable when nothing could be sent', async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    const engine = createRedisEngine({ url: proxy.url, prefix: testPrefix(), logger: silentLogger(), commandTimeout: 300 });
+    const gw = await startGateway({ engine });
+    await proxy.stop();
+    await eventually(async () => ((await api(gw.http, 'GET', '/readyz')).status === 503 ? true : undefined), 'the engine to notice');
+    const r = await api(gw.http, 'POST', '/api/publish', { channel: 'down', type: 't', payload: {}, id: 'p-2' });
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('engine_unavailable');
+  });
+});
+
+describe('presence that cannot be read after a publish', () => {
+  it('answers 200 with subscribers and online null: the message was published, only who was there is unknown', async () => {
+    const base = createMemoryEngine();
+    const broken = (): Promise<never> => Promise.reject(new Error('presence store down'));
+    const engine: Engine = { ...base, presence: { ...base.presence, subscribers: broken, online: broken } } as Engine;
+    const gw = await startGateway({ engine });
+    const r = await api(gw.http, 'POST', '/api/publish', { channels: ['news', 'user:7'], type: 't', payload: {} });
+    expect(r.status).toBe(200);
+    expect(r.body.results.news).toMatchObject({ seq: 1, subscribers: null });
+    expect(r.body.results['user:7']).toMatchObject({ seq: 1, subscribers: null, online: null });
+    expect(gw.gateway.stats.engineErrors.get('presence')).toBe(2);
+  });
+});
+
+describe('connect frame', () => {
+  it('says what is wrong with a token over the limit', async () => {
+    const gw = await startGateway();
+    const client = await TestClient.open(gw.ws);
+    client.send({ type: 'connect', token: 'x'.repeat(MAX_TOKEN_LENGTH + 1) });
+    const err = await client.next();
+    expect(err).toMatchObject({ type: 'error', code: 'invalid_frame' });
+    expect(String(err['message'])).toContain(String(MAX_TOKEN_LENGTH));
+  });
+});

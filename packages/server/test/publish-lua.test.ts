@@ -1,0 +1,132 @@
+/**
+ * `lua/publish.lua` validates what it publishes on its own (PHP and other publishers call it without the
+ * gateway), so its rules must be the TypeScript validator's: the same channel names, message types, reserved
+ * types, payload shapes and nesting depth, and the same defaults as engine/defaults.ts. Every case here runs
+ * through the real script in the real Redis and through the TypeScript rules, and the two must agree.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isReservedType, isValidChannel, MAX_PAYLOAD_DEPTH, MESSAGE_TYPE_RE, RESERVED_PREFIXES, RESERVED_TYPES } from '@herald/protocol';
+import { nestingDepth } from '../src/delivery/publish-request.js';
+import { ENGINE_DEFAULTS } from '../src/engine/defaults.js';
+import { LuaScript } from '../src/engine/redis/client.js';
+import { cleanupRun, rawClient, testPrefix } from './redis-helpers.js';
+
+const redis = rawClient();
+const script = LuaScript.load('publish');
+const prefix = testPrefix();
+afterAll(async () => {
+  await cleanupRun();
+  redis.disconnect();
+});
+
+/** Runs the script; resolves the error code it answered (the reply's first word), or 'ok'. */
+async function run(channel: string, type: string, payload: string, args: string[] = []): Promise<string> {
+  const base = `${prefix}:{${channel}}`;
+  try {
+    await script.run(redis, [`${base}:meta`, `${base}:stream`], [channel, type, payload, 'e1', ...args]);
+    return 'ok';
+  } catch (err) {
+    return (err as Error).message.split(' ', 1)[0] as string;
+  }
+}
+
+const TYPE_OK = (t: string): boolean => MESSAGE_TYPE_RE.test(t) && !isReservedType(t);
+
+/** Names around every rule: each printable ASCII character, lengths, reserved prefixes in every case, non-ASCII. */
+function channelCorpus(): string[] {
+  const out = ['', 'a', 'x'.repeat(200), 'x'.repeat(201), 'news', 'a.b_c-d:e@f=g', 'é', 'emoji😀', 'tab\tx', 'nul\u0000x'];
+  for (let c = 0x20; c < 0x7f; c++) out.push(String.fromCharCode(c), `a${String.fromCharCode(c)}b`);
+  for (const p of RESERVED_PREFIXES) {
+    const word = p.slice(0, -1);
+    out.push(`${p}x`, `${word.toUpperCase()}:x`, `${word[0]?.toUpperCase()}${word.slice(1)}:x`, `${word}X:x`, `x${p}y`, `${p}`, `${p}A:b`);
+  }
+  return out;
+}
+
+describe('lua/publish.lua agrees with the TypeScript rules', () => {
+  it('on channel names: every printable character, the length bounds, reserved prefixes in every case', async () => {
+    for (const channel of channelCorpus()) {
+      const lua = await run(channel, 'm', '{}');
+      expect(lua === 'ok', `channel ${JSON.stringify(channel)}: Lua answered ${lua}`).toBe(isValidChannel(channel));
+      if (lua !== 'ok') expect(lua).toBe('INVALID_CHANNEL');
+    }
+  });
+
+  it('on random channel names', async () => {
+    const chars = fc.constantFrom(...'aZ09_-:.@=Uu$eErRsS :/,{}"\\é'.split(''));
+    const name = fc.oneof(
+      fc.string({ unit: chars, minLength: 0, maxLength: 12 }),
+      fc
+        .tuple(
+          fc.constantFrom('user:', 'USER:', 'User:', 'private:', 'pRivate:', 'client:', 'herald:', 'Herald:', 'x'),
+          fc.string({ unit: chars, maxLength: 6 }),
+        )
+        .map(([a, b]) => a + b),
+    );
+    await fc.assert(
+      fc.asyncProperty(name, async (channel) => {
+        expect((await run(channel, 'm', '{}')) === 'ok', JSON.stringify(channel)).toBe(isValidChannel(channel));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('on message types, and refuses every reserved type as RESERVED_TYPE', async () => {
+    const types = ['', 'm', 'x'.repeat(100), 'x'.repeat(101), 'a b', 'a/b', 'é', 'Connected', ...RESERVED_TYPES];
+    for (let c = 0x20; c < 0x7f; c++) types.push(`a${String.fromCharCode(c)}b`);
+    for (const type of types) {
+      const lua = await run('types', type, '{}');
+      expect(lua === 'ok', `type ${JSON.stringify(type)}: Lua answered ${lua}`).toBe(TYPE_OK(type));
+      if (isReservedType(type)) expect(lua).toBe('RESERVED_TYPE');
+    }
+  });
+
+  it('on payload shapes and nesting depth (brackets inside strings do not count)', async () => {
+    const nest = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    const payloads = [
+      '{}',
+      '[]',
+      ' {"a":1} ',
+      '1',
+      '"x"',
+      'null',
+      '',
+      nest(MAX_PAYLOAD_DEPTH),
+      nest(MAX_PAYLOAD_DEPTH + 1),
+      nest(20_000),
+      `{"a":${nest(MAX_PAYLOAD_DEPTH - 1)}}`,
+      `{"a":${nest(MAX_PAYLOAD_DEPTH)}}`,
+      JSON.stringify({ s: '['.repeat(500), t: '{'.repeat(500) }),
+      JSON.stringify({ s: 'quote \\" and [[[' + '['.repeat(100) }),
+      JSON.stringify([{ a: [{ b: [{ c: 'x"]}]' }] }] }]),
+    ];
+    for (const payload of payloads) {
+      const lua = await run('payloads', 'm', payload);
+      let ts: string;
+      try {
+        const v = JSON.parse(payload) as unknown;
+        ts = typeof v !== 'object' || v === null ? 'INVALID_PAYLOAD' : nestingDepth(v, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH ? 'PAYLOAD_TOO_DEEP' : 'ok';
+      } catch {
+        ts = 'INVALID_PAYLOAD';
+      }
+      expect(lua, `payload ${payload.slice(0, 60)}`).toBe(ts);
+    }
+  });
+
+  it('uses the defaults of engine/defaults.ts for the arguments a caller leaves empty', async () => {
+    const channel = 'defaults';
+    expect(await run(channel, 'm', '{}', ['', '', '', ''])).toBe('ok');
+    const base = `${prefix}:{${channel}}`;
+    const [metaTtl, streamTtl] = await Promise.all([redis.pttl(`${base}:meta`), redis.pttl(`${base}:stream`)]);
+    expect(metaTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyMetaTtl - 60_000);
+    expect(metaTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyMetaTtl);
+    expect(streamTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyTtl - 60_000);
+    expect(streamTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyTtl);
+    // The history size default: more than 1000 publishes keep about 1000 entries (MAXLEN ~ trims in blocks).
+    for (let i = 0; i < ENGINE_DEFAULTS.historySize + 300; i++) await run(channel, 'm', '{}', ['', '', '', '']);
+    const len = await redis.xlen(`${base}:stream`);
+    expect(len).toBeGreaterThanOrEqual(ENGINE_DEFAULTS.historySize);
+    expect(len).toBeLessThan(ENGINE_DEFAULTS.historySize + 300);
+  });
+});

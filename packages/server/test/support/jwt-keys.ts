@@ -1,0 +1,69 @@
+/**
+ * Asymmetric JWT material for tests: RS256 and ES256 key pairs made by jose (public keys as SPKI PEM and as
+ * JWK), tokens signed with them, and a JWKS served by a real local HTTP server on port 0 that counts its
+ * requests. Closed after the test.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { onCleanup } from './cleanup.js';
+
+/** A signing key pair: the private key, the public key as SPKI PEM and as a JWK. */
+export interface TestKey {
+  alg: 'RS256' | 'ES256' | 'ES384';
+  privateKey: CryptoKey;
+  pem: string;
+  jwk: JWK;
+}
+
+/** A fresh key pair for `alg` (private key extractable, so that it can be re-imported for another algorithm). */
+export async function makeKey(alg: TestKey['alg']): Promise<TestKey> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  return { alg, privateKey, pem: await exportSPKI(publicKey), jwk: await exportJWK(publicKey) };
+}
+
+/** The same RSA private key for another RSA algorithm (RS384, ...): same key material, other `alg`. */
+export async function asAlgorithm(key: TestKey, alg: string): Promise<CryptoKey> {
+  return importPKCS8(await exportPKCS8(key.privateKey), alg);
+}
+
+/** Signs `claims` with `key` (its own algorithm unless `alg` says otherwise); `exp` in seconds. */
+export async function signWith(
+  key: CryptoKey | Uint8Array,
+  alg: string,
+  claims: Record<string, unknown>,
+  opts: { kid?: string; exp?: number } = {},
+): Promise<string> {
+  let jwt = new SignJWT(claims).setProtectedHeader(opts.kid === undefined ? { alg } : { alg, kid: opts.kid });
+  if (opts.exp !== undefined) jwt = jwt.setExpirationTime(opts.exp);
+  return jwt.sign(key);
+}
+
+/** A token with `alg: none` and no signature. */
+export function unsignedToken(claims: Record<string, unknown>): string {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
+}
+
+/** Serves `{ keys }` at `/.well-known/jwks.json` on 127.0.0.1:0; `requests()` counts what it served. */
+export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: () => number }> {
+  let n = 0;
+  const server = createServer((req, res) => {
+    n += 1;
+    if (req.url !== '/.well-known/jwks.json') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/.well-known/jwks.json`, requests: () => n };
+}
