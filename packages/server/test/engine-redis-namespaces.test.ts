@@ -45,7 +45,7 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
     const prefix = testPrefix();
     const raw = rawClient();
     const call = (channel: string, type: string, exclude = '') =>
-      raw.eval(PUBLISH_LUA, 2, `${prefix}:{${channel}}:meta`, `${prefix}:{${channel}}:stream`, channel, type, '{}', '', '', '', '', '', '', exclude).then(
+      raw.eval(PUBLISH_LUA, 2, `${prefix}:{${channel}}:meta`, `${prefix}:{${channel}}:stream`, channel, type, '{}', '', '', '', '', '', '', '', exclude).then(
         () => 'ok',
         (err: Error) => err.message.split(' ')[0],
       );

@@ -8,10 +8,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PusherCode } from '@herald/protocol';
 import { createRedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
-import { onCleanup } from './helpers.js';
+import { startNode } from '../src/gateway/node.js';
+import { silentLogger } from '../src/util/logger.js';
+import { onCleanup, TEST_TRANSPORT } from './helpers.js';
 import { APP, presenceAuth, privateAuth, pusherEvent, pusherJs, pusherState, PusherTestClient, signinAuth, startPusherGateway } from './pusher-helpers.js';
 import { signedRequest } from './pusher-http-helpers.js';
-import { cleanupRun, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 afterAll(cleanupRun);
@@ -97,6 +99,27 @@ describe('pusher protocol on two Redis-backed nodes', () => {
     const killedAt = Date.now();
     expect((await watcher.nextEvent('pusher_internal:member_removed')).data).toBe('{"user_id":"doomed"}');
     expect(Date.now() - killedAt).toBeLessThan(3000);
+  });
+
+  it('publishes what backends write to the Redis ingest with an "app" field to that app\'s Pusher clients', async () => {
+    const prefix = testPrefix();
+    const node = await startNode(
+      { port: 0, pusherApps: [APP], transport: TEST_TRANSPORT },
+      { redisUrl: REDIS_URL, redisPrefix: prefix, redisSharded: false, presenceTtl: 3000, nodeId: undefined, ingest: true },
+      silentLogger(),
+    );
+    onCleanup(() => node.close());
+    const c = await PusherTestClient.connect(node.gateway.address().port);
+    await c.subscribe('private-shipments', { auth: privateAuth(c.socketId, 'private-shipments') });
+    const raw = rawClient();
+    await raw.xadd(
+      `${prefix}:ingest`,
+      '*',
+      'msg',
+      JSON.stringify({ app: APP.id, channel: 'private-shipments', type: 'App\\Events\\Shipped', payload: { id: 9 } }),
+    );
+    const f = await c.nextEvent('App\\Events\\Shipped', 'private-shipments');
+    expect(JSON.parse(f.data as string)).toEqual({ id: 9 });
   });
 
   it('sends pusher-js to the other node at once when its node shuts down gracefully (4200)', async () => {

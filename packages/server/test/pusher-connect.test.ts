@@ -110,6 +110,20 @@ describe('pusher protocol: connection', () => {
     expect((await c.closed()).code).toBe(PusherCode.RateLimited);
   });
 
+  it('closes a slow consumer with 4100 (pusher-js backs off, then reconnects)', async () => {
+    const { port, http, gateway } = await startPusherGateway({ sendBufferLimit: 64 * 1024 });
+    const c = await PusherTestClient.connect(port);
+    await c.subscribe('firehose');
+    // The client stops reading: the server's send buffer grows until the core closes it.
+    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const blob = 'x'.repeat(256 * 1024);
+    for (let n = 0; n < 200 && !gateway.stats.closedByCode.get(PusherCode.OverCapacity); n++) {
+      await api(http, 'POST', '/api/publish', { app: APP.id, channel: 'firehose', type: 'big', payload: { blob } });
+    }
+    expect(gateway.stats.closedByCode.get(PusherCode.OverCapacity)).toBe(1);
+    expect(gateway.stats.dropped.get('slow_consumer')).toBe(1);
+  });
+
   it('closes every connection with 4200 on graceful shutdown', async () => {
     const { port, gateway } = await startPusherGateway();
     const c = await PusherTestClient.connect(port);
