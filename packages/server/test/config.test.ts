@@ -454,5 +454,10 @@ describe('Pusher apps', () => {
     expect(optionsError(() => resolveOptions({ pusherApps: [app, { ...app, key: 'other' }] })).option).toBe('pusherApps');
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, id: 'bad id' }] })).option).toBe('pusherApps');
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, clientEventRate: 0 }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'ftp://x' }] }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x', events: ['nope' as never] }] }] })).option).toBe(
+      'pusherApps',
+    );
+    expect(resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x/hook', events: ['member_added'] }] }] }).pusherApps).toHaveLength(1);
   });
 });

@@ -359,7 +359,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'json',
     secret: true,
     description:
-      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout); see docs/pusher.md. None: the Pusher endpoints do not exist.',
+      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
   },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
 ];

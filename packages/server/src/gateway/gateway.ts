@@ -9,6 +9,7 @@ import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
 import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
+import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
 import { memoryEngineOptions } from './engine-options.js';
@@ -45,6 +46,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
+  /** The webhook dispatcher, when an app has webhooks. */
+  readonly webhooks: WebhookDispatcher | undefined;
   /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
   readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
@@ -198,7 +201,13 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     logger,
   });
 
+  // Webhook requests wait in the engine; this node sends its share of them (each once for the cluster).
+  const webhooks = options.pusherApps.some((a) => (a.webhooks ?? []).length > 0)
+    ? new WebhookDispatcher({ jobs: engine.jobs, clock, logger, stats })
+    : undefined;
+
   await engine.start(hub);
+  webhooks?.start();
   await transport.listen(options.port, options.host);
   ops.start();
 
@@ -225,6 +234,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     await serverClosed;
     // Protocols finish what their closed connections left (Pusher: members leaving) while the engine still runs.
     await Promise.all(protocols.map((p) => p.close?.()));
+    await webhooks?.stop();
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();
@@ -241,6 +251,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     snapshot: ops.snapshot,
     publisher,
     namespaces,
+    webhooks,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

@@ -269,6 +269,18 @@ export function createMetrics(src: MetricsSource): Metrics {
       this.inc(stats.ingestDeadLetters);
     },
   });
+  new Counter({
+    name: 'herald_webhooks_total',
+    help: 'Webhook requests this node sent (a 2xx answer), retried after a failure, or dead-lettered.',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'sent' }, stats.webhooksSent);
+      this.inc({ outcome: 'retried' }, stats.webhookRetries);
+      this.inc({ outcome: 'dead' }, stats.dropped.get('webhook_dead_letter') ?? 0);
+    },
+  });
 
   return {
     registry,

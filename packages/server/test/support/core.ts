@@ -161,6 +161,7 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     broker: engine.broker,
     presence: engine.presence,
     members: engine.members,
+    jobs: engine.jobs,
     history,
     start: (h) => engine.start(h),
     check: () => engine.check(),

@@ -18,6 +18,7 @@ import type {
 } from '../types.js';
 import { MemoryHistory } from './history.js';
 import { IdempotencyIndex } from './idempotency.js';
+import { MemoryJobQueues } from './jobs.js';
 import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
 
@@ -63,6 +64,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   );
   const presence = new MemoryPresence();
   const members = new MemoryMembers();
+  const jobs = new MemoryJobQueues();
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
   let earlyEvictions = 0;
@@ -145,6 +147,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     history,
     presence,
     members,
+    jobs,
     start(h) {
       handlers = h;
       closed = false;

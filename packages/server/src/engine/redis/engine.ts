@@ -7,6 +7,7 @@ import { RedisBroker } from './broker.js';
 import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
+import { RedisJobQueues } from './jobs.js';
 import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
@@ -138,6 +139,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   });
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
   const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
+  const jobs = new RedisJobQueues(ctx, keys);
   let handlers: EngineHandlers | undefined;
   const broker = new RedisBroker({
     ctx,
@@ -203,6 +205,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     history,
     presence,
     members,
+    jobs,
     async start(h) {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       handlers = h;

@@ -18,8 +18,25 @@ export interface PusherAppOptions {
   maxEventSize?: number;
   /** Most members of a presence channel. @default 100 */
   maxPresenceMembers?: number;
+  /**
+   * Where to send Pusher webhooks (docs/pusher.md): each URL gets the events it lists (`channel_occupied`,
+   * `channel_vacated`, `member_added`, `member_removed`, `client_event`; all when `events` is omitted). @default []
+   */
+  webhooks?: readonly PusherWebhookTarget[];
   /** Seconds of silence before a client pings (advertised as `activity_timeout`); the server pings after it too. @default 120 */
   activityTimeout?: number;
+}
+
+/** The webhook events Pusher sends. */
+export const PUSHER_WEBHOOK_EVENTS = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'] as const;
+export type PusherWebhookEvent = (typeof PUSHER_WEBHOOK_EVENTS)[number];
+
+/** One webhook endpoint of an app. */
+export interface PusherWebhookTarget {
+  /** An http(s) URL. */
+  url: string;
+  /** The events it gets. @default every event */
+  events?: readonly PusherWebhookEvent[];
 }
 
 /** A Pusher app with its defaults merged. */
@@ -33,7 +50,8 @@ export const PUSHER_APP_DEFAULTS = {
   maxEventSize: 10_240,
   maxPresenceMembers: 100,
   activityTimeout: 120,
-} as const;
+  webhooks: [] as readonly PusherWebhookTarget[],
+};
 
 /** The limits an app's options may set, with their bounds (the configuration file is checked against them). */
 const INTEGER_LIMITS = ['maxConnections', 'clientEventRate', 'maxEventSize', 'maxPresenceMembers', 'activityTimeout'] as const;
@@ -49,6 +67,15 @@ export function resolvePusherApp(o: PusherAppOptions): PusherApp {
     if (!Number.isSafeInteger(v) || v < 1) throw new Error(`app ${o.id}: ${k} must be a positive integer, got ${String(v)}`);
   }
   if (typeof app.clientEvents !== 'boolean') throw new Error(`app ${o.id}: clientEvents must be true or false`);
+  if (!Array.isArray(app.webhooks)) throw new Error(`app ${o.id}: webhooks must be an array of {url, events?}`);
+  for (const w of app.webhooks) {
+    if (typeof w !== 'object' || w === null || typeof w.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(w.url)) {
+      throw new Error(`app ${o.id}: every webhook needs an http(s) url`);
+    }
+    if (w.events !== undefined && (!Array.isArray(w.events) || w.events.some((e: string) => !(PUSHER_WEBHOOK_EVENTS as readonly string[]).includes(e)))) {
+      throw new Error(`app ${o.id}: webhook events must be among ${PUSHER_WEBHOOK_EVENTS.join(', ')}`);
+    }
+  }
   return app;
 }
 

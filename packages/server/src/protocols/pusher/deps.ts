@@ -5,12 +5,15 @@ import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { PusherApps } from './apps.js';
 import type { PusherCodec } from './codec.js';
+import type { PusherWebhooks } from './webhooks.js';
 
 /** What the Pusher protocol's connections share. */
 export interface PusherDeps {
   apps: PusherApps;
   subscriptions: Subscriptions;
   engine: Pick<Engine, 'broker' | 'members' | 'history'>;
+  /** Queues the apps' webhooks. */
+  webhooks: PusherWebhooks;
   stats: Stats;
   clock: Clock;
   logger: Logger;

@@ -54,3 +54,14 @@ export function serverToUser(id: string): string {
 export function pusherUser(appId: string, id: string): string {
   return `$pusher.${appId}:${id}`;
 }
+
+/**
+ * The core name under which a channel's occupancy is kept (engine Members with one pseudo-user): the first
+ * subscriber anywhere in the cluster is `channel_occupied`, the last one gone `channel_vacated`.
+ */
+export function occupancyChannel(appId: string, name: string): ChannelName {
+  return namespacedChannel('pusherocc', appId, name);
+}
+
+/** The occupancy pseudo-user: every connection of a channel joins its occupancy as it. */
+export const OCCUPANT = '*';

@@ -1,6 +1,8 @@
+import { parseNamespacedChannel } from '@herald/protocol';
 import type { Connection } from '../../delivery/connection.js';
 import type { ChannelNamespaces } from '../../delivery/publish-request.js';
 import type { ProtocolHandler } from '../../delivery/protocol.js';
+import type { Engine } from '../../engine/types.js';
 import type { UpgradeInfo } from '../../transport/types.js';
 import { newSocketId } from '../../util/random-id.js';
 import type { Protocol, ProtocolRoute } from '../types.js';
@@ -10,15 +12,17 @@ import type { PusherDeps } from './deps.js';
 import { PusherHandler } from './handler.js';
 import { createPusherHttpApi, type PusherHttpDeps } from './http-api.js';
 import { pusherNamespaces } from './namespace.js';
+import { coreChannel, pusherName } from './names.js';
 import { announceMember } from './subscribe.js';
+import { PusherWebhooks } from './webhooks.js';
 
 export type { PusherAppOptions } from './apps.js';
 
 /** What the Pusher protocol needs (the gateway builds it). */
-export type PusherProtocolDeps = Omit<PusherDeps, 'apps' | 'codec' | 'counts' | 'track'> &
+export type PusherProtocolDeps = Omit<PusherDeps, 'apps' | 'codec' | 'counts' | 'track' | 'webhooks' | 'engine'> &
   Omit<PusherHttpDeps, 'apps' | 'engine'> & {
     apps: readonly PusherAppOptions[];
-    engine: PusherDeps['engine'] & PusherHttpDeps['engine'];
+    engine: PusherDeps['engine'] & PusherHttpDeps['engine'] & Pick<Engine, 'jobs'>;
   };
 
 /** The Pusher protocol, with what the gateway and tests may inspect. */
@@ -44,13 +48,23 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
     pending.add(work);
     void work.finally(() => pending.delete(work));
   };
-  const handlerDeps: PusherDeps = { ...deps, apps, codec: new PusherCodec(), counts, track };
+  const webhooks = new PusherWebhooks({ jobs: deps.engine.jobs, clock: deps.clock, logger: deps.logger }, pusherName);
+  const handlerDeps: PusherDeps = { ...deps, apps, codec: new PusherCodec(), counts, track, webhooks };
   // Not removed at close: the engine's own close reports the members of this node's last connections.
   deps.engine.members.onGone(async (channel, user) => {
-    if (!channel.startsWith('$pusher.')) return;
-    await announceMember(deps.engine, channel, 'removed', user).catch((err: unknown) =>
-      deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed'),
-    );
+    const ns = parseNamespacedChannel(channel);
+    const app = ns === undefined ? undefined : apps.id(ns.id);
+    if (!ns || !app) return;
+    try {
+      if (ns.kind === 'pusherocc') {
+        if (webhooks.wants(app, 'channel_vacated')) await webhooks.vacated(app, coreChannel(app.id, ns.name));
+      } else if (ns.kind === 'pusher') {
+        await announceMember(deps.engine, channel, 'removed', user);
+        if (webhooks.wants(app, 'member_removed')) await webhooks.memberRemoved(app, channel, user);
+      }
+    } catch (err) {
+      deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed');
+    }
   });
   const routes: ProtocolRoute[] = [createPusherHttpApi({ ...deps, apps })];
   return {

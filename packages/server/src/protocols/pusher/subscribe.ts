@@ -6,7 +6,7 @@ import type { PusherApp } from './apps.js';
 import { authorizeChannel, type PresenceMember, type SignedInUser } from './channel-auth.js';
 import { stringFrame, subscriptionError } from './frames.js';
 import type { PusherDeps } from './deps.js';
-import { channelKindOf, coreChannel, isPusherChannel, type PusherChannel } from './names.js';
+import { channelKindOf, coreChannel, isPusherChannel, occupancyChannel, OCCUPANT, type PusherChannel } from './names.js';
 
 /** `pusher_internal:member_added` / `member_removed`, as a broadcast on the channel. */
 const MEMBER_ADDED = 'pusher_internal:member_added';
@@ -50,6 +50,8 @@ export class PusherSubscriber {
   app!: PusherApp;
   /** Presence channels this connection is a member of, and as which user. */
   private readonly members = new Map<ChannelName, string>();
+  /** Channels whose occupancy this connection counts in (apps with occupancy webhooks), by their Pusher name. */
+  private readonly occupying = new Set<string>();
 
   constructor(
     private readonly conn: Connection,
@@ -97,6 +99,7 @@ export class PusherSubscriber {
       prepared = await d.subscriptions.prepare(conn, core, {});
       if (conn.isClosed()) return;
       if (auth.member !== undefined) presence = await this.join(core, auth.member);
+      await this.occupy(name);
       if (ch.cache) prepared = await this.withCached(prepared);
     } catch (err) {
       d.stats.engineError('subscribe', conn.ids({ channel: name, error: err instanceof Error ? err.message : String(err) }));
@@ -114,12 +117,27 @@ export class PusherSubscriber {
     if (!isPusherChannel(name)) return;
     const core = coreChannel(this.app.id, name);
     this.d.subscriptions.unsubscribe(this.conn, core);
-    await this.leave(core);
+    await Promise.all([this.leave(core), this.vacate(name)]);
   }
 
   /** The connection closed: leave every presence channel (announcing users that left with it). */
   async leaveAll(): Promise<void> {
-    await Promise.all([...this.members.keys()].map((core) => this.leave(core)));
+    await Promise.all([...[...this.members.keys()].map((core) => this.leave(core)), ...[...this.occupying].map((name) => this.vacate(name))]);
+  }
+
+  /** Counts this connection in a channel's occupancy when the app has occupancy webhooks; the first is occupied. */
+  private async occupy(name: string): Promise<void> {
+    const { webhooks, engine } = this.d;
+    if (this.occupying.has(name) || !(webhooks.wants(this.app, 'channel_occupied') || webhooks.wants(this.app, 'channel_vacated'))) return;
+    this.occupying.add(name);
+    const { first } = await engine.members.join(occupancyChannel(this.app.id, name), this.conn.id, { user: OCCUPANT, infoJson: 'null' });
+    if (first) await webhooks.occupied(this.app, coreChannel(this.app.id, name));
+  }
+
+  private async vacate(name: string): Promise<void> {
+    if (!this.occupying.delete(name)) return;
+    const left = await this.d.engine.members.leave(occupancyChannel(this.app.id, name), this.conn.id);
+    if (left?.last) await this.d.webhooks.vacated(this.app, coreChannel(this.app.id, name));
   }
 
   /** Whether a presence channel has room for `member` (a user already in it always has). */
@@ -137,14 +155,19 @@ export class PusherSubscriber {
     if (previous !== undefined && previous !== member.user) await this.leave(core);
     this.members.set(core, member.user);
     const { first } = await engine.members.join(core, this.conn.id, { user: member.user, infoJson: member.infoJson });
-    if (first) await announceMember(engine, core, 'added', member.user, { infoJson: member.infoJson, exclude: this.conn.id });
+    if (first) {
+      await announceMember(engine, core, 'added', member.user, { infoJson: member.infoJson, exclude: this.conn.id });
+      if (this.d.webhooks.wants(this.app, 'member_added')) await this.d.webhooks.memberAdded(this.app, core, member.user);
+    }
     return engine.members.list(core);
   }
 
   private async leave(core: ChannelName): Promise<void> {
     if (!this.members.delete(core)) return;
     const left = await this.d.engine.members.leave(core, this.conn.id);
-    if (left?.last) await announceMember(this.d.engine, core, 'removed', left.user);
+    if (!left?.last) return;
+    await announceMember(this.d.engine, core, 'removed', left.user);
+    if (this.d.webhooks.wants(this.app, 'member_removed')) await this.d.webhooks.memberRemoved(this.app, core, left.user);
   }
 
   /**
