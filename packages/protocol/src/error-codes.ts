@@ -59,6 +59,12 @@ export const ErrorCode = {
   NoSuchClient: 'no_such_client',
   /** The gateway is shutting down and accepts no more work. */
   ShuttingDown: 'shutting_down',
+  /** A WebSocket upgrade refused: the gateway holds `maxConnections` connections (HTTP 503 with `Retry-After`). */
+  TooManyConnections: 'too_many_connections',
+  /** A WebSocket upgrade refused: the client's address holds `maxConnectionsPerIp` connections (HTTP 429 with `Retry-After`). */
+  TooManyConnectionsPerIp: 'too_many_connections_per_ip',
+  /** A WebSocket upgrade refused: the client's address opens connections faster than `connectRate` (HTTP 429 with `Retry-After`). */
+  ConnectRateLimited: 'connect_rate_limited',
   /** Unexpected server error (details are in the server log, never in the response). */
   Internal: 'internal',
 } as const;
@@ -103,5 +109,8 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
   shutting_down: { surface: 'http', status: 503, description: 'The gateway is shutting down.' },
+  too_many_connections: { surface: 'http', status: 503, description: 'A WebSocket upgrade refused: the gateway is at its connection limit.' },
+  too_many_connections_per_ip: { surface: 'http', status: 429, description: "A WebSocket upgrade refused: the client's address is at its connection limit." },
+  connect_rate_limited: { surface: 'http', status: 429, description: "A WebSocket upgrade refused: the client's address connects too fast." },
   internal: { surface: 'http', status: 500, description: 'Unexpected server error.' },
 };

@@ -1,10 +1,10 @@
 // The Herald demo page: the browser SDK, its connection state, and a publish form.
-// Query parameters: ?channel=<name> (default "demo"), &ping=<ms> (heartbeat interval), &token=<jwt>.
+// Query parameters: ?channel=<name> (default "news", the channel the README and the development banner publish to), &ping=<ms> (heartbeat interval), &token=<jwt>.
 (function () {
   'use strict';
   var config = JSON.parse(document.getElementById('herald-config').textContent);
   var params = new URLSearchParams(location.search);
-  var channel = params.get('channel') || 'demo';
+  var channel = params.get('channel') || 'news';
   var wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + config.wsPath;
   var $ = function (id) {
     return document.getElementById(id);

@@ -268,11 +268,36 @@ describe('parseConfig', () => {
     expect(configError(() => parseConfig(['--po', '1'], {})).message).toContain('--po');
   });
 
-  it('rejects unknown HERALD_* variables, naming them, and ignores every other variable', () => {
-    expect(configError(() => parseConfig([], { HERALD_PROT: '1' })).message).toContain('HERALD_PROT');
-    expect(configError(() => parseConfig([], { HERALD_PORT: '1', HERALD_API_KEYS: 'x' })).message).toContain('HERALD_API_KEYS');
+  it('warns about unknown HERALD_* variables, naming the settings they are close to, and ignores every other variable', () => {
+    const typo = parseConfig([], { HERALD_PROT: '1' });
+    expect(typo.options).toEqual({});
+    expect(typo.notices).toEqual([expect.objectContaining({ level: 'warn', fields: { variable: 'HERALD_PROT', nearMisses: ['HERALD_PORT'] } })]);
+    const plural = parseConfig([], { HERALD_PORT: '1', HERALD_API_KEYS: 'x' });
+    expect(plural.options).toEqual({ port: 1 });
+    expect(plural.notices[0]?.fields).toEqual({ variable: 'HERALD_API_KEYS', nearMisses: ['HERALD_API_KEY'] });
+    const far = parseConfig([], { HERALD_SOMETHING_ELSE_ENTIRELY: 'x' });
+    expect(far.notices[0]).toMatchObject({ level: 'warn', fields: { variable: 'HERALD_SOMETHING_ELSE_ENTIRELY', nearMisses: [] } });
     const c = parseConfig([], { PORT: 'abc', HOME: '/root', herald_port: 'abc', HERALD_PORT: undefined, NODE_ENV: 'production' });
     expect(c.options).toEqual({});
+    expect(c.notices).toEqual([]);
+  });
+
+  it('recognises and ignores the variables Kubernetes injects for a Service named herald, HERALD_PORT=tcp://... included', () => {
+    const env = {
+      HERALD_PORT: 'tcp://10.0.0.1:8080',
+      HERALD_SERVICE_HOST: '10.0.0.1',
+      HERALD_SERVICE_PORT: '8080',
+      HERALD_SERVICE_PORT_HTTP: '8080',
+      HERALD_PORT_8080_TCP: 'tcp://10.0.0.1:8080',
+      HERALD_PORT_8080_TCP_PROTO: 'tcp',
+      HERALD_PORT_8080_TCP_PORT: '8080',
+      HERALD_PORT_8080_TCP_ADDR: '10.0.0.1',
+    };
+    const c = parseConfig([], env);
+    expect(c.options).toEqual({});
+    expect(c.notices).toEqual([expect.objectContaining({ level: 'info', fields: { variables: Object.keys(env).sort() } })]);
+    // Only the service-link form of HERALD_PORT is taken for Kubernetes: any other invalid value still fails hard.
+    for (const raw of ['abc', 'tcp://10.0.0.1', '8080x']) expect(configError(() => parseConfig([], { HERALD_PORT: raw })).message).toContain('HERALD_PORT');
   });
 
   it('ignores HERALD_URL (used by SDKs and examples, not by the server)', () => {

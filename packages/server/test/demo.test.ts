@@ -62,6 +62,17 @@ describe('demo page route', () => {
     expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: API_KEY });
   });
 
+  it('embeds the API key only for requesters on this machine: not when a forwarding header names another address', async () => {
+    const gw = await startGateway({ demo: true, demoApiKey: API_KEY });
+    for (const headers of [{ 'x-forwarded-for': '203.0.113.5' }, { forwarded: 'for="[2001:db8::7]:443"' }, { 'x-forwarded-for': 'unknown' }]) {
+      const page = await get(gw.http, '/', { headers });
+      expect(page.status).toBe(200);
+      expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: null });
+      expect(page.body).not.toContain(API_KEY);
+    }
+    expect(embeddedConfig((await get(gw.http, '/', { headers: { 'x-forwarded-for': '127.0.0.1' } })).body)).toEqual({ wsPath: '/ws', apiKey: API_KEY });
+  });
+
   it('embeds the first configured WebSocket path', async () => {
     const gw = await startGateway({ demo: true, wsPaths: ['/push', '/ws'] });
     expect(embeddedConfig((await get(gw.http, '/')).body)).toEqual({ wsPath: '/push', apiKey: null });

@@ -36,6 +36,8 @@ async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<No
     ingest: true,
     workers: 1,
     config: undefined,
+    devAllowRemote: false,
+    logFormat: 'json',
     ...extra,
   };
   const node = await startNode(

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayOptions } from '../src/gateway/options.js';
 import { startGateway as startAnyGateway, TestClient } from './helpers.js';
+import { get, openRaw } from './support/sockets.js';
 
 /** A test gateway on the uWebSockets.js transport. */
 const startGateway = (opts: GatewayOptions = {}): ReturnType<typeof startAnyGateway> => startAnyGateway({ ...opts, transport: 'uws' });
@@ -46,4 +47,17 @@ describe('uWebSockets.js transport', () => {
     expect((await client.closed()).code).toBe(1012);
     await expect(fetch(`${gw.http}/healthz`)).rejects.toThrow();
   });
+
+  it('closes idle and slowloris connections itself (its fixed 10 s HTTP idle timeout), fully, while /healthz answers', async () => {
+    // requestTimeout cannot change this: uWebSockets.js compiles its HTTP idle timeout in (10 s, checked every 4 s).
+    const gw = await startGateway();
+    const port = gw.gateway.address().port;
+    const idle = await openRaw(port, 50, { localAddress: '127.0.0.2' });
+    const slow = await openRaw(port, 20, { localAddress: '127.0.0.2', send: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' });
+    const started = Date.now();
+    expect((await get(`${gw.http}/healthz`)).status).toBe(200);
+    // `gone` needs a real close: a half-closed socket would take the bytes written after its FIN.
+    await Promise.all([...idle, ...slow].map((s) => s.gone));
+    expect(Date.now() - started).toBeLessThan(25_000);
+  }, 40_000);
 });

@@ -1,4 +1,4 @@
-import { defaultText, SETTINGS, type Setting } from './config.js';
+import { defaultText, SETTINGS, type Setting } from './settings.js';
 
 /**
  * Renders docs/configuration.md from the configuration schema (`SETTINGS` and `defaultText()` in

@@ -1,376 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { ENGINE_DEFAULTS } from '../engine/defaults.js';
-import type { EngineSettings } from '../gateway/node.js';
-import { DEFAULTS, type GatewayOptions } from '../gateway/options.js';
-import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+import type { GatewayOptions } from '../gateway/options.js';
+import type { LogLevel } from '../util/logger.js';
+import { isKubernetesServiceVariable, nearMisses } from './env-names.js';
+import { defaultText, NODE_DEFAULTS, SETTINGS, type NodeSettings, type Setting } from './settings.js';
 
-/** The value type of a setting, which decides how its text is parsed. */
-export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files' | 'json';
-
-/** One configuration setting: its option name, environment variable, flag, type and documentation. */
-/** Settings of the process rather than of one gateway: logging, the engine, the ingest, workers. */
-export interface NodeSettings extends EngineSettings {
-  logLevel: LogLevel;
-  /** Processes to run; undefined means the default (cores with Redis, 1 without). */
-  workers: number | undefined;
-  /** The JSON configuration file the settings were read from, if any. */
-  config: string | undefined;
-  /** One Pusher app from the environment (all three or none); added to `pusherApps`. */
-  pusherAppId?: string | undefined;
-  pusherAppKey?: string | undefined;
-  pusherAppSecret?: string | undefined;
-}
-
-export const NODE_DEFAULTS: NodeSettings = {
-  logLevel: 'info',
-  redisUrl: undefined,
-  redisPrefix: ENGINE_DEFAULTS.redisPrefix,
-  redisSharded: false,
-  presenceTtl: ENGINE_DEFAULTS.presenceTtl,
-  nodeId: undefined,
-  ingest: true,
-  workers: undefined,
-  config: undefined,
-  pusherAppId: undefined,
-  pusherAppKey: undefined,
-  pusherAppSecret: undefined,
-};
-
-export interface Setting {
-  key: keyof GatewayOptions | keyof NodeSettings;
-  env: string;
-  flag: string;
-  type: SettingType;
-  /** Never printed or logged. */
-  secret?: boolean;
-  values?: readonly string[];
-  description: string;
-  /** Shown instead of the default value when the default depends on something else. */
-  defaultNote?: string;
-}
-
-/**
- * The one configuration schema: the CLI parses flags and environment variables with it and
- * docs/configuration.md is generated from it (a test keeps them in step).
- */
-export const SETTINGS: readonly Setting[] = [
-  { key: 'port', env: 'HERALD_PORT', flag: '--port', type: 'int', description: 'TCP port to listen on (0 picks a free port).' },
-  { key: 'host', env: 'HERALD_HOST', flag: '--host', type: 'string', description: 'Interface to listen on; 0.0.0.0 for every interface.' },
-  {
-    key: 'apiKeys',
-    env: 'HERALD_API_KEY',
-    flag: '--api-key',
-    type: 'list',
-    secret: true,
-    description: 'API key(s) for /api/* (comma-separated for rotation; at least 16 characters each).',
-    defaultNote: 'none (development mode generates one)',
-  },
-  {
-    key: 'jwtSecrets',
-    env: 'HERALD_JWT_SECRET',
-    flag: '--jwt-secret',
-    type: 'list',
-    secret: true,
-    description: 'HS256 secret(s) that sign connection tokens (comma-separated for rotation; at least 32 characters each).',
-    defaultNote: 'none',
-  },
-  {
-    key: 'jwtPublicKeys',
-    env: 'HERALD_JWT_PUBLIC_KEY_FILES',
-    flag: '--jwt-public-key-files',
-    type: 'files',
-    description: 'PEM public key file(s) (comma-separated) that verify RS256 (RSA) or ES256 (EC P-256) connection tokens, e.g. from an identity provider.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'jwksUrl',
-    env: 'HERALD_JWKS_URL',
-    flag: '--jwks-url',
-    type: 'string',
-    description: "An identity provider's JWKS URL whose keys verify RS256/ES256 connection tokens (fetched on demand, cached).",
-    defaultNote: 'none',
-  },
-  {
-    key: 'allowAnonymous',
-    env: 'HERALD_ALLOW_ANONYMOUS',
-    flag: '--allow-anonymous',
-    type: 'bool',
-    description: 'Let clients connect without a token (public channels only).',
-    defaultNote: 'false (true in development mode)',
-  },
-  { key: 'wsPaths', env: 'HERALD_WS_PATHS', flag: '--ws-path', type: 'list', description: 'Path(s) that accept WebSocket connections (comma-separated).' },
-  {
-    key: 'allowedOrigins',
-    env: 'HERALD_ALLOWED_ORIGINS',
-    flag: '--allowed-origins',
-    type: 'list',
-    description: 'Allowed Origin headers for WebSocket upgrades (comma-separated); empty allows any.',
-  },
-  {
-    key: 'connectTimeout',
-    env: 'HERALD_CONNECT_TIMEOUT_MS',
-    flag: '--connect-timeout-ms',
-    type: 'int',
-    description: 'Time a new connection has to send its connect frame (close 4000).',
-  },
-  {
-    key: 'pingInterval',
-    env: 'HERALD_PING_INTERVAL_MS',
-    flag: '--ping-interval-ms',
-    type: 'int',
-    description: 'Ping interval advertised to clients; quiet connections get a protocol ping after it.',
-  },
-  {
-    key: 'idleTimeout',
-    env: 'HERALD_IDLE_TIMEOUT_MS',
-    flag: '--idle-timeout-ms',
-    type: 'int',
-    description: 'Silence after which a connection is closed with 4002; must exceed the ping interval.',
-  },
-  {
-    key: 'sweepInterval',
-    env: 'HERALD_SWEEP_INTERVAL_MS',
-    flag: '--sweep-interval-ms',
-    type: 'int',
-    description: 'Period of the single heartbeat/timeout sweep over all connections.',
-  },
-  { key: 'maxFrameSize', env: 'HERALD_MAX_FRAME_BYTES', flag: '--max-frame-bytes', type: 'int', description: 'Largest client frame (close 1009 above it).' },
-  {
-    key: 'maxSubscriptions',
-    env: 'HERALD_MAX_SUBSCRIPTIONS',
-    flag: '--max-subscriptions',
-    type: 'int',
-    description: 'Most subscriptions per connection (error too_many_subscriptions above it).',
-  },
-  {
-    key: 'channelRate',
-    env: 'HERALD_CHANNEL_RATE',
-    flag: '--channel-rate',
-    type: 'int',
-    description: 'New channels (none subscribed on this node yet) one connection may bring per minute, and at once (error too_many_channels above it).',
-  },
-  {
-    key: 'channelRatePerIp',
-    env: 'HERALD_CHANNEL_RATE_PER_IP',
-    flag: '--channel-rate-per-ip',
-    type: 'int',
-    description: 'New channels all connections of one client address may bring per minute, and at once.',
-  },
-  {
-    key: 'clientRate',
-    env: 'HERALD_CLIENT_RATE',
-    flag: '--client-rate',
-    type: 'int',
-    description: 'Client frames per second allowed per connection, sustained (close 4029 above it).',
-  },
-  { key: 'clientBurst', env: 'HERALD_CLIENT_BURST', flag: '--client-burst', type: 'int', description: 'Client frames allowed in a burst per connection.' },
-  {
-    key: 'maxInvalidFrames',
-    env: 'HERALD_MAX_INVALID_FRAMES',
-    flag: '--max-invalid-frames',
-    type: 'int',
-    description: 'Malformed frames tolerated per connection before close 4500.',
-  },
-  {
-    key: 'sendBufferLimit',
-    env: 'HERALD_SEND_BUFFER_BYTES',
-    flag: '--send-buffer-bytes',
-    type: 'int',
-    description: 'Per-connection send buffer limit; a connection over it is closed with 4008.',
-  },
-  { key: 'maxBodySize', env: 'HERALD_MAX_BODY_BYTES', flag: '--max-body-bytes', type: 'int', description: 'Largest HTTP API request body (413 above it).' },
-  {
-    key: 'maxPublishChannels',
-    env: 'HERALD_MAX_PUBLISH_CHANNELS',
-    flag: '--max-publish-channels',
-    type: 'int',
-    description: 'Most channels in one publish, and most items in one publish array.',
-  },
-  {
-    key: 'shutdownTimeout',
-    env: 'HERALD_SHUTDOWN_TIMEOUT_MS',
-    flag: '--shutdown-timeout-ms',
-    type: 'int',
-    description: 'How long a graceful shutdown waits for clients to close before dropping them.',
-  },
-  {
-    key: 'historySize',
-    env: 'HERALD_HISTORY_SIZE',
-    flag: '--history-size',
-    type: 'int',
-    description: 'Messages kept per channel for recovery (0 disables history).',
-  },
-  { key: 'historyTtl', env: 'HERALD_HISTORY_TTL_MS', flag: '--history-ttl-ms', type: 'int', description: 'How long a message stays in history.' },
-  {
-    key: 'historyMaxBytes',
-    env: 'HERALD_HISTORY_MAX_BYTES',
-    flag: '--history-max-bytes',
-    type: 'int',
-    description:
-      "Bytes of messages kept in one channel's history (oldest dropped first); a larger message is delivered but not kept, so recovery across it says recovered:false.",
-  },
-  {
-    key: 'historyTotalBytes',
-    env: 'HERALD_HISTORY_TOTAL_BYTES',
-    flag: '--history-total-bytes',
-    type: 'int',
-    description: 'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages.',
-  },
-  {
-    key: 'idempotencyMaxKeys',
-    env: 'HERALD_IDEMPOTENCY_MAX_KEYS',
-    flag: '--idempotency-max-keys',
-    type: 'int',
-    description:
-      'Memory engine: most publish ids remembered (about 40 bytes each; the default covers 10 000 publishes/s with ids for 5 minutes). Past it the oldest id is forgotten early, counted in herald_idempotency_early_evictions_total.',
-  },
-  {
-    key: 'idempotencyTtl',
-    env: 'HERALD_IDEMPOTENCY_TTL_MS',
-    flag: '--idempotency-ttl-ms',
-    type: 'int',
-    description: 'How long a publish id is remembered (a repeat within it publishes nothing).',
-  },
-  {
-    key: 'demo',
-    env: 'HERALD_DEMO',
-    flag: '--demo',
-    type: 'bool',
-    description: 'Serve the demo page at / (browser SDK + publish form).',
-    defaultNote: 'false (true in development mode)',
-  },
-  {
-    key: 'admin',
-    env: 'HERALD_ADMIN',
-    flag: '--admin',
-    type: 'bool',
-    description:
-      'Serve the admin dashboard at /admin (live stats over the WebSocket, publish and disconnect forms); it asks for the API key. See docs/metrics.md.',
-  },
-  {
-    key: 'metricsTokens',
-    env: 'HERALD_METRICS_TOKEN',
-    flag: '--metrics-token',
-    type: 'list',
-    secret: true,
-    description:
-      'Bearer token(s) that may read /metrics besides the API keys (comma-separated for rotation; at least 16 characters each), for a scraper that must not publish.',
-    defaultNote: 'none (/metrics takes an API key)',
-  },
-  {
-    key: 'redisUrl',
-    env: 'HERALD_REDIS_URL',
-    flag: '--redis-url',
-    type: 'string',
-    secret: true,
-    description: 'Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS); set, it selects the Redis engine for many processes and machines.',
-    defaultNote: 'none (the in-memory engine)',
-  },
-  {
-    key: 'redisPrefix',
-    env: 'HERALD_REDIS_PREFIX',
-    flag: '--redis-prefix',
-    type: 'string',
-    description: 'Prefix of every Redis key and pub/sub channel (several clusters can share one Redis).',
-  },
-  {
-    key: 'redisSharded',
-    env: 'HERALD_REDIS_SHARDED',
-    flag: '--redis-sharded',
-    type: 'bool',
-    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+, for Redis Cluster).',
-  },
-  {
-    key: 'presenceTtl',
-    env: 'HERALD_PRESENCE_TTL_MS',
-    flag: '--presence-ttl-ms',
-    type: 'int',
-    description: 'Redis engine: a node that dies without cleaning up leaves presence within this time.',
-  },
-  {
-    key: 'nodeId',
-    env: 'HERALD_NODE_ID',
-    flag: '--node-id',
-    type: 'string',
-    description: "This node's id in the cluster (unique per process).",
-    defaultNote: 'random',
-  },
-  {
-    key: 'ingest',
-    env: 'HERALD_INGEST',
-    flag: '--ingest',
-    type: 'bool',
-    description: 'Redis engine: publish what backends write to <prefix>:ingest (XADD) and <prefix>:publish (PUBLISH).',
-  },
-  {
-    key: 'workers',
-    env: 'HERALD_WORKERS',
-    flag: '--workers',
-    type: 'int',
-    description: 'Gateway processes sharing the port (each a full node; needs the Redis engine above 1).',
-    defaultNote: 'the number of cores with Redis, 1 without',
-  },
-  {
-    key: 'config',
-    env: 'HERALD_CONFIG',
-    flag: '--config',
-    type: 'string',
-    description:
-      'A JSON file of settings, keyed by the names in the first column (e.g. {"port": 8080, "redisUrl": "redis://..."}); environment variables and flags override it.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'transport',
-    env: 'HERALD_TRANSPORT',
-    flag: '--transport',
-    type: 'enum',
-    values: ['ws', 'uws'],
-    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
-  },
-  {
-    key: 'pusherAppId',
-    env: 'HERALD_PUSHER_APP_ID',
-    flag: '--pusher-app-id',
-    type: 'string',
-    description: 'A Pusher app (docs/pusher.md): its id ([A-Za-z0-9_-]{1,64}); needs the key and the secret too. Added to pusherApps.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherAppKey',
-    env: 'HERALD_PUSHER_APP_KEY',
-    flag: '--pusher-app-key',
-    type: 'string',
-    description: "The Pusher app's key (clients connect to /app/<key>).",
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherAppSecret',
-    env: 'HERALD_PUSHER_APP_SECRET',
-    flag: '--pusher-app-secret',
-    type: 'string',
-    secret: true,
-    description: "The Pusher app's secret (signs subscriptions, sign-ins and HTTP API requests; at least 16 characters).",
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherApps',
-    env: 'HERALD_PUSHER_APPS',
-    flag: '--pusher-apps',
-    type: 'json',
-    secret: true,
-    description:
-      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
-  },
-  { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (JSON logs on stdout).' },
-];
-
-/** The default of a setting, as text for docs and help. */
-export function defaultText(s: Setting): string {
-  if (s.defaultNote !== undefined) return s.defaultNote;
-  const v = s.key in NODE_DEFAULTS ? NODE_DEFAULTS[s.key as keyof NodeSettings] : DEFAULTS[s.key as keyof typeof DEFAULTS];
-  if (Array.isArray(v)) return v.length === 0 ? 'empty' : v.join(',');
-  return String(v);
-}
+export { defaultText, LOG_FORMATS, NODE_DEFAULTS, SETTINGS } from './settings.js';
+export type { LogFormat, NodeSettings, Setting, SettingType } from './settings.js';
 
 /** A setting that could not be parsed; the message names it. */
 export class ConfigError extends Error {
@@ -387,6 +22,15 @@ export interface Config {
   explicit: Set<string>;
   /** The log level (also in `node`). */
   logLevel: LogLevel;
+  /** What the environment looked like, to log once the logger exists (ignored and unknown variables). */
+  notices: ConfigNotice[];
+}
+
+/** A line to log about the configuration: the CLI has no logger while it parses it. */
+export interface ConfigNotice {
+  level: 'debug' | 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
 }
 
 function parseValue(s: Setting, raw: string, source: string, readFile: (path: string) => string): unknown {
@@ -458,8 +102,10 @@ function splitList(raw: string): string[] {
 }
 
 /**
- * Reads settings from the configuration file, environment variables, then flags (flags win). Unknown flags and unknown
- * `HERALD_*` variables are errors that name the offender, so a typo never silently falls back to a default.
+ * Reads settings from the configuration file, environment variables, then flags (flags win). Unknown flags and invalid
+ * values of known settings are errors that name the offender. Unknown `HERALD_*` variables are warnings (in
+ * `notices`, with the settings they are close to), and the variables Kubernetes injects for a Service named
+ * `herald` (`HERALD_SERVICE_HOST`, `HERALD_PORT=tcp://...`, `HERALD_PORT_8080_TCP_*`) are recognised and ignored.
  */
 export function parseConfig(
   argv: readonly string[],
@@ -472,16 +118,37 @@ export function parseConfig(
   const byKey = new Map(SETTINGS.map((s) => [s.key as string, s]));
   // HERALD_URL is the gateway's address for clients (CLI publish, the PHP examples); HERALD_DEV_API_KEY is how a
   // primary hands its development key to its workers. Neither configures the server.
-  const knownEnv = new Set([...byEnv.keys(), 'HERALD_URL', 'HERALD_DEV_API_KEY']);
+  const notSettings = new Set(['HERALD_URL', 'HERALD_DEV_API_KEY']);
+  const knownEnv = [...byEnv.keys(), ...notSettings];
   const fromEnv = new Map<string, unknown>();
+  const notices: ConfigNotice[] = [];
+  const kubernetes: string[] = [];
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('HERALD_') || raw === undefined) continue;
+    if (!name.startsWith('HERALD_') || raw === undefined || notSettings.has(name)) continue;
+    if (isKubernetesServiceVariable(name, raw)) {
+      kubernetes.push(name);
+      continue;
+    }
     const s = byEnv.get(name);
     if (!s) {
-      if (knownEnv.has(name)) continue;
-      throw new ConfigError(`unknown environment variable ${name} (see docs/configuration.md)`);
+      // A typo must not pass unnoticed, but an unrelated variable that happens to start with HERALD_ must not
+      // stop the process either: warn, naming the settings it may have meant.
+      const near = nearMisses(name, knownEnv);
+      notices.push({
+        level: 'warn',
+        msg: `unknown environment variable ${name} ignored${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}; see docs/configuration.md`,
+        fields: { variable: name, nearMisses: near },
+      });
+      continue;
     }
     fromEnv.set(s.key, parseValue(s, raw, name, readFile));
+  }
+  if (kubernetes.length > 0) {
+    notices.push({
+      level: 'info',
+      msg: 'ignored the service variables Kubernetes sets for a Service named herald',
+      fields: { variables: kubernetes.sort() },
+    });
   }
   const fromFlags = new Map<string, unknown>();
   for (let i = 0; i < argv.length; i++) {
@@ -511,7 +178,7 @@ export function parseConfig(
     else options[k] = v;
   }
   const n = node as unknown as NodeSettings;
-  return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()) };
+  return { options: options as GatewayOptions, node: n, logLevel: n.logLevel, explicit: new Set(values.keys()), notices };
 }
 
 /** Reads a JSON configuration file: an object keyed by setting names, with JSON values of the setting's type. */

@@ -2,28 +2,58 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type NodeSettings } from './config.js';
+import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
 import { startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
 import { VERSION } from '../observability/operations.js';
+import { ANY_ORIGIN, SAME_ORIGIN } from '../transport/admission.js';
+import { isLoopbackHost } from '../util/ip.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
 import { statsCommand, STATS_HELP } from './commands/stats.js';
 import { tokenCommand, TOKEN_HELP } from './commands/token.js';
 
-/** Decides development mode and refuses unsafe production settings. Returns the options to start with. */
+/** A line `prepareOptions` wants logged once the logger exists. */
+export interface StartupNote {
+  level: 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * Decides development mode and refuses unsafe settings: production without secrets, development mode on
+ * an interface other than loopback (unless `devAllowRemote`). In production an empty origin allowlist
+ * becomes `same-origin`. Returns the options to start with and the lines to log about them.
+ */
 export function prepareOptions(
   options: GatewayOptions,
   explicit: ReadonlySet<string>,
   env: Readonly<Record<string, string | undefined>>,
-): { options: GatewayOptions; devApiKey?: string } {
+  devAllowRemote = false,
+): { options: GatewayOptions; devApiKey?: string; notes: StartupNote[] } {
   const production = env['NODE_ENV'] === 'production';
+  const notes: StartupNote[] = [];
   const apiKeys = options.apiKeys ?? [];
   // Any way of verifying connection tokens: secrets, public keys, a JWKS URL.
   const tokenKeys = (options.jwtSecrets ?? []).length + (options.jwtPublicKeys ?? []).length + (options.jwksUrl === undefined ? 0 : 1);
   if (apiKeys.length === 0 && tokenKeys === 0) {
     if (production) {
       throw new ConfigError('NODE_ENV=production but neither HERALD_API_KEY nor HERALD_JWT_SECRET is set; refusing to start in development mode');
+    }
+    const host = options.host ?? DEFAULTS.host;
+    if (!isLoopbackHost(host)) {
+      // Development mode lets anyone connect and serves its generated API key on the demo page: not for a network.
+      if (!devAllowRemote) {
+        throw new ConfigError(
+          `development mode (no HERALD_API_KEY / HERALD_JWT_SECRET) listens on loopback only, but HERALD_HOST / --host is ${host}: ` +
+            'set HERALD_API_KEY and HERALD_JWT_SECRET, or pass --dev-allow-remote (HERALD_DEV_ALLOW_REMOTE=true) to expose it anyway',
+        );
+      }
+      notes.push({
+        level: 'warn',
+        msg: 'DEVELOPMENT MODE ON A NETWORK INTERFACE (--dev-allow-remote): anyone who reaches this port may connect anonymously; the API key is shown to loopback clients only',
+        fields: { host },
+      });
     }
     // A worker of `--workers N` uses the key its primary generated.
     const devApiKey = env['HERALD_DEV_API_KEY'] ?? `dev_${randomBytes(18).toString('base64url')}`;
@@ -36,6 +66,7 @@ export function prepareOptions(
         demoApiKey: devApiKey,
       },
       devApiKey,
+      notes,
     };
   }
   if (production && apiKeys.length === 0) throw new ConfigError('NODE_ENV=production requires HERALD_API_KEY (backends could not publish)');
@@ -44,7 +75,28 @@ export function prepareOptions(
       'NODE_ENV=production requires HERALD_JWT_SECRET (or HERALD_JWT_PUBLIC_KEY_FILES / HERALD_JWKS_URL) unless HERALD_ALLOW_ANONYMOUS=true (no client could connect)',
     );
   }
-  return { options };
+  const origins = options.allowedOrigins ?? [];
+  if (production && origins.length === 0) {
+    notes.push({
+      level: 'info',
+      msg: 'NODE_ENV=production and HERALD_ALLOWED_ORIGINS is empty: WebSocket upgrades from browsers are accepted from same-origin pages only (Origin host = Host); list your sites in HERALD_ALLOWED_ORIGINS, or * for any origin',
+      fields: { allowedOrigins: [SAME_ORIGIN] },
+    });
+    return { options: { ...options, allowedOrigins: [SAME_ORIGIN] }, notes };
+  }
+  if (production && origins.includes(ANY_ORIGIN)) {
+    notes.push({
+      level: 'info',
+      msg: 'HERALD_ALLOWED_ORIGINS=*: WebSocket upgrades are accepted from pages of any origin',
+      fields: { allowedOrigins: origins },
+    });
+  }
+  return { options, notes };
+}
+
+/** Human-readable logs: asked for, or development mode on a terminal (`auto`); JSON otherwise (a pipe, a file, a log collector). */
+function prettyLogs(format: LogFormat, devMode: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && devMode && process.stdout.isTTY === true);
 }
 
 /** How many processes to run: `--workers`, or the number of cores with Redis, 1 without. */
@@ -188,8 +240,14 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = parseConfig(args, process.env);
-  const logger = createLogger(config.logLevel);
-  const prepared = prepareOptions(withPusherApp(config.options, config.node), config.explicit, process.env);
+  const prepared = prepareOptions(withPusherApp(config.options, config.node), config.explicit, process.env, config.node.devAllowRemote);
+  const logger = createLogger(config.logLevel, {
+    pretty: prettyLogs(config.node.logFormat, prepared.devApiKey !== undefined),
+    // https://no-color.org
+    color: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+  });
+  // Once per node: a primary of --workers says it, its workers do not repeat it.
+  if (cluster.isPrimary) for (const n of [...config.notices, ...prepared.notes]) logger[n.level](n.fields, n.msg);
   const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
   const workers = workerCount(config.node);
 

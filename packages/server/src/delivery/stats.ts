@@ -54,6 +54,10 @@ export class Stats {
   readonly limits = new Map<string, number>();
   /** Engine operations that failed, by operation. */
   readonly engineErrors = new Map<string, number>();
+  /** WebSocket connections refused by a connection limit, by limit. */
+  readonly refused = new Map<string, number>();
+  /** Sockets dropped before they completed a request or became WebSockets (timeouts, caps, client errors), by reason. */
+  readonly socketsDropped = new Map<string, number>();
   /** Samples publish-to-flush latency (a few publishes, never every one). */
   readonly latency = new LatencySampler();
   /** Logs what is counted; undefined when nobody listens (a bare hub in a unit test). */
@@ -77,6 +81,16 @@ export class Stats {
   authFailure(reason: string, ids: EventIds = {}): void {
     this.authFailures.set(reason, (this.authFailures.get(reason) ?? 0) + 1);
     this.observer?.authFailed(reason, ids);
+  }
+
+  /** Counts a connection refused by a limit (`max_connections`, `max_connections_per_ip`, `connect_rate`). */
+  refuse(reason: string): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts a socket dropped before it completed a request or an upgrade. */
+  socketDropped(reason: string): void {
+    this.socketsDropped.set(reason, (this.socketsDropped.get(reason) ?? 0) + 1);
   }
 
   /** Counts a request refused by a limit (not a message: see `drop` for those), by which limit. */

@@ -25,9 +25,11 @@ import { createNativeProtocol } from '../protocols/native/protocol.js';
 import { createPusherProtocol } from '../protocols/pusher/protocol.js';
 import type { Protocol } from '../protocols/types.js';
 import { createAdmission } from '../transport/admission.js';
+import { ConnectionLimits } from '../transport/limits.js';
 import { TRANSPORTS } from '../transport/registry.js';
 import type { OnSocket } from '../transport/types.js';
 import { sleep, systemClock } from '../util/clock.js';
+import { addressSet } from '../util/ip.js';
 import { createLogger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
@@ -168,11 +170,6 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   if (options.demo) extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, logger }));
   const http = createHttpHandler({ auth, stats, logger, apiRoutes, ops, isEndpoint, extraRoutes });
   const server = createServer(http);
-  server.on('clientError', (err, socket) => {
-    logger.debug({ err: err.message }, 'http client error');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
 
   // ---- the transport ----
   const onSocket: OnSocket = (socket, info) => {
@@ -185,15 +182,34 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     stats.connectionsOpened += 1;
     return conn;
   };
-  const admit = createAdmission({
+  // ---- admission and connection limits ----
+  const trustedProxies = addressSet(options.trustedProxies);
+  const connectionLimits = new ConnectionLimits({
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    connectRate: options.connectRate,
+    connectBurst: options.connectBurst,
+  });
+  const admission = createAdmission({
     shuttingDown: isShuttingDown,
     isEndpoint,
     endpoints: protocols.flatMap((p) => p.endpoints),
     allowedOrigins: options.allowedOrigins,
+    trustedProxies,
+    limits: connectionLimits,
+    clock,
+    refused: (reason) => stats.refuse(reason),
   });
   const transport = await TRANSPORTS[options.transport]({
     server,
-    admit,
+    admission,
+    guard: {
+      requestTimeout: options.requestTimeout,
+      maxPending: options.maxPendingConnections,
+      maxPendingPerIp: options.maxConnectionsPerIp,
+      isTrustedProxy: (ip) => trustedProxies.matches(ip),
+      dropped: (reason) => stats.socketDropped(reason),
+    },
     onSocket,
     maxPayload: options.maxFrameSize,
     sendBufferLimit: options.sendBufferLimit,
@@ -215,6 +231,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     const now = clock.now();
     sweep(hub.connections.values(), now);
     budget.sweep(now);
+    connectionLimits.sweep(now);
   };
   const timer = clock.setInterval(runSweep, options.sweepInterval);
   let closing: Promise<void> | undefined;

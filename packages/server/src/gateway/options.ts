@@ -2,6 +2,8 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
 import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
+import { connectionBudget } from '../util/fd-limit.js';
+import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
@@ -23,8 +25,39 @@ export interface GatewayOptions {
   allowAnonymous?: boolean;
   /** Paths that accept WebSocket upgrades. @default ['/ws'] */
   wsPaths?: readonly string[];
-  /** Allowed `Origin` headers for WebSocket upgrades; empty allows any. @default [] */
+  /**
+   * Allowed `Origin` headers for WebSocket upgrades: exact origins (`https://app.example`), `*` for any, and
+   * `same-origin` for pages served from the host the client connects to (the `Origin` host equals `Host`;
+   * a client without `Origin`, which only non-browser clients are, is let through). Empty allows any (the CLI
+   * uses `same-origin` instead when `NODE_ENV=production`). @default []
+   */
   allowedOrigins?: readonly string[];
+  /**
+   * Time a new TCP connection has to complete an HTTP request (headers and body) or a WebSocket upgrade, in
+   * ms; then it is destroyed (`ws` transport; uWebSockets.js applies its own fixed 10 s). Kept-alive HTTP
+   * connections between requests follow Node's keepAliveTimeout (5 s). @default 10000
+   */
+  requestTimeout?: number;
+  /** Most open WebSocket connections (per process); upgrades beyond it get HTTP 503. @default derived from the file-descriptor limit (see docs/security.md) */
+  maxConnections?: number;
+  /**
+   * Most open WebSocket connections per client address (upgrades beyond it get HTTP 429), and most sockets
+   * per TCP peer that are not WebSockets yet (`ws` transport; beyond it they are dropped at once). @default 1000
+   */
+  maxConnectionsPerIp?: number;
+  /** Most sockets that are not WebSockets yet (HTTP requests, handshakes); beyond it the oldest idle one is dropped (`ws` transport). @default derived from the file-descriptor limit */
+  maxPendingConnections?: number;
+  /** New WebSocket connections per second per client address, sustained (HTTP 429 beyond it). @default 20 */
+  connectRate?: number;
+  /** New WebSocket connections per client address in a burst. @default 100 */
+  connectBurst?: number;
+  /**
+   * Addresses and CIDR ranges of reverse proxies whose `X-Forwarded-For` / `Forwarded` (and
+   * `X-Forwarded-Host`) headers are believed: behind them, limits count the forwarded client address, and a
+   * proxy that names no client is not limited per address (only globally). Nobody else's forwarding headers
+   * are read. The default trusts a reverse proxy on this machine. @default ['127.0.0.0/8', '::1']
+   */
+  trustedProxies?: readonly string[];
   /** Time a new connection has to send `connect`, in ms (close 4000). @default 10000 */
   connectTimeout?: number;
   /** Ping interval advertised to clients, and silence after which the server sends a protocol ping, in ms. @default 25000 */
@@ -99,6 +132,9 @@ export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' |
   jwksUrl: string | undefined;
 };
 
+/** The connection budget of this process's file-descriptor limit (read once, at start). */
+const BUDGET = connectionBudget();
+
 export const DEFAULTS: ResolvedOptions = {
   port: 8080,
   host: '127.0.0.1',
@@ -109,6 +145,13 @@ export const DEFAULTS: ResolvedOptions = {
   allowAnonymous: false,
   wsPaths: ['/ws'],
   allowedOrigins: [],
+  requestTimeout: 10_000,
+  maxConnections: BUDGET.maxConnections,
+  maxConnectionsPerIp: 1000,
+  maxPendingConnections: BUDGET.maxPendingConnections,
+  connectRate: 20,
+  connectBurst: 100,
+  trustedProxies: ['127.0.0.0/8', '::1'],
   connectTimeout: 10_000,
   pingInterval: 25_000,
   idleTimeout: 60_000,
@@ -153,6 +196,12 @@ export class OptionsError extends Error {
 const MAX_TIMER_MS = 2_147_483_647;
 
 const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
+  'requestTimeout',
+  'maxConnections',
+  'maxConnectionsPerIp',
+  'maxPendingConnections',
+  'connectRate',
+  'connectBurst',
   'connectTimeout',
   'pingInterval',
   'idleTimeout',
@@ -186,6 +235,11 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(k, `must be a positive number, got ${String(v)}`);
     // Durations feed timers, and Node's timers overflow (firing at once) above 2^31-1 ms.
     if (v > MAX_TIMER_MS) throw new OptionsError(k, `must be at most ${MAX_TIMER_MS}, got ${v}`);
+  }
+  try {
+    addressSet(o.trustedProxies);
+  } catch (err) {
+    throw new OptionsError('trustedProxies', (err as Error).message);
   }
   if (o.transport !== 'ws' && o.transport !== 'uws') throw new OptionsError('transport', `must be 'ws' or 'uws', got ${String(o.transport)}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', `must be 0-65535, got ${o.port}`);

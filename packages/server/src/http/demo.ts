@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { isLoopbackRequest } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import type { RouteHook } from './handler.js';
 
@@ -8,7 +9,10 @@ import type { RouteHook } from './handler.js';
 export interface DemoOptions {
   /** The WebSocket path the page connects to. */
   wsPath: string;
-  /** An API key to prefill the publish form with (development mode only). */
+  /**
+   * An API key to prefill the publish form with (development mode only). Only a requester on this machine
+   * (loopback, with no forwarding header naming another address) gets a page that carries it.
+   */
   apiKey: string | undefined;
   logger: Logger;
 }
@@ -31,9 +35,12 @@ function clientBundle(logger: Logger): string | undefined {
  */
 export function createDemoRoute(options: DemoOptions): RouteHook {
   // "<" is escaped so nothing in the config can close the script element it sits in.
-  const config = JSON.stringify({ wsPath: options.wsPath, apiKey: options.apiKey ?? null }).replace(/</g, '\\u003c');
+  const page = (apiKey: string | undefined): string =>
+    demoFile('index.html').replace('{{CONFIG}}', JSON.stringify({ wsPath: options.wsPath, apiKey: apiKey ?? null }).replace(/</g, '\\u003c'));
+  const withKey = page(options.apiKey);
+  const withoutKey = page(undefined);
   const files = new Map<string, { type: string; body: string | undefined }>([
-    ['/', { type: 'text/html; charset=utf-8', body: demoFile('index.html').replace('{{CONFIG}}', config) }],
+    ['/', { type: 'text/html; charset=utf-8', body: withKey }],
     ['/demo.js', { type: 'text/javascript; charset=utf-8', body: demoFile('demo.js') }],
     ['/herald.min.js', { type: 'text/javascript; charset=utf-8', body: clientBundle(options.logger) }],
   ]);
@@ -43,8 +50,10 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
       res.writeHead(204).end();
       return true;
     }
-    const file = files.get(path === '/index.html' ? '/' : path);
-    if (!file || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    const found = files.get(path === '/index.html' ? '/' : path);
+    if (!found || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    // The development API key publishes to every channel: it must not reach another machine (issue 15).
+    const file = found.body === withKey && !isLoopbackRequest(req.socket.remoteAddress, req.headers) ? { ...found, body: withoutKey } : found;
     if (file.body === undefined) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('The browser SDK bundle is not built: run npm run build.\n');

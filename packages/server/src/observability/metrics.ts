@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Stats } from '../delivery/stats.js';
 import type { EngineUsage } from '../engine/types.js';
+import { LIMIT_REASONS } from '../transport/limits.js';
+import { SOCKET_DROP_REASONS } from '../transport/types.js';
 
 /** What the metrics read: plain counters and live sizes, at scrape time only. */
 export interface MetricsSource {
@@ -111,6 +113,24 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
     collect() {
       fromMap(this, 'code', stats.closedByCode);
+    },
+  });
+  new Counter({
+    name: 'herald_connections_refused_total',
+    help: 'WebSocket connections refused by a connection limit, by limit (HTTP 503/429 before the upgrade, or close 1013 after it).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      fromMap(this, 'reason', stats.refused, LIMIT_REASONS);
+    },
+  });
+  new Counter({
+    name: 'herald_sockets_dropped_total',
+    help: 'Sockets destroyed before they completed a request or a WebSocket upgrade, by reason (timeout, per-address or global cap, malformed request).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      fromMap(this, 'reason', stats.socketsDropped, SOCKET_DROP_REASONS);
     },
   });
   new Gauge({

@@ -1,7 +1,15 @@
 import { ERROR_CODE_INFO, type ErrorCode } from '@herald/protocol';
-import type { Admit, Rejection } from './types.js';
+import type { Clock } from '../util/clock.js';
+import { clientAddress, type AddressSet } from '../util/ip.js';
+import type { ConnectionLimits, LimitReason } from './limits.js';
+import type { Admission, Rejection, UpgradeInfo } from './types.js';
 
-export type { Admit, Rejection } from './types.js';
+export type { Admission, Rejection } from './types.js';
+
+/** The `allowedOrigins` entry that allows any `Origin`. */
+export const ANY_ORIGIN = '*';
+/** The `allowedOrigins` entry that allows pages of the gateway's own origin (the `Origin` host equals `Host`). */
+export const SAME_ORIGIN = 'same-origin';
 
 /** What admission checks, in this order. */
 export interface AdmissionRules {
@@ -11,8 +19,18 @@ export interface AdmissionRules {
   isEndpoint(path: string): boolean;
   /** The endpoints, listed in the body of a 404. */
   endpoints: readonly string[];
-  /** Allowed `Origin` headers; empty allows any. */
+  /**
+   * Allowed `Origin` headers: empty allows any, `*` allows any, `same-origin` allows the gateway's own origin
+   * (and requests without `Origin`, which browsers always send); other entries are exact origins.
+   */
   allowedOrigins: readonly string[];
+  /** TCP peers whose forwarding headers name the client (`X-Forwarded-For`, `Forwarded`, `X-Forwarded-Host`). */
+  trustedProxies: AddressSet;
+  /** The connection limits (global, per address, connect rate). */
+  limits: ConnectionLimits;
+  clock: Clock;
+  /** Counts a connection refused by a limit. */
+  refused(reason: LimitReason): void;
 }
 
 /** A rejection with the catalogue's status for `code`. */
@@ -23,19 +41,91 @@ export function reject(code: ErrorCode, message: string, extra?: Record<string, 
   return r;
 }
 
+const LIMIT_ERRORS: Readonly<Record<LimitReason, { code: ErrorCode; message: string }>> = {
+  max_connections: { code: 'too_many_connections', message: 'the gateway has reached its connection limit; try again later' },
+  max_connections_per_ip: { code: 'too_many_connections_per_ip', message: 'too many connections from this address' },
+  connect_rate: { code: 'connect_rate_limited', message: 'connecting too fast from this address' },
+};
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The host a client asked for: `X-Forwarded-Host` (or `Forwarded: host=`) from a trusted proxy, else `Host`. */
+function requestedHost(info: UpgradeInfo, peerTrusted: boolean): string | undefined {
+  if (peerTrusted) {
+    const forwarded = first(info.headers['forwarded']);
+    const m = forwarded === undefined ? null : /(?:^|[;,\s])host="?([^";,\s]+)"?/i.exec(forwarded);
+    const xfh = first(info.headers['x-forwarded-host'])?.split(',')[0]?.trim();
+    if (m?.[1]) return m[1].toLowerCase();
+    if (xfh) return xfh.toLowerCase();
+  }
+  return first(info.headers.host)?.toLowerCase();
+}
+
+/** Whether `origin` (scheme://host[:port]) names the same host and port as `host`. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    const u = new URL(origin);
+    // URL drops a scheme's default port; Host may carry it (`example.com:443`).
+    const port = u.port || (u.protocol === 'https:' ? '443' : u.protocol === 'http:' ? '80' : '');
+    return u.host.toLowerCase() === host || `${u.hostname}:${port}`.toLowerCase() === host;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The one admission check every transport runs in its upgrade handler, before the WebSocket handshake:
- * shutdown, path, origin. Both transports answer a rejection with the same status and JSON body.
+ * shutdown, path, origin, then the connection limits (global 503, per address 429, connect rate 429, each
+ * with `Retry-After`). Both transports answer a rejection with the same status and JSON body. It also
+ * resolves the client's address behind a trusted proxy, and counts the WebSockets the transports open.
  */
-export function createAdmission(rules: AdmissionRules): Admit {
-  const origins = new Set(rules.allowedOrigins);
-  return (info) => {
-    if (rules.shuttingDown()) return reject('shutting_down', 'the gateway is shutting down');
-    if (!rules.isEndpoint(info.path)) {
-      return reject('not_found', `no WebSocket endpoint at ${info.path.slice(0, 100)}`, { paths: [...rules.endpoints] });
-    }
-    if (origins.size > 0 && (info.origin === undefined || !origins.has(info.origin))) return reject('forbidden', 'origin not allowed');
-    return undefined;
+export function createAdmission(rules: AdmissionRules): Admission {
+  const anyOrigin = rules.allowedOrigins.length === 0 || rules.allowedOrigins.includes(ANY_ORIGIN);
+  const allowSame = rules.allowedOrigins.includes(SAME_ORIGIN);
+  const origins = new Set(rules.allowedOrigins.filter((o) => o !== SAME_ORIGIN));
+
+  const originAllowed = (info: UpgradeInfo, peerTrusted: boolean): boolean => {
+    if (anyOrigin) return true;
+    if (info.origin !== undefined && origins.has(info.origin)) return true;
+    // Only browsers send Origin, and cross-site WebSocket hijacking needs a browser: a client without one
+    // (a backend, a mobile app) is not what the same-origin rule protects against.
+    if (allowSame) return info.origin === undefined || sameOrigin(info.origin, requestedHost(info, peerTrusted));
+    return false;
+  };
+
+  /**
+   * The address the per-address limits count: the client's, or none when the client is itself a trusted proxy
+   * (one that named no client; a reverse proxy on this machine, by default): it carries everyone, and limiting
+   * it as one client would limit them all together. The global limit still applies.
+   */
+  const limitKey = (client: string): string | undefined => (!rules.trustedProxies.empty && rules.trustedProxies.matches(client) ? undefined : client);
+
+  return {
+    admit(info) {
+      if (rules.shuttingDown()) return reject('shutting_down', 'the gateway is shutting down');
+      if (!rules.isEndpoint(info.path)) {
+        return reject('not_found', `no WebSocket endpoint at ${info.path.slice(0, 100)}`, { paths: [...rules.endpoints] });
+      }
+      const peer = info.ip;
+      const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(peer);
+      info.ip = clientAddress(peer, info.headers, rules.trustedProxies);
+      if (!originAllowed(info, peerTrusted)) return reject('forbidden', 'origin not allowed');
+      const refusal = rules.limits.check(limitKey(info.ip), rules.clock.now());
+      if (refusal === undefined) return undefined;
+      rules.refused(refusal.reason);
+      const { code, message } = LIMIT_ERRORS[refusal.reason];
+      return reject(code, message, { retryAfter: refusal.retryAfter }, { 'retry-after': String(refusal.retryAfter) });
+    },
+    opened(info) {
+      const ip = limitKey(info.ip);
+      const reason = rules.limits.opened(ip, rules.clock.now());
+      if (reason === undefined) return () => rules.limits.closed(ip);
+      rules.refused(reason);
+      return undefined;
+    },
   };
 }
 

@@ -38,7 +38,10 @@ export interface UpgradeInfo {
   path: string;
   /** The query string without `?` (empty when there is none). */
   query: string;
-  /** The peer address (the TCP peer; a trusted proxy's header is read by admission). */
+  /**
+   * The client address: the transport sets the TCP peer; admission replaces it with the address a trusted
+   * proxy forwarded (`trustedProxies`), so that limits and logs see the client, not the proxy.
+   */
   ip: string;
   origin: string | undefined;
   headers: IncomingHttpHeaders;
@@ -55,8 +58,35 @@ export interface Rejection {
   headers?: Record<string, string>;
 }
 
-/** Decides an upgrade: undefined accepts it. */
-export type Admit = (info: UpgradeInfo) => Rejection | undefined;
+/**
+ * Decides upgrades and counts the WebSockets they become (see admission.ts). A transport calls `admit` before
+ * the handshake and `opened` when the socket is accepted: it returns the release to call exactly once when
+ * the socket is gone, or undefined when a limit was reached in the meantime (close it with 1013).
+ */
+export interface Admission {
+  admit(info: UpgradeInfo): Rejection | undefined;
+  opened(info: UpgradeInfo): (() => void) | undefined;
+}
+
+/** Why a socket that never became a WebSocket nor completed a request was destroyed (the `reason` label of `herald_sockets_dropped_total`). */
+export type SocketDropReason = 'request_timeout' | 'pending_per_ip' | 'pending_limit' | 'client_error';
+
+/** Every socket drop reason, for metrics exported at 0. */
+export const SOCKET_DROP_REASONS: readonly SocketDropReason[] = ['request_timeout', 'pending_per_ip', 'pending_limit', 'client_error'];
+
+/** How the transport guards sockets before they are WebSockets or have completed a request (see ws/http-guard.ts). */
+export interface SocketGuardOptions {
+  /** Time a new TCP connection has to complete a request (headers and body) or an upgrade, in ms. */
+  requestTimeout: number;
+  /** Most such sockets at once; a new one beyond it makes the oldest go. */
+  maxPending: number;
+  /** Most such sockets per TCP peer address (a trusted proxy is exempt); more are destroyed at once. */
+  maxPendingPerIp: number;
+  /** Whether a TCP peer is a trusted proxy (its sockets carry many clients). */
+  isTrustedProxy(ip: string): boolean;
+  /** Counts a dropped socket. */
+  dropped(reason: SocketDropReason): void;
+}
 
 /** Called for every accepted WebSocket; returns the listener for its events. */
 export type OnSocket = (socket: Socket, info: UpgradeInfo) => SocketListener;
@@ -65,8 +95,10 @@ export type OnSocket = (socket: Socket, info: UpgradeInfo) => SocketListener;
 export interface TransportDeps {
   /** The gateway's HTTP server: the `ws` transport serves upgrades on it; uWebSockets.js relays plain HTTP to it. */
   server: Server;
-  /** Decides every upgrade before it is accepted (see admission.ts). */
-  admit: Admit;
+  /** Decides every upgrade before it is accepted and counts the WebSockets (see admission.ts). */
+  admission: Admission;
+  /** Idle, slow and excess sockets that are not WebSockets yet. */
+  guard: SocketGuardOptions;
   /** Makes the connection of an accepted socket. */
   onSocket: OnSocket;
   /** Largest client frame in bytes; larger frames close the connection with 1009. */

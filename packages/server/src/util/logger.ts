@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { prettyDestination } from './pretty-log.js';
 
 /** One logging method: structured fields first, then the message (pino's argument order). */
 export type LogFn = {
@@ -26,12 +27,22 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Fields never written, whatever an object logged holds: a second line of defence behind logging ids only. */
 const REDACT = ['token', 'apiKey', 'jwtSecret', 'secret', 'authorization', '*.authorization', '*.token', '*.secret'];
 
+/** How `createLogger` writes. */
+export interface LoggerFormat {
+  /** Human-readable lines instead of JSON (for a terminal). @default false */
+  pretty?: boolean;
+  /** ANSI colors in pretty lines. @default false */
+  color?: boolean;
+}
+
 /**
- * Creates the gateway's JSON logger (pino). Secrets never reach it: the gateway logs ids and codes, never
- * tokens or keys, and the paths above are redacted as well.
+ * Creates the gateway's logger (pino): JSON lines on stdout, or human-readable lines with `pretty`. Secrets
+ * never reach it: the gateway logs ids and codes, never tokens or keys, and the paths above are redacted as well.
  */
-export function createLogger(level: LogLevel = 'info'): Logger {
-  return pino({ level, base: { service: 'herald' }, redact: { paths: REDACT, censor: '[redacted]' } });
+export function createLogger(level: LogLevel = 'info', format: LoggerFormat = {}): Logger {
+  const options = { level, base: { service: 'herald' }, redact: { paths: REDACT, censor: '[redacted]' } };
+  if (!format.pretty) return pino(options);
+  return pino(options, prettyDestination(process.stdout, format.color === true));
 }
 
 const noop = (): void => undefined;

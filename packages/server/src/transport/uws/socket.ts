@@ -6,6 +6,8 @@ import type { UwsWebSocket } from './module.js';
 export interface SocketData {
   /** What the upgrade request said; dropped once the connection is open (it is not needed after). */
   info: UpgradeInfo | undefined;
+  /** Uncounts the connection in admission's limits; called when it closes. */
+  release: (() => void) | undefined;
   listener: SocketListener | undefined;
   socket: UwsSocket | undefined;
   /** The close handler ran: the uWS object must not be touched any more. */

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { CloseCode } from '@herald/protocol';
 import type { AddressInfo } from 'node:net';
 import { Drain } from '../../util/drain.js';
 import type { Transport, TransportDeps, UpgradeInfo } from '../types.js';
@@ -39,6 +40,13 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
   let accepting = true;
   let listenSocket: unknown;
   let publicAddress: AddressInfo | undefined;
+  // The gateway's own server listens on loopback for the relay only; a broken relayed request is dropped
+  // whole (Node's default answer would leave the socket half-closed). Public sockets are uWebSockets.js's: it
+  // closes one that has not completed a request within its own fixed HTTP idle timeout (10 s).
+  server.on('clientError', (err: Error, socket: { destroy(): void }) => {
+    logger.debug({ err: err.message }, 'http client error (relay)');
+    socket.destroy();
+  });
   const relay = createRelay({
     port: () => (server.address() as AddressInfo).port,
     accepting: () => accepting,
@@ -66,19 +74,27 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       });
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       const info: UpgradeInfo = { path, query, ip, origin: headers.origin, headers };
-      const refused = deps.admit(info);
+      const refused = deps.admission.admit(info);
       if (refused) {
         writeRejection(res, refused, true);
         return;
       }
-      const data: SocketData = { info, listener: undefined, socket: undefined, closed: false };
+      const data: SocketData = { info, release: undefined, listener: undefined, socket: undefined, closed: false };
       res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       const data = ws.getUserData();
+      const release = deps.admission.opened(data.info as UpgradeInfo);
+      if (!release) {
+        // A limit was reached since admission: the handshake is done, so say it with a close code.
+        data.info = undefined;
+        ws.end(CloseCode.TryAgainLater, 'connection limit reached, try again later');
+        return;
+      }
       const socket = new UwsSocket(ws, data);
       data.socket = socket;
       sockets.add(socket);
+      data.release = release;
       data.listener = deps.onSocket(socket, data.info as UpgradeInfo);
       data.info = undefined;
     },
@@ -95,6 +111,8 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       const data = ws.getUserData();
       data.closed = true;
       if (data.socket) sockets.delete(data.socket);
+      data.release?.();
+      data.release = undefined;
       data.listener?.closed(code, Buffer.from(new Uint8Array(message)).toString());
       drain.check();
     },

@@ -1,0 +1,103 @@
+/**
+ * Connection floods and slow clients on the `ws` transport (issue 15): idle, slowloris and malformed
+ * connections are destroyed (never half-closed) after `requestTimeout`; not-yet-upgraded sockets are capped
+ * per address and in all; `/healthz` answers throughout; file descriptors come back. WebSocket connection
+ * limits are in limits.test.ts; uWebSockets.js's own idle timeout in uws-transport.test.ts. Bounded counts,
+ * short timeouts, a manual clock, loopback only.
+ */
+import { describe, expect, it } from 'vitest';
+import type { GatewayOptions } from '../src/gateway/options.js';
+import { API_KEY, eventually, startGateway as startAnyGateway } from './helpers.js';
+import { get, openFds, openRaw, serverConnections } from './support/sockets.js';
+
+/** These are about the `ws` transport's own guard (uws-transport.test.ts covers uWebSockets.js). */
+const startGateway = (opts: GatewayOptions = {}): ReturnType<typeof startAnyGateway> => startAnyGateway({ transport: 'ws', ...opts });
+
+/** One metric's value from the exposition text (0 when absent). */
+async function metric(http: string, series: string): Promise<number> {
+  const { status, body } = await get(`${http}/metrics`, { authorization: `Bearer ${API_KEY}` });
+  expect(status).toBe(200);
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `) || l.startsWith(`${series.replace(/}$/, '')},node=`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+const healthy = async (http: string): Promise<void> => {
+  expect((await get(`${http}/healthz`)).status).toBe(200);
+};
+
+describe('sockets that never complete a request (ws transport)', () => {
+  it('destroys idle, slowloris and half-sent connections after requestTimeout, and malformed ones at once, never leaving them half-open', async () => {
+    const fdsBefore = openFds();
+    const gw = await startGateway({ requestTimeout: 2000 });
+    const port = gw.gateway.address().port;
+    const idle = await openRaw(port, 150, { localAddress: '127.0.0.2' });
+    // Slowloris: a request line and one header, the rest never comes.
+    const slow = await openRaw(port, 40, { localAddress: '127.0.0.2', send: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' });
+    // A body announced and never finished.
+    const body = await openRaw(port, 10, {
+      localAddress: '127.0.0.2',
+      send: `POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"chan`,
+    });
+    // Malformed: answered 400, then destroyed (the client never closes its side).
+    const bad = await openRaw(port, 10, { localAddress: '127.0.0.2', send: 'NONSENSE\r\n\r\n' });
+    await Promise.all(bad.map((s) => s.gone));
+    for (const s of bad) expect(s.received).toMatch(/^HTTP\/1\.1 400 /);
+
+    await eventually(async () => ((await serverConnections(gw.gateway.server)) === 200 ? true : undefined), '200 sockets on the server');
+    await healthy(gw.http);
+    // Nothing happens before the timeout.
+    gw.clock.advance(1500);
+    await healthy(gw.http);
+    expect([...idle, ...slow, ...body].filter((s) => s.isGone)).toHaveLength(0);
+
+    gw.clock.advance(1000);
+    await Promise.all([...idle, ...slow, ...body].map((s) => s.gone));
+    await eventually(async () => ((await serverConnections(gw.gateway.server)) === 0 ? true : undefined), 'no socket left on the server');
+    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="request_timeout"}')).toBe(200);
+    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(10);
+    for (const s of [...idle, ...slow, ...body, ...bad]) s.socket.destroy();
+    await eventually(() => (openFds() <= fdsBefore + 20 ? true : undefined), 'file descriptors back near the baseline');
+  });
+
+  it('keeps a kept-alive connection between requests for Node keepAliveTimeout, and cuts a request whose body has arrived only when answered', async () => {
+    const gw = await startGateway({ requestTimeout: 1000 });
+    const port = gw.gateway.address().port;
+    const [ka] = await openRaw(port, 1, { send: 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' });
+    if (!ka) throw new Error('no socket');
+    await eventually(() => (ka.received.includes('"ok"') ? true : undefined), 'the first answer');
+    // Past requestTimeout but within keepAliveTimeout (5 s): the connection still serves a request.
+    gw.clock.advance(2500);
+    ka.received = '';
+    ka.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => (ka.received.includes('"ok"') ? true : undefined), 'the second answer on the same connection');
+    expect(ka.isGone).toBe(false);
+  });
+});
+
+describe('floods of sockets that never upgrade (ws transport)', () => {
+  it('caps them per address and in all, oldest dropped first, while /healthz answers; all reclaimed after the timeout', async () => {
+    const fdsBefore = openFds();
+    // No trusted proxy: by default loopback peers are trusted (a local reverse proxy) and not capped per address.
+    const gw = await startGateway({ requestTimeout: 1000, maxConnectionsPerIp: 40, maxPendingConnections: 100, trustedProxies: [] });
+    const port = gw.gateway.address().port;
+
+    const one = await openRaw(port, 120, { localAddress: '127.0.0.2' });
+    await eventually(() => (one.filter((s) => s.isGone).length === 80 ? true : undefined), '80 sockets over the per-address cap dropped');
+    expect(await serverConnections(gw.gateway.server)).toBeLessThanOrEqual(40);
+    await healthy(gw.http);
+
+    // Many addresses: the global cap holds, the oldest idle sockets make room, a health check still gets in.
+    const many = (await Promise.all(['127.0.0.3', '127.0.0.4', '127.0.0.5'].map((a) => openRaw(port, 35, { localAddress: a })))).flat();
+    await eventually(async () => ((await serverConnections(gw.gateway.server)) <= 100 ? true : undefined), 'at most 100 sockets');
+    await healthy(gw.http);
+    expect(await serverConnections(gw.gateway.server)).toBeLessThanOrEqual(100);
+    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="pending_per_ip"}')).toBe(80);
+    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="pending_limit"}')).toBeGreaterThanOrEqual(45);
+
+    gw.clock.advance(1500);
+    await eventually(async () => ((await serverConnections(gw.gateway.server)) === 0 ? true : undefined), 'every socket reclaimed');
+    await Promise.all([...one, ...many].map((s) => s.gone));
+    for (const s of [...one, ...many]) s.socket.destroy();
+    await eventually(() => (openFds() <= fdsBefore + 20 ? true : undefined), 'file descriptors back near the baseline');
+  });
+});
