@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { openPage, useChromium } from '../../client/test/support/chromium.js';
+import { systemClock } from '../src/util/clock.js';
+import { API_KEY } from './helpers.js';
 import { APP, laravelAuthRoute, PusherServer, PusherTestClient, startPusherGateway } from './pusher-helpers.js';
 
 const browser = useChromium();
@@ -102,5 +104,22 @@ describe('pusher-js and Laravel Echo in Chromium', () => {
     );
     expect(await bob.nextEvent('client-typing')).toMatchObject({ data: '{"who":"Ann"}', user_id: '1' });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('shows Pusher connections per protocol in the admin dashboard', async () => {
+    // The dashboard's snapshots run on the gateway's clock: a real one here.
+    const { port, http } = await startPusherGateway({ admin: true, clock: systemClock });
+    await PusherTestClient.connect(port);
+    const { page } = await openPage(browser());
+    await page.goto(`${http}/admin`);
+    await page.fill('#api-key', API_KEY);
+    await page.click('#login-form button[type=submit]');
+    // The dashboard is a native connection itself: one of each.
+    const text = () => page.evaluate(() => document.querySelector('#node-table tbody')?.textContent ?? '');
+    await page
+      .waitForFunction(() => (document.querySelector('#node-table tbody')?.textContent ?? '').includes('(native 1, pusher 1)'), undefined, { timeout: 20_000 })
+      .catch(async (err: unknown) => {
+        throw new Error(`node table: ${await text()} / status ${await page.evaluate(() => document.querySelector('#status')?.textContent)}: ${String(err)}`);
+      });
   });
 });
