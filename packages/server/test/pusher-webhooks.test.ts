@@ -148,7 +148,6 @@ describe('pusher webhooks', () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]?.reason).toBe('HTTP 500');
     expect(g2.gateway.stats.dropped.get('webhook_dead_letter')).toBe(1);
-    void clock;
   });
 
   it('sends each event once for a cluster of two Redis nodes, both dispatching', async () => {

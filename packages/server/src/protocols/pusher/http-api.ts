@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PusherCode, type ChannelName } from '@herald/protocol';
+import { PusherCode } from '@herald/protocol';
 import type { Publisher } from '../../delivery/publisher.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { Engine } from '../../engine/types.js';
@@ -250,5 +250,3 @@ async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
 function tooLarge(max: number): HeraldError {
   return new HeraldError('body_too_large', `the request body exceeds ${max} bytes`, { extra: { limit: max } });
 }
-
-export type { ChannelName };

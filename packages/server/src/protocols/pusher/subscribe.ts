@@ -6,7 +6,7 @@ import type { PusherApp } from './apps.js';
 import { authorizeChannel, type PresenceMember, type SignedInUser } from './channel-auth.js';
 import { stringFrame, subscriptionError } from './frames.js';
 import type { PusherDeps } from './deps.js';
-import { channelKindOf, coreChannel, isPusherChannel, occupancyChannel, OCCUPANT, type PusherChannel } from './names.js';
+import { channelKindOf, coreChannel, isPusherChannel, occupancyChannel, OCCUPANT } from './names.js';
 
 /** `pusher_internal:member_added` / `member_removed`, as a broadcast on the channel. */
 const MEMBER_ADDED = 'pusher_internal:member_added';
@@ -182,5 +182,3 @@ export class PusherSubscriber {
     return last === undefined ? prepared : { ...prepared, messages: [last] };
   }
 }
-
-export type { PusherChannel };
