@@ -94,6 +94,8 @@ function flagArgument(s: Setting): string {
       return ' <level>';
     case 'string':
       return ' <value>';
+    case 'json':
+      return ' <json>';
   }
 }
 

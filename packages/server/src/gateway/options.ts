@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
+import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
 import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
@@ -112,6 +113,11 @@ export interface GatewayOptions {
    * owns the port and relays plain HTTP to the gateway's handler). See docs/benchmarks.md. @default 'ws'
    */
   transport?: 'ws' | 'uws';
+  /**
+   * Pusher apps (docs/pusher.md): each one its own channel namespace, served on `/app/{key}` (WebSocket) and
+   * `/apps/{id}/...` (HTTP API). None: the Pusher endpoints do not exist. @default []
+   */
+  pusherApps?: readonly PusherAppOptions[];
   /** The engine; a memory engine built from the history options when omitted. */
   engine?: Engine;
   /** @default the system clock */
@@ -172,6 +178,7 @@ export const DEFAULTS: ResolvedOptions = {
   transport: 'ws',
   admin: false,
   metricsTokens: [],
+  pusherApps: [],
 };
 
 /** An invalid option; `option` names it. */
@@ -248,6 +255,19 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
   for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
   if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
+  const ids = new Set<string>();
+  const keys = new Set<string>();
+  for (const app of o.pusherApps) {
+    try {
+      const r = resolvePusherApp(app);
+      if (ids.has(r.id)) throw new Error(`app ${r.id}: the id is used twice`);
+      if (keys.has(r.key)) throw new Error(`app ${r.id}: the key is used by another app`);
+      ids.add(r.id);
+      keys.add(r.key);
+    } catch (err) {
+      throw new OptionsError('pusherApps', err instanceof Error ? err.message : String(err));
+    }
+  }
   return o;
 }
 

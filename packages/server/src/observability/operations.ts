@@ -61,6 +61,7 @@ export function createOperations(deps: OperationsDeps): Operations {
   const metrics = createMetrics({
     stats,
     connectionCount: () => hub.connections.size,
+    connectionsByProtocol: () => hub.connectionsByProtocol(),
     subscriptionCount: () => hub.subscriptionCount(),
     channelCount: () => hub.channelCount,
     engineUsage: engine.usage?.bind(engine),
@@ -81,6 +82,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       time: now,
       uptime: Math.round((now - startedAt) / 100) / 10,
       connections: hub.connections.size,
+      protocols: Object.fromEntries(hub.connectionsByProtocol()),
       channels: hub.channelCount,
       subscriptions: hub.subscriptionCount(),
       published: s.published,

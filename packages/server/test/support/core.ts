@@ -160,6 +160,8 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     name: engine.name,
     broker: engine.broker,
     presence: engine.presence,
+    members: engine.members,
+    jobs: engine.jobs,
     history,
     start: (h) => engine.start(h),
     check: () => engine.check(),

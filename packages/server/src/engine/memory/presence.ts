@@ -17,7 +17,7 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
 /** Presence for one process: users and channel members kept in maps. */
 export class MemoryPresence implements Presence {
   private readonly users = new Map<UserId, Set<ClientId>>();
-  private readonly channels = new Map<ChannelName, Set<ClientId>>();
+  private readonly members = new Map<ChannelName, Set<ClientId>>();
 
   add(conn: PresenceConnection): Promise<void> {
     if (conn.user !== null) addTo(this.users, conn.user, conn.client);
@@ -30,12 +30,12 @@ export class MemoryPresence implements Presence {
   }
 
   join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    addTo(this.channels, channel, conn.client);
+    addTo(this.members, channel, conn.client);
     return Promise.resolve();
   }
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    removeFrom(this.channels, channel, conn.client);
+    removeFrom(this.members, channel, conn.client);
     return Promise.resolve();
   }
 
@@ -44,6 +44,15 @@ export class MemoryPresence implements Presence {
   }
 
   subscribers(channel: ChannelName): Promise<number> {
-    return Promise.resolve(this.channels.get(channel)?.size ?? 0);
+    return Promise.resolve(this.members.get(channel)?.size ?? 0);
+  }
+
+  channels(prefix: string, limit: number): Promise<ChannelName[]> {
+    const out: ChannelName[] = [];
+    for (const ch of this.members.keys()) {
+      if (out.length >= limit) break;
+      if (ch.startsWith(prefix)) out.push(ch);
+    }
+    return Promise.resolve(out);
   }
 }

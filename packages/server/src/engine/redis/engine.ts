@@ -7,6 +7,8 @@ import { RedisBroker } from './broker.js';
 import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
+import { RedisJobQueues } from './jobs.js';
+import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
 import type { Engine, EngineHandlers, NodeId } from '../types.js';
@@ -136,6 +138,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     emptyTtl: ENGINE_DEFAULTS.emptyMetaTtl,
   });
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
+  const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
+  const jobs = new RedisJobQueues(ctx, keys);
   let handlers: EngineHandlers | undefined;
   const broker = new RedisBroker({
     ctx,
@@ -158,6 +162,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const touchEvery = Math.min(o.historyMetaTtl / 4, ENGINE_DEFAULTS.emptyMetaTtl / 3, 3_600_000);
   const tick = (): void => {
     presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
+    members.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: members refresh failed'));
     if (clock.now() - lastTouch >= touchEvery) {
       lastTouch = clock.now();
       history.touch(broker.channels()).catch((err: unknown) => logger.debug({ err }, 'redis engine: touching channels failed'));
@@ -199,6 +204,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     broker,
     history,
     presence,
+    members,
+    jobs,
     async start(h) {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       handlers = h;
@@ -227,6 +234,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       if (closed) return;
       closed = true;
       if (timer !== undefined) clock.clearInterval(timer);
+      // Members go first, while the broker still runs: whoever listens may broadcast that they left.
+      if (redis.status === 'ready') await members.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: members cleanup failed'));
       handlers = undefined;
       // A graceful stop leaves presence at once; a crash leaves it within presenceTtl.
       if (redis.status === 'ready') await presence.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence cleanup failed'));
