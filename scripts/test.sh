@@ -120,7 +120,7 @@ node scripts/readme-check.mjs || status=$?
 # The protocol suites again on the optional uWebSockets.js transport (see packages/server/test/helpers.ts).
 # It is a devDependency of the bench workspace, so it is there in CI; a platform without a build skips it.
 protocol_suites=()
-for suite in connect channels heartbeat transport api recovery fanout race demo limits; do
+for suite in connect channels heartbeat transport api recovery fanout race demo limits pusher-connect pusher-channels pusher-presence pusher-http pusher-echo pusher-cluster pusher-webhooks; do
   protocol_suites+=("packages/server/test/$suite.test.ts")
   # vitest reads file arguments as filters and ignores one that matches nothing: a renamed suite must not vanish.
   [ -f "packages/server/test/$suite.test.ts" ] || { echo "missing protocol suite $suite.test.ts" >&2; status=1; }

@@ -190,6 +190,15 @@ function uptime(seconds: number): string {
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
+/** A node's connections, with the count per protocol when it serves more than the native one (`12 (native 10, pusher 2)`). */
+function connectionsText(n: DashboardView['nodes'][number]): string | number {
+  const parts = Object.entries(n.protocols ?? {})
+    .filter(([, c]) => c > 0)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  if (parts.length === 0 || (parts.length === 1 && parts[0]?.[0] === 'native')) return n.connections;
+  return `${fmt.format(n.connections)} (${parts.map(([p, c]) => `${p} ${fmt.format(c)}`).join(', ')})`;
+}
+
 function render(): void {
   if (app.key === null) return;
   const v: DashboardView = app.model.view(Date.now());
@@ -220,7 +229,7 @@ function render(): void {
   );
   rows(
     $('#node-table tbody'),
-    v.nodes.map((n) => [n.node, n.engine, uptime(n.uptime), n.connections, n.channels, n.sample?.published ?? 0, n.sample?.delivered ?? 0]),
+    v.nodes.map((n) => [n.node, n.engine, uptime(n.uptime), connectionsText(n), n.channels, n.sample?.published ?? 0, n.sample?.delivered ?? 0]),
     'waiting for the first snapshot',
   );
   drawChart($<SVGSVGElement>('#chart'), v.chart);

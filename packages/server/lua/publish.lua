@@ -13,8 +13,11 @@ The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
 
 ARGV (empty string = default):
   ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200}, reserved prefixes (user: private: client: herald:)
-                          only in lowercase
-  ARGV[2]  type           [A-Za-z0-9_\-:.]{1,100}, not a reserved protocol type
+                          only in lowercase; or a namespaced channel of another protocol: $<kind>.<id>:<name>,
+                          kind [a-z]{1,16}, id [A-Za-z0-9_-]{1,64}, name #?[A-Za-z0-9_\-=@,.;:]{1,200}
+                          (e.g. $pusher.app1:private-orders)
+  ARGV[2]  type           [A-Za-z0-9_\-:.]{1,100}, not a reserved protocol type; on a namespaced channel
+                          [A-Za-z0-9_\-:.%]{1,600} (an event name, percent-encoded), reserved types allowed
   ARGV[3]  payload        serialized JSON object or array (UTF-8), nesting at most 64 deep
   ARGV[4]  epoch          candidate epoch [A-Za-z0-9_-]{1,64}, used only when the channel has none yet;
                           give a random one (e.g. 8 random bytes, base64url). Default: derived from TIME.
@@ -25,6 +28,8 @@ ARGV (empty string = default):
   ARGV[9]  sharded        "1": SPUBLISH (Redis Cluster sharded pub/sub), else PUBLISH. Default "0"
   ARGV[10] history bytes  bytes of frames kept per channel (oldest dropped first); a larger frame is
                           published but not kept, and the history before it is dropped. Default 1048576
+  ARGV[11] exclude        optional: a connection id [A-Za-z0-9_.-]{1,100} that must not receive the message
+                          live (it is still in history). Default: none
 
 Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }.
   duplicate = 1: KEYS[3] was seen within its TTL; nothing was published and seq/epoch are the original ones.
@@ -34,7 +39,10 @@ Errors (the first word is the code):
   number, epoch or key name). Nothing is written when the script answers an error.
 
 Pub/sub message (one per publish): "<seq>:<epoch>:<frame>", where frame is exactly the bytes every
-WebSocket client receives: {"type":"<type>","channel":"<channel>","payload":<payload>,"seq":<seq>}
+native WebSocket client receives: {"type":"<type>","channel":"<channel>","payload":<payload>,"seq":<seq>}
+With ARGV[11]: "!<exclude>:<seq>:<epoch>:<frame>". (Gateways also publish unsequenced broadcasts on the
+same channel, "0::<frame>" or "!<exclude>:0::<frame>", never through this script.) Every character the
+grammars above allow is JSON-safe, so the frame built by concatenation is valid JSON.
 ]]
 
 local RESERVED = {
@@ -61,19 +69,39 @@ local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
 local channel, mtype, payload = ARGV[1] or '', ARGV[2] or '', ARGV[3] or ''
 
 -- Validate everything before the first write: Redis does not roll back a script that fails halfway.
-if #channel < 1 or #channel > 200 or not string.find(channel, '^[A-Za-z0-9_:%.@=%-]+$') then
-  return fail('INVALID_CHANNEL', 'channel must match [A-Za-z0-9_\\-:.@=]{1,200}')
+-- A namespaced channel: $<kind>.<id>:<name> (every part checked; the name may start with one #).
+local function namespaced(c)
+  local kind, id, name = string.match(c, '^%$([a-z]+)%.([A-Za-z0-9_%-]+):(.+)$')
+  if kind == nil or #kind > 16 or #id > 64 then return false end
+  if string.sub(name, 1, 1) == '#' then name = string.sub(name, 2) end
+  return #name >= 1 and #name <= 200 and string.find(name, '^[A-Za-z0-9_=@,;:%.%-]+$') ~= nil
 end
--- A name that differs from a reserved prefix only in case (USER:42) would pass for a protected channel.
-local prefix = string.match(channel, '^([^:]*:)')
-if prefix and prefix ~= string.lower(prefix) and RESERVED_PREFIX[string.lower(prefix)] then
-  return fail('INVALID_CHANNEL', 'reserved channel prefixes are lowercase')
+if string.sub(channel, 1, 1) == '$' then
+  if not namespaced(channel) then
+    return fail('INVALID_CHANNEL', 'channel must match $<kind>.<id>:<name> (see the header of this script)')
+  end
+  if #mtype < 1 or #mtype > 600 or not string.find(mtype, '^[A-Za-z0-9_:%.%%%-]+$') then
+    return fail('INVALID_TYPE', 'type must match [A-Za-z0-9_\\-:.%]{1,600} on a namespaced channel')
+  end
+else
+  if #channel < 1 or #channel > 200 or not string.find(channel, '^[A-Za-z0-9_:%.@=%-]+$') then
+    return fail('INVALID_CHANNEL', 'channel must match [A-Za-z0-9_\\-:.@=]{1,200}')
+  end
+  -- A name that differs from a reserved prefix only in case (USER:42) would pass for a protected channel.
+  local prefix = string.match(channel, '^([^:]*:)')
+  if prefix and prefix ~= string.lower(prefix) and RESERVED_PREFIX[string.lower(prefix)] then
+    return fail('INVALID_CHANNEL', 'reserved channel prefixes are lowercase')
+  end
+  if #mtype < 1 or #mtype > 100 or not string.find(mtype, '^[A-Za-z0-9_:%.%-]+$') then
+    return fail('INVALID_TYPE', 'type must match [A-Za-z0-9_\\-:.]{1,100}')
+  end
+  if RESERVED[mtype] then
+    return fail('RESERVED_TYPE', 'type "' .. mtype .. '" is a reserved protocol frame type')
+  end
 end
-if #mtype < 1 or #mtype > 100 or not string.find(mtype, '^[A-Za-z0-9_:%.%-]+$') then
-  return fail('INVALID_TYPE', 'type must match [A-Za-z0-9_\\-:.]{1,100}')
-end
-if RESERVED[mtype] then
-  return fail('RESERVED_TYPE', 'type "' .. mtype .. '" is a reserved protocol frame type')
+local exclude = ARGV[11] or ''
+if exclude ~= '' and (#exclude > 100 or not string.find(exclude, '^[A-Za-z0-9_%.%-]+$')) then
+  return fail('INVALID_ARGUMENT', 'exclude must match [A-Za-z0-9_.-]{1,100}')
 end
 -- The caller serialized the payload; a cheap shape check (first and last non-blank bytes, O(1) for any
 -- size) keeps a scalar or an empty string from corrupting every frame built around it.
@@ -203,6 +231,7 @@ if idem ~= nil then
 end
 
 local message = seqText .. ':' .. epoch .. ':' .. frame
+if exclude ~= '' then message = '!' .. exclude .. ':' .. message end
 if sharded then
   redis.call('SPUBLISH', base .. ':pub', message)
 else

@@ -291,6 +291,7 @@ describe('DashboardModel', () => {
     time: 10_000,
     uptime: 10,
     connections: 2,
+    protocols: { native: 2 },
     channels: 1,
     subscriptions: 2,
     published: 5,

@@ -4,7 +4,7 @@
  * runs `main` on import; they are tested through a real child process in cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, type Setting } from '../src/cli/config.js';
+import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, withPusherApp, type Setting } from '../src/cli/config.js';
 import { LOG_LEVELS } from '../src/util/logger.js';
 import { DEFAULTS, OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../src/gateway/options.js';
 
@@ -47,7 +47,7 @@ function sample(s: Setting): { raw: string; value: unknown } {
     case 'string':
       return { raw: 'some-value', value: 'some-value' };
     case 'json':
-      return { raw: '[{"url":"http://x","secret":"s"}]', value: [{ url: 'http://x', secret: 's' }] };
+      return { raw: '[{"id":"a","key":"k","secret":"s"}]', value: [{ id: 'a', key: 'k', secret: 's' }] };
   }
 }
 
@@ -449,5 +449,40 @@ describe('resolveOptions', () => {
       env[s.env] = Array.isArray(v) ? v.join(',') : String(v);
     }
     expect(resolveOptions(parseConfig([], env).options)).toEqual(DEFAULTS);
+  });
+});
+
+describe('Pusher apps', () => {
+  const app = { id: 'app1', key: 'key-1', secret: 'secret-0123456789ab' };
+
+  it('adds the app of HERALD_PUSHER_APP_ID/KEY/SECRET to the apps of the file, replacing one with its id', () => {
+    const read = () =>
+      JSON.stringify({
+        pusherApps: [
+          { ...app, secret: 'old-secret-0123456789' },
+          { id: 'app2', key: 'key-2', secret: 'secret-2-0123456789', clientEvents: false },
+        ],
+      });
+    const c = parseConfig(['--config', 'h.json'], { HERALD_PUSHER_APP_ID: app.id, HERALD_PUSHER_APP_KEY: app.key, HERALD_PUSHER_APP_SECRET: app.secret }, read);
+    const options = withPusherApp(c.options, c.node);
+    expect(options.pusherApps).toEqual([{ id: 'app2', key: 'key-2', secret: 'secret-2-0123456789', clientEvents: false }, app]);
+    expect(resolveOptions(options).pusherApps).toHaveLength(2);
+    expect(withPusherApp({}, parseConfig([], {}).node)).toEqual({});
+  });
+
+  it('refuses one of the three alone, JSON that is not an array of objects, and invalid apps', () => {
+    expect(configError(() => withPusherApp({}, parseConfig([], { HERALD_PUSHER_APP_ID: 'x' }).node)).message).toMatch(/go together/);
+    configError(() => parseConfig([], { HERALD_PUSHER_APPS: '{"id":"a"}' }));
+    configError(() => parseConfig([], { HERALD_PUSHER_APPS: 'not json' }));
+    configError(() => parseConfig(['--config', 'h.json'], {}, () => '{"pusherApps":[1]}'));
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, secret: 'short' }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [app, { ...app, key: 'other' }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, id: 'bad id' }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, clientEventRate: 0 }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'ftp://x' }] }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x', events: ['nope' as never] }] }] })).option).toBe(
+      'pusherApps',
+    );
+    expect(resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x/hook', events: ['member_added'] }] }] }).pusherApps).toHaveLength(1);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CLOSE_CODE_INFO, ERROR_CODE_INFO, type ErrorSurface } from '@herald/protocol';
+import { CLOSE_CODE_INFO, ERROR_CODE_INFO, PUSHER_CODE_INFO, type ErrorSurface } from '@herald/protocol';
 import { ClientErrorCode } from '../../client/src/errors.js';
 import { renderConfigurationDoc } from '../src/cli/config-docs.js';
 
@@ -99,6 +99,27 @@ describe('docs/errors.md', () => {
       expect(row[2], `reconnect rule of ${code}`).toBe(yesNo(CLOSE_CODE_INFO[code].reconnect));
       expect(row[3], `meaning of ${code}`).toMatch(/\w/);
     });
+  });
+});
+
+describe('docs/errors.md: ## Pusher protocol', () => {
+  const table = rows(section(readDoc('errors.md'), 'Pusher protocol'), /^\d+$/);
+  const codes = Object.keys(PUSHER_CODE_INFO).map(Number) as Array<keyof typeof PUSHER_CODE_INFO>;
+
+  it('has one row per code of PUSHER_CODE_INFO, and no other code', () => {
+    expect(sorted(table.map((c) => Number(c[0]))), 'codes in the "## Pusher protocol" table of docs/errors.md').toEqual(sorted(codes));
+  });
+
+  it.each(codes)('%i has its name, where it is sent and what pusher-js does', (code) => {
+    const row = table.find((c) => c[0] === String(code)) as string[];
+    const info = PUSHER_CODE_INFO[code];
+    expect([row[1], row[2], row[3]], `row of ${code}`).toEqual([info.name, info.surface, info.reconnect]);
+    expect(row[4], `meaning of ${code}`).toMatch(/\w/);
+  });
+
+  it('is mentioned in docs/pusher.md, code by code', () => {
+    const pusher = readDoc('pusher.md');
+    for (const code of codes) expect(pusher, `${code} in docs/pusher.md`).toContain(String(code));
   });
 });
 

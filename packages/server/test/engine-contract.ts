@@ -293,6 +293,117 @@ export function engineContract(name: string, factory: ContractFactory): void {
       expect([...online.values()].filter((n) => n > 0)).toHaveLength(334);
     });
 
+    it('accepts namespaced channels ($<kind>.<id>:<name>) with percent-encoded types, as native ones', async () => {
+      const { engine, rec } = await start();
+      const channel = '$pusher.app-1:presence-room,a;b';
+      await engine.broker.subscribe(channel);
+      const r = await engine.broker.publish({ channel, type: 'App%5CEvents%5CShipped', payloadJson: '{"a":1}' });
+      expect(r.seq).toBe(1);
+      await rec.until(() => rec.messages.length === 1, 'namespaced message');
+      expect(frameOf(rec.messages[0] as EngineMessage)).toEqual({ type: 'App%5CEvents%5CShipped', channel, payload: { a: 1 }, seq: 1 });
+      expect((await engine.history.read(channel, { limit: 10 })).messages.map((m) => m.seq)).toEqual([1]);
+    });
+
+    it('marks a publish with the connection it excludes, live only (history keeps the message)', async () => {
+      const { engine, rec } = await start();
+      await engine.broker.subscribe('ex');
+      await engine.broker.publish({ channel: 'ex', type: 't', payloadJson: '{}', exclude: 'c1.2' });
+      await engine.broker.publish({ channel: 'ex', type: 't', payloadJson: '{}' });
+      await rec.until(() => rec.messages.length === 2, 'two messages');
+      expect(rec.messages.map((m) => [m.seq, m.exclude])).toEqual([
+        [1, 'c1.2'],
+        [2, undefined],
+      ]);
+      const page = await engine.history.read('ex', { limit: 10 });
+      expect(page.messages.map((m) => [m.seq, m.exclude])).toEqual([
+        [1, undefined],
+        [2, undefined],
+      ]);
+    });
+
+    it('broadcasts unsequenced messages (seq 0, no epoch, not in history) to subscribed nodes, with exclude and user', async () => {
+      const { engine, rec } = await start();
+      const channel = '$pusher.a:private-chat';
+      await engine.broker.subscribe(channel);
+      await engine.broker.publish({ channel, type: 't', payloadJson: '{"n":1}' });
+      await engine.broker.broadcast({ channel, type: 'client-typing', payloadJson: '{"t":1}', exclude: '12.34', user: 'u"1' });
+      await engine.broker.broadcast({ channel, type: 'x', payloadJson: '[]' });
+      await engine.broker.broadcast({ channel: '$pusher.a:nobody', type: 'x', payloadJson: '{}' });
+      await engine.broker.publish({ channel, type: 't', payloadJson: '{"n":2}' });
+      await rec.until(() => rec.messages.length >= 4, 'four messages');
+      expect(rec.messages.map((m) => [m.seq, m.exclude])).toEqual([
+        [1, undefined],
+        [0, '12.34'],
+        [0, undefined],
+        [2, undefined],
+      ]);
+      const b = rec.messages[1] as EngineMessage;
+      expect(b.epoch).toBe('');
+      expect(frameOf(b)).toEqual({ type: 'client-typing', channel, payload: { t: 1 }, seq: 0, user: 'u"1' });
+      expect(frameOf(rec.messages[2] as EngineMessage)).toEqual({ type: 'x', channel, payload: [], seq: 0 });
+      expect((await engine.history.position(channel)).seq).toBe(2);
+      expect((await engine.history.read(channel, { limit: 10 })).messages.map((m) => m.seq)).toEqual([1, 2]);
+    });
+
+    it('keeps channel members: first connection and last disconnection per user, info, one entry per user', async () => {
+      const { engine } = await start();
+      const m = engine.members;
+      const ch = '$pusher.a:presence-room';
+      expect(await m.join(ch, 'c1', { user: '1', infoJson: '{"name":"A"}' })).toEqual({ first: true });
+      expect(await m.join(ch, 'c2', { user: '1', infoJson: '{"name":"A2"}' })).toEqual({ first: false });
+      expect(await m.join(ch, 'c3', { user: '2', infoJson: 'null' })).toEqual({ first: true });
+      expect(await m.join('$pusher.a:presence-other', 'c1', { user: '1', infoJson: '{}' })).toEqual({ first: true });
+      expect(await m.count(ch)).toBe(2);
+      const list = (await m.list(ch)).sort((a, b) => (a.user < b.user ? -1 : 1));
+      expect(list).toEqual([
+        { user: '1', infoJson: '{"name":"A2"}' },
+        { user: '2', infoJson: 'null' },
+      ]);
+      expect(await m.leave(ch, 'c1')).toEqual({ user: '1', last: false });
+      expect(await m.leave(ch, 'c1')).toBeNull();
+      expect(await m.leave(ch, 'c2')).toEqual({ user: '1', last: true });
+      expect(await m.count(ch)).toBe(1);
+      expect(await m.leave(ch, 'c3')).toEqual({ user: '2', last: true });
+      expect(await m.list(ch)).toEqual([]);
+      expect(await m.count('$pusher.a:presence-other')).toBe(1);
+      // The same connection joining again as the same user is not a new member.
+      expect(await m.join(ch, 'c4', { user: '3', infoJson: '{}' })).toEqual({ first: true });
+      expect(await m.join(ch, 'c4', { user: '3', infoJson: '{}' })).toEqual({ first: false });
+      expect(await m.count(ch)).toBe(1);
+      expect(await m.leave(ch, 'c4')).toEqual({ user: '3', last: true });
+    });
+
+    it('queues jobs: due times, leases, acknowledgement, retries with attempts, cancel, dead letters', async () => {
+      const { engine } = await start();
+      const q = engine.jobs;
+      const t = 1_000_000;
+      expect(await q.enqueue('hooks', { id: 'a', payload: '{"n":1}' }, t)).toBe(true);
+      expect(await q.enqueue('hooks', { id: 'a', payload: 'again' }, t)).toBe(false);
+      await q.enqueue('hooks', { id: 'b', payload: 'b' }, t + 5000);
+      await q.enqueue('hooks', { id: 'c', payload: 'c' }, t + 1);
+      await q.enqueue('other', { id: 'a', payload: 'other queue' }, t);
+      expect(await q.claim('hooks', t - 1, 10, 1000)).toEqual([]);
+      expect(await q.claim('hooks', t + 1, 10, 1000)).toEqual([
+        { id: 'a', payload: '{"n":1}', attempts: 0 },
+        { id: 'c', payload: 'c', attempts: 0 },
+      ]);
+      // Leased: nobody else gets them, and a held job cannot be cancelled.
+      expect(await q.claim('hooks', t + 2, 10, 1000)).toEqual([]);
+      expect(await q.cancel('hooks', 'a', t + 2)).toBe(false);
+      await q.ack('hooks', 'c');
+      await q.retry('hooks', 'a', t + 100);
+      expect(await q.claim('hooks', t + 100, 10, 1000)).toEqual([{ id: 'a', payload: '{"n":1}', attempts: 1 }]);
+      // A lease that ends (its node died) makes the job due again.
+      expect(await q.claim('hooks', t + 1101, 10, 1000)).toEqual([{ id: 'a', payload: '{"n":1}', attempts: 1 }]);
+      await q.bury('hooks', 'a', 'gave up: 500');
+      expect(await q.dead('hooks', 10)).toEqual([{ id: 'a', payload: '{"n":1}', reason: 'gave up: 500' }]);
+      expect(await q.cancel('hooks', 'b', t + 200)).toBe(true);
+      expect(await q.cancel('hooks', 'b', t + 200)).toBe(false);
+      expect(await q.claim('hooks', t + 10_000, 10, 1000)).toEqual([]);
+      expect(await q.claim('other', t, 10, 1000)).toEqual([{ id: 'a', payload: 'other queue', attempts: 0 }]);
+      expect(await q.claim('hooks', t + 20_000, 1, 1000)).toEqual([]);
+    });
+
     it('reports itself ready while running', async () => {
       const { engine } = await start();
       await expect(engine.check()).resolves.toBeUndefined();

@@ -85,17 +85,18 @@ export interface TestGateway {
 
 /** Starts a gateway on 127.0.0.1:0 with a manual clock, a test API key and JWT secret; closed after the test. */
 export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
-  const clock = new ManualClock();
+  // A test may bring its own manual clock (one that starts at the real time, for signed requests).
+  const clock = opts.clock instanceof ManualClock ? opts.clock : new ManualClock();
   const gateway = await createGateway({
     port: 0,
     apiKeys: [API_KEY],
     jwtSecrets: [JWT_SECRET],
     allowAnonymous: true,
     logger: silentLogger(),
-    clock,
     shutdownTimeout: 2000,
     // HERALD_TEST_TRANSPORT=uws runs the same protocol suites on the uWebSockets.js transport.
     transport: TEST_TRANSPORT,
+    clock,
     ...opts,
   });
   onCleanup(() => gateway.close());

@@ -140,7 +140,7 @@ function passer(clock: ManualClock, gws: TestGateway[]): Setup['pass'] {
       for (const g of gws) {
         // Redis work fired by the timers (lifecycle sweeps, presence) runs in order on the command connection.
         await g.gateway.engine.presence.online(['-']);
-        await g.gateway.webhooks.kick();
+        await g.gateway.nativeWebhooks.kick();
       }
     }
   };

@@ -60,17 +60,38 @@ function parseValue(s: Setting, raw: string, source: string, readFile: (path: st
       return raw;
     case 'string':
       return raw;
-    case 'json': {
-      let v: unknown;
-      try {
-        v = JSON.parse(raw);
-      } catch {
-        throw new ConfigError(`${source}: expected JSON, got ${JSON.stringify(raw.slice(0, 50))}`);
-      }
-      if (!Array.isArray(v)) throw new ConfigError(`${source}: expected a JSON array`);
-      return v;
+    case 'json':
+      return jsonArray(raw, source);
+  }
+}
+
+/** A JSON array of objects (the `json` settings: Pusher apps). */
+function jsonArray(raw: string | unknown[], source: string): Array<Record<string, unknown>> {
+  let v: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`${source}: expected a JSON array of objects, got invalid JSON`);
     }
   }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
+    throw new ConfigError(`${source}: expected a JSON array of objects`);
+  }
+  return v as Array<Record<string, unknown>>;
+}
+
+/**
+ * The gateway options with the app of HERALD_PUSHER_APP_ID/KEY/SECRET (or their flags) added to `pusherApps`,
+ * replacing an app with the same id from the file. The three go together; one alone is a ConfigError.
+ */
+export function withPusherApp(options: GatewayOptions, node: NodeSettings): GatewayOptions {
+  const { pusherAppId: id, pusherAppKey: key, pusherAppSecret: secret } = node;
+  if (id === undefined && key === undefined && secret === undefined) return options;
+  if (id === undefined || key === undefined || secret === undefined) {
+    throw new ConfigError('HERALD_PUSHER_APP_ID, HERALD_PUSHER_APP_KEY and HERALD_PUSHER_APP_SECRET (or their flags) go together: set all three');
+  }
+  return { ...options, pusherApps: [...(options.pusherApps ?? []).filter((a) => a.id !== id), { id, key, secret }] };
 }
 
 function splitList(raw: string): string[] {
@@ -184,13 +205,13 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
     if (typeof value === 'string') out.set(key, parseValue(s, value, where, readFile));
     else if (s.type === 'int' && typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) out.set(key, value);
     else if (s.type === 'bool' && typeof value === 'boolean') out.set(key, value);
-    else if (s.type === 'json' && Array.isArray(value)) out.set(key, value);
     else if (s.type === 'list' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) out.set(key, value);
+    else if (s.type === 'json' && Array.isArray(value)) out.set(key, jsonArray(value, where));
     else if (s.type === 'files' && Array.isArray(value) && value.every((v): v is string => typeof v === 'string'))
       out.set(key, parseValue(s, value.join(','), where, readFile));
     else
       throw new ConfigError(
-        `${where}: expected ${s.type === 'json' ? 'an array' : s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
+        `${where}: expected ${s.type === 'json' ? 'an array of objects' : s.type === 'list' || s.type === 'files' ? 'an array of strings' : s.type === 'int' ? 'a non-negative integer' : s.type === 'bool' ? 'true or false' : 'a string'}`,
       );
   }
   return out;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { ConfigError, helpText, parseConfig, SETTINGS, type LogFormat, type NodeSettings } from './config.js';
+import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
 import { startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
 import { VERSION } from '../observability/operations.js';
@@ -247,7 +247,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = parseConfig(args, process.env);
-  const prepared = prepareOptions(config.options, config.explicit, process.env, config.node.devAllowRemote);
+  const prepared = prepareOptions(withPusherApp(config.options, config.node), config.explicit, process.env, config.node.devAllowRemote);
   const logger = createLogger(config.logLevel, {
     pretty: prettyLogs(config.node.logFormat, prepared.devApiKey !== undefined),
     // https://no-color.org

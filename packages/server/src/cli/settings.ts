@@ -22,6 +22,10 @@ export interface NodeSettings extends EngineSettings {
   devAllowRemote: boolean;
   /** `json`, `pretty`, or `auto` (pretty in development mode on a terminal, JSON otherwise). */
   logFormat: LogFormat;
+  /** One Pusher app from the environment (all three or none); added to `pusherApps`. */
+  pusherAppId?: string | undefined;
+  pusherAppKey?: string | undefined;
+  pusherAppSecret?: string | undefined;
 }
 
 /** How log lines are written. */
@@ -40,6 +44,9 @@ export const NODE_DEFAULTS: NodeSettings = {
   config: undefined,
   devAllowRemote: false,
   logFormat: 'auto',
+  pusherAppId: undefined,
+  pusherAppKey: undefined,
+  pusherAppSecret: undefined,
 };
 
 export interface Setting {
@@ -460,6 +467,40 @@ export const SETTINGS: readonly Setting[] = [
     type: 'enum',
     values: ['ws', 'uws'],
     description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
+  },
+  {
+    key: 'pusherAppId',
+    env: 'HERALD_PUSHER_APP_ID',
+    flag: '--pusher-app-id',
+    type: 'string',
+    description: 'A Pusher app (docs/pusher.md): its id ([A-Za-z0-9_-]{1,64}); needs the key and the secret too. Added to pusherApps.',
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherAppKey',
+    env: 'HERALD_PUSHER_APP_KEY',
+    flag: '--pusher-app-key',
+    type: 'string',
+    description: "The Pusher app's key (clients connect to /app/<key>).",
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherAppSecret',
+    env: 'HERALD_PUSHER_APP_SECRET',
+    flag: '--pusher-app-secret',
+    type: 'string',
+    secret: true,
+    description: "The Pusher app's secret (signs subscriptions, sign-ins and HTTP API requests; at least 16 characters).",
+    defaultNote: 'none',
+  },
+  {
+    key: 'pusherApps',
+    env: 'HERALD_PUSHER_APPS',
+    flag: '--pusher-apps',
+    type: 'json',
+    secret: true,
+    description:
+      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
   },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (logs go to stdout).' },
   {

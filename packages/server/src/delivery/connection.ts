@@ -91,6 +91,8 @@ export class Connection implements SocketListener {
   readonly connectDeadline: number;
   /** Set by the protocol right after construction (see Protocol.open). */
   handler!: ProtocolHandler;
+  /** The name of the connection's protocol (metrics), set with the handler. */
+  protocol = '';
   /** Frames queued within one flush are sent as one `\n`-joined frame (native `batch` clients). */
   joinFrames = false;
   /**

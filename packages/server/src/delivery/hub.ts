@@ -76,11 +76,14 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   message(msg: EngineMessage): void {
     const entry = this.channels.get(msg.channel);
     if (!entry) return;
-    if (msg.epoch !== entry.epoch) {
+    // Unsequenced broadcasts (seq 0) carry no epoch and never move a channel's position.
+    if (msg.epoch !== entry.epoch && msg.seq !== 0) {
       this.epochChanged(entry, msg);
       return;
     }
+    const exclude = msg.exclude;
     for (const sub of entry.subs) {
+      if (exclude !== undefined && sub.conn.id === exclude) continue;
       if (sub.held !== null) sub.held.push(msg);
       else sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
     }
@@ -103,6 +106,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
     entry.epoch = msg.epoch;
     for (const sub of entry.subs) {
+      if (msg.exclude !== undefined && sub.conn.id === msg.exclude) continue;
       if (sub.held !== null) {
         sub.held.push(msg);
         continue;
@@ -264,6 +268,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     let epoch = result.epoch;
     let last = Math.max(result.seq, prepared.messages[prepared.messages.length - 1]?.seq ?? 0);
     for (const m of held) {
+      if (m.seq === 0) {
+        // An unsequenced broadcast that arrived meanwhile: live only, in arrival order.
+        out.push(codec.frame(m));
+        continue;
+      }
       if (m.epoch !== epoch) {
         // History was lost while this subscription was being set up.
         const reset = codec.epochReset(m);
@@ -311,6 +320,13 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   /** Local subscriber count of a channel. */
   localSubscribers(channel: ChannelName): number {
     return this.channels.get(channel)?.subs.size ?? 0;
+  }
+
+  /** Open connections on this node by protocol name. O(connections): for scrapes and dashboards. */
+  connectionsByProtocol(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const conn of this.connections.values()) out.set(conn.protocol, (out.get(conn.protocol) ?? 0) + 1);
+    return out;
   }
 
   /** Subscriptions held by open connections on this node. */

@@ -18,6 +18,8 @@ export interface PublishItem {
   id: string | undefined;
   /** Keep it in the inbox of each (user) channel's user until acknowledged (docs/inbox.md). */
   inbox?: InboxRequest;
+  /** A connection that must not receive it (a Pusher `socket_id`). */
+  exclude?: ClientId;
 }
 
 /** The inbox part of a publish: `"inbox": true`, with `"ttl"` (seconds) and `"receipt"`. */
@@ -27,9 +29,31 @@ export interface InboxRequest {
   receipt: boolean;
 }
 
-const PUBLISH_FIELDS = new Set(['channel', 'channels', 'client', 'user', 'type', 'payload', 'id', 'inbox', 'ttl', 'receipt']);
+const PUBLISH_FIELDS = new Set(['app', 'channel', 'channels', 'client', 'user', 'type', 'payload', 'id', 'inbox', 'ttl', 'receipt']);
 /** Longest inbox TTL a publish may ask for, in seconds (a year). */
 export const MAX_INBOX_TTL_SECONDS = 31_536_000;
+
+/**
+ * The channel namespaces of other protocols (a Pusher app), as the native API and the Redis ingest publish into
+ * them with an `app` field: `channel`/`channels` are then that namespace's names and `type` one of its event
+ * names. Methods throw a HeraldError naming `field` (an unknown app is `not_found`).
+ */
+export interface ChannelNamespaces {
+  /** The core channel of `channel` in namespace `app`. */
+  channel(app: string, channel: string, field: string): ChannelName;
+  /** The core message type of event `type` in namespace `app`. */
+  type(app: string, type: string, field: string): string;
+}
+
+/** No namespace configured: every `app` is unknown. */
+export const NO_NAMESPACES: ChannelNamespaces = {
+  channel: (app, _channel, field) => {
+    throw new HeraldError('not_found', `no app ${app.slice(0, 64)}`, { field });
+  },
+  type: (app, _type, field) => {
+    throw new HeraldError('not_found', `no app ${app.slice(0, 64)}`, { field });
+  },
+};
 const MAX_ID_LENGTH = 200;
 
 type Obj = Record<string, unknown>;
@@ -78,9 +102,14 @@ export function isValidUserId(id: string): boolean {
 }
 
 /** Validates one publish object; `at` prefixes field names inside an array (`[2].`). */
-export function parsePublishItem(raw: unknown, at: string, maxChannels: number): PublishItem {
+export function parsePublishItem(raw: unknown, at: string, maxChannels: number, namespaces: ChannelNamespaces = NO_NAMESPACES): PublishItem {
   if (!isObject(raw)) throw new HeraldError('invalid_body', `${at || 'the body'} must be a JSON object`, at ? { field: at.slice(0, -1) } : {});
   for (const k of Object.keys(raw)) if (!PUBLISH_FIELDS.has(k)) throw invalid(at + k, 'is not a known field');
+  const app = raw['app'];
+  if (app !== undefined) {
+    if (typeof app !== 'string' || app.length === 0) throw invalid(`${at}app`, 'must be an app id');
+    return parseAppItem(raw, app, at, maxChannels, namespaces);
+  }
   const targets = ['channel', 'channels', 'client', 'user'].filter((k) => raw[k] !== undefined);
   if (targets.length === 0) throw missing(`${at}channel`);
   if (targets.length > 1) throw invalid(at + (targets[1] as string), 'cannot be combined with ' + (targets[0] as string));
@@ -152,12 +181,41 @@ function parseInbox(raw: Obj, at: string, target: PublishItem['target']): InboxR
   return { ttl: ttl === undefined ? undefined : ttl * 1000, receipt: receipt === true };
 }
 
+/** A publish into another protocol's namespace (`app`): its channel names, any of its event names, a payload. */
+function parseAppItem(raw: Obj, app: string, at: string, maxChannels: number, namespaces: ChannelNamespaces): PublishItem {
+  if (raw['client'] !== undefined) throw invalid(`${at}client`, 'cannot be combined with app');
+  let names: unknown[];
+  if (raw['channel'] !== undefined && raw['channels'] !== undefined) throw invalid(`${at}channels`, 'cannot be combined with channel');
+  if (raw['channel'] !== undefined) names = [raw['channel']];
+  else if (Array.isArray(raw['channels']) && raw['channels'].length > 0) names = raw['channels'];
+  else if (raw['channels'] !== undefined) throw invalid(`${at}channels`, 'must be a non-empty array');
+  else throw missing(`${at}channel`);
+  if (names.length > maxChannels) throw invalid(`${at}channels`, `must have at most ${maxChannels} channels`);
+  const channels = names.map((c, i) => {
+    const field = raw['channel'] !== undefined ? `${at}channel` : `${at}channels[${i}]`;
+    if (typeof c !== 'string') throw invalid(field, 'must be a string');
+    return namespaces.channel(app, c, field);
+  });
+  const type = raw['type'];
+  if (type === undefined) throw missing(`${at}type`);
+  if (typeof type !== 'string') throw invalid(`${at}type`, 'must be a string');
+  const coreType = namespaces.type(app, type, `${at}type`);
+  if (!('payload' in raw)) throw missing(`${at}payload`);
+  const payload = raw['payload'];
+  if (typeof payload !== 'object' || payload === null) throw invalid(`${at}payload`, 'must be a JSON object or array');
+  const id = raw['id'];
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {
+    throw invalid(`${at}id`, `must be a string of 1-${MAX_ID_LENGTH} characters`);
+  }
+  return { target: { kind: 'channels', channels: [...new Set(channels)] }, type: coreType, payloadJson: JSON.stringify(payload), id };
+}
+
 /** Validates a publish body: one object, or an array of at most `maxItems` objects. All or nothing. */
-export function parsePublishBody(body: unknown, maxItems: number): { items: PublishItem[]; many: boolean } {
+export function parsePublishBody(body: unknown, maxItems: number, namespaces: ChannelNamespaces = NO_NAMESPACES): { items: PublishItem[]; many: boolean } {
   if (Array.isArray(body)) {
     if (body.length === 0) throw new HeraldError('invalid_body', 'the publish array is empty');
     if (body.length > maxItems) throw new HeraldError('invalid_body', `at most ${maxItems} publishes in one request`);
-    return { items: body.map((b, i) => parsePublishItem(b, `[${i}].`, maxItems)), many: true };
+    return { items: body.map((b, i) => parsePublishItem(b, `[${i}].`, maxItems, namespaces)), many: true };
   }
-  return { items: [parsePublishItem(body, '', maxItems)], many: false };
+  return { items: [parsePublishItem(body, '', maxItems, namespaces)], many: false };
 }

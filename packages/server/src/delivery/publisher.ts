@@ -74,7 +74,9 @@ export class Publisher {
   private startChannels(item: ChannelItem, origin?: PublishOrigin): Promise<PublishItemResult> {
     if (item.inbox) return this.startInbox(item, origin);
     const { engine, stats } = this;
-    const key = item.id === undefined ? {} : { idempotencyKey: item.id };
+    const key: { idempotencyKey?: string; exclude?: string } = {};
+    if (item.id !== undefined) key.idempotencyKey = item.id;
+    if (item.exclude !== undefined) key.exclude = item.exclude;
     const channels = item.target.channels;
     const outcomes = channels.map((channel): Promise<PublishOutcome> => {
       if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);

@@ -18,6 +18,19 @@ export interface EngineMessage {
    * clients receive as is and other protocols turn into their own frame once per message.
    */
   frame: Buffer;
+  /**
+   * A connection this message is not delivered to (the sender's own, e.g. a Pusher `socket_id` or a client
+   * event's sender); undefined for everyone.
+   */
+  exclude?: ClientId;
+}
+
+/**
+ * Whether a message is unsequenced (a broadcast: seq 0, no epoch, not in history). Subscribers get it live
+ * only; it never moves a channel's position.
+ */
+export function isUnsequenced(msg: EngineMessage): boolean {
+  return msg.seq === 0;
 }
 
 /** A message to publish. The payload is already serialized JSON (an object or an array). */
@@ -27,6 +40,24 @@ export interface PublishInput {
   payloadJson: string;
   /** Idempotency key: a second publish with the same key (per channel) within the window publishes nothing. */
   idempotencyKey?: string;
+  /** A connection that must not receive it live (it is still in history). */
+  exclude?: ClientId;
+}
+
+/**
+ * An unsequenced message to the current subscribers of a channel on every node: no seq, not kept in history,
+ * no idempotency (client events, presence member events). Delivered in order with the channel's other
+ * messages published from the same node.
+ */
+export interface BroadcastInput {
+  channel: ChannelName;
+  type: string;
+  /** Serialized JSON object or array. */
+  payloadJson: string;
+  /** A connection that must not receive it (the sender). */
+  exclude?: ClientId;
+  /** The user the message comes from (written as `"user"` after `"seq":0` in the envelope). */
+  user?: UserId;
 }
 
 /** What a publish did. */
@@ -86,6 +117,8 @@ export interface EngineHandlers {
 export interface Broker {
   /** Assigns the next seq, appends to history and hands the message to every subscribed node. */
   publish(input: PublishInput): Promise<PublishOutcome>;
+  /** Hands an unsequenced message to every node subscribed to its channel (see BroadcastInput). */
+  broadcast(input: BroadcastInput): Promise<void>;
   /** Delivers to one connection wherever it is; resolves false when no node has it. */
   publishDirect(input: DirectInput): Promise<boolean>;
   /** This node wants messages of `channel` (called on its first local subscriber). */
@@ -122,6 +155,47 @@ export interface Presence {
   online(users: readonly UserId[]): Promise<Map<UserId, number>>;
   /** Number of connections subscribed to `channel`, cluster-wide. */
   subscribers(channel: ChannelName): Promise<number>;
+  /**
+   * Channels starting with `prefix` that have at least one subscriber, cluster-wide, at most `limit` of them.
+   * For occasional API calls: the Redis engine scans its keys.
+   */
+  channels(prefix: string, limit: number): Promise<ChannelName[]>;
+}
+
+/** A member of a channel as a caller joins it: a user id and what the others may know of it. */
+export interface MemberInput {
+  user: UserId;
+  /** Serialized JSON (any value; `null` for none). */
+  infoJson: string;
+}
+
+/** One member of a channel, once per user whatever its number of connections. */
+export interface ChannelMember {
+  user: UserId;
+  /** Serialized JSON, as the user's latest connection joined with it. */
+  infoJson: string;
+}
+
+/** Called when a user's last connection in a channel went away without leaving (a dead node, a shutdown). */
+export type MemberGoneListener = (channel: ChannelName, user: UserId) => void | Promise<void>;
+
+/**
+ * Channel members with user info, cluster-wide: the first connection and the last disconnection of a user in a
+ * channel are detected atomically, whichever nodes the connections are on (Pusher presence channels use it;
+ * native presence channels will too). Connections of a node that died disappear within the engine's presence
+ * TTL; the node that notices reports each user gone once, through `onGone`.
+ */
+export interface Members {
+  /** Adds `client` as `member.user`. `first`: no other live connection of that user was in the channel. */
+  join(channel: ChannelName, client: ClientId, member: MemberInput): Promise<{ first: boolean }>;
+  /** Removes `client`. `last`: it was the user's last live connection in the channel; null when it was not a member. */
+  leave(channel: ChannelName, client: ClientId): Promise<{ user: UserId; last: boolean } | null>;
+  /** The live members, one per user (in no particular order). */
+  list(channel: ChannelName): Promise<ChannelMember[]>;
+  /** Number of distinct live users. */
+  count(channel: ChannelName): Promise<number>;
+  /** Registers a listener for users gone without leaving; returns a function that removes it. */
+  onGone(fn: MemberGoneListener): () => void;
 }
 
 /** What an engine holds in this process (the memory engine; the Redis engine's state is in Redis). */
@@ -136,6 +210,45 @@ export interface EngineUsage {
   idempotencyEarlyEvictions: number;
 }
 
+/** A job of a durable queue (webhook deliveries): its id, its payload as the producer wrote it, and tries so far. */
+export interface QueuedJob {
+  id: string;
+  payload: string;
+  /** Deliveries tried before this claim (0 on the first). */
+  attempts: number;
+}
+
+/** A dead-lettered job: what it was and why it was given up. */
+export interface DeadJob {
+  id: string;
+  payload: string;
+  reason: string;
+}
+
+/**
+ * Durable job queues in the engine (webhook deliveries; the same machinery serves any protocol). A job is due at
+ * a time; a node claims due jobs with a lease, during which no other node gets them, then acknowledges, retries
+ * (due again later) or dead-letters each one. A node that dies holding a lease loses it when the lease ends, and
+ * another node takes the job: each job is done once for the cluster unless a delivery outlives its lease.
+ * Times are the caller's clock (ms).
+ */
+export interface JobQueues {
+  /** Queues `job` due at `dueAt`; a job with this id already queued keeps its place (false then). */
+  enqueue(queue: string, job: { id: string; payload: string }, dueAt: number): Promise<boolean>;
+  /** Removes a queued job no node holds at `now` (a delayed event made moot): true when it was queued. */
+  cancel(queue: string, id: string, now: number): Promise<boolean>;
+  /** Claims up to `max` jobs due at `now`, each for `leaseMs`. */
+  claim(queue: string, now: number, max: number, leaseMs: number): Promise<QueuedJob[]>;
+  /** The job is done: forget it. */
+  ack(queue: string, id: string): Promise<void>;
+  /** The job failed: due again at `dueAt`, with one more attempt counted. */
+  retry(queue: string, id: string, dueAt: number): Promise<void>;
+  /** The job is given up: kept in the queue's dead letters (the newest 10000) with `reason`. */
+  bury(queue: string, id: string, reason: string): Promise<void>;
+  /** The newest dead letters, newest first. */
+  dead(queue: string, limit: number): Promise<DeadJob[]>;
+}
+
 /** The pluggable backend: memory for one process, Redis for many. Both pass one contract test suite. */
 export interface Engine {
   readonly name: string;
@@ -146,6 +259,8 @@ export interface Engine {
   readonly inbox: Inbox;
   /** The durable queue of the webhooks. */
   readonly outbox: Outbox;
+  readonly members: Members;
+  readonly jobs: JobQueues;
   /** Connects and starts handing messages to `handlers`. */
   start(handlers: EngineHandlers): Promise<void>;
   /** Rejects when the engine cannot serve requests (used by `/readyz`). */

@@ -7,11 +7,13 @@ import { ChannelBudget } from '../delivery/channel-budget.js';
 import { Connection } from '../delivery/connection.js';
 import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
+import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
 import { InboxDelivery } from '../delivery/inbox.js';
-import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import { NativeWebhookDispatcher } from '../webhooks/dispatcher.js';
 import { defaultFormats } from '../webhooks/config.js';
 import { WebhookStats } from '../webhooks/stats.js';
+import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
 import { memoryEngineOptions } from './engine-options.js';
@@ -25,6 +27,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { createOperations } from '../observability/operations.js';
 import type { NodeSnapshot } from '../observability/snapshot.js';
 import { createNativeProtocol } from '../protocols/native/protocol.js';
+import { createPusherProtocol } from '../protocols/pusher/protocol.js';
 import type { Protocol } from '../protocols/types.js';
 import { createAdmission } from '../transport/admission.js';
 import { ConnectionLimits } from '../transport/limits.js';
@@ -50,10 +53,15 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
+  /** The Pusher apps' webhook dispatcher, when an app has webhooks. */
+  readonly webhooks: WebhookDispatcher | undefined;
+  /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
+  readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
   /** The webhook dispatcher (idle without endpoints). */
-  readonly webhooks: WebhookDispatcher;
+  /** The native webhooks' dispatcher (lifecycle events, message.acked; idle without endpoints). */
+  readonly nativeWebhooks: NativeWebhookDispatcher;
   /** Where it listens. */
   address(): AddressInfo;
   /** Number of open connections. */
@@ -65,7 +73,7 @@ export interface Gateway {
   /** Adds an HTTP route hook tried after the built-in routes. */
   addRoute(hook: RouteHook): void;
   /**
-   * Graceful shutdown: stop accepting, close every client with its protocol's restart code (native 1012)
+   * Graceful shutdown: stop accepting, close every client with its protocol's restart code (native 1012, Pusher 4200)
    * after flushing what is queued, wait up to `shutdownTimeout` for them to go, drop the rest, close the
    * engine. Idempotent.
    */
@@ -104,7 +112,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   });
   // ---- the webhooks ----
   const webhookStats = new WebhookStats();
-  const webhooks = new WebhookDispatcher({
+  const nativeWebhooks = new NativeWebhookDispatcher({
     outbox: engine.outbox,
     endpoints: webhookEndpoints(options),
     formats: defaultFormats(),
@@ -114,7 +122,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     retryFor: options.webhookRetryFor,
     timeout: options.webhookTimeout,
   });
-  inbox.listener = webhooks;
+  inbox.listener = nativeWebhooks;
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
     publicKeys: options.jwtPublicKeys,
@@ -146,6 +154,25 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       liveness: { pingInterval: options.pingInterval, idleTimeout: options.idleTimeout },
     }),
   ];
+  // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).
+  let namespaces: ChannelNamespaces = NO_NAMESPACES;
+  if (options.pusherApps.length > 0) {
+    const pusher = createPusherProtocol({
+      apps: options.pusherApps,
+      subscriptions: hub,
+      engine,
+      publisher,
+      stats,
+      clock,
+      logger,
+      maxSubscriptions: options.maxSubscriptions,
+      maxInvalidFrames: options.maxInvalidFrames,
+      maxBodySize: options.maxBodySize,
+      isShuttingDown,
+    });
+    protocols.push(pusher);
+    namespaces = pusher.namespaces;
+  }
   const protocolFor = (path: string): Protocol | undefined => protocols.find((p) => p.accepts(path));
   const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
 
@@ -160,9 +187,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     maxPublishChannels: options.maxPublishChannels,
     node: nodeId,
     isShuttingDown,
+    namespaces,
   });
-  for (const [name, route] of inboxRoutes({ engine, webhooks, maxBodySize: options.maxBodySize, now: () => clock.now() })) apiRoutes.set(name, route);
-  const extraRoutes: RouteHook[] = [];
+  for (const [name, route] of inboxRoutes({ engine, webhooks: nativeWebhooks, maxBodySize: options.maxBodySize, now: () => clock.now() }))
+    apiRoutes.set(name, route);
+  const extraRoutes: RouteHook[] = protocols.flatMap((p) => p.routes ?? []);
   if (options.admin) {
     const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });
     apiRoutes.set('admin', admin.apiRoute);
@@ -174,9 +203,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
 
   // ---- the transport ----
   const onSocket: OnSocket = (socket, info) => {
-    const conn = new Connection(newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
     // Admission accepted the path, so a protocol serves it.
-    conn.handler = (protocolFor(info.path) as Protocol).open(conn, info);
+    const protocol = protocolFor(info.path) as Protocol;
+    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    conn.protocol = protocol.name;
+    conn.handler = protocol.open(conn, info);
     hub.add(conn);
     stats.connectionsOpened += 1;
     return conn;
@@ -216,10 +247,16 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     logger,
   });
 
+  // Webhook requests wait in the engine; this node sends its share of them (each once for the cluster).
+  const webhooks = options.pusherApps.some((a) => (a.webhooks ?? []).length > 0)
+    ? new WebhookDispatcher({ jobs: engine.jobs, clock, logger, stats })
+    : undefined;
+
   await engine.start(hub);
+  webhooks?.start();
+  nativeWebhooks.start();
   await transport.listen(options.port, options.host);
   ops.start();
-  webhooks.start();
 
   const runSweep = (): void => {
     const now = clock.now();
@@ -243,7 +280,10 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;
-    await webhooks.stop();
+    // Protocols finish what their closed connections left (Pusher: members leaving) while the engine still runs.
+    await Promise.all(protocols.map((p) => p.close?.()));
+    await webhooks?.stop();
+    await nativeWebhooks.stop();
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();
@@ -259,7 +299,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     metrics: ops.metrics,
     snapshot: ops.snapshot,
     publisher,
+    namespaces,
     webhooks,
+    nativeWebhooks,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

@@ -59,7 +59,7 @@ export async function startNode(options: GatewayOptions, node: EngineSettings, l
       url: node.redisUrl,
       prefix: node.redisPrefix,
       nodeId: String(engine.nodeId),
-      handle: createIngestHandler({ publisher, stats, maxItems: gateway.options.maxPublishChannels }),
+      handle: createIngestHandler({ publisher, stats, maxItems: gateway.options.maxPublishChannels, namespaces: gateway.namespaces }),
       onDeadLetter: (reason) => countDeadLetter(stats, reason),
       logger,
     });

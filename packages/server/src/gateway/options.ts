@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
+import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
 import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
@@ -132,6 +133,11 @@ export interface GatewayOptions {
   webhookOfflineDelay?: number;
   /** Most ms one webhook request may take. @default 10000 */
   webhookTimeout?: number;
+  /**
+   * Pusher apps (docs/pusher.md): each one its own channel namespace, served on `/app/{key}` (WebSocket) and
+   * `/apps/{id}/...` (HTTP API). None: the Pusher endpoints do not exist. @default []
+   */
+  pusherApps?: readonly PusherAppOptions[];
   /** The engine; a memory engine built from the history options when omitted. */
   engine?: Engine;
   /** @default the system clock */
@@ -203,6 +209,7 @@ export const DEFAULTS: ResolvedOptions = {
   webhookRetryFor: 3_600_000,
   webhookOfflineDelay: 5000,
   webhookTimeout: 10_000,
+  pusherApps: [],
 };
 
 /** An invalid option; `option` names it. */
@@ -284,12 +291,18 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
   for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
   if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
-  if ((o.webhookUrl === undefined) !== (o.webhookSecret === undefined)) throw new OptionsError('webhookUrl', 'webhookUrl and webhookSecret go together');
-  if (!Array.isArray(o.webhooks)) throw new OptionsError('webhooks', 'must be an array of endpoints');
-  try {
-    webhookEndpoints(o);
-  } catch (err) {
-    throw new OptionsError(o.webhookUrl !== undefined && o.webhooks.length === 0 ? 'webhookUrl' : 'webhooks', err instanceof Error ? err.message : String(err));
+  const ids = new Set<string>();
+  const keys = new Set<string>();
+  for (const app of o.pusherApps) {
+    try {
+      const r = resolvePusherApp(app);
+      if (ids.has(r.id)) throw new Error(`app ${r.id}: the id is used twice`);
+      if (keys.has(r.key)) throw new Error(`app ${r.id}: the key is used by another app`);
+      ids.add(r.id);
+      keys.add(r.key);
+    } catch (err) {
+      throw new OptionsError('pusherApps', err instanceof Error ? err.message : String(err));
+    }
   }
   return o;
 }

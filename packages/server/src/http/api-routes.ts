@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isValidChannel, type ChannelName } from '@herald/protocol';
 import type { Hub } from '../delivery/hub.js';
-import { isValidUserId, parsePublishBody, type PublishItem } from '../delivery/publish-request.js';
+import { isValidUserId, parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
 import type { Engine } from '../engine/types.js';
 import type { Operations } from '../observability/operations.js';
@@ -32,6 +32,8 @@ export interface ApiRoutesDeps {
   /** This node's id (in `GET /api/channels`). */
   node: string;
   isShuttingDown: () => boolean;
+  /** Other protocols' namespaces (`app` in a publish, `?app=` on channels and history). */
+  namespaces: ChannelNamespaces;
 }
 
 const MAX_ONLINE_USERS = 1000;
@@ -47,7 +49,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
       {
         method: 'POST',
         handler: async (req, _url, _param, requestId) => {
-          const { items, many } = parsePublishBody(await readJsonBody(req, deps.maxBodySize), deps.maxPublishChannels);
+          const { items, many } = parsePublishBody(await readJsonBody(req, deps.maxBodySize), deps.maxPublishChannels, deps.namespaces);
           if (deps.isShuttingDown()) throw new HeraldError('shutting_down', 'the gateway is shutting down');
           if (!many) return [200, JSON.stringify(await publisher.publish(items[0] as PublishItem, { requestId }))];
           return [200, JSON.stringify(await publisher.publishAll(items, { requestId }))];
@@ -95,7 +97,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
             const list = deps.hub.listChannels({ prefix, limit });
             return [200, JSON.stringify({ node: deps.node, total: list.total, channels: list.channels })];
           }
-          const channel = channelParam(param);
+          const channel = channelParam(param, url, deps.namespaces);
           const [p, subscribers] = await Promise.all([engine.history.position(channel), engine.presence.subscribers(channel)]);
           return [200, JSON.stringify({ channel, subscribers, seq: p.seq, epoch: p.epoch })];
         },
@@ -107,7 +109,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
         method: 'GET',
         param: 'required',
         handler: async (_req, url, param) => {
-          const channel = channelParam(param);
+          const channel = channelParam(param, url, deps.namespaces);
           const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam(url, 'limit', 1, MAX_HISTORY_LIMIT) ?? 100;
           const epoch = url.searchParams.get('epoch') ?? undefined;
@@ -144,13 +146,16 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
   ]);
 }
 
-function channelParam(param: string | undefined): ChannelName {
+/** The core channel of a path parameter: a native channel, or with `?app=` a channel of that app's namespace. */
+function channelParam(param: string | undefined, url: URL, namespaces: ChannelNamespaces): ChannelName {
   let channel: string;
   try {
     channel = decodeURIComponent(param ?? '');
   } catch {
     throw new HeraldError('invalid_channel', 'the channel in the path is not valid percent-encoding', { field: 'channel' });
   }
+  const app = url.searchParams.get('app');
+  if (app !== null) return namespaces.channel(app, channel, 'channel');
   if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', 'invalid channel name', { field: 'channel' });
   return channel;
 }

@@ -1,3 +1,4 @@
+import type { ChannelNamespaces } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
 import type { Stats } from '../delivery/stats.js';
 import { EngineUnavailableError, HeraldError } from '../util/errors.js';
@@ -34,11 +35,11 @@ export function countDeadLetter(stats: Stats, reason: IngestError): void {
  * the entry id as idempotency key (`ingest:<entry id>:<index>`) unless they carry an id, so an entry that is
  * claimed again after its node died is not published twice.
  */
-export function createIngestHandler(deps: { publisher: Publisher; stats: Stats; maxItems: number }): IngestHandler {
+export function createIngestHandler(deps: { publisher: Publisher; stats: Stats; maxItems: number; namespaces?: ChannelNamespaces }): IngestHandler {
   const { publisher, stats } = deps;
   const dead = (errors: IngestError[]): IngestOutcome => ({ kind: 'dead', errors });
   return async (msg, source, sourceId) => {
-    const parsed = parseIngestMessage(msg, deps.maxItems, source === 'stream' ? `ingest:${sourceId}` : undefined);
+    const parsed = parseIngestMessage(msg, deps.maxItems, source === 'stream' ? `ingest:${sourceId}` : undefined, deps.namespaces);
     if (!parsed.ok) return dead([parsed.error]);
     try {
       const results = await publisher.publishAll(parsed.items);

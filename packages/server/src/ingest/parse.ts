@@ -1,5 +1,5 @@
 import { HeraldError } from '../util/errors.js';
-import { parsePublishBody, type PublishItem } from '../delivery/publish-request.js';
+import { parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 
 /** An ingested message: its items, or why it cannot be published. */
 export type IngestParse = { ok: true; items: PublishItem[] } | { ok: false; error: { code: string; message: string; field?: string | undefined } };
@@ -8,7 +8,7 @@ export type IngestParse = { ok: true; items: PublishItem[] } | { ok: false; erro
  * Parses the JSON of one ingested message exactly as `POST /api/publish` parses its body (one object or an
  * array). `defaultId` becomes the idempotency key of items that have none (`<defaultId>:<index>`).
  */
-export function parseIngestMessage(msg: string, maxItems: number, defaultId?: string): IngestParse {
+export function parseIngestMessage(msg: string, maxItems: number, defaultId?: string, namespaces?: ChannelNamespaces): IngestParse {
   let body: unknown;
   try {
     body = JSON.parse(msg.charCodeAt(0) === 0xfeff ? msg.slice(1) : msg);
@@ -16,7 +16,7 @@ export function parseIngestMessage(msg: string, maxItems: number, defaultId?: st
     return { ok: false, error: { code: 'invalid_body', message: 'the message is not valid JSON' } };
   }
   try {
-    const { items } = parsePublishBody(body, maxItems);
+    const { items } = parsePublishBody(body, maxItems, namespaces);
     if (defaultId !== undefined) items.forEach((item, i) => (item.id ??= `${defaultId}:${i}`));
     return { ok: true, items };
   } catch (err) {

@@ -11,6 +11,8 @@ export interface MetricsSource {
   /** The webhook dispatcher's counters and queue. */
   webhooks: WebhookStats;
   connectionCount(): number;
+  /** Open connections by protocol (native, pusher). */
+  connectionsByProtocol(): ReadonlyMap<string, number>;
   subscriptionCount(): number;
   /** What the engine holds in this process (the memory engine); undefined for an engine that keeps it elsewhere. */
   engineUsage: (() => EngineUsage) | undefined;
@@ -79,6 +81,16 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
     collect() {
       this.set({ version: src.version, engine: src.engine }, 1);
+    },
+  });
+  new Gauge({
+    name: 'herald_protocol_connections',
+    help: 'WebSocket connections open on this node, by wire protocol (native, pusher).',
+    labelNames: ['protocol'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [protocol, n] of src.connectionsByProtocol()) this.set({ protocol }, n);
     },
   });
   new Gauge({
@@ -279,6 +291,18 @@ export function createMetrics(src: MetricsSource): Metrics {
     collect() {
       this.reset();
       this.inc(stats.ingestDeadLetters);
+    },
+  });
+  new Counter({
+    name: 'herald_webhooks_total',
+    help: 'Webhook requests this node sent (a 2xx answer), retried after a failure, or dead-lettered.',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'sent' }, stats.webhooksSent);
+      this.inc({ outcome: 'retried' }, stats.webhookRetries);
+      this.inc({ outcome: 'dead' }, stats.dropped.get('webhook_dead_letter') ?? 0);
     },
   });
 

@@ -33,6 +33,8 @@ export interface NodeSnapshot {
   /** Seconds since the gateway started. */
   uptime: number;
   connections: number;
+  /** Open connections by wire protocol (native, pusher). */
+  protocols: Record<string, number>;
   /** Channels with at least one subscriber on this node. */
   channels: number;
   subscriptions: number;

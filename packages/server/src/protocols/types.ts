@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientId } from '@herald/protocol';
 import type { Connection } from '../delivery/connection.js';
 import type { ProtocolHandler } from '../delivery/protocol.js';
 import type { UpgradeInfo } from '../transport/types.js';
@@ -19,4 +21,13 @@ export interface Protocol {
   accepts(path: string): boolean;
   /** Makes the protocol state machine of a new connection (called once, before any frame arrives). */
   open(conn: Connection, info: UpgradeInfo): ProtocolHandler;
+  /** The id of a new connection, when the protocol has its own form (Pusher's `<digits>.<digits>`). */
+  clientId?(): ClientId;
+  /** HTTP routes of the protocol's own API (the gateway adds them to its HTTP handler). */
+  readonly routes?: readonly ProtocolRoute[];
+  /** Finishes the protocol's pending work at shutdown, after the connections closed and before the engine does. */
+  close?(): Promise<void>;
 }
+
+/** An HTTP route of a protocol: returns true when it handled the request (it then answers it, errors included). */
+export type ProtocolRoute = (req: IncomingMessage, res: ServerResponse) => boolean;

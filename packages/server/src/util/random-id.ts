@@ -28,3 +28,17 @@ export function newClientId(): string {
 export function newEpoch(): string {
   return randomId(6);
 }
+
+/**
+ * A connection id in Pusher's `<digits>.<digits>` form (what the Pusher SDKs require of a `socket_id`): two
+ * unsigned 32-bit integers from the CSPRNG, 64 random bits, so ids of different nodes do not collide.
+ */
+export function newSocketId(): string {
+  if (offset + 8 > POOL_BYTES) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const id = `${pool.readUInt32BE(offset)}.${pool.readUInt32BE(offset + 4)}`;
+  offset += 8;
+  return id;
+}

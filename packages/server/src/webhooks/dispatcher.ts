@@ -63,7 +63,7 @@ export function fetchSender(clock: Clock): WebhookSender {
  * exponential back-off and jitter until `retryFor` after its event, then dead-lettered. Nothing here runs on
  * the path of a connection or a publish: a receiver that is down only grows the queue.
  */
-export class WebhookDispatcher implements InboxListener {
+export class NativeWebhookDispatcher implements InboxListener {
   private readonly byName: Map<string, WebhookEndpoint>;
   private readonly send: WebhookSender;
   private readonly random: () => number;

@@ -165,6 +165,8 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     presence: engine.presence,
     inbox: engine.inbox,
     outbox: engine.outbox,
+    members: engine.members,
+    jobs: engine.jobs,
     history,
     start: (h) => engine.start(h),
     check: () => engine.check(),

@@ -2,10 +2,24 @@ import type { ChannelName, StreamPosition } from '@herald/protocol';
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { EngineUnavailableError } from '../../util/errors.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
-import { clientChannel, directMessage, encodeMessage } from '../message.js';
-import type { Broker, DirectInput, DisconnectTarget, Engine, EngineHandlers, History, HistoryPage, PublishInput, PublishOutcome, Recovery } from '../types.js';
+import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
+import type {
+  BroadcastInput,
+  Broker,
+  DirectInput,
+  DisconnectTarget,
+  Engine,
+  EngineHandlers,
+  History,
+  HistoryPage,
+  PublishInput,
+  PublishOutcome,
+  Recovery,
+} from '../types.js';
 import { MemoryHistory } from './history.js';
 import { IdempotencyIndex } from './idempotency.js';
+import { MemoryJobQueues } from './jobs.js';
+import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
 import { MemoryInbox } from './inbox.js';
 import { MemoryLifecycle } from './lifecycle.js';
@@ -57,6 +71,8 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   const outbox = new MemoryOutbox(now);
   const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, (events) => void outbox.publish(events));
   const presence = new MemoryPresence(lifecycle);
+  const members = new MemoryMembers();
+  const jobs = new MemoryJobQueues();
   const inbox = new MemoryInbox(now, (msg) => {
     if (handlers && !closed) handlers.inbox(msg);
   });
@@ -90,8 +106,14 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       const msg = store.append(input.channel, (seq) => encodeMessage(input.type, input.channel, input.payloadJson, seq));
       const outcome: PublishOutcome = { seq: msg.seq, epoch: msg.epoch, duplicate: false };
       if (key !== undefined) published.set(key, { seq: msg.seq, epoch: msg.epoch });
-      if (subscribed.has(input.channel)) h.message(msg);
+      // The stored message is shared with history: the exclusion belongs to this live delivery only.
+      if (subscribed.has(input.channel)) h.message(input.exclude === undefined ? msg : { ...msg, exclude: input.exclude });
       return Promise.resolve(outcome);
+    },
+    broadcast(input: BroadcastInput): Promise<void> {
+      const h = alive();
+      if (subscribed.has(input.channel)) h.message(broadcastMessage(input));
+      return Promise.resolve();
     },
     publishDirect(input: DirectInput): Promise<boolean> {
       const h = alive();
@@ -137,6 +159,8 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     presence,
     inbox,
     outbox,
+    members,
+    jobs,
     start(h) {
       handlers = h;
       closed = false;

@@ -18,7 +18,7 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
 /** Presence for one process: users and channel members kept in maps. */
 export class MemoryPresence implements Presence {
   private readonly users = new Map<UserId, Set<ClientId>>();
-  private readonly channels = new Map<ChannelName, Set<ClientId>>();
+  private readonly members = new Map<ChannelName, Set<ClientId>>();
 
   /** @param lifecycle told of every change when webhooks want lifecycle events */
   constructor(private readonly lifecycle?: MemoryLifecycle) {}
@@ -36,13 +36,13 @@ export class MemoryPresence implements Presence {
   }
 
   join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    addTo(this.channels, channel, conn.client);
+    addTo(this.members, channel, conn.client);
     this.lifecycle?.joined(channel, conn.client);
     return Promise.resolve();
   }
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    removeFrom(this.channels, channel, conn.client);
+    removeFrom(this.members, channel, conn.client);
     this.lifecycle?.left(channel, conn.client);
     return Promise.resolve();
   }
@@ -52,6 +52,15 @@ export class MemoryPresence implements Presence {
   }
 
   subscribers(channel: ChannelName): Promise<number> {
-    return Promise.resolve(this.channels.get(channel)?.size ?? 0);
+    return Promise.resolve(this.members.get(channel)?.size ?? 0);
+  }
+
+  channels(prefix: string, limit: number): Promise<ChannelName[]> {
+    const out: ChannelName[] = [];
+    for (const ch of this.members.keys()) {
+      if (out.length >= limit) break;
+      if (ch.startsWith(prefix)) out.push(ch);
+    }
+    return Promise.resolve(out);
   }
 }

@@ -1,15 +1,15 @@
-import type { ChannelName } from '@herald/protocol';
+import { isValidCoreChannel, type ChannelName } from '@herald/protocol';
 import type { Redis } from 'ioredis';
 import { sleep } from '../../util/clock.js';
-import { EngineUnavailableError } from '../../util/errors.js';
+import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { clientChannel, directMessage, encodeMessage } from '../message.js';
+import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
 import { toHeraldError, type LuaScript, type RedisContext } from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
-import type { Broker, DirectInput, DisconnectTarget, EngineHandlers, EngineMessage, NodeId, PublishInput, PublishOutcome } from '../types.js';
+import type { BroadcastInput, Broker, DirectInput, DisconnectTarget, EngineHandlers, EngineMessage, NodeId, PublishInput, PublishOutcome } from '../types.js';
 
 /** What the broker needs from the engine. */
 export interface RedisBrokerDeps {
@@ -48,18 +48,43 @@ interface ControlMessage extends DisconnectTarget {
 }
 
 const COLON = 0x3a;
+/** Connection ids an exclusion may name (the publish script checks the same). */
+const EXCLUDE_RE = /^[A-Za-z0-9_.-]{1,100}$/;
 /** Tries to read a gap from history before delivering what came after it anyway. */
 const CATCH_UP_ATTEMPTS = 3;
 
-/** Splits `<seq>:<epoch>:<frame>` (see lua/publish.lua); undefined when it is not one. */
-function parseChannelMessage(channel: ChannelName, raw: Buffer): EngineMessage | undefined {
-  const a = raw.indexOf(COLON);
+const BANG = 0x21;
+
+/**
+ * Splits a channel message (see lua/publish.lua): `<seq>:<epoch>:<frame>`, or `0::<frame>` for an unsequenced
+ * broadcast, either one optionally led by `!<exclude>:` (a connection that must not receive it). Undefined when
+ * it is not one.
+ */
+export function parseChannelMessage(channel: ChannelName, raw: Buffer): EngineMessage | undefined {
+  let start = 0;
+  let exclude: string | undefined;
+  if (raw[0] === BANG) {
+    const end = raw.indexOf(COLON);
+    if (end < 2) return undefined;
+    exclude = raw.toString('latin1', 1, end);
+    start = end + 1;
+  }
+  const a = raw.indexOf(COLON, start);
   const b = a < 0 ? -1 : raw.indexOf(COLON, a + 1);
   if (b < 0) return undefined;
-  const seq = Number(raw.toString('latin1', 0, a));
-  if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+  const seq = Number(raw.toString('latin1', start, a));
+  if (!Number.isSafeInteger(seq) || seq < 0 || a === start) return undefined;
+  const epoch = raw.toString('latin1', a + 1, b);
+  if ((seq === 0) !== (epoch === '')) return undefined;
   // A copy: the reply buffer is a slice of a socket chunk that a queued frame would keep alive whole.
-  return { channel, seq, epoch: raw.toString('latin1', a + 1, b), frame: Buffer.from(raw.subarray(b + 1)) };
+  const msg: EngineMessage = { channel, seq, epoch, frame: Buffer.from(raw.subarray(b + 1)) };
+  if (exclude !== undefined) msg.exclude = exclude;
+  return msg;
+}
+
+/** The pub/sub form of an unsequenced broadcast (see parseChannelMessage). */
+function broadcastWire(frame: Buffer, exclude: string | undefined): Buffer {
+  return Buffer.concat([Buffer.from(exclude === undefined ? '0::' : `!${exclude}:0::`), frame]);
 }
 
 /** The target of a control message (its `from` is for debugging only); undefined when it is not one. */
@@ -135,12 +160,35 @@ export class RedisBroker implements Broker {
     const k = [keys.meta(input.channel), keys.stream(input.channel)];
     if (input.idempotencyKey !== undefined) k.push(keys.idempotency(input.channel, input.idempotencyKey));
     const { size, ttl, metaTtl, maxBytes } = history.limits;
-    const args = [input.channel, input.type, input.payloadJson, newEpoch(), size, ttl, metaTtl, idempotencyTtl, sharded ? '1' : '0', maxBytes];
+    const args = [
+      input.channel,
+      input.type,
+      input.payloadJson,
+      newEpoch(),
+      size,
+      ttl,
+      metaTtl,
+      idempotencyTtl,
+      sharded ? '1' : '0',
+      maxBytes,
+      input.exclude ?? '',
+    ];
     return this.d.ctx.call('publish', async (redis) => {
       const reply = await publishScript.run(redis, k, args);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');
       return { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
     });
+  }
+
+  async broadcast(input: BroadcastInput): Promise<void> {
+    this.alive();
+    const { keys, ctx } = this.d;
+    if (!isValidCoreChannel(input.channel)) throw new HeraldError('invalid_channel', 'invalid channel name', { field: 'channel' });
+    if (input.exclude !== undefined && !EXCLUDE_RE.test(input.exclude))
+      throw new HeraldError('invalid_field', 'exclude must be a connection id', { field: 'exclude' });
+    const frame = broadcastMessage(input).frame;
+    // The command connection also runs every publish script: a broadcast keeps its place among them.
+    await ctx.call('broadcast', (r) => this.send(r, keys.pub(input.channel), broadcastWire(frame, input.exclude)));
   }
 
   async publishDirect(input: DirectInput): Promise<boolean> {
@@ -312,6 +360,11 @@ export class RedisBroker implements Broker {
 
   /** Hands `m` to the node in order: drops duplicates, holds it back behind a gap being filled. */
   private accept(s: Subscription, m: EngineMessage, force: boolean): void {
+    if (m.seq === 0) {
+      // Unsequenced: nothing to order it against or to fill from history; it goes out as it comes.
+      if (this.subs.get(s.channel) === s) this.handOver(m);
+      return;
+    }
     if (s.held) {
       s.held.push(m);
       return;
@@ -331,10 +384,14 @@ export class RedisBroker implements Broker {
     s.epoch = m.epoch;
     s.seq = m.seq;
     if (this.subs.get(s.channel) !== s) return;
+    this.handOver(m);
+  }
+
+  private handOver(m: EngineMessage): void {
     try {
       this.d.handlers()?.message(m);
     } catch (err) {
-      this.d.logger.error({ err, channel: s.channel }, 'redis engine: the message handler threw');
+      this.d.logger.error({ err, channel: m.channel }, 'redis engine: the message handler threw');
     }
   }
 

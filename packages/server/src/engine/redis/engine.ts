@@ -7,6 +7,8 @@ import { RedisBroker } from './broker.js';
 import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
+import { RedisJobQueues } from './jobs.js';
+import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
 import { RedisInbox } from './inbox.js';
 import { RedisLifecycle } from './lifecycle.js';
@@ -144,6 +146,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   });
   const lifecycle = o.lifecycle && new RedisLifecycle(ctx, keys, o.lifecycle, o.presenceTtl, () => clock.now(), logger);
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now(), lifecycle);
+  const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
+  const jobs = new RedisJobQueues(ctx, keys);
   let handlers: EngineHandlers | undefined;
   const inbox = new RedisInbox({ ctx, sub, keys, sharded: o.sharded, now: () => clock.now(), handlers: () => handlers, logger });
   const outbox = new RedisOutbox(ctx, keys, o.nodeId, logger);
@@ -169,6 +173,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const touchEvery = Math.min(o.historyMetaTtl / 4, ENGINE_DEFAULTS.emptyMetaTtl / 3, 3_600_000);
   const tick = (): void => {
     presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
+    members.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: members refresh failed'));
     if (clock.now() - lastTouch >= touchEvery) {
       lastTouch = clock.now();
       history.touch(broker.channels()).catch((err: unknown) => logger.debug({ err }, 'redis engine: touching channels failed'));
@@ -212,6 +217,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     presence,
     inbox,
     outbox,
+    members,
+    jobs,
     async start(h) {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       handlers = h;
@@ -243,6 +250,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       closed = true;
       if (timer !== undefined) clock.clearInterval(timer);
       if (sweepTimer !== undefined) clock.clearInterval(sweepTimer);
+      // Members go first, while the broker still runs: whoever listens may broadcast that they left.
+      if (redis.status === 'ready') await members.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: members cleanup failed'));
       handlers = undefined;
       // A graceful stop leaves presence at once; a crash leaves it within presenceTtl.
       if (redis.status === 'ready') await presence.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence cleanup failed'));

@@ -56,6 +56,30 @@ export class RedisKeys {
     return `${this.base(channel)}:members`;
   }
 
+  /** The five keys of a job queue (lua/jobs.lua): due times, payloads, attempts, leases, dead letters. */
+  jobs(queue: string): [string, string, string, string, string] {
+    const b = `${this.prefix}:{jobs:${queue}}`;
+    return [`${b}:due`, `${b}:data`, `${b}:attempts`, `${b}:leased`, `${b}:dead`];
+  }
+
+  /** A SCAN pattern of the `members` keys of channels starting with `prefix`, and how to read a key's channel. */
+  membersPattern(prefix: string): { pattern: string; channelOf: (key: string) => ChannelName | undefined } {
+    const head = `${this.prefix}:{`;
+    const tail = '}:members';
+    // Glob characters in a (valid) channel name: escape them so they match themselves.
+    const escaped = glob(prefix);
+    return {
+      pattern: `${glob(head)}${escaped}*${tail}`,
+      channelOf: (key) => (key.startsWith(head) && key.endsWith(tail) ? key.slice(head.length, -tail.length) : undefined),
+    };
+  }
+
+  /** The four keys of a channel's members (lua/members.lua): connections, their users, user counts, user infos. */
+  memberKeys(channel: ChannelName): [string, string, string, string] {
+    const b = `${this.base(channel)}:pm`;
+    return [`${b}:conns`, `${b}:owner`, `${b}:users`, `${b}:info`];
+  }
+
   /** ZSET client -> expiry (ms): connections of a user. */
   user(user: UserId): string {
     return `${this.prefix}:user:{${user}}`;
@@ -107,4 +131,9 @@ export class RedisKeys {
   node(node: NodeId): string {
     return `${this.prefix}:node:${node}`;
   }
+}
+
+/** Escapes Redis glob characters. */
+function glob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

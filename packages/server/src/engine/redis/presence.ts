@@ -43,6 +43,8 @@ export class RedisPresence implements Presence {
   private entry(conn: PresenceConnection): LocalConnection {
     let e = this.local.get(conn.client);
     if (!e) this.local.set(conn.client, (e = { user: conn.user, channels: new Set() }));
+    // A connection added again once it knows its user (a Pusher sign-in): the refresh renews that user.
+    e.user = conn.user;
     return e;
   }
 
@@ -112,6 +114,27 @@ export class RedisPresence implements Presence {
       p.zcount(this.keys.members(channel), this.now(), '+inf');
     });
     return Number(count ?? 0);
+  }
+
+  async channels(prefix: string, limit: number): Promise<ChannelName[]> {
+    const { pattern, channelOf } = this.keys.membersPattern(prefix);
+    const keys: string[] = [];
+    await this.ctx.call('presence channels', async (redis) => {
+      let cursor = '0';
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...batch);
+      } while (cursor !== '0');
+    });
+    const now = this.now();
+    const counts = keys.length === 0 ? [] : await this.ctx.pipeline('presence channels', (p) => keys.forEach((k) => p.zcount(k, now, '+inf')));
+    const out: ChannelName[] = [];
+    keys.forEach((k, i) => {
+      const ch = channelOf(k);
+      if (Number(counts[i] ?? 0) > 0 && ch !== undefined && out.length < limit) out.push(ch);
+    });
+    return out.sort();
   }
 
   /** Counts a user's live connections (for a best-effort disconnect count). */

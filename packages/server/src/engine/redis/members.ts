@@ -1,0 +1,117 @@
+import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import type { Logger } from '../../util/logger.js';
+import { LuaScript, type RedisContext } from './client.js';
+import type { RedisKeys } from './keys.js';
+import type { ChannelMember, MemberGoneListener, MemberInput, Members } from '../types.js';
+
+type Mode = 'join' | 'leave' | 'list' | 'count' | 'refresh';
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/**
+ * Channel members in Redis (`lua/members.lua`): per channel a ZSET of connections scored by expiry, the user of
+ * each connection, a connection count per user and each user's info, all under the channel's hash tag. Join and
+ * leave are one atomic script each, so the first connection and the last disconnection of a user are decided
+ * once for the cluster. Each node renews its own connections every refresh (as presence does); connections of
+ * a node that stopped renewing expire after `ttl`, and the next script to run on the channel, on any node,
+ * removes them and reports the users that left that way (`onGone`), once.
+ */
+export class RedisMembers implements Members {
+  private readonly script = LuaScript.load('members');
+  /** This node's members: channel -> connection -> member, what a refresh renews. */
+  private readonly local = new Map<ChannelName, Map<ClientId, MemberInput>>();
+  private readonly listeners = new Set<MemberGoneListener>();
+
+  constructor(
+    private readonly ctx: RedisContext,
+    private readonly keys: RedisKeys,
+    /** How long an entry lives without a refresh (ms). */
+    private readonly ttl: number,
+    private readonly now: () => number,
+    private readonly logger: Logger,
+  ) {}
+
+  async join(channel: ChannelName, client: ClientId, member: MemberInput): Promise<{ first: boolean }> {
+    let m = this.local.get(channel);
+    if (!m) this.local.set(channel, (m = new Map()));
+    m.set(client, member);
+    const result = await this.run(channel, 'join', [client, member.user, member.infoJson]);
+    return { first: result === 1 };
+  }
+
+  async leave(channel: ChannelName, client: ClientId): Promise<{ user: UserId; last: boolean } | null> {
+    this.forget(channel, client);
+    const result = await this.run(channel, 'leave', [client]);
+    if (!Array.isArray(result) || !isString(result[0])) return null;
+    return { user: result[0], last: result[1] === 1 };
+  }
+
+  async list(channel: ChannelName): Promise<ChannelMember[]> {
+    const flat = await this.run(channel, 'list', []);
+    const out: ChannelMember[] = [];
+    if (!Array.isArray(flat)) return out;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [user, infoJson] = [flat[i] as unknown, flat[i + 1] as unknown];
+      if (isString(user) && isString(infoJson)) out.push({ user, infoJson });
+    }
+    return out;
+  }
+
+  async count(channel: ChannelName): Promise<number> {
+    return Number(await this.run(channel, 'count', []));
+  }
+
+  onGone(fn: MemberGoneListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Renews every member of this node (the engine's presence tick); reports users found gone meanwhile. */
+  async refresh(): Promise<void> {
+    const runs: Array<Promise<unknown>> = [];
+    for (const [channel, m] of this.local) {
+      const args: string[] = [];
+      for (const [client, member] of m) args.push(client, member.user, member.infoJson);
+      if (args.length > 0) runs.push(this.run(channel, 'refresh', args));
+    }
+    const failed = (await Promise.allSettled(runs)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Removes every member of this node (a graceful shutdown), reporting the users that left with them. */
+  async clear(): Promise<void> {
+    const all = [...this.local].flatMap(([channel, m]) => [...m.keys()].map((client) => [channel, client] as const));
+    this.local.clear();
+    await Promise.allSettled(
+      all.map(async ([channel, client]) => {
+        const left = await this.leave(channel, client);
+        if (left?.last) await this.gone(channel, left.user);
+      }),
+    );
+  }
+
+  private forget(channel: ChannelName, client: ClientId): void {
+    const m = this.local.get(channel);
+    m?.delete(client);
+    if (m?.size === 0) this.local.delete(channel);
+  }
+
+  /** Runs one mode of the script on `channel`; reports the users it found gone; returns the mode's result. */
+  private async run(channel: ChannelName, mode: Mode, args: string[]): Promise<unknown> {
+    const keys = this.keys.memberKeys(channel);
+    const reply = await this.ctx.call(`members ${mode}`, (redis) => this.script.run(redis, keys, [mode, this.now(), this.ttl, ...args]));
+    if (!Array.isArray(reply) || reply.length < 2 || !Array.isArray(reply[1])) throw new Error('unexpected reply from the members script');
+    for (const user of reply[1] as unknown[]) if (isString(user)) void this.gone(channel, user);
+    return reply[0];
+  }
+
+  private async gone(channel: ChannelName, user: UserId): Promise<void> {
+    for (const fn of [...this.listeners]) {
+      try {
+        await fn(channel, user);
+      } catch (err) {
+        this.logger.warn({ err, channel }, 'redis engine: a member-gone listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { parseNamespacedChannel } from '@herald/protocol';
+import type { Connection } from '../../delivery/connection.js';
+import type { ChannelNamespaces } from '../../delivery/publish-request.js';
+import type { ProtocolHandler } from '../../delivery/protocol.js';
+import type { Engine } from '../../engine/types.js';
+import type { UpgradeInfo } from '../../transport/types.js';
+import { newSocketId } from '../../util/random-id.js';
+import type { Protocol, ProtocolRoute } from '../types.js';
+import { PusherApps, type PusherAppOptions } from './apps.js';
+import { PusherCodec } from './codec.js';
+import type { PusherDeps } from './deps.js';
+import { PusherHandler } from './handler.js';
+import { createPusherHttpApi, type PusherHttpDeps } from './http-api.js';
+import { pusherNamespaces } from './namespace.js';
+import { coreChannel, pusherName } from './names.js';
+import { announceMember } from './subscribe.js';
+import { PusherWebhooks } from './webhooks.js';
+
+export type { PusherAppOptions } from './apps.js';
+
+/** What the Pusher protocol needs (the gateway builds it). */
+export type PusherProtocolDeps = Omit<PusherDeps, 'apps' | 'codec' | 'counts' | 'track' | 'webhooks' | 'engine'> &
+  Omit<PusherHttpDeps, 'apps' | 'engine'> & {
+    apps: readonly PusherAppOptions[];
+    engine: PusherDeps['engine'] & PusherHttpDeps['engine'] & Pick<Engine, 'jobs'>;
+  };
+
+/** The Pusher protocol, with what the gateway and tests may inspect. */
+export interface PusherProtocol extends Protocol {
+  readonly apps: PusherApps;
+  /** The apps as namespaces of the native API and the ingest (`app` field). */
+  readonly namespaces: ChannelNamespaces;
+  /** Connections per app on this node. */
+  readonly counts: ReadonlyMap<string, number>;
+}
+
+/**
+ * The Pusher Channels protocol 7 (docs/pusher.md) on `/app/{key}`, over the same delivery core as the native
+ * protocol: every app is its own channel namespace (`$pusher.<app id>:<channel>`), connections get Pusher
+ * socket ids, and the app's HTTP API (`/apps/{id}/...`) comes with it. When a node that died leaves presence
+ * members behind, whichever node notices announces `member_removed` (engine Members `onGone`).
+ */
+export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
+  const apps = new PusherApps(deps.apps);
+  const counts = new Map<string, number>();
+  const pending = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>): void => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
+  const webhooks = new PusherWebhooks({ jobs: deps.engine.jobs, clock: deps.clock, logger: deps.logger }, pusherName);
+  const handlerDeps: PusherDeps = { ...deps, apps, codec: new PusherCodec(), counts, track, webhooks };
+  // Not removed at close: the engine's own close reports the members of this node's last connections.
+  deps.engine.members.onGone(async (channel, user) => {
+    const ns = parseNamespacedChannel(channel);
+    const app = ns === undefined ? undefined : apps.id(ns.id);
+    if (!ns || !app) return;
+    try {
+      if (ns.kind === 'pusherocc') {
+        if (webhooks.wants(app, 'channel_vacated')) await webhooks.vacated(app, coreChannel(app.id, ns.name));
+      } else if (ns.kind === 'pusher') {
+        await announceMember(deps.engine, channel, 'removed', user);
+        if (webhooks.wants(app, 'member_removed')) await webhooks.memberRemoved(app, channel, user);
+      }
+    } catch (err) {
+      deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed');
+    }
+  });
+  const routes: ProtocolRoute[] = [createPusherHttpApi({ ...deps, apps })];
+  return {
+    name: 'pusher',
+    endpoints: ['/app/{key}'],
+    apps,
+    counts,
+    namespaces: pusherNamespaces(apps),
+    accepts: (path) => path.startsWith('/app/'),
+    open: (conn: Connection, info: UpgradeInfo): ProtocolHandler => new PusherHandler(conn, handlerDeps, info),
+    clientId: newSocketId,
+    routes,
+    async close() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+  };
+}
