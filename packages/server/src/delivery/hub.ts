@@ -58,6 +58,8 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   private readonly budget: ChannelBudget | undefined;
   private readonly now: () => number;
   private readonly inboxes: InboxDelivery | undefined;
+  /** Users whose inbox this node watches (the watch may still be under way). */
+  private readonly watching = new Map<UserId, Promise<void>>();
 
   constructor(
     private readonly engine: Engine,
@@ -175,8 +177,16 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       let set = this.users.get(user);
       if (!set) this.users.set(user, (set = new Set()));
       set.add(conn);
-      // The node takes the user's new inbox messages while it has a connection of the user.
-      if (set.size === 1 && this.inboxes) await this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
+      // The node takes the user's new inbox messages while it has a connection of the user. A second connection
+      // waits for the first one's watch too: its inbox replay must not start before live messages can arrive.
+      if (this.inboxes) {
+        let watching = this.watching.get(user);
+        if (!watching) {
+          watching = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
+          this.watching.set(user, watching);
+        }
+        await watching;
+      }
     }
     await this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
   }
@@ -191,6 +201,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       set?.delete(conn);
       if (set?.size === 0) {
         this.users.delete(user);
+        this.watching.delete(user);
         if (this.inboxes) void this.engine.inbox.unwatch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox unwatch failed'));
       }
     }
