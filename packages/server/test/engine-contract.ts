@@ -479,18 +479,24 @@ export function engineContract(name: string, factory: ContractFactory): void {
       });
     }
 
-    it('keeps delivery receipts: delivered to N connections, acknowledged once (first acknowledgement wins)', async () => {
+    it('keeps delivery receipts from the store on: delivered to N connections, acknowledged once (first acknowledgement wins)', async () => {
       const { engine } = await start();
-      const { id } = await put(engine, '42', 1, { receipt: true });
-      expect(await engine.inbox.receipt(id)).toBeNull();
-      await engine.inbox.createReceipt(id, '42', 1000, 4_000_000_000_000);
-      expect(await engine.inbox.receipt(id)).toMatchObject({ id, user: '42', created: 1000, delivered: 0, deliveredAt: null, acked: null });
+      const plain = await put(engine, '42', 0);
+      expect(await engine.inbox.receipt(plain.id)).toBeNull();
+      const { id } = await put(engine, '42', 1, { receipt: true, ttl: 60_000 });
+      const r = await engine.inbox.receipt(id);
+      expect(r).toMatchObject({ id, user: '42', delivered: 0, deliveredAt: null, acked: null });
+      expect((r as { expires: number; created: number }).expires - (r as { created: number }).created).toBe(60_000);
       await engine.inbox.delivered([id], 2, 2000);
-      await engine.inbox.delivered([id, 'no-receipt'], 1, 3000);
-      expect(await engine.inbox.acked([id, 'no-receipt'], 'c1', 4000)).toEqual([id]);
+      await engine.inbox.delivered([id, plain.id], 1, 3000);
+      expect(await engine.inbox.acked([id, plain.id], 'c1', 4000)).toEqual([id]);
       expect(await engine.inbox.acked([id], 'c2', 5000)).toEqual([]);
       expect(await engine.inbox.receipt(id)).toMatchObject({ delivered: 3, deliveredAt: 2000, acked: { at: 4000, client: 'c1' } });
-      expect(await engine.inbox.receipt('no-receipt')).toBeNull();
+      // A repeated publish id stores nothing, and makes no second receipt.
+      const again = await put(engine, '42', 1, { receipt: true, idempotencyKey: 'k' });
+      const twice = await put(engine, '42', 1, { receipt: true, idempotencyKey: 'k' });
+      expect(twice).toMatchObject({ id: again.id, duplicate: true });
+      expect(await engine.inbox.receipt(again.id)).toMatchObject({ id: again.id, acked: null });
     });
 
     // ---- outbox -------------------------------------------------------------------------------------

@@ -145,13 +145,7 @@ export class Publisher {
         { user, type: item.type, payloadJson: item.payloadJson, ttl, receipt: opts.receipt, ...key },
         { max: inbox.max, idempotencyTtl: inbox.idempotencyTtl },
       );
-      if (!out.duplicate) {
-        stats.published += 1;
-        if (opts.receipt) {
-          const now = inbox.now();
-          await engine.inbox.createReceipt(out.id, user, now, now + ttl);
-        }
-      }
+      if (!out.duplicate) stats.published += 1;
       if (out.dropped > 0) stats.drop('inbox_full', out.dropped, { user, channel, requestId: origin?.requestId });
       const r: Record<string, unknown> = { message: out.id, stored: true, live: out.live, duplicate: out.duplicate, dropped: out.dropped, online: null };
       try {

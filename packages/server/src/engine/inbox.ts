@@ -65,7 +65,11 @@ export interface Receipt {
  * A node `watch`es the users it has connections of and gets their new messages through `EngineHandlers.inbox`.
  */
 export interface Inbox {
-  /** Stores a message (sweeping expired ones and enforcing the cap) and hands it to every node watching the user. */
+  /**
+   * Stores a message (sweeping expired ones and enforcing the cap) and hands it to every node watching the user.
+   * With `receipt`, its receipt exists before any node can hand the message out (an acknowledgement never finds it
+   * missing).
+   */
   put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome>;
   /** The user's unacknowledged, unexpired messages, oldest first, at most `limit`. */
   list(user: UserId, limit: number): Promise<InboxMessage[]>;
@@ -75,8 +79,6 @@ export interface Inbox {
   watch(user: UserId): Promise<void>;
   /** This node's last connection of `user` went away. */
   unwatch(user: UserId): Promise<void>;
-  /** Starts a receipt for a message just stored. */
-  createReceipt(id: string, user: UserId, created: number, expires: number): Promise<void>;
   /** Counts deliveries of messages with receipts (the first one stamps `deliveredAt`). */
   delivered(ids: readonly string[], connections: number, at: number): Promise<void>;
   /** Marks receipts acknowledged; resolves the ids this call acknowledged first (whose receipt had no ack yet). */

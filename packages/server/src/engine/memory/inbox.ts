@@ -35,6 +35,7 @@ export class MemoryInbox implements Inbox {
     };
     box.set(id, msg);
     this.users.set(input.user, box);
+    if (input.receipt) this.receipts.set(id, { id, user: input.user, created: now, expires: msg.expires, delivered: 0, deliveredAt: null, acked: null });
     let dropped = 0;
     for (const oldest of box.keys()) {
       if (box.size <= opts.max) break;
@@ -66,11 +67,6 @@ export class MemoryInbox implements Inbox {
 
   unwatch(user: UserId): Promise<void> {
     this.watched.delete(user);
-    return Promise.resolve();
-  }
-
-  createReceipt(id: string, user: UserId, created: number, expires: number): Promise<void> {
-    this.receipts.set(id, { id, user, created, expires, delivered: 0, deliveredAt: null, acked: null });
     return Promise.resolve();
   }
 

@@ -94,10 +94,15 @@ export class RedisInbox implements Inbox {
     const id = randomId(12);
     const frame = encodeInboxMessage(input.type, input.user, input.payloadJson, id, this.d.now());
     const args = [id, frame.toString('utf8'), input.ttl, opts.max, input.receipt ? '1' : '0', opts.idempotencyTtl, this.d.sharded ? '1' : '0'];
+    // The receipt first: a node may hand the message out (and a client acknowledge it) as soon as it is stored.
+    if (input.receipt) await this.createReceipt(id, input.user, this.d.now(), this.d.now() + input.ttl);
     const reply = await this.run(input.user, 'put', args, input.idempotencyKey);
     if (!Array.isArray(reply) || reply.length < 4) throw new Error('unexpected reply from the inbox script');
     const [stored, duplicate, receivers, dropped] = reply as [Buffer, number, number, number];
-    return { id: stored.toString('utf8'), duplicate: duplicate === 1, live: Number(receivers) > 0, dropped: Number(dropped) };
+    const storedId = stored.toString('utf8');
+    // A repeated publish id stored nothing: the receipt made for the new id has no message.
+    if (input.receipt && storedId !== id) await this.d.ctx.call('receipt drop', (r) => r.del(this.d.keys.receipt(id)));
+    return { id: storedId, duplicate: duplicate === 1, live: Number(receivers) > 0, dropped: Number(dropped) };
   }
 
   async list(user: UserId, limit: number): Promise<InboxMessage[]> {
@@ -126,7 +131,7 @@ export class RedisInbox implements Inbox {
     await this.command('unsubscribe', [pub]).catch((err: unknown) => this.d.logger.debug({ err }, 'redis engine: inbox unwatch failed'));
   }
 
-  async createReceipt(id: string, user: UserId, created: number, expires: number): Promise<void> {
+  private async createReceipt(id: string, user: UserId, created: number, expires: number): Promise<void> {
     const key = this.d.keys.receipt(id);
     await this.d.ctx.pipeline('receipt create', (p) => {
       p.hset(key, 'user', user, 'created', created, 'expires', expires, 'delivered', 0);
