@@ -15,7 +15,7 @@ import { Stats } from '../../src/delivery/stats.js';
 import { createMemoryEngine } from '../../src/engine/memory/engine.js';
 import type { Engine, Recovery } from '../../src/engine/types.js';
 import { nativeCodec } from '../../src/protocols/native/codec.js';
-import { createNativeProtocol, type NativeDeps } from '../../src/protocols/native/protocol.js';
+import { createNativeProtocol, type NativeProtocolDeps } from '../../src/protocols/native/protocol.js';
 import type { Socket } from '../../src/transport/types.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { JWT_SECRET, ManualClock } from '../helpers.js';
@@ -56,7 +56,7 @@ export interface CoreOptions {
   engine?: Engine;
   /** @default JwtAuth with the test JWT secret (helpers' `token` signs for it) */
   auth?: Auth;
-  native?: Partial<NativeDeps>;
+  native?: Partial<NativeProtocolDeps>;
   limits?: Partial<ConnectionLimits>;
 }
 
@@ -72,7 +72,7 @@ export async function coreHarness(o: CoreOptions = {}) {
   const engine = o.engine ?? createMemoryEngine({ clock });
   const stats = new Stats();
   const logger = silentLogger();
-  const hub = new Hub(engine, logger, stats, immediatePacer);
+  const hub = new Hub(engine, logger, stats, { timers: immediatePacer });
   await engine.start(hub);
   const native = createNativeProtocol({
     paths: ['/ws'],
@@ -85,6 +85,9 @@ export async function coreHarness(o: CoreOptions = {}) {
     maxSubscriptions: 100,
     maxInvalidFrames: 10,
     liveness: { pingInterval: 25_000, idleTimeout: 60_000 },
+    members: engine.members,
+    broker: engine.broker,
+    presenceMaxMembers: 100,
     ...o.native,
   });
   const limits: ConnectionLimits = { connectTimeout: 10_000, clientRate: 50, clientBurst: 100, sendBufferLimit: 1_048_576, ...o.limits };
