@@ -3,11 +3,15 @@ import type {
   ClientFrame,
   ErrorCode,
   ErrorFrame,
+  JoinPayload,
+  LeavePayload,
   MessageFrame,
+  PresenceMember,
   SubscribeRecovery,
   SubscribedFrame,
   SubscriptionResult,
   UnsubscribedFrame,
+  UserId,
 } from '@herald/protocol';
 import { ClientErrorCode, HeraldError } from './errors.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
@@ -111,6 +115,16 @@ export class SubscriptionRegistry {
   /** An application message: deliver it exactly once and in order, or recover a gap. */
   message(m: MessageFrame): void {
     const sub = this._subs.get(m.channel);
+    if (m.seq === 0 && (m.type === 'join' || m.type === 'leave')) {
+      if (!sub) return;
+      const p = m.payload as Partial<JoinPayload & LeavePayload>;
+      const users = Array.isArray(p.users) ? p.users : undefined;
+      const count = typeof p.count === 'number' ? p.count : sub.memberCount;
+      sub._presence(m.type, users, count);
+      if (m.type === 'join') sub._emit('join', { users: users as PresenceMember[] | undefined, count });
+      else sub._emit('leave', { users: users as UserId[] | undefined, count });
+      return;
+    }
     // seq 0: sent to this connection only (`client:<id>`) or otherwise unsequenced; nothing to track.
     if (m.seq !== 0) {
       if (!sub) return this._ctx.logger.debug('message for a channel without subscription', m.channel);
@@ -166,6 +180,7 @@ export class SubscriptionRegistry {
     const { seq = 0, epoch } = sub._pos;
     const previous = epoch === undefined ? { seq } : { seq, epoch };
     const outcome = sub._pos.subscribed(r);
+    if (r.count !== undefined) sub._presence('set', r.members, r.count);
     sub._emit('subscribed', { seq: r.seq, epoch: r.epoch, recovered: r.recovered });
     if (outcome === 'recovered') {
       sub._emit('recovered', { since: seq, seq: r.seq, epoch: r.epoch });

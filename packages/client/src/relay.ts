@@ -5,8 +5,11 @@ import {
   type ConnectedFrame,
   type ErrorCode,
   type ErrorFrame,
+  type JoinPayload,
+  type LeavePayload,
   type MessageFrame,
   type AckFrame,
+  type PresenceMember,
   type ServerControlFrame,
   type ServerFrame,
   type SubscribeFrame,
@@ -18,7 +21,7 @@ import {
 import type { LeaderBody, TabId } from './tab-messages.js';
 
 /** The one transient subscribe error, retried by the tabs (a literal: the bundle skips the ErrorCode table). */
-const RETRYABLE: ErrorCode = 'engine_unavailable';
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['engine_unavailable', 'too_many_channels']);
 
 /** What the relay does: frames on the shared connection, posts to the tabs. */
 export interface RelayPort {
@@ -56,6 +59,9 @@ interface Entry {
   waiting: Waiter[];
   /** The tab whose own resubscribe is being replayed: messages already posted go to it alone. */
   replay: TabId | undefined;
+  /** A presence channel's members (absent over the gateway's member limit) and their count, kept for late tabs. */
+  members?: Map<string, PresenceMember> | undefined;
+  count?: number;
 }
 
 /** Takes the tab's own id off an error frame, or puts another one on. */
@@ -285,8 +291,16 @@ export class Relay {
     return undefined;
   }
 
+  /** Takes a presence channel's members from a subscription answer. */
+  private _takeMembers(e: Entry, r: SubscriptionResult): void {
+    if (r.count === undefined) return;
+    e.count = r.count;
+    e.members = r.members && new Map(r.members.map((m) => [m.user, m]));
+  }
+
   /** The channel's subscription is confirmed: answer the tabs that waited for it. */
   private _ready(e: Entry, r: SubscriptionResult): void {
+    this._takeMembers(e, r);
     e.req = undefined;
     e.ready = true;
     e.epoch = r.epoch;
@@ -303,6 +317,11 @@ export class Relay {
 
   private _answerSub(tab: TabId, channel: ChannelName, r: SubscriptionResult, id: number | undefined): void {
     const frame: SubscribedFrame = { type: 'subscribed', channel, ...r };
+    const e = this._entries.get(channel);
+    if (e?.count !== undefined) {
+      frame.count = e.count;
+      if (e.members) frame.members = [...e.members.values()];
+    }
     if (id !== undefined) frame.id = id;
     this._port.post({ t: 'frame', tab, f: control(frame) });
   }
@@ -310,6 +329,7 @@ export class Relay {
   private _message(m: MessageFrame): void {
     let tab: TabId | undefined;
     if (m.inbox !== undefined) this._inbox.set(m.inbox, m);
+    if (m.seq === 0 && (m.type === 'join' || m.type === 'leave')) this._presence(m);
     if (m.seq !== 0) {
       const e = this._entries.get(m.channel);
       // Not (or no longer) subscribed: a late message of a channel every tab left.
@@ -321,6 +341,17 @@ export class Relay {
       e.head = Math.max(e.head, m.seq);
     }
     this._port.post({ t: 'frame', tab, f: { kind: 'message', frame: m } });
+  }
+
+  /** Keeps a presence channel's members current for tabs that subscribe later. */
+  private _presence(m: MessageFrame): void {
+    const e = this._entries.get(m.channel);
+    if (!e || e.count === undefined) return;
+    const p = m.payload as Partial<JoinPayload & LeavePayload>;
+    if (typeof p.count === 'number') e.count = p.count;
+    if (!Array.isArray(p.users)) e.members = undefined;
+    else if (m.type === 'join') for (const u of p.users as PresenceMember[]) e.members?.set(u.user, u);
+    else for (const u of p.users as string[]) e.members?.delete(u);
   }
 
   private _subscribed(f: SubscribedFrame): void {
@@ -350,6 +381,7 @@ export class Relay {
       for (const tab of e.tabs) if (tab !== w.tab) this._answerSub(tab, e.channel, { seq: f.seq, epoch: f.epoch, recovered: false }, undefined);
     }
     e.replay = w.tab;
+    this._takeMembers(e, f);
     this._answerSub(w.tab, e.channel, { seq: f.seq, epoch: f.epoch, recovered: f.recovered }, w.id);
   }
 
@@ -358,7 +390,7 @@ export class Relay {
     if (f.id !== undefined) this._reqs.delete(f.id);
     const channel = f.channel ?? req?.channel;
     const e = channel === undefined ? undefined : this._entries.get(channel);
-    const fatal = f.code !== RETRYABLE;
+    const fatal = !RETRYABLE.has(f.code);
     const w = req?.waiter;
     if (w) {
       // One tab's resubscribe failed; the channel stays subscribed for the others.

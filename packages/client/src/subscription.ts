@@ -1,4 +1,4 @@
-import type { ChannelName, Payload, StreamPosition } from '@herald/protocol';
+import type { ChannelName, Payload, PresenceMember, StreamPosition, UserId } from '@herald/protocol';
 import { Emitter, type Listener } from './emitter.js';
 import { Sequencer } from './sequencer.js';
 import type { SubscribeOptions, SubscriptionEvents, SubscriptionState } from './types.js';
@@ -23,6 +23,13 @@ export class Subscription<P extends Payload = Payload> {
   _req: number | undefined;
   /** @internal */
   _ended = false;
+  /**
+   * Presence channels: who is there now, one entry per user (its token's `info` as the value); empty for other
+   * channels, and over the gateway's member limit (see `memberCount`).
+   */
+  readonly members = new Map<UserId, unknown>();
+  /** Presence channels: how many members there are now (0 for other channels). */
+  memberCount = 0;
   private readonly _events: Emitter<SubscriptionEvents<P>>;
   private readonly _host: SubscriptionHost;
 
@@ -64,6 +71,16 @@ export class Subscription<P extends Payload = Payload> {
   /** Stops following the channel. `client.subscribe()` afterwards creates a new subscription. */
   unsubscribe(): void {
     this._host.unsubscribe(this as unknown as Subscription);
+  }
+
+  /** Applies a presence channel's members: all of them (`subscribed`), or who joined or left. @internal */
+  _presence(kind: 'set' | 'join' | 'leave', users: ReadonlyArray<PresenceMember | UserId> | undefined, count: number): void {
+    if (kind === 'set' || users === undefined) this.members.clear();
+    for (const u of users ?? []) {
+      if (typeof u === 'string') this.members.delete(u);
+      else this.members.set(u.user, u.info);
+    }
+    this.memberCount = count;
   }
 
   /** @internal */

@@ -1,4 +1,4 @@
-import type { ChannelName, ClientId, MessageFrame, Payload, UserId } from '@herald/protocol';
+import type { ChannelName, ClientId, MessageFrame, Payload, PresenceMember, UserId } from '@herald/protocol';
 import type { HeraldError } from './errors.js';
 
 /**
@@ -75,6 +75,10 @@ export interface SubscriptionEvents<P extends Payload = Payload> {
   reset: { reason: ResetReason; seq: number; epoch: string; previous: { seq: number; epoch?: string } };
   /** The server ended the subscription (not sent for your own `unsubscribe()`). */
   unsubscribed: { reason?: string };
+  /** Presence channels: users whose first connection joined (`users` absent over the gateway's member limit). */
+  join: { users: PresenceMember[] | undefined; count: number };
+  /** Presence channels: users whose last connection left (`users` absent over the gateway's member limit). */
+  leave: { users: UserId[] | undefined; count: number };
   /** A server error about this subscription (`serverCode`), for example `forbidden`. */
   error: HeraldError;
 }

@@ -211,3 +211,35 @@ describe('Relay', () => {
     expect(got('C').at(-1)).toContain('"o":{"seq":0,"epoch":"e3","recovered":false}');
   });
 });
+
+describe('Relay: presence channels', () => {
+  it("keeps a presence channel's members current from join/leave frames, for tabs that subscribe later", () => {
+    const { relay, posts, up } = setup();
+    relay.join('A', {});
+    relay.join('B', {});
+    relay.connected(connected({}, 'ann'));
+    relay.request('A', { type: 'subscribe', channel: 'presence:room', id: 1 });
+    relay.frame(ctl({ type: 'subscribed', channel: 'presence:room', ...res(0, false), members: [{ user: 'ann' }], count: 1, id: up.at(-1).id }));
+    const presence = (type: 'join' | 'leave', payload: object): ServerFrame => ({
+      kind: 'message',
+      frame: { type, channel: 'presence:room', payload, seq: 0 } as any,
+    });
+    relay.frame(presence('join', { users: [{ user: 'bob', info: { n: 1 } }, { user: 'cy' }], count: 3 }));
+    relay.frame(presence('leave', { users: ['cy'], count: 2 }));
+    relay.request('B', { type: 'subscribe', channel: 'presence:room', id: 9 });
+    const answer = posts.at(-1) as any;
+    expect(answer).toMatchObject({ t: 'frame', tab: 'B' });
+    expect(answer.f.frame).toMatchObject({
+      type: 'subscribed',
+      channel: 'presence:room',
+      count: 2,
+      id: 9,
+      members: [{ user: 'ann' }, { user: 'bob', info: { n: 1 } }],
+    });
+    // Over the gateway's member limit the frames carry counts only: the relay keeps no list then.
+    relay.frame(presence('join', { count: 500 }));
+    relay.request('A', { type: 'subscribe', channel: 'presence:room', id: 2 });
+    expect((posts.at(-1) as any).f.frame).toMatchObject({ count: 500 });
+    expect((posts.at(-1) as any).f.frame).not.toHaveProperty('members');
+  });
+});

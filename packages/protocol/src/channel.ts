@@ -25,6 +25,11 @@ export function isValidChannel(name: unknown): name is ChannelName {
 export const USER_CHANNEL_PREFIX = 'user:';
 /** Prefix of private channels: subscribable only with a token that grants them. */
 export const PRIVATE_CHANNEL_PREFIX = 'private:';
+/**
+ * Prefix of presence channels: authorized like private ones (and only for connections with a user); their
+ * subscribers see who else is there (members in `subscribed`, then `join` and `leave` frames).
+ */
+export const PRESENCE_CHANNEL_PREFIX = 'presence:';
 /** Prefix of the pseudo-channel carried by messages published to one connection (`client:<id>`); never subscribable. */
 export const CLIENT_CHANNEL_PREFIX = 'client:';
 /**
@@ -34,15 +39,22 @@ export const CLIENT_CHANNEL_PREFIX = 'client:';
 export const GATEWAY_CHANNEL_PREFIX = 'herald:';
 
 /** Prefixes with a meaning; names that differ from them only in case are invalid (see isValidChannel). */
-export const RESERVED_PREFIXES: ReadonlySet<string> = new Set([USER_CHANNEL_PREFIX, PRIVATE_CHANNEL_PREFIX, CLIENT_CHANNEL_PREFIX, GATEWAY_CHANNEL_PREFIX]);
+export const RESERVED_PREFIXES: ReadonlySet<string> = new Set([
+  USER_CHANNEL_PREFIX,
+  PRIVATE_CHANNEL_PREFIX,
+  PRESENCE_CHANNEL_PREFIX,
+  CLIENT_CHANNEL_PREFIX,
+  GATEWAY_CHANNEL_PREFIX,
+]);
 
 /** The kind of a channel, which decides who may subscribe. */
-export type ChannelKind = 'user' | 'private' | 'client' | 'gateway' | 'public';
+export type ChannelKind = 'user' | 'private' | 'presence' | 'client' | 'gateway' | 'public';
 
 /** Classifies a (valid) channel name. */
 export function channelKind(name: ChannelName): ChannelKind {
   if (name.startsWith(USER_CHANNEL_PREFIX)) return 'user';
   if (name.startsWith(PRIVATE_CHANNEL_PREFIX)) return 'private';
+  if (name.startsWith(PRESENCE_CHANNEL_PREFIX)) return 'presence';
   if (name.startsWith(CLIENT_CHANNEL_PREFIX)) return 'client';
   if (name.startsWith(GATEWAY_CHANNEL_PREFIX)) return 'gateway';
   return 'public';
@@ -70,6 +82,8 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'publish',
   'ack',
   'acked',
+  'join',
+  'leave',
 ]);
 
 /**

@@ -62,10 +62,36 @@ export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | Pin
 
 // ---- Server to client --------------------------------------------------------------------------
 
+/** One member of a presence channel: a user (once, whatever its number of connections) and its token's `info`. */
+export interface PresenceMember {
+  user: UserId;
+  /** The `info` claim of the user's token, when it has one. */
+  info?: unknown;
+}
+
 /** The outcome of one subscription: the channel's position and whether missed messages follow. */
 export interface SubscriptionResult extends StreamPosition {
   /** True when every message after the requested `since` follows (possibly none); false when history could not reach back. */
   recovered: boolean;
+  /** Presence channels: the members now (absent when there are more than the gateway's member limit). */
+  members?: PresenceMember[];
+  /** Presence channels: the number of members now. */
+  count?: number;
+}
+
+/**
+ * The payload of a presence channel's `join` frame (`{"type":"join","channel":…,"payload":…,"seq":0}`): the
+ * users whose first connection joined since the last frame (absent over the member limit), and the count after.
+ */
+export interface JoinPayload {
+  users?: PresenceMember[];
+  count: number;
+}
+
+/** The payload of a `leave` frame: the users whose last connection left (absent over the member limit), and the count. */
+export interface LeavePayload {
+  users?: UserId[];
+  count: number;
 }
 
 export interface ConnectedFrame {

@@ -147,7 +147,8 @@ export function validateServerFrame(raw: unknown): ServerFrame | string {
     if (type !== 'pong' && type !== 'error' && typeof raw['channel'] !== 'string' && type !== 'connected') return `${type}.channel is not a string`;
     return { kind: 'control', frame: raw as unknown as ServerControlFrame };
   }
-  if (isReservedType(type)) return `unexpected frame type ${type}`;
+  // join and leave are a presence channel's member changes: unsequenced messages (seq 0) with a payload.
+  if (isReservedType(type) && !((type === 'join' || type === 'leave') && raw['seq'] === 0)) return `unexpected frame type ${type}`;
   if (!isValidChannel(raw['channel'])) return 'message.channel is not a valid channel';
   const payload = raw['payload'];
   if (typeof payload !== 'object' || payload === null) return 'message.payload is not an object';

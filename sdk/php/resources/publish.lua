@@ -12,7 +12,7 @@ KEYS (every key of one channel shares the hash tag {<channel>}, so the script ru
 The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
 
 ARGV (empty string = default):
-  ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200}, reserved prefixes (user: private: client: herald:)
+  ARGV[1]  channel        [A-Za-z0-9_\-:.@=]{1,200}, reserved prefixes (user: private: presence: client: herald:)
                           only in lowercase; or a namespaced channel of another protocol: $<kind>.<id>:<name>,
                           kind [a-z]{1,16}, id [A-Za-z0-9_-]{1,64}, name #?[A-Za-z0-9_\-=@,.;:]{1,200}
                           (e.g. $pusher.app1:private-orders)
@@ -48,9 +48,12 @@ grammars above allow is JSON-safe, so the frame built by concatenation is valid 
 local RESERVED = {
   connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
   unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true, acked = true,
+  join = true, leave = true,
 }
 
-local RESERVED_PREFIX = { ['user:'] = true, ['private:'] = true, ['client:'] = true, ['herald:'] = true }
+local RESERVED_PREFIX = {
+  ['user:'] = true, ['private:'] = true, ['presence:'] = true, ['client:'] = true, ['herald:'] = true,
+}
 local MAX_DEPTH = 64
 
 local function fail(code, message)

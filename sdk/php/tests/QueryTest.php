@@ -6,7 +6,9 @@ namespace Herald\Tests;
 
 use Herald\Exception\ClientNotFound;
 use Herald\Exception\ValidationFailed;
+use Herald\Tests\Support\Env;
 use Herald\Tests\Support\GatewayTestCase;
+use Herald\Tests\Support\WsClient;
 
 /** online(), channel(), history() and the disconnect calls against the real gateway. */
 final class QueryTest extends GatewayTestCase
@@ -65,6 +67,24 @@ final class QueryTest extends GatewayTestCase
         self::assertSame(2, $info->subscribers);
         self::assertSame(1, $info->seq);
         self::assertSame($published->first()->epoch, $info->epoch);
+    }
+
+    public function testChannelListsThePresenceMembersOncePerUserWithTheirInfo(): void
+    {
+        $room = 'presence:' . $this->name('room');
+        $ann = $this->name('ann');
+        $bob = $this->name('bob');
+        $tokens = $this->tokens();
+        foreach ([[$ann, ['name' => 'Ann']], [$ann, ['name' => 'Ann']], [$bob, null]] as [$user, $info]) {
+            $claims = $info === null ? [] : ['info' => $info];
+            $this->sockets[] = WsClient::connect(Env::wsUrl(), $tokens->forUser($user, ['presence:*'], 3600, $claims), [$room]);
+        }
+
+        $info = $this->client()->channel($room);
+        self::assertSame(3, $info->subscribers);
+        self::assertSame(2, $info->users);
+        self::assertEquals([$ann => ['name' => 'Ann'], $bob => null], $info->members);
+        self::assertNull($this->client()->channel($this->name('plain'))->members);
     }
 
     public function testChannelNamesNeedingNoEscapingAndInvalidNames(): void

@@ -31,6 +31,7 @@ export function matchesAny(channel: ChannelName, patterns: readonly string[]): b
  * the error code to answer with:
  * - `user:{id}`: only the connection's own user;
  * - `private:*`: only when the token's `channels` claim has a matching pattern;
+ * - `presence:*`: the same, and only for a connection with a user;
  * - `client:*`: never (messages to one connection need no subscription);
  * - `herald:*`: the gateway's own channels, only by exact name to a credential made for it (admin tokens);
  * - anything else is public.
@@ -41,6 +42,9 @@ export function checkSubscribe(identity: Identity, channel: ChannelName): ErrorC
       return identity.user !== null && channel === userChannel(identity.user) ? null : 'forbidden';
     case 'private':
       return matchesAny(channel, identity.channels) ? null : 'forbidden';
+    case 'presence':
+      // Members are users: a connection without one cannot be a member, whatever it is granted.
+      return identity.user !== null && matchesAny(channel, identity.channels) ? null : 'forbidden';
     case 'client':
       return 'forbidden';
     case 'gateway':

@@ -12,6 +12,8 @@ export const SECRET_ALGORITHMS = ['HS256'] as const;
 export const PUBLIC_KEY_ALGORITHMS = ['RS256', 'ES256'] as const;
 
 const MAX_PATTERNS = 100;
+/** Largest `info` claim: it is sent to every member of every presence channel the user joins. */
+const MAX_INFO_BYTES = 1024;
 
 /** What the JWT implementation of the Auth seam is built from. */
 export interface JwtAuthOptions {
@@ -43,7 +45,14 @@ function identityOf(payload: JWTPayload): Identity | string {
     }
     channels = claim;
   }
-  return { user: sub, channels, gateway: [], expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  const identity: Identity = { user: sub, channels, gateway: [], expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  const info = payload['info'];
+  if (info !== undefined) {
+    const json = JSON.stringify(info);
+    if (Buffer.byteLength(json) > MAX_INFO_BYTES) return `token info must be at most ${MAX_INFO_BYTES} bytes of JSON`;
+    identity.infoJson = json;
+  }
+  return identity;
 }
 
 /** Imports a PEM public key once, for the one algorithm its type allows. */
@@ -62,7 +71,7 @@ async function importPublicKey(pem: string): Promise<{ alg: string; key: webcryp
 /**
  * Connection tokens are JWTs: HS256 with the configured secrets, RS256/ES256 with configured public keys or
  * a JWKS URL (so tokens minted by an identity provider work), each with an explicit algorithm list. Claims:
- * `sub` (the user), `channels` (private channel patterns), `exp`. Admin tokens are verified apart, with keys
+ * `sub` (the user), `channels` (private and presence channel patterns), `info` (what presence members see), `exp`. Admin tokens are verified apart, with keys
  * derived from the API keys (see admin-token.ts). API keys are compared in constant time.
  */
 export class JwtAuth implements Auth {

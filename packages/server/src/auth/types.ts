@@ -10,6 +10,8 @@ export interface Identity {
   gateway: readonly string[];
   /** When the credential expires (ms since the epoch), if it does: the connection is closed then. */
   expiresAt: number | undefined;
+  /** What other members of a presence channel see of this user (a token's `info` claim, serialized JSON). */
+  infoJson?: string;
 }
 
 /** The identity of a connection without a credential. */

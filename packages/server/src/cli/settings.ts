@@ -206,6 +206,13 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'maxFrameSize', env: 'HERALD_MAX_FRAME_BYTES', flag: '--max-frame-bytes', type: 'int', description: 'Largest client frame (close 1009 above it).' },
   {
+    key: 'presenceMaxMembers',
+    env: 'HERALD_PRESENCE_MAX_MEMBERS',
+    flag: '--presence-max-members',
+    type: 'int',
+    description: "Above this many members, a presence channel's subscribed answer and join/leave frames carry only the count.",
+  },
+  {
     key: 'maxSubscriptions',
     env: 'HERALD_MAX_SUBSCRIPTIONS',
     flag: '--max-subscriptions',

@@ -152,6 +152,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       maxSubscriptions: options.maxSubscriptions,
       maxInvalidFrames: options.maxInvalidFrames,
       liveness: { pingInterval: options.pingInterval, idleTimeout: options.idleTimeout },
+      members: engine.members,
+      broker: engine.broker,
+      presenceMaxMembers: options.presenceMaxMembers,
     }),
   ];
   // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).

@@ -70,6 +70,8 @@ export interface GatewayOptions {
   sweepInterval?: number;
   /** Largest client frame in bytes (close 1009 above it). @default 65536 */
   maxFrameSize?: number;
+  /** Above this many members a presence channel's `subscribed` and join/leave frames carry only the count. @default 100 */
+  presenceMaxMembers?: number;
   /** Most subscriptions one connection may hold. @default 100 */
   maxSubscriptions?: number;
   /** New channels (no local subscriber yet) one connection may bring to the node per minute, and at once (error too_many_channels above it). @default 100 */
@@ -180,6 +182,7 @@ export const DEFAULTS: ResolvedOptions = {
   sweepInterval: 1000,
   maxFrameSize: 65_536,
   maxSubscriptions: 100,
+  presenceMaxMembers: 100,
   channelRate: 100,
   channelRatePerIp: 1000,
   clientRate: 50,
@@ -239,6 +242,7 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'sweepInterval',
   'maxFrameSize',
   'maxSubscriptions',
+  'presenceMaxMembers',
   'channelRate',
   'channelRatePerIp',
   'clientRate',

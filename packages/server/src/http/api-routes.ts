@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { isValidChannel, type ChannelName } from '@herald/protocol';
+import { channelKind, isValidChannel, type ChannelName } from '@herald/protocol';
 import type { Hub } from '../delivery/hub.js';
 import { isValidUserId, parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
@@ -39,6 +39,7 @@ export interface ApiRoutesDeps {
 const MAX_ONLINE_USERS = 1000;
 const MAX_CHANNEL_LIST = 1000;
 const MAX_HISTORY_LIMIT = 1000;
+const MAX_MEMBER_LIST = 1000;
 
 /** The `/api/*` endpoints of docs/protocol.md, by name. */
 export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
@@ -99,7 +100,14 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
           }
           const channel = channelParam(param, url, deps.namespaces);
           const [p, subscribers] = await Promise.all([engine.history.position(channel), engine.presence.subscribers(channel)]);
-          return [200, JSON.stringify({ channel, subscribers, seq: p.seq, epoch: p.epoch })];
+          const body: Record<string, unknown> = { channel, subscribers, seq: p.seq, epoch: p.epoch };
+          if (channelKind(channel) === 'presence') {
+            // One entry per user, with the `info` of its token; at most MAX_MEMBER_LIST of them.
+            const members = await engine.members.list(channel);
+            body['users'] = members.length;
+            body['members'] = members.slice(0, MAX_MEMBER_LIST).map((m) => ({ user: m.user, info: JSON.parse(m.infoJson) as unknown }));
+          }
+          return [200, JSON.stringify(body)];
         },
       },
     ],

@@ -16,7 +16,7 @@ import { Stats } from '../../src/delivery/stats.js';
 import { createMemoryEngine } from '../../src/engine/memory/engine.js';
 import type { Engine, Recovery } from '../../src/engine/types.js';
 import { nativeCodec } from '../../src/protocols/native/codec.js';
-import { createNativeProtocol, type NativeDeps } from '../../src/protocols/native/protocol.js';
+import { createNativeProtocol, type NativeProtocolDeps } from '../../src/protocols/native/protocol.js';
 import type { Socket } from '../../src/transport/types.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { JWT_SECRET, ManualClock } from '../helpers.js';
@@ -57,7 +57,7 @@ export interface CoreOptions {
   engine?: Engine;
   /** @default JwtAuth with the test JWT secret (helpers' `token` signs for it) */
   auth?: Auth;
-  native?: Partial<NativeDeps>;
+  native?: Partial<NativeProtocolDeps>;
   limits?: Partial<ConnectionLimits>;
 }
 
@@ -74,7 +74,7 @@ export async function coreHarness(o: CoreOptions = {}) {
   const stats = new Stats();
   const logger = silentLogger();
   const inbox = new InboxDelivery(engine, stats, logger, () => clock.now());
-  const hub = new Hub(engine, logger, stats, { ...immediatePacer, inbox });
+  const hub = new Hub(engine, logger, stats, { timers: immediatePacer, inbox });
   await engine.start(hub);
   const native = createNativeProtocol({
     paths: ['/ws'],
@@ -88,6 +88,9 @@ export async function coreHarness(o: CoreOptions = {}) {
     maxSubscriptions: 100,
     maxInvalidFrames: 10,
     liveness: { pingInterval: 25_000, idleTimeout: 60_000 },
+    members: engine.members,
+    broker: engine.broker,
+    presenceMaxMembers: 100,
     ...o.native,
   });
   const limits: ConnectionLimits = { connectTimeout: 10_000, clientRate: 50, clientBurst: 100, sendBufferLimit: 1_048_576, ...o.limits };

@@ -16,7 +16,7 @@ use PHPUnit\Framework\TestCase;
 abstract class GatewayTestCase extends TestCase
 {
     /** @var list<WsClient> */
-    private array $sockets = [];
+    protected array $sockets = [];
     private string $prefix = '';
 
     protected function setUp(): void

@@ -1,4 +1,5 @@
 import {
+  channelKind,
   CloseCode,
   ErrorCode,
   isValidChannel,
@@ -22,6 +23,7 @@ import type { Clock } from '../../util/clock.js';
 import { HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { nativeCodec } from './codec.js';
+import type { NativePresence } from './presence.js';
 
 /** What the native protocol needs. */
 export interface NativeDeps {
@@ -42,6 +44,8 @@ export interface NativeDeps {
   maxInvalidFrames: number;
   /** Ping interval (advertised in `connected`) and idle timeout. */
   liveness: Liveness;
+  /** Members of `presence:*` channels, and their join/leave frames. */
+  presence: NativePresence;
 }
 
 /** Frames that arrive while `connect` is being verified are kept, up to this many. */
@@ -77,6 +81,8 @@ export class NativeHandler implements ProtocolHandler {
   /** Frames that arrived while `connect` was being verified (made on the first one). */
   private early: ClientFrame[] | null = null;
   private work: Promise<void> = IDLE;
+  /** Presence channels this connection is a member of (made on the first one). */
+  private memberOf: Set<ChannelName> | null = null;
 
   constructor(
     private readonly conn: Connection,
@@ -144,6 +150,34 @@ export class NativeHandler implements ProtocolHandler {
 
   closed(): void {
     this.early = null;
+    for (const channel of this.memberOf ?? []) this.leavePresence(channel);
+    this.memberOf = null;
+  }
+
+  /** Leaves a presence channel (unsubscribed or closed); a failure leaves it to the member TTL. */
+  private leavePresence(channel: ChannelName): void {
+    if (!this.memberOf?.delete(channel)) return;
+    this.d.presence.leave(channel, this.conn.id).catch((err: unknown) => this.d.logger.warn({ err, channel, client: this.conn.id }, 'presence leave failed'));
+  }
+
+  /**
+   * Both halves' first: the core's prepare, and for a presence channel membership and the members to answer
+   * with (in the result). A membership that fails undoes the subscription.
+   */
+  private async prepare(channel: ChannelName, rec: SubscribeFrame): Promise<PreparedSubscription> {
+    const { conn, d } = this;
+    const prepared = await d.subscriptions.prepare(conn, channel, rec);
+    const user = conn.identity.user;
+    if (channelKind(channel) !== 'presence' || user === null) return prepared;
+    try {
+      const { members, count } = await d.presence.join(channel, conn.id, user, conn.identity.infoJson);
+      (this.memberOf ??= new Set()).add(channel);
+      prepared.result = members === undefined ? { ...prepared.result, count } : { ...prepared.result, members, count };
+      return prepared;
+    } catch (err) {
+      d.subscriptions.unsubscribe(conn, channel);
+      throw err;
+    }
   }
 
   // ---- frames --------------------------------------------------------------------------------------
@@ -159,6 +193,7 @@ export class NativeHandler implements ProtocolHandler {
       case 'unsubscribe':
         this.serial(() => {
           this.d.subscriptions.unsubscribe(this.conn, frame.channel);
+          this.leavePresence(frame.channel);
           this.conn.sendJson(
             frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', channel: frame.channel, id: frame.id },
           );
@@ -239,7 +274,7 @@ export class NativeHandler implements ProtocolHandler {
       errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'the inbox could not be read; it is sent at the next connect' });
       return [];
     });
-    const settled = await Promise.allSettled([...wanted.values()].map((s) => d.subscriptions.prepare(conn, s.channel, s)));
+    const settled = await Promise.allSettled([...wanted.values()].map((s) => this.prepare(s.channel, s)));
     const inbox = await stored;
     if (conn.isClosed()) return;
     // Keyed by client-chosen names ("__proto__" is a valid channel): no prototype to collide with.
@@ -296,7 +331,7 @@ export class NativeHandler implements ProtocolHandler {
     }
     let prepared: PreparedSubscription;
     try {
-      prepared = await d.subscriptions.prepare(conn, frame.channel, frame);
+      prepared = await this.prepare(frame.channel, frame);
     } catch (err) {
       const e = this.subscribeFailed(frame.channel, err);
       if (frame.id !== undefined) e.id = frame.id;

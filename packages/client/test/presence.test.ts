@@ -1,0 +1,43 @@
+// Presence channels through the SDK in Node against a real gateway: `subscription.members`, `memberCount`, and
+// the `join`/`leave` events, kept right across the gateway's coalesced frames.
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { sdkApp, Signal, startGateway } from './support/harness.js';
+
+const SECRET = 'presence_test_secret_0123456789_abcdefgh';
+const token = (sub: string, name: string): Promise<string> =>
+  new SignJWT({ channels: ['presence:*'], info: { name } }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).sign(new TextEncoder().encode(SECRET));
+
+describe('presence channels in the SDK', () => {
+  it('keeps members and count, and tells the app who joined and left', async () => {
+    const { ws } = await startGateway({ jwtSecrets: [SECRET] });
+    const signal = new Signal();
+    const ann = sdkApp(ws, 'presence:room', { token: await token('ann', 'Ann') }, { name: 'ann', signal });
+    const room = ann.client.subscribe('presence:room');
+    const events: string[] = [];
+    room.on('join', (e) => {
+      events.push(`join ${(e.users ?? []).map((u) => u.user).join(',')} ${e.count}`);
+      signal.notify();
+    });
+    room.on('leave', (e) => {
+      events.push(`leave ${(e.users ?? []).join(',')} ${e.count}`);
+      signal.notify();
+    });
+    await signal.until(() => room.state === 'subscribed', 'ann subscribed');
+    expect([...room.members]).toEqual([['ann', { name: 'Ann' }]]);
+    expect(room.memberCount).toBe(1);
+
+    const bob = sdkApp(ws, 'presence:room', { token: await token('bob', 'Bob') }, { name: 'bob', signal });
+    const bobRoom = bob.client.subscribe('presence:room');
+    await signal.until(() => room.members.has('bob'), 'bob to join');
+    expect(events).toEqual(['join bob 2']);
+    expect(room.members.get('bob')).toEqual({ name: 'Bob' });
+    expect(room.memberCount).toBe(2);
+    expect([...bobRoom.members.keys()].sort()).toEqual(['ann', 'bob']);
+
+    bob.client.close();
+    await signal.until(() => !room.members.has('bob'), 'bob to leave');
+    expect(events).toEqual(['join bob 2', 'leave bob 1']);
+    expect(room.memberCount).toBe(1);
+  });
+});
