@@ -89,3 +89,14 @@ describe('new channels per connection and per address', () => {
     expect(await b.client.next()).toMatchObject({ type: 'error', code: 'too_many_channels' });
   });
 });
+
+describe("new channels: a connection's own user channel", () => {
+  it('is never charged, so many users behind one address all get their own channel', async () => {
+    const gw = await startGateway({ channelRate: 100, channelRatePerIp: 2 });
+    for (let i = 0; i < 5; i++) {
+      const { connected } = await TestClient.connect(gw.ws, { token: await token({ sub: `nat-${i}` }) });
+      expect(Object.keys(connected.subs as object)).toEqual([`user:nat-${i}`]);
+    }
+    expect(gw.gateway.stats.limits.get('new_channels') ?? 0).toBe(0);
+  });
+});

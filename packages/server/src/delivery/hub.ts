@@ -1,4 +1,4 @@
-import type { ChannelName, ClientId, StreamPosition, SubscribeRecovery, UserId } from '@herald/protocol';
+import { USER_CHANNEL_PREFIX, userChannel, type ChannelName, type ClientId, type StreamPosition, type SubscribeRecovery, type UserId } from '@herald/protocol';
 import { isGatewayChannel } from '../auth/admin-token.js';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../engine/types.js';
 import type { Logger } from '../util/logger.js';
@@ -225,7 +225,8 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       sub = new Subscription(conn, channel);
       conn.subs.set(channel, sub);
       if (!entry) {
-        if (this.budget && !this.budget.take(conn, conn.ip, this.now())) {
+        // A connection's own user channel is one per connection, bounded by the connection limits: not charged.
+        if (this.budget && !isOwnUserChannel(conn, channel) && !this.budget.take(conn, conn.ip, this.now())) {
           conn.subs.delete(channel);
           this.stats.limited('new_channels', conn.ids({ channel }));
           throw new HeraldError('too_many_channels', 'new channels are arriving faster than the limit; retry later');
@@ -363,6 +364,12 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     all.sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
     return { total: all.length, channels: all.slice(0, opts.limit) };
   }
+}
+
+/** Whether `channel` is the automatic `user:<id>` channel of `conn`'s user. */
+function isOwnUserChannel(conn: Connection, channel: ChannelName): boolean {
+  const user = conn.identity.user;
+  return user !== null && channel.length === USER_CHANNEL_PREFIX.length + user.length && channel === userChannel(user);
 }
 
 function pos(p: StreamPosition): { seq: number; epoch: string } {

@@ -76,7 +76,7 @@ export interface GatewayOptions {
   maxSubscriptions?: number;
   /** New channels (no local subscriber yet) one connection may bring to the node per minute, and at once (error too_many_channels above it). @default 100 */
   channelRate?: number;
-  /** New channels all connections of one client address may bring to the node per minute, and at once. @default 1000 */
+  /** New channels all connections of one client address may bring to the node per minute, and at once (many users may share one address behind a NAT). @default 10000 */
   channelRatePerIp?: number;
   /** Client frames allowed per second, sustained (close 4029 above it). @default 50 */
   clientRate?: number;
@@ -184,7 +184,7 @@ export const DEFAULTS: ResolvedOptions = {
   maxSubscriptions: 100,
   presenceMaxMembers: 100,
   channelRate: 100,
-  channelRatePerIp: 1000,
+  channelRatePerIp: 10_000,
   clientRate: 50,
   clientBurst: 100,
   maxInvalidFrames: 10,
