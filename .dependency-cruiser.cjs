@@ -1,9 +1,18 @@
 // Dependency rules of packages/server/src (docs/architecture.md): arrows run one way,
-//   cli -> gateway -> http | ingest | protocols -> observability -> delivery -> engine | transport | auth -> util
+//   cli -> gateway -> http | ingest | protocols -> observability -> webhooks -> delivery -> engine | transport | auth -> util
 // with no cycles, no imports between siblings of a layer, and the third-party I/O libraries kept behind their
 // seams. `npm test` runs `depcruise` with this file; a violation fails it.
 const SRC = '^packages/server/src/';
-const LAYERS = [['util'], ['engine', 'transport', 'auth'], ['delivery'], ['observability'], ['http', 'ingest', 'protocols'], ['gateway'], ['cli']];
+const LAYERS = [
+  ['util'],
+  ['engine', 'transport', 'auth'],
+  ['delivery'],
+  ['webhooks'],
+  ['observability'],
+  ['http', 'ingest', 'protocols'],
+  ['gateway'],
+  ['cli'],
+];
 
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i])));
 const folders = [...rank.keys()];

@@ -15,6 +15,7 @@ import { ClientErrorCode, HeraldError } from './errors.js';
 import type { Link, LinkHost, StateInfo } from './link.js';
 import { resolveOptions, type HeraldClientOptions, type ResolvedOptions } from './options.js';
 import { SubscriptionRegistry } from './registry.js';
+import { InboxAcks } from './inbox.js';
 import { SharedLink, type SharingEnvironment } from './shared-link.js';
 import type { Subscription } from './subscription.js';
 import type { ClientEvents, ClientState, Message, SubscribeOptions } from './types.js';
@@ -34,6 +35,7 @@ export class HeraldClient {
   private readonly _events: Emitter<ClientEvents>;
   private readonly _subs: SubscriptionRegistry;
   private readonly _link: Link;
+  private readonly _inbox: InboxAcks;
   private _st: ClientState = 'disconnected';
   private _clientId: ClientId | undefined;
   private _user: UserId | null | undefined;
@@ -53,6 +55,7 @@ export class HeraldClient {
       host: { listenerError: (error, event) => this._listenerError(error, event) },
     });
     this._link = createLink(this._o, this._host());
+    this._inbox = new InboxAcks((inbox) => this._link.send({ type: 'ack', inbox }), this._o.inboxAck === 'manual');
   }
 
   /** The current state. */
@@ -158,9 +161,15 @@ export class HeraldClient {
   }
 
   private _handle(f: ServerFrame): void {
-    if (f.kind === 'message') return this._subs.message(f.frame);
+    if (f.kind === 'message') {
+      const m = f.frame;
+      return typeof m.inbox === 'string' ? this._inbox.receive(m as Message & { inbox: string }, (x) => this._subs.message(x)) : this._subs.message(m);
+    }
     const c = f.frame;
     switch (c.type) {
+      case 'acked':
+        this._inbox.acked(c.inbox);
+        return this._events.emit('acked', { inbox: c.inbox });
       case 'subscribed':
         return this._subs.subscribed(c);
       case 'unsubscribed':

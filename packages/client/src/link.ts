@@ -32,6 +32,6 @@ export interface LinkHost {
 export interface Link {
   connect(): void;
   close(): Promise<void>;
-  /** Sends a subscribe or unsubscribe frame, when connected. */
+  /** Sends a subscribe, unsubscribe or ack frame, when connected. */
   send(frame: ClientFrame): void;
 }

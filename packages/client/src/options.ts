@@ -66,6 +66,12 @@ export interface HeraldClientOptions {
    * @default 3000
    */
   leaderTimeout?: number | undefined;
+  /**
+   * When inbox messages are acknowledged: `auto`, after your message handlers returned; `manual`, when you call
+   * `message.ack()`. An unacknowledged message comes back at every connect (delivered to the app once).
+   * @default 'auto'
+   */
+  inboxAck?: 'auto' | 'manual' | undefined;
 }
 
 /** Options with every default applied (internal: not exported from the package). */
@@ -85,6 +91,7 @@ export interface ResolvedOptions {
   shared: boolean;
   sharedKey: string | undefined;
   leaderTimeout: number;
+  inboxAck: 'auto' | 'manual';
 }
 
 /** The default logger: warnings to the console, debug messages nowhere. */
@@ -124,6 +131,7 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
   if (o.backoff !== undefined && typeof o.backoff !== 'function') throw invalid('backoff must be a function');
   if (o.shared !== undefined && typeof o.shared !== 'boolean') throw invalid('shared must be a boolean');
   if (o.sharedKey !== undefined && (typeof o.sharedKey !== 'string' || o.sharedKey === '')) throw invalid('sharedKey must be a non-empty string');
+  if (o.inboxAck !== undefined && o.inboxAck !== 'auto' && o.inboxAck !== 'manual') throw invalid("inboxAck must be 'auto' or 'manual'");
   return {
     url: o.url,
     token: o.token,
@@ -140,5 +148,6 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
     shared: o.shared ?? true,
     sharedKey: o.sharedKey,
     leaderTimeout: ms(o.leaderTimeout, 'leaderTimeout', 3000, 100),
+    inboxAck: o.inboxAck ?? 'auto',
   };
 }

@@ -8,6 +8,7 @@ import {
   type JoinPayload,
   type LeavePayload,
   type MessageFrame,
+  type AckFrame,
   type PresenceMember,
   type ServerControlFrame,
   type ServerFrame,
@@ -99,6 +100,8 @@ export class Relay {
   private readonly _reqs = new Map<number, { channel: ChannelName; waiter?: Waiter }>();
   private _reqId = 0;
   private _up: ConnectedFrame | undefined;
+  /** Inbox messages posted on this connection and not acknowledged yet: a tab that joins later gets them too. */
+  private readonly _inbox = new Map<string, MessageFrame>();
 
   constructor(private readonly _port: RelayPort) {}
 
@@ -137,8 +140,10 @@ export class Relay {
   }
 
   /** A tab's subscribe or unsubscribe. Before its `connected` it is void: the tab joins again with all of them. */
-  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame): void {
+  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame | AckFrame): void {
     if (!this._up || !this._answered.has(tab)) return;
+    // Inbox acknowledgements go up as they are; the server's `acked` is posted to every tab.
+    if (f.type === 'ack') return this._port.upstream(f);
     if (f.type === 'unsubscribe') {
       const e = this._entries.get(f.channel);
       if (e) this._drop(e, tab);
@@ -191,6 +196,8 @@ export class Relay {
     this._up = undefined;
     this._joins.clear();
     this._answered.clear();
+    // The next connection replays whatever is still unacknowledged.
+    this._inbox.clear();
     this._reqs.clear();
     for (const e of this._entries.values()) {
       e.ready = false;
@@ -205,6 +212,10 @@ export class Relay {
     const c = f.frame;
     if (c.type === 'subscribed') this._subscribed(c);
     else if (c.type === 'error') this._error(c);
+    else if (c.type === 'acked') {
+      for (const id of c.inbox) this._inbox.delete(id);
+      this._port.post({ t: 'frame', f });
+    }
     // An unsubscribe of ours is answered with its id; without one, the server ended the subscription.
     else if (c.type === 'unsubscribed' && c.id === undefined && this._entries.delete(c.channel)) this._port.post({ t: 'frame', f });
   }
@@ -249,6 +260,8 @@ export class Relay {
       if (r) subs.push([channel, r]);
     }
     this._port.post({ t: 'connected', tab, f: { ...up, subs: Object.fromEntries(subs) } });
+    // As a connection of its own would, the tab gets the user's unacknowledged inbox messages first.
+    for (const frame of this._inbox.values()) this._port.post({ t: 'frame', tab, f: { kind: 'message', frame } });
   }
 
   /**
@@ -315,6 +328,7 @@ export class Relay {
 
   private _message(m: MessageFrame): void {
     let tab: TabId | undefined;
+    if (m.inbox !== undefined) this._inbox.set(m.inbox, m);
     if (m.seq === 0 && (m.type === 'join' || m.type === 'leave')) this._presence(m);
     if (m.seq !== 0) {
       const e = this._entries.get(m.channel);

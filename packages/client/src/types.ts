@@ -24,9 +24,15 @@ export interface StateChange {
   delay?: number;
 }
 
-/** An application message, as published: `{type, channel, payload, seq}`. */
+/**
+ * An application message, as published: `{type, channel, payload, seq}`. An inbox message (on `user:{id}`,
+ * seq 0) also has its `inbox` id, its `time` and `ack()`: it is acknowledged after your handlers returned, or
+ * when you call `ack()` with `inboxAck: 'manual'` (resolved once the server confirmed).
+ */
 export interface Message<P extends Payload = Payload> extends MessageFrame {
   payload: P;
+  /** Inbox messages only: acknowledges it (removes it from the user's inbox on every device). */
+  ack?: () => Promise<void>;
 }
 
 /** Events of a {@link HeraldClient}. */
@@ -44,6 +50,8 @@ export interface ClientEvents {
   reset: SubscriptionEvents['reset'] & { channel: ChannelName };
   /** Malformed frames, server error frames, failed token refreshes and exceptions thrown by handlers. */
   error: HeraldError;
+  /** The server confirmed acknowledgements of inbox messages (by this client or another tab sharing its connection). */
+  acked: { inbox: string[] };
 }
 
 /** State of a subscription: waiting for `subscribed` (also while recovering a gap), active, or gone. */

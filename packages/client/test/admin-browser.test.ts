@@ -59,6 +59,24 @@ async function nextSnapshot(page: Page): Promise<void> {
 }
 
 describe('admin dashboard in Chromium', () => {
+  it('shows the webhook queue: deliveries waiting for a receiver that is down', async () => {
+    // Nothing listens on port 9 of this machine (discard): every delivery fails and waits for a retry.
+    const secret = `whsec_${Buffer.from('admin-webhook-secret-0123456789').toString('base64')}`;
+    const gw = await startAnyGateway({ jwtSecrets: [JWT_SECRET], admin: true, webhooks: [{ name: 'down', url: 'http://127.0.0.1:9/hooks', secret }] });
+    const { page, pageErrors } = await openPage(browser(), { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${gw.http}/admin`);
+    await page.fill('#api-key', API_KEY);
+    await page.click('#login-form button[type=submit]');
+    await waitText(page, '#status', 'live');
+    const userToken = await new SignJWT({ sub: 'w1' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(JWT_SECRET));
+    await connectClient(gw.ws, { token: userToken });
+    // user.online, channel.occupied of user:w1 (and the dashboard's own channel events) wait in the queue.
+    await page.waitForFunction(() => Number(document.querySelector('#webhooks-queued')?.textContent ?? 0) >= 2, undefined, { timeout: WAIT, polling: 100 });
+    await page.waitForFunction(() => Number(document.querySelector('#webhooks-failed')?.textContent ?? 0) >= 1, undefined, { timeout: WAIT, polling: 100 });
+    expect(await page.textContent('#webhooks-dead')).toBe('0');
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
   it('signs in with the API key, shows live counts and rates that move, drops by reason, and publishes and disconnects through the API', async () => {
     const gw = await startGateway();
     const { page, pageErrors } = await openPage(browser(), { viewport: { width: 1280, height: 1100 } });

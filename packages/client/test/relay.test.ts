@@ -43,6 +43,45 @@ const ctl = (frame: object): ServerFrame => ({ kind: 'control', frame }) as Serv
 const res = (seq: number, recovered: boolean, epoch = 'e1') => ({ seq, epoch, recovered });
 
 describe('Relay', () => {
+  it("sends the tabs' inbox acknowledgements up as they are, gives inbox messages and the server's acked to every tab", () => {
+    const { relay, up, posts } = setup();
+    relay.join('A', {});
+    relay.join('B', {});
+    relay.connected(connected({ 'user:42': res(0, false) }));
+    const inboxMessage: ServerFrame = { kind: 'message', frame: { type: 'n', channel: 'user:42', payload: {}, seq: 0, inbox: 'm1' } };
+    relay.frame(inboxMessage);
+    relay.request('B', { type: 'ack', inbox: ['m1'] });
+    expect(up).toEqual([{ type: 'ack', inbox: ['m1'] }]);
+    relay.frame(ctl({ type: 'acked', inbox: ['m1'] }));
+    const forAll = posts.filter((p) => p.t === 'frame' && p.tab === undefined).map((p) => (p.t === 'frame' ? p.f.frame : undefined));
+    expect(forAll).toEqual([inboxMessage.frame, { type: 'acked', inbox: ['m1'] }]);
+    // Before its `connected`, a tab's requests are void (it joins again with everything).
+    relay.request('C', { type: 'ack', inbox: ['m2'] });
+    expect(up).toHaveLength(1);
+  });
+
+  it('gives a tab that joins later the inbox messages not acknowledged yet, after its connected', () => {
+    const { relay, posts } = setup();
+    relay.join('A', {});
+    relay.connected(connected({ 'user:42': res(0, false) }));
+    const m = (id: string): ServerFrame => ({ kind: 'message', frame: { type: 'n', channel: 'user:42', payload: {}, seq: 0, inbox: id } });
+    relay.frame(m('m1'));
+    relay.frame(m('m2'));
+    relay.frame(ctl({ type: 'acked', inbox: ['m1'] }));
+    posts.length = 0;
+    relay.join('B', {});
+    expect(posts.map((p) => [p.t, p.tab, p.t === 'frame' && p.f.kind === 'message' ? p.f.frame.inbox : undefined])).toEqual([
+      ['connected', 'B', undefined],
+      ['frame', 'B', 'm2'],
+    ]);
+    // A new connection replays from the server: nothing is kept across it.
+    relay.lost();
+    relay.connected(connected({ 'user:42': res(0, false) }));
+    posts.length = 0;
+    relay.join('C', {});
+    expect(posts.map((p) => p.t)).toEqual(['connected']);
+  });
+
   it('connects with the lowest position the joining tabs have, and answers each tab for its own position', () => {
     const { relay, up, got } = setup();
     relay.join('A', { news: { since: 5, epoch: 'e1' } });

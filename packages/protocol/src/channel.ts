@@ -81,6 +81,7 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'error',
   'publish',
   'ack',
+  'acked',
   'join',
   'leave',
 ]);

@@ -57,6 +57,8 @@ export const ErrorCode = {
   MethodNotAllowed: 'method_not_allowed',
   /** A publish targeted a client id that has no connection. */
   NoSuchClient: 'no_such_client',
+  /** No inbox message (or receipt) with this id: never published, acknowledged, removed or expired. */
+  NoSuchMessage: 'no_such_message',
   /** The gateway is shutting down and accepts no more work. */
   ShuttingDown: 'shutting_down',
   /** A WebSocket upgrade refused: the gateway holds `maxConnections` connections (HTTP 503 with `Retry-After`). */
@@ -108,6 +110,11 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   upgrade_required: { surface: 'http', status: 426, description: 'A plain HTTP request on a WebSocket path.' },
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
+  no_such_message: {
+    surface: 'http',
+    status: 404,
+    description: 'No inbox message or receipt with this id (acknowledged, removed, expired or never published).',
+  },
   shutting_down: { surface: 'http', status: 503, description: 'The gateway is shutting down.' },
   too_many_connections: { surface: 'http', status: 503, description: 'A WebSocket upgrade refused: the gateway is at its connection limit.' },
   too_many_connections_per_ip: { surface: 'http', status: 429, description: "A WebSocket upgrade refused: the client's address is at its connection limit." },

@@ -48,7 +48,17 @@ export interface PingFrame {
   id?: number;
 }
 
-export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | PingFrame;
+/**
+ * Acknowledges inbox messages by id (a user's connection only): each is removed from the user's inbox for all
+ * of the user's devices. Ids already acknowledged (by another device) or expired are ignored.
+ */
+export interface AckFrame {
+  type: 'ack';
+  /** The ids of the inbox messages (the `inbox` member of each), 1 to MAX_ACK_IDS of them. */
+  inbox: string[];
+}
+
+export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | PingFrame | AckFrame;
 
 // ---- Server to client --------------------------------------------------------------------------
 
@@ -116,6 +126,12 @@ export interface ErrorFrame {
   channel?: ChannelName;
 }
 
+/** The answer to an `ack`: the ids it acknowledged (all of them, whether or not they were still in the inbox). */
+export interface AckedFrame {
+  type: 'acked';
+  inbox: string[];
+}
+
 export interface PongFrame {
   type: 'pong';
   id?: number;
@@ -130,8 +146,12 @@ export interface MessageFrame {
   type: string;
   channel: ChannelName;
   payload: Payload;
-  /** Per-channel sequence number, 1, 2, 3 ... without gaps within an epoch; 0 for a message sent to one client (not sequenced). */
+  /** Per-channel sequence number, 1, 2, 3 ... without gaps within an epoch; 0 for a message sent to one client or an inbox message (not sequenced). */
   seq: number;
+  /** On an inbox message (on `user:{id}`, seq 0): its id, to acknowledge with an `ack` frame. */
+  inbox?: string;
+  /** On an inbox message: when it was published (ms since the epoch). */
+  time?: number;
 }
 
-export type ServerControlFrame = ConnectedFrame | SubscribedFrame | UnsubscribedFrame | ErrorFrame | PongFrame;
+export type ServerControlFrame = ConnectedFrame | SubscribedFrame | UnsubscribedFrame | ErrorFrame | PongFrame | AckedFrame;

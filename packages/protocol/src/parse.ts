@@ -31,6 +31,10 @@ export function isSeq(v: unknown): v is number {
 export const MAX_TOKEN_LENGTH = 8192;
 /** Maximum length of an epoch string. */
 export const MAX_EPOCH_LENGTH = 64;
+/** Most inbox ids in one `ack` frame. */
+export const MAX_ACK_IDS = 100;
+/** Longest inbox message id a client may send back. */
+export const MAX_INBOX_ID_LENGTH = 64;
 
 function readRecovery(v: unknown, where: string): SubscribeRecovery | string {
   if (!isObject(v)) return `${where} must be an object`;
@@ -109,6 +113,16 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
     }
     case 'ping':
       return { ok: true, frame: id === undefined ? { type } : { type, id } };
+    case 'ack': {
+      const ids = raw['inbox'];
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_ACK_IDS) {
+        return fail(ErrorCode.InvalidFrame, `ack.inbox must be an array of 1-${MAX_ACK_IDS} message ids`, id);
+      }
+      if (!ids.every((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= MAX_INBOX_ID_LENGTH)) {
+        return fail(ErrorCode.InvalidFrame, 'ack.inbox holds an id that is not a message id', id);
+      }
+      return { ok: true, frame: { type, inbox: [...new Set(ids)] } };
+    }
     default:
       return fail(ErrorCode.UnknownType, 'unknown frame type', id);
   }
@@ -117,7 +131,7 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
 /** A frame received by a client: a protocol control frame or an application message. */
 export type ServerFrame = { kind: 'control'; frame: ServerControlFrame } | { kind: 'message'; frame: MessageFrame };
 
-const CONTROL_TYPES = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong']);
+const CONTROL_TYPES = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong', 'acked']);
 
 /**
  * Validates one parsed server frame (for SDKs). Application messages must carry the full envelope:
@@ -129,6 +143,7 @@ export function validateServerFrame(raw: unknown): ServerFrame | string {
   const type = raw['type'];
   if (typeof type !== 'string') return 'frame.type is not a string';
   if (CONTROL_TYPES.has(type)) {
+    if (type === 'acked') return Array.isArray(raw['inbox']) ? { kind: 'control', frame: raw as unknown as ServerControlFrame } : 'acked.inbox is not an array';
     if (type !== 'pong' && type !== 'error' && typeof raw['channel'] !== 'string' && type !== 'connected') return `${type}.channel is not a string`;
     return { kind: 'control', frame: raw as unknown as ServerControlFrame };
   }

@@ -211,6 +211,11 @@ function render(): void {
   setText('#total-published', v.totals.published);
   setText('#total-delivered', v.totals.delivered);
   setText('#total-dropped', v.totals.dropped);
+  setText('#webhooks-queued', v.webhooks.queued);
+  setText('#webhooks-dead', v.webhooks.dead);
+  setText('#webhooks-age', `${Math.round(v.webhooks.queueAge)} s`);
+  setText('#webhooks-sent', v.webhooks.sent);
+  setText('#webhooks-failed', v.webhooks.failed);
   setText('#node-count', `${v.nodes.length} node${v.nodes.length === 1 ? '' : 's'}`);
   rows(
     $('#channel-table tbody'),

@@ -34,6 +34,8 @@ export interface DashboardView {
   drops: Array<{ reason: string; count: number }>;
   channelList: ChannelCount[];
   chart: ChartPoint[];
+  /** The webhook queue (cluster-wide: the largest any node measured) and this run's deliveries (every node's). */
+  webhooks: { queued: number; dead: number; queueAge: number; sent: number; failed: number };
 }
 
 interface NodeEntry {
@@ -122,6 +124,13 @@ export class DashboardModel {
       drops: [...drops].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1)),
       channelList,
       chart,
+      webhooks: {
+        queued: Math.max(0, ...nodes.map((s) => s.webhooks?.queued ?? 0)),
+        dead: Math.max(0, ...nodes.map((s) => s.webhooks?.dead ?? 0)),
+        queueAge: Math.max(0, ...nodes.map((s) => s.webhooks?.queueAge ?? 0)),
+        sent: sum((s) => s.webhooks?.sent ?? 0),
+        failed: sum((s) => s.webhooks?.failed ?? 0),
+      },
     };
   }
 }

@@ -11,7 +11,7 @@
   };
 
   // State the tests (and curious developers) can read: window.heraldDemo.
-  var demo = { messages: [], states: [], resets: [], errors: [], reconnects: 0 };
+  var demo = { messages: [], inbox: [], states: [], resets: [], errors: [], reconnects: 0 };
   window.heraldDemo = demo;
 
   var options = { url: wsUrl };
@@ -82,6 +82,31 @@
     $('messages').appendChild(li);
     log('history lost on ' + channel + ' (' + e.reason + ')', 'notice');
   });
+  // Inbox messages (kept for this user until acknowledged) arrive first at every connect; the SDK acknowledges
+  // each once the handlers returned, and the server's `acked` marks it.
+  client.on('message', function (m) {
+    if (!m.inbox) return;
+    demo.inbox.push({ id: m.inbox, type: m.type, payload: m.payload, acked: false });
+    var li = document.createElement('li');
+    li.dataset.inbox = m.inbox;
+    li.appendChild(document.createTextNode(m.type + '  ' + JSON.stringify(m.payload)));
+    var mark = document.createElement('span');
+    mark.className = 'ack';
+    mark.textContent = 'delivered';
+    li.appendChild(mark);
+    $('inbox').appendChild(li);
+  });
+  client.on('acked', function (e) {
+    e.inbox.forEach(function (id) {
+      demo.inbox.forEach(function (m) {
+        if (m.id === id) m.acked = true;
+      });
+      var li = document.querySelector('#inbox li[data-inbox="' + id + '"]');
+      if (!li) return;
+      li.classList.add('acked');
+      li.querySelector('.ack').textContent = '\u2713 acknowledged';
+    });
+  });
   $('channel').textContent = channel;
   client.connect();
 
@@ -102,7 +127,9 @@
     fetch('api/publish', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer ' + $('pub-key').value },
-      body: JSON.stringify({ channel: $('pub-channel').value, type: $('pub-type').value, payload: payload }),
+      body: JSON.stringify(
+        Object.assign({ channel: $('pub-channel').value, type: $('pub-type').value, payload: payload }, $('pub-inbox').checked ? { inbox: true } : {}),
+      ),
     })
       .then(function (r) {
         return r.json().then(function (body) {

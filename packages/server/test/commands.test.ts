@@ -117,6 +117,34 @@ describe('herald stats', () => {
   });
 });
 
+describe('herald webhooks', () => {
+  it('lists the queue and dead letters, and replays them (all, or one by id)', async () => {
+    const gw = await startGateway({
+      webhooks: [{ name: 'app', url: 'http://127.0.0.1:9/hooks', secret: `whsec_${Buffer.from('x'.repeat(32)).toString('base64')}` }],
+    });
+    const { outbox } = gw.gateway.engine;
+    // Two dead letters, as the dispatcher leaves them after webhookRetryFor.
+    await outbox.publish([
+      '{"id":"evt_1","type":"user.online","time":1,"data":{"user":"1"}}',
+      '{"id":"evt_2","type":"user.online","time":1,"data":{"user":"2"}}',
+    ]);
+    await outbox.fanOut(() => ['app'], 10, 0);
+    for (const job of await outbox.claim(0, 1000, 10)) await outbox.settle(job, { kind: 'dead', reason: 'status 503' }, 1);
+    const listed = await run(['webhooks', 'list', '--url', gw.http, '--key', API_KEY]);
+    expect(listed.code).toBe(0);
+    const body = JSON.parse(listed.stdout) as { dead: number; deadLetters: Array<{ id: string; reason: string }> };
+    expect(body.dead).toBe(2);
+    expect(body.deadLetters.map((d) => d.reason)).toEqual(['status 503', 'status 503']);
+    const one = await run(['webhooks', 'replay', '--id', (body.deadLetters[0] as { id: string }).id], { HERALD_URL: gw.http, HERALD_API_KEY: API_KEY });
+    expect([one.code, one.stdout]).toEqual([0, 'replayed 1 dead letter(s)\n']);
+    const all = await run(['webhooks', 'replay', '--url', gw.http, '--key', API_KEY]);
+    expect([all.code, all.stdout]).toEqual([0, 'replayed 1 dead letter(s)\n']);
+    expect((await outbox.deadLetters(10)).length).toBe(0);
+    expect((await run(['webhooks', 'replay', '--url', gw.http, '--key', 'wrong_key_0123456789'])).code).toBe(1);
+    expect((await run(['webhooks', 'nonsense', '--url', gw.http, '--key', API_KEY])).code).toBe(2);
+  });
+});
+
 describe('herald serve --config', () => {
   it('reads settings from a JSON file, and rejects an unknown key naming it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-config-'));

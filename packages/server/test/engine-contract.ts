@@ -4,6 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DisconnectTarget, Engine, EngineHandlers, EngineMessage } from '../src/engine/types.js';
+import type { InboxMessage } from '../src/engine/inbox.js';
+import type { OutboxJob } from '../src/engine/outbox.js';
 
 export interface ContractLimits {
   historySize?: number;
@@ -38,6 +40,11 @@ class Recorder implements EngineHandlers {
     this.directMessages.push(msg);
     this.wake();
     return true;
+  }
+  readonly inboxes: InboxMessage[] = [];
+  inbox(msg: InboxMessage): void {
+    this.inboxes.push(msg);
+    this.wake();
   }
   disconnect(target: DisconnectTarget): number {
     this.disconnects.push(target);
@@ -400,6 +407,143 @@ export function engineContract(name: string, factory: ContractFactory): void {
     it('reports itself ready while running', async () => {
       const { engine } = await start();
       await expect(engine.check()).resolves.toBeUndefined();
+    });
+
+    // ---- inbox ----------------------------------------------------------------------------------------
+
+    const opts = { max: 1000, idempotencyTtl: 300_000 };
+    const put = (engine: Engine, user: string, n: number, extra: Partial<Parameters<Engine['inbox']['put']>[0]> = {}) =>
+      engine.inbox.put({ user, type: 'note', payloadJson: JSON.stringify({ n }), ttl: 60_000, receipt: false, ...extra }, opts);
+    const payloads = (list: InboxMessage[]) => list.map((m) => (JSON.parse(m.frame.toString()) as { payload: { n: number } }).payload.n);
+
+    it('keeps inbox messages per user in order until removed, with the canonical frame; shared by every reader', async () => {
+      const { engine } = await start();
+      const a = await put(engine, '42', 1);
+      const b = await put(engine, '42', 2);
+      await put(engine, '43', 9);
+      expect(a).toMatchObject({ duplicate: false, live: false, dropped: 0 });
+      expect(a.id).not.toBe(b.id);
+      const list = await engine.inbox.list('42', 100);
+      expect(payloads(list)).toEqual([1, 2]);
+      const frame = JSON.parse((list[0] as InboxMessage).frame.toString()) as Record<string, unknown>;
+      expect(frame).toEqual({ type: 'note', channel: 'user:42', payload: { n: 1 }, seq: 0, inbox: a.id, time: expect.any(Number) });
+      expect(list[0]).toMatchObject({ id: a.id, user: '42', receipt: false });
+      expect((list[0] as InboxMessage).expires).toBe((list[0] as InboxMessage).time + 60_000);
+      expect((await engine.inbox.remove('42', [a.id, 'unknown'])).map((m) => m.id)).toEqual([a.id]);
+      expect(payloads(await engine.inbox.list('42', 100))).toEqual([2]);
+      expect(await engine.inbox.remove('42', [a.id])).toEqual([]);
+      expect((await engine.inbox.remove('43', 'all')).length).toBe(1);
+      expect(await engine.inbox.list('43', 100)).toEqual([]);
+    });
+
+    it('hands new inbox messages to a node that watches the user, and says so (live)', async () => {
+      const { engine, rec } = await start();
+      await engine.inbox.watch('42');
+      const live = await put(engine, '42', 1);
+      expect(live.live).toBe(true);
+      await rec.until(() => rec.inboxes.length === 1, 'the inbox message');
+      expect(rec.inboxes[0]).toMatchObject({ id: live.id, user: '42', receipt: false });
+      expect(payloads(rec.inboxes)).toEqual([1]);
+      await engine.inbox.unwatch('42');
+      expect((await put(engine, '42', 2)).live).toBe(false);
+      await put(engine, '43', 3);
+      await engine.inbox.watch('42');
+      const again = await put(engine, '42', 4);
+      await rec.until(() => rec.inboxes.length === 2, 'the second inbox message');
+      expect(rec.inboxes.map((m) => m.id)).toEqual([live.id, again.id]);
+    });
+
+    it("caps a user's inbox, dropping the oldest and counting them; stores once per idempotency key", async () => {
+      const { engine } = await start();
+      const small = { max: 3, idempotencyTtl: 300_000 };
+      const outcomes = [];
+      for (let n = 1; n <= 5; n++)
+        outcomes.push(await engine.inbox.put({ user: 'u', type: 't', payloadJson: JSON.stringify({ n }), ttl: 60_000, receipt: false }, small));
+      expect(outcomes.map((o) => o.dropped)).toEqual([0, 0, 0, 1, 1]);
+      expect(payloads(await engine.inbox.list('u', 100))).toEqual([3, 4, 5]);
+      expect(payloads(await engine.inbox.list('u', 2))).toEqual([3, 4]);
+      const first = await put(engine, 'k', 1, { idempotencyKey: 'same' });
+      const second = await put(engine, 'k', 2, { idempotencyKey: 'same' });
+      expect(second).toMatchObject({ id: first.id, duplicate: true });
+      expect(payloads(await engine.inbox.list('k', 100))).toEqual([1]);
+    });
+
+    if (factory.advance) {
+      const advance = factory.advance;
+      it('expires inbox messages after their own TTL', async () => {
+        const { engine } = await start();
+        await put(engine, 'ttl', 1, { ttl: 300 });
+        await put(engine, 'ttl', 2, { ttl: 60_000 });
+        await advance(500);
+        expect(payloads(await engine.inbox.list('ttl', 100))).toEqual([2]);
+      });
+    }
+
+    it('keeps delivery receipts from the store on: delivered to N connections, acknowledged once (first acknowledgement wins)', async () => {
+      const { engine } = await start();
+      const plain = await put(engine, '42', 0);
+      expect(await engine.inbox.receipt(plain.id)).toBeNull();
+      const { id } = await put(engine, '42', 1, { receipt: true, ttl: 60_000 });
+      const r = await engine.inbox.receipt(id);
+      expect(r).toMatchObject({ id, user: '42', delivered: 0, deliveredAt: null, acked: null });
+      expect((r as { expires: number; created: number }).expires - (r as { created: number }).created).toBe(60_000);
+      await engine.inbox.delivered([id], 2, 2000);
+      await engine.inbox.delivered([id, plain.id], 1, 3000);
+      expect(await engine.inbox.acked([id, plain.id], 'c1', 4000)).toEqual([id]);
+      expect(await engine.inbox.acked([id], 'c2', 5000)).toEqual([]);
+      expect(await engine.inbox.receipt(id)).toMatchObject({ delivered: 3, deliveredAt: 2000, acked: { at: 4000, client: 'c1' } });
+      // A repeated publish id stores nothing, and makes no second receipt.
+      const again = await put(engine, '42', 1, { receipt: true, idempotencyKey: 'k' });
+      const twice = await put(engine, '42', 1, { receipt: true, idempotencyKey: 'k' });
+      expect(twice).toMatchObject({ id: again.id, duplicate: true });
+      expect(await engine.inbox.receipt(again.id)).toMatchObject({ id: again.id, acked: null });
+    });
+
+    // ---- outbox -------------------------------------------------------------------------------------
+
+    const ev = (id: string, type = 'user.online') => JSON.stringify({ id, type, time: 1, data: { user: '42' } });
+
+    it('fans outbox events out once into one job per endpoint, leases jobs to one claimer at a time, settles them', async () => {
+      const { engine } = await start();
+      const now = 1_000_000;
+      await engine.outbox.publish([ev('e1'), ev('e2', 'channel.occupied')]);
+      expect((await engine.outbox.stats()).queued).toBe(2);
+      const routed: string[] = [];
+      const fanned = await engine.outbox.fanOut((e) => (routed.push(e), JSON.parse(e).type === 'user.online' ? ['a', 'b'] : ['a']), 100, now);
+      expect(fanned).toBe(2);
+      expect(await engine.outbox.fanOut(() => ['a'], 100, now)).toBe(0);
+      const jobs = await engine.outbox.claim(now, 10_000, 100);
+      expect(jobs.map((j) => [j.endpoint, JSON.parse(j.event).id, j.attempt, j.created]).sort()).toEqual([
+        ['a', 'e1', 0, now],
+        ['a', 'e2', 0, now],
+        ['b', 'e1', 0, now],
+      ]);
+      expect(await engine.outbox.stats()).toMatchObject({ queued: 3, dead: 0, oldest: now });
+      // Leased: nobody else gets them until the lease runs out.
+      expect(await engine.outbox.claim(now + 5000, 10_000, 100)).toEqual([]);
+      const [j1, j2, j3] = jobs as [OutboxJob, OutboxJob, OutboxJob];
+      await engine.outbox.settle(j1, { kind: 'done' }, now);
+      await engine.outbox.settle(j2, { kind: 'retry', due: now + 20_000 }, now);
+      await engine.outbox.settle(j3, { kind: 'dead', reason: 'status 500' }, now + 1);
+      // j2 is due at +20 s, j3 gone; nothing before.
+      expect(await engine.outbox.claim(now + 19_000, 10_000, 100)).toEqual([]);
+      const retried = await engine.outbox.claim(now + 20_000, 10_000, 100);
+      expect(retried.map((j) => [j.id, j.attempt])).toEqual([[j2.id, 1]]);
+      // A claimer that died: the lease runs out and the job is claimed again.
+      expect((await engine.outbox.claim(now + 30_001, 10_000, 100)).map((j) => j.id)).toEqual([j2.id]);
+      const dead = await engine.outbox.deadLetters(10);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ endpoint: j3.endpoint, event: j3.event, reason: 'status 500', died: now + 1, attempt: 1 });
+      expect(await engine.outbox.stats()).toMatchObject({ queued: 1, dead: 1 });
+      expect(await engine.outbox.replay('all', now + 40_000)).toBe(1);
+      expect(await engine.outbox.deadLetters(10)).toEqual([]);
+      const replayed = await engine.outbox.claim(now + 41_000, 10_000, 100);
+      expect(replayed.map((j) => [j.endpoint, j.event, j.attempt]).sort()).toEqual(
+        [
+          [j2.endpoint, j2.event, 1],
+          [j3.endpoint, j3.event, 0],
+        ].sort(),
+      );
     });
   });
 }

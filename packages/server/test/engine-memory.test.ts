@@ -20,7 +20,7 @@ describe('memory engine: bounded state', () => {
   it('keeps nothing for channels that were only subscribed to, once their subscribers are gone', async () => {
     const c = new ManualClock();
     const engine = createMemoryEngine({ clock: c });
-    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
     // 10 000 channels subscribed to (each read for its position), as anonymous clients may.
     for (let i = 0; i < 10_000; i++) {
       await engine.broker.subscribe(`flood-${i}`);
@@ -40,7 +40,7 @@ describe('memory engine: bounded state', () => {
 
   it('bounds the history of the whole process by bytes, taking from the least recently published channels first', async () => {
     const engine = createMemoryEngine({ historyTotalBytes: 10_000 });
-    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
     const payload = JSON.stringify({ pad: 'x'.repeat(950) });
     for (const ch of ['old', 'mid', 'new']) for (let i = 0; i < 4; i++) await engine.broker.publish({ channel: ch, type: 't', payloadJson: payload });
     expect(engine.usage?.().historyBytes).toBeLessThanOrEqual(10_000);
@@ -55,7 +55,7 @@ describe('memory engine: forgetting idle channels', () => {
   it('keeps seq and epoch while a node is subscribed, forgets them (new epoch) when idle and unsubscribed', async () => {
     const c = new ManualClock();
     const engine = createMemoryEngine({ clock: c, historyTtl: 60_000, historyMetaTtl: 120_000 });
-    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
     const kept = await engine.broker.publish({ channel: 'kept', type: 't', payloadJson: '{}' });
     const gone = await engine.broker.publish({ channel: 'gone', type: 't', payloadJson: '{}' });
     await engine.broker.subscribe('kept');

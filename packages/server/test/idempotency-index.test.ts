@@ -78,7 +78,7 @@ describe('the memory engine honours the idempotency window', () => {
   it('under 200 000 other ids a repeated id still publishes once (the old cache forgot it after 100 000)', async () => {
     const clock = new ManualClock();
     const engine = createMemoryEngine({ clock, historySize: 0 });
-    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
     const first = await engine.broker.publish({ channel: 'c', type: 't', payloadJson: '{}', idempotencyKey: 'the-one' });
     for (let i = 0; i < 200_000; i++) {
       await engine.broker.publish({ channel: `ch-${i % 50}`, type: 't', payloadJson: '{}', idempotencyKey: `other-${i}` });
@@ -93,7 +93,7 @@ describe('the memory engine honours the idempotency window', () => {
   it('counts ids forgotten early when the configured bound is too small for the traffic', async () => {
     const evicted: number[] = [];
     const engine = createMemoryEngine({ idempotencyMaxKeys: 1000, onEarlyEviction: (n) => evicted.push(n) });
-    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
     for (let i = 0; i < 1500; i++) await engine.broker.publish({ channel: 'c', type: 't', payloadJson: '{}', idempotencyKey: `k${i}` });
     expect(engine.usage?.().idempotencyEarlyEvictions).toBe(500);
     expect(evicted.reduce((a, b) => a + b, 0)).toBe(500);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/engine/types.js';
+import type { InboxMessage } from '../src/engine/inbox.js';
 import { onCleanup } from './support/cleanup.js';
 
 /** The Redis the tests use. */
@@ -108,6 +109,11 @@ export class Recorder implements EngineHandlers {
   disconnect(target: DisconnectTarget): number {
     this.disconnects.push(target);
     return target.client !== undefined && this.local.has(target.client) ? 1 : 0;
+  }
+
+  readonly inboxes: InboxMessage[] = [];
+  inbox(msg: InboxMessage): void {
+    this.inboxes.push(msg);
   }
 
   /** `[channel, seq]` of every message received. */

@@ -47,8 +47,8 @@ grammars above allow is JSON-safe, so the frame built by concatenation is valid 
 
 local RESERVED = {
   connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
-  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true, join = true,
-  leave = true,
+  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true, acked = true,
+  join = true, leave = true,
 }
 
 local RESERVED_PREFIX = {

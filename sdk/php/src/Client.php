@@ -15,6 +15,8 @@ use Herald\Internal\Requester;
 use Herald\Result\ChannelInfo;
 use Herald\Result\ClientPublishResult;
 use Herald\Result\HistoryPage;
+use Herald\Result\InboxMessage;
+use Herald\Result\Receipt;
 use Herald\Result\OnlineResult;
 use Herald\Result\PublishResult;
 use Herald\Result\UserPublishResult;
@@ -126,15 +128,41 @@ final class Client
      * Publishes to `user:<id>`: every tab and device of the user. The result says whether the user was
      * online; `online === false` is not an error (the message stays in history for a reconnect).
      *
+     * With `inbox: true` the message is kept in the user's inbox until a client of the user acknowledges
+     * it (or `$ttl` seconds pass; the gateway's default is 7 days), whether the user is online or not: every
+     * client of the user that connects gets it first (`$herald->publishToUser(42, 'notice', [...], inbox: true)`
+     * notifies user 42 even if offline). `receipt: true` asks for a delivery receipt (receipt(), and the
+     * `message.acked` webhook). The result's `messageId`, `stored` and `live` say what happened.
+     *
      * @param array<mixed>|object $payload
      * @param string|array<mixed>|null $id As publish().
+     * @param int|null $ttl Inbox only: seconds to keep it (1 to a year); null for the gateway's default.
      * @throws HeraldException as publish()
      */
-    public function publishToUser(string|int $userId, string $type, array|object $payload, string|array|null $id = null): UserPublishResult
-    {
+    public function publishToUser(
+        string|int $userId,
+        string $type,
+        array|object $payload,
+        string|array|null $id = null,
+        bool $inbox = false,
+        ?int $ttl = null,
+        bool $receipt = false,
+    ): UserPublishResult {
         $userId = (string) $userId;
+        if (!$inbox && ($ttl !== null || $receipt)) {
+            throw new \InvalidArgumentException('ttl and receipt are for inbox messages: pass inbox: true');
+        }
         $generated = false;
         $body = ['channel' => 'user:' . $userId] + $this->message($type, $payload, PublishId::from($id), 'payload', $generated);
+        if ($inbox) {
+            $body['inbox'] = true;
+            if ($ttl !== null) {
+                $body['ttl'] = $ttl;
+            }
+            if ($receipt) {
+                $body['receipt'] = true;
+            }
+        }
         [$response, $attempts] = $this->requester->call('POST', '/api/publish', $body, isset($body['id']), [$body['id'] ?? null]);
         return $this->wrap(static fn () => UserPublishResult::fromUserArray($userId, $response, $generated && $attempts > 1));
     }
@@ -292,6 +320,66 @@ final class Client
         $path = '/api/history/' . rawurlencode($name) . ($query === [] ? '' : '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
         [$response] = $this->requester->call('GET', $path, null, true);
         return $this->wrap(static fn () => HistoryPage::fromArray($response));
+    }
+
+    /**
+     * The messages kept in a user's inbox (not yet acknowledged, not expired), oldest first.
+     *
+     * @param int|null $limit At most this many (1-1000; the gateway's default is 100).
+     * @return list<InboxMessage>
+     * @throws HeraldException ValidationFailed for an invalid user id or limit.
+     */
+    public function inbox(string|int $userId, ?int $limit = null): array
+    {
+        $path = '/api/users/' . rawurlencode((string) $userId) . '/inbox' . ($limit === null ? '' : '?limit=' . $limit);
+        [$response] = $this->requester->call('GET', $path, null, true);
+        return $this->wrap(static function () use ($response): array {
+            $out = [];
+            foreach (Internal\Read::array($response, 'messages') as $m) {
+                if (!\is_array($m)) {
+                    throw new \UnexpectedValueException('response member messages is malformed');
+                }
+                $out[] = InboxMessage::fromArray($m);
+            }
+            return $out;
+        });
+    }
+
+    /**
+     * Removes one message from a user's inbox (as if acknowledged, without a receipt or a webhook).
+     *
+     * @throws Exception\NotFound (`no_such_message`) when it is not there: acknowledged, removed or expired.
+     * @throws HeraldException
+     */
+    public function removeFromInbox(string|int $userId, string $messageId): void
+    {
+        $path = '/api/users/' . rawurlencode((string) $userId) . '/inbox/' . rawurlencode($messageId);
+        // Not retried: a retry after a lost answer would report NotFound for the message this call removed.
+        $this->requester->call('DELETE', $path, null, false);
+    }
+
+    /**
+     * Removes every message from a user's inbox; returns how many there were.
+     *
+     * @throws HeraldException
+     */
+    public function clearInbox(string|int $userId): int
+    {
+        [$response] = $this->requester->call('DELETE', '/api/users/' . rawurlencode((string) $userId) . '/inbox', null, true);
+        return $this->wrap(static fn () => Internal\Read::int($response, 'removed'));
+    }
+
+    /**
+     * The delivery receipt of an inbox message published with `receipt: true`: pending, delivered to N
+     * connections, or acknowledged, with times.
+     *
+     * @throws Exception\NotFound (`no_such_message`) when there is none: no receipt was asked for, or it expired.
+     * @throws HeraldException
+     */
+    public function receipt(string $messageId): Receipt
+    {
+        [$response] = $this->requester->call('GET', '/api/receipts/' . rawurlencode($messageId), null, true);
+        return $this->wrap(static fn () => Receipt::fromArray($response));
     }
 
     /**

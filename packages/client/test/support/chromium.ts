@@ -67,6 +67,8 @@ export interface DemoMessage {
 export interface DemoState {
   client: { state: string; clientId: string | undefined; on(event: string, fn: (e: any) => void): () => void };
   messages: DemoMessage[];
+  /** Inbox messages as they arrived, and whether the server confirmed their acknowledgement. */
+  inbox: Array<{ id: string; type: string; payload: Record<string, unknown>; acked: boolean }>;
   states: Array<{ from: string; to: string; code?: number; reason?: string }>;
   resets: Array<{ reason: string; seq: number; epoch: string; previous: { seq: number; epoch?: string } }>;
   errors: string[];

@@ -30,6 +30,7 @@ const PAGE_SCRIPT = `(function () {
   var report = function (kind, data) { window.__tab(kind, { at: Date.now(), data: data }); };
   var client = Herald.createClient({
     url: q.get('ws'),
+    token: q.get('token') || undefined,
     leaderTimeout: Number(q.get('timeout')),
     minDelay: 100,
     maxDelay: 500,
@@ -37,6 +38,8 @@ const PAGE_SCRIPT = `(function () {
   });
   client.on('state', function (e) { report('state', e); });
   client.on('error', function (e) { report('error', e.code); });
+  client.on('message', function (m) { if (m.inbox) report('inbox', { id: m.inbox, payload: m.payload }); });
+  client.on('acked', function (e) { report('acked', e.inbox); });
   (q.get('channels') || '').split(',').filter(Boolean).forEach(function (c) {
     client.subscribe(c, function (m) { report('message', { channel: m.channel, seq: m.seq }); });
   });
@@ -139,7 +142,7 @@ export async function servePages(): Promise<string> {
 }
 
 export interface TabEvent {
-  kind: 'state' | 'message' | 'debug' | 'warn' | 'error';
+  kind: 'state' | 'message' | 'debug' | 'warn' | 'error' | 'inbox' | 'acked';
   at: number;
   data: any;
 }

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
 import { statsCommand, STATS_HELP } from './commands/stats.js';
 import { tokenCommand, TOKEN_HELP } from './commands/token.js';
+import { webhooksCommand, WEBHOOKS_HELP } from './commands/webhooks.js';
 
 /** A line `prepareOptions` wants logged once the logger exists. */
 export interface StartupNote {
@@ -199,6 +200,7 @@ const COMMANDS = `Commands:
   herald publish ...         Publish a message through a running gateway.
   herald token ...           Mint a development connection token.
   herald stats ...           Show connections, channels and rates of a running gateway.
+  herald webhooks replay     Send the webhook dead letters of a running gateway again (list: show them).
   herald <command> --help    Options of a command.
 `;
 
@@ -228,6 +230,11 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'stats') {
     if (wantsHelp) return void process.stdout.write(`${STATS_HELP}\n`);
     process.exitCode = await statsCommand(rest, { env: process.env, out: (t) => process.stdout.write(t) });
+    return;
+  }
+  if (command === 'webhooks') {
+    if (wantsHelp) return void process.stdout.write(`${WEBHOOKS_HELP}\n`);
+    process.exitCode = await webhooksCommand(rest, { env: process.env, out: (t) => process.stdout.write(t) });
     return;
   }
   const args = command === 'serve' ? rest : argv;

@@ -1,6 +1,7 @@
 import type { ChannelName, ClientId } from '@herald/protocol';
 import { ANONYMOUS, type Identity } from '../auth/types.js';
 import type { EngineMessage, PresenceConnection } from '../engine/types.js';
+import type { InboxMessage } from '../engine/inbox.js';
 import type { Socket, SocketListener } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { FramesMemo } from '../util/frames-memo.js';
@@ -94,6 +95,11 @@ export class Connection implements SocketListener {
   protocol = '';
   /** Frames queued within one flush are sent as one `\n`-joined frame (native `batch` clients). */
   joinFrames = false;
+  /**
+   * Its user's inbox: undefined until the replay at connect starts (live inbox messages are not for it yet: the
+   * replay reads them), the live ones held meanwhile, then null (live). See InboxDelivery.
+   */
+  inboxHeld: InboxMessage[] | null | undefined = undefined;
   /** Frames queued for the next flush (NO_FRAMES, shared and never written to, while there are none). */
   private queue: Buffer[] = NO_FRAMES;
   private queued = false;

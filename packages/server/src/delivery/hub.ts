@@ -8,6 +8,8 @@ import type { ChannelBudget } from './channel-budget.js';
 import { FlushPacer, type PacerTimers } from './flush-pacer.js';
 import type { Stats } from './stats.js';
 import type { PreparedSubscription } from './subscription.js';
+import type { InboxDelivery } from './inbox.js';
+import type { InboxMessage } from '../engine/inbox.js';
 
 interface ChannelEntry {
   subs: Set<Subscription>;
@@ -55,16 +57,20 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
 
   private readonly budget: ChannelBudget | undefined;
   private readonly now: () => number;
+  private readonly inboxes: InboxDelivery | undefined;
+  /** Users whose inbox this node watches (the watch may still be under way). */
+  private readonly watching = new Map<UserId, Promise<void>>();
 
   constructor(
     private readonly engine: Engine,
     private readonly logger: Logger,
     private readonly stats: Stats,
-    opts: { timers?: PacerTimers; budget?: ChannelBudget; now?: () => number } = {},
+    opts: { timers?: PacerTimers; budget?: ChannelBudget; now?: () => number; inbox?: InboxDelivery } = {},
   ) {
     this.pacer = new FlushPacer(this.flush, opts.timers);
     this.budget = opts.budget;
     this.now = opts.now ?? Date.now;
+    this.inboxes = opts.inbox;
   }
 
   // ---- engine handlers (hot path) -------------------------------------------------------------
@@ -126,6 +132,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     return true;
   }
 
+  inbox(msg: InboxMessage): void {
+    const conns = this.users.get(msg.user);
+    if (conns) this.inboxes?.deliver(msg, conns);
+  }
+
   disconnect(target: DisconnectTarget): number {
     const victims: Connection[] = [];
     if (target.client !== undefined) {
@@ -166,6 +177,16 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       let set = this.users.get(user);
       if (!set) this.users.set(user, (set = new Set()));
       set.add(conn);
+      // The node takes the user's new inbox messages while it has a connection of the user. A second connection
+      // waits for the first one's watch too: its inbox replay must not start before live messages can arrive.
+      if (this.inboxes) {
+        let watching = this.watching.get(user);
+        if (!watching) {
+          watching = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
+          this.watching.set(user, watching);
+        }
+        await watching;
+      }
     }
     await this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
   }
@@ -178,7 +199,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     if (user !== null && conn.registered) {
       const set = this.users.get(user);
       set?.delete(conn);
-      if (set?.size === 0) this.users.delete(user);
+      if (set?.size === 0) {
+        this.users.delete(user);
+        this.watching.delete(user);
+        if (this.inboxes) void this.engine.inbox.unwatch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox unwatch failed'));
+      }
     }
     if (conn.registered) {
       void this.engine.presence.remove(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence remove failed'));

@@ -1,4 +1,5 @@
 import type { EngineMessage } from '../engine/types.js';
+import type { InboxMessage } from '../engine/inbox.js';
 
 /**
  * Why the delivery core closes a connection. The core knows the reason; the connection's protocol knows the
@@ -28,6 +29,8 @@ export interface MessageCodec {
    * seq restarted), sent before `msg` itself; null when the protocol has no such notion.
    */
   epochReset(msg: EngineMessage): Buffer | null;
+  /** The frame of an inbox message (native: its canonical bytes); absent when the protocol has no inbox. */
+  inbox?(msg: InboxMessage): Buffer;
 }
 
 /** When the heartbeat sweep pings a quiet connection and when it gives up on a silent one (ms). */

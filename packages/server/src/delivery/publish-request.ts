@@ -16,11 +16,22 @@ export interface PublishItem {
   type: string;
   payloadJson: string;
   id: string | undefined;
+  /** Keep it in the inbox of each (user) channel's user until acknowledged (docs/inbox.md). */
+  inbox?: InboxRequest;
   /** A connection that must not receive it (a Pusher `socket_id`). */
   exclude?: ClientId;
 }
 
-const PUBLISH_FIELDS = new Set(['app', 'channel', 'channels', 'client', 'type', 'payload', 'id']);
+/** The inbox part of a publish: `"inbox": true`, with `"ttl"` (seconds) and `"receipt"`. */
+export interface InboxRequest {
+  /** How long it is kept unless acknowledged, in ms; undefined: the gateway's default. */
+  ttl: number | undefined;
+  receipt: boolean;
+}
+
+const PUBLISH_FIELDS = new Set(['app', 'channel', 'channels', 'client', 'user', 'type', 'payload', 'id', 'inbox', 'ttl', 'receipt']);
+/** Longest inbox TTL a publish may ask for, in seconds (a year). */
+export const MAX_INBOX_TTL_SECONDS = 31_536_000;
 
 /**
  * The channel namespaces of other protocols (a Pusher app), as the native API and the Redis ingest publish into
@@ -99,7 +110,7 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
     if (typeof app !== 'string' || app.length === 0) throw invalid(`${at}app`, 'must be an app id');
     return parseAppItem(raw, app, at, maxChannels, namespaces);
   }
-  const targets = ['channel', 'channels', 'client'].filter((k) => raw[k] !== undefined);
+  const targets = ['channel', 'channels', 'client', 'user'].filter((k) => raw[k] !== undefined);
   if (targets.length === 0) throw missing(`${at}channel`);
   if (targets.length > 1) throw invalid(at + (targets[1] as string), 'cannot be combined with ' + (targets[0] as string));
 
@@ -112,6 +123,12 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
     if (list.length > maxChannels) throw invalid(`${at}channels`, `must have at most ${maxChannels} channels`);
     const channels = list.map((c, i) => channelField(c, `${at}channels[${i}]`));
     target = { kind: 'channels', channels: [...new Set(channels)] };
+  } else if (raw['user'] !== undefined) {
+    const user = raw['user'];
+    // A number is taken as the id it reads as: PHP and JSON backends often hold user ids as integers.
+    const id = typeof user === 'number' && Number.isSafeInteger(user) ? String(user) : user;
+    if (typeof id !== 'string' || !isValidUserId(id)) throw invalid(`${at}user`, 'must be a user id');
+    target = { kind: 'channels', channels: [userChannel(id)] };
   } else {
     const client = raw['client'];
     if (typeof client !== 'string' || client.length === 0 || client.length > 100) throw invalid(`${at}client`, 'must be a client id');
@@ -138,7 +155,30 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {
     throw invalid(`${at}id`, `must be a string of 1-${MAX_ID_LENGTH} characters`);
   }
-  return { target, type, payloadJson: JSON.stringify(payload), id };
+  const item: PublishItem = { target, type, payloadJson: JSON.stringify(payload), id };
+  const inbox = parseInbox(raw, at, target);
+  if (inbox) item.inbox = inbox;
+  return item;
+}
+
+/** The inbox fields of a publish (`inbox`, `ttl`, `receipt`), checked against its target. */
+function parseInbox(raw: Obj, at: string, target: PublishItem['target']): InboxRequest | undefined {
+  const inbox = raw['inbox'];
+  if (inbox !== undefined && typeof inbox !== 'boolean') throw invalid(`${at}inbox`, 'must be true or false');
+  if (inbox !== true) {
+    for (const k of ['ttl', 'receipt']) if (raw[k] !== undefined) throw invalid(at + k, 'needs "inbox": true');
+    return undefined;
+  }
+  if (target.kind !== 'channels' || target.channels.some((c) => channelKind(c) !== 'user')) {
+    throw invalid(`${at}inbox`, 'is for users: publish to "user" or to user: channels');
+  }
+  const ttl = raw['ttl'];
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_INBOX_TTL_SECONDS)) {
+    throw invalid(`${at}ttl`, `must be a number of seconds, 1-${MAX_INBOX_TTL_SECONDS}`);
+  }
+  const receipt = raw['receipt'];
+  if (receipt !== undefined && typeof receipt !== 'boolean') throw invalid(`${at}receipt`, 'must be true or false');
+  return { ttl: ttl === undefined ? undefined : ttl * 1000, receipt: receipt === true };
 }
 
 /** A publish into another protocol's namespace (`app`): its channel names, any of its event names, a payload. */

@@ -4,6 +4,17 @@ import { HeraldError } from '../util/errors.js';
 import type { PublishItem } from './publish-request.js';
 import type { Stats } from './stats.js';
 
+/** The inbox settings a publish with `"inbox": true` gets. */
+export interface InboxSettings {
+  /** Default TTL of a message, ms. */
+  ttl: number;
+  /** Most messages kept per user. */
+  max: number;
+  /** Idempotency window of publish ids, ms. */
+  idempotencyTtl: number;
+  now: () => number;
+}
+
 /** What happened to one published item: the answer the HTTP API returns for it. */
 export type PublishItemResult = Record<string, unknown>;
 
@@ -35,6 +46,7 @@ export class Publisher {
     private readonly stats: Stats,
     /** Whether `channel` has subscribers on this node (only then is a publish's latency sampled). */
     private readonly hasLocalSubscribers: (channel: ChannelName) => boolean,
+    private readonly inbox: InboxSettings = { ttl: 604_800_000, max: 1000, idempotencyTtl: 300_000, now: Date.now },
   ) {}
 
   publish(item: PublishItem, origin?: PublishOrigin): Promise<PublishItemResult> {
@@ -60,6 +72,7 @@ export class Publisher {
    * (and are counted) on their own.
    */
   private startChannels(item: ChannelItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    if (item.inbox) return this.startInbox(item, origin);
     const { engine, stats } = this;
     const key: { idempotencyKey?: string; exclude?: string } = {};
     if (item.id !== undefined) key.idempotencyKey = item.id;
@@ -95,6 +108,8 @@ export class Publisher {
         if (user !== undefined) {
           const connections = (await engine.presence.online([user])).get(user) ?? 0;
           r['online'] = connections > 0;
+          r['live'] = connections > 0;
+          r['stored'] = false;
           if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
         }
       } catch (err) {
@@ -107,6 +122,40 @@ export class Publisher {
     });
     return settleInOrder(answers).then((list) => {
       // Keyed by caller-chosen names ("__proto__" is a valid channel): no prototype to collide with.
+      const results = Object.create(null) as Record<ChannelName, object>;
+      for (const [i, channel] of channels.entries()) results[channel] = list[i] as object;
+      return item.id === undefined ? { results } : { id: item.id, results };
+    });
+  }
+
+  /**
+   * Stores an item in the inbox of each of its users (every channel is a `user:` one: parsePublishItem checked)
+   * and hands it to their connections; answers per channel with the message id, `stored`, `live`, `online`,
+   * `duplicate` and how many older messages the cap dropped.
+   */
+  private startInbox(item: ChannelItem, origin?: PublishOrigin): Promise<PublishItemResult> {
+    const { engine, stats, inbox } = this;
+    const opts = item.inbox as NonNullable<PublishItem['inbox']>;
+    const ttl = opts.ttl ?? inbox.ttl;
+    const channels = item.target.channels;
+    const answers = channels.map(async (channel) => {
+      const user = channel.slice(USER_CHANNEL_PREFIX.length);
+      const key = item.id === undefined ? {} : { idempotencyKey: item.id };
+      const out = await engine.inbox.put(
+        { user, type: item.type, payloadJson: item.payloadJson, ttl, receipt: opts.receipt, ...key },
+        { max: inbox.max, idempotencyTtl: inbox.idempotencyTtl },
+      );
+      if (!out.duplicate) stats.published += 1;
+      if (out.dropped > 0) stats.drop('inbox_full', out.dropped, { user, channel, requestId: origin?.requestId });
+      const r: Record<string, unknown> = { message: out.id, stored: true, live: out.live, duplicate: out.duplicate, dropped: out.dropped, online: null };
+      try {
+        r['online'] = ((await engine.presence.online([user])).get(user) ?? 0) > 0;
+      } catch (err) {
+        stats.engineError('presence', { channel, requestId: origin?.requestId, error: err instanceof Error ? err.message : String(err) });
+      }
+      return r;
+    });
+    return settleInOrder(answers).then((list) => {
       const results = Object.create(null) as Record<ChannelName, object>;
       for (const [i, channel] of channels.entries()) results[channel] = list[i] as object;
       return item.id === undefined ? { results } : { id: item.id, results };

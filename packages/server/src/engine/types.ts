@@ -1,4 +1,6 @@
 import type { ChannelName, ClientId, StreamPosition, UserId } from '@herald/protocol';
+import type { Inbox, InboxMessage } from './inbox.js';
+import type { Outbox } from './outbox.js';
 
 /** Identifies one gateway process in a cluster. */
 export type NodeId = string;
@@ -107,6 +109,8 @@ export interface EngineHandlers {
   direct(client: ClientId, msg: EngineMessage): boolean;
   /** Disconnect matching local connections; returns how many were closed on this node. */
   disconnect(target: DisconnectTarget): number;
+  /** A new inbox message of a user this node watches (see Inbox.watch). */
+  inbox(msg: InboxMessage): void;
 }
 
 /** Fan-out. */
@@ -251,6 +255,10 @@ export interface Engine {
   readonly broker: Broker;
   readonly history: History;
   readonly presence: Presence;
+  /** Per-user inboxes and delivery receipts. */
+  readonly inbox: Inbox;
+  /** The durable queue of the webhooks. */
+  readonly outbox: Outbox;
   readonly members: Members;
   readonly jobs: JobQueues;
   /** Connects and starts handing messages to `handlers`. */

@@ -9,6 +9,10 @@ import { sweep } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
 import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
+import { InboxDelivery } from '../delivery/inbox.js';
+import { NativeWebhookDispatcher } from '../webhooks/dispatcher.js';
+import { defaultFormats } from '../webhooks/config.js';
+import { WebhookStats } from '../webhooks/stats.js';
 import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
@@ -16,6 +20,7 @@ import { memoryEngineOptions } from './engine-options.js';
 import type { Engine } from '../engine/types.js';
 import { createAdminHttp } from '../http/admin.js';
 import { createApiRoutes } from '../http/api-routes.js';
+import { inboxRoutes } from '../http/inbox-routes.js';
 import { createDemoRoute } from '../http/demo.js';
 import { createHttpHandler, type RouteHook } from '../http/handler.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -32,7 +37,7 @@ import { sleep, systemClock } from '../util/clock.js';
 import { addressSet } from '../util/ip.js';
 import { createLogger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
-import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from './options.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -48,12 +53,15 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
-  /** The webhook dispatcher, when an app has webhooks. */
+  /** The Pusher apps' webhook dispatcher, when an app has webhooks. */
   readonly webhooks: WebhookDispatcher | undefined;
   /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
   readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
+  /** The webhook dispatcher (idle without endpoints). */
+  /** The native webhooks' dispatcher (lifecycle events, message.acked; idle without endpoints). */
+  readonly nativeWebhooks: NativeWebhookDispatcher;
   /** Where it listens. */
   address(): AddressInfo;
   /** Number of open connections. */
@@ -94,8 +102,27 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     perIp: options.channelRatePerIp,
     perIpBurst: options.channelRatePerIp,
   });
-  const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now() });
-  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0);
+  const inbox = new InboxDelivery(engine, stats, logger, () => clock.now());
+  const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now(), inbox });
+  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0, {
+    ttl: options.inboxTtl,
+    max: options.inboxMaxMessages,
+    idempotencyTtl: options.idempotencyTtl,
+    now: () => clock.now(),
+  });
+  // ---- the webhooks ----
+  const webhookStats = new WebhookStats();
+  const nativeWebhooks = new NativeWebhookDispatcher({
+    outbox: engine.outbox,
+    endpoints: webhookEndpoints(options),
+    formats: defaultFormats(),
+    stats: webhookStats,
+    clock,
+    logger,
+    retryFor: options.webhookRetryFor,
+    timeout: options.webhookTimeout,
+  });
+  inbox.listener = nativeWebhooks;
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
     publicKeys: options.jwtPublicKeys,
@@ -116,6 +143,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     createNativeProtocol({
       paths: options.wsPaths,
       subscriptions: hub,
+      inbox,
       auth,
       stats,
       clock,
@@ -152,7 +180,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const isEndpoint = (path: string): boolean => protocolFor(path) !== undefined;
 
   // ---- operations and the HTTP API ----
-  const ops = createOperations({ hub, engine, stats, clock, logger, node: nodeId, admin: options.admin, isShuttingDown });
+  const ops = createOperations({ hub, engine, stats, webhooks: webhookStats, clock, logger, node: nodeId, admin: options.admin, isShuttingDown });
   const apiRoutes = createApiRoutes({
     engine,
     hub,
@@ -164,6 +192,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     isShuttingDown,
     namespaces,
   });
+  for (const [name, route] of inboxRoutes({ engine, webhooks: nativeWebhooks, maxBodySize: options.maxBodySize, now: () => clock.now() }))
+    apiRoutes.set(name, route);
   const extraRoutes: RouteHook[] = protocols.flatMap((p) => p.routes ?? []);
   if (options.admin) {
     const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });
@@ -227,6 +257,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
 
   await engine.start(hub);
   webhooks?.start();
+  nativeWebhooks.start();
   await transport.listen(options.port, options.host);
   ops.start();
 
@@ -255,6 +286,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     // Protocols finish what their closed connections left (Pusher: members leaving) while the engine still runs.
     await Promise.all(protocols.map((p) => p.close?.()));
     await webhooks?.stop();
+    await nativeWebhooks.stop();
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();
@@ -272,6 +304,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     publisher,
     namespaces,
     webhooks,
+    nativeWebhooks,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

@@ -4,7 +4,7 @@ import { startRedisIngest, type RedisIngest } from '../engine/redis/ingest.js';
 import type { Engine } from '../engine/types.js';
 import { countDeadLetter, createIngestHandler } from '../ingest/handler.js';
 import type { Logger } from '../util/logger.js';
-import { memoryEngineOptions } from './engine-options.js';
+import { engineLifecycle, memoryEngineOptions } from './engine-options.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { resolveOptions, type GatewayOptions } from './options.js';
 
@@ -32,7 +32,9 @@ export interface HeraldNode {
 export function createEngine(options: GatewayOptions, node: EngineSettings, logger: Logger): Engine {
   const o = resolveOptions(options);
   if (node.redisUrl === undefined) return createMemoryEngine(memoryEngineOptions(o));
+  const lifecycle = engineLifecycle(o);
   return createRedisEngine({
+    ...(lifecycle === undefined ? {} : { lifecycle }),
     url: node.redisUrl,
     prefix: node.redisPrefix,
     sharded: node.redisSharded,

@@ -6,6 +6,8 @@ import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { defaultFormats, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
+import type { WebhookEndpoint } from '../webhooks/types.js';
 
 /** Options of `createGateway`. Every field is optional; defaults are merged in `resolveOptions`. */
 export interface GatewayOptions {
@@ -115,6 +117,24 @@ export interface GatewayOptions {
    * owns the port and relays plain HTTP to the gateway's handler). See docs/benchmarks.md. @default 'ws'
    */
   transport?: 'ws' | 'uws';
+  /** How long an inbox message is kept unless acknowledged (a publish's `ttl` overrides it), in ms. @default 604800000 (7 days) */
+  inboxTtl?: number;
+  /** Most messages kept in one user's inbox; past it the oldest is dropped (counted as `inbox_full`). @default 1000 */
+  inboxMaxMessages?: number;
+  /** Webhook endpoints (URL, secret, event types, channel prefixes); see docs/webhooks.md. @default [] */
+  webhooks?: readonly WebhookEndpointConfig[];
+  /** One more endpoint, the simple case: its URL (with `webhookSecret`, and `webhookEvents`). */
+  webhookUrl?: string;
+  /** The secret of `webhookUrl` (`whsec_<base64>`). */
+  webhookSecret?: string;
+  /** The event types `webhookUrl` receives; empty: all. @default [] */
+  webhookEvents?: readonly string[];
+  /** How long a webhook delivery is retried after its event, in ms; then it is dead-lettered. @default 3600000 (one hour) */
+  webhookRetryFor?: number;
+  /** A user's last connection closed: `user.offline` is sent only after this many ms without a new one. @default 5000 */
+  webhookOfflineDelay?: number;
+  /** Most ms one webhook request may take. @default 10000 */
+  webhookTimeout?: number;
   /**
    * Pusher apps (docs/pusher.md): each one its own channel namespace, served on `/app/{key}` (WebSocket) and
    * `/apps/{id}/...` (HTTP API). None: the Pusher endpoints do not exist. @default []
@@ -129,9 +149,11 @@ export interface GatewayOptions {
 }
 
 /** Options after defaults, with the collaborators still optional (built in createGateway). */
-export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl'>> & {
+export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret'>> & {
   demoApiKey: string | undefined;
   jwksUrl: string | undefined;
+  webhookUrl: string | undefined;
+  webhookSecret: string | undefined;
 };
 
 /** The connection budget of this process's file-descriptor limit (read once, at start). */
@@ -181,6 +203,15 @@ export const DEFAULTS: ResolvedOptions = {
   transport: 'ws',
   admin: false,
   metricsTokens: [],
+  inboxTtl: 604_800_000,
+  inboxMaxMessages: 1000,
+  webhooks: [],
+  webhookUrl: undefined,
+  webhookSecret: undefined,
+  webhookEvents: [],
+  webhookRetryFor: 3_600_000,
+  webhookOfflineDelay: 5000,
+  webhookTimeout: 10_000,
   pusherApps: [],
 };
 
@@ -226,6 +257,11 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'historyTotalBytes',
   'idempotencyTtl',
   'idempotencyMaxKeys',
+  'inboxTtl',
+  'inboxMaxMessages',
+  'webhookRetryFor',
+  'webhookOfflineDelay',
+  'webhookTimeout',
 ];
 
 /** Merges defaults and rejects invalid values and combinations with a message naming the option. */
@@ -273,6 +309,15 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     }
   }
   return o;
+}
+
+/** Every configured webhook endpoint, checked and with defaults: `webhooks`, plus `webhookUrl` as one named `env`. */
+export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
+  const configs: WebhookEndpointConfig[] = [...o.webhooks];
+  if (o.webhookUrl !== undefined && o.webhookSecret !== undefined) {
+    configs.push({ name: o.webhooks.length === 0 ? 'default' : 'env', url: o.webhookUrl, secret: o.webhookSecret, events: o.webhookEvents });
+  }
+  return resolveEndpoints(configs, defaultFormats());
 }
 
 /** A PEM public key the JWT verifier can use: RSA (RS256) or EC P-256 (ES256). */

@@ -11,12 +11,13 @@ import { parseDisconnect } from './disconnect-request.js';
 
 /**
  * An `/api/<name>` endpoint. `param` says whether it takes one more path segment (`/api/channels/<channel>`):
- * `none` (the default), `required` or `optional`. The handler answers `[status, JSON body]` or throws a
- * HeraldError; the API key was checked before it runs.
+ * `none` (the default), `required` or `optional`; `path`: one or more, joined with `/` (`/api/users/42/inbox`).
+ * The handler answers `[status, JSON body]` or throws a HeraldError; the API key was checked before it runs.
  */
 export interface ApiRoute {
-  method: 'GET' | 'POST';
-  param?: 'none' | 'required' | 'optional';
+  /** The method, or the methods (the handler reads `req.method`). */
+  method: 'GET' | 'POST' | 'DELETE' | ReadonlyArray<'GET' | 'POST' | 'DELETE'>;
+  param?: 'none' | 'required' | 'optional' | 'path';
   handler: (req: IncomingMessage, url: URL, param: string | undefined, requestId: string) => Promise<[number, string]>;
 }
 

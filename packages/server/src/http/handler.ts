@@ -81,16 +81,19 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         ? rest.length === 0
         : param === 'required'
           ? rest.length === 1 && rest[0] !== ''
-          : rest.length === 0 || (rest.length === 1 && rest[0] !== '');
+          : param === 'path'
+            ? rest.length > 0 && rest.every((r) => r !== '')
+            : rest.length === 0 || (rest.length === 1 && rest[0] !== '');
     if (!route || !shapeOk) {
       sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), headers);
       return;
     }
-    if (req.method !== route.method) {
-      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${route.method}`), { ...headers, allow: route.method });
+    const methods: readonly string[] = typeof route.method === 'string' ? [route.method] : route.method;
+    if (!methods.includes(req.method ?? '')) {
+      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${methods.join(', ')}`), { ...headers, allow: methods.join(', ') });
       return;
     }
-    const [status, body] = await route.handler(req, url, rest[0], requestId);
+    const [status, body] = await route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId);
     sendJson(res, status, body, headers);
   };
 

@@ -3,10 +3,13 @@ import type { Stats } from '../delivery/stats.js';
 import type { EngineUsage } from '../engine/types.js';
 import { LIMIT_REASONS } from '../transport/limits.js';
 import { SOCKET_DROP_REASONS } from '../transport/types.js';
+import type { WebhookStats } from '../webhooks/stats.js';
 
 /** What the metrics read: plain counters and live sizes, at scrape time only. */
 export interface MetricsSource {
   stats: Stats;
+  /** The webhook dispatcher's counters and queue. */
+  webhooks: WebhookStats;
   connectionCount(): number;
   /** Open connections by protocol (native, pusher). */
   connectionsByProtocol(): ReadonlyMap<string, number>;
@@ -40,13 +43,14 @@ export const DROP_REASONS = [
   'not_authorized',
   'engine_unavailable',
   'shutting_down',
+  'inbox_full',
 ];
 /** Auth failure reasons exported at 0 from the start. */
 export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden'];
 /** Limits exported at 0 from the start. */
 export const LIMITS = ['new_channels'];
 /** Engine operations exported at 0 from the start. */
-export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence'];
+export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence', 'inbox'];
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ROUND_TRIP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -299,6 +303,51 @@ export function createMetrics(src: MetricsSource): Metrics {
       this.inc({ outcome: 'sent' }, stats.webhooksSent);
       this.inc({ outcome: 'retried' }, stats.webhookRetries);
       this.inc({ outcome: 'dead' }, stats.dropped.get('webhook_dead_letter') ?? 0);
+    },
+  });
+
+  const hooks = src.webhooks;
+  const perEndpoint = (name: string, help: string, map: (w: WebhookStats) => ReadonlyMap<string, number>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['endpoint'],
+      registers,
+      collect() {
+        fromMap(this, 'endpoint', map(hooks));
+      },
+    });
+  };
+  perEndpoint('herald_webhooks_sent_total', 'Webhook events delivered (answered 2xx), by endpoint.', (w) => w.sent);
+  perEndpoint(
+    'herald_webhooks_failed_total',
+    'Webhook delivery attempts that failed (an error status, a timeout, no connection), by endpoint.',
+    (w) => w.failed,
+  );
+  perEndpoint('herald_webhooks_retried_total', 'Webhook deliveries scheduled for another attempt after a failure, by endpoint.', (w) => w.retried);
+  perEndpoint('herald_webhooks_dead_total', 'Webhook deliveries given up on (retried for webhookRetryFor) and dead-lettered, by endpoint.', (w) => w.dead);
+  new Gauge({
+    name: 'herald_webhooks_queued',
+    help: 'Webhook events and deliveries waiting in the outbox, cluster-wide (measured every 5 seconds).',
+    registers,
+    collect() {
+      this.set(hooks.queued);
+    },
+  });
+  new Gauge({
+    name: 'herald_webhooks_dead_letters',
+    help: 'Webhook dead letters kept, cluster-wide (herald webhooks replay sends them again).',
+    registers,
+    collect() {
+      this.set(hooks.deadLetters);
+    },
+  });
+  new Gauge({
+    name: 'herald_webhooks_queue_age_seconds',
+    help: 'Age of the oldest webhook delivery still waiting (0 when none waits): how far behind the receivers are.',
+    registers,
+    collect() {
+      this.set(hooks.queueAge);
     },
   });
 

@@ -4,6 +4,7 @@ import type { Stats } from '../delivery/stats.js';
 import type { Engine } from '../engine/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { WebhookStats } from '../webhooks/stats.js';
 import { createAdminFeed } from './admin-feed.js';
 import { probeEngine, readiness } from './health.js';
 import { LogLimiter } from './log-limiter.js';
@@ -28,6 +29,8 @@ export interface OperationsDeps {
   hub: Hub;
   engine: Engine;
   stats: Stats;
+  /** The webhook dispatcher's counters and queue. */
+  webhooks: WebhookStats;
   clock: Clock;
   logger: Logger;
   /** This node's id (the `node` label). */
@@ -60,6 +63,7 @@ export function createOperations(deps: OperationsDeps): Operations {
   stats.observer = createLogObserver(limiter);
   const metrics = createMetrics({
     stats,
+    webhooks: deps.webhooks,
     connectionCount: () => hub.connections.size,
     connectionsByProtocol: () => hub.connectionsByProtocol(),
     subscriptionCount: () => hub.subscriptionCount(),
@@ -99,6 +103,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       rateWindow: avg.window,
       sample: rates.latest(),
       topChannels: hub.listChannels({ limit: TOP_CHANNELS }).channels,
+      webhooks: webhookSnapshot(deps.webhooks),
     };
   };
   const feed = deps.admin ? createAdminFeed({ engine, stats, snapshot }) : undefined;
@@ -155,6 +160,20 @@ export function createOperations(deps: OperationsDeps): Operations {
       timer = undefined;
       limiter.flush();
     },
+  };
+}
+
+/** The webhook part of a snapshot: the queue as last measured, and totals over every endpoint. */
+function webhookSnapshot(w: WebhookStats): NonNullable<NodeSnapshot['webhooks']> {
+  const sum = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+  return {
+    queued: w.queued,
+    dead: w.deadLetters,
+    queueAge: round(w.queueAge),
+    sent: sum(w.sent),
+    failed: sum(w.failed),
+    retried: sum(w.retried),
+    deadLettered: sum(w.dead),
   };
 }
 

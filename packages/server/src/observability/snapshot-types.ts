@@ -56,4 +56,10 @@ export interface NodeSnapshot {
   sample: SeriesPoint | null;
   /** The channels with the most subscribers on this node, most first (at most 20). */
   topChannels: ChannelCount[];
+  /**
+   * Webhooks: jobs waiting cluster-wide (`queued`), dead letters kept (`dead`) and the age in seconds of the
+   * oldest waiting one, as last measured; this node's attempts since it started. Absent from nodes of versions
+   * before the webhooks (a dashboard may see both during a rolling upgrade).
+   */
+  webhooks?: { queued: number; dead: number; queueAge: number; sent: number; failed: number; retried: number; deadLettered: number };
 }

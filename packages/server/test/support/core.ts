@@ -10,6 +10,7 @@ import { JwtAuth } from '../../src/auth/jwt-auth.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from '../../src/delivery/connection.js';
 import type { PacerTimers } from '../../src/delivery/flush-pacer.js';
 import { Hub } from '../../src/delivery/hub.js';
+import { InboxDelivery } from '../../src/delivery/inbox.js';
 import type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../../src/delivery/protocol.js';
 import { Stats } from '../../src/delivery/stats.js';
 import { createMemoryEngine } from '../../src/engine/memory/engine.js';
@@ -72,11 +73,13 @@ export async function coreHarness(o: CoreOptions = {}) {
   const engine = o.engine ?? createMemoryEngine({ clock });
   const stats = new Stats();
   const logger = silentLogger();
-  const hub = new Hub(engine, logger, stats, { timers: immediatePacer });
+  const inbox = new InboxDelivery(engine, stats, logger, () => clock.now());
+  const hub = new Hub(engine, logger, stats, { timers: immediatePacer, inbox });
   await engine.start(hub);
   const native = createNativeProtocol({
     paths: ['/ws'],
     subscriptions: hub,
+    inbox,
     auth: o.auth ?? new JwtAuth({ secrets: [JWT_SECRET] }),
     stats,
     clock,
@@ -163,6 +166,8 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     name: engine.name,
     broker: engine.broker,
     presence: engine.presence,
+    inbox: engine.inbox,
+    outbox: engine.outbox,
     members: engine.members,
     jobs: engine.jobs,
     history,

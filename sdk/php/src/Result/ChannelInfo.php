@@ -44,6 +44,13 @@ final class ChannelInfo
             }
         }
         $users = isset($body['users']) && \is_int($body['users']) ? $body['users'] : null;
-        return new self(Read::string($body, 'channel'), Read::int($body, 'subscribers'), Read::int($body, 'seq'), Read::string($body, 'epoch'), $users, $members);
+        return new self(
+            Read::string($body, 'channel'),
+            Read::int($body, 'subscribers'),
+            Read::int($body, 'seq'),
+            Read::string($body, 'epoch'),
+            $users,
+            $members,
+        );
     }
 }

@@ -9,7 +9,9 @@ use Herald\Internal\Read;
 /**
  * The answer to Client::publishToUser(): the publish to `user:<id>`, and whether the user was online.
  * `online === false` is not an error: the user has no connection right now. The message is still kept
- * in the channel's history and recovered if the user reconnects within the history window.
+ * in the channel's history and recovered if the user reconnects within the history window; with
+ * `inbox: true` it is kept in the user's inbox until a client of the user acknowledges it (`stored`, and
+ * `live` when it was delivered at once as well), and `seq` is 0.
  */
 final class UserPublishResult implements ChannelsResult
 {
@@ -25,8 +27,15 @@ final class UserPublishResult implements ChannelsResult
     public readonly string $epoch;
     /** True when the id was already published: nothing was published now. */
     public readonly bool $duplicate;
-    /** Connections of the user that were subscribed (every tab and device), cluster-wide. */
+    /** Connections of the user that were subscribed (every tab and device), cluster-wide; 0 for an inbox publish. */
     public readonly int $subscribers;
+    /** An inbox publish: the message id (acknowledged by the user's clients; receipt(), removeFromInbox()). */
+    public readonly ?string $messageId;
+    /** Whether the message was kept in the user's inbox until acknowledged (an inbox publish). */
+    public readonly bool $stored;
+    /** Whether it was handed to a connection of the user right away. */
+    public readonly bool $live;
+
 
     /**
      * @param string $userId The user id.
@@ -42,6 +51,9 @@ final class UserPublishResult implements ChannelsResult
         $this->epoch = $c->epoch;
         $this->duplicate = $c->duplicate;
         $this->subscribers = $c->subscribers;
+        $this->messageId = $c->messageId;
+        $this->stored = $c->stored;
+        $this->live = $c->live ?? $this->online;
     }
 
     /**

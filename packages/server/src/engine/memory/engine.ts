@@ -21,6 +21,10 @@ import { IdempotencyIndex } from './idempotency.js';
 import { MemoryJobQueues } from './jobs.js';
 import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
+import { MemoryInbox } from './inbox.js';
+import { MemoryLifecycle } from './lifecycle.js';
+import { MemoryOutbox } from './outbox.js';
+import type { LifecycleOptions } from '../outbox.js';
 
 /** Options of the in-memory engine. */
 export interface MemoryEngineOptions {
@@ -40,6 +44,8 @@ export interface MemoryEngineOptions {
   idempotencyMaxKeys?: number;
   /** Told when ids are forgotten before their window ended (the bound was reached). */
   onEarlyEviction?: (n: number) => void;
+  /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
+  lifecycle?: LifecycleOptions;
   /** @default the system clock */
   clock?: Clock;
 }
@@ -62,9 +68,14 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     now,
   );
-  const presence = new MemoryPresence();
+  const outbox = new MemoryOutbox(now);
+  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, (events) => void outbox.publish(events));
+  const presence = new MemoryPresence(lifecycle);
   const members = new MemoryMembers();
   const jobs = new MemoryJobQueues();
+  const inbox = new MemoryInbox(now, (msg) => {
+    if (handlers && !closed) handlers.inbox(msg);
+  });
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
   let earlyEvictions = 0;
@@ -146,12 +157,20 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     broker,
     history,
     presence,
+    inbox,
+    outbox,
     members,
     jobs,
     start(h) {
       handlers = h;
       closed = false;
-      sweeper = clock.setInterval(() => store.sweep((ch) => subscribed.has(ch)), Math.min(60_000, historyTtl));
+      sweeper = clock.setInterval(
+        () => {
+          store.sweep((ch) => subscribed.has(ch));
+          inbox.sweep();
+        },
+        Math.min(60_000, historyTtl),
+      );
       return Promise.resolve();
     },
     check() {
@@ -159,6 +178,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     close() {
       closed = true;
+      lifecycle?.close();
       if (sweeper !== undefined) clock.clearInterval(sweeper);
       return Promise.resolve();
     },

@@ -1,5 +1,6 @@
 import type { ChannelName, ClientId, UserId } from '@herald/protocol';
 import type { Presence, PresenceConnection } from '../types.js';
+import type { MemoryLifecycle } from './lifecycle.js';
 
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   let set = map.get(key);
@@ -19,23 +20,30 @@ export class MemoryPresence implements Presence {
   private readonly users = new Map<UserId, Set<ClientId>>();
   private readonly members = new Map<ChannelName, Set<ClientId>>();
 
+  /** @param lifecycle told of every change when webhooks want lifecycle events */
+  constructor(private readonly lifecycle?: MemoryLifecycle) {}
+
   add(conn: PresenceConnection): Promise<void> {
     if (conn.user !== null) addTo(this.users, conn.user, conn.client);
+    this.lifecycle?.connected(conn.client, conn.user);
     return Promise.resolve();
   }
 
   remove(conn: PresenceConnection): Promise<void> {
     if (conn.user !== null) removeFrom(this.users, conn.user, conn.client);
+    this.lifecycle?.disconnected(conn.client, conn.user);
     return Promise.resolve();
   }
 
   join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
     addTo(this.members, channel, conn.client);
+    this.lifecycle?.joined(channel, conn.client);
     return Promise.resolve();
   }
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
     removeFrom(this.members, channel, conn.client);
+    this.lifecycle?.left(channel, conn.client);
     return Promise.resolve();
   }
 

@@ -10,6 +10,10 @@ import { RedisKeys } from './keys.js';
 import { RedisJobQueues } from './jobs.js';
 import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
+import { RedisInbox } from './inbox.js';
+import { RedisLifecycle } from './lifecycle.js';
+import { RedisOutbox } from './outbox.js';
+import type { LifecycleOptions } from '../outbox.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
 import type { Engine, EngineHandlers, NodeId } from '../types.js';
 
@@ -46,6 +50,8 @@ export interface RedisEngineOptions {
   sharded?: boolean;
   /** Most ms a Redis command may take before the call fails with EngineUnavailableError (a hung connection). @default 5000 */
   commandTimeout?: number;
+  /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
+  lifecycle?: LifecycleOptions;
   /** @default a silent logger */
   logger?: Logger;
   /** Drives the presence refresh and presence expiry times. @default the system clock */
@@ -85,6 +91,7 @@ function resolve(o: RedisEngineOptions) {
     commandTimeout: integer('commandTimeout', o.commandTimeout ?? D.commandTimeout, 1),
     logger: o.logger ?? silentLogger(),
     clock: o.clock ?? systemClock,
+    lifecycle: o.lifecycle,
   };
 }
 
@@ -137,10 +144,13 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     maxBytes: o.historyMaxBytes,
     emptyTtl: ENGINE_DEFAULTS.emptyMetaTtl,
   });
-  const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now());
+  const lifecycle = o.lifecycle && new RedisLifecycle(ctx, keys, o.lifecycle, o.presenceTtl, () => clock.now(), logger);
+  const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now(), lifecycle);
   const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
   const jobs = new RedisJobQueues(ctx, keys);
   let handlers: EngineHandlers | undefined;
+  const inbox = new RedisInbox({ ctx, sub, keys, sharded: o.sharded, now: () => clock.now(), handlers: () => handlers, logger });
+  const outbox = new RedisOutbox(ctx, keys, o.nodeId, logger);
   const broker = new RedisBroker({
     ctx,
     sub,
@@ -157,6 +167,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   });
 
   let timer: TimerHandle | undefined;
+  let sweepTimer: TimerHandle | undefined;
   let lastTouch = clock.now();
   // Subscribed channels keep their seq and epoch: extend their meta TTL well before it can run out.
   const touchEvery = Math.min(o.historyMetaTtl / 4, ENGINE_DEFAULTS.emptyMetaTtl / 3, 3_600_000);
@@ -204,6 +215,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     broker,
     history,
     presence,
+    inbox,
+    outbox,
     members,
     jobs,
     async start(h) {
@@ -212,6 +225,8 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       await connected();
       if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
       timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
+      // Dead nodes' connections and due offlines, every second: the hold-back is a few seconds.
+      if (lifecycle) sweepTimer = clock.setInterval(() => void lifecycle.fire('sweep'), 1000);
     },
     async check() {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
@@ -234,6 +249,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       if (closed) return;
       closed = true;
       if (timer !== undefined) clock.clearInterval(timer);
+      if (sweepTimer !== undefined) clock.clearInterval(sweepTimer);
       // Members go first, while the broker still runs: whoever listens may broadcast that they left.
       if (redis.status === 'ready') await members.clear().catch((err: unknown) => logger.debug({ err }, 'redis engine: members cleanup failed'));
       handlers = undefined;

@@ -95,6 +95,38 @@ export class RedisKeys {
     return `${this.prefix}:client:{${client}}:idem:${id}`;
   }
 
+  /** The keys of a user's inbox, in the order lua/inbox.lua takes them (hash tag of the `user:<id>` channel). */
+  inbox(user: UserId): [inbox: string, exp: string, msg: string, counter: string, pub: string] {
+    const b = `${this.base(`user:${user}`)}:inbox`;
+    return [b, `${b}:exp`, `${b}:msg`, `${b}:n`, `${b}:pub`];
+  }
+
+  /** String: the message id stored under an idempotency key of a user's inbox. */
+  inboxIdempotency(user: UserId, key: string): string {
+    return `${this.base(`user:${user}`)}:inbox:idem:${key}`;
+  }
+
+  /** Hash: the delivery receipt of an inbox message (its own hash tag: looked up by message id alone). */
+  receipt(id: string): string {
+    return `${this.prefix}:receipt:{${id}}`;
+  }
+
+  /** The webhook outbox's keys, under one hash tag (lua/outbox.lua, lua/lifecycle.lua). */
+  get hooks(): { events: string; due: string; jobs: string; age: string; dead: string; conns: string; counts: string; offline: string; seq: string } {
+    const b = `${this.prefix}:{webhooks}`;
+    return {
+      events: `${b}:events`,
+      due: `${b}:due`,
+      jobs: `${b}:jobs`,
+      age: `${b}:age`,
+      dead: `${b}:dead`,
+      conns: `${b}:conns`,
+      counts: `${b}:counts`,
+      offline: `${b}:offline`,
+      seq: `${b}:seq`,
+    };
+  }
+
   /** Pub/sub channel of one node: direct messages for its connections. */
   node(node: NodeId): string {
     return `${this.prefix}:node:${node}`;

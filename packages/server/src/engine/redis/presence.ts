@@ -2,6 +2,7 @@ import type { ChannelName, ClientId, UserId } from '@herald/protocol';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
+import type { RedisLifecycle } from './lifecycle.js';
 import type { NodeId, Presence, PresenceConnection } from '../types.js';
 
 /** A connection of this node, as presence remembers it for the refresh. */
@@ -35,6 +36,8 @@ export class RedisPresence implements Presence {
     /** How long an entry lives without a refresh (ms). */
     readonly ttl: number,
     private readonly now: () => number,
+    /** Told of every change when webhooks want lifecycle events. */
+    private readonly lifecycle?: RedisLifecycle,
   ) {}
 
   private entry(conn: PresenceConnection): LocalConnection {
@@ -47,6 +50,7 @@ export class RedisPresence implements Presence {
 
   add(conn: PresenceConnection): Promise<void> {
     this.entry(conn);
+    void this.lifecycle?.fire('add', this.lifecycle.userTriples(conn.client, conn.user));
     const expires = this.now() + this.ttl;
     return this.send('presence add', (p) => {
       p.set(this.keys.client(conn.client), this.node, 'PX', this.ttl);
@@ -61,6 +65,10 @@ export class RedisPresence implements Presence {
   remove(conn: PresenceConnection): Promise<void> {
     const e = this.local.get(conn.client);
     this.local.delete(conn.client);
+    if (this.lifecycle) {
+      const l = this.lifecycle;
+      void l.fire('remove', [...l.userTriples(conn.client, conn.user), ...[...(e?.channels ?? [])].flatMap((c) => l.channelTriples(c, conn.client))]);
+    }
     return this.send('presence remove', (p) => {
       p.del(this.keys.client(conn.client));
       if (conn.user !== null) p.zrem(this.keys.user(conn.user), conn.client);
@@ -71,6 +79,7 @@ export class RedisPresence implements Presence {
 
   join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
     this.entry(conn).channels.add(channel);
+    void this.lifecycle?.fire('add', this.lifecycle.channelTriples(channel, conn.client));
     const key = this.keys.members(channel);
     const expires = this.now() + this.ttl;
     return this.send('presence join', (p) => {
@@ -81,6 +90,7 @@ export class RedisPresence implements Presence {
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
     this.local.get(conn.client)?.channels.delete(channel);
+    void this.lifecycle?.fire('remove', this.lifecycle.channelTriples(channel, conn.client));
     return this.send('presence leave', (p) => {
       p.zrem(this.keys.members(channel), conn.client);
     });
@@ -165,6 +175,14 @@ export class RedisPresence implements Presence {
         args.push(expires, client);
       };
       const commands: Array<(p: ChainableCommander) => void> = [];
+      const l = this.lifecycle;
+      if (l) {
+        const triples = [...this.local].flatMap(([client, e]) => [
+          ...l.userTriples(client, e.user),
+          ...[...e.channels].flatMap((c) => l.channelTriples(c, client)),
+        ]);
+        void l.fire('refresh', triples);
+      }
       for (const [client, e] of this.local) {
         commands.push((p) => p.set(this.keys.client(client), this.node, 'PX', this.ttl));
         if (e.user !== null) member(this.keys.user(e.user), client);
@@ -192,6 +210,12 @@ export class RedisPresence implements Presence {
     const all = [...this.local];
     this.local.clear();
     if (all.length === 0) return;
+    const l = this.lifecycle;
+    if (l)
+      await l.fire(
+        'remove',
+        all.flatMap(([client, e]) => [...l.userTriples(client, e.user), ...[...e.channels].flatMap((c) => l.channelTriples(c, client))]),
+      );
     await this.send('presence clear', (p) => {
       for (const [client, e] of all) {
         p.del(this.keys.client(client));

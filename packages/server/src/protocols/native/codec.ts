@@ -12,4 +12,5 @@ export const nativeCodec: MessageCodec = {
     const frame: SubscribedFrame = { type: 'subscribed', channel: msg.channel, seq: msg.seq - 1, epoch: msg.epoch, recovered: false };
     return Buffer.from(JSON.stringify(frame));
   },
+  inbox: (msg) => msg.frame,
 };

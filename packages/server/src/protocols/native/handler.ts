@@ -15,6 +15,7 @@ import {
 import type { Auth } from '../../auth/types.js';
 import type { Connection } from '../../delivery/connection.js';
 import type { Subscriptions } from '../../delivery/hub.js';
+import type { InboxPort } from '../../delivery/inbox.js';
 import type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../../delivery/protocol.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { PreparedSubscription } from '../../delivery/subscription.js';
@@ -29,6 +30,8 @@ export interface NativeDeps {
   /** The WebSocket paths it serves. */
   paths: readonly string[];
   subscriptions: Subscriptions;
+  /** The user's inbox: replayed at connect, acknowledged with `ack`. */
+  inbox: InboxPort;
   auth: Auth;
   stats: Stats;
   clock: Clock;
@@ -199,7 +202,27 @@ export class NativeHandler implements ProtocolHandler {
         return;
       case 'ping':
         return;
+      case 'ack':
+        this.serial(() => this.ack(frame.inbox));
+        return;
     }
+  }
+
+  /** Acknowledges inbox messages of this connection's user; `acked` answers once they are removed. */
+  private async ack(ids: string[]): Promise<void> {
+    const { conn, d } = this;
+    if (conn.identity.user === null) {
+      conn.sendJson({ type: 'error', code: ErrorCode.Forbidden, message: 'only a connection of a user has an inbox' });
+      return;
+    }
+    try {
+      await d.inbox.ack(conn, ids);
+    } catch (err) {
+      d.stats.engineError('inbox', { client: conn.id, error: err instanceof Error ? err.message : String(err) });
+      conn.sendJson({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'acknowledgement failed, retry later' });
+      return;
+    }
+    conn.sendJson({ type: 'acked', inbox: ids });
   }
 
   private serial(task: () => Promise<void>): void {
@@ -245,7 +268,14 @@ export class NativeHandler implements ProtocolHandler {
       else wanted.set(channel, { type: 'subscribe', channel, ...rec });
     }
     const channels = [...wanted.keys()];
+    // The inbox is read beside the subscriptions; live inbox messages are held from here until it is sent.
+    const stored = d.inbox.replay(conn).catch((err: unknown) => {
+      d.stats.engineError('inbox', { client: conn.id, error: err instanceof Error ? err.message : String(err) });
+      errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'the inbox could not be read; it is sent at the next connect' });
+      return [];
+    });
     const settled = await Promise.allSettled([...wanted.values()].map((s) => this.prepare(s.channel, s)));
+    const inbox = await stored;
     if (conn.isClosed()) return;
     // Keyed by client-chosen names ("__proto__" is a valid channel): no prototype to collide with.
     const subs = Object.create(null) as Record<ChannelName, SubscriptionResult>;
@@ -264,6 +294,8 @@ export class NativeHandler implements ProtocolHandler {
     this.phase = 'open';
     conn.opened();
     conn.sendJson({ type: 'connected', client: conn.id, user, ping: this.liveness.pingInterval, subs });
+    // Unacknowledged inbox messages first, in order; then what each channel recovered.
+    for (const f of d.inbox.finish(conn, inbox)) conn.enqueue(f);
     for (const p of ready) for (const f of d.subscriptions.finish(conn, p)) conn.enqueue(f);
     for (const e of errors) conn.sendJson(e);
     d.logger.debug({ client: conn.id, user, subs: ready.length }, 'connected');

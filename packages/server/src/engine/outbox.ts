@@ -1,0 +1,88 @@
+import type { ChannelName, UserId } from '@herald/protocol';
+
+/**
+ * One event for the webhooks, serialized once when it happens: `{"id","type","time","data":{...}}` (JSON text).
+ * The engine queues it durably and never looks inside except to route it (webhooks/ knows the shapes).
+ */
+export type OutboxEvent = string;
+
+/** One delivery of one event to one endpoint, as the outbox schedules it. */
+export interface OutboxJob {
+  /** Unique per delivery. */
+  id: string;
+  /** The endpoint's name (its configuration is looked up when the job is sent). */
+  endpoint: string;
+  /** The event, as queued. */
+  event: OutboxEvent;
+  /** Attempts made so far (0 for a job never tried). */
+  attempt: number;
+  /** When its event was fanned out (ms): retries stop some time after it. */
+  created: number;
+}
+
+/** A job that was given up on, with why. */
+export interface DeadJob extends OutboxJob {
+  reason: string;
+  /** When it was given up on (ms). */
+  died: number;
+}
+
+/** What became of a job that was tried. */
+export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'dead'; reason: string };
+
+/** The outbox's size now. */
+export interface OutboxStats {
+  /** Jobs waiting (due or not) and in flight, plus events not fanned out yet. */
+  queued: number;
+  /** Dead letters kept. */
+  dead: number;
+  /** When the oldest waiting job (or event) was created (ms), or null when none waits. */
+  oldest: number | null;
+}
+
+/**
+ * The durable queue under the webhooks (engine/outbox.ts, docs/webhooks.md): events go in (`publish`), are
+ * fanned out once per cluster into one job per endpoint that wants them, and jobs are leased to one node at a
+ * time (`claim`), settled (`settle`: done, retry at a time, dead) or, when their node died, leased again after
+ * `lease` ms. Memory: in the process. Redis: a stream read with a consumer group (events) and a sorted set of
+ * due times (jobs), under one hash tag, so a crash or restart loses nothing and each job has one sender.
+ */
+export interface Outbox {
+  /** Queues events for fan-out. */
+  publish(events: readonly OutboxEvent[]): Promise<void>;
+  /** Fans out up to `max` queued events: `route` names the endpoints of each (none: the event is dropped). Resolves how many. */
+  fanOut(route: (event: OutboxEvent) => string[], max: number, now: number): Promise<number>;
+  /** Leases up to `max` due jobs to this node for `lease` ms. */
+  claim(now: number, lease: number, max: number): Promise<OutboxJob[]>;
+  /** Settles a leased job. */
+  settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void>;
+  /** Dead letters, oldest first, at most `limit`. */
+  deadLetters(limit: number): Promise<DeadJob[]>;
+  /** Queues dead letters again (all, or those ids) as fresh jobs due now; resolves how many. */
+  replay(ids: readonly string[] | 'all', now: number): Promise<number>;
+  stats(): Promise<OutboxStats>;
+}
+
+/** Which lifecycle transitions the engine turns into outbox events (none unless a webhook endpoint wants them). */
+export interface LifecycleOptions {
+  /** `user.online` / `user.offline`. */
+  users: boolean;
+  /** `channel.occupied` / `channel.vacated`, for channels starting with one of `channelPrefixes` (empty: every channel). */
+  channels: boolean;
+  channelPrefixes: readonly string[];
+  /** A user's last connection closed: `user.offline` only after this many ms without a new one (a page reload is no pair). */
+  offlineDelay: number;
+}
+
+/** A lifecycle event's `data`. */
+export type LifecycleData = { user: UserId } | { channel: ChannelName };
+
+/** The serialized event (see OutboxEvent) of a lifecycle transition. */
+export function lifecycleEvent(id: string, type: string, time: number, data: LifecycleData): OutboxEvent {
+  return JSON.stringify({ id, type, time, data });
+}
+
+/** Whether lifecycle tracking covers `channel`. */
+export function tracksChannel(o: LifecycleOptions | undefined, channel: ChannelName): boolean {
+  return o !== undefined && o.channels && (o.channelPrefixes.length === 0 || o.channelPrefixes.some((p) => channel.startsWith(p)));
+}

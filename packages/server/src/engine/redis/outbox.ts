@@ -1,0 +1,185 @@
+import { randomId } from '../../util/random-id.js';
+import type { Logger } from '../../util/logger.js';
+import type { DeadJob, JobOutcome, Outbox, OutboxEvent, OutboxJob, OutboxStats } from '../outbox.js';
+import type { NodeId } from '../types.js';
+import { LuaScript, type RedisContext } from './client.js';
+import type { RedisKeys } from './keys.js';
+
+/** The consumer group every node joins on the events stream. */
+const GROUP = 'herald';
+/** Dead letters kept (approximately: MAXLEN ~). */
+const MAX_DEAD = 10_000;
+/** An event left pending by a node this long (it died while fanning out) is taken over by another. */
+const CLAIM_IDLE = 30_000;
+
+/** The entries of a one-stream XREADGROUP/XAUTOCLAIM reply. */
+function entries(reply: unknown): Array<[string, string[] | null]> {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const pair: unknown = Array.isArray(reply[0]) ? reply[0] : reply;
+  const list = Array.isArray(pair) ? (pair[1] as unknown) : undefined;
+  return Array.isArray(list) ? (list as Array<[string, string[] | null]>) : [];
+}
+
+const fieldOf = (fields: string[] | null, name: string): string | undefined => {
+  if (!fields) return undefined;
+  const i = fields.indexOf(name);
+  return i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+};
+
+/** A job as stored (lua/outbox.lua): everything but its id. */
+const jobJson = (j: Omit<OutboxJob, 'id'>): string => JSON.stringify({ endpoint: j.endpoint, event: j.event, attempt: j.attempt, created: j.created });
+
+function parseJob(id: string, json: string): OutboxJob | undefined {
+  try {
+    const v = JSON.parse(json) as Partial<OutboxJob>;
+    if (typeof v.endpoint !== 'string' || typeof v.event !== 'string' || typeof v.attempt !== 'number' || typeof v.created !== 'number') return undefined;
+    return { id, endpoint: v.endpoint, event: v.event, attempt: v.attempt, created: v.created };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The webhooks' queue in Redis (lua/outbox.lua; docs/redis.md): events on a stream read with a consumer group,
+ * so each is fanned out by one node and one that died meanwhile is taken over; jobs in a hash with a sorted set
+ * of due times, leased to one node at a time; dead letters on a capped stream. All under the hash tag
+ * {webhooks}: every step is one atomic script.
+ */
+export class RedisOutbox implements Outbox {
+  private readonly script = LuaScript.load('outbox');
+  private groupReady = false;
+  private lastClaim = 0;
+
+  constructor(
+    private readonly ctx: RedisContext,
+    private readonly keys: RedisKeys,
+    private readonly node: NodeId,
+    private readonly logger: Logger,
+  ) {}
+
+  private run(mode: string, now: number, args: Array<string | number>): Promise<unknown> {
+    const h = this.keys.hooks;
+    return this.ctx.call(`outbox ${mode}`, (r) => this.script.run(r, [h.events, h.due, h.jobs, h.age, h.dead], [mode, now, ...args]));
+  }
+
+  async publish(events: readonly OutboxEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const key = this.keys.hooks.events;
+    await this.ctx.pipeline('outbox publish', (p) => {
+      for (const e of events) p.xadd(key, '*', 'e', e);
+    });
+  }
+
+  private async ensureGroup(): Promise<void> {
+    if (this.groupReady) return;
+    try {
+      await this.ctx.call('outbox group', (r) => r.xgroup('CREATE', this.keys.hooks.events, GROUP, '0', 'MKSTREAM'));
+    } catch (err) {
+      if (!(err instanceof Error && /BUSYGROUP/.test(`${err.message} ${String((err as { cause?: unknown }).cause)}`))) throw err;
+    }
+    this.groupReady = true;
+  }
+
+  async fanOut(route: (event: OutboxEvent) => string[], max: number, now: number): Promise<number> {
+    await this.ensureGroup();
+    const key = this.keys.hooks.events;
+    const read = (from: string): Promise<unknown> =>
+      this.ctx.call('outbox read', (r) => r.call('XREADGROUP', 'GROUP', GROUP, this.node, 'COUNT', max, 'STREAMS', key, from));
+    let got: Array<[string, string[] | null]>;
+    try {
+      if (now - this.lastClaim >= CLAIM_IDLE / 3) {
+        this.lastClaim = now;
+        // Events a dead node left pending: this node takes them over (they come back below, as its own).
+        await this.ctx.call('outbox claim', (r) => r.xautoclaim(key, GROUP, this.node, CLAIM_IDLE, '0-0', 'COUNT', max));
+      }
+      got = entries(await read('0'));
+      if (got.length === 0) got = entries(await read('>'));
+    } catch (err) {
+      // The group vanished (a Redis that lost its data): make it again next time.
+      if (err instanceof Error && /NOGROUP/.test(`${err.message} ${String((err as { cause?: unknown }).cause)}`)) this.groupReady = false;
+      throw err;
+    }
+    if (got.length === 0) return 0;
+    const args: Array<string | number> = [];
+    for (const [entry, fields] of got) {
+      const event = fieldOf(fields, 'e');
+      const endpoints = event === undefined ? [] : route(event);
+      args.push(entry, endpoints.length);
+      for (const endpoint of endpoints) args.push(randomId(12), jobJson({ endpoint, event: event as string, attempt: 0, created: now }));
+    }
+    await this.run('fanout', now, args);
+    return got.length;
+  }
+
+  async claim(now: number, lease: number, max: number): Promise<OutboxJob[]> {
+    const reply = await this.run('claim', now, [lease, max]);
+    if (!Array.isArray(reply)) return [];
+    const out: OutboxJob[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const job = parseJob(String(reply[i]), String(reply[i + 1]));
+      if (job) out.push(job);
+      else this.logger.warn({ job: String(reply[i]) }, 'redis engine: an outbox job could not be read');
+    }
+    return out;
+  }
+
+  async settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void> {
+    if (outcome.kind === 'done') await this.run('done', now, [job.id]);
+    else if (outcome.kind === 'retry') await this.run('retry', now, [job.id, jobJson({ ...job, attempt: job.attempt + 1 }), outcome.due]);
+    else {
+      const letter = JSON.stringify({
+        id: job.id,
+        endpoint: job.endpoint,
+        event: job.event,
+        attempt: job.attempt + 1,
+        created: job.created,
+        reason: outcome.reason,
+        died: now,
+      });
+      await this.run('dead', now, [job.id, letter, MAX_DEAD]);
+    }
+  }
+
+  private async letters(limit: number): Promise<Array<{ entry: string; job: DeadJob }>> {
+    const raw = await this.ctx.call('outbox dead', (r) => r.xrange(this.keys.hooks.dead, '-', '+', 'COUNT', limit));
+    const out: Array<{ entry: string; job: DeadJob }> = [];
+    for (const [entry, fields] of raw) {
+      try {
+        const v = JSON.parse(fieldOf(fields, 'j') ?? '') as DeadJob;
+        out.push({ entry, job: v });
+      } catch {
+        this.logger.warn({ entry }, 'redis engine: a dead letter could not be read');
+      }
+    }
+    return out;
+  }
+
+  async deadLetters(limit: number): Promise<DeadJob[]> {
+    return (await this.letters(limit)).map((l) => l.job);
+  }
+
+  async replay(ids: readonly string[] | 'all', now: number): Promise<number> {
+    const wanted = ids === 'all' ? undefined : new Set(ids);
+    const letters = (await this.letters(MAX_DEAD * 2)).filter((l) => !wanted || wanted.has(l.job.id));
+    let n = 0;
+    // In slices: one script call must not grow without bound.
+    for (let i = 0; i < letters.length; i += 500) {
+      const args: string[] = [];
+      for (const { entry, job } of letters.slice(i, i + 500)) args.push(entry, randomId(12), jobJson({ ...job, attempt: 0, created: now }));
+      n += Number(await this.run('replay', now, args));
+    }
+    return n;
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const h = this.keys.hooks;
+    const [events, jobs, dead, oldest] = await this.ctx.pipeline('outbox stats', (p) => {
+      p.xlen(h.events);
+      p.zcard(h.due);
+      p.xlen(h.dead);
+      p.zrange(h.age, '0', '0', 'WITHSCORES');
+    });
+    const first = Array.isArray(oldest) && oldest.length >= 2 ? Number(oldest[1]) : null;
+    return { queued: Number(events) + Number(jobs), dead: Number(dead), oldest: first };
+  }
+}
