@@ -84,19 +84,21 @@ export class RedisInbox implements Inbox {
     });
   }
 
-  private async run(user: UserId, mode: string, args: Array<string | number>, idem?: string): Promise<unknown> {
+  /** Runs one mode of the script at `now` (one reading of the clock per operation: the frame's time and the expiry agree). */
+  private async run(user: UserId, mode: string, args: Array<string | number>, idem?: string, now = this.d.now()): Promise<unknown> {
     const keys: string[] = [...this.d.keys.inbox(user)];
     if (idem !== undefined) keys.push(this.d.keys.inboxIdempotency(user, idem));
-    return this.d.ctx.call(`inbox ${mode}`, (redis) => this.script.run(redis, keys, [mode, this.d.now(), ...args], true));
+    return this.d.ctx.call(`inbox ${mode}`, (redis) => this.script.run(redis, keys, [mode, now, ...args], true));
   }
 
   async put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
     const id = randomId(12);
-    const frame = encodeInboxMessage(input.type, input.user, input.payloadJson, id, this.d.now());
+    const now = this.d.now();
+    const frame = encodeInboxMessage(input.type, input.user, input.payloadJson, id, now);
     const args = [id, frame.toString('utf8'), input.ttl, opts.max, input.receipt ? '1' : '0', opts.idempotencyTtl, this.d.sharded ? '1' : '0'];
     // The receipt first: a node may hand the message out (and a client acknowledge it) as soon as it is stored.
-    if (input.receipt) await this.createReceipt(id, input.user, this.d.now(), this.d.now() + input.ttl);
-    const reply = await this.run(input.user, 'put', args, input.idempotencyKey);
+    if (input.receipt) await this.createReceipt(id, input.user, now, now + input.ttl);
+    const reply = await this.run(input.user, 'put', args, input.idempotencyKey, now);
     if (!Array.isArray(reply) || reply.length < 4) throw new Error('unexpected reply from the inbox script');
     const [stored, duplicate, receivers, dropped] = reply as [Buffer, number, number, number];
     const storedId = stored.toString('utf8');
