@@ -545,5 +545,32 @@ export function engineContract(name: string, factory: ContractFactory): void {
         ].sort(),
       );
     });
+
+    it('holds outbox events back until due, drops the ones cancelled in time, replaces one held under the same key', async () => {
+      const { engine } = await start();
+      const now = 1_000_000;
+      const box = engine.outbox;
+      await box.hold('vacated:a', ev('h1', 'channel.vacated'), now + 3000);
+      await box.hold('vacated:b', ev('h2', 'channel.vacated'), now + 3000);
+      await box.hold('offline:42', ev('h3'), now + 1000);
+      await box.hold('offline:42', ev('h4'), now + 2000);
+      await box.publish([ev('p1')]);
+      expect(await box.stats()).toMatchObject({ queued: 1, held: 3 });
+      const routed: string[] = [];
+      const route = (e: string): string[] => (routed.push((JSON.parse(e) as { id: string }).id), ['a']);
+      expect(await box.fanOut(route, 100, now + 1500)).toBe(1);
+      expect(routed).toEqual(['p1']);
+      expect(await box.cancel('vacated:b')).toBe(true);
+      expect(await box.cancel('vacated:b')).toBe(false);
+      expect(await box.cancel('never')).toBe(false);
+      expect(await box.fanOut(route, 100, now + 3000)).toBe(2);
+      // In due order; the replaced event is gone, the cancelled one never comes.
+      expect(routed).toEqual(['p1', 'h4', 'h1']);
+      // Queued already: too late to cancel.
+      expect(await box.cancel('vacated:a')).toBe(false);
+      expect(await box.stats()).toMatchObject({ queued: 3, held: 0 });
+      const jobs = await box.claim(now + 3000, 10_000, 100);
+      expect(jobs.map((j) => JSON.parse(j.event).id).sort()).toEqual(['h1', 'h4', 'p1']);
+    });
   });
 }

@@ -69,7 +69,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     now,
   );
   const outbox = new MemoryOutbox(now);
-  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, (events) => void outbox.publish(events));
+  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, outbox);
   const presence = new MemoryPresence(lifecycle);
   const members = new MemoryMembers();
   const jobs = new MemoryJobQueues();
@@ -178,7 +178,6 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     close() {
       closed = true;
-      lifecycle?.close();
       if (sweeper !== undefined) clock.clearInterval(sweeper);
       return Promise.resolve();
     },

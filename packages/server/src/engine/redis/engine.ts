@@ -225,7 +225,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       await connected();
       if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
       timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
-      // Dead nodes' connections and due offlines, every second: the hold-back is a few seconds.
+      // Dead nodes' connections, every second: their offline is held back a few seconds from then.
       if (lifecycle) sweepTimer = clock.setInterval(() => void lifecycle.fire('sweep'), 1000);
     },
     async check() {

@@ -112,17 +112,29 @@ export class RedisKeys {
   }
 
   /** The webhook outbox's keys, under one hash tag (lua/outbox.lua, lua/lifecycle.lua). */
-  get hooks(): { events: string; due: string; jobs: string; age: string; dead: string; conns: string; counts: string; offline: string; seq: string } {
+  get hooks(): {
+    events: string;
+    held: string;
+    heldEvents: string;
+    due: string;
+    jobs: string;
+    age: string;
+    dead: string;
+    conns: string;
+    counts: string;
+    seq: string;
+  } {
     const b = `${this.prefix}:{webhooks}`;
     return {
       events: `${b}:events`,
+      held: `${b}:held`,
+      heldEvents: `${b}:held:events`,
       due: `${b}:due`,
       jobs: `${b}:jobs`,
       age: `${b}:age`,
       dead: `${b}:dead`,
       conns: `${b}:conns`,
       counts: `${b}:counts`,
-      offline: `${b}:offline`,
       seq: `${b}:seq`,
     };
   }
