@@ -56,12 +56,6 @@ export class RedisKeys {
     return `${this.base(channel)}:members`;
   }
 
-  /** The five keys of a job queue (lua/jobs.lua): due times, payloads, attempts, leases, dead letters. */
-  jobs(queue: string): [string, string, string, string, string] {
-    const b = `${this.prefix}:{jobs:${queue}}`;
-    return [`${b}:due`, `${b}:data`, `${b}:attempts`, `${b}:leased`, `${b}:dead`];
-  }
-
   /** A SCAN pattern of the `members` keys of channels starting with `prefix`, and how to read a key's channel. */
   membersPattern(prefix: string): { pattern: string; channelOf: (key: string) => ChannelName | undefined } {
     const head = `${this.prefix}:{`;
