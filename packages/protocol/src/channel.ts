@@ -80,6 +80,7 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'pong',
   'error',
   'publish',
+  'published',
   'ack',
   'acked',
   'join',

@@ -21,7 +21,7 @@ export const ErrorCode = {
   AlreadyConnected: 'already_connected',
   /** A channel name that does not match `[A-Za-z0-9_\-:.@=]{1,200}`. */
   InvalidChannel: 'invalid_channel',
-  /** Not allowed: someone else's `user:` channel, a `private:` channel the token does not grant, a `client:` channel; or a WebSocket upgrade from an origin that is not allowed (HTTP 403). */
+  /** Not allowed: someone else's `user:` channel, a `private:` channel the token does not grant, a `client:` channel, a publish the token's `publish` claim does not grant; or a WebSocket upgrade from an origin that is not allowed (HTTP 403). */
   Forbidden: 'forbidden',
   /** The connection already has the maximum number of subscriptions. */
   TooManySubscriptions: 'too_many_subscriptions',
@@ -31,6 +31,14 @@ export const ErrorCode = {
   EngineUnavailable: 'engine_unavailable',
   /** A command was sent to the engine and not answered in time: the outcome is unknown; retry with the same id. */
   EngineTimeout: 'engine_timeout',
+  /** A client publish beyond the publish rate of the connection or of its user. */
+  RateLimited: 'rate_limited',
+  /** A client publish whose payload is larger than the gateway's limit for client publishes. */
+  PayloadTooLarge: 'payload_too_large',
+  /** The publish hook refused a client publish; the message is the hook's reason. */
+  PublishRejected: 'publish_rejected',
+  /** The publish hook did not answer in time or answered something unusable, and the gateway denies on failure. */
+  PublishHookFailed: 'publish_hook_failed',
 
   // --- HTTP API ---------------------------------------------------------------------------------
   /** Missing or wrong `Authorization: Bearer <api key>`. */
@@ -88,22 +96,29 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   forbidden: {
     surface: 'both',
     status: 403,
-    description: 'Not allowed: a subscription this connection may not make, or a WebSocket upgrade from an origin that is not allowed.',
+    description: 'Not allowed: a subscription or client publish this connection may not make, or a WebSocket upgrade from an origin that is not allowed.',
   },
   too_many_subscriptions: { surface: 'ws', description: 'The connection has reached the maximum number of subscriptions.' },
   too_many_channels: { surface: 'ws', description: 'New channels are arriving from this connection or address faster than the limit; retry later.' },
   engine_unavailable: { surface: 'both', status: 503, description: 'The engine (history, presence, broker) cannot be reached; nothing was accepted.' },
   engine_timeout: {
-    surface: 'http',
+    surface: 'both',
     status: 504,
     description: 'A command was sent to the engine and not answered in time: the outcome is unknown; retry with the same id.',
+  },
+  rate_limited: { surface: 'ws', description: 'A client publish beyond the publish rate of the connection or of its user; retry later.' },
+  payload_too_large: { surface: 'ws', description: "A client publish's payload exceeds the gateway's limit for client publishes." },
+  publish_rejected: { surface: 'ws', description: "The publish hook refused the client publish; the message is the hook's reason." },
+  publish_hook_failed: {
+    surface: 'ws',
+    description: 'The publish hook failed (timeout, error status, unusable answer) and the gateway denies client publishes when it does.',
   },
   unauthorized: { surface: 'http', status: 401, description: 'Missing or wrong API key.' },
   invalid_body: { surface: 'http', status: 400, description: 'The request body is not valid JSON.' },
   missing_field: { surface: 'http', status: 400, description: 'A required field is missing.' },
   invalid_field: { surface: 'http', status: 400, description: 'A field has the wrong type or an invalid value.' },
-  reserved_type: { surface: 'http', status: 400, description: 'The message type is a reserved protocol frame type.' },
-  payload_too_deep: { surface: 'http', status: 400, description: 'The payload nests objects and arrays deeper than the limit.' },
+  reserved_type: { surface: 'both', status: 400, description: 'The message type is a reserved protocol frame type.' },
+  payload_too_deep: { surface: 'both', status: 400, description: 'The payload nests objects and arrays deeper than the limit.' },
   body_too_large: { surface: 'http', status: 413, description: 'The request body exceeds the maximum body size.' },
   unsupported_media_type: { surface: 'http', status: 415, description: 'The request body is not application/json.' },
   not_found: { surface: 'http', status: 404, description: 'No such route, or a WebSocket upgrade on a path that is not a WebSocket path.' },

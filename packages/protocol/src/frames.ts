@@ -58,7 +58,29 @@ export interface AckFrame {
   inbox: string[];
 }
 
-export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | PingFrame | AckFrame;
+/**
+ * Publishes a message from the client (a connection whose token's `publish` claim grants the channel). The
+ * message's type is `event`: `type` is the frame's own. Answered with `published` (its seq) or an `error` with `id`.
+ */
+export interface PublishFrame {
+  type: 'publish';
+  channel: ChannelName;
+  /** The message type receivers see (the envelope's `type`): `[A-Za-z0-9_\-:.]{1,100}`, not a reserved type. */
+  event: string;
+  payload: Payload;
+  /** Echoed in the `published` or `error` answer. */
+  id?: number;
+  /**
+   * Idempotency key (1-64 characters of `[A-Za-z0-9_\-:.]`): a publish with the key of an earlier one of the
+   * same user, within the gateway's idempotency window, is answered with the first one's seq and not published
+   * again, so a client may resend what a lost connection left unanswered.
+   */
+  key?: string;
+  /** False: the message is not delivered back to this connection (other connections of the user get it). @default true */
+  echo?: boolean;
+}
+
+export type ClientFrame = ConnectFrame | SubscribeFrame | UnsubscribeFrame | PingFrame | AckFrame | PublishFrame;
 
 // ---- Server to client --------------------------------------------------------------------------
 
@@ -132,6 +154,15 @@ export interface AckedFrame {
   inbox: string[];
 }
 
+/** The answer to a `publish`: the message's position in the channel. */
+export interface PublishedFrame extends StreamPosition {
+  type: 'published';
+  channel: ChannelName;
+  id?: number;
+  /** True when the key was an earlier publish's: this one was not published again (seq is the first one's). */
+  duplicate?: boolean;
+}
+
 export interface PongFrame {
   type: 'pong';
   id?: number;
@@ -154,4 +185,4 @@ export interface MessageFrame {
   time?: number;
 }
 
-export type ServerControlFrame = ConnectedFrame | SubscribedFrame | UnsubscribedFrame | ErrorFrame | PongFrame | AckedFrame;
+export type ServerControlFrame = ConnectedFrame | SubscribedFrame | UnsubscribedFrame | ErrorFrame | PongFrame | AckedFrame | PublishedFrame;

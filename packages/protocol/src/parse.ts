@@ -1,6 +1,6 @@
-import { isReservedType, isValidChannel } from './channel.js';
+import { isReservedType, isValidChannel, MESSAGE_TYPE_RE } from './channel.js';
 import { ErrorCode } from './error-codes.js';
-import type { ClientFrame, MessageFrame, ServerControlFrame, SubscribeRecovery } from './frames.js';
+import type { ClientFrame, MessageFrame, Payload, ServerControlFrame, SubscribeRecovery } from './frames.js';
 
 /** A failed parse: the error code and message to put in an `error` frame, and the request id when one could be read. */
 export interface ParseFailure {
@@ -31,6 +31,8 @@ export function isSeq(v: unknown): v is number {
 export const MAX_TOKEN_LENGTH = 8192;
 /** Maximum length of an epoch string. */
 export const MAX_EPOCH_LENGTH = 64;
+/** Idempotency keys of client publishes: 1-64 characters of `[A-Za-z0-9_\-:.]`. */
+export const PUBLISH_KEY_RE = /^[A-Za-z0-9_\-:.]{1,64}$/;
 /** Most inbox ids in one `ack` frame. */
 export const MAX_ACK_IDS = 100;
 /** Longest inbox message id a client may send back. */
@@ -123,15 +125,38 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
       }
       return { ok: true, frame: { type, inbox: [...new Set(ids)] } };
     }
+    case 'publish':
+      return readPublish(raw, id);
     default:
       return fail(ErrorCode.UnknownType, 'unknown frame type', id);
   }
 }
 
+/** Reads a `publish` frame's fields (the payload's size and depth are the server's to check). */
+function readPublish(raw: Obj, id: number | undefined): ParseResult<ClientFrame> {
+  const { channel, event, payload, key, echo } = raw;
+  if (typeof channel !== 'string') return fail(ErrorCode.InvalidFrame, 'publish.channel must be a string', id);
+  if (!isValidChannel(channel)) return fail(ErrorCode.InvalidChannel, 'invalid channel name', id);
+  if (typeof event !== 'string' || !MESSAGE_TYPE_RE.test(event)) {
+    return fail(ErrorCode.InvalidFrame, 'publish.event must be a message type of 1-100 characters of [A-Za-z0-9_-:.]', id);
+  }
+  if (isReservedType(event)) return fail(ErrorCode.ReservedType, `publish.event ${event} is a reserved frame type`, id);
+  if (typeof payload !== 'object' || payload === null) return fail(ErrorCode.InvalidFrame, 'publish.payload must be a JSON object or array', id);
+  if (key !== undefined && (typeof key !== 'string' || !PUBLISH_KEY_RE.test(key))) {
+    return fail(ErrorCode.InvalidFrame, 'publish.key must be 1-64 characters of [A-Za-z0-9_-:.]', id);
+  }
+  if (echo !== undefined && typeof echo !== 'boolean') return fail(ErrorCode.InvalidFrame, 'publish.echo must be a boolean', id);
+  const frame: ClientFrame = { type: 'publish', channel, event, payload: payload as Payload };
+  if (id !== undefined) frame.id = id;
+  if (key !== undefined) frame.key = key;
+  if (echo !== undefined) frame.echo = echo;
+  return { ok: true, frame };
+}
+
 /** A frame received by a client: a protocol control frame or an application message. */
 export type ServerFrame = { kind: 'control'; frame: ServerControlFrame } | { kind: 'message'; frame: MessageFrame };
 
-const CONTROL_TYPES = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong', 'acked']);
+const CONTROL_TYPES = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong', 'acked', 'published']);
 
 /**
  * Validates one parsed server frame (for SDKs). Application messages must carry the full envelope:

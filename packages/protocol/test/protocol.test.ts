@@ -60,6 +60,14 @@ describe('parseClientFrame', () => {
     });
     expect(parseClientFrame('{"type":"unsubscribe","channel":"news"}')).toEqual({ ok: true, frame: { type: 'unsubscribe', channel: 'news' } });
     expect(parseClientFrame('{"type":"ping"}')).toEqual({ ok: true, frame: { type: 'ping' } });
+    expect(parseClientFrame('{"type":"publish","channel":"chat:1","event":"said","payload":{"t":"👋"},"id":3,"key":"k-1","echo":false}')).toEqual({
+      ok: true,
+      frame: { type: 'publish', channel: 'chat:1', event: 'said', payload: { t: '👋' }, id: 3, key: 'k-1', echo: false },
+    });
+    expect(parseClientFrame('{"type":"publish","channel":"c","event":"e","payload":[]}')).toEqual({
+      ok: true,
+      frame: { type: 'publish', channel: 'c', event: 'e', payload: [] },
+    });
   });
 
   it.each([
@@ -84,6 +92,20 @@ describe('parseClientFrame', () => {
     ['{"type":"connect","batch":"yes"}', 'invalid_frame'],
     ['{"type":"connect","subs":[]}', 'invalid_frame'],
     ['{"type":"connect","subs":{"a":5}}', 'invalid_frame'],
+    ['{"type":"publish","event":"e","payload":{}}', 'invalid_frame'],
+    ['{"type":"publish","channel":"bad name","event":"e","payload":{}}', 'invalid_channel'],
+    ['{"type":"publish","channel":"c","payload":{}}', 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"a b","payload":{}}', 'invalid_frame'],
+    [`{"type":"publish","channel":"c","event":"${'e'.repeat(101)}","payload":{}}`, 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"subscribed","payload":{}}', 'reserved_type'],
+    ['{"type":"publish","channel":"c","event":"published","payload":{}}', 'reserved_type'],
+    ['{"type":"publish","channel":"c","event":"e"}', 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"e","payload":"text"}', 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"e","payload":null}', 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"e","payload":{},"key":""}', 'invalid_frame'],
+    [`{"type":"publish","channel":"c","event":"e","payload":{},"key":"${'k'.repeat(65)}"}`, 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"e","payload":{},"key":"a/b"}', 'invalid_frame'],
+    ['{"type":"publish","channel":"c","event":"e","payload":{},"echo":0}', 'invalid_frame'],
   ])('%s -> %s', (text, code) => {
     const r = parseClientFrame(text);
     expect(r.ok).toBe(false);
@@ -99,6 +121,7 @@ describe('parseClientFrame', () => {
 describe('validateServerFrame', () => {
   it('accepts control frames and full message envelopes', () => {
     expect(validateServerFrame({ type: 'pong' })).toMatchObject({ kind: 'control' });
+    expect(validateServerFrame({ type: 'published', channel: 'c', seq: 4, epoch: 'e', id: 2 })).toMatchObject({ kind: 'control' });
     expect(validateServerFrame({ type: 'hi', channel: 'news', payload: { a: 1 }, seq: 1 })).toMatchObject({ kind: 'message' });
     expect(validateServerFrame({ type: 'hi', channel: 'news', payload: [1], seq: 0 })).toMatchObject({ kind: 'message' });
   });

@@ -47,7 +47,7 @@ grammars above allow is JSON-safe, so the frame built by concatenation is valid 
 
 local RESERVED = {
   connect = true, connected = true, subscribe = true, subscribed = true, unsubscribe = true,
-  unsubscribed = true, ping = true, pong = true, error = true, publish = true, ack = true, acked = true,
+  unsubscribed = true, ping = true, pong = true, error = true, publish = true, published = true, ack = true, acked = true,
   join = true, leave = true,
 }
 

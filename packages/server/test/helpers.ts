@@ -104,7 +104,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   return { gateway, clock, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
 }
 
-const CONTROL = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong']);
+const CONTROL = new Set(['connected', 'subscribed', 'unsubscribed', 'error', 'pong', 'published', 'acked']);
 
 /**
  * Polls `check` until it returns a value other than undefined: for server-side state that has no event

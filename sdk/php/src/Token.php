@@ -18,7 +18,8 @@ final class Token
      * @param list<string> $channels Glob patterns of the `private:` channels the user may subscribe to.
      * @param int|null $ttl Seconds until the token expires; null for a token that never expires.
      * @param string|null $secret The JWT secret; null reads `HERALD_JWT_SECRET` from the environment.
-     * @param array<string, mixed> $claims Extra claims (not sub, exp, iat, channels).
+     * @param array<string, mixed> $claims Extra claims (not sub, exp, iat, channels, publish).
+     * @param list<string> $publish Glob patterns of the channels the browser may publish to (none by default).
      * @throws \InvalidArgumentException for an invalid user id, pattern or claim, or no secret.
      */
     public static function forUser(
@@ -27,6 +28,7 @@ final class Token
         ?int $ttl = 3600,
         #[\SensitiveParameter] ?string $secret = null,
         array $claims = [],
+        array $publish = [],
     ): string {
         if ($secret === null) {
             $env = getenv('HERALD_JWT_SECRET');
@@ -35,6 +37,6 @@ final class Token
             }
             $secret = trim(explode(',', $env)[0]);
         }
-        return (new TokenIssuer($secret))->forUser($userId, $channels, $ttl, $claims);
+        return (new TokenIssuer($secret))->forUser($userId, $channels, $ttl, $claims, $publish);
     }
 }

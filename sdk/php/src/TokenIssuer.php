@@ -9,8 +9,9 @@ use Herald\Internal\Json;
 /**
  * Issues connection tokens: JWTs signed with HS256 and one of the gateway's `HERALD_JWT_SECRET` secrets,
  * made with hash_hmac (no library). A token says who the connection is (`sub`, the user id: the gateway
- * subscribes it to `user:<id>`), until when (`exp`), and which `private:` channels it may subscribe to
- * (`channels`, glob patterns: `*` any run of characters, `?` one character).
+ * subscribes it to `user:<id>`), until when (`exp`), which `private:` and `presence:` channels it may
+ * subscribe to (`channels`, glob patterns: `*` any run of characters, `?` one character), and which channels
+ * the browser may publish to itself (`publish`, the same patterns; none by default).
  *
  *     $tokens = new Herald\TokenIssuer(getenv('HERALD_JWT_SECRET'));
  *     $jwt = $tokens->forUser($user->id, ['private:team-7:*'], ttl: 3600);
@@ -19,12 +20,12 @@ final class TokenIssuer
 {
     /** The gateway refuses shorter secrets: HS256 needs 256 bits. */
     public const MIN_SECRET_LENGTH = 32;
-    /** The gateway's limits on the `channels` claim. */
+    /** The gateway's limits on the `channels` and `publish` claims. */
     public const MAX_PATTERNS = 100;
     public const MAX_PATTERN_LENGTH = 200;
 
     private const USER_ID = '/^[A-Za-z0-9_\-:.@=]{1,195}$/D';
-    private const RESERVED_CLAIMS = ['sub', 'exp', 'iat', 'channels'];
+    private const RESERVED_CLAIMS = ['sub', 'exp', 'iat', 'channels', 'publish'];
 
     /** @var \Closure(): int */
     private readonly \Closure $clock;
@@ -54,29 +55,27 @@ final class TokenIssuer
      * @param int|null $ttl Seconds until the token expires (`exp`); null for a token that never expires.
      *                      The gateway closes a connection whose token expires with 4401, and the browser
      *                      SDK then asks its `getToken` callback for a new one.
-     * @param array<string, mixed> $claims Extra claims, e.g. `['nbf' => time() + 60]` (not sub, exp, iat, channels).
+     * @param array<string, mixed> $claims Extra claims, e.g. `['nbf' => time() + 60]` or `['info' => ['name' => 'Ann']]`
+     *                                    (what presence members and the publish hook see); not sub, exp, iat,
+     *                                    channels, publish.
+     * @param list<string> $publish Glob patterns of the channels the connection may publish to from the browser
+     *                              (`publish` frames; docs/protocol.md), e.g. `chat:room-7`. None: it cannot publish.
      * @throws \InvalidArgumentException for a user id, pattern or claim the gateway would refuse.
      */
-    public function forUser(string|int $userId, array $channels = [], ?int $ttl = 3600, array $claims = []): string
+    public function forUser(string|int $userId, array $channels = [], ?int $ttl = 3600, array $claims = [], array $publish = []): string
     {
         $userId = (string) $userId;
         if (preg_match(self::USER_ID, $userId) !== 1) {
             throw new \InvalidArgumentException("user id '$userId' is not valid: 1-195 characters of [A-Za-z0-9_-:.@=]");
         }
-        if (!array_is_list($channels) || \count($channels) > self::MAX_PATTERNS) {
-            throw new \InvalidArgumentException(sprintf('channels must be a list of at most %d patterns', self::MAX_PATTERNS));
-        }
-        foreach ($channels as $p) {
-            if (!\is_string($p) || $p === '' || \strlen($p) > self::MAX_PATTERN_LENGTH) {
-                throw new \InvalidArgumentException(sprintf('each channel pattern must be a string of 1-%d characters', self::MAX_PATTERN_LENGTH));
-            }
-        }
+        self::checkPatterns('channels', $channels);
+        self::checkPatterns('publish', $publish);
         if ($ttl !== null && $ttl <= 0) {
             throw new \InvalidArgumentException('ttl must be a positive number of seconds, or null for no expiry');
         }
         $reserved = array_intersect(array_keys($claims), self::RESERVED_CLAIMS);
         if ($reserved !== []) {
-            throw new \InvalidArgumentException('claims cannot set ' . implode(', ', $reserved) . ': use the userId, channels and ttl arguments');
+            throw new \InvalidArgumentException('claims cannot set ' . implode(', ', $reserved) . ': use the userId, channels, ttl and publish arguments');
         }
 
         $now = ($this->clock)();
@@ -87,7 +86,27 @@ final class TokenIssuer
         if ($channels !== []) {
             $payload['channels'] = $channels;
         }
+        if ($publish !== []) {
+            $payload['publish'] = $publish;
+        }
         return $this->sign($payload + $claims);
+    }
+
+    /**
+     * A claim of channel patterns as the gateway accepts it: a list of at most 100 strings of 1-200 characters.
+     *
+     * @param array<mixed> $patterns
+     */
+    private static function checkPatterns(string $claim, array $patterns): void
+    {
+        if (!array_is_list($patterns) || \count($patterns) > self::MAX_PATTERNS) {
+            throw new \InvalidArgumentException(sprintf('%s must be a list of at most %d patterns', $claim, self::MAX_PATTERNS));
+        }
+        foreach ($patterns as $p) {
+            if (!\is_string($p) || $p === '' || \strlen($p) > self::MAX_PATTERN_LENGTH) {
+                throw new \InvalidArgumentException(sprintf('each %s pattern must be a string of 1-%d characters', $claim, self::MAX_PATTERN_LENGTH));
+            }
+        }
     }
 
     /**

@@ -59,6 +59,26 @@ final class TokenTest extends GatewayTestCase
         self::assertSame(['text' => 'team only'], $ws->waitMessage("private:$team:chat")['payload']);
     }
 
+    public function testPublishPatternsLetTheBrowserPublish(): void
+    {
+        $room = $this->name('room');
+        $token = $this->tokens()->forUser($this->name('u'), publish: ["chat:$room"], claims: ['info' => ['name' => 'Ann']]);
+        $ws = $this->open(['token' => $token, 'subs' => ["chat:$room" => new \stdClass()]]);
+        $ws->waitFrame(static fn ($f) => $f['type'] === 'connected');
+
+        $ws->send(['type' => 'publish', 'channel' => "chat:$room", 'event' => 'said', 'payload' => ['text' => 'hi'], 'id' => 1]);
+        // The echo and the answer may come in either order (the message can reach this connection first).
+        $answer = $ws->waitFrame(static fn ($f) => $f['type'] === 'published' || ($f['type'] === 'said' && $f['seq'] === 1));
+        $other = $ws->waitFrame(static fn ($f) => $f['type'] === ($answer['type'] === 'said' ? 'published' : 'said'));
+        self::assertSame(['text' => 'hi'], ($answer['type'] === 'said' ? $answer : $other)['payload']);
+        self::assertSame(1, ($answer['type'] === 'published' ? $answer : $other)['seq']);
+        $ws->send(['type' => 'publish', 'channel' => 'news', 'event' => 'said', 'payload' => [], 'id' => 2]);
+        self::assertSame('forbidden', $ws->waitFrame(static fn ($f) => $f['type'] === 'error')['code']);
+
+        $this->expectException(\InvalidArgumentException::class);
+        $this->tokens()->forUser('u', publish: ['']);
+    }
+
     public function testATamperedTokenIsRefusedWith4501(): void
     {
         $token = $this->tokens()->forUser($this->name('u'));

@@ -54,3 +54,16 @@ export function checkSubscribe(identity: Identity, channel: ChannelName): ErrorC
       return null;
   }
 }
+
+/**
+ * Decides whether `identity` may publish to `channel` (a valid name) from the client. Every kind needs a pattern
+ * of the token's `publish` claim, public channels too (a client publish is an application's decision, never a
+ * default); `client:*` and the gateway's `herald:*` channels never. A user channel (another user's, or the
+ * connection's own) follows the same grants.
+ */
+export function checkPublish(identity: Identity, channel: ChannelName): ErrorCode | null {
+  const kind = channelKind(channel);
+  if (kind === 'client' || kind === 'gateway') return 'forbidden';
+  const granted = identity.publish;
+  return granted !== undefined && matchesAny(channel, granted) ? null : 'forbidden';
+}

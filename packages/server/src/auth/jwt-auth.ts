@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerif
 import { isValidChannel, userChannel, type ChannelName, type ErrorCode } from '@herald/protocol';
 import { AdminTokens, ADMIN_TOKEN_KID } from './admin-token.js';
 import { ApiKeyChecker } from './api-key.js';
-import { checkSubscribe } from './channel-policy.js';
+import { checkPublish, checkSubscribe } from './channel-policy.js';
 import type { ApiScope, Auth, Identity, Verification } from './types.js';
 
 /** Algorithms of shared secrets: an explicit list, so `alg: none` and algorithm confusion are impossible. */
@@ -33,19 +33,24 @@ export interface JwtAuthOptions {
 
 type Candidate = Parameters<typeof jwtVerify>[1];
 
+/** A claim of channel patterns (`channels`, `publish`): [] when absent, undefined when malformed. */
+function patterns(payload: JWTPayload, name: string): string[] | undefined {
+  const claim = payload[name];
+  if (claim === undefined) return [];
+  const ok = Array.isArray(claim) && claim.length <= MAX_PATTERNS && claim.every((c): c is string => typeof c === 'string' && c.length <= 200);
+  return ok ? claim : undefined;
+}
+
 /** Reads the claims Herald uses; a message when they are malformed. */
 function identityOf(payload: JWTPayload): Identity | string {
   const sub = payload.sub;
   if (typeof sub !== 'string' || sub.length === 0 || !isValidChannel(userChannel(sub))) return 'token sub must be a user id of [A-Za-z0-9_-:.@=]';
-  const claim = payload['channels'];
-  let channels: string[] = [];
-  if (claim !== undefined) {
-    if (!Array.isArray(claim) || claim.length > MAX_PATTERNS || !claim.every((c): c is string => typeof c === 'string' && c.length <= 200)) {
-      return 'token channels must be an array of channel patterns';
-    }
-    channels = claim;
-  }
+  const channels = patterns(payload, 'channels');
+  if (channels === undefined) return 'token channels must be an array of channel patterns';
+  const publish = patterns(payload, 'publish');
+  if (publish === undefined) return 'token publish must be an array of channel patterns';
   const identity: Identity = { user: sub, channels, gateway: [], expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  if (publish.length > 0) identity.publish = publish;
   const info = payload['info'];
   if (info !== undefined) {
     const json = JSON.stringify(info);
@@ -71,7 +76,7 @@ async function importPublicKey(pem: string): Promise<{ alg: string; key: webcryp
 /**
  * Connection tokens are JWTs: HS256 with the configured secrets, RS256/ES256 with configured public keys or
  * a JWKS URL (so tokens minted by an identity provider work), each with an explicit algorithm list. Claims:
- * `sub` (the user), `channels` (private and presence channel patterns), `info` (what presence members see), `exp`. Admin tokens are verified apart, with keys
+ * `sub` (the user), `channels` (private and presence channel patterns), `publish` (channel patterns it may publish to), `info` (what presence members see), `exp`. Admin tokens are verified apart, with keys
  * derived from the API keys (see admin-token.ts). API keys are compared in constant time.
  */
 export class JwtAuth implements Auth {
@@ -137,6 +142,10 @@ export class JwtAuth implements Auth {
 
   maySubscribe(identity: Identity, channel: ChannelName): ErrorCode | null {
     return checkSubscribe(identity, channel);
+  }
+
+  mayPublish(identity: Identity, channel: ChannelName): ErrorCode | null {
+    return checkPublish(identity, channel);
   }
 
   verifyApiKey(authorization: string | undefined, scope: ApiScope = 'api'): boolean {

@@ -6,6 +6,8 @@ export interface Identity {
   user: UserId | null;
   /** Channel patterns it may subscribe to beyond the public ones (a token's `channels` claim). */
   channels: readonly string[];
+  /** Channel patterns it may publish to from the client (a token's `publish` claim); none when absent. */
+  publish?: readonly string[];
   /** The gateway's own channels (`herald:*`) it may subscribe to, by exact name: only admin tokens have any. */
   gateway: readonly string[];
   /** When the credential expires (ms since the epoch), if it does: the connection is closed then. */
@@ -40,6 +42,8 @@ export interface Auth {
   verifyConnection(credential: string, now: number): Promise<Verification>;
   /** Whether `identity` may subscribe to `channel` (a valid native name): null, or the error code to answer. */
   maySubscribe(identity: Identity, channel: ChannelName): ErrorCode | null;
+  /** Whether `identity` may publish to `channel` (a valid native name) from the client: null, or the error code to answer. */
+  mayPublish(identity: Identity, channel: ChannelName): ErrorCode | null;
   /** Checks an `Authorization` header against the API credentials of `scope`, in constant time. */
   verifyApiKey(authorization: string | undefined, scope?: ApiScope): boolean;
 }

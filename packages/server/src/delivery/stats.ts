@@ -22,6 +22,23 @@ export interface StatsObserver {
   limited(limit: string, ids: EventIds): void;
 }
 
+/** Outcomes of client publishes, as counted (herald_client_publishes_total{outcome}). */
+export const CLIENT_PUBLISH_OUTCOMES = [
+  'published',
+  'duplicate',
+  'forbidden',
+  'rate_limited',
+  'too_large',
+  'too_deep',
+  'rejected',
+  'hook_failed',
+  'engine_error',
+] as const;
+export type ClientPublishOutcome = (typeof CLIENT_PUBLISH_OUTCOMES)[number];
+
+/** Verdicts of the publish hook, as counted (herald_publish_hook_requests_total{result}). */
+export const PUBLISH_HOOK_RESULTS = ['accept', 'reject', 'rewrite', 'failed'] as const;
+
 /**
  * Counters kept by the gateway (exported as Prometheus metrics by the operations layer). Plain numbers:
  * incremented on hot paths, so no labels or maps here except the per-reason maps.
@@ -54,6 +71,10 @@ export class Stats {
   readonly refused = new Map<string, number>();
   /** Sockets dropped before they completed a request or became WebSockets (timeouts, caps, client errors), by reason. */
   readonly socketsDropped = new Map<string, number>();
+  /** Client publishes (native `publish` frames), by outcome. */
+  readonly clientPublishes = new Map<string, number>();
+  /** Answers of the publish hook, by verdict (accept, reject, rewrite, failed). */
+  readonly publishHook = new Map<string, number>();
   /** Samples publish-to-flush latency (a few publishes, never every one). */
   readonly latency = new LatencySampler();
   /** Logs what is counted; undefined when nobody listens (a bare hub in a unit test). */

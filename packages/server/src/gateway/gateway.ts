@@ -13,6 +13,7 @@ import { InboxDelivery } from '../delivery/inbox.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { defaultFormats } from '../webhooks/config.js';
 import { WebhookStats } from '../webhooks/stats.js';
+import { HttpPublishHook, type PublishHook } from '../webhooks/publish-hook.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
 import { memoryEngineOptions } from './engine-options.js';
@@ -32,9 +33,9 @@ import { createAdmission } from '../transport/admission.js';
 import { ConnectionLimits } from '../transport/limits.js';
 import { TRANSPORTS } from '../transport/registry.js';
 import type { OnSocket } from '../transport/types.js';
-import { sleep, systemClock } from '../util/clock.js';
+import { sleep, systemClock, type Clock } from '../util/clock.js';
 import { addressSet } from '../util/ip.js';
-import { createLogger } from '../util/logger.js';
+import { createLogger, type Logger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
 import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from './options.js';
 
@@ -154,6 +155,14 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       members: engine.members,
       broker: engine.broker,
       presenceMaxMembers: options.presenceMaxMembers,
+      publisher,
+      clientPublish: {
+        rate: options.clientPublishRate,
+        userRate: options.clientPublishUserRate,
+        maxPayloadBytes: options.clientPublishMaxBytes,
+        hook: publishHook(options, stats, clock, logger),
+        hookFailure: options.publishHookFailure,
+      },
     }),
   ];
   // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).
@@ -308,4 +317,19 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     addRoute: (hook) => extraRoutes.push(hook),
     close: () => (closing ??= shutdown()),
   };
+}
+
+/** The publish hook of the options, if one is configured (its secret was checked by resolveOptions). */
+function publishHook(o: ResolvedOptions, stats: Stats, clock: Clock, logger: Logger): PublishHook | undefined {
+  if (o.publishHookUrl === undefined) return undefined;
+  return new HttpPublishHook({
+    url: o.publishHookUrl,
+    secret: (o.publishHookSecret ?? o.webhookSecret) as string,
+    timeout: o.publishHookTimeout,
+    maxPayloadBytes: o.clientPublishMaxBytes,
+    maxInFlight: o.publishHookMaxInFlight,
+    clock,
+    logger,
+    counts: stats.publishHook,
+  });
 }

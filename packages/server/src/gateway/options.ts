@@ -7,6 +7,7 @@ import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { defaultFormats, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
+import { secretKey } from '../webhooks/standard.js';
 import type { WebhookEndpoint } from '../webhooks/types.js';
 
 /** Options of `createGateway`. Every field is optional; defaults are merged in `resolveOptions`. */
@@ -135,6 +136,22 @@ export interface GatewayOptions {
   webhookOfflineDelay?: number;
   /** Most ms one webhook request may take. @default 10000 */
   webhookTimeout?: number;
+  /** Client publishes (native `publish` frames) per second per connection, sustained and in a burst. @default 10 */
+  clientPublishRate?: number;
+  /** Client publishes per second per user on one node (all its connections together), sustained and in a burst. @default 20 */
+  clientPublishUserRate?: number;
+  /** Largest payload of a client publish, serialized, in bytes (error payload_too_large above it). @default 16384 */
+  clientPublishMaxBytes?: number;
+  /** The publish hook: a URL asked about every client publish (accept, reject, rewrite); see docs/protocol.md. */
+  publishHookUrl?: string;
+  /** The secret the publish hook's requests are signed with (`whsec_<base64>`, Standard Webhooks). @default webhookSecret */
+  publishHookSecret?: string;
+  /** Most ms the publish hook may take to answer; then it has failed. @default 2000 */
+  publishHookTimeout?: number;
+  /** A failed publish hook (no answer in time, an error, an unusable answer) denies the publish, or allows it unchanged. @default 'deny' */
+  publishHookFailure?: 'deny' | 'allow';
+  /** Most publish hook requests in flight at once; past it a client publish's hook fails at once. @default 256 */
+  publishHookMaxInFlight?: number;
   /**
    * Pusher apps (docs/pusher.md): each one its own channel namespace, served on `/app/{key}` (WebSocket) and
    * `/apps/{id}/...` (HTTP API). None: the Pusher endpoints do not exist. @default []
@@ -149,11 +166,15 @@ export interface GatewayOptions {
 }
 
 /** Options after defaults, with the collaborators still optional (built in createGateway). */
-export type ResolvedOptions = Required<Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret'>> & {
+export type ResolvedOptions = Required<
+  Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret' | 'publishHookUrl' | 'publishHookSecret'>
+> & {
   demoApiKey: string | undefined;
   jwksUrl: string | undefined;
   webhookUrl: string | undefined;
   webhookSecret: string | undefined;
+  publishHookUrl: string | undefined;
+  publishHookSecret: string | undefined;
 };
 
 /** The connection budget of this process's file-descriptor limit (read once, at start). */
@@ -212,6 +233,14 @@ export const DEFAULTS: ResolvedOptions = {
   webhookRetryFor: 3_600_000,
   webhookOfflineDelay: 5000,
   webhookTimeout: 10_000,
+  clientPublishRate: 10,
+  clientPublishUserRate: 20,
+  clientPublishMaxBytes: 16_384,
+  publishHookUrl: undefined,
+  publishHookSecret: undefined,
+  publishHookTimeout: 2000,
+  publishHookFailure: 'deny',
+  publishHookMaxInFlight: 256,
   pusherApps: [],
 };
 
@@ -262,6 +291,11 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'webhookRetryFor',
   'webhookOfflineDelay',
   'webhookTimeout',
+  'clientPublishRate',
+  'clientPublishUserRate',
+  'clientPublishMaxBytes',
+  'publishHookTimeout',
+  'publishHookMaxInFlight',
 ];
 
 /** Merges defaults and rejects invalid values and combinations with a message naming the option. */
@@ -295,6 +329,7 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
   for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
   if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
+  checkPublishHook(o);
   const ids = new Set<string>();
   const keys = new Set<string>();
   for (const app of o.pusherApps) {
@@ -318,6 +353,22 @@ export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
     configs.push({ name: o.webhooks.length === 0 ? 'default' : 'env', url: o.webhookUrl, secret: o.webhookSecret, events: o.webhookEvents });
   }
   return resolveEndpoints(configs, defaultFormats(), o.webhookRetryFor);
+}
+
+/** The publish hook's URL, secret (its own, or the webhook secret) and failure mode. */
+function checkPublishHook(o: ResolvedOptions): void {
+  if (o.publishHookFailure !== 'deny' && o.publishHookFailure !== 'allow') {
+    throw new OptionsError('publishHookFailure', `must be 'deny' or 'allow', got ${String(o.publishHookFailure)}`);
+  }
+  if (o.publishHookUrl === undefined) return;
+  if (!/^https?:\/\//.test(o.publishHookUrl)) throw new OptionsError('publishHookUrl', 'must be an http(s) URL');
+  const secret = o.publishHookSecret ?? o.webhookSecret;
+  if (secret === undefined) throw new OptionsError('publishHookSecret', 'the publish hook needs a signing secret (publishHookSecret, or webhookSecret)');
+  try {
+    secretKey(secret);
+  } catch (err) {
+    throw new OptionsError('publishHookSecret', (err as Error).message);
+  }
 }
 
 /** A PEM public key the JWT verifier can use: RSA (RS256) or EC P-256 (ES256). */

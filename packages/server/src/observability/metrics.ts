@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Stats } from '../delivery/stats.js';
+import { CLIENT_PUBLISH_OUTCOMES, PUBLISH_HOOK_RESULTS, type Stats } from '../delivery/stats.js';
 import type { EngineUsage } from '../engine/types.js';
 import { LIMIT_REASONS } from '../transport/limits.js';
 import { SOCKET_DROP_REASONS } from '../transport/types.js';
@@ -46,11 +46,11 @@ export const DROP_REASONS = [
   'inbox_full',
 ];
 /** Auth failure reasons exported at 0 from the start. */
-export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden'];
+export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden', 'publish_forbidden'];
 /** Limits exported at 0 from the start. */
-export const LIMITS = ['new_channels'];
+export const LIMITS = ['new_channels', 'client_publish'];
 /** Engine operations exported at 0 from the start. */
-export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence', 'inbox'];
+export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence', 'inbox', 'client_publish'];
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ROUND_TRIP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -214,6 +214,24 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
     collect() {
       fromMap(this, 'limit', stats.limits, LIMITS);
+    },
+  });
+  new Counter({
+    name: 'herald_client_publishes_total',
+    help: 'Client publishes (native publish frames), by outcome: published, duplicate, or why not.',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      fromMap(this, 'outcome', stats.clientPublishes, CLIENT_PUBLISH_OUTCOMES);
+    },
+  });
+  new Counter({
+    name: 'herald_publish_hook_requests_total',
+    help: 'Requests to the publish hook, by result: accept, reject, rewrite, failed (no usable answer in time).',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      fromMap(this, 'result', stats.publishHook, PUBLISH_HOOK_RESULTS);
     },
   });
   new Counter({

@@ -9,6 +9,7 @@ import type { Auth } from '../../src/auth/types.js';
 import { JwtAuth } from '../../src/auth/jwt-auth.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from '../../src/delivery/connection.js';
 import type { PacerTimers } from '../../src/delivery/flush-pacer.js';
+import { Publisher } from '../../src/delivery/publisher.js';
 import { Hub } from '../../src/delivery/hub.js';
 import { InboxDelivery } from '../../src/delivery/inbox.js';
 import type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../../src/delivery/protocol.js';
@@ -91,6 +92,8 @@ export async function coreHarness(o: CoreOptions = {}) {
     members: engine.members,
     broker: engine.broker,
     presenceMaxMembers: 100,
+    publisher: new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0),
+    clientPublish: { rate: 10, userRate: 20, maxPayloadBytes: 16_384, hook: undefined, hookFailure: 'deny' },
     ...o.native,
   });
   const limits: ConnectionLimits = { connectTimeout: 10_000, clientRate: 50, clientBurst: 100, sendBufferLimit: 1_048_576, ...o.limits };

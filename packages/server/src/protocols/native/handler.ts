@@ -24,6 +24,7 @@ import { HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { nativeCodec } from './codec.js';
 import type { NativePresence } from './presence.js';
+import type { ClientPublishing } from './publish.js';
 
 /** What the native protocol needs. */
 export interface NativeDeps {
@@ -46,6 +47,8 @@ export interface NativeDeps {
   liveness: Liveness;
   /** Members of `presence:*` channels, and their join/leave frames. */
   presence: NativePresence;
+  /** Client publishes: grants, limits, the hook, the publisher. */
+  publishing: ClientPublishing;
 }
 
 /** Frames that arrive while `connect` is being verified are kept, up to this many. */
@@ -72,8 +75,9 @@ type Phase = 'awaiting_connect' | 'authenticating' | 'open';
 
 /**
  * The native protocol v1 state machine of one connection: `connect` (token, initial subscriptions with
- * recovery), `subscribe`, `unsubscribe`, `ping`, and the error frames of docs/errors.md. Subscribe and
- * unsubscribe frames run one after another, in arrival order, so answers keep request order.
+ * recovery), `subscribe`, `unsubscribe`, `ping`, `ack`, `publish`, and the error frames of docs/errors.md.
+ * Frames after `connect` run one after another, in arrival order, so answers keep request order and a
+ * connection's publishes are published in the order it sent them.
  */
 export class NativeHandler implements ProtocolHandler {
   private phase: Phase = 'awaiting_connect';
@@ -205,6 +209,14 @@ export class NativeHandler implements ProtocolHandler {
       case 'ack':
         this.serial(() => this.ack(frame.inbox));
         return;
+      case 'publish': {
+        // Grant, size and rate are checked as the frame arrives, and refused at once (the answer carries the
+        // frame's id): a flood is not queued behind earlier publishes waiting for the hook or the engine.
+        const checked = this.d.publishing.check(this.conn, frame);
+        if ('code' in checked) this.conn.sendJson(checked);
+        else this.serial(async () => this.conn.sendJson(await this.d.publishing.publish(this.conn, checked)));
+        return;
+      }
     }
   }
 
