@@ -95,7 +95,7 @@ export class SharedLink implements Link, ElectionPort {
   }
 
   send(f: ClientFrame): void {
-    if (this._live && (f.type === 'subscribe' || f.type === 'unsubscribe' || f.type === 'ack')) this._toLeader({ t: 'send', from: this._id, f });
+    if (this._live && f.type !== 'connect' && f.type !== 'ping') this._toLeader({ t: 'send', from: this._id, f });
   }
 
   // ---- ElectionPort: the Web Lock and the channel ------------------------------------------------

@@ -1,4 +1,4 @@
-import type { AckFrame, ChannelName, ConnectedFrame, ServerFrame, SubscribeFrame, SubscribeRecovery, UnsubscribeFrame } from '@herald/protocol';
+import type { AckFrame, ChannelName, ConnectedFrame, PublishFrame, ServerFrame, SubscribeFrame, SubscribeRecovery, UnsubscribeFrame } from '@herald/protocol';
 import type { Transition } from './link.js';
 
 /** Identifies one client instance (a tab, usually) among those sharing a connection. */
@@ -31,8 +31,8 @@ export type TabMessage = { from: TabId } &
   /** The tab wants the connection: its subscriptions and positions (also sent again after every reconnect). */
   (
     | { t: 'join'; subs: Record<ChannelName, SubscribeRecovery> }
-    /** A subscribe, unsubscribe or inbox acknowledgement of the tab. */
-    | { t: 'send'; f: SubscribeFrame | UnsubscribeFrame | AckFrame }
+    /** A subscribe, unsubscribe, inbox acknowledgement or publish of the tab. */
+    | { t: 'send'; f: SubscribeFrame | UnsubscribeFrame | AckFrame | PublishFrame }
     /** The tab is going away (page hidden for good). */
     | { t: 'bye' }
     /** Sign-out: the tab's `close()` closes the connection of every tab. */
