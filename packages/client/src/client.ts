@@ -43,6 +43,7 @@ export class HeraldClient {
   private _st: ClientState = 'disconnected';
   private _clientId: ClientId | undefined;
   private _user: UserId | null | undefined;
+  private _sharing = { tabs: 1, leader: true };
 
   /** @throws {HeraldError} `HERALD_ERR_CLIENT_INVALID_OPTION` for missing or invalid options. */
   constructor(options: HeraldClientOptions) {
@@ -89,6 +90,14 @@ export class HeraldClient {
   /** The authenticated user id (null for an anonymous connection), once connected. */
   get user(): UserId | null | undefined {
     return this._user;
+  }
+
+  /**
+   * How this client's connection is shared: by how many tabs, and whether this tab holds it (the `sharing` event
+   * tells each change). `{ tabs: 1, leader: true }` for a connection of its own.
+   */
+  get sharing(): { tabs: number; leader: boolean } {
+    return { ...this._sharing };
   }
 
   /** Adds a listener; returns a function that removes it. */
@@ -189,6 +198,10 @@ export class HeraldClient {
       frame: (f) => this._handle(f),
       error: (e, logged) => (logged ? this._events.emit('error', e) : this._report(e)),
       subs: () => this._subs.connectSubs(),
+      sharing: (s) => {
+        this._sharing = s;
+        this._events.emit('sharing', { ...s });
+      },
       has: (channel) => this._subs.get(channel) !== undefined,
     };
   }

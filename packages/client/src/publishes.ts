@@ -18,6 +18,7 @@ import type { Clock, PublishOptions, PublishResult } from './types.js';
 const RESEND: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['engine_unavailable', 'engine_timeout']);
 /** Most of one channel's own messages waiting to be recognized and skipped. */
 const MAX_MUTED = 1000;
+const CLOSED = 'client closed';
 
 /** What client publishes need from their client (internal). */
 export interface PublishContext {
@@ -88,11 +89,11 @@ export class Publishes {
     const problem = !isValidChannel(channel)
       ? new HeraldError(ClientErrorCode.InvalidChannel, `cannot publish to ${String(channel).slice(0, 200)}`, { channel: String(channel) })
       : typeof type !== 'string' || !MESSAGE_TYPE_RE.test(type) || isReservedType(type)
-        ? new HeraldError(ClientErrorCode.InvalidOption, 'type must be 1-100 characters of [A-Za-z0-9_-:.] and not a reserved type', { channel })
+        ? new HeraldError(ClientErrorCode.InvalidOption, `invalid message type ${String(type)}`, { channel })
         : typeof payload !== 'object' || payload === null
-          ? new HeraldError(ClientErrorCode.InvalidOption, 'payload must be an object or an array', { channel })
+          ? new HeraldError(ClientErrorCode.InvalidOption, 'payload must be an object or array', { channel })
           : ctx.closed()
-            ? new HeraldError(ClientErrorCode.Closed, 'the client is closed: call connect() first', { channel })
+            ? new HeraldError(ClientErrorCode.Closed, CLOSED, { channel })
             : undefined;
     if (problem) return Promise.reject(problem);
     const timeout = options.timeout ?? ctx.timeout;
@@ -108,8 +109,8 @@ export class Publishes {
         muting: options.echo === false && ctx.follows(channel) ? channel : undefined,
       };
       p.timer = ctx.clock.setTimeout(() => {
-        const sent = p.attempts > 0 ? ' It was sent, so it may have been published.' : '';
-        this._settle(p, undefined, new HeraldError(ClientErrorCode.PublishTimeout, `no answer to the publish within ${timeout} ms.${sent}`, { channel }));
+        const sent = p.attempts > 0 ? ' (sent: it may be published)' : '';
+        this._settle(p, undefined, new HeraldError(ClientErrorCode.PublishTimeout, `no publish answer in ${timeout} ms${sent}`, { channel }));
       }, timeout);
       if (p.muting !== undefined) this._mute(p.muting).outstanding++;
       this._pending.set(id, p);
@@ -147,11 +148,7 @@ export class Publishes {
   /** The client was closed: every publish not answered yet fails. */
   close(): void {
     for (const p of [...this._pending.values()]) {
-      this._settle(
-        p,
-        undefined,
-        new HeraldError(ClientErrorCode.Closed, 'the client was closed before the publish was answered', { channel: p.frame.channel }),
-      );
+      this._settle(p, undefined, new HeraldError(ClientErrorCode.Closed, CLOSED, { channel: p.frame.channel }));
     }
   }
 

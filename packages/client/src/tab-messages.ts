@@ -21,6 +21,8 @@ export type LeaderBody = { tab?: TabId | undefined } & (
   | { t: 'frame'; f: ServerFrame }
   /** A token `getToken()` returned in the leader tab: the next leader starts with it. */
   | { t: 'token'; token: string }
+  /** How many tabs share the connection now (posted when it changes). */
+  | { t: 'tabs'; n: number }
 );
 
 /** A leader message as posted: stamped with the leader's id and term. */

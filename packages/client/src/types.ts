@@ -52,6 +52,8 @@ export interface ClientEvents {
   error: HeraldError;
   /** The server confirmed acknowledgements of inbox messages (by this client or another tab sharing its connection). */
   acked: { inbox: string[] };
+  /** Tabs share this client's connection: how many tabs now, and whether this one holds the connection. */
+  sharing: { tabs: number; leader: boolean };
 }
 
 /** Options of `client.publish()`. */

@@ -5,7 +5,7 @@
 // is on an event from the pages; nothing sleeps. Needs `npm run build` (the pages run the built bundle).
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { range, Signal, startGateway } from './support/harness.js';
+import { poll, range, Signal, startGateway } from './support/harness.js';
 import { openTab, servePages, until, useCdpChromium, type TabPage } from './support/tab-pages.js';
 
 const context = useCdpChromium();
@@ -40,6 +40,14 @@ describe('client publish from tabs sharing one connection, in Chromium', () => {
     await until(signal, () => tabs.every((t) => t.state() === 'connected'), 'every tab connected', describeTabs);
     await until(signal, () => tabs.filter((t) => t.leads()).length === 1, 'one leader', describeTabs);
     expect(gw.gateway.connectionCount).toBe(1);
+    // Every tab knows the connection is shared by three, and which of them holds it.
+    const sharing = () =>
+      Promise.all(tabs.map((t) => t.page.evaluate(() => (window as unknown as { client: { sharing: { tabs: number; leader: boolean } } }).client.sharing)));
+    const shared = await poll(async () => {
+      const s = await sharing();
+      return s.every((x) => x.tabs === 3) ? s : undefined;
+    }, 'every tab to count three tabs');
+    expect(shared.map((x) => x.leader)).toEqual(tabs.map((t) => t.leads()));
 
     // Each tab publishes once, without echo, one after the other: seqs 1, 2, 3.
     const answers: Published[] = [];
