@@ -276,7 +276,7 @@ export class Relay {
       const e = this._entry(channel);
       e.tabs.add(tab);
       const r = this._evaluate(e, { tab, rec, id: undefined });
-      if (r) subs.push([channel, r]);
+      if (r) subs.push([channel, this._withMembers(e, r)]);
     }
     this._port.post({ t: 'connected', tab, f: { ...up, subs: Object.fromEntries(subs) } });
     // As a connection of its own would, the tab gets the user's unacknowledged inbox messages first.
@@ -335,14 +335,18 @@ export class Relay {
   }
 
   private _answerSub(tab: TabId, channel: ChannelName, r: SubscriptionResult, id: number | undefined): void {
-    const frame: SubscribedFrame = { type: 'subscribed', channel, ...r };
     const e = this._entries.get(channel);
-    if (e?.count !== undefined) {
-      frame.count = e.count;
-      if (e.members) frame.members = [...e.members.values()];
-    }
+    const frame: SubscribedFrame = { type: 'subscribed', channel, ...(e ? this._withMembers(e, r) : r) };
     if (id !== undefined) frame.id = id;
     this._port.post({ t: 'frame', tab, f: control(frame) });
+  }
+
+  /** A presence channel's answer carries its members (as the relay keeps them) and their count. */
+  private _withMembers(e: Entry, r: SubscriptionResult): SubscriptionResult {
+    if (e.count === undefined) return r;
+    const out: SubscriptionResult = { ...r, count: e.count };
+    if (e.members) out.members = [...e.members.values()];
+    return out;
   }
 
   private _message(m: MessageFrame): void {

@@ -90,6 +90,17 @@ describe('Relay', () => {
     expect(posts.filter((p) => p.t === 'frame' && p.tab === 'A')).toEqual([]);
   });
 
+  it("gives the members of a presence channel in every tab's connected, also to a tab that joins later", () => {
+    const { relay, posts } = setup();
+    relay.join('A', { 'presence:room': {} });
+    relay.join('B', { 'presence:room': {} });
+    const members = [{ user: '42', info: { name: 'Ann' } }];
+    relay.connected(connected({ 'user:42': res(0, false), 'presence:room': { ...res(0, false), members, count: 1 } }));
+    relay.join('C', { 'presence:room': {} });
+    const subsOf = (tab: string) => posts.flatMap((p) => (p.t === 'connected' && p.tab === tab ? [p.f.subs['presence:room']] : []))[0];
+    for (const tab of ['A', 'B', 'C']) expect([tab, subsOf(tab)]).toEqual([tab, { seq: 0, epoch: 'e1', recovered: false, members, count: 1 }]);
+  });
+
   it('gives a tab that joins later the inbox messages not acknowledged yet, after its connected', () => {
     const { relay, posts } = setup();
     relay.join('A', {});
