@@ -16,9 +16,10 @@ import type { Link, LinkHost, StateInfo } from './link.js';
 import { resolveOptions, type HeraldClientOptions, type ResolvedOptions } from './options.js';
 import { SubscriptionRegistry } from './registry.js';
 import { InboxAcks } from './inbox.js';
+import { Publishes } from './publishes.js';
 import { SharedLink, type SharingEnvironment } from './shared-link.js';
 import type { Subscription } from './subscription.js';
-import type { ClientEvents, ClientState, Message, SubscribeOptions } from './types.js';
+import type { ClientEvents, ClientState, Message, PublishOptions, PublishResult, SubscribeOptions } from './types.js';
 
 /**
  * The Herald client: one WebSocket to the gateway, reconnected with backoff, with exactly-once,
@@ -36,9 +37,13 @@ export class HeraldClient {
   private readonly _subs: SubscriptionRegistry;
   private readonly _link: Link;
   private readonly _inbox: InboxAcks;
+  private readonly _publishes: Publishes;
+  /** Request ids, shared by subscribes and publishes so that every answer finds its request. */
+  private _ids = 0;
   private _st: ClientState = 'disconnected';
   private _clientId: ClientId | undefined;
   private _user: UserId | null | undefined;
+  private _sharing = { tabs: 1, leader: true };
 
   /** @throws {HeraldError} `HERALD_ERR_CLIENT_INVALID_OPTION` for missing or invalid options. */
   constructor(options: HeraldClientOptions) {
@@ -49,10 +54,24 @@ export class HeraldClient {
       logger: this._o.logger,
       backoff: this._o.backoff,
       send: (frame) => this._link.send(frame),
+      nextId: () => ++this._ids,
+      filter: (m) => this._publishes.filter(m),
+      forget: (channel) => this._publishes.forget(channel),
       connected: () => this._st === 'connected',
       emit: (event, payload) => this._events.emit(event, payload),
       report: (error) => this._report(error),
       host: { listenerError: (error, event) => this._listenerError(error, event) },
+    });
+    this._publishes = new Publishes({
+      clock: this._o.clock,
+      backoff: this._o.backoff,
+      nextId: () => ++this._ids,
+      send: (frame) => this._link.send(frame),
+      connected: () => this._st === 'connected',
+      closed: () => this._st === 'closed',
+      follows: (channel) => this._subs.get(channel) !== undefined,
+      timeout: this._o.publishTimeout,
+      emit: (m) => this._subs.emit(m),
     });
     this._link = createLink(this._o, this._host());
     this._inbox = new InboxAcks((inbox) => this._link.send({ type: 'ack', inbox }), this._o.inboxAck === 'manual');
@@ -71,6 +90,14 @@ export class HeraldClient {
   /** The authenticated user id (null for an anonymous connection), once connected. */
   get user(): UserId | null | undefined {
     return this._user;
+  }
+
+  /**
+   * How this client's connection is shared: by how many tabs, and whether this tab holds it (the `sharing` event
+   * tells each change). `{ tabs: 1, leader: true }` for a connection of its own.
+   */
+  get sharing(): { tabs: number; leader: boolean } {
+    return { ...this._sharing };
   }
 
   /** Adds a listener; returns a function that removes it. */
@@ -124,6 +151,18 @@ export class HeraldClient {
     return typed;
   }
 
+  /**
+   * Publishes a message from this client, when its token's `publish` claim grants the channel: resolves with its
+   * `seq` once the gateway published it, rejects with a {@link HeraldError} (`HERALD_ERR_CLIENT_SERVER_ERROR` with
+   * the gateway's `serverCode`: `forbidden`, `rate_limited`, `publish_rejected` ...; `HERALD_ERR_CLIENT_PUBLISH_TIMEOUT`;
+   * `HERALD_ERR_CLIENT_CLOSED`). Waits for the connection when there is none, and is sent again after a reconnect
+   * or an engine failure until answered (with an idempotency key, so it is published once). Messages of one
+   * client are published in the order of the calls. Never throws.
+   */
+  publish<P extends Payload = Payload>(channel: ChannelName, type: string, payload: P, options?: PublishOptions): Promise<PublishResult> {
+    return this._publishes.publish(channel, type, payload, options);
+  }
+
   /** The subscription of `channel`, if any (including the automatic `user:{id}` one once connected). */
   getSubscription(channel: ChannelName): Subscription | undefined {
     return this._subs.get(channel);
@@ -145,6 +184,8 @@ export class HeraldClient {
         // Every request in flight died with the connection; subscriptions wait for a resubscribe.
         if (to !== 'connecting') this._subs.reset();
         this._setState(to, info);
+        // Closed for good (close(), a terminal code): nothing will send what is waiting.
+        if (to === 'closed') this._publishes.close();
       },
       connected: (f, live) => {
         this._clientId = f.client;
@@ -152,10 +193,15 @@ export class HeraldClient {
         this._setState('connected');
         if (live()) this._events.emit('connected', { client: f.client, user: f.user });
         if (live()) this._subs.connected(f.subs, f.user === null ? undefined : USER_CHANNEL_PREFIX + f.user);
+        if (live()) this._publishes.connected();
       },
       frame: (f) => this._handle(f),
       error: (e, logged) => (logged ? this._events.emit('error', e) : this._report(e)),
       subs: () => this._subs.connectSubs(),
+      sharing: (s) => {
+        this._sharing = s;
+        this._events.emit('sharing', { ...s });
+      },
       has: (channel) => this._subs.get(channel) !== undefined,
     };
   }
@@ -170,12 +216,14 @@ export class HeraldClient {
       case 'acked':
         this._inbox.acked(c.inbox);
         return this._events.emit('acked', { inbox: c.inbox });
+      case 'published':
+        return this._publishes.published(c);
       case 'subscribed':
         return this._subs.subscribed(c);
       case 'unsubscribed':
         return this._subs.unsubscribed(c);
       case 'error':
-        return this._subs.error(c);
+        return this._publishes.error(c) ? undefined : this._subs.error(c);
       default:
         return;
     }

@@ -19,8 +19,12 @@ export const ClientErrorCode = {
   Socket: 'HERALD_ERR_CLIENT_SOCKET',
   /** A client option is missing or invalid (thrown by the constructor). */
   InvalidOption: 'HERALD_ERR_CLIENT_INVALID_OPTION',
-  /** `subscribe()` was called with a channel name that is invalid or not subscribable. */
+  /** `subscribe()` or `publish()` was called with a channel name that is invalid (or, to subscribe, not subscribable). */
   InvalidChannel: 'HERALD_ERR_CLIENT_INVALID_CHANNEL',
+  /** `publish()` got no answer within its timeout; if it was sent, it may have been published. */
+  PublishTimeout: 'HERALD_ERR_CLIENT_PUBLISH_TIMEOUT',
+  /** `publish()` on a closed client, or the client was closed before the publish was answered. */
+  Closed: 'HERALD_ERR_CLIENT_CLOSED',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

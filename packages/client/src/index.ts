@@ -20,6 +20,8 @@ export type {
   LockManagerLike,
   Logger,
   Message,
+  PublishOptions,
+  PublishResult,
   ResetReason,
   StateChange,
   SubscribeOptions,

@@ -26,6 +26,14 @@ export interface LinkHost {
   subs(): Record<ChannelName, SubscribeRecovery>;
   /** Whether the client follows `channel` (a tab skips what the leader posts for other tabs' channels). */
   has(channel: ChannelName): boolean;
+  /** Tabs share the connection: how many, and whether this tab holds it. */
+  sharing?(s: Sharing): void;
+}
+
+/** How a client's connection is shared: by how many tabs (1: its own), and whether this tab holds it. */
+export interface Sharing {
+  tabs: number;
+  leader: boolean;
 }
 
 /** The connection under a client (internal). */

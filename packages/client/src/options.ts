@@ -72,6 +72,8 @@ export interface HeraldClientOptions {
    * @default 'auto'
    */
   inboxAck?: 'auto' | 'manual' | undefined;
+  /** How long `publish()` waits for the gateway's answer, in ms (reconnects included); then it rejects. @default 10000 */
+  publishTimeout?: number | undefined;
 }
 
 /** Options with every default applied (internal: not exported from the package). */
@@ -92,6 +94,7 @@ export interface ResolvedOptions {
   sharedKey: string | undefined;
   leaderTimeout: number;
   inboxAck: 'auto' | 'manual';
+  publishTimeout: number;
 }
 
 /** The default logger: warnings to the console, debug messages nowhere. */
@@ -149,5 +152,6 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
     sharedKey: o.sharedKey,
     leaderTimeout: ms(o.leaderTimeout, 'leaderTimeout', 3000, 100),
     inboxAck: o.inboxAck ?? 'auto',
+    publishTimeout: ms(o.publishTimeout, 'publishTimeout', 10_000, 1),
   };
 }

@@ -30,6 +30,12 @@ export interface RegistryContext {
   backoff: (attempt: number) => number;
   /** Sends a frame on the current connection, if one is open. */
   send(frame: ClientFrame): void;
+  /** The client's next request id. */
+  nextId(): number;
+  /** Whether a message goes to the handlers now (client publishes with `echo: false` hold some back). */
+  filter(m: MessageFrame): boolean;
+  /** A channel's position was reset or it was unsubscribed. */
+  forget(channel: ChannelName): void;
   /** Whether the connection is established (`connected` received). */
   connected(): boolean;
   /** Emits a client event. */
@@ -48,7 +54,6 @@ export interface RegistryContext {
 export class SubscriptionRegistry {
   private readonly _subs = new Map<ChannelName, Subscription>();
   private readonly _host: SubscriptionHost;
-  private _reqId = 0;
   /** Bumped by `reset()`, so loops that call app handlers notice a connection that ended meanwhile. */
   private _generation = 0;
   /** Channels subscribed on the current connection (in the connect frame or by a subscribe frame). */
@@ -135,7 +140,12 @@ export class SubscriptionRegistry {
       }
       if (verdict !== 'deliver') return;
     }
-    sub?._emit('message', m);
+    if (this._ctx.filter(m)) this.emit(m);
+  }
+
+  /** Hands a message, in its channel's order, to the subscription's and the client's handlers. */
+  emit(m: MessageFrame): void {
+    this._subs.get(m.channel)?._emit('message', m);
     this._ctx.emit('message', m);
   }
 
@@ -185,6 +195,7 @@ export class SubscriptionRegistry {
     if (outcome === 'recovered') {
       sub._emit('recovered', { since: seq, seq: r.seq, epoch: r.epoch });
     } else if (outcome !== 'fresh') {
+      this._ctx.forget(sub.channel);
       this._ctx.logger.debug(`${sub.channel}: position reset (${outcome})`, r);
       const reset = { reason: outcome, seq: r.seq, epoch: r.epoch, previous };
       sub._emit('reset', reset);
@@ -193,7 +204,7 @@ export class SubscriptionRegistry {
   }
 
   private _subscribe(sub: Subscription): void {
-    const id = ++this._reqId;
+    const id = this._ctx.nextId();
     sub._req = id;
     this._requests.set(id, sub.channel);
     this._sent.add(sub.channel);
@@ -209,13 +220,14 @@ export class SubscriptionRegistry {
   private _sendUnsubscribe(channel: ChannelName): void {
     this._unsubscribing.set(channel, (this._unsubscribing.get(channel) ?? 0) + 1);
     this._sent.delete(channel);
-    this._ctx.send({ type: 'unsubscribe', channel, id: ++this._reqId });
+    this._ctx.send({ type: 'unsubscribe', channel, id: this._ctx.nextId() });
   }
 
   private _remove(sub: Subscription): void {
     if (this._subs.get(sub.channel) === sub) this._subs.delete(sub.channel);
     sub._ended = true;
     sub._pos.ready = false;
+    this._ctx.forget(sub.channel);
     this._clearRetry(sub);
   }
 

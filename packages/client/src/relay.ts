@@ -9,6 +9,8 @@ import {
   type LeavePayload,
   type MessageFrame,
   type AckFrame,
+  type PublishFrame,
+  type PublishedFrame,
   type PresenceMember,
   type ServerControlFrame,
   type ServerFrame,
@@ -100,6 +102,8 @@ export class Relay {
   private readonly _reqs = new Map<number, { channel: ChannelName; waiter?: Waiter }>();
   private _reqId = 0;
   private _up: ConnectedFrame | undefined;
+  /** Tabs' publishes in flight on this connection, by the relay's request id: the tab and its own id. */
+  private readonly _publishes = new Map<number, { tab: TabId; id: number | undefined }>();
   /** Inbox messages posted on this connection and not acknowledged yet: a tab that joins later gets them too. */
   private readonly _inbox = new Map<string, MessageFrame>();
 
@@ -140,10 +144,17 @@ export class Relay {
   }
 
   /** A tab's subscribe or unsubscribe. Before its `connected` it is void: the tab joins again with all of them. */
-  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame | AckFrame): void {
+  request(tab: TabId, f: SubscribeFrame | UnsubscribeFrame | AckFrame | PublishFrame): void {
     if (!this._up || !this._answered.has(tab)) return;
     // Inbox acknowledgements go up as they are; the server's `acked` is posted to every tab.
     if (f.type === 'ack') return this._port.upstream(f);
+    if (f.type === 'publish') {
+      // Under an id of the relay's; the answer goes back to the tab under its own. (A tab resends what a lost
+      // connection left unanswered when it gets its next `connected`; the key keeps it published once.)
+      const id = ++this._reqId;
+      this._publishes.set(id, { tab, id: f.id });
+      return this._port.upstream({ ...f, id });
+    }
     if (f.type === 'unsubscribe') {
       const e = this._entries.get(f.channel);
       if (e) this._drop(e, tab);
@@ -199,6 +210,7 @@ export class Relay {
     // The next connection replays whatever is still unacknowledged.
     this._inbox.clear();
     this._reqs.clear();
+    this._publishes.clear();
     for (const e of this._entries.values()) {
       e.ready = false;
       e.req = e.replay = undefined;
@@ -210,7 +222,14 @@ export class Relay {
   frame(f: ServerFrame): void {
     if (f.kind === 'message') return this._message(f.frame);
     const c = f.frame;
-    if (c.type === 'subscribed') this._subscribed(c);
+    const pub = (c.type === 'published' || c.type === 'error') && c.id !== undefined ? this._publishes.get(c.id) : undefined;
+    if (pub) {
+      const answer = { ...(c as PublishedFrame | ErrorFrame) };
+      this._publishes.delete(answer.id as number);
+      if (pub.id === undefined) delete answer.id;
+      else answer.id = pub.id;
+      this._port.post({ t: 'frame', tab: pub.tab, f: control(answer) });
+    } else if (c.type === 'subscribed') this._subscribed(c);
     else if (c.type === 'error') this._error(c);
     else if (c.type === 'acked') {
       for (const id of c.inbox) this._inbox.delete(id);
@@ -257,7 +276,7 @@ export class Relay {
       const e = this._entry(channel);
       e.tabs.add(tab);
       const r = this._evaluate(e, { tab, rec, id: undefined });
-      if (r) subs.push([channel, r]);
+      if (r) subs.push([channel, this._withMembers(e, r)]);
     }
     this._port.post({ t: 'connected', tab, f: { ...up, subs: Object.fromEntries(subs) } });
     // As a connection of its own would, the tab gets the user's unacknowledged inbox messages first.
@@ -316,14 +335,18 @@ export class Relay {
   }
 
   private _answerSub(tab: TabId, channel: ChannelName, r: SubscriptionResult, id: number | undefined): void {
-    const frame: SubscribedFrame = { type: 'subscribed', channel, ...r };
     const e = this._entries.get(channel);
-    if (e?.count !== undefined) {
-      frame.count = e.count;
-      if (e.members) frame.members = [...e.members.values()];
-    }
+    const frame: SubscribedFrame = { type: 'subscribed', channel, ...(e ? this._withMembers(e, r) : r) };
     if (id !== undefined) frame.id = id;
     this._port.post({ t: 'frame', tab, f: control(frame) });
+  }
+
+  /** A presence channel's answer carries its members (as the relay keeps them) and their count. */
+  private _withMembers(e: Entry, r: SubscriptionResult): SubscriptionResult {
+    if (e.count === undefined) return r;
+    const out: SubscriptionResult = { ...r, count: e.count };
+    if (e.members) out.members = [...e.members.values()];
+    return out;
   }
 
   private _message(m: MessageFrame): void {

@@ -55,6 +55,8 @@ export class SharedLink implements Link, ElectionPort {
   private _gen = 0;
   private _abort: AbortController | undefined;
   private _free: (() => void) | undefined;
+  /** Leader: the number of tabs last posted. */
+  private _tabs = 0;
 
   constructor(
     private readonly _o: ResolvedOptions,
@@ -95,7 +97,7 @@ export class SharedLink implements Link, ElectionPort {
   }
 
   send(f: ClientFrame): void {
-    if (this._live && (f.type === 'subscribe' || f.type === 'unsubscribe' || f.type === 'ack')) this._toLeader({ t: 'send', from: this._id, f });
+    if (this._live && f.type !== 'connect' && f.type !== 'ping') this._toLeader({ t: 'send', from: this._id, f });
   }
 
   // ---- ElectionPort: the Web Lock and the channel ------------------------------------------------
@@ -178,6 +180,7 @@ export class SharedLink implements Link, ElectionPort {
     );
     this._relay = relay;
     this._conn = conn;
+    this._tabs = 0;
     this._join();
   }
 
@@ -303,6 +306,7 @@ export class SharedLink implements Link, ElectionPort {
   private _fromLeader(m: LeaderMessage): void {
     if (m.t === 'token') this._token = m.token;
     if (!this._member || (m.tab !== undefined && m.tab !== this._id)) return;
+    if (m.t === 'tabs') return this._host.sharing?.({ tabs: m.n, leader: this._relay !== undefined });
     if (m.t === 'state') {
       // The echo of this tab's own close() (it may have connected again since).
       if (m.by === this._id) return;
@@ -325,6 +329,13 @@ export class SharedLink implements Link, ElectionPort {
     }
   }
 
+  /** Leader: tells the tabs how many share the connection, when that changed. */
+  private _count(relay: Relay): void {
+    if (relay.members === this._tabs) return;
+    this._tabs = relay.members;
+    this._el.send({ t: 'tabs', n: relay.members });
+  }
+
   /** What a tab asked of the leader; ignored unless this tab leads. */
   private _fromTab(m: TabMessage): void {
     const relay = this._relay;
@@ -333,13 +344,15 @@ export class SharedLink implements Link, ElectionPort {
     switch (m.t) {
       case 'join':
         relay.join(m.from, m.subs);
+        this._count(relay);
         // Starts the connection for its first member (retries now when waiting, as connect() does).
         return conn.connect();
       case 'send':
         return relay.request(m.from, m.f);
       case 'bye':
         // The connection stays: the leader's own tab is a member for as long as it leads.
-        return relay.leave(m.from);
+        relay.leave(m.from);
+        return this._count(relay);
       case 'close':
         this._by = m.from;
         relay.clear();

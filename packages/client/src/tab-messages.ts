@@ -1,4 +1,4 @@
-import type { AckFrame, ChannelName, ConnectedFrame, ServerFrame, SubscribeFrame, SubscribeRecovery, UnsubscribeFrame } from '@herald/protocol';
+import type { AckFrame, ChannelName, ConnectedFrame, PublishFrame, ServerFrame, SubscribeFrame, SubscribeRecovery, UnsubscribeFrame } from '@herald/protocol';
 import type { Transition } from './link.js';
 
 /** Identifies one client instance (a tab, usually) among those sharing a connection. */
@@ -21,6 +21,8 @@ export type LeaderBody = { tab?: TabId | undefined } & (
   | { t: 'frame'; f: ServerFrame }
   /** A token `getToken()` returned in the leader tab: the next leader starts with it. */
   | { t: 'token'; token: string }
+  /** How many tabs share the connection now (posted when it changes). */
+  | { t: 'tabs'; n: number }
 );
 
 /** A leader message as posted: stamped with the leader's id and term. */
@@ -31,8 +33,8 @@ export type TabMessage = { from: TabId } &
   /** The tab wants the connection: its subscriptions and positions (also sent again after every reconnect). */
   (
     | { t: 'join'; subs: Record<ChannelName, SubscribeRecovery> }
-    /** A subscribe, unsubscribe or inbox acknowledgement of the tab. */
-    | { t: 'send'; f: SubscribeFrame | UnsubscribeFrame | AckFrame }
+    /** A subscribe, unsubscribe, inbox acknowledgement or publish of the tab. */
+    | { t: 'send'; f: SubscribeFrame | UnsubscribeFrame | AckFrame | PublishFrame }
     /** The tab is going away (page hidden for good). */
     | { t: 'bye' }
     /** Sign-out: the tab's `close()` closes the connection of every tab. */

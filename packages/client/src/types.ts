@@ -52,6 +52,25 @@ export interface ClientEvents {
   error: HeraldError;
   /** The server confirmed acknowledgements of inbox messages (by this client or another tab sharing its connection). */
   acked: { inbox: string[] };
+  /** Tabs share this client's connection: how many tabs now, and whether this one holds the connection. */
+  sharing: { tabs: number; leader: boolean };
+}
+
+/** Options of `client.publish()`. */
+export interface PublishOptions {
+  /** `false`: this client's own handlers do not get the message (other tabs and clients do). @default true */
+  echo?: boolean | undefined;
+  /** How long to wait for the answer, in ms, reconnects included; then the promise rejects. @default the client's publishTimeout */
+  timeout?: number | undefined;
+}
+
+/** What `client.publish()` resolves to: where the message is in the channel. */
+export interface PublishResult {
+  channel: ChannelName;
+  seq: number;
+  epoch: string;
+  /** True when the gateway had published it already (a resend after a lost connection): published once. */
+  duplicate: boolean;
 }
 
 /** State of a subscription: waiting for `subscribed` (also while recovering a gap), active, or gone. */

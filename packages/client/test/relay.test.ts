@@ -60,6 +60,47 @@ describe('Relay', () => {
     expect(up).toHaveLength(1);
   });
 
+  it("sends the tabs' publishes up under ids of its own and answers each tab under the tab's id; a lost connection voids them", () => {
+    const { relay, up, posts } = setup();
+    relay.join('A', {});
+    relay.join('B', {});
+    relay.connected(connected({ 'user:42': res(0, false) }));
+    const publish = (id: number) => ({ type: 'publish' as const, channel: 'room', event: 'said', payload: {}, key: `k${id}`, id });
+    relay.request('A', publish(1));
+    relay.request('B', publish(1));
+    expect(up.map((f) => [f.key, f.id])).toEqual([
+      ['k1', expect.any(Number)],
+      ['k1', expect.any(Number)],
+    ]);
+    const [toA, toB] = up.map((f) => f.id as number);
+    expect(toA).not.toBe(toB);
+    posts.length = 0;
+    relay.frame(ctl({ type: 'error', code: 'rate_limited', message: 'slow', channel: 'room', id: toB }));
+    relay.frame(ctl({ type: 'published', channel: 'room', seq: 5, epoch: 'e1', id: toA }));
+    expect(posts).toEqual([
+      { t: 'frame', tab: 'B', f: ctl({ type: 'error', code: 'rate_limited', message: 'slow', channel: 'room', id: 1 }) },
+      { t: 'frame', tab: 'A', f: ctl({ type: 'published', channel: 'room', seq: 5, epoch: 'e1', id: 1 }) },
+    ]);
+    // An answer that came after the connection was lost is for nobody (the tab sends it again on the next one).
+    relay.request('A', publish(2));
+    const late = up.at(-1).id as number;
+    relay.lost();
+    posts.length = 0;
+    relay.frame(ctl({ type: 'published', channel: 'room', seq: 6, epoch: 'e1', id: late }));
+    expect(posts.filter((p) => p.t === 'frame' && p.tab === 'A')).toEqual([]);
+  });
+
+  it("gives the members of a presence channel in every tab's connected, also to a tab that joins later", () => {
+    const { relay, posts } = setup();
+    relay.join('A', { 'presence:room': {} });
+    relay.join('B', { 'presence:room': {} });
+    const members = [{ user: '42', info: { name: 'Ann' } }];
+    relay.connected(connected({ 'user:42': res(0, false), 'presence:room': { ...res(0, false), members, count: 1 } }));
+    relay.join('C', { 'presence:room': {} });
+    const subsOf = (tab: string) => posts.flatMap((p) => (p.t === 'connected' && p.tab === tab ? [p.f.subs['presence:room']] : []))[0];
+    for (const tab of ['A', 'B', 'C']) expect([tab, subsOf(tab)]).toEqual([tab, { seq: 0, epoch: 'e1', recovered: false, members, count: 1 }]);
+  });
+
   it('gives a tab that joins later the inbox messages not acknowledged yet, after its connected', () => {
     const { relay, posts } = setup();
     relay.join('A', {});

@@ -1,5 +1,7 @@
-// The Herald demo page: the browser SDK, its connection state, and a publish form.
-// Query parameters: ?channel=<name> (default "news", the channel the README and the development banner publish to), &ping=<ms> (heartbeat interval), &token=<jwt>.
+// The Herald demo page: the browser SDK, its connection state (shared by this browser's tabs), who is here
+// (a presence channel), a small chat (client publish), and a publish form.
+// Query parameters: ?channel=<name> (default "news", the channel the README and the development banner publish to),
+// &ping=<ms> (heartbeat interval), &token=<jwt>, &name=<demo user name> (development mode: the page mints its token).
 (function () {
   'use strict';
   var config = JSON.parse(document.getElementById('herald-config').textContent);
@@ -11,11 +13,38 @@
   };
 
   // State the tests (and curious developers) can read: window.heraldDemo.
-  var demo = { messages: [], inbox: [], states: [], resets: [], errors: [], reconnects: 0 };
+  var demo = { messages: [], inbox: [], chat: [], members: [], sharing: null, states: [], resets: [], errors: [], reconnects: 0 };
   window.heraldDemo = demo;
 
   var options = { url: wsUrl };
-  if (params.get('token')) options.token = params.get('token');
+  // Who this browser is: a token given in the URL, or (development mode, on this machine) a demo user whose
+  // name the browser keeps, so that its tabs are one user and share one connection.
+  var name = null;
+  if (params.get('token')) {
+    options.token = params.get('token');
+  } else if (config.demoTokens) {
+    name = params.get('name');
+    try {
+      name = name || window.localStorage.getItem('herald-demo-name');
+    } catch {
+      /* storage blocked: a name for this page only */
+    }
+    if (!/^[A-Za-z0-9 _.-]{1,32}$/.test(name || '')) name = 'guest-' + Math.floor(1000 + Math.random() * 9000);
+    try {
+      window.localStorage.setItem('herald-demo-name', name);
+    } catch {
+      /* ignore */
+    }
+    options.getToken = function () {
+      return fetch('demo-token?name=' + encodeURIComponent(name)).then(function (r) {
+        if (!r.ok) throw new Error('demo token: HTTP ' + r.status);
+        return r.json().then(function (b) {
+          return b.token;
+        });
+      });
+    };
+  }
+  demo.name = name;
   if (params.get('ping')) options.pingInterval = Number(params.get('ping'));
   if (params.get('maxDelay')) options.maxDelay = Number(params.get('maxDelay'));
   var client = Herald.createClient(options);
@@ -49,7 +78,15 @@
   });
   client.on('connected', function (e) {
     $('client').textContent = e.client;
+    $('me').textContent = e.user === null ? 'anonymous' : e.user + (name ? ' (' + name + ')' : '');
   });
+  // One WebSocket for all of this browser's tabs of this page (same user): the SDK elects one tab to hold it.
+  function showSharing(s) {
+    demo.sharing = s;
+    $('sharing').textContent = '1 connection shared by ' + s.tabs + (s.tabs === 1 ? ' tab' : ' tabs') + (s.leader ? ' (this tab holds it)' : '');
+  }
+  showSharing(client.sharing);
+  client.on('sharing', showSharing);
   client.on('error', function (err) {
     demo.errors.push(String(err && err.message));
     log('error: ' + (err && err.message), 'notice');
@@ -108,6 +145,66 @@
     });
   });
   $('channel').textContent = channel;
+
+  // Who's here and the chat: a presence channel and a chat channel, with a token that grants them.
+  var canChat = options.token !== undefined || options.getToken !== undefined;
+  if (!canChat) {
+    var hint = 'Needs a connection token: run the gateway in development mode and open this page on that machine, or pass ?token=.';
+    $('members-hint').textContent = hint;
+    $('chat-hint').textContent = hint;
+    $('chat-text').disabled = true;
+  } else {
+    var here = client.subscribe(config.presence);
+    var showMembers = function () {
+      var list = $('members');
+      list.textContent = '';
+      demo.members = [];
+      here.members.forEach(function (info, user) {
+        var shown = info && typeof info.name === 'string' ? info.name : user;
+        demo.members.push(shown);
+        var li = document.createElement('li');
+        li.textContent = shown + (name !== null && shown === name ? ' (you)' : '');
+        list.appendChild(li);
+      });
+      $('member-count').textContent = here.memberCount + (here.memberCount === 1 ? ' user' : ' users');
+    };
+    here.on('subscribed', showMembers);
+    here.on('join', showMembers);
+    here.on('leave', showMembers);
+    here.on('error', function (e) {
+      $('members-hint').textContent = 'cannot join ' + config.presence + ': ' + (e.serverCode || e.code);
+    });
+    client.subscribe(config.chat, function (m) {
+      var p = m.payload || {};
+      demo.chat.push({ seq: m.seq, name: p.name, text: p.text });
+      var li = document.createElement('li');
+      var who = document.createElement('span');
+      who.className = 'who';
+      who.textContent = String(p.name || '?');
+      li.appendChild(who);
+      li.appendChild(document.createTextNode(String(p.text || '')));
+      $('chat').appendChild(li);
+      $('chat').scrollTop = $('chat').scrollHeight;
+    });
+    $('chat-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var input = $('chat-text');
+      var text = input.value.trim();
+      if (!text) return;
+      var result = $('chat-result');
+      client.publish(config.chat, 'chat.message', { name: name || client.user || 'anonymous', text: text }).then(
+        function () {
+          input.value = '';
+          result.className = '';
+          result.textContent = '';
+        },
+        function (e) {
+          result.className = 'error';
+          result.textContent = 'not sent: ' + (e.serverCode || e.code) + ' (' + e.message + ')';
+        },
+      );
+    });
+  }
   client.connect();
 
   // Publish through the HTTP API (with the development key when the gateway runs in development mode).

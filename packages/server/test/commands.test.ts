@@ -96,6 +96,19 @@ describe('herald token', () => {
     client.terminate();
   });
 
+  it('mints publish grants and presence info', async () => {
+    const gw = await startGateway({ clock: systemClock });
+    const r = await run(['token', '--user', 'ann', '--channels', 'presence:*', '--publish', 'chat:*', '--info', '{"name":"Ann"}'], {
+      HERALD_JWT_SECRET: JWT_SECRET,
+    });
+    expect(r.code).toBe(0);
+    const { client, connected } = await TestClient.connect(gw.ws, { token: r.stdout.trim(), subs: { 'presence:room': {} } });
+    expect((connected.subs as Record<string, unknown>)['presence:room']).toMatchObject({ members: [{ user: 'ann', info: { name: 'Ann' } }] });
+    client.send({ type: 'publish', channel: 'chat:1', event: 'said', payload: {}, id: 1 });
+    expect(await client.nextOf('published')).toMatchObject({ seq: 1, id: 1 });
+    expect((await run(['token', '--user', '1', '--secret', JWT_SECRET, '--info', '{nope'])).code).toBe(2);
+  });
+
   it('refuses to mint without a user or a secret', async () => {
     expect((await run(['token', '--secret', JWT_SECRET])).code).toBe(2);
     expect((await run(['token', '--user', '1'])).code).toBe(2);

@@ -79,10 +79,10 @@ describe('SETTINGS schema', () => {
         .sort(),
     ).toEqual(Object.keys(NODE_DEFAULTS).sort());
     for (const k of optionKeys) expect(Object.keys(DEFAULTS)).toContain(k);
-    // demoApiKey is not a setting: the CLI passes its generated development key to the demo page.
+    // demoApiKey and demoTokenSecret are not settings: the CLI passes its generated development secrets to the demo page.
     expect([...optionKeys].sort()).toEqual(
       Object.keys(DEFAULTS)
-        .filter((k) => k !== 'demoApiKey')
+        .filter((k) => k !== 'demoApiKey' && k !== 'demoTokenSecret')
         .sort(),
     );
     expect(setting('logLevel').values).toEqual(LOG_LEVELS);

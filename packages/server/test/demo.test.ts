@@ -3,7 +3,7 @@
 // drives the page itself. /herald.min.js is the built bundle: run `npm run build` first.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { API_KEY, api, publish, startGateway } from './helpers.js';
+import { API_KEY, api, publish, startGateway, TestClient } from './helpers.js';
 
 const BUNDLE = new URL('../../client/dist/herald.min.js', import.meta.url);
 const DEMO_JS = new URL('../demo/demo.js', import.meta.url);
@@ -19,6 +19,9 @@ function embeddedConfig(html: string): unknown {
   if (!m) throw new Error('no herald-config script element in the page');
   return JSON.parse(m[1] as string);
 }
+
+/** The page's embedded configuration for `wsPath` and `apiKey` (demo tokens off). */
+const config = (wsPath: string, apiKey: string | null, demoTokens = false) => ({ wsPath, apiKey, demoTokens, chat: 'chat:demo', presence: 'presence:demo' });
 
 describe('demo page route', () => {
   it('is not served unless demo is enabled: /, /index.html, /demo.js and /herald.min.js answer 404', async () => {
@@ -40,7 +43,7 @@ describe('demo page route', () => {
     expect(page.type).toBe('text/html; charset=utf-8');
     expect(page.headers.get('cache-control')).toBe('no-store');
     expect(page.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: null });
+    expect(embeddedConfig(page.body)).toEqual(config('/ws', null));
     // The gateway has an API key configured; the page must not carry it unless told to.
     expect(page.body).not.toContain(API_KEY);
     expect(page.body).not.toContain('{{CONFIG}}');
@@ -59,7 +62,7 @@ describe('demo page route', () => {
     const gw = await startGateway({ demo: true, demoApiKey: API_KEY });
     const page = await get(gw.http, '/');
     expect(page.status).toBe(200);
-    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: API_KEY });
+    expect(embeddedConfig(page.body)).toEqual(config('/ws', API_KEY));
   });
 
   it('embeds the API key only for requesters on this machine: not when a forwarding header names another address', async () => {
@@ -67,15 +70,15 @@ describe('demo page route', () => {
     for (const headers of [{ 'x-forwarded-for': '203.0.113.5' }, { forwarded: 'for="[2001:db8::7]:443"' }, { 'x-forwarded-for': 'unknown' }]) {
       const page = await get(gw.http, '/', { headers });
       expect(page.status).toBe(200);
-      expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: null });
+      expect(embeddedConfig(page.body)).toEqual(config('/ws', null));
       expect(page.body).not.toContain(API_KEY);
     }
-    expect(embeddedConfig((await get(gw.http, '/', { headers: { 'x-forwarded-for': '127.0.0.1' } })).body)).toEqual({ wsPath: '/ws', apiKey: API_KEY });
+    expect(embeddedConfig((await get(gw.http, '/', { headers: { 'x-forwarded-for': '127.0.0.1' } })).body)).toEqual(config('/ws', API_KEY));
   });
 
   it('embeds the first configured WebSocket path', async () => {
     const gw = await startGateway({ demo: true, wsPaths: ['/push', '/ws'] });
-    expect(embeddedConfig((await get(gw.http, '/')).body)).toEqual({ wsPath: '/push', apiKey: null });
+    expect(embeddedConfig((await get(gw.http, '/')).body)).toEqual(config('/push', null));
   });
 
   it('cannot be broken out of the config script element by a hostile demoApiKey', async () => {
@@ -85,7 +88,42 @@ describe('demo page route', () => {
     expect(page.status).toBe(200);
     expect(page.body).not.toContain('<script>window.pwned');
     expect(page.body).not.toContain('<!--');
-    expect(embeddedConfig(page.body)).toEqual({ wsPath: '/ws', apiKey: hostile });
+    expect(embeddedConfig(page.body)).toEqual(config('/ws', hostile));
+  });
+
+  it('mints demo tokens for requesters on this machine only, granting presence:demo and chat:demo and nothing else', async () => {
+    const secret = 'demo_token_secret_0123456789_0123456789_01';
+    const gw = await startGateway({ demo: true, demoApiKey: API_KEY, jwtSecrets: [secret], demoTokenSecret: secret, allowAnonymous: false });
+    expect(embeddedConfig((await get(gw.http, '/')).body)).toEqual(config('/ws', API_KEY, true));
+    expect(embeddedConfig((await get(gw.http, '/', { headers: { 'x-forwarded-for': '203.0.113.5' } })).body)).toEqual(config('/ws', null, false));
+    const r = await get(gw.http, '/demo-token?name=Ann%20B');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    const { token, user, name } = JSON.parse(r.body) as { token: string; user: string; name: string };
+    expect([user, name]).toEqual(['demo-Ann_B', 'Ann B']);
+    const { client, connected } = await TestClient.connect(gw.ws, { token, subs: { 'presence:demo': {}, 'private:x': {} } });
+    expect(connected['user']).toBe('demo-Ann_B');
+    expect((connected['subs'] as Record<string, unknown>)['presence:demo']).toMatchObject({ members: [{ user: 'demo-Ann_B', info: { name: 'Ann B' } }] });
+    expect(await client.nextOf('error')).toMatchObject({ code: 'forbidden', channel: 'private:x' });
+    client.send({ type: 'publish', channel: 'chat:demo', event: 'chat.message', payload: { text: 'hi' }, id: 1 });
+    expect(await client.nextOf('published')).toMatchObject({ channel: 'chat:demo', seq: 1 });
+    client.send({ type: 'publish', channel: 'news', event: 'x', payload: {}, id: 2 });
+    expect(await client.nextOf('error')).toMatchObject({ code: 'forbidden', id: 2 });
+
+    expect((await get(gw.http, '/demo-token?name=Ann', { headers: { 'x-forwarded-for': '203.0.113.5' } })).status).toBe(404);
+    for (const bad of ['', '?name=', '?name=%3Cscript%3E', `?name=${'x'.repeat(33)}`]) {
+      const refused = await get(gw.http, `/demo-token${bad}`);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.body).error).toMatchObject({ code: 'invalid_field', field: 'name' });
+    }
+  });
+
+  it('has no demo tokens without demoTokenSecret, and refuses a demoTokenSecret the gateway would not accept', async () => {
+    const gw = await startGateway({ demo: true });
+    expect((await get(gw.http, '/demo-token?name=Ann')).status).toBe(404);
+    await expect(startGateway({ demo: true, demoTokenSecret: 'demo_token_secret_0123456789_0123456789_01' })).rejects.toThrow(
+      /demoTokenSecret: must be one of jwtSecrets/,
+    );
   });
 
   it('serves /herald.min.js (the built SDK bundle) and /demo.js as JavaScript', async () => {

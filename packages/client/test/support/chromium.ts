@@ -73,6 +73,14 @@ export interface DemoState {
   resets: Array<{ reason: string; seq: number; epoch: string; previous: { seq: number; epoch?: string } }>;
   errors: string[];
   reconnects: number;
+  /** The demo user's name (development mode's demo tokens), or null. */
+  name: string | null;
+  /** Chat messages as they arrived. */
+  chat: Array<{ seq: number; name: string; text: string }>;
+  /** Who is here (names), as last shown. */
+  members: string[];
+  /** How the connection is shared, as last shown. */
+  sharing: { tabs: number; leader: boolean } | null;
 }
 declare global {
   interface Window {

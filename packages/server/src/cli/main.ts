@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
@@ -62,6 +62,10 @@ export function prepareOptions(
       options: {
         ...options,
         apiKeys: [devApiKey],
+        // Tokens work in development too (the demo page's chat, `herald token`): a secret derived from the key, so
+        // the workers of --workers, handed the key, derive the same one.
+        jwtSecrets: [devJwtSecret(devApiKey)],
+        demoTokenSecret: devJwtSecret(devApiKey),
         allowAnonymous: explicit.has('allowAnonymous') ? (options.allowAnonymous ?? false) : true,
         demo: explicit.has('demo') ? (options.demo ?? false) : true,
         demoApiKey: devApiKey,
@@ -95,6 +99,11 @@ export function prepareOptions(
   return { options, notes };
 }
 
+/** The development mode's JWT secret: derived from its API key (43 characters of base64url). */
+export function devJwtSecret(devApiKey: string): string {
+  return createHmac('sha256', devApiKey).update('herald development JWT secret').digest('base64url');
+}
+
 /** Human-readable logs: asked for, or development mode on a terminal (`auto`); JSON otherwise (a pipe, a file, a log collector). */
 function prettyLogs(format: LogFormat, devMode: boolean): boolean {
   return format === 'pretty' || (format === 'auto' && devMode && process.stdout.isTTY === true);
@@ -120,6 +129,7 @@ function banner(base: string, wsPath: string, demo: boolean, admin: boolean, dev
       ...(demo ? [`  Demo page:        ${base}/`] : []),
       ...(admin ? [`  Admin dashboard:  ${base}/admin`] : []),
       `  API key (dev):    ${devApiKey}`,
+      `  JWT secret (dev): ${devJwtSecret(devApiKey)}   (herald token --user 42 --secret ...)`,
       `  Try:  curl -X POST ${base}/api/publish -H 'Authorization: Bearer ${devApiKey}' \\`,
       `          -H 'Content-Type: application/json' -d '{"channel":"news","type":"hello","payload":{"text":"hi"}}'`,
       '  Never use development mode in production: set HERALD_API_KEY and HERALD_JWT_SECRET.',

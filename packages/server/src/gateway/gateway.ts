@@ -208,7 +208,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     apiRoutes.set('admin', admin.apiRoute);
     extraRoutes.push(admin.page);
   }
-  if (options.demo) extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, logger }));
+  if (options.demo) {
+    extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, tokenSecret: options.demoTokenSecret, clock, logger }));
+  }
   const http = createHttpHandler({ auth, stats, logger, apiRoutes, ops, isEndpoint, extraRoutes });
   const server = createServer(http);
 

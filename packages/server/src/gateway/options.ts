@@ -109,6 +109,11 @@ export interface GatewayOptions {
   demo?: boolean;
   /** API key the demo page's publish form is prefilled with (the CLI sets it in development mode only). */
   demoApiKey?: string;
+  /**
+   * A JWT secret (one of `jwtSecrets`) with which the demo page mints tokens for its visitors on this machine: a
+   * demo user that may join `presence:demo` and publish to `chat:demo`. The CLI sets it in development mode only.
+   */
+  demoTokenSecret?: string;
   /** Serve the admin dashboard at `/admin` and `POST /api/admin/token` (both need the API key; see docs/metrics.md). @default false */
   admin?: boolean;
   /** Bearer tokens that may read `/metrics` besides the API keys (at least 16 characters each; several allow rotation), for a scraper that must not publish. @default [] */
@@ -167,9 +172,13 @@ export interface GatewayOptions {
 
 /** Options after defaults, with the collaborators still optional (built in createGateway). */
 export type ResolvedOptions = Required<
-  Omit<GatewayOptions, 'engine' | 'clock' | 'logger' | 'demoApiKey' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret' | 'publishHookUrl' | 'publishHookSecret'>
+  Omit<
+    GatewayOptions,
+    'engine' | 'clock' | 'logger' | 'demoApiKey' | 'demoTokenSecret' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret' | 'publishHookUrl' | 'publishHookSecret'
+  >
 > & {
   demoApiKey: string | undefined;
+  demoTokenSecret: string | undefined;
   jwksUrl: string | undefined;
   webhookUrl: string | undefined;
   webhookSecret: string | undefined;
@@ -221,6 +230,7 @@ export const DEFAULTS: ResolvedOptions = {
   idempotencyMaxKeys: ENGINE_DEFAULTS.idempotencyMaxKeys,
   demo: false,
   demoApiKey: undefined,
+  demoTokenSecret: undefined,
   transport: 'ws',
   admin: false,
   metricsTokens: [],
@@ -328,6 +338,9 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.admin && o.apiKeys.length === 0) throw new OptionsError('admin', 'the admin dashboard needs an API key (apiKeys): it is what the page asks for');
   if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
   for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
+  if (o.demoTokenSecret !== undefined && !o.jwtSecrets.includes(o.demoTokenSecret)) {
+    throw new OptionsError('demoTokenSecret', 'must be one of jwtSecrets (the gateway must accept the tokens the demo page mints)');
+  }
   if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
   checkPublishHook(o);
   const ids = new Set<string>();

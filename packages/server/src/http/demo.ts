@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { SignJWT } from 'jose';
+import type { Clock } from '../util/clock.js';
 import { isLoopbackRequest } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import type { RouteHook } from './handler.js';
@@ -14,8 +16,22 @@ export interface DemoOptions {
    * (loopback, with no forwarding header naming another address) gets a page that carries it.
    */
   apiKey: string | undefined;
+  /**
+   * A JWT secret to mint demo tokens with (development mode only): `GET /demo-token?name=...` answers a requester on
+   * this machine (the same rule as `apiKey`) with a token for the demo user of that name, who may join
+   * `presence:demo` and publish to `chat:demo`.
+   */
+  tokenSecret?: string | undefined;
+  clock: Clock;
   logger: Logger;
 }
+
+/** The demo's chat and who-is-here channels (what demo tokens grant). */
+export const DEMO_CHAT = 'chat:demo';
+export const DEMO_PRESENCE = 'presence:demo';
+/** Demo user names: what the page picks or the visitor types. */
+const DEMO_NAME = /^[A-Za-z0-9 _.-]{1,32}$/;
+const DEMO_TOKEN_TTL = 3600;
 
 const demoFile = (name: string): string => readFileSync(new URL(`../../demo/${name}`, import.meta.url), 'utf8');
 
@@ -35,10 +51,20 @@ function clientBundle(logger: Logger): string | undefined {
  */
 export function createDemoRoute(options: DemoOptions): RouteHook {
   // "<" is escaped so nothing in the config can close the script element it sits in.
-  const page = (apiKey: string | undefined): string =>
-    demoFile('index.html').replace('{{CONFIG}}', JSON.stringify({ wsPath: options.wsPath, apiKey: apiKey ?? null }).replace(/</g, '\\u003c'));
-  const withKey = page(options.apiKey);
-  const withoutKey = page(undefined);
+  const page = (local: boolean): string =>
+    demoFile('index.html').replace(
+      '{{CONFIG}}',
+      JSON.stringify({
+        wsPath: options.wsPath,
+        apiKey: (local && options.apiKey) || null,
+        demoTokens: local && options.tokenSecret !== undefined,
+        chat: DEMO_CHAT,
+        presence: DEMO_PRESENCE,
+      }).replace(/</g, '\\u003c'),
+    );
+  const withKey = page(true);
+  const withoutKey = page(false);
+  const tokenKey = options.tokenSecret === undefined ? undefined : new TextEncoder().encode(options.tokenSecret);
   const files = new Map<string, { type: string; body: string | undefined }>([
     ['/', { type: 'text/html; charset=utf-8', body: withKey }],
     ['/demo.js', { type: 'text/javascript; charset=utf-8', body: demoFile('demo.js') }],
@@ -48,6 +74,13 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path === '/favicon.ico') {
       res.writeHead(204).end();
+      return true;
+    }
+    if (path === '/demo-token' && tokenKey !== undefined && req.method === 'GET' && isLoopbackRequest(req.socket.remoteAddress, req.headers)) {
+      demoToken(req, res, tokenKey, options.clock).catch((err: unknown) => {
+        options.logger.error({ err }, 'demo token failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
       return true;
     }
     const found = files.get(path === '/index.html' ? '/' : path);
@@ -69,4 +102,23 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
     res.end(req.method === 'HEAD' ? undefined : file.body);
     return true;
   };
+}
+
+/** `GET /demo-token?name=Ann`: a token for the demo user `demo-Ann`, with `info: {name}`. */
+async function demoToken(req: IncomingMessage, res: ServerResponse, key: Uint8Array, clock: Clock): Promise<void> {
+  const name = new URL(req.url ?? '/', 'http://demo').searchParams.get('name') ?? '';
+  if (!DEMO_NAME.test(name)) {
+    const body = JSON.stringify({ error: { code: 'invalid_field', field: 'name', message: 'name must be 1-32 characters of letters, digits, space, _ . -' } });
+    res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+    return;
+  }
+  const user = `demo-${name.trim().replace(/ +/g, '_') || '_'}`;
+  const now = Math.floor(clock.now() / 1000);
+  const token = await new SignJWT({ channels: [DEMO_PRESENCE], publish: [DEMO_CHAT], info: { name } })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(user)
+    .setIssuedAt(now)
+    .setExpirationTime(now + DEMO_TOKEN_TTL)
+    .sign(key);
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ token, user, name }));
 }

@@ -4,13 +4,15 @@ import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
 
 const SPECS: readonly FlagSpec[] = [
   { flag: '--user', description: "The user id (the token's sub); the connection is subscribed to user:<id>." },
-  { flag: '--channels', description: 'Private channel patterns the token grants, comma-separated (e.g. "private:team-*").' },
+  { flag: '--channels', description: 'Private and presence channel patterns the token grants, comma-separated (e.g. "private:team-*").' },
+  { flag: '--publish', description: 'Channel patterns the client may publish to, comma-separated (e.g. "chat:*"); none by default.' },
+  { flag: '--info', description: 'JSON the other members of a presence channel see (e.g. \'{"name":"Ann"}\').' },
   { flag: '--ttl', description: 'Lifetime in seconds (default 3600).' },
   { flag: '--secret', env: 'HERALD_JWT_SECRET', description: 'The HS256 secret the gateway verifies tokens with.' },
 ];
 
 export const TOKEN_HELP = flagsHelp(
-  'herald token --user ID [--channels P1,P2] [--ttl SECONDS] [--secret S]',
+  'herald token --user ID [--channels P1,P2] [--publish P1,P2] [--info JSON] [--ttl SECONDS] [--secret S]',
   'Mints a connection token (JWT, HS256) for development and tests, and prints it. Backends mint their own\n(the PHP SDK: Herald\\Token::forUser).',
   SPECS,
 );
@@ -22,12 +24,26 @@ export async function tokenCommand(argv: readonly string[], env: Readonly<Record
   const secret = required(v, '--secret', 'token');
   const ttlText = v.get('--ttl') ?? '3600';
   if (!/^\d+$/.test(ttlText) || Number(ttlText) < 1) throw new ConfigError('herald token: --ttl must be a positive number of seconds');
-  const channels = (v.get('--channels') ?? '')
-    .split(',')
-    .map((c) => c.trim())
-    .filter((c) => c.length > 0);
+  const list = (flag: string): string[] =>
+    (v.get(flag) ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c.length > 0);
+  const claims: Record<string, unknown> = {};
+  const channels = list('--channels');
+  const publish = list('--publish');
+  if (channels.length > 0) claims['channels'] = channels;
+  if (publish.length > 0) claims['publish'] = publish;
+  const info = v.get('--info');
+  if (info !== undefined) {
+    try {
+      claims['info'] = JSON.parse(info) as unknown;
+    } catch {
+      throw new ConfigError('herald token: --info must be JSON, e.g. \'{"name":"Ann"}\'');
+    }
+  }
   const iat = Math.floor(now / 1000);
-  return new SignJWT(channels.length > 0 ? { channels } : {})
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(user)
     .setIssuedAt(iat)
