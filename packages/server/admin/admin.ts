@@ -212,6 +212,7 @@ function render(): void {
   setText('#total-delivered', v.totals.delivered);
   setText('#total-dropped', v.totals.dropped);
   setText('#webhooks-queued', v.webhooks.queued);
+  setText('#webhooks-held', v.webhooks.held);
   setText('#webhooks-dead', v.webhooks.dead);
   setText('#webhooks-age', `${Math.round(v.webhooks.queueAge)} s`);
   setText('#webhooks-sent', v.webhooks.sent);

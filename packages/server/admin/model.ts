@@ -35,7 +35,7 @@ export interface DashboardView {
   channelList: ChannelCount[];
   chart: ChartPoint[];
   /** The webhook queue (cluster-wide: the largest any node measured) and this run's deliveries (every node's). */
-  webhooks: { queued: number; dead: number; queueAge: number; sent: number; failed: number };
+  webhooks: { queued: number; held: number; dead: number; queueAge: number; sent: number; failed: number };
 }
 
 interface NodeEntry {
@@ -126,6 +126,7 @@ export class DashboardModel {
       chart,
       webhooks: {
         queued: Math.max(0, ...nodes.map((s) => s.webhooks?.queued ?? 0)),
+        held: Math.max(0, ...nodes.map((s) => s.webhooks?.held ?? 0)),
         dead: Math.max(0, ...nodes.map((s) => s.webhooks?.dead ?? 0)),
         queueAge: Math.max(0, ...nodes.map((s) => s.webhooks?.queueAge ?? 0)),
         sent: sum((s) => s.webhooks?.sent ?? 0),

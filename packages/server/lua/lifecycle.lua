@@ -1,31 +1,35 @@
 --[[
 Herald lifecycle tracking for the webhooks (docs/webhooks.md, docs/redis.md): the first and last connection
 of a user and the first and last subscriber of a channel, cluster-wide, decided atomically and queued as
-events on the outbox stream in the same step (so a crash loses none). Every key shares the hash tag
-{webhooks}. Each node adds, removes and refreshes its own connections (as presence does); connections of a
-node that stopped refreshing expire, and `sweep` (run by every node) removes them.
+events in the outbox in the same step (so a crash loses none). Every key shares the hash tag {webhooks}. Each
+node adds, removes and refreshes its own connections (as presence does); connections of a node that stopped
+refreshing expire, and `sweep` (run by every node) removes them.
 
-KEYS[1] <prefix>:{webhooks}:conns    zset: "<kind>\n<key>\n<client>" -> expiry (ms); kind u (user) or c (channel)
-KEYS[2] <prefix>:{webhooks}:counts   hash: "<kind>\n<key>" -> live connections
-KEYS[3] <prefix>:{webhooks}:offline  zset: user -> when its user.offline is due (the hold-back)
-KEYS[4] <prefix>:{webhooks}:events   stream: the outbox's events (field e)
-KEYS[5] <prefix>:{webhooks}:seq      string: a counter for event ids
+A user's last disconnection holds its user.offline back in the outbox (KEYS[3], KEYS[4], as lua/outbox.lua
+`hold` does, under the key "user.offline:<user>"); a new connection within the hold-back cancels it, and then
+says no user.online either. The outbox queues what is still held when it is due (lua/outbox.lua `promote`).
+
+KEYS[1] <prefix>:{webhooks}:conns        zset: "<kind>\n<key>\n<client>" -> expiry (ms); kind u (user) or c (channel)
+KEYS[2] <prefix>:{webhooks}:counts       hash: "<kind>\n<key>" -> live connections
+KEYS[3] <prefix>:{webhooks}:held         zset: hold key -> when its event is due (ms)
+KEYS[4] <prefix>:{webhooks}:held:events  hash: hold key -> event JSON
+KEYS[5] <prefix>:{webhooks}:events       stream: the outbox's events (field e)
+KEYS[6] <prefix>:{webhooks}:seq          string: a counter for event ids
 
 ARGV[1] mode: add | remove | refresh | sweep   ARGV[2] now (ms)   ARGV[3] ttl (ms)   ARGV[4] offline delay (ms)
 ARGV[5..] for add, remove, refresh: triples  <kind> <key> <client>
-Returns the number of events queued.
+Returns the number of events queued or held.
 ]]
 
-local conns, counts, offline, events, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local conns, counts, held, heldEvents, events, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local mode, now, ttl, delay = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local queued = 0
 
 -- User ids and channel names are [A-Za-z0-9_\-:.@=]: JSON-safe as they are.
-local function event(etype, field, key)
+local function event(etype, field, key, time)
   local id = 'evt_' .. string.format('%d', now) .. '_' .. redis.call('INCR', seq)
-  local json = '{"id":"' .. id .. '","type":"' .. etype .. '","time":' .. string.format('%d', now) .. ',"data":{"' .. field .. '":"' .. key .. '"}}'
-  redis.call('XADD', events, '*', 'e', json)
   queued = queued + 1
+  return '{"id":"' .. id .. '","type":"' .. etype .. '","time":' .. string.format('%d', time) .. ',"data":{"' .. field .. '":"' .. key .. '"}}'
 end
 
 local function add(kind, key, client)
@@ -33,9 +37,14 @@ local function add(kind, key, client)
   if redis.call('HINCRBY', counts, kind .. '\n' .. key, 1) ~= 1 then return end
   if kind == 'u' then
     -- Back within the hold-back: the offline was never said, so neither is an online.
-    if redis.call('ZREM', offline, key) == 0 then event('user.online', 'user', key) end
+    local hk = 'user.offline:' .. key
+    if redis.call('ZREM', held, hk) == 1 then
+      redis.call('HDEL', heldEvents, hk)
+    else
+      redis.call('XADD', events, '*', 'e', event('user.online', 'user', key, now))
+    end
   else
-    event('channel.occupied', 'channel', key)
+    redis.call('XADD', events, '*', 'e', event('channel.occupied', 'channel', key, now))
   end
 end
 
@@ -46,9 +55,11 @@ local function remove(member)
   if redis.call('HINCRBY', counts, kind .. '\n' .. key, -1) > 0 then return end
   redis.call('HDEL', counts, kind .. '\n' .. key)
   if kind == 'u' then
-    redis.call('ZADD', offline, now + delay, key)
+    local hk = 'user.offline:' .. key
+    redis.call('ZADD', held, now + delay, hk)
+    redis.call('HSET', heldEvents, hk, event('user.offline', 'user', key, now + delay))
   else
-    event('channel.vacated', 'channel', key)
+    redis.call('XADD', events, '*', 'e', event('channel.vacated', 'channel', key, now))
   end
 end
 
@@ -64,10 +75,6 @@ elseif mode == 'refresh' then
   end
 elseif mode == 'sweep' then
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', conns, '-inf', '(' .. now, 'LIMIT', 0, 1000)) do remove(member) end
-  for _, user in ipairs(redis.call('ZRANGEBYSCORE', offline, '-inf', now, 'LIMIT', 0, 1000)) do
-    redis.call('ZREM', offline, user)
-    if not redis.call('HGET', counts, 'u\n' .. user) then event('user.offline', 'user', user) end
-  end
 else
   return redis.error_reply('INVALID_ARGUMENT unknown mode')
 end

@@ -6,8 +6,14 @@ KEYS[2] <prefix>:{webhooks}:due     zset: job id -> when it is due (ms); a lease
 KEYS[3] <prefix>:{webhooks}:jobs    hash: job id -> job JSON {"endpoint","event","attempt","created"}
 KEYS[4] <prefix>:{webhooks}:age     zset: job id -> when its event was fanned out (ms): the queue's age
 KEYS[5] <prefix>:{webhooks}:dead    stream: dead letters (field j: job JSON with "id","reason","died")
+KEYS[6] <prefix>:{webhooks}:held    zset: hold key -> when its event is due (ms) (also written by lifecycle.lua)
+KEYS[7] <prefix>:{webhooks}:held:events  hash: hold key -> event JSON
 
 ARGV[1] mode, ARGV[2] now (ms)
+hold:    ARGV[3] key, ARGV[4] event JSON, ARGV[5] due (ms)  -> holds it (replacing what the key held)
+cancel:  ARGV[3] key                                        -> 1 dropped, 0 nothing held under it
+promote: ARGV[3] max                                        -> queues up to max held events due at now on the
+         events stream (in due order); returns how many
 fanout: ARGV[3..]: groups of  <stream entry id> <n> <job id> <job JSON> x n  -> queues the jobs, then XACK+XDEL
         each entry (an event no endpoint wants has n = 0)
 claim:  ARGV[3] lease (ms), ARGV[4] max            -> { job id, job JSON, ... } leased until now + lease
@@ -17,7 +23,7 @@ dead:   ARGV[3] job id, ARGV[4] dead letter JSON, ARGV[5] most dead letters kept
 replay: ARGV[3..]: groups of <dead entry id> <new job id> <job JSON>  -> queues them due now, deletes the letters
 ]]
 
-local events, due, jobs, age, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local events, due, jobs, age, dead, held, heldEvents = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local mode, now = ARGV[1], tonumber(ARGV[2])
 
 local function queue(id, job, at)
@@ -32,7 +38,27 @@ local function forget(id)
   redis.call('ZREM', age, id)
 end
 
-if mode == 'fanout' then
+if mode == 'hold' then
+  redis.call('ZADD', held, tonumber(ARGV[5]), ARGV[3])
+  redis.call('HSET', heldEvents, ARGV[3], ARGV[4])
+  return 0
+elseif mode == 'cancel' then
+  if redis.call('ZREM', held, ARGV[3]) == 0 then return 0 end
+  redis.call('HDEL', heldEvents, ARGV[3])
+  return 1
+elseif mode == 'promote' then
+  local n = 0
+  for _, key in ipairs(redis.call('ZRANGEBYSCORE', held, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
+    local e = redis.call('HGET', heldEvents, key)
+    redis.call('ZREM', held, key)
+    redis.call('HDEL', heldEvents, key)
+    if e then
+      redis.call('XADD', events, '*', 'e', e)
+      n = n + 1
+    end
+  end
+  return n
+elseif mode == 'fanout' then
   local i = 3
   while i <= #ARGV do
     local entry, n = ARGV[i], tonumber(ARGV[i + 1])

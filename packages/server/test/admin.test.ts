@@ -332,6 +332,18 @@ describe('DashboardModel', () => {
     expect(v.chart).toEqual([{ second: 10, in: 2, out: 4, dropped: 0 }]);
   });
 
+  it('shows the one webhook queue of every protocol: the largest measurement of the cluster-wide queue, the sum of deliveries', () => {
+    const m = new DashboardModel();
+    const hooks = (queued: number, held: number, sent: number) => ({
+      webhooks: { queued, held, dead: 1, queueAge: queued, sent, failed: 1, retried: 1, deadLettered: 0 },
+    });
+    m.add(snap('a', hooks(3, 2, 10)), 0);
+    m.add(snap('b', hooks(5, 1, 4)), 0);
+    // A node of a version before the hold-backs moved into the queue says nothing of them.
+    m.add(snap('c', { webhooks: { queued: 4, dead: 1, queueAge: 0, sent: 1, failed: 0, retried: 0, deadLettered: 0 } }), 0);
+    expect(m.view(1000).webhooks).toEqual({ queued: 5, held: 2, dead: 1, queueAge: 5, sent: 15, failed: 2 });
+  });
+
   it('drops silent nodes, ignores stale snapshots, and seeds the chart from a series', () => {
     const m = new DashboardModel();
     m.seed('a', [

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, helpText, NODE_DEFAULTS, parseConfig, SETTINGS, withPusherApp, type Setting } from '../src/cli/config.js';
 import { LOG_LEVELS } from '../src/util/logger.js';
-import { DEFAULTS, OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../src/gateway/options.js';
+import { DEFAULTS, OptionsError, resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from '../src/gateway/options.js';
+import { pusherWebhookPlugin } from '../src/protocols/pusher/protocol.js';
 
 const setting = (key: Setting['key']): Setting => {
   const s = SETTINGS.find((x) => x.key === key);
@@ -484,5 +485,26 @@ describe('Pusher apps', () => {
       'pusherApps',
     );
     expect(resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x/hook', events: ['member_added'] }] }] }).pusherApps).toHaveLength(1);
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhookRetryFor: 0 }] })).option).toBe('pusherApps');
+    expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, batchWebhooks: 'yes' as never }] })).option).toBe('pusherApps');
+  });
+
+  it("makes one webhook endpoint per URL of each app, in Pusher's format, retried 5 minutes unless the app says otherwise", () => {
+    const { format, endpoints } = pusherWebhookPlugin([
+      { ...app, webhooks: [{ url: 'https://a/hook' }, { url: 'https://b/hook', events: ['client_event'] }] },
+      { id: 'two', key: 'key-two', secret: 'secret-two-0123456789', webhooks: [{ url: 'https://c/hook' }], webhookRetryFor: 60_000, batchWebhooks: true },
+    ]);
+    expect(format.name).toBe('pusher');
+    expect(endpoints.map((e) => [e.name, e.url, e.app, e.key, e.format, e.events, e.retryFor, e.batch])).toEqual([
+      ['pusher.app1.1', 'https://a/hook', 'app1', app.key, 'pusher', [], 300_000, 1],
+      ['pusher.app1.2', 'https://b/hook', 'app1', app.key, 'pusher', ['client_event'], 300_000, 1],
+      ['pusher.two.1', 'https://c/hook', 'two', 'key-two', 'pusher', [], 60_000, format.maxBatch],
+    ]);
+    // Their names are reserved: a native endpoint cannot take one (metrics and dead letters would mix them up).
+    const secret = `whsec_${Buffer.from('x'.repeat(32)).toString('base64')}`;
+    expect(() => webhookEndpoints(resolveOptions({ webhooks: [{ name: 'pusher.app1.1', url: 'https://x/h', secret }] }))).toThrow(/pusher\./);
+    expect(webhookEndpoints(resolveOptions({ webhooks: [{ url: 'https://x/h', secret }], webhookRetryFor: 5000 }))).toMatchObject([
+      { name: 'default', format: 'standard', retryFor: 5000, batch: 1 },
+    ]);
   });
 });

@@ -373,37 +373,6 @@ export function engineContract(name: string, factory: ContractFactory): void {
       expect(await m.leave(ch, 'c4')).toEqual({ user: '3', last: true });
     });
 
-    it('queues jobs: due times, leases, acknowledgement, retries with attempts, cancel, dead letters', async () => {
-      const { engine } = await start();
-      const q = engine.jobs;
-      const t = 1_000_000;
-      expect(await q.enqueue('hooks', { id: 'a', payload: '{"n":1}' }, t)).toBe(true);
-      expect(await q.enqueue('hooks', { id: 'a', payload: 'again' }, t)).toBe(false);
-      await q.enqueue('hooks', { id: 'b', payload: 'b' }, t + 5000);
-      await q.enqueue('hooks', { id: 'c', payload: 'c' }, t + 1);
-      await q.enqueue('other', { id: 'a', payload: 'other queue' }, t);
-      expect(await q.claim('hooks', t - 1, 10, 1000)).toEqual([]);
-      expect(await q.claim('hooks', t + 1, 10, 1000)).toEqual([
-        { id: 'a', payload: '{"n":1}', attempts: 0 },
-        { id: 'c', payload: 'c', attempts: 0 },
-      ]);
-      // Leased: nobody else gets them, and a held job cannot be cancelled.
-      expect(await q.claim('hooks', t + 2, 10, 1000)).toEqual([]);
-      expect(await q.cancel('hooks', 'a', t + 2)).toBe(false);
-      await q.ack('hooks', 'c');
-      await q.retry('hooks', 'a', t + 100);
-      expect(await q.claim('hooks', t + 100, 10, 1000)).toEqual([{ id: 'a', payload: '{"n":1}', attempts: 1 }]);
-      // A lease that ends (its node died) makes the job due again.
-      expect(await q.claim('hooks', t + 1101, 10, 1000)).toEqual([{ id: 'a', payload: '{"n":1}', attempts: 1 }]);
-      await q.bury('hooks', 'a', 'gave up: 500');
-      expect(await q.dead('hooks', 10)).toEqual([{ id: 'a', payload: '{"n":1}', reason: 'gave up: 500' }]);
-      expect(await q.cancel('hooks', 'b', t + 200)).toBe(true);
-      expect(await q.cancel('hooks', 'b', t + 200)).toBe(false);
-      expect(await q.claim('hooks', t + 10_000, 10, 1000)).toEqual([]);
-      expect(await q.claim('other', t, 10, 1000)).toEqual([{ id: 'a', payload: 'other queue', attempts: 0 }]);
-      expect(await q.claim('hooks', t + 20_000, 1, 1000)).toEqual([]);
-    });
-
     it('reports itself ready while running', async () => {
       const { engine } = await start();
       await expect(engine.check()).resolves.toBeUndefined();
@@ -544,6 +513,33 @@ export function engineContract(name: string, factory: ContractFactory): void {
           [j3.endpoint, j3.event, 0],
         ].sort(),
       );
+    });
+
+    it('holds outbox events back until due, drops the ones cancelled in time, replaces one held under the same key', async () => {
+      const { engine } = await start();
+      const now = 1_000_000;
+      const box = engine.outbox;
+      await box.hold('vacated:a', ev('h1', 'channel.vacated'), now + 3000);
+      await box.hold('vacated:b', ev('h2', 'channel.vacated'), now + 3000);
+      await box.hold('offline:42', ev('h3'), now + 1000);
+      await box.hold('offline:42', ev('h4'), now + 2000);
+      await box.publish([ev('p1')]);
+      expect(await box.stats()).toMatchObject({ queued: 1, held: 3 });
+      const routed: string[] = [];
+      const route = (e: string): string[] => (routed.push((JSON.parse(e) as { id: string }).id), ['a']);
+      expect(await box.fanOut(route, 100, now + 1500)).toBe(1);
+      expect(routed).toEqual(['p1']);
+      expect(await box.cancel('vacated:b')).toBe(true);
+      expect(await box.cancel('vacated:b')).toBe(false);
+      expect(await box.cancel('never')).toBe(false);
+      expect(await box.fanOut(route, 100, now + 3000)).toBe(2);
+      // In due order; the replaced event is gone, the cancelled one never comes.
+      expect(routed).toEqual(['p1', 'h4', 'h1']);
+      // Queued already: too late to cancel.
+      expect(await box.cancel('vacated:a')).toBe(false);
+      expect(await box.stats()).toMatchObject({ queued: 3, held: 0 });
+      const jobs = await box.claim(now + 3000, 10_000, 100);
+      expect(jobs.map((j) => JSON.parse(j.event).id).sort()).toEqual(['h1', 'h4', 'p1']);
     });
   });
 }

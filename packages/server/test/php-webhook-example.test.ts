@@ -57,7 +57,7 @@ describe('examples/php/webhook.php', () => {
     const logged = (text: string, step = 0) =>
       eventually(async () => {
         clock.advance(step);
-        await gw.gateway.nativeWebhooks.kick();
+        await gw.gateway.webhooks.kick();
         return read().includes(text) ? true : undefined;
       }, text);
     await logged('user 42 online');

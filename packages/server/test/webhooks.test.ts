@@ -140,7 +140,7 @@ function passer(clock: ManualClock, gws: TestGateway[]): Setup['pass'] {
       for (const g of gws) {
         // Redis work fired by the timers (lifecycle sweeps, presence) runs in order on the command connection.
         await g.gateway.engine.presence.online(['-']);
-        await g.gateway.nativeWebhooks.kick();
+        await g.gateway.webhooks.kick();
       }
     }
   };
@@ -215,7 +215,7 @@ for (const [name, setup] of Object.entries(setups)) {
       expect(acked?.data).toMatchObject({ message, user: '42', client: c.connected['client'], time: expect.any(Number) });
       expect(new Date(acked?.timestamp ?? '').getTime()).toBe(acked?.data['time']);
       const metrics = (await Promise.all([...new Set([s.pub, s.sub])].map(async (g) => (await api(g.http, 'GET', '/metrics')).body as string))).join('\n');
-      expect(metrics).toMatch(/herald_webhooks_retried_total\{endpoint="app",node="[^"]+"\} [1-9]/);
+      expect(metrics).toMatch(/herald_webhooks_retried_total\{endpoint="app",format="standard",node="[^"]+"\} [1-9]/);
     });
 
     it('holds events while the receiver is down for a quarter of an hour and delivers them once it is back', async () => {
@@ -271,7 +271,7 @@ for (const [name, setup] of Object.entries(setups)) {
       expect(state.deadLetters[0]).toMatchObject({ endpoint: 'app', attempt: attempts, reason: 'status 503' });
       // Counted by the node that gave up on it (either, with two).
       const metrics = [...new Set([s.pub, s.sub])].map(async (g) => (await api(g.http, 'GET', '/metrics')).body as string);
-      expect((await Promise.all(metrics)).join('\n')).toMatch(/herald_webhooks_dead_total\{endpoint="app",node="[^"]+"\} 1/);
+      expect((await Promise.all(metrics)).join('\n')).toMatch(/herald_webhooks_dead_total\{endpoint="app",format="standard",node="[^"]+"\} 1/);
       receiver.failNext = 0;
       expect((await api(s.pub.http, 'POST', '/api/webhooks/replay', {})).body).toEqual({ replayed: 1 });
       await until(s, () => receiver.delivered.length === 1, 'the replayed event');

@@ -355,7 +355,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'json',
     secret: true,
     description:
-      'Webhook endpoints, a JSON array of {"name", "url", "secret": "whsec_...", "events": [...], "channels": [prefixes]} (events and channels optional: all). Usually in the --config file. See docs/webhooks.md.',
+      'Webhook endpoints, a JSON array of {"name", "url", "secret": "whsec_...", "events": [...], "channels": [prefixes]} (events and channels optional: all). Usually in the --config file. See docs/webhooks.md. (The Pusher apps\' webhooks are in pusherApps.)',
     defaultNote: 'none',
   },
   {
@@ -388,7 +388,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_WEBHOOK_RETRY_FOR_MS',
     flag: '--webhook-retry-for-ms',
     type: 'int',
-    description: 'How long a webhook delivery is retried (exponential back-off with jitter, at most 10 minutes apart) before it is dead-lettered.',
+    description:
+      "How long a delivery to a native webhook endpoint is retried (exponential back-off with jitter, at most 10 minutes apart) before it is dead-lettered. A Pusher app's webhooks have their own (its webhookRetryFor, 5 minutes).",
   },
   {
     key: 'webhookOfflineDelay',
@@ -403,7 +404,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_WEBHOOK_TIMEOUT_MS',
     flag: '--webhook-timeout-ms',
     type: 'int',
-    description: 'Most time one webhook request may take before it counts as failed.',
+    description: 'Most time one webhook request may take before it counts as failed (every endpoint, native and Pusher).',
   },
   {
     key: 'clientPublishRate',
@@ -570,7 +571,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'json',
     secret: true,
     description:
-      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
+      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks, webhookRetryFor, batchWebhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
   },
   { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (logs go to stdout).' },
   {

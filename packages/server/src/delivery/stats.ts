@@ -61,10 +61,6 @@ export class Stats {
   ingested = 0;
   /** Ingested messages sent to the dead-letter stream. */
   ingestDeadLetters = 0;
-  /** Webhook requests delivered (a 2xx answer). */
-  webhooksSent = 0;
-  /** Webhook requests that failed and were queued again. */
-  webhookRetries = 0;
   /** Refused credentials (API key, connection token, subscription), by reason. */
   readonly authFailures = new Map<string, number>();
   /** Requests refused by a limit, by limit. */

@@ -34,6 +34,8 @@ export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { k
 export interface OutboxStats {
   /** Jobs waiting (due or not) and in flight, plus events not fanned out yet. */
   queued: number;
+  /** Events held back (see `Outbox.hold`), not counted in `queued` until they are due. */
+  held: number;
   /** Dead letters kept. */
   dead: number;
   /** When the oldest waiting job (or event) was created (ms), or null when none waits. */
@@ -41,16 +43,28 @@ export interface OutboxStats {
 }
 
 /**
- * The durable queue under the webhooks (engine/outbox.ts, docs/webhooks.md): events go in (`publish`), are
- * fanned out once per cluster into one job per endpoint that wants them, and jobs are leased to one node at a
- * time (`claim`), settled (`settle`: done, retry at a time, dead) or, when their node died, leased again after
- * `lease` ms. Memory: in the process. Redis: a stream read with a consumer group (events) and a sorted set of
- * due times (jobs), under one hash tag, so a crash or restart loses nothing and each job has one sender.
+ * The one durable queue under the webhooks of every protocol (docs/webhooks.md): events go in now (`publish`)
+ * or held back until a time under a key (`hold`; `cancel` drops one still held: a departure made moot by a
+ * return), are fanned out once per cluster into one job per endpoint that wants them, and jobs are leased to one
+ * node at a time (`claim`), settled (`settle`: done, retry at a time, dead) or, when their node died, leased
+ * again after `lease` ms. Memory: in the process. Redis: a stream read with a consumer group (events), a sorted
+ * set of held events and one of due times (jobs), under one hash tag, so a crash or restart loses nothing and
+ * each job has one sender.
  */
 export interface Outbox {
   /** Queues events for fan-out. */
   publish(events: readonly OutboxEvent[]): Promise<void>;
-  /** Fans out up to `max` queued events: `route` names the endpoints of each (none: the event is dropped). Resolves how many. */
+  /**
+   * Holds `event` back until `due` (ms): then it is queued as `publish` queues events, unless `cancel(key)` came
+   * first. Holding again under a key replaces the event held under it.
+   */
+  hold(key: string, event: OutboxEvent, due: number): Promise<void>;
+  /** Drops the event held under `key`: true when one was (it will never be sent), false when none was or it was queued already. */
+  cancel(key: string): Promise<boolean>;
+  /**
+   * Queues the held events due at `now`, then fans out up to `max` queued events: `route` names the endpoints of
+   * each (none: the event is dropped). Resolves how many were fanned out.
+   */
   fanOut(route: (event: OutboxEvent) => string[], max: number, now: number): Promise<number>;
   /** Leases up to `max` due jobs to this node for `lease` ms. */
   claim(now: number, lease: number, max: number): Promise<OutboxJob[]>;
@@ -72,6 +86,11 @@ export interface LifecycleOptions {
   channelPrefixes: readonly string[];
   /** A user's last connection closed: `user.offline` only after this many ms without a new one (a page reload is no pair). */
   offlineDelay: number;
+}
+
+/** The `Outbox.hold` key of a user's pending `user.offline` (a new connection cancels it). */
+export function offlineKey(user: UserId): string {
+  return `user.offline:${user}`;
 }
 
 /** A lifecycle event's `data`. */

@@ -210,45 +210,6 @@ export interface EngineUsage {
   idempotencyEarlyEvictions: number;
 }
 
-/** A job of a durable queue (webhook deliveries): its id, its payload as the producer wrote it, and tries so far. */
-export interface QueuedJob {
-  id: string;
-  payload: string;
-  /** Deliveries tried before this claim (0 on the first). */
-  attempts: number;
-}
-
-/** A dead-lettered job: what it was and why it was given up. */
-export interface DeadJob {
-  id: string;
-  payload: string;
-  reason: string;
-}
-
-/**
- * Durable job queues in the engine (webhook deliveries; the same machinery serves any protocol). A job is due at
- * a time; a node claims due jobs with a lease, during which no other node gets them, then acknowledges, retries
- * (due again later) or dead-letters each one. A node that dies holding a lease loses it when the lease ends, and
- * another node takes the job: each job is done once for the cluster unless a delivery outlives its lease.
- * Times are the caller's clock (ms).
- */
-export interface JobQueues {
-  /** Queues `job` due at `dueAt`; a job with this id already queued keeps its place (false then). */
-  enqueue(queue: string, job: { id: string; payload: string }, dueAt: number): Promise<boolean>;
-  /** Removes a queued job no node holds at `now` (a delayed event made moot): true when it was queued. */
-  cancel(queue: string, id: string, now: number): Promise<boolean>;
-  /** Claims up to `max` jobs due at `now`, each for `leaseMs`. */
-  claim(queue: string, now: number, max: number, leaseMs: number): Promise<QueuedJob[]>;
-  /** The job is done: forget it. */
-  ack(queue: string, id: string): Promise<void>;
-  /** The job failed: due again at `dueAt`, with one more attempt counted. */
-  retry(queue: string, id: string, dueAt: number): Promise<void>;
-  /** The job is given up: kept in the queue's dead letters (the newest 10000) with `reason`. */
-  bury(queue: string, id: string, reason: string): Promise<void>;
-  /** The newest dead letters, newest first. */
-  dead(queue: string, limit: number): Promise<DeadJob[]>;
-}
-
 /** The pluggable backend: memory for one process, Redis for many. Both pass one contract test suite. */
 export interface Engine {
   readonly name: string;
@@ -257,10 +218,9 @@ export interface Engine {
   readonly presence: Presence;
   /** Per-user inboxes and delivery receipts. */
   readonly inbox: Inbox;
-  /** The durable queue of the webhooks. */
+  /** The durable queue of the webhooks (every protocol's). */
   readonly outbox: Outbox;
   readonly members: Members;
-  readonly jobs: JobQueues;
   /** Connects and starts handing messages to `handlers`. */
   start(handlers: EngineHandlers): Promise<void>;
   /** Rejects when the engine cannot serve requests (used by `/readyz`). */

@@ -10,11 +10,10 @@ import { Hub } from '../delivery/hub.js';
 import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
 import { InboxDelivery } from '../delivery/inbox.js';
-import { NativeWebhookDispatcher } from '../webhooks/dispatcher.js';
+import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { defaultFormats } from '../webhooks/config.js';
 import { WebhookStats } from '../webhooks/stats.js';
 import { HttpPublishHook, type PublishHook } from '../webhooks/publish-hook.js';
-import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { Stats } from '../delivery/stats.js';
 import { createMemoryEngine } from '../engine/memory/engine.js';
 import { memoryEngineOptions } from './engine-options.js';
@@ -28,7 +27,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { createOperations } from '../observability/operations.js';
 import type { NodeSnapshot } from '../observability/snapshot.js';
 import { createNativeProtocol } from '../protocols/native/protocol.js';
-import { createPusherProtocol } from '../protocols/pusher/protocol.js';
+import { createPusherProtocol, pusherWebhookPlugin } from '../protocols/pusher/protocol.js';
 import type { Protocol } from '../protocols/types.js';
 import { createAdmission } from '../transport/admission.js';
 import { ConnectionLimits } from '../transport/limits.js';
@@ -54,15 +53,15 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
-  /** The Pusher apps' webhook dispatcher, when an app has webhooks. */
-  readonly webhooks: WebhookDispatcher | undefined;
   /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
   readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
   readonly publisher: Publisher;
-  /** The webhook dispatcher (idle without endpoints). */
-  /** The native webhooks' dispatcher (lifecycle events, message.acked; idle without endpoints). */
-  readonly nativeWebhooks: NativeWebhookDispatcher;
+  /**
+   * The webhook dispatcher of every protocol (native Standard Webhooks endpoints and the Pusher apps' URLs): one
+   * outbox, one queue, one set of metrics. Idle without endpoints.
+   */
+  readonly webhooks: WebhookDispatcher;
   /** Where it listens. */
   address(): AddressInfo;
   /** Number of open connections. */
@@ -111,19 +110,19 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     idempotencyTtl: options.idempotencyTtl,
     now: () => clock.now(),
   });
-  // ---- the webhooks ----
+  // ---- the webhooks: one dispatcher, a format per protocol ----
   const webhookStats = new WebhookStats();
-  const nativeWebhooks = new NativeWebhookDispatcher({
+  const pusherHooks = pusherWebhookPlugin(options.pusherApps);
+  const webhooks = new WebhookDispatcher({
     outbox: engine.outbox,
-    endpoints: webhookEndpoints(options),
-    formats: defaultFormats(),
+    endpoints: [...webhookEndpoints(options), ...pusherHooks.endpoints],
+    formats: new Map([...defaultFormats(), [pusherHooks.format.name, pusherHooks.format]]),
     stats: webhookStats,
     clock,
     logger,
-    retryFor: options.webhookRetryFor,
     timeout: options.webhookTimeout,
   });
-  inbox.listener = nativeWebhooks;
+  inbox.listener = webhooks;
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
     publicKeys: options.jwtPublicKeys,
@@ -181,6 +180,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       maxInvalidFrames: options.maxInvalidFrames,
       maxBodySize: options.maxBodySize,
       isShuttingDown,
+      webhookSink: webhooks,
     });
     protocols.push(pusher);
     namespaces = pusher.namespaces;
@@ -201,8 +201,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     isShuttingDown,
     namespaces,
   });
-  for (const [name, route] of inboxRoutes({ engine, webhooks: nativeWebhooks, maxBodySize: options.maxBodySize, now: () => clock.now() }))
-    apiRoutes.set(name, route);
+  for (const [name, route] of inboxRoutes({ engine, webhooks, maxBodySize: options.maxBodySize, now: () => clock.now() })) apiRoutes.set(name, route);
   const extraRoutes: RouteHook[] = protocols.flatMap((p) => p.routes ?? []);
   if (options.admin) {
     const admin = createAdminHttp({ apiKey: options.apiKeys[0] as string, wsPath: options.wsPaths[0] ?? '/ws', node: nodeId, clock, logger });
@@ -261,14 +260,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     logger,
   });
 
-  // Webhook requests wait in the engine; this node sends its share of them (each once for the cluster).
-  const webhooks = options.pusherApps.some((a) => (a.webhooks ?? []).length > 0)
-    ? new WebhookDispatcher({ jobs: engine.jobs, clock, logger, stats })
-    : undefined;
-
   await engine.start(hub);
-  webhooks?.start();
-  nativeWebhooks.start();
+  // Webhook events wait in the engine; this node sends its share of them (each once for the cluster).
+  webhooks.start();
   await transport.listen(options.port, options.host);
   ops.start();
 
@@ -296,8 +290,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     await serverClosed;
     // Protocols finish what their closed connections left (Pusher: members leaving) while the engine still runs.
     await Promise.all(protocols.map((p) => p.close?.()));
-    await webhooks?.stop();
-    await nativeWebhooks.stop();
+    await webhooks.stop();
     await engine.close();
     // Again: writes the "N similar log lines suppressed" summaries of the closes above.
     ops.stop();
@@ -315,7 +308,6 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     publisher,
     namespaces,
     webhooks,
-    nativeWebhooks,
     address: () => transport.address(),
     get connectionCount() {
       return hub.connections.size;

@@ -135,7 +135,7 @@ export interface GatewayOptions {
   webhookSecret?: string;
   /** The event types `webhookUrl` receives; empty: all. @default [] */
   webhookEvents?: readonly string[];
-  /** How long a webhook delivery is retried after its event, in ms; then it is dead-lettered. @default 3600000 (one hour) */
+  /** How long a delivery to a native webhook endpoint is retried after its event, in ms; then it is dead-lettered (a Pusher app has its own `webhookRetryFor`). @default 3600000 (one hour) */
   webhookRetryFor?: number;
   /** A user's last connection closed: `user.offline` is sent only after this many ms without a new one. @default 5000 */
   webhookOfflineDelay?: number;
@@ -365,7 +365,7 @@ export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
   if (o.webhookUrl !== undefined && o.webhookSecret !== undefined) {
     configs.push({ name: o.webhooks.length === 0 ? 'default' : 'env', url: o.webhookUrl, secret: o.webhookSecret, events: o.webhookEvents });
   }
-  return resolveEndpoints(configs, defaultFormats());
+  return resolveEndpoints(configs, defaultFormats(), o.webhookRetryFor);
 }
 
 /** The publish hook's URL, secret (its own, or the webhook secret) and failure mode. */

@@ -3,14 +3,14 @@ import { isValidUserId } from '../delivery/publish-request.js';
 import type { Engine } from '../engine/types.js';
 import type { InboxMessage, Receipt } from '../engine/inbox.js';
 import { HeraldError } from '../util/errors.js';
-import type { NativeWebhookDispatcher } from '../webhooks/dispatcher.js';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import type { ApiRoute } from './api-routes.js';
 import { readJsonBody } from './body.js';
 
 /** What the inbox, receipt and webhook routes use. */
 export interface InboxRoutesDeps {
   engine: Engine;
-  webhooks: NativeWebhookDispatcher;
+  webhooks: WebhookDispatcher;
   maxBodySize: number;
   /** The gateway's clock. @default Date.now */
   now?: () => number;

@@ -311,45 +311,46 @@ export function createMetrics(src: MetricsSource): Metrics {
       this.inc(stats.ingestDeadLetters);
     },
   });
-  new Counter({
-    name: 'herald_webhooks_total',
-    help: 'Webhook requests this node sent (a 2xx answer), retried after a failure, or dead-lettered.',
-    labelNames: ['outcome'],
-    registers,
-    collect() {
-      this.reset();
-      this.inc({ outcome: 'sent' }, stats.webhooksSent);
-      this.inc({ outcome: 'retried' }, stats.webhookRetries);
-      this.inc({ outcome: 'dead' }, stats.dropped.get('webhook_dead_letter') ?? 0);
-    },
-  });
-
   const hooks = src.webhooks;
+  // Every endpoint of every protocol: `format` tells the native (standard) ones from the Pusher apps' (pusher).
   const perEndpoint = (name: string, help: string, map: (w: WebhookStats) => ReadonlyMap<string, number>): void => {
     new Counter({
       name,
       help,
-      labelNames: ['endpoint'],
+      labelNames: ['endpoint', 'format'],
       registers,
       collect() {
-        fromMap(this, 'endpoint', map(hooks));
+        this.reset();
+        for (const [endpoint, n] of map(hooks)) this.inc({ endpoint, format: hooks.formats.get(endpoint) ?? 'unknown' }, n);
       },
     });
   };
-  perEndpoint('herald_webhooks_sent_total', 'Webhook events delivered (answered 2xx), by endpoint.', (w) => w.sent);
+  perEndpoint('herald_webhooks_sent_total', 'Webhook events delivered (answered 2xx), by endpoint and format.', (w) => w.sent);
   perEndpoint(
     'herald_webhooks_failed_total',
-    'Webhook delivery attempts that failed (an error status, a timeout, no connection), by endpoint.',
+    'Webhook event deliveries that failed an attempt (an error status, a timeout, no connection), by endpoint and format.',
     (w) => w.failed,
   );
-  perEndpoint('herald_webhooks_retried_total', 'Webhook deliveries scheduled for another attempt after a failure, by endpoint.', (w) => w.retried);
-  perEndpoint('herald_webhooks_dead_total', 'Webhook deliveries given up on (retried for webhookRetryFor) and dead-lettered, by endpoint.', (w) => w.dead);
+  perEndpoint('herald_webhooks_retried_total', 'Webhook deliveries scheduled for another attempt after a failure, by endpoint and format.', (w) => w.retried);
+  perEndpoint(
+    'herald_webhooks_dead_total',
+    "Webhook deliveries given up on (retried for their endpoint's retry time) and dead-lettered, by endpoint and format.",
+    (w) => w.dead,
+  );
   new Gauge({
     name: 'herald_webhooks_queued',
     help: 'Webhook events and deliveries waiting in the outbox, cluster-wide (measured every 5 seconds).',
     registers,
     collect() {
       this.set(hooks.queued);
+    },
+  });
+  new Gauge({
+    name: 'herald_webhooks_held',
+    help: 'Webhook events held back (user.offline, Pusher channel_vacated and member_removed) until their hold-back ends, cluster-wide.',
+    registers,
+    collect() {
+      this.set(hooks.held);
     },
   });
   new Gauge({

@@ -168,6 +168,7 @@ function webhookSnapshot(w: WebhookStats): NonNullable<NodeSnapshot['webhooks']>
   const sum = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
   return {
     queued: w.queued,
+    held: w.held,
     dead: w.deadLetters,
     queueAge: round(w.queueAge),
     sent: sum(w.sent),

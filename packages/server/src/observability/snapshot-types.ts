@@ -57,9 +57,10 @@ export interface NodeSnapshot {
   /** The channels with the most subscribers on this node, most first (at most 20). */
   topChannels: ChannelCount[];
   /**
-   * Webhooks: jobs waiting cluster-wide (`queued`), dead letters kept (`dead`) and the age in seconds of the
-   * oldest waiting one, as last measured; this node's attempts since it started. Absent from nodes of versions
-   * before the webhooks (a dashboard may see both during a rolling upgrade).
+   * Webhooks of every protocol (one queue): jobs waiting cluster-wide (`queued`), events held back (`held`), dead
+   * letters kept (`dead`) and the age in seconds of the oldest waiting one, as last measured; this node's attempts
+   * since it started. Absent from nodes of versions before the webhooks, `held` from those before the hold-backs
+   * moved into the queue (a dashboard may see them during a rolling upgrade).
    */
-  webhooks?: { queued: number; dead: number; queueAge: number; sent: number; failed: number; retried: number; deadLettered: number };
+  webhooks?: { queued: number; held?: number; dead: number; queueAge: number; sent: number; failed: number; retried: number; deadLettered: number };
 }

@@ -22,17 +22,22 @@ export function defaultFormats(): Map<string, WebhookFormat> {
   return new Map([[standardFormat.name, standardFormat]]);
 }
 
+/** Endpoint names starting with this belong to the Pusher apps' webhooks (`pusher.<app id>.<n>`). */
+export const PUSHER_ENDPOINT_PREFIX = 'pusher.';
+
 /**
  * Checks configured endpoints and fills their defaults; throws an Error whose message names the endpoint and
- * the field. `formats` are the known formats; each format checks its endpoints' secrets.
+ * the field. `formats` are the known formats; each format checks its endpoints' secrets. `retryFor`: how long
+ * their deliveries are retried (ms).
  */
-export function resolveEndpoints(configs: readonly WebhookEndpointConfig[], formats: ReadonlyMap<string, WebhookFormat>): WebhookEndpoint[] {
+export function resolveEndpoints(configs: readonly WebhookEndpointConfig[], formats: ReadonlyMap<string, WebhookFormat>, retryFor: number): WebhookEndpoint[] {
   const names = new Set<string>();
   return configs.map((c, i) => {
     const name = c.name ?? (configs.length === 1 ? 'default' : `endpoint-${i + 1}`);
     const where = `webhook endpoint ${JSON.stringify(name)}`;
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`${where}: name must be 1-64 characters of [A-Za-z0-9_.-]`);
     if (names.has(name)) throw new Error(`${where}: two endpoints have this name`);
+    if (name.startsWith(PUSHER_ENDPOINT_PREFIX)) throw new Error(`${where}: names starting with ${PUSHER_ENDPOINT_PREFIX} are the Pusher apps' webhooks`);
     names.add(name);
     if (typeof c.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(c.url)) throw new Error(`${where}: url must be an http(s) URL`);
     const format = formats.get(c.format ?? 'standard');
@@ -47,13 +52,15 @@ export function resolveEndpoints(configs: readonly WebhookEndpointConfig[], form
     if (unknown !== undefined) throw new Error(`${where}: unknown event type ${JSON.stringify(unknown)} (known: ${WEBHOOK_EVENT_TYPES.join(', ')})`);
     const channels = [...(c.channels ?? [])];
     if (channels.some((p) => typeof p !== 'string' || p === '' || !isValidChannel(p))) throw new Error(`${where}: channels must be channel name prefixes`);
-    return { name, url: c.url, secret: c.secret, format: format.name, events, channels };
+    return { name, url: c.url, secret: c.secret, format: format.name, events, channels, retryFor, batch: format.maxBatch };
   });
 }
 
 /** What lifecycle tracking the endpoints need (undefined: none wants lifecycle events, so none is tracked). */
 export function lifecycleFor(endpoints: readonly WebhookEndpoint[], offlineDelay: number): LifecycleOptions | undefined {
-  const want = (types: string[]) => endpoints.filter((e) => e.events.length === 0 || types.some((t) => e.events.includes(t)));
+  // The Pusher apps' endpoints get their app's events only, never these.
+  const native = endpoints.filter((e) => e.app === undefined);
+  const want = (types: string[]) => native.filter((e) => e.events.length === 0 || types.some((t) => e.events.includes(t)));
   const users = want(['user.online', 'user.offline']).length > 0;
   const channelEndpoints = want(['channel.occupied', 'channel.vacated']);
   // Any endpoint without a prefix filter needs every channel.

@@ -1,11 +1,11 @@
 import type { AckedMessage, InboxListener } from '../delivery/inbox.js';
-import type { Outbox, OutboxEvent, OutboxJob } from '../engine/outbox.js';
+import type { JobOutcome, Outbox, OutboxEvent, OutboxJob } from '../engine/outbox.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { randomId } from '../util/random-id.js';
 import { retryDelay } from './backoff.js';
 import type { WebhookStats } from './stats.js';
-import { parseEvent, wants, type WebhookEndpoint, type WebhookEvent, type WebhookFormat, type WebhookRequest } from './types.js';
+import { parseEvent, wants, type WebhookEndpoint, type WebhookEvent, type WebhookFormat, type WebhookRequest, type WebhookSink } from './types.js';
 
 /** Sends one request; resolves the HTTP status (throws on a network error or timeout). */
 export type WebhookSender = (url: string, req: WebhookRequest, timeoutMs: number) => Promise<number>;
@@ -13,14 +13,13 @@ export type WebhookSender = (url: string, req: WebhookRequest, timeoutMs: number
 /** What the dispatcher runs on. */
 export interface DispatcherOptions {
   outbox: Outbox;
+  /** Every endpoint, of every protocol (each says how long its deliveries are retried). */
   endpoints: readonly WebhookEndpoint[];
   /** Formats by name (every endpoint's format is one of them). */
   formats: ReadonlyMap<string, WebhookFormat>;
   stats: WebhookStats;
   clock: Clock;
   logger: Logger;
-  /** How long a delivery is retried after its event was queued, in ms; then it is dead-lettered. */
-  retryFor: number;
   /** Most ms one request may take. */
   timeout: number;
   /** How often the outbox is looked at, in ms. */
@@ -57,13 +56,16 @@ export function fetchSender(clock: Clock): WebhookSender {
 }
 
 /**
- * Delivers webhooks, format-blind (docs/webhooks.md): events go into the engine's outbox (`publish`); every
- * node's dispatcher fans them out into one job per endpoint that wants them, leases due jobs, writes each
- * endpoint's requests through its format, and settles each job: done on a 2xx answer, else retried with
- * exponential back-off and jitter until `retryFor` after its event, then dead-lettered. Nothing here runs on
- * the path of a connection or a publish: a receiver that is down only grows the queue.
+ * The one webhook dispatcher, format-blind (docs/webhooks.md): protocols queue events in the engine's outbox
+ * (`queue`, or `hold` until a time unless cancelled); every node's dispatcher fans them out into one job per
+ * endpoint that wants them, leases due jobs, writes each endpoint's requests through its format at send time,
+ * and settles each job: done on a 2xx answer, else retried with exponential back-off and jitter (capped at its
+ * format's `maxRetryDelay`) until its endpoint's `retryFor` after its event, then dead-lettered. Nothing here
+ * runs on the path of a connection or a publish: a receiver that is down only grows the queue.
  */
-export class NativeWebhookDispatcher implements InboxListener {
+export class WebhookDispatcher implements InboxListener, WebhookSink {
+  /** What it counted, and the queue as last measured. */
+  readonly stats: WebhookStats;
   private readonly byName: Map<string, WebhookEndpoint>;
   private readonly send: WebhookSender;
   private readonly random: () => number;
@@ -72,18 +74,23 @@ export class NativeWebhookDispatcher implements InboxListener {
   private again = false;
   private stopped = false;
   private lastMeasure = Number.NEGATIVE_INFINITY;
+  /** Longer than any request may take (3 timeouts and 10 s): a job whose node died is tried again after it. */
+  private readonly lease: number;
 
   constructor(private readonly o: DispatcherOptions) {
+    this.stats = o.stats;
     this.byName = new Map(o.endpoints.map((e) => [e.name, e]));
+    for (const e of o.endpoints) o.stats.formats.set(e.name, e.format);
     this.send = o.send ?? fetchSender(o.clock);
     this.random = o.random ?? Math.random;
+    this.lease = o.timeout * 3 + 10_000;
   }
 
   /** Starts polling the outbox. */
   start(): void {
     if (this.timer !== undefined || this.o.endpoints.length === 0) return;
-    this.timer = this.o.clock.setInterval(() => this.kick(), this.o.pollInterval ?? 500);
-    this.kick();
+    this.timer = this.o.clock.setInterval(() => void this.kick(), this.o.pollInterval ?? 500);
+    void this.kick();
   }
 
   /** Stops polling and waits for the pass under way (requests in flight finish or time out). */
@@ -94,11 +101,23 @@ export class NativeWebhookDispatcher implements InboxListener {
     await this.running;
   }
 
-  /** Queues events made on this node (`message.acked`); they go out on the next pass, which starts now. */
-  publish(events: readonly WebhookEvent[]): void {
+  /** Queues events; like the engine's lifecycle events they go out at the next poll, several to a request where the format batches. */
+  async queue(events: readonly WebhookEvent[]): Promise<void> {
     if (this.o.endpoints.length === 0 || events.length === 0) return;
-    this.o.outbox
-      .publish(events.map((e) => JSON.stringify(e)))
+    await this.o.outbox.publish(events.map((e) => JSON.stringify(e)));
+  }
+
+  hold(key: string, event: WebhookEvent, due: number): Promise<void> {
+    return this.o.outbox.hold(key, JSON.stringify(event), due);
+  }
+
+  cancel(key: string): Promise<boolean> {
+    return this.o.outbox.cancel(key);
+  }
+
+  /** Queues events made on this node (`message.acked`) without waiting, and passes at once: a failure is logged (the events are lost). */
+  publish(events: readonly WebhookEvent[]): void {
+    this.queue(events)
       .then(() => this.kick())
       .catch((err: unknown) => this.o.logger.error({ err, events: events.map((e) => e.id) }, 'webhooks: queueing events failed; they are lost'));
   }
@@ -153,9 +172,7 @@ export class NativeWebhookDispatcher implements InboxListener {
     const { outbox, clock } = this.o;
     while ((await outbox.fanOut(this.route, FAN_OUT, clock.now())) === FAN_OUT && !this.stopped);
     for (;;) {
-      const now = clock.now();
-      // Leased for longer than a request can take: a job whose node died is tried again after it.
-      const jobs = await outbox.claim(now, this.o.timeout * 3 + 10_000, BATCH);
+      const jobs = await outbox.claim(clock.now(), this.lease, BATCH);
       if (jobs.length > 0) await this.deliverAll(jobs);
       if (jobs.length < BATCH || this.stopped) break;
     }
@@ -167,12 +184,13 @@ export class NativeWebhookDispatcher implements InboxListener {
     const now = this.o.clock.now();
     this.lastMeasure = now;
     const s = await this.o.outbox.stats();
-    this.o.stats.queued = s.queued;
-    this.o.stats.deadLetters = s.dead;
-    this.o.stats.queueAge = s.oldest === null ? 0 : Math.max(0, (now - s.oldest) / 1000);
+    this.stats.queued = s.queued;
+    this.stats.held = s.held;
+    this.stats.deadLetters = s.dead;
+    this.stats.queueAge = s.oldest === null ? 0 : Math.max(0, (now - s.oldest) / 1000);
   }
 
-  /** Sends every job, in requests of up to each format's batch size, a few at a time. */
+  /** Sends every job, in requests of up to each endpoint's batch size, a few at a time. */
   private async deliverAll(jobs: OutboxJob[]): Promise<void> {
     const groups: OutboxJob[][] = [];
     const byEndpoint = new Map<string, OutboxJob[]>();
@@ -182,7 +200,7 @@ export class NativeWebhookDispatcher implements InboxListener {
       list.push(j);
     }
     for (const [name, list] of byEndpoint) {
-      const size = this.o.formats.get(this.byName.get(name)?.format ?? '')?.maxBatch ?? 1;
+      const size = Math.max(1, this.byName.get(name)?.batch ?? 1);
       for (let i = 0; i < list.length; i += size) groups.push(list.slice(i, i + size));
     }
     let next = 0;
@@ -194,47 +212,51 @@ export class NativeWebhookDispatcher implements InboxListener {
 
   /** One request for a group of one endpoint's jobs, and the settling of each. */
   private async deliver(jobs: OutboxJob[]): Promise<void> {
-    const { outbox, clock, stats, logger } = this.o;
+    const { clock, logger } = this.o;
     const first = jobs[0] as OutboxJob;
     const endpoint = this.byName.get(first.endpoint);
     const format = endpoint && this.o.formats.get(endpoint.format);
     const events = jobs.map((j) => parseEvent(j.event));
-    const settleAll = (outcome: Parameters<Outbox['settle']>[1]): Promise<unknown> =>
-      Promise.all(
-        jobs.map((j) => outbox.settle(j, outcome, clock.now()).catch((err: unknown) => logger.warn({ err, job: j.id }, 'webhooks: settling a job failed'))),
-      );
     if (!endpoint || !format || events.some((e) => e === undefined)) {
       // Its endpoint left the configuration, or the event is unreadable: nothing will ever send it.
-      stats.count(stats.dead, first.endpoint, jobs.length);
-      await settleAll({ kind: 'dead', reason: !endpoint || !format ? 'unknown_endpoint' : 'invalid_event' });
+      this.stats.count(this.stats.dead, first.endpoint, jobs.length);
+      const reason = !endpoint || !format ? 'unknown_endpoint' : 'invalid_event';
+      await Promise.all(jobs.map((j) => this.settle(j, { kind: 'dead', reason })));
       return;
     }
     let failure: string;
     try {
       const status = await this.send(endpoint.url, format.request(endpoint, events as WebhookEvent[], clock.now()), this.o.timeout);
       if (status >= 200 && status < 300) {
-        stats.count(stats.sent, endpoint.name, jobs.length);
-        await settleAll({ kind: 'done' });
+        this.stats.count(this.stats.sent, endpoint.name, jobs.length);
+        await Promise.all(jobs.map((j) => this.settle(j, { kind: 'done' })));
         return;
       }
       failure = `status ${status}`;
     } catch (err) {
       failure = err instanceof Error ? (err.name === 'AbortError' ? 'timeout' : err.message) : String(err);
     }
-    stats.count(stats.failed, endpoint.name, jobs.length);
+    this.stats.count(this.stats.failed, endpoint.name, jobs.length);
     const now = clock.now();
-    const delay = retryDelay(first.attempt, this.random);
-    if (now + delay - first.created > this.o.retryFor) {
-      stats.count(stats.dead, endpoint.name, jobs.length);
-      logger.warn(
-        { endpoint: endpoint.name, events: jobs.map((j) => j.id), attempts: first.attempt + 1, failure },
-        'webhooks: delivery given up; dead-lettered',
-      );
-      await settleAll({ kind: 'dead', reason: failure });
-      return;
-    }
-    stats.count(stats.retried, endpoint.name, jobs.length);
-    logger.debug({ endpoint: endpoint.name, attempt: first.attempt + 1, failure, retryIn: delay }, 'webhooks: delivery failed; will retry');
-    await settleAll({ kind: 'retry', due: now + delay });
+    // Each job by its own history: one batch may mix a first attempt with an old retry.
+    await Promise.all(
+      jobs.map((j) => {
+        const delay = retryDelay(j.attempt, format.maxRetryDelay, this.random);
+        if (now + delay - j.created > endpoint.retryFor) {
+          this.stats.count(this.stats.dead, endpoint.name);
+          logger.warn({ endpoint: endpoint.name, job: j.id, attempts: j.attempt + 1, failure }, 'webhooks: delivery given up; dead-lettered');
+          return this.settle(j, { kind: 'dead', reason: failure });
+        }
+        this.stats.count(this.stats.retried, endpoint.name);
+        logger.debug({ endpoint: endpoint.name, job: j.id, attempt: j.attempt + 1, failure, retryIn: delay }, 'webhooks: delivery failed; will retry');
+        return this.settle(j, { kind: 'retry', due: now + delay });
+      }),
+    );
+  }
+
+  private settle(job: OutboxJob, outcome: JobOutcome): Promise<void> {
+    return this.o.outbox
+      .settle(job, outcome, this.o.clock.now())
+      .catch((err: unknown) => this.o.logger.warn({ err, job: job.id }, 'webhooks: settling a job failed'));
   }
 }

@@ -32,6 +32,8 @@ export function standardBody(e: WebhookEvent): string {
 export const standardFormat: WebhookFormat = {
   name: 'standard',
   maxBatch: 1,
+  // Retries last an hour by default (webhookRetryFor): at most 10 minutes apart.
+  maxRetryDelay: 600_000,
   checkSecret(secret) {
     secretKey(secret);
   },

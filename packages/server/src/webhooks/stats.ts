@@ -1,5 +1,7 @@
 /** Counters of the webhook dispatcher (exported as herald_webhooks_*), and the queue as last measured. */
 export class WebhookStats {
+  /** Each endpoint's format (the `format` label beside `endpoint`). */
+  readonly formats = new Map<string, string>();
   /** Requests answered 2xx, by endpoint. */
   readonly sent = new Map<string, number>();
   /** Attempts that failed (an error status, a timeout, no connection), by endpoint. */
@@ -8,8 +10,9 @@ export class WebhookStats {
   readonly retried = new Map<string, number>();
   /** Jobs given up on (dead-lettered), by endpoint. */
   readonly dead = new Map<string, number>();
-  /** Jobs and events waiting, dead letters kept, and the age of the oldest waiting one (s), as last measured. */
+  /** Jobs and events waiting, events held back, dead letters kept, and the age of the oldest waiting one (s), as last measured. */
   queued = 0;
+  held = 0;
   deadLetters = 0;
   queueAge = 0;
 

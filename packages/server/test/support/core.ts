@@ -172,7 +172,6 @@ export function holdRecover(engine: Engine, read: 'before' | 'after') {
     inbox: engine.inbox,
     outbox: engine.outbox,
     members: engine.members,
-    jobs: engine.jobs,
     history,
     start: (h) => engine.start(h),
     check: () => engine.check(),

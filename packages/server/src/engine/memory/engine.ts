@@ -18,7 +18,6 @@ import type {
 } from '../types.js';
 import { MemoryHistory } from './history.js';
 import { IdempotencyIndex } from './idempotency.js';
-import { MemoryJobQueues } from './jobs.js';
 import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
 import { MemoryInbox } from './inbox.js';
@@ -69,10 +68,9 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     now,
   );
   const outbox = new MemoryOutbox(now);
-  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, (events) => void outbox.publish(events));
+  const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, outbox);
   const presence = new MemoryPresence(lifecycle);
   const members = new MemoryMembers();
-  const jobs = new MemoryJobQueues();
   const inbox = new MemoryInbox(now, (msg) => {
     if (handlers && !closed) handlers.inbox(msg);
   });
@@ -160,7 +158,6 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     inbox,
     outbox,
     members,
-    jobs,
     start(h) {
       handlers = h;
       closed = false;
@@ -178,7 +175,6 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     close() {
       closed = true;
-      lifecycle?.close();
       if (sweeper !== undefined) clock.clearInterval(sweeper);
       return Promise.resolve();
     },

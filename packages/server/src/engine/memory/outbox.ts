@@ -5,24 +5,57 @@ import type { DeadJob, JobOutcome, Outbox, OutboxEvent, OutboxJob, OutboxStats }
 const MAX_DEAD = 10_000;
 
 /**
- * The webhooks' queue in this process (see Outbox in engine/outbox.ts): events in an array, jobs in a Map with
- * their due time (a lease moves it forward), dead letters in an array. Lost with the process, like the rest of
- * the memory engine.
+ * The webhooks' queue in this process (see Outbox in engine/outbox.ts): events in an array, held events in a Map
+ * by key, jobs in a Map with their due time (a lease moves it forward), dead letters in an array. Lost with the
+ * process, like the rest of the memory engine. The `*Now` methods are the same steps, synchronous, for the
+ * engine's own lifecycle tracking.
  */
 export class MemoryOutbox implements Outbox {
   private events: Array<{ event: OutboxEvent; at: number }> = [];
+  private readonly held = new Map<string, { event: OutboxEvent; due: number }>();
   private readonly jobs = new Map<string, { job: OutboxJob; due: number }>();
   private dead: DeadJob[] = [];
 
   constructor(private readonly now: () => number) {}
 
-  publish(events: readonly OutboxEvent[]): Promise<void> {
+  /** `publish`, synchronously. */
+  publishNow(events: readonly OutboxEvent[]): void {
     const at = this.now();
     for (const event of events) this.events.push({ event, at });
+  }
+
+  /** `hold`, synchronously. */
+  holdNow(key: string, event: OutboxEvent, due: number): void {
+    // Delete first: a replaced event takes its new place in due order.
+    this.held.delete(key);
+    this.held.set(key, { event, due });
+  }
+
+  /** `cancel`, synchronously. */
+  cancelNow(key: string): boolean {
+    return this.held.delete(key);
+  }
+
+  publish(events: readonly OutboxEvent[]): Promise<void> {
+    this.publishNow(events);
     return Promise.resolve();
   }
 
+  hold(key: string, event: OutboxEvent, due: number): Promise<void> {
+    this.holdNow(key, event, due);
+    return Promise.resolve();
+  }
+
+  cancel(key: string): Promise<boolean> {
+    return Promise.resolve(this.cancelNow(key));
+  }
+
   fanOut(route: (event: OutboxEvent) => string[], max: number, now: number): Promise<number> {
+    const due = [...this.held].filter(([, h]) => h.due <= now).sort((a, b) => a[1].due - b[1].due);
+    for (const [key, h] of due) {
+      this.held.delete(key);
+      this.events.push({ event: h.event, at: now });
+    }
     const taken = this.events.slice(0, max);
     this.events = this.events.slice(taken.length);
     for (const { event } of taken) {
@@ -78,6 +111,6 @@ export class MemoryOutbox implements Outbox {
   stats(): Promise<OutboxStats> {
     let oldest: number | null = this.events[0]?.at ?? null;
     for (const { job } of this.jobs.values()) if (oldest === null || job.created < oldest) oldest = job.created;
-    return Promise.resolve({ queued: this.events.length + this.jobs.size, dead: this.dead.length, oldest });
+    return Promise.resolve({ queued: this.events.length + this.jobs.size, held: this.held.size, dead: this.dead.length, oldest });
   }
 }

@@ -7,7 +7,6 @@ import { RedisBroker } from './broker.js';
 import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
-import { RedisJobQueues } from './jobs.js';
 import { RedisMembers } from './members.js';
 import { RedisPresence } from './presence.js';
 import { RedisInbox } from './inbox.js';
@@ -147,7 +146,6 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const lifecycle = o.lifecycle && new RedisLifecycle(ctx, keys, o.lifecycle, o.presenceTtl, () => clock.now(), logger);
   const presence = new RedisPresence(ctx, keys, o.nodeId, o.presenceTtl, () => clock.now(), lifecycle);
   const members = new RedisMembers(ctx, keys, o.presenceTtl, () => clock.now(), logger);
-  const jobs = new RedisJobQueues(ctx, keys);
   let handlers: EngineHandlers | undefined;
   const inbox = new RedisInbox({ ctx, sub, keys, sharded: o.sharded, now: () => clock.now(), handlers: () => handlers, logger });
   const outbox = new RedisOutbox(ctx, keys, o.nodeId, logger);
@@ -218,14 +216,13 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     inbox,
     outbox,
     members,
-    jobs,
     async start(h) {
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       handlers = h;
       await connected();
       if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
       timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
-      // Dead nodes' connections and due offlines, every second: the hold-back is a few seconds.
+      // Dead nodes' connections, every second: their offline is held back a few seconds from then.
       if (lifecycle) sweepTimer = clock.setInterval(() => void lifecycle.fire('sweep'), 1000);
     },
     async check() {

@@ -56,12 +56,6 @@ export class RedisKeys {
     return `${this.base(channel)}:members`;
   }
 
-  /** The five keys of a job queue (lua/jobs.lua): due times, payloads, attempts, leases, dead letters. */
-  jobs(queue: string): [string, string, string, string, string] {
-    const b = `${this.prefix}:{jobs:${queue}}`;
-    return [`${b}:due`, `${b}:data`, `${b}:attempts`, `${b}:leased`, `${b}:dead`];
-  }
-
   /** A SCAN pattern of the `members` keys of channels starting with `prefix`, and how to read a key's channel. */
   membersPattern(prefix: string): { pattern: string; channelOf: (key: string) => ChannelName | undefined } {
     const head = `${this.prefix}:{`;
@@ -112,17 +106,29 @@ export class RedisKeys {
   }
 
   /** The webhook outbox's keys, under one hash tag (lua/outbox.lua, lua/lifecycle.lua). */
-  get hooks(): { events: string; due: string; jobs: string; age: string; dead: string; conns: string; counts: string; offline: string; seq: string } {
+  get hooks(): {
+    events: string;
+    held: string;
+    heldEvents: string;
+    due: string;
+    jobs: string;
+    age: string;
+    dead: string;
+    conns: string;
+    counts: string;
+    seq: string;
+  } {
     const b = `${this.prefix}:{webhooks}`;
     return {
       events: `${b}:events`,
+      held: `${b}:held`,
+      heldEvents: `${b}:held:events`,
       due: `${b}:due`,
       jobs: `${b}:jobs`,
       age: `${b}:age`,
       dead: `${b}:dead`,
       conns: `${b}:conns`,
       counts: `${b}:counts`,
-      offline: `${b}:offline`,
       seq: `${b}:seq`,
     };
   }

@@ -10,9 +10,9 @@ const BATCH = 500;
 /**
  * Cluster-wide first and last connection of each user and subscriber of each channel, for the webhooks
  * (lua/lifecycle.lua): presence tells it about this node's connections and subscriptions, it keeps them in a
- * sorted set scored by expiry (refreshed with presence), and the script queues `user.online`, `user.offline`
- * (after the hold-back), `channel.occupied` and `channel.vacated` on the outbox stream in the same atomic step.
- * `sweep` (every node, every second) removes what a dead node left and says the offlines that are due.
+ * sorted set scored by expiry (refreshed with presence), and the script queues `user.online`,
+ * `channel.occupied` and `channel.vacated` on the outbox stream and holds `user.offline` back in the outbox (a
+ * return cancels it) in the same atomic step. `sweep` (every node, every second) removes what a dead node left.
  */
 export class RedisLifecycle {
   private readonly script = LuaScript.load('lifecycle');
@@ -41,7 +41,7 @@ export class RedisLifecycle {
     const h = this.keys.hooks;
     for (let i = 0; i < Math.max(1, triples.length); i += BATCH * 3) {
       const args = [mode, this.now(), this.ttl, this.o.offlineDelay, ...triples.slice(i, i + BATCH * 3)];
-      await this.ctx.call(`lifecycle ${mode}`, (r) => this.script.run(r, [h.conns, h.counts, h.offline, h.events, h.seq], args));
+      await this.ctx.call(`lifecycle ${mode}`, (r) => this.script.run(r, [h.conns, h.counts, h.held, h.heldEvents, h.events, h.seq], args));
     }
   }
 

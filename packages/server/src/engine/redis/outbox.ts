@@ -41,9 +41,10 @@ function parseJob(id: string, json: string): OutboxJob | undefined {
 
 /**
  * The webhooks' queue in Redis (lua/outbox.lua; docs/redis.md): events on a stream read with a consumer group,
- * so each is fanned out by one node and one that died meanwhile is taken over; jobs in a hash with a sorted set
- * of due times, leased to one node at a time; dead letters on a capped stream. All under the hash tag
- * {webhooks}: every step is one atomic script.
+ * so each is fanned out by one node and one that died meanwhile is taken over; held events in a sorted set of
+ * due times (with their JSON in a hash), put on the stream by whichever node fans out first once due; jobs in a
+ * hash with a sorted set of due times, leased to one node at a time; dead letters on a capped stream. All under
+ * the hash tag {webhooks}: every step is one atomic script.
  */
 export class RedisOutbox implements Outbox {
   private readonly script = LuaScript.load('outbox');
@@ -59,7 +60,7 @@ export class RedisOutbox implements Outbox {
 
   private run(mode: string, now: number, args: Array<string | number>): Promise<unknown> {
     const h = this.keys.hooks;
-    return this.ctx.call(`outbox ${mode}`, (r) => this.script.run(r, [h.events, h.due, h.jobs, h.age, h.dead], [mode, now, ...args]));
+    return this.ctx.call(`outbox ${mode}`, (r) => this.script.run(r, [h.events, h.due, h.jobs, h.age, h.dead, h.held, h.heldEvents], [mode, now, ...args]));
   }
 
   async publish(events: readonly OutboxEvent[]): Promise<void> {
@@ -68,6 +69,14 @@ export class RedisOutbox implements Outbox {
     await this.ctx.pipeline('outbox publish', (p) => {
       for (const e of events) p.xadd(key, '*', 'e', e);
     });
+  }
+
+  async hold(key: string, event: OutboxEvent, due: number): Promise<void> {
+    await this.run('hold', 0, [key, event, Math.floor(due)]);
+  }
+
+  async cancel(key: string): Promise<boolean> {
+    return Number(await this.run('cancel', 0, [key])) === 1;
   }
 
   private async ensureGroup(): Promise<void> {
@@ -82,6 +91,7 @@ export class RedisOutbox implements Outbox {
 
   async fanOut(route: (event: OutboxEvent) => string[], max: number, now: number): Promise<number> {
     await this.ensureGroup();
+    await this.run('promote', Math.floor(now), [max]);
     const key = this.keys.hooks.events;
     const read = (from: string): Promise<unknown> =>
       this.ctx.call('outbox read', (r) => r.call('XREADGROUP', 'GROUP', GROUP, this.node, 'COUNT', max, 'STREAMS', key, from));
@@ -173,13 +183,14 @@ export class RedisOutbox implements Outbox {
 
   async stats(): Promise<OutboxStats> {
     const h = this.keys.hooks;
-    const [events, jobs, dead, oldest] = await this.ctx.pipeline('outbox stats', (p) => {
+    const [events, jobs, dead, oldest, held] = await this.ctx.pipeline('outbox stats', (p) => {
       p.xlen(h.events);
       p.zcard(h.due);
       p.xlen(h.dead);
       p.zrange(h.age, '0', '0', 'WITHSCORES');
+      p.zcard(h.held);
     });
     const first = Array.isArray(oldest) && oldest.length >= 2 ? Number(oldest[1]) : null;
-    return { queued: Number(events) + Number(jobs), dead: Number(dead), oldest: first };
+    return { queued: Number(events) + Number(jobs), held: Number(held), dead: Number(dead), oldest: first };
   }
 }

@@ -23,6 +23,10 @@ export interface PusherAppOptions {
    * `channel_vacated`, `member_added`, `member_removed`, `client_event`; all when `events` is omitted). @default []
    */
   webhooks?: readonly PusherWebhookTarget[];
+  /** How long a webhook request is retried after its event, in ms, before it is dead-lettered (Pusher: 5 minutes). @default 300000 */
+  webhookRetryFor?: number;
+  /** Whether one webhook request may carry several events (Pusher's "batch webhooks"); otherwise one event per request. @default false */
+  batchWebhooks?: boolean;
   /** Seconds of silence before a client pings (advertised as `activity_timeout`); the server pings after it too. @default 120 */
   activityTimeout?: number;
 }
@@ -51,10 +55,12 @@ export const PUSHER_APP_DEFAULTS = {
   maxPresenceMembers: 100,
   activityTimeout: 120,
   webhooks: [] as readonly PusherWebhookTarget[],
+  webhookRetryFor: 300_000,
+  batchWebhooks: false,
 };
 
 /** The limits an app's options may set, with their bounds (the configuration file is checked against them). */
-const INTEGER_LIMITS = ['maxConnections', 'clientEventRate', 'maxEventSize', 'maxPresenceMembers', 'activityTimeout'] as const;
+const INTEGER_LIMITS = ['maxConnections', 'clientEventRate', 'maxEventSize', 'maxPresenceMembers', 'activityTimeout', 'webhookRetryFor'] as const;
 
 /** Merges defaults into one app's options; throws an Error naming the problem. */
 export function resolvePusherApp(o: PusherAppOptions): PusherApp {
@@ -67,6 +73,7 @@ export function resolvePusherApp(o: PusherAppOptions): PusherApp {
     if (!Number.isSafeInteger(v) || v < 1) throw new Error(`app ${o.id}: ${k} must be a positive integer, got ${String(v)}`);
   }
   if (typeof app.clientEvents !== 'boolean') throw new Error(`app ${o.id}: clientEvents must be true or false`);
+  if (typeof app.batchWebhooks !== 'boolean') throw new Error(`app ${o.id}: batchWebhooks must be true or false`);
   if (!Array.isArray(app.webhooks)) throw new Error(`app ${o.id}: webhooks must be an array of {url, events?}`);
   for (const w of app.webhooks) {
     if (typeof w !== 'object' || w === null || typeof w.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(w.url)) {

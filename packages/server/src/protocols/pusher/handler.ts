@@ -230,7 +230,7 @@ export class PusherHandler implements ProtocolHandler {
         exclude: conn.id,
         ...(user === undefined ? {} : { user }),
       });
-      if (d.webhooks.wants(app, 'client_event')) await d.webhooks.clientEvent(app, core, frame.event, dataText, conn.id, user);
+      await d.webhooks.clientEvent(app, core, frame.event, dataText, conn.id, user);
     } catch (err) {
       d.stats.engineError('pusher_client_event', conn.ids({ channel, error: err instanceof Error ? err.message : String(err) }));
       conn.sendJson(errorFrame(null, 'The client event could not be sent, retry later'));

@@ -2,11 +2,10 @@ import { parseNamespacedChannel } from '@herald/protocol';
 import type { Connection } from '../../delivery/connection.js';
 import type { ChannelNamespaces } from '../../delivery/publish-request.js';
 import type { ProtocolHandler } from '../../delivery/protocol.js';
-import type { Engine } from '../../engine/types.js';
 import type { UpgradeInfo } from '../../transport/types.js';
 import { newSocketId } from '../../util/random-id.js';
 import type { Protocol, ProtocolRoute } from '../types.js';
-import { PusherApps, type PusherAppOptions } from './apps.js';
+import { PusherApps, resolvePusherApp, type PusherAppOptions } from './apps.js';
 import { PusherCodec } from './codec.js';
 import type { PusherDeps } from './deps.js';
 import { PusherHandler } from './handler.js';
@@ -14,7 +13,9 @@ import { createPusherHttpApi, type PusherHttpDeps } from './http-api.js';
 import { pusherNamespaces } from './namespace.js';
 import { coreChannel, pusherName } from './names.js';
 import { announceMember } from './subscribe.js';
-import { PusherWebhooks } from './webhooks.js';
+import type { WebhookEndpoint, WebhookFormat, WebhookSink } from '../../webhooks/types.js';
+import { pusherFormat } from './webhook-format.js';
+import { PusherWebhooks, pusherWebhookEndpoints } from './webhooks.js';
 
 export type { PusherAppOptions } from './apps.js';
 
@@ -22,8 +23,18 @@ export type { PusherAppOptions } from './apps.js';
 export type PusherProtocolDeps = Omit<PusherDeps, 'apps' | 'codec' | 'counts' | 'track' | 'webhooks' | 'engine'> &
   Omit<PusherHttpDeps, 'apps' | 'engine'> & {
     apps: readonly PusherAppOptions[];
-    engine: PusherDeps['engine'] & PusherHttpDeps['engine'] & Pick<Engine, 'jobs'>;
+    engine: PusherDeps['engine'] & PusherHttpDeps['engine'];
+    /** Where the apps' webhook events go (the gateway's one webhook dispatcher). */
+    webhookSink: WebhookSink;
   };
+
+/**
+ * The Pusher apps' webhooks as a plugin of the one webhook dispatcher: Pusher's format, and one endpoint per URL of
+ * each app (`pusher.<app id>.<n>`), which gets that app's events only.
+ */
+export function pusherWebhookPlugin(apps: readonly PusherAppOptions[]): { format: WebhookFormat; endpoints: WebhookEndpoint[] } {
+  return { format: pusherFormat, endpoints: pusherWebhookEndpoints(apps.map(resolvePusherApp)) };
+}
 
 /** The Pusher protocol, with what the gateway and tests may inspect. */
 export interface PusherProtocol extends Protocol {
@@ -48,7 +59,7 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
     pending.add(work);
     void work.finally(() => pending.delete(work));
   };
-  const webhooks = new PusherWebhooks({ jobs: deps.engine.jobs, clock: deps.clock, logger: deps.logger }, pusherName);
+  const webhooks = new PusherWebhooks({ sink: deps.webhookSink, clock: deps.clock }, pusherName);
   const handlerDeps: PusherDeps = { ...deps, apps, codec: new PusherCodec(), counts, track, webhooks };
   // Not removed at close: the engine's own close reports the members of this node's last connections.
   deps.engine.members.onGone(async (channel, user) => {
@@ -57,10 +68,10 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
     if (!ns || !app) return;
     try {
       if (ns.kind === 'pusherocc') {
-        if (webhooks.wants(app, 'channel_vacated')) await webhooks.vacated(app, coreChannel(app.id, ns.name));
+        await webhooks.vacated(app, coreChannel(app.id, ns.name));
       } else if (ns.kind === 'pusher') {
         await announceMember(deps.engine, channel, 'removed', user);
-        if (webhooks.wants(app, 'member_removed')) await webhooks.memberRemoved(app, channel, user);
+        await webhooks.memberRemoved(app, channel, user);
       }
     } catch (err) {
       deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed');

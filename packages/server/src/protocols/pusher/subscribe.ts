@@ -157,7 +157,7 @@ export class PusherSubscriber {
     const { first } = await engine.members.join(core, this.conn.id, { user: member.user, infoJson: member.infoJson });
     if (first) {
       await announceMember(engine, core, 'added', member.user, { infoJson: member.infoJson, exclude: this.conn.id });
-      if (this.d.webhooks.wants(this.app, 'member_added')) await this.d.webhooks.memberAdded(this.app, core, member.user);
+      await this.d.webhooks.memberAdded(this.app, core, member.user);
     }
     return engine.members.list(core);
   }
@@ -167,7 +167,7 @@ export class PusherSubscriber {
     const left = await this.d.engine.members.leave(core, this.conn.id);
     if (!left?.last) return;
     await announceMember(this.d.engine, core, 'removed', left.user);
-    if (this.d.webhooks.wants(this.app, 'member_removed')) await this.d.webhooks.memberRemoved(this.app, core, left.user);
+    await this.d.webhooks.memberRemoved(this.app, core, left.user);
   }
 
   /**

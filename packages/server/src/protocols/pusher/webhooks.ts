@@ -1,28 +1,46 @@
 import type { ChannelName } from '@herald/protocol';
-import { WEBHOOK_QUEUE, webhookJob } from '../../delivery/webhooks.js';
-import type { JobQueues } from '../../engine/types.js';
 import type { Clock } from '../../util/clock.js';
-import type { Logger } from '../../util/logger.js';
-import { newClientId } from '../../util/random-id.js';
+import { randomId } from '../../util/random-id.js';
+import type { WebhookEndpoint, WebhookEvent, WebhookSink } from '../../webhooks/types.js';
 import type { PusherApp, PusherWebhookEvent } from './apps.js';
-import { sign } from './signatures.js';
+import { PUSHER_MAX_BATCH, pusherFormat } from './webhook-format.js';
 
 /** How long `channel_vacated` and `member_removed` wait; a channel or member back within it cancels both events. */
 export const WEBHOOK_DELAY_MS = 3000;
 
-/** One Pusher webhook event (`{"name":..., "channel":..., ...}`). */
-type PusherEvent = { name: PusherWebhookEvent; channel: string } & Record<string, unknown>;
+/** The name of the `n`th (from 1) webhook endpoint of an app: `pusher.<app id>.<n>` (metrics, dead letters). */
+export function pusherEndpointName(app: string, n: number): string {
+  return `pusher.${app}.${n}`;
+}
+
+/** The webhook endpoints of the apps, one per configured URL, in Pusher's format (see webhook-format.ts). */
+export function pusherWebhookEndpoints(apps: Iterable<PusherApp>): WebhookEndpoint[] {
+  return [...apps].flatMap((app) =>
+    app.webhooks.map((w, i) => ({
+      name: pusherEndpointName(app.id, i + 1),
+      url: w.url,
+      secret: app.secret,
+      key: app.key,
+      format: pusherFormat.name,
+      app: app.id,
+      events: [...(w.events ?? [])],
+      channels: [],
+      retryFor: app.webhookRetryFor,
+      batch: app.batchWebhooks ? PUSHER_MAX_BATCH : 1,
+    })),
+  );
+}
 
 /**
- * Pusher webhooks (docs/pusher.md): each event becomes one request per subscribed URL, `{"time_ms","events":[e]}`
- * with `Content-Type: application/json`, `X-Pusher-Key` and `X-Pusher-Signature` (hex HMAC-SHA256 of the body with
- * the app's secret), queued in the engine for the dispatcher (delivery/webhooks.ts: retries, dead letters, once
- * per cluster). `channel_vacated` and `member_removed` are held back 3 s under a predictable job id, so a
- * `channel_occupied` or `member_added` of the same channel or user within the window cancels both.
+ * The Pusher apps' webhook events (docs/pusher.md), queued in the one webhook machinery (the dispatcher's
+ * outbox: retries, dead letters, once per cluster), where each app's endpoints that want them get them in
+ * Pusher's format. `channel_vacated` and `member_removed` are held back 3 s under a key of the channel (and
+ * user), so a `channel_occupied` or `member_added` of the same within the window cancels it and is not sent
+ * either (a page reload says nothing).
  */
 export class PusherWebhooks {
   constructor(
-    private readonly d: { jobs: JobQueues; clock: Clock; logger: Logger },
+    private readonly d: { sink: WebhookSink; clock: Clock },
     private readonly name: (core: ChannelName) => string,
   ) {}
 
@@ -32,54 +50,48 @@ export class PusherWebhooks {
   }
 
   occupied(app: PusherApp, core: ChannelName): Promise<void> {
-    return this.arrival(app, 'channel_occupied', 'channel_vacated', core, { name: 'channel_occupied', channel: this.name(core) });
+    return this.arrival(app, 'channel_occupied', 'channel_vacated', holdKey(app, 'channel_vacated', core), { channel: this.name(core) });
   }
 
   vacated(app: PusherApp, core: ChannelName): Promise<void> {
-    return this.emit(app, { name: 'channel_vacated', channel: this.name(core) }, `channel_vacated:${core}`);
+    return this.departure(app, 'channel_vacated', 'channel_occupied', holdKey(app, 'channel_vacated', core), { channel: this.name(core) });
   }
 
   memberAdded(app: PusherApp, core: ChannelName, user: string): Promise<void> {
-    return this.arrival(app, 'member_added', 'member_removed', `${core}\u0000${user}`, { name: 'member_added', channel: this.name(core), user_id: user });
+    return this.arrival(app, 'member_added', 'member_removed', holdKey(app, 'member_removed', core, user), { channel: this.name(core), user_id: user });
   }
 
   memberRemoved(app: PusherApp, core: ChannelName, user: string): Promise<void> {
-    return this.emit(app, { name: 'member_removed', channel: this.name(core), user_id: user }, `member_removed:${core}\u0000${user}`);
+    return this.departure(app, 'member_removed', 'member_added', holdKey(app, 'member_removed', core, user), { channel: this.name(core), user_id: user });
   }
 
   clientEvent(app: PusherApp, core: ChannelName, event: string, data: string, socketId: string, user: string | undefined): Promise<void> {
-    const e: PusherEvent = { name: 'client_event', channel: this.name(core), event, data, socket_id: socketId };
-    if (user !== undefined) e['user_id'] = user;
-    return this.emit(app, e);
+    if (!this.wants(app, 'client_event')) return Promise.resolve();
+    const fields: Record<string, unknown> = { channel: this.name(core), event, data, socket_id: socketId };
+    if (user !== undefined) fields['user_id'] = user;
+    return this.d.sink.queue([this.event(app, 'client_event', fields)]);
   }
 
-  /** An arrival cancels the pending departure of the same thing; when it did, neither event is sent. */
-  private async arrival(app: PusherApp, name: PusherWebhookEvent, departure: PusherWebhookEvent, key: string, event: PusherEvent): Promise<void> {
-    let cancelled = false;
-    for (const [i] of app.webhooks.entries()) {
-      if (await this.d.jobs.cancel(WEBHOOK_QUEUE, this.jobId(app, `${departure}:${key}`, i), this.d.clock.now())) cancelled = true;
-    }
-    if (!cancelled) await this.emit(app, { ...event, name });
+  /** An arrival cancels the held departure of the same thing; when it did, neither event is sent. */
+  private async arrival(app: PusherApp, name: PusherWebhookEvent, departure: PusherWebhookEvent, key: string, data: Record<string, unknown>): Promise<void> {
+    if (!this.wants(app, name) && !this.wants(app, departure)) return;
+    if (await this.d.sink.cancel(key)) return;
+    if (this.wants(app, name)) await this.d.sink.queue([this.event(app, name, data)]);
   }
 
-  /** Queues `event` for every URL of `app` that wants it; `delayKey` delays it under a predictable id. */
-  private async emit(app: PusherApp, event: PusherEvent, delayKey?: string): Promise<void> {
+  /** Held back, also when only the arrival is wanted: a quick return then makes no second arrival. */
+  private async departure(app: PusherApp, name: PusherWebhookEvent, arrival: PusherWebhookEvent, key: string, data: Record<string, unknown>): Promise<void> {
+    if (!this.wants(app, name) && !this.wants(app, arrival)) return;
     const now = this.d.clock.now();
-    const body = JSON.stringify({ time_ms: now, events: [event] });
-    // Exactly these header names and this content type: the PHP SDK reads them case-sensitively, the Node SDK
-    // parses only `application/json` without parameters.
-    const headers = { 'Content-Type': 'application/json', 'X-Pusher-Key': app.key, 'X-Pusher-Signature': sign(app.secret, body) };
-    await Promise.all(
-      app.webhooks.map(async (w, i) => {
-        if (w.events !== undefined && !w.events.includes(event.name)) return;
-        const id = delayKey === undefined ? newClientId() : this.jobId(app, delayKey, i);
-        const payload = webhookJob({ url: w.url, headers, body, createdAt: now });
-        await this.d.jobs.enqueue(WEBHOOK_QUEUE, { id, payload }, delayKey === undefined ? now : now + WEBHOOK_DELAY_MS);
-      }),
-    );
+    await this.d.sink.hold(key, this.event(app, name, data, now), now + WEBHOOK_DELAY_MS);
   }
 
-  private jobId(app: PusherApp, key: string, target: number): string {
-    return `pusher:${app.id}:${target}:${key}`;
+  private event(app: PusherApp, type: PusherWebhookEvent, data: Record<string, unknown>, time = this.d.clock.now()): WebhookEvent {
+    return { id: `evt_${randomId(12)}`, type, time, app: app.id, data };
   }
+}
+
+/** The outbox key a departure is held under: unambiguous whatever the channel and user contain. */
+function holdKey(app: PusherApp, departure: PusherWebhookEvent, core: ChannelName, user?: string): string {
+  return JSON.stringify(user === undefined ? ['pusher', app.id, departure, core] : ['pusher', app.id, departure, core, user]);
 }
