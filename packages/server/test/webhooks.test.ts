@@ -236,6 +236,55 @@ for (const [name, setup] of Object.entries(setups)) {
       expect(eventsOf(receiver).sort()).toEqual(['user.offline down', 'user.online down']);
     });
 
+    it('sends client.publish for what a client published, once, with the payload as published, to the endpoints that want it', async () => {
+      const receiver = await new Receiver().start();
+      const others = await new Receiver().start();
+      const s = await setup({
+        webhooks: [
+          { name: 'chat', url: receiver.url, secret: SECRET, events: ['client.publish'], channels: ['chat:'] },
+          { name: 'presence', url: others.url, secret: SECRET, events: ['user.online'] },
+        ],
+      });
+      receiver.now = others.now = () => s.clock.now();
+      const c = await TestClient.connect(s.pub.ws, { token: await token({ sub: 'ann', publish: ['chat:*', 'news'] }) });
+      for (const [id, channel] of [
+        [1, 'chat:room'],
+        [2, 'news'],
+        [3, 'chat:room'],
+      ] as const) {
+        c.client.send({ type: 'publish', channel, event: 'said', payload: { text: `hi ${id}`, emoji: '👋' }, id, key: id === 3 ? 'k1' : undefined });
+        await c.client.nextWhere((f) => f.type === 'published' && f['id'] === id, `publish ${id}`);
+      }
+      // A resend of the same key is a duplicate: no second event.
+      c.client.send({ type: 'publish', channel: 'chat:room', event: 'said', payload: { text: 'hi 3', emoji: '👋' }, id: 4, key: 'k1' });
+      expect(await c.client.nextWhere((f) => f['id'] === 4, 'the duplicate')).toMatchObject({ duplicate: true });
+      await until(s, () => eventsOf(receiver).length >= 2 && eventsOf(others).length >= 1, 'the events');
+      await s.pass(5000);
+      const events = receiver.delivered.map((r) => verify(r));
+      expect(events.map((e) => e.type)).toEqual(['client.publish', 'client.publish']);
+      expect(events.map((e) => e.data)).toEqual([
+        {
+          channel: 'chat:room',
+          type: 'said',
+          payload: { text: 'hi 1', emoji: '👋' },
+          user: 'ann',
+          client: c.connected['client'],
+          seq: 1,
+          epoch: expect.any(String),
+        },
+        {
+          channel: 'chat:room',
+          type: 'said',
+          payload: { text: 'hi 3', emoji: '👋' },
+          user: 'ann',
+          client: c.connected['client'],
+          seq: 2,
+          epoch: expect.any(String),
+        },
+      ]);
+      expect(eventsOf(others)).toEqual(['user.online ann']);
+    });
+
     it('makes no user.offline for a reload within the hold-back, and one after it', async () => {
       const receiver = await new Receiver().start();
       const s = await setup(hooks(receiver, { webhooks: [{ name: 'app', url: receiver.url, secret: SECRET, events: ['user.online', 'user.offline'] }] }));

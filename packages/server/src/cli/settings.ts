@@ -381,7 +381,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--webhook-events',
     type: 'list',
     description:
-      'The event types HERALD_WEBHOOK_URL receives (comma-separated: user.online, user.offline, channel.occupied, channel.vacated, message.acked); empty: all.',
+      'The event types HERALD_WEBHOOK_URL receives (comma-separated: user.online, user.offline, channel.occupied, channel.vacated, message.acked, client.publish); empty: all.',
   },
   {
     key: 'webhookRetryFor',

@@ -163,6 +163,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         hook: publishHook(options, stats, clock, logger),
         hookFailure: options.publishHookFailure,
       },
+      onClientPublish: webhooks.wantsType('client.publish') ? (p) => webhooks.clientPublished(p, clock.now()) : undefined,
     }),
   ];
   // Pusher: only with apps configured (without, /app/... and /apps/... answer 404 as any unknown path).

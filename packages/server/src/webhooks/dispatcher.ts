@@ -133,6 +133,28 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     );
   }
 
+  /** Whether some native endpoint wants events of `type` (so that the node makes them at all). */
+  wantsType(type: string): boolean {
+    return this.o.endpoints.some((e) => e.app === undefined && (e.events.length === 0 || e.events.includes(type)));
+  }
+
+  /**
+   * A client's publish was published: `client.publish` with where it went and what it said (the payload as
+   * published, after the publish hook), for a backend that keeps a chat's messages.
+   */
+  clientPublished(p: { channel: string; type: string; payloadJson: string; user: string; client: string; seq: number; epoch: string }, time: number): void {
+    const data = {
+      channel: p.channel,
+      type: p.type,
+      payload: JSON.parse(p.payloadJson) as unknown,
+      user: p.user,
+      client: p.client,
+      seq: p.seq,
+      epoch: p.epoch,
+    };
+    this.publish([{ id: `evt_${randomId(12)}`, type: 'client.publish', time, data }]);
+  }
+
   /** Runs a pass now (or right after the one under way); resolves when no pass is running. */
   kick(): Promise<void> {
     if (this.stopped) return Promise.resolve();

@@ -4,8 +4,8 @@
  * Pusher protocol brings its own), and the sink protocols queue their events into.
  */
 
-/** The event types of the native webhooks. (`client.publish` is not one: clients cannot publish yet.) */
-export const WEBHOOK_EVENT_TYPES = ['user.online', 'user.offline', 'channel.occupied', 'channel.vacated', 'message.acked'] as const;
+/** The event types of the native webhooks. */
+export const WEBHOOK_EVENT_TYPES = ['user.online', 'user.offline', 'channel.occupied', 'channel.vacated', 'message.acked', 'client.publish'] as const;
 
 /** One event, as queued: `{"id","type","time","data"}` (the outbox keeps it serialized). */
 export interface WebhookEvent {
