@@ -14,12 +14,12 @@ import { freePort, ROOT } from './support/cli-process.js';
 
 const SECRET = `whsec_${Buffer.from('php-example-webhook-secret-0123456789').toString('base64')}`;
 
-/** `php -S` serving examples/php/webhook.php; resolves once it listens. */
-async function phpReceiver(log: string): Promise<string> {
+/** `php -S` serving an example script (examples/php/webhook.php by default); resolves once it listens. */
+async function phpReceiver(log: string, script = 'examples/php/webhook.php', env: Record<string, string> = {}): Promise<string> {
   const port = await freePort();
-  const proc = spawn('php', ['-S', `127.0.0.1:${port}`, 'examples/php/webhook.php'], {
+  const proc = spawn('php', ['-S', `127.0.0.1:${port}`, script], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HERALD_WEBHOOK_SECRET: SECRET, HERALD_WEBHOOK_LOG: log },
+    env: { PATH: process.env['PATH'] ?? '', HERALD_WEBHOOK_SECRET: SECRET, HERALD_WEBHOOK_LOG: log, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   onCleanup(() => void proc.kill('SIGKILL'));
@@ -80,5 +80,28 @@ describe('examples/php/webhook.php', () => {
     expect(forged.status).toBe(401);
     expect(read()).toContain('[webhook_invalid_signature]');
     expect(read()).not.toContain('mallory');
+  }, 60_000);
+});
+
+describe('examples/php/publish-hook.php', () => {
+  it("decides a browser's publishes behind a real gateway: rejects links with a reason, rewrites, accepts the rest", async () => {
+    const hookSecret = `whsec_${Buffer.from('php-example-publish-hook-secret-01').toString('base64')}`;
+    const url = await phpReceiver('/dev/null', 'examples/php/publish-hook.php', { HERALD_PUBLISH_HOOK_SECRET: hookSecret });
+    // Real time: PHP checks the request's timestamp against its own clock.
+    const gw = await startGateway({ clock: new ManualClock(Date.now()), publishHookUrl: url, publishHookSecret: hookSecret, publishHookTimeout: 10_000 });
+    const reader = await TestClient.connect(gw.ws, { subs: { 'chat:room': {} } });
+    const ann = await TestClient.connect(gw.ws, { token: await token({ sub: 'ann', publish: ['chat:*'], info: { name: 'Ann' } }) });
+    const say = async (id: number, text: string) => {
+      ann.client.send({ type: 'publish', channel: 'chat:room', event: 'said', payload: { text }, id });
+      return ann.client.nextWhere((f) => f['id'] === id, `the answer to ${id}`);
+    };
+    expect(await say(1, 'see https://spam.example')).toMatchObject({ type: 'error', code: 'publish_rejected', message: 'Links are not allowed in this chat.' });
+    expect(await say(2, 'oh darn')).toMatchObject({ type: 'published', seq: 1 });
+    expect(await say(3, 'hello 👋')).toMatchObject({ type: 'published', seq: 2 });
+    const got = await reader.client.waitMessages('chat:room', 2);
+    expect(got.map((m) => m['payload'])).toEqual([{ text: 'oh ****', name: 'Ann' }, { text: 'hello 👋' }]);
+    // A request the gateway did not sign is refused.
+    const forged = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload":{"text":"x"}}' });
+    expect(forged.status).toBe(401);
   }, 60_000);
 });
