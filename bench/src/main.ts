@@ -7,10 +7,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
 import { KINDS, type Kind } from './kinds.js';
+import { isPusherKind } from './pusher-kinds.js';
 import { markdown, svg, type Results } from './report.js';
 import { cluster, connectRate, fanout, idleMemory, latency, manyChannels, type ScenarioResult, type Settings } from './scenarios.js';
 
@@ -45,7 +47,15 @@ try {
   await import('uWebSockets.js');
 } catch {
   console.warn('uWebSockets.js is not installed: skipping the uws and herald-uws servers');
-  kinds = kinds.filter((kd) => kd !== 'uws' && kd !== 'herald-uws');
+  kinds = kinds.filter((kd) => kd !== 'uws' && kd !== 'herald-uws' && kd !== 'herald-pusher-uws');
+}
+if (kinds.includes('soketi')) {
+  try {
+    createRequire(import.meta.url).resolve('@soketi/soketi');
+  } catch {
+    console.warn('@soketi/soketi is not installed: skipping the soketi server');
+    kinds = kinds.filter((kd) => kd !== 'soketi');
+  }
 }
 const ulimit = spawnSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
 
@@ -124,7 +134,8 @@ const run = async (name: Scenario): Promise<void> => {
       break;
     }
     case 'many-channels':
-      await save(await manyChannels({ ...base, reps: Number(arg('reps') ?? 2) }, idleConnections));
+      // Not for the Pusher kinds: per-user channels there are private channels with their own auth.
+      await save(await manyChannels({ ...base, kinds: kinds.filter((kd) => !isPusherKind(kd)), reps: Number(arg('reps') ?? 2) }, idleConnections));
       break;
     case 'idle-memory':
       await save(await idleMemory(base, idleConnections));

@@ -1,9 +1,11 @@
 /**
- * Publishes over HTTP/1.1 keep-alive: Herald's `POST /api/publish` (array form, up to 100 items) and the
- * same JSON body to the baselines' `POST /publish`. Each payload carries its send time for the probes.
+ * Publishes over HTTP/1.1 keep-alive: Herald's `POST /api/publish` (array form, up to 100 items), the
+ * same JSON body to the baselines' `POST /publish`, and one signed Pusher `POST /apps/{id}/events` per message
+ * to the Pusher kinds. Each payload carries its send time for the probes.
  */
 import { Agent, request } from 'node:http';
 import { API_KEY, flavorOf, type Kind } from './kinds.js';
+import { eventBody, EVENTS_PATH, signedPath } from './pusher.js';
 
 /** Padding that makes a delivered frame about 180 bytes (the envelope adds ~80). */
 export const PAD = 'x'.repeat(100);
@@ -13,6 +15,8 @@ export class Publisher {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
   private readonly path: string;
   private readonly headers: Record<string, string>;
+  /** Pusher kinds: one signed `POST /apps/{id}/events` per message, as Laravel Broadcasting sends them. */
+  private readonly pusher: boolean;
   inFlight = 0;
   errors = 0;
   sent = 0;
@@ -23,6 +27,7 @@ export class Publisher {
     private readonly port: number,
   ) {
     const herald = flavorOf(kind) === 'herald';
+    this.pusher = flavorOf(kind) === 'pusher';
     this.path = herald ? '/api/publish' : '/publish';
     this.headers = { 'content-type': 'application/json', ...(herald ? { authorization: `Bearer ${API_KEY}` } : {}) };
   }
@@ -30,13 +35,25 @@ export class Publisher {
   /** Publishes one message to each channel (one request, array form). */
   post(channels: readonly string[], now: number): Promise<void> {
     const payload = `{"t":${now.toFixed(3)},"p":"${PAD}"}`;
+    if (this.pusher) {
+      const sends = channels.map((c) => {
+        const body = eventBody(c, payload);
+        return this.send(signedPath('POST', EVENTS_PATH, body), body, 1);
+      });
+      return Promise.all(sends).then(() => undefined);
+    }
     const body = `[${channels.map((c) => `{"channel":"${c}","type":"m","payload":${payload}}`).join(',')}]`;
+    return this.send(this.path, body, channels.length);
+  }
+
+  /** One POST carrying `messages` messages. */
+  private send(path: string, body: string, messages: number): Promise<void> {
     this.inFlight++;
-    this.sent += channels.length;
+    this.sent += messages;
     return new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: this.port, method: 'POST', path: this.path, agent: this.agent, headers: this.headers }, (res) => {
+      const req = request({ host: '127.0.0.1', port: this.port, method: 'POST', path, agent: this.agent, headers: this.headers }, (res) => {
         if (res.statusCode !== 200) {
-          this.errors += channels.length;
+          this.errors += messages;
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
           res.on('end', () => {
@@ -53,7 +70,7 @@ export class Publisher {
         });
       });
       req.on('error', (err) => {
-        this.errors += channels.length;
+        this.errors += messages;
         this.lastError = err.message;
         this.inFlight--;
         resolve();
