@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <scenario> [--kinds a,b] [--reps n] [--seconds n] [--profile]`
+ * `npm run bench -- <scenario> [--kinds a,b] [--reps n] [--seconds n] [--subscribers n] [--connections n] [--profile]`
  * Scenarios: fanout, many-channels, idle-memory, connect-rate, latency, cluster, all.
  * The harness is the load generator: it pins itself to core 1 and each server to core 0 (taskset),
  * raises its open-file limit, prints a table with ratios, and writes bench/results/*.json and
@@ -72,7 +72,8 @@ if (process.argv.includes('--profile')) {
   mkdirSync(base.profileDir, { recursive: true });
   profileServersInto(base.profileDir);
 }
-const idleConnections = Math.min(10_000, Math.max(1000, Number(ulimit) - 500));
+// `--connections n`: fewer connections for a smoke run of idle-memory and many-channels.
+const idleConnections = Number(arg('connections') ?? Math.min(10_000, Math.max(1000, Number(ulimit) - 500)));
 
 mkdirSync(RESULTS, { recursive: true });
 const latestPath = `${RESULTS}/latest.json`;
