@@ -12,7 +12,7 @@ import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
 import { KINDS, type Kind } from './kinds.js';
-import { isPusherKind } from './pusher-kinds.js';
+import { isPusherKind, SOKETI_DIR } from './pusher-kinds.js';
 import { markdown, svg, type Results } from './report.js';
 import { cluster, connectRate, fanout, idleMemory, latency, manyChannels, type ScenarioResult, type Settings } from './scenarios.js';
 
@@ -49,13 +49,23 @@ try {
   console.warn('uWebSockets.js is not installed: skipping the uws and herald-uws servers');
   kinds = kinds.filter((kd) => kd !== 'uws' && kd !== 'herald-uws' && kd !== 'herald-pusher-uws');
 }
-if (kinds.includes('soketi')) {
-  try {
-    createRequire(import.meta.url).resolve('@soketi/soketi');
-  } catch {
-    console.warn('@soketi/soketi is not installed: skipping the soketi server');
-    kinds = kinds.filter((kd) => kd !== 'soketi');
-  }
+if (kinds.includes('soketi') && scenario !== 'report' && !ensureSoketi()) kinds = kinds.filter((kd) => kd !== 'soketi');
+/** Soketi lives in bench/soketi, installed from its lockfile the first time a run asks for it. */
+function ensureSoketi(): boolean {
+  const installed = (): boolean => {
+    try {
+      createRequire(`${SOKETI_DIR}package.json`).resolve('@soketi/soketi');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (installed()) return true;
+  console.log('installing Soketi into bench/soketi (npm ci, once)');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: SOKETI_DIR, stdio: 'inherit' });
+  if (r.status === 0 && installed()) return true;
+  console.warn('could not install Soketi (npm ci in bench/soketi failed): skipping the soketi server');
+  return false;
 }
 const ulimit = spawnSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
 
