@@ -67,7 +67,7 @@ async function serve(kind) {
   process.on('message', (m) => {
     if (m === 'cpu') {
       const u = process.cpuUsage();
-      process.send({ cpu: u.user + u.system });
+      process.send({ cpu: u.user + u.system, sys: u.system });
     } else if (m === 'exit') process.exit(0);
   });
   process.send({ port: address });
@@ -122,14 +122,14 @@ async function measure(kind, n) {
   const child = fork(self, ['--serve', kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise((resolve) => child.once('message', resolve));
   await drive(port, kind, Math.min(5000, n)); // warm-up (JIT)
-  const before = (await ask(child, 'cpu')).cpu;
+  const b = await ask(child, 'cpu');
   const t0 = process.hrtime.bigint();
   await drive(port, kind, n);
   const wall = Number(process.hrtime.bigint() - t0) / 1e3;
-  const after = (await ask(child, 'cpu')).cpu;
+  const a = await ask(child, 'cpu');
   child.send('exit');
   await new Promise((r) => child.once('exit', r));
-  return { us: (after - before) / n, wallUs: wall / n };
+  return { us: (a.cpu - b.cpu) / n, sysUs: (a.sys - b.sys) / n, wallUs: wall / n };
 }
 
 if (process.argv[2] === '--serve') {
@@ -145,7 +145,10 @@ if (process.argv[2] === '--serve') {
   for (const k of kinds) {
     const us = median(results[k].map((x) => x.us));
     const wall = median(results[k].map((x) => x.wallUs));
+    const sys = median(results[k].map((x) => x.sysUs));
     const ratio = base === undefined ? '' : `  ${(us / base).toFixed(2)}x socketio`;
-    console.log(`${k.padEnd(9)} server CPU ${us.toFixed(1)} us/request (runs: ${results[k].map((x) => x.us.toFixed(1)).join(', ')})  wall ${wall.toFixed(1)} us/request${ratio}`);
+    console.log(
+      `${k.padEnd(9)} server CPU ${us.toFixed(1)} us/request (runs: ${results[k].map((x) => x.us.toFixed(1)).join(', ')}; system ${sys.toFixed(1)})  wall ${wall.toFixed(1)} us/request${ratio}`,
+    );
   }
 }
