@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+/** One-shot SHA-256 (no Hash object per request). */
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /**
  * Checks `Authorization: Bearer <key>` against a set of keys in constant time: both sides are hashed to

@@ -44,7 +44,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders = {};
-  readonly remoteAddress: string;
+  private address: string | undefined;
   statusCode = 200;
   headersSent = false;
   private aborted = false;
@@ -73,11 +73,16 @@ export class UwsExchange implements HttpRequest, HttpResponse {
       // Node joins repeated headers with ", " (set-cookie aside, which a request does not carry).
       headers[k] = prev === undefined ? v : `${String(prev)}, ${v}`;
     });
-    this.remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const length = headers['content-length'];
     this.complete = headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
     res.onAborted(() => this.abort());
     if (!this.complete) res.onData((chunk, isLast) => this.data(chunk, isLast));
+  }
+
+  /** Read from uWebSockets.js when first asked (few routes do), while the response is still valid. */
+  get remoteAddress(): string | undefined {
+    if (this.address === undefined && !this.aborted && !this.ended) this.address = Buffer.from(this.res.getRemoteAddressAsText()).toString();
+    return this.address;
   }
 
   body(maxBytes: number): Promise<Buffer> {
