@@ -53,6 +53,21 @@ async function serve(kind) {
     address = server.address().port;
   } else {
     const { createGateway, createLogger } = await import('../dist/index.js');
+    if (process.env.HERALD_PERF_TRIVIAL) {
+      // Diagnosis: the transport with a handler that only reads the body and answers (no gateway work).
+      const { TRANSPORTS } = await import('../dist/transport/registry.js');
+      const orig = TRANSPORTS[kind];
+      TRANSPORTS[kind] = (deps) =>
+        orig({
+          ...deps,
+          http: (req, res) => {
+            req.body(1e6).then(() => {
+              res.writeHead(200, { 'content-type': 'application/json' });
+              res.end('{"published":1}');
+            });
+          },
+        });
+    }
     const gateway = await createGateway({
       port,
       host: '127.0.0.1',

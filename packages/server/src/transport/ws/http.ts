@@ -46,8 +46,14 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** Node's request and response behind HttpRequest/HttpResponse: one object, the Node objects used as they are. */
+/**
+ * Node's request and response behind HttpRequest/HttpResponse: one object, the Node objects used as they are.
+ * Headers set before `writeHead` are kept here and passed to Node's `writeHead` in one object (Node validates
+ * and stores each header set with `setHeader` once more when `writeHead` follows).
+ */
 class NodeExchange implements HttpRequest, HttpResponse {
+  private pending: HttpHeaders | undefined;
+
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
@@ -75,13 +81,27 @@ class NodeExchange implements HttpRequest, HttpResponse {
     return this.res.headersSent;
   }
   setHeader(name: string, value: string): void {
-    this.res.setHeader(name, value);
+    if (this.res.headersSent) return;
+    (this.pending ??= {})[name.toLowerCase()] = value;
   }
   writeHead(status: number, headers?: HttpHeaders): this {
-    this.res.writeHead(status, headers);
+    const pending = this.pending;
+    if (pending === undefined) {
+      this.res.writeHead(status, headers);
+      return this;
+    }
+    this.pending = undefined;
+    if (headers !== undefined) for (const k of Object.keys(headers)) pending[k.toLowerCase()] = headers[k] as string | number;
+    this.res.writeHead(status, pending);
     return this;
   }
   end(body?: string | Buffer): void {
+    const pending = this.pending;
+    if (pending !== undefined) {
+      // Answered without writeHead: Node writes the status and these headers.
+      this.pending = undefined;
+      for (const k of Object.keys(pending)) this.res.setHeader(k, String(pending[k]));
+    }
     this.res.end(body);
   }
   destroy(): void {
