@@ -62,6 +62,18 @@ async function serve(kind) {
           ...deps,
           http: (req, res) => {
             req.body(1e6).then(() => {
+              if (process.env.HERALD_PERF_TRIVIAL === 'headers') {
+                const body =
+                  '{"results":{"user:1234":{"seq":12,"epoch":"abcdefgh1234","duplicate":false,"subscribers":0,"online":false,"live":false,"stored":false}}}';
+                res.writeHead(200, {
+                  'content-type': 'application/json; charset=utf-8',
+                  'content-length': Buffer.byteLength(body),
+                  'cache-control': 'no-store',
+                  'x-request-id': 'f4b0b8a2-5c3e-4a51-9d3c-2b8f0a6f1e2d',
+                });
+                res.end(body);
+                return;
+              }
               res.writeHead(200, { 'content-type': 'application/json' });
               res.end('{"published":1}');
             });

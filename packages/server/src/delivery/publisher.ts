@@ -87,8 +87,10 @@ export class Publisher {
 
   /** The one-channel item (a push to one user): the same steps as `startChannels`, without the lists. */
   private async publishOne(item: ChannelItem, channel: ChannelName, origin: PublishOrigin | undefined): Promise<PublishItemResult> {
-    const results = Object.create(null) as Record<ChannelName, object>;
-    results[channel] = await this.answer(channel, await this.send(item, channel), origin);
+    const answer = await this.answer(channel, await this.send(item, channel), origin);
+    // A computed key is an own property whatever the name ("__proto__" included), and the object stays a
+    // fast one (Object.create(null) makes a dictionary: slower to build and to serialize).
+    const results = { [channel]: answer };
     return item.id === undefined ? { results } : { id: item.id, results };
   }
 

@@ -129,7 +129,8 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       return;
     }
     const [status, body] = await route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId);
-    sendJson(res, status, body, headers);
+    // x-request-id was set when the request arrived.
+    sendJson(res, status, body);
   };
 
   const failed = (err: unknown, res: HttpResponse, path: string, requestId: string): void => {

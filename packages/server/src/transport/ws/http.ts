@@ -108,7 +108,8 @@ class NodeExchange implements HttpRequest, HttpResponse {
     this.res.destroy();
   }
   onClose(cb: () => void): void {
-    this.res.once('close', cb);
+    // 'close' is emitted once: no once() wrapper needed.
+    this.res.on('close', cb);
   }
 }
 
