@@ -169,13 +169,15 @@ if (process.argv[2] === '--serve') {
   for (let r = 0; r < rounds; r++) for (const k of kinds) results[k].push(await measure(k, n));
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const base = results['socketio'] ? median(results['socketio'].map((x) => x.us)) : undefined;
+  const baseMin = results['socketio'] ? Math.min(...results['socketio'].map((x) => x.us)) : undefined;
   for (const k of kinds) {
     const us = median(results[k].map((x) => x.us));
+    const min = Math.min(...results[k].map((x) => x.us));
     const wall = median(results[k].map((x) => x.wallUs));
     const sys = median(results[k].map((x) => x.sysUs));
-    const ratio = base === undefined ? '' : `  ${(us / base).toFixed(2)}x socketio`;
+    const ratio = base === undefined ? '' : `  ${(us / base).toFixed(2)}x socketio (min ${(min / (baseMin ?? min)).toFixed(2)}x)`;
     console.log(
-      `${k.padEnd(9)} server CPU ${us.toFixed(1)} us/request (runs: ${results[k].map((x) => x.us.toFixed(1)).join(', ')}; system ${sys.toFixed(1)})  wall ${wall.toFixed(1)} us/request${ratio}`,
+      `${k.padEnd(9)} server CPU ${us.toFixed(1)} us/request (min ${min.toFixed(1)}; runs: ${results[k].map((x) => x.us.toFixed(1)).join(', ')}; system ${sys.toFixed(1)})  wall ${wall.toFixed(1)} us/request${ratio}`,
     );
   }
 }

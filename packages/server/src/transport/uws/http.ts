@@ -31,6 +31,13 @@ function closeAnswered(): void {
   for (const x of list) x.runClose();
 }
 
+/** The exchange (and body) `corkedEnd` writes: set around the synchronous `res.cork` call. */
+let corking: UwsExchange | undefined;
+let corkingBody: string | Buffer | undefined;
+function corkedEnd(): void {
+  corking?.write(corkingBody);
+}
+
 type Waiter = { max: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
 
 /**
@@ -50,7 +57,8 @@ export class UwsExchange implements HttpRequest, HttpResponse {
   private aborted = false;
   private ended = false;
   private head: HttpHeaders | undefined;
-  private extra: Map<string, [string, string]> | undefined;
+  /** Headers set before `writeHead`, by lower-case name. */
+  private pending: Record<string, string> | undefined;
   private closeCbs: (() => void) | Array<() => void> | undefined;
   private chunks: Buffer[] = [];
   private size = 0;
@@ -154,7 +162,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
   }
 
   setHeader(name: string, value: string): void {
-    (this.extra ??= new Map()).set(name.toLowerCase(), [name, value]);
+    if (!this.headersSent) (this.pending ??= {})[name.toLowerCase()] = value;
   }
 
   writeHead(status: number, headers?: HttpHeaders): this {
@@ -170,33 +178,47 @@ export class UwsExchange implements HttpRequest, HttpResponse {
     this.ended = true;
     // A body still arriving is not kept from here on.
     this.chunks = [];
-    const res = this.res;
-    let close = false;
-    let length: number | undefined;
-    res.cork(() => {
-      res.writeStatus(statusLine(this.statusCode));
-      const write = (key: string, lower: string, value: string | number): void => {
-        if (!OWN_HEADERS.has(lower)) res.writeHeader(key, String(value));
-        else if (lower === 'content-length') length = Number(value);
-        else if (lower === 'connection' && String(value).toLowerCase() === 'close') close = true;
-      };
-      const { head, extra } = this;
-      if (extra) {
-        if (head) for (const k of Object.keys(head)) extra.set(k.toLowerCase(), [k, head[k] as string]);
-        for (const [lower, [k, v]] of extra) write(k, lower, v);
-      } else if (head) {
-        for (const k of Object.keys(head)) write(k, k.toLowerCase(), head[k] as string | number);
-      }
-      // A body not read whole is left unread: the connection cannot carry another request.
-      if (!this.complete) close = true;
-      if (this.method === 'HEAD') res.endWithoutBody(length ?? (body === undefined ? 0 : Buffer.byteLength(body)), close);
-      else if (body !== undefined && body.length > LARGE_BODY && !close) this.endLarge(typeof body === 'string' ? Buffer.from(body) : body);
-      else res.end(body ?? '', close);
-    });
+    // Corked: status, headers and body leave in one write. The callback is one function for every exchange.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- one cork callback for every answer, no closure each
+    corking = this;
+    corkingBody = body;
+    this.res.cork(corkedEnd);
+    corking = undefined;
+    corkingBody = undefined;
     if (this.closeCbs !== undefined) {
       if (answered.length === 0) setImmediate(closeAnswered);
       answered.push(this);
     }
+  }
+
+  /** Writes the answer (inside `cork`). */
+  write(body: string | Buffer | undefined): void {
+    const { res, head, pending } = this;
+    res.writeStatus(statusLine(this.statusCode));
+    // A body not read whole is left unread: the connection cannot carry another request.
+    let close = !this.complete;
+    let length: number | undefined;
+    if (pending !== undefined) {
+      for (const k of Object.keys(pending)) {
+        if (head !== undefined && head[k] !== undefined) continue;
+        const v = pending[k] as string;
+        if (!OWN_HEADERS.has(k)) res.writeHeader(k, v);
+        else if (k === 'content-length') length = Number(v);
+        else if (k === 'connection' && v.toLowerCase() === 'close') close = true;
+      }
+    }
+    if (head !== undefined) {
+      for (const k of Object.keys(head)) {
+        const v = String(head[k]);
+        const lower = k.toLowerCase();
+        if (!OWN_HEADERS.has(lower)) res.writeHeader(k, v);
+        else if (lower === 'content-length') length = Number(v);
+        else if (lower === 'connection' && v.toLowerCase() === 'close') close = true;
+      }
+    }
+    if (this.method === 'HEAD') res.endWithoutBody(length ?? (body === undefined ? 0 : Buffer.byteLength(body)), close);
+    else if (body !== undefined && body.length > LARGE_BODY && !close) this.endLarge(typeof body === 'string' ? Buffer.from(body) : body);
+    else res.end(body ?? '', close);
   }
 
   /** Writes a large body as the socket takes it (`onWritable`), keeping only what is not sent yet. */
