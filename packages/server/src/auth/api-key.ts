@@ -19,6 +19,8 @@ export class ApiKeyChecker {
   /** The keys zero-padded to WIDTH, with their byte lengths; undefined when one is longer. */
   private readonly padded: Array<{ bytes: Buffer; length: number }> | undefined;
   private readonly scratch = Buffer.alloc(WIDTH);
+  /** Bytes of `scratch` that may be non-zero. */
+  private dirty = 0;
 
   constructor(keys: readonly string[]) {
     this.digests = keys.map(digest);
@@ -38,7 +40,10 @@ export class ApiKeyChecker {
       const length = Buffer.byteLength(key);
       if (length > WIDTH) return false;
       const scratch = this.scratch;
-      scratch.fill(0, scratch.write(key));
+      const written = scratch.write(key);
+      // Zeroes what a longer key left behind (the same key each time: nothing to do).
+      if (written < this.dirty) scratch.fill(0, written, this.dirty);
+      this.dirty = written;
       for (const p of this.padded) ok = (timingSafeEqual(p.bytes, scratch) && p.length === length) || ok;
     } else {
       const given = digest(key);

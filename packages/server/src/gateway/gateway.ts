@@ -290,6 +290,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     for (const conn of [...hub.connections.values()]) conn.closeFor('shutdown', 'server restarting');
     // In-flight HTTP requests finish (new publishes answer 503 shutting_down); clients close with 1012.
     await Promise.race([Promise.all([transport.drained(), http.idle()]), sleep(clock, options.shutdownTimeout)]);
+    // The last answers were handed over in this turn: let the transport write them (uWebSockets.js sends a
+    // corked answer when its callback returns) before everything is closed.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;

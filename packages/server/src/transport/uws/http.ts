@@ -20,15 +20,13 @@ function statusLine(status: number): string {
 
 const METHODS: Record<string, string> = { get: 'GET', post: 'POST', head: 'HEAD', delete: 'DELETE', put: 'PUT', options: 'OPTIONS', patch: 'PATCH' };
 
-/**
- * Exchanges answered this turn. Their close callbacks run on the next turn, once uWebSockets.js has left the
- * cork the answer may sit in: a shutdown that waits for them must not close the app before it is written.
- */
-let answered: UwsExchange[] = [];
-function closeAnswered(): void {
-  const list = answered;
-  answered = [];
-  for (const x of list) x.runClose();
+/** The headers `readHeader` fills: set around the synchronous `req.forEach` call (no closure per request). */
+let reading: IncomingHttpHeaders | undefined;
+function readHeader(k: string, v: string): void {
+  const headers = reading as IncomingHttpHeaders;
+  const prev = headers[k];
+  // Node joins repeated headers with ", " (set-cookie aside, which a request does not carry).
+  headers[k] = prev === undefined ? v : `${String(prev)}, ${v}`;
 }
 
 /** The exchange (and body) `corkedEnd` writes: set around the synchronous `res.cork` call. */
@@ -75,12 +73,10 @@ export class UwsExchange implements HttpRequest, HttpResponse {
     this.method = METHODS[m] ?? m.toUpperCase();
     const query = req.getQuery();
     this.url = query ? `${req.getUrl()}?${query}` : req.getUrl();
+    reading = this.headers;
+    req.forEach(readHeader);
+    reading = undefined;
     const headers = this.headers;
-    req.forEach((k, v) => {
-      const prev = headers[k];
-      // Node joins repeated headers with ", " (set-cookie aside, which a request does not carry).
-      headers[k] = prev === undefined ? v : `${String(prev)}, ${v}`;
-    });
     const length = headers['content-length'];
     this.complete = headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
     res.onAborted(() => this.abort());
@@ -185,10 +181,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
     this.res.cork(corkedEnd);
     corking = undefined;
     corkingBody = undefined;
-    if (this.closeCbs !== undefined) {
-      if (answered.length === 0) setImmediate(closeAnswered);
-      answered.push(this);
-    }
+    this.runClose();
   }
 
   /** Writes the answer (inside `cork`). */
