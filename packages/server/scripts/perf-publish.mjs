@@ -7,6 +7,9 @@
  *
  *   node packages/server/scripts/perf-publish.mjs [requests=20000] [kinds=ws,uws,socketio] [rounds=3]
  *   HERALD_PERF_PROF=1 ...   also writes a --cpu-prof profile of each server into ./perf-prof/
+ *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
+ *                            answers (with Herald's response headers): the floor of each transport
+ * Prints the median and the minimum of the rounds; on a busy machine compare ratios within one run.
  */
 import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
