@@ -6,6 +6,7 @@
  * CPU per request, not throughput: the machine may be busy. Build first (`npx tsc -b packages/server`).
  *
  *   node packages/server/scripts/perf-publish.mjs [requests=20000] [kinds=ws,uws,socketio] [rounds=3]
+ *   HERALD_PERF_OTHER_DIST=/path/to/packages/server/dist ... ws@other,uws@other,ws,uws,socketio   before/after
  *   HERALD_PERF_PROF=1 ...   also writes a --cpu-prof profile of each server into ./perf-prof/
  *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
  *                            answers (with Herald's response headers): the floor of each transport
@@ -55,12 +56,15 @@ async function serve(kind) {
     await new Promise((r) => server.listen(port, '127.0.0.1', r));
     address = server.address().port;
   } else {
-    const { createGateway, createLogger } = await import('../dist/index.js');
+    // `ws@other` / `uws@other`: the gateway built in HERALD_PERF_OTHER_DIST (another checkout's dist), for before/after in one run.
+    const [transport, other] = kind.split('@');
+    const dist = other === undefined ? new URL('../dist/', import.meta.url).href : `file://${process.env.HERALD_PERF_OTHER_DIST}/`;
+    const { createGateway, createLogger } = await import(`${dist}index.js`);
     if (process.env.HERALD_PERF_TRIVIAL) {
       // Diagnosis: the transport with a handler that only reads the body and answers (no gateway work).
-      const { TRANSPORTS } = await import('../dist/transport/registry.js');
-      const orig = TRANSPORTS[kind];
-      TRANSPORTS[kind] = (deps) =>
+      const { TRANSPORTS } = await import(`${dist}transport/registry.js`);
+      const orig = TRANSPORTS[transport];
+      TRANSPORTS[transport] = (deps) =>
         orig({
           ...deps,
           http: (req, res) => {
@@ -90,7 +94,7 @@ async function serve(kind) {
       jwtSecrets: ['perf_jwt_secret_0123456789_0123456789_abcdef'],
       allowAnonymous: true,
       logger: createLogger('warn'),
-      transport: kind,
+      transport,
     });
     address = gateway.address().port;
   }
