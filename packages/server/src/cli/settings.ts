@@ -537,7 +537,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--transport',
     type: 'enum',
     values: ['ws', 'uws'],
-    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
+    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port, the HTTP API included).',
   },
   {
     key: 'pusherAppId',
