@@ -37,6 +37,12 @@ export function clientDefaults(role: RedisRole, commandTimeout: number, node: st
   };
 }
 
+/** The Buffer forms of EVAL and EVALSHA, which ioredis has at run time but does not declare. */
+interface BufferScripts {
+  evalshaBuffer(...args: Array<string | number>): Promise<unknown>;
+  evalBuffer(...args: Array<string | number>): Promise<unknown>;
+}
+
 /**
  * A Lua script run with EVALSHA, falling back to EVAL when the server does not have it yet (a restart,
  * SCRIPT FLUSH, a failover): the same behaviour as ioredis' defineCommand, without widening its types.
@@ -57,11 +63,18 @@ export class LuaScript {
     return new LuaScript(name, readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8'));
   }
 
-  /** Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). */
+  /**
+   * Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). Uses the named
+   * commands, never `call`/`callBuffer`: ioredis' auto-pipelining drops the command name of `callBuffer`
+   * (redis/ioredis#1923), and the TypeError it then throws inside its pipeline leaves the client's auto-pipeline
+   * marked as running forever, so every later command of that client waits unsent (no timeout ever starts).
+   */
   async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    const r = redis as Redis & BufferScripts;
     const call = (command: 'evalsha' | 'eval', script: string): Promise<unknown> => {
-      const argv = [script, keys.length, ...keys, ...args];
-      return buffers ? redis.callBuffer(command, argv) : redis.call(command, argv);
+      const argv: Array<string | number> = [script, keys.length, ...keys, ...args];
+      if (command === 'evalsha') return buffers ? r.evalshaBuffer(...argv) : r.evalsha(script, keys.length, ...keys, ...args);
+      return buffers ? r.evalBuffer(...argv) : r.eval(script, keys.length, ...keys, ...args);
     };
     try {
       return await call('evalsha', this.sha);
