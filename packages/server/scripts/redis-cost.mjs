@@ -99,9 +99,11 @@ const diff = (a, b) => ({
 
 async function pool(n, concurrency, fn) {
   let i = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (i < n) await fn(i++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < n) await fn(i++);
+    }),
+  );
 }
 
 async function run(dist, engineName, o) {
@@ -132,7 +134,14 @@ async function run(dist, engineName, o) {
   const post = (body) =>
     new Promise((ok, fail) => {
       const req = http.request(
-        { host: '127.0.0.1', port, path: '/api/publish', method: 'POST', agent, headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/publish',
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        },
         (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
@@ -161,7 +170,12 @@ async function run(dist, engineName, o) {
   if (online !== o.publishes) throw new Error(`only ${online} of ${o.publishes} answers said online: true`);
   return {
     connect: { cpuUs: conn.cpu / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
-    publish: { cpuUs: pub.cpu / o.publishes, redisCommands: pub.commands / o.publishes, redisWrites: pub.writes / o.publishes, perSecond: (o.publishes / elapsed) * 1000 },
+    publish: {
+      cpuUs: pub.cpu / o.publishes,
+      redisCommands: pub.commands / o.publishes,
+      redisWrites: pub.writes / o.publishes,
+      perSecond: (o.publishes / elapsed) * 1000,
+    },
   };
 }
 
@@ -191,6 +205,8 @@ if (process.argv.includes('--server')) {
           ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes`,
       );
     if (rows.memory && rows.redis)
-      console.log(`  redis/memory CPU: publish ${f(rows.redis.publish.cpuUs / rows.memory.publish.cpuUs)}x, connect ${f(rows.redis.connect.cpuUs / rows.memory.connect.cpuUs)}x`);
+      console.log(
+        `  redis/memory CPU: publish ${f(rows.redis.publish.cpuUs / rows.memory.publish.cpuUs)}x, connect ${f(rows.redis.connect.cpuUs / rows.memory.connect.cpuUs)}x`,
+      );
   }
 }

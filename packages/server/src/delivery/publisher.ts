@@ -77,12 +77,13 @@ export class Publisher {
     const key: { idempotencyKey?: string; exclude?: string } = {};
     if (item.id !== undefined) key.idempotencyKey = item.id;
     if (item.exclude !== undefined) key.exclude = item.exclude;
+    const counts = { counts: true };
     const channels = item.target.channels;
     const outcomes = channels.map((channel): Promise<PublishOutcome> => {
       if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
       let sent: Promise<PublishOutcome>;
       try {
-        sent = engine.broker.publish({ channel, type: item.type, payloadJson: item.payloadJson, ...key });
+        sent = engine.broker.publish({ channel, type: item.type, payloadJson: item.payloadJson, ...key, ...counts });
       } catch (err) {
         sent = Promise.reject(err);
       }
@@ -103,10 +104,11 @@ export class Publisher {
       const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
       const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
       try {
-        r['subscribers'] = await engine.presence.subscribers(channel);
+        // Counted with the publish when the engine could (no extra round trip), else asked now.
+        r['subscribers'] = out.subscribers ?? (await engine.presence.subscribers(channel));
         // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
         if (user !== undefined) {
-          const connections = (await engine.presence.online([user])).get(user) ?? 0;
+          const connections = out.online ?? (await engine.presence.online([user])).get(user) ?? 0;
           r['online'] = connections > 0;
           r['live'] = connections > 0;
           r['stored'] = false;

@@ -173,11 +173,22 @@ export class RedisBroker implements Broker {
       maxBytes,
       input.exclude ?? '',
     ];
-    return this.d.ctx.call('publish', async (redis) => {
+    const published = this.d.ctx.call('publish', async (redis) => {
       const reply = await publishScript.run(redis, k, args);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');
-      return { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      return out;
     });
+    if (!input.counts) return published;
+    // Issued in the same turn as the script, after it: one write and one round trip for all three.
+    const counted = this.d.presence.counts(input.channel);
+    const out = await published;
+    const c = await counted;
+    if (c) {
+      out.subscribers = c.subscribers;
+      if (c.online !== undefined) out.online = c.online;
+    }
+    return out;
   }
 
   async broadcast(input: BroadcastInput): Promise<void> {
