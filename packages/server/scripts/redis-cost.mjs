@@ -14,6 +14,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes, createHmac } from 'node:crypto';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
