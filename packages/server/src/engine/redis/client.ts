@@ -139,9 +139,21 @@ export function whenReady(client: Redis, clock: Clock, timeout: number): Promise
   });
 }
 
+/** A `RedisContext.pipeline` call waiting for the end of its turn. */
+interface QueuedPipeline {
+  operation: string;
+  build: (p: ChainableCommander) => void;
+  resolve: (values: unknown[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most commands in one pipeline of a turn's batch: bounds the memory of one write, not the number of calls. */
+export const TURN_BATCH_COMMANDS = 4000;
+
 /** What the engine's parts share: the command connection, and one guarded way to use it. */
 export class RedisContext {
   private closed = false;
+  private queued: QueuedPipeline[] | undefined;
 
   constructor(
     readonly redis: Redis,
@@ -179,18 +191,67 @@ export class RedisContext {
   }
 
   /**
-   * Sends a pipeline and returns its results, failing as a whole when any command failed: presence and
-   * lookups have no use for half an answer.
+   * Sends commands and returns their results, failing as a whole when any of them failed: presence and
+   * lookups have no use for half an answer. The calls of one event-loop turn (the presence writes of every
+   * connection that connected in it, their counts) go out together at the end of the turn, in the order they
+   * were made, as one pipeline: one write and one round trip, not one per call.
    */
-  async pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
-    return this.call(operation, async (redis) => {
-      const p = redis.pipeline();
-      build(p);
-      const results = (await p.exec()) ?? [];
-      return results.map(([err, value]) => {
-        if (err) throw err;
-        return value;
-      });
+  pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
+    return new Promise((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = [];
+        setImmediate(this.flush);
+      }
+      this.queued.push({ operation, build, resolve, reject });
     });
   }
+
+  /** Sends the turn's pipeline calls (see `pipeline`). */
+  private readonly flush = (): void => {
+    const calls = this.queued ?? [];
+    this.queued = undefined;
+    if (this.closed) {
+      for (const c of calls) c.reject(new EngineUnavailableError('the Redis engine is closed'));
+      return;
+    }
+    const sent = this.redis.status === 'ready';
+    let p = this.redis.pipeline();
+    let batch: Array<{ call: QueuedPipeline; from: number; to: number }> = [];
+    const exec = (): void => {
+      const mine = batch;
+      if (mine.length === 0) return;
+      p.exec().then(
+        (results) => {
+          for (const { call, from, to } of mine) {
+            const slice = (results ?? []).slice(from, to);
+            const failed = slice.find(([err]) => err);
+            if (failed) call.reject(toHeraldError(failed[0], call.operation, sent));
+            else call.resolve(slice.map(([, value]) => value as unknown));
+          }
+        },
+        (err: unknown) => {
+          for (const { call } of mine) call.reject(toHeraldError(err, call.operation, sent));
+        },
+      );
+    };
+    for (const call of calls) {
+      if (p.length >= TURN_BATCH_COMMANDS) {
+        exec();
+        p = this.redis.pipeline();
+        batch = [];
+      }
+      const from = p.length;
+      try {
+        call.build(p);
+      } catch (err) {
+        // Whatever it added still goes out (ioredis cannot take commands back); only this call fails.
+        call.reject(toHeraldError(err, call.operation, false));
+        continue;
+      }
+      if (p.length === from) call.resolve([]);
+      else batch.push({ call, from, to: p.length });
+    }
+    exec();
+  };
 }
