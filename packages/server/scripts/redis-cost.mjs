@@ -77,7 +77,9 @@ async function server() {
 }
 
 function child(dist, engineName, redisUrl) {
-  const p = fork(here, ['--server'], { env: { ...process.env, COST_DIST: dist, COST_ENGINE: engineName, COST_REDIS: redisUrl } });
+  // COST_PROF=<dir>: the gateway writes a V8 CPU profile there (read it with bench/profile-top.mjs).
+  const execArgv = process.env.COST_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COST_PROF}`] : [];
+  const p = fork(here, ['--server'], { execArgv, env: { ...process.env, COST_DIST: dist, COST_ENGINE: engineName, COST_REDIS: redisUrl } });
   const waiting = [];
   p.on('message', (m) => waiting.shift()?.(m));
   const next = () => new Promise((r) => waiting.push(r));
