@@ -22,6 +22,8 @@ interface CountedNode {
   rec: Recorder;
   /** Writes on the command connection so far. */
   writes: () => number;
+  /** Writes on the subscriber connection so far. */
+  subWrites: () => number;
 }
 
 describe('redis engine: one write per turn', () => {
@@ -31,22 +33,21 @@ describe('redis engine: one write per turn', () => {
   });
 
   const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL): Promise<CountedNode> => {
-    let writes = 0;
+    const writes = { command: 0, subscriber: 0 };
     const engine = createRedisEngine({
       prefix: testPrefix(),
       // A manual clock: no presence refresh or touch runs on its own while writes are counted.
       clock: new ManualClock(),
       redis: (role, defaults) => {
         const c = new Redis(url, defaults);
-        if (role === 'command')
-          c.on('connect', () => {
-            const s = c.stream;
-            const write = s.write.bind(s) as (...a: unknown[]) => boolean;
-            s.write = ((...a: unknown[]) => {
-              writes += 1;
-              return write(...a);
-            }) as typeof s.write;
-          });
+        c.on('connect', () => {
+          const s = c.stream;
+          const write = s.write.bind(s) as (...a: unknown[]) => boolean;
+          s.write = ((...a: unknown[]) => {
+            writes[role] += 1;
+            return write(...a);
+          }) as typeof s.write;
+        });
         return c;
       },
       ...opts,
@@ -56,7 +57,7 @@ describe('redis engine: one write per turn', () => {
     await engine.start(rec);
     // The first publish loads the script (NOSCRIPT, then EVAL): not what is counted below.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
-    return { engine, rec, writes: () => writes };
+    return { engine, rec, writes: () => writes.command, subWrites: () => writes.subscriber };
   };
 
   it('sends the publishes of one turn, with their counts, in one write', async () => {
@@ -136,6 +137,24 @@ describe('redis engine: one write per turn', () => {
     await Promise.all(conns.slice(20).map((c) => engine.presence.remove(c)));
     expect(await engine.presence.subscribers('room')).toBe(0);
     expect(await raw.exists(`${engine.prefix}:user:{u0}`, `${engine.prefix}:{room}:members`)).toBe(0);
+  });
+
+  it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {
+    const { engine, rec, subWrites } = await node();
+    const raw = rawClient();
+    const numsub = async (channel: string): Promise<number> => Number(((await raw.pubsub('NUMSUB', `${engine.prefix}:{${channel}}:pub`)) as unknown[])[1]);
+    const before = subWrites();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => engine.broker.subscribe(`t${i}`)));
+    expect(subWrites() - before).toBe(1);
+    expect(await numsub('t0')).toBe(1);
+    expect(await numsub('t19')).toBe(1);
+    // Subscribed and unsubscribed in one turn: gone; the other way round: there.
+    const gone = engine.broker.subscribe('gone');
+    await Promise.all([engine.broker.unsubscribe('gone'), engine.broker.unsubscribe('t1'), engine.broker.subscribe('t1'), gone]);
+    expect(await numsub('gone')).toBe(0);
+    expect(await numsub('t1')).toBe(1);
+    await engine.broker.publish({ channel: 't1', type: 't', payloadJson: '{}' });
+    await rec.until((r) => r.messages.some((m) => m.channel === 't1'), 'a message on t1');
   });
 
   it('does not hang when Redis stalls: every command of the stalled turn times out, and later ones work', async () => {

@@ -5,7 +5,7 @@ import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import { toHeraldError, type LuaScript, type RedisContext } from './client.js';
+import { toHeraldError, TurnSubscriber, type LuaScript, type RedisContext } from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
@@ -301,7 +301,7 @@ export class RedisBroker implements Broker {
     if (pubs.length === 0) return;
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await (kind === 'subscribe' ? sub.subscribe(...pubs) : sub.unsubscribe(...pubs));
+      await TurnSubscriber.of(sub).run(kind, pubs);
       return;
     }
     // In a cluster every shard channel may live on another slot: one command each.

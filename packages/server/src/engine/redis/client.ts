@@ -255,3 +255,66 @@ export class RedisContext {
     exec();
   };
 }
+
+/** A SUBSCRIBE or UNSUBSCRIBE waiting for the end of its turn. */
+interface QueuedSubscription {
+  kind: 'subscribe' | 'unsubscribe';
+  pub: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * SUBSCRIBE and UNSUBSCRIBE on a subscriber connection, gathered per event-loop turn: the channels of every
+ * connection that connected in one turn (its user channel, its inbox, its `subs`) go out as one
+ * `SUBSCRIBE a b c`, not one command and one write each. Kept in order: a run of subscribes, then a run of
+ * unsubscribes, and so on, all written in the same turn. (Not for sharded pub/sub: each SSUBSCRIBE may go to
+ * another shard.)
+ */
+export class TurnSubscriber {
+  private static readonly bySub = new WeakMap<Redis, TurnSubscriber>();
+  private queued: QueuedSubscription[] | undefined;
+
+  private constructor(private readonly sub: Redis) {}
+
+  /** The one batcher of a subscriber connection. */
+  static of(sub: Redis): TurnSubscriber {
+    let t = TurnSubscriber.bySub.get(sub);
+    if (!t) TurnSubscriber.bySub.set(sub, (t = new TurnSubscriber(sub)));
+    return t;
+  }
+
+  /** Subscribes or unsubscribes `pubs` at the end of this turn; settles once Redis confirmed every one. */
+  async run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
+    await Promise.all(
+      pubs.map(
+        (pub) =>
+          new Promise<void>((resolve, reject) => {
+            if (!this.queued) {
+              this.queued = [];
+              setImmediate(this.flush);
+            }
+            this.queued.push({ kind, pub, resolve, reject });
+          }),
+      ),
+    );
+  }
+
+  private readonly flush = (): void => {
+    const ops = this.queued ?? [];
+    this.queued = undefined;
+    for (let i = 0; i < ops.length;) {
+      const kind = (ops[i] as QueuedSubscription).kind;
+      let j = i;
+      while (j < ops.length && (ops[j] as QueuedSubscription).kind === kind) j++;
+      const run = ops.slice(i, j);
+      const pubs = run.map((o) => o.pub);
+      const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
+      sent.then(
+        () => run.forEach((o) => o.resolve()),
+        (err: unknown) => run.forEach((o) => o.reject(err)),
+      );
+      i = j;
+    }
+  };
+}
