@@ -8,8 +8,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { EngineTimeoutError } from '../src/util/errors.js';
-import { api, ManualClock, startGateway, TestClient, token } from './helpers.js';
+import { RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
+import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
+import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
@@ -211,5 +212,45 @@ describe('redis engine through the gateway', () => {
     await Promise.all(Array.from({ length: 10 }, (_, i) => gw.gateway.engine.broker.publish({ channel: 'room', type: 'n', payloadJson: `{"i":${i}}` })));
     await client.waitMessages('room', 10);
     expect(client.raw.length - rawBefore).toBe(1);
+  });
+});
+
+describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
+  it('gives each call its own results and its own failure, also across pipelines split at TURN_BATCH_COMMANDS', async () => {
+    const prefix = testPrefix();
+    const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
+    onCleanup(() => redis.disconnect());
+    const ctx = new RedisContext(redis, new ManualClock());
+    await ctx.whenReady(5000);
+    await redis.set(`${prefix}:str`, 'x');
+    const big = TURN_BATCH_COMMANDS - 1;
+    const [a, b, wrong, thrown, empty, c] = await Promise.allSettled([
+      ctx.pipeline('a', (p) => {
+        for (let i = 0; i < big; i++) p.incr(`${prefix}:a`);
+      }),
+      ctx.pipeline('b', (p) => {
+        p.incr(`${prefix}:b`);
+        p.incr(`${prefix}:b`);
+      }),
+      // WRONGTYPE: this call fails, the others of the turn do not.
+      ctx.pipeline('wrong', (p) => {
+        p.incr(`${prefix}:c`);
+        p.zadd(`${prefix}:str`, 1, 'm');
+      }),
+      ctx.pipeline('thrown', () => {
+        throw new Error('a bug in build');
+      }),
+      ctx.pipeline('empty', () => undefined),
+      ctx.pipeline('c', (p) => p.incr(`${prefix}:c`)),
+    ]);
+    expect(a.status === 'fulfilled' && a.value.length === big && a.value.at(-1) === big).toBe(true);
+    expect(b).toEqual({ status: 'fulfilled', value: [1, 2] });
+    expect(wrong.status === 'rejected' && wrong.reason instanceof HeraldError).toBe(true);
+    expect(thrown.status === 'rejected' && thrown.reason instanceof EngineUnavailableError).toBe(true);
+    expect(empty).toEqual({ status: 'fulfilled', value: [] });
+    // Order kept: the INCR of `wrong` ran before this one.
+    expect(c).toEqual({ status: 'fulfilled', value: [2] });
+    ctx.close();
+    await expect(ctx.pipeline('closed', (p) => p.incr(`${prefix}:a`))).rejects.toBeInstanceOf(EngineUnavailableError);
   });
 });
