@@ -5,7 +5,7 @@
 //
 //   npm i --no-save redis && node packages/server/scripts/redis-clients.mjs [N=20000] [K=16] [ioredis|node-redis|both]
 //
-// NO_TIMEOUT=1 leaves out ioredis' commandTimeout (one timer per command) to see what it costs.
+// NO_AUTO=1 turns ioredis' auto-pipelining off; NO_TIMEOUT=1 leaves out ioredis' commandTimeout (one timer per command) to see what it costs.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createHash, randomBytes } from 'node:crypto';
@@ -60,7 +60,7 @@ const cleanup = async (r, prefix) => {
 
 const ioredis = async () => {
   const cmd = new Redis(REDIS, {
-    enableAutoPipelining: true,
+    enableAutoPipelining: process.env.NO_AUTO !== '1',
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     ...(process.env.NO_TIMEOUT ? {} : { commandTimeout: 5000 }),
