@@ -158,6 +158,20 @@ describe('redis engine: one write per turn', () => {
     await rec.until((r) => r.messages.some((m) => m.channel === 't1'), 'a message on t1');
   });
 
+  it("reads a new subscription's position once for the broker and the first subscriber together", async () => {
+    const { engine, writes } = await node();
+    const before = writes();
+    await engine.broker.subscribe('fresh');
+    // As the hub does: the first subscriber reads the position in the turn the subscription became ready.
+    const [p, again] = await Promise.all([engine.history.position('fresh'), engine.history.position('fresh')]);
+    expect(writes() - before).toBe(1);
+    expect(p).toEqual(again);
+    expect(p.seq).toBe(0);
+    const out = await engine.broker.publish({ channel: 'fresh', type: 't', payloadJson: '{}' });
+    // A later turn reads anew.
+    expect(await engine.history.position('fresh')).toEqual({ seq: 1, epoch: out.epoch });
+  });
+
   it('does not hang when Redis stalls: every command of the stalled turn times out, and later ones work', async () => {
     const proxy = new RedisProxy();
     await proxy.start();

@@ -260,7 +260,9 @@ export class RedisBroker implements Broker {
       this.stale.add(pub);
       throw toHeraldError(err, 'subscribe');
     });
-    s.ready = s.ready.then(() => this.baseline(s));
+    // Ready once Redis confirmed it; the position is read meanwhile, in the same turn as the hub's own read of
+    // it, so that both share one script call (RedisHistory.position).
+    s.ready = s.ready.then(() => void this.baseline(s));
     return s.ready;
   }
 
@@ -268,7 +270,7 @@ export class RedisBroker implements Broker {
    * Learns the channel's position once the subscription is active, so that a gap is noticed even before
    * the first message (the subscriber connection may drop right away). A message at or below it may be
    * dropped as already seen; that is safe: the subscription is new, and the subscribers the hub adds
-   * read their own position after this one.
+   * read their own position at the same time (the same read) or after this one.
    */
   private async baseline(s: Subscription): Promise<void> {
     try {
