@@ -9,7 +9,8 @@
  *
  * `--dist` may point at another build (e.g. of main) to compare before and after in one run. Publishes are
  * single-message `POST /api/publish` to `user:<random>` channels (the PHP shape, keep-alive); connects are a
- * JWT `connect` with one extra channel in `subs`. The machine may be busy: compare ratios of one run.
+ * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive at saturation (every request
+ * in flight at once), an upper bound. The machine may be busy: compare ratios of one run.
  */
 import { fork } from 'node:child_process';
 import { randomBytes, createHmac } from 'node:crypto';
@@ -100,6 +101,8 @@ const diff = (a, b) => ({
   commands: b.commands - a.commands,
 });
 
+const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+
 async function pool(n, concurrency, fn) {
   let i = 0;
   await Promise.all(
@@ -114,6 +117,9 @@ async function run(dist, engineName, o) {
   const { port } = await srv.ready;
   const sockets = [];
   let received = 0;
+  /** Publish-to-receive latencies (ms) of the measured publishes (the load generator's clock on both ends). */
+  const latencies = [];
+  let measuring = false;
   const connect = (i) =>
     new Promise((ok, fail) => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
@@ -123,7 +129,10 @@ async function run(dist, engineName, o) {
         for (const line of data.toString().split('\n')) {
           const f = JSON.parse(line);
           if (f.type === 'connected') ok();
-          else if (f.type === 'n') received += 1;
+          else if (f.type === 'n') {
+            received += 1;
+            if (measuring) latencies.push(performance.now() - f.payload.at);
+          }
         }
       });
       sockets.push(ws);
@@ -154,11 +163,12 @@ async function run(dist, engineName, o) {
       req.on('error', fail);
       req.end(JSON.stringify(body));
     });
-  const one = (i) => post({ channel: `user:u${Math.floor(Math.random() * o.conns)}`, type: 'n', payload: { i, text: 'hello there' } });
+  const one = (i) => post({ channel: `user:u${Math.floor(Math.random() * o.conns)}`, type: 'n', payload: { i, at: performance.now(), text: 'hello there' } });
   let online = 0;
   await pool(300, o.concurrency, one);
   const warm = received;
   a = await srv.mark();
+  measuring = true;
   const t0 = performance.now();
   await pool(o.publishes, o.concurrency, async (i) => {
     const r = await one(i);
@@ -178,6 +188,8 @@ async function run(dist, engineName, o) {
       redisCommands: pub.commands / o.publishes,
       redisWrites: pub.writes / o.publishes,
       perSecond: (o.publishes / elapsed) * 1000,
+      p50: pct(latencies, 0.5),
+      p99: pct(latencies, 0.99),
     },
   };
 }
@@ -204,7 +216,7 @@ if (process.argv.includes('--server')) {
     console.log(`\n${dist}`);
     for (const [e, r] of Object.entries(rows))
       console.log(
-        `  ${e.padEnd(6)} publish: ${f(r.publish.cpuUs)} us CPU, ${f(r.publish.redisCommands)} cmds, ${f(r.publish.redisWrites)} writes, ${f(r.publish.perSecond)}/s` +
+        `  ${e.padEnd(6)} publish: ${f(r.publish.cpuUs)} us CPU, ${f(r.publish.redisCommands)} cmds, ${f(r.publish.redisWrites)} writes, ${f(r.publish.perSecond)}/s (p50 ${f(r.publish.p50)} ms, p99 ${f(r.publish.p99)} ms)` +
           ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes`,
       );
     if (rows.memory && rows.redis)
