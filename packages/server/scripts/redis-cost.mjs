@@ -5,12 +5,13 @@
  * Redis round trips (writes on the command connection; each write is answered as one batch).
  *
  *   npx tsc -b packages/server && node packages/server/scripts/redis-cost.mjs [--dist packages/server/dist]
- *     [--conns 500] [--publishes 3000] [--concurrency 16] [--engines memory,redis] [--redis redis://127.0.0.1:6379]
+ *     [--conns 500] [--publishes 3000] [--concurrency 16 | --rate <publishes/s>] [--engines memory,redis]
+ *     [--redis redis://127.0.0.1:6379]
  *
  * `--dist` may point at another build (e.g. of main) to compare before and after in one run. Publishes are
  * single-message `POST /api/publish` to `user:<random>` channels (the PHP shape, keep-alive); connects are a
- * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive at saturation (every request
- * in flight at once), an upper bound. The machine may be busy: compare ratios of one run.
+ * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive: at saturation (`--concurrency`
+ * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
  */
 import { fork } from 'node:child_process';
 import { randomBytes, createHmac } from 'node:crypto';
@@ -142,7 +143,7 @@ async function run(dist, engineName, o) {
   await pool(o.conns, 10, connect);
   const conn = diff(a, await srv.mark());
 
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.rate > 0 ? 256 : o.concurrency });
   const post = (body) =>
     new Promise((ok, fail) => {
       const req = http.request(
@@ -170,10 +171,22 @@ async function run(dist, engineName, o) {
   a = await srv.mark();
   measuring = true;
   const t0 = performance.now();
-  await pool(o.publishes, o.concurrency, async (i) => {
+  const counted = async (i) => {
     const r = await one(i);
     if (Object.values(r.results)[0].online === true) online += 1;
-  });
+  };
+  if (o.rate > 0) {
+    // Open loop at a fixed rate (for latency below saturation): publish i is due at i / rate seconds.
+    const sent = [];
+    for (let i = 0; i < o.publishes; i++) {
+      const wait = t0 + (i * 1000) / o.rate - performance.now();
+      if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+      sent.push(counted(i));
+    }
+    await Promise.all(sent);
+  } else {
+    await pool(o.publishes, o.concurrency, counted);
+  }
   const elapsed = performance.now() - t0;
   while (received - warm < o.publishes) await new Promise((r) => setTimeout(r, 5));
   const pub = diff(a, await srv.mark());
@@ -203,11 +216,18 @@ if (process.argv.includes('--server')) {
       conns: { type: 'string', default: '500' },
       publishes: { type: 'string', default: '3000' },
       concurrency: { type: 'string', default: '16' },
+      rate: { type: 'string', default: '0' },
       engines: { type: 'string', default: 'memory,redis' },
       redis: { type: 'string', default: process.env.HERALD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
     },
   });
-  const o = { conns: Number(values.conns), publishes: Number(values.publishes), concurrency: Number(values.concurrency), redis: values.redis };
+  const o = {
+    conns: Number(values.conns),
+    publishes: Number(values.publishes),
+    concurrency: Number(values.concurrency),
+    rate: Number(values.rate),
+    redis: values.redis,
+  };
   const dists = values.dist ?? [resolve(here, '../../dist')];
   const f = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
   for (const dist of dists) {
