@@ -98,7 +98,8 @@ export class Publisher {
   private async send(item: ChannelItem, channel: ChannelName): Promise<PublishOutcome> {
     const { engine, stats } = this;
     if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
-    const request: PublishInput = { channel, type: item.type, payloadJson: item.payloadJson };
+    // counts: the engine answers subscribers and the user's connections with the publish when it can.
+    const request: PublishInput = { channel, type: item.type, payloadJson: item.payloadJson, counts: true };
     if (item.id !== undefined) request.idempotencyKey = item.id;
     if (item.exclude !== undefined) request.exclude = item.exclude;
     let out: PublishOutcome;
@@ -119,10 +120,11 @@ export class Publisher {
     const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
     const user = channel.startsWith(USER_CHANNEL_PREFIX) && channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
     try {
-      r['subscribers'] = await engine.presence.subscribers(channel);
+      // Counted with the publish when the engine could (no extra round trip), else asked now.
+      r['subscribers'] = out.subscribers ?? (await engine.presence.subscribers(channel));
       // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
       if (user !== undefined) {
-        const connections = (await engine.presence.online([user])).get(user) ?? 0;
+        const connections = out.online ?? (await engine.presence.online([user])).get(user) ?? 0;
         r['online'] = connections > 0;
         r['live'] = connections > 0;
         r['stored'] = false;

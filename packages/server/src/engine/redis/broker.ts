@@ -5,7 +5,7 @@ import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import { toHeraldError, type LuaScript, type RedisContext } from './client.js';
+import { toHeraldError, TurnSubscriber, type LuaScript, type RedisContext } from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
@@ -173,11 +173,22 @@ export class RedisBroker implements Broker {
       maxBytes,
       input.exclude ?? '',
     ];
-    return this.d.ctx.call('publish', async (redis) => {
+    const published = this.d.ctx.call('publish', async (redis) => {
       const reply = await publishScript.run(redis, k, args);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');
-      return { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      return out;
     });
+    if (!input.counts) return published;
+    // Issued in the same turn as the script, after it: one write and one round trip for all three.
+    const counted = this.d.presence.counts(input.channel);
+    const out = await published;
+    const c = await counted;
+    if (c) {
+      out.subscribers = c.subscribers;
+      if (c.online !== undefined) out.online = c.online;
+    }
+    return out;
   }
 
   async broadcast(input: BroadcastInput): Promise<void> {
@@ -249,7 +260,9 @@ export class RedisBroker implements Broker {
       this.stale.add(pub);
       throw toHeraldError(err, 'subscribe');
     });
-    s.ready = s.ready.then(() => this.baseline(s));
+    // Ready once Redis confirmed it; the position is read meanwhile, in the same turn as the hub's own read of
+    // it, so that both share one script call (RedisHistory.position).
+    s.ready = s.ready.then(() => void this.baseline(s));
     return s.ready;
   }
 
@@ -257,7 +270,7 @@ export class RedisBroker implements Broker {
    * Learns the channel's position once the subscription is active, so that a gap is noticed even before
    * the first message (the subscriber connection may drop right away). A message at or below it may be
    * dropped as already seen; that is safe: the subscription is new, and the subscribers the hub adds
-   * read their own position after this one.
+   * read their own position at the same time (the same read) or after this one.
    */
   private async baseline(s: Subscription): Promise<void> {
     try {
@@ -290,7 +303,7 @@ export class RedisBroker implements Broker {
     if (pubs.length === 0) return;
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await (kind === 'subscribe' ? sub.subscribe(...pubs) : sub.unsubscribe(...pubs));
+      await TurnSubscriber.of(sub).run(kind, pubs);
       return;
     }
     // In a cluster every shard channel may live on another slot: one command each.

@@ -37,6 +37,12 @@ export function clientDefaults(role: RedisRole, commandTimeout: number, node: st
   };
 }
 
+/** The Buffer forms of EVAL and EVALSHA, which ioredis has at run time but does not declare. */
+interface BufferScripts {
+  evalshaBuffer(...args: Array<string | number>): Promise<unknown>;
+  evalBuffer(...args: Array<string | number>): Promise<unknown>;
+}
+
 /**
  * A Lua script run with EVALSHA, falling back to EVAL when the server does not have it yet (a restart,
  * SCRIPT FLUSH, a failover): the same behaviour as ioredis' defineCommand, without widening its types.
@@ -57,11 +63,18 @@ export class LuaScript {
     return new LuaScript(name, readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8'));
   }
 
-  /** Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). */
+  /**
+   * Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). Uses the named
+   * commands, never `call`/`callBuffer`: ioredis' auto-pipelining drops the command name of `callBuffer`
+   * (redis/ioredis#1923), and the TypeError it then throws inside its pipeline leaves the client's auto-pipeline
+   * marked as running forever, so every later command of that client waits unsent (no timeout ever starts).
+   */
   async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    const r = redis as Redis & BufferScripts;
     const call = (command: 'evalsha' | 'eval', script: string): Promise<unknown> => {
-      const argv = [script, keys.length, ...keys, ...args];
-      return buffers ? redis.callBuffer(command, argv) : redis.call(command, argv);
+      const argv: Array<string | number> = [script, keys.length, ...keys, ...args];
+      if (command === 'evalsha') return buffers ? r.evalshaBuffer(...argv) : r.evalsha(script, keys.length, ...keys, ...args);
+      return buffers ? r.evalBuffer(...argv) : r.eval(script, keys.length, ...keys, ...args);
     };
     try {
       return await call('evalsha', this.sha);
@@ -126,9 +139,21 @@ export function whenReady(client: Redis, clock: Clock, timeout: number): Promise
   });
 }
 
+/** A `RedisContext.pipeline` call waiting for the end of its turn. */
+interface QueuedPipeline {
+  operation: string;
+  build: (p: ChainableCommander) => void;
+  resolve: (values: unknown[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most commands in one pipeline of a turn's batch: bounds the memory of one write, not the number of calls. */
+export const TURN_BATCH_COMMANDS = 4000;
+
 /** What the engine's parts share: the command connection, and one guarded way to use it. */
 export class RedisContext {
   private closed = false;
+  private queued: QueuedPipeline[] | undefined;
 
   constructor(
     readonly redis: Redis,
@@ -166,18 +191,130 @@ export class RedisContext {
   }
 
   /**
-   * Sends a pipeline and returns its results, failing as a whole when any command failed: presence and
-   * lookups have no use for half an answer.
+   * Sends commands and returns their results, failing as a whole when any of them failed: presence and
+   * lookups have no use for half an answer. The calls of one event-loop turn (the presence writes of every
+   * connection that connected in it, their counts) go out together at the end of the turn, in the order they
+   * were made, as one pipeline: one write and one round trip, not one per call.
    */
-  async pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
-    return this.call(operation, async (redis) => {
-      const p = redis.pipeline();
-      build(p);
-      const results = (await p.exec()) ?? [];
-      return results.map(([err, value]) => {
-        if (err) throw err;
-        return value;
-      });
+  pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
+    return new Promise((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = [];
+        setImmediate(this.flush);
+      }
+      this.queued.push({ operation, build, resolve, reject });
     });
   }
+
+  /** Sends the turn's pipeline calls (see `pipeline`). */
+  private readonly flush = (): void => {
+    const calls = this.queued ?? [];
+    this.queued = undefined;
+    if (this.closed) {
+      for (const c of calls) c.reject(new EngineUnavailableError('the Redis engine is closed'));
+      return;
+    }
+    const sent = this.redis.status === 'ready';
+    let p = this.redis.pipeline();
+    let batch: Array<{ call: QueuedPipeline; from: number; to: number }> = [];
+    const exec = (): void => {
+      const mine = batch;
+      if (mine.length === 0) return;
+      p.exec().then(
+        (results) => {
+          for (const { call, from, to } of mine) {
+            const slice = (results ?? []).slice(from, to);
+            const failed = slice.find(([err]) => err);
+            if (failed) call.reject(toHeraldError(failed[0], call.operation, sent));
+            else call.resolve(slice.map(([, value]) => value as unknown));
+          }
+        },
+        (err: unknown) => {
+          for (const { call } of mine) call.reject(toHeraldError(err, call.operation, sent));
+        },
+      );
+    };
+    for (const call of calls) {
+      if (p.length >= TURN_BATCH_COMMANDS) {
+        exec();
+        p = this.redis.pipeline();
+        batch = [];
+      }
+      const from = p.length;
+      try {
+        call.build(p);
+      } catch (err) {
+        // Whatever it added still goes out (ioredis cannot take commands back); only this call fails.
+        call.reject(toHeraldError(err, call.operation, false));
+        continue;
+      }
+      if (p.length === from) call.resolve([]);
+      else batch.push({ call, from, to: p.length });
+    }
+    exec();
+  };
+}
+
+/** A SUBSCRIBE or UNSUBSCRIBE waiting for the end of its turn. */
+interface QueuedSubscription {
+  kind: 'subscribe' | 'unsubscribe';
+  pub: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * SUBSCRIBE and UNSUBSCRIBE on a subscriber connection, gathered per event-loop turn: the channels of every
+ * connection that connected in one turn (its user channel, its inbox, its `subs`) go out as one
+ * `SUBSCRIBE a b c`, not one command and one write each. Kept in order: a run of subscribes, then a run of
+ * unsubscribes, and so on, all written in the same turn. (Not for sharded pub/sub: each SSUBSCRIBE may go to
+ * another shard.)
+ */
+export class TurnSubscriber {
+  private static readonly bySub = new WeakMap<Redis, TurnSubscriber>();
+  private queued: QueuedSubscription[] | undefined;
+
+  private constructor(private readonly sub: Redis) {}
+
+  /** The one batcher of a subscriber connection. */
+  static of(sub: Redis): TurnSubscriber {
+    let t = TurnSubscriber.bySub.get(sub);
+    if (!t) TurnSubscriber.bySub.set(sub, (t = new TurnSubscriber(sub)));
+    return t;
+  }
+
+  /** Subscribes or unsubscribes `pubs` at the end of this turn; settles once Redis confirmed every one. */
+  async run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
+    await Promise.all(
+      pubs.map(
+        (pub) =>
+          new Promise<void>((resolve, reject) => {
+            if (!this.queued) {
+              this.queued = [];
+              setImmediate(this.flush);
+            }
+            this.queued.push({ kind, pub, resolve, reject });
+          }),
+      ),
+    );
+  }
+
+  private readonly flush = (): void => {
+    const ops = this.queued ?? [];
+    this.queued = undefined;
+    for (let i = 0; i < ops.length;) {
+      const kind = (ops[i] as QueuedSubscription).kind;
+      let j = i;
+      while (j < ops.length && (ops[j] as QueuedSubscription).kind === kind) j++;
+      const run = ops.slice(i, j);
+      const pubs = run.map((o) => o.pub);
+      const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
+      sent.then(
+        () => run.forEach((o) => o.resolve()),
+        (err: unknown) => run.forEach((o) => o.reject(err)),
+      );
+      i = j;
+    }
+  };
 }

@@ -57,6 +57,16 @@ export interface RedisEngineOptions {
   clock?: Clock;
 }
 
+/**
+ * Every command the command connection gets in one event-loop turn goes out in one write (ioredis'
+ * auto-pipelining): the publish scripts of concurrent requests, their subscriber and online counts,
+ * presence, history reads. Never on the subscriber connection: it is in subscriber mode, where ioredis writes
+ * a pipeline only once every command of it is accepted, and its (S)SUBSCRIBE replies are matched one by one.
+ */
+function autoPipelining(role: RedisRole): { enableAutoPipelining?: true } {
+  return role === 'command' ? { enableAutoPipelining: true } : {};
+}
+
 /** Most ms `check()` waits for PING. */
 const CHECK_TIMEOUT = 1000;
 
@@ -113,7 +123,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const o = resolve(options);
   const { logger, clock } = o;
   const make = (role: RedisRole): Redis => {
-    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true };
+    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true, ...autoPipelining(role) };
     const client = options.redis ? options.redis(role, defaults) : new Redis(o.url, defaults);
     watch(client, role);
     return client;

@@ -4,7 +4,7 @@ import type { Logger } from '../../util/logger.js';
 import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
 import type { EngineHandlers } from '../types.js';
-import { LuaScript, toHeraldError, type RedisContext } from './client.js';
+import { LuaScript, toHeraldError, TurnSubscriber, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 
 /** What the Redis inbox needs from its engine. */
@@ -193,7 +193,7 @@ export class RedisInbox implements Inbox {
   private async command(kind: 'subscribe' | 'unsubscribe', pubs: string[]): Promise<void> {
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await (kind === 'subscribe' ? sub.subscribe(...pubs) : sub.unsubscribe(...pubs));
+      await TurnSubscriber.of(sub).run(kind, pubs);
       return;
     }
     await Promise.all(pubs.map((p) => (kind === 'subscribe' ? sub.ssubscribe(p) : sub.sunsubscribe(p))));

@@ -1,4 +1,4 @@
-import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type ClientId, type UserId } from '@herald/protocol';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
@@ -107,6 +107,23 @@ export class RedisPresence implements Presence {
     const out = new Map<UserId, number>();
     unique.forEach((u, i) => out.set(u, Number(counts[i] ?? 0)));
     return out;
+  }
+
+  /**
+   * The channel's subscribers and, for a `user:` channel, the user's connections, as `subscribers` and `online`
+   * count them. The ZCOUNTs are issued now, synchronously, as plain commands: called right after the publish
+   * script, they share its auto-pipelined write and its round trip. Undefined when counting failed.
+   */
+  counts(channel: ChannelName): Promise<{ subscribers: number; online?: number } | undefined> {
+    const min = this.now();
+    const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+    const counted = this.ctx.call('presence counts', (redis) =>
+      Promise.all([redis.zcount(this.keys.members(channel), min, '+inf'), user === undefined ? undefined : redis.zcount(this.keys.user(user), min, '+inf')]),
+    );
+    return counted.then(
+      ([subscribers, online]) => (online === undefined ? { subscribers } : { subscribers, online }),
+      () => undefined,
+    );
   }
 
   async subscribers(channel: ChannelName): Promise<number> {
