@@ -11,6 +11,7 @@ import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
 import { KINDS, type Kind } from './kinds.js';
+import { SHAPES, type Shape } from './publisher.js';
 import { markdown, svg, type Results } from './report.js';
 import { cluster, connectRate, fanout, idleMemory, latency, manyChannels, type ScenarioResult, type Settings } from './scenarios.js';
 
@@ -108,7 +109,12 @@ process.on('SIGINT', () => {
 
 const started = Date.now();
 const run = async (name: Scenario): Promise<void> => {
+  const t0 = Date.now();
   console.log(`\n=== ${name} (${kinds.join(', ')})`);
+  await runScenario(name);
+  console.log(`=== ${name} took ${((Date.now() - t0) / 60000).toFixed(1)} min`);
+};
+const runScenario = async (name: Scenario): Promise<void> => {
   switch (name) {
     case 'fanout':
       await save(await fanout(base));
@@ -123,9 +129,14 @@ const run = async (name: Scenario): Promise<void> => {
       await save(await latency(base, sustained));
       break;
     }
-    case 'many-channels':
-      await save(await manyChannels({ ...base, reps: Number(arg('reps') ?? 2) }, idleConnections));
+    case 'many-channels': {
+      const shapes = (arg('shapes')?.split(',') ?? [...SHAPES]) as Shape[];
+      for (const sh of shapes) if (!SHAPES.includes(sh)) throw new Error(`unknown shape ${sh}; one of ${SHAPES.join(', ')}`);
+      const connections = Math.min(idleConnections, Number(arg('connections') ?? idleConnections));
+      const httpConnections = Number(arg('http-connections') ?? 32);
+      for (const r of await manyChannels({ ...base, reps: Number(arg('reps') ?? 2) }, { connections, shapes, httpConnections })) await save(r);
       break;
+    }
     case 'idle-memory':
       await save(await idleMemory(base, idleConnections));
       break;

@@ -1,10 +1,10 @@
 /** The scenarios: each runs every server kind side by side, several repetitions, and returns per-kind medians. */
 import { openClient, openMany, type Subscription } from './client.js';
-import { LOAD_CORE, redisPid, sleep, startServer, type ServerProc } from './harness.js';
+import { LOAD_CORE, redisPid, sleep, startServer, usesRedis, type ServerProc } from './harness.js';
 import { tokenFor } from './jwt.js';
 import { LABELS, type Kind } from './kinds.js';
 import { CpuWindow, median, percentile } from './proc.js';
-import { Publisher } from './publisher.js';
+import { Publisher, SHAPE_LABELS, type Shape } from './publisher.js';
 import type { RawWs } from './raw-ws.js';
 import { attachProbes, ladder, runStep, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
 
@@ -67,7 +67,7 @@ async function fanoutRig(kind: Kind, servers: ServerProc[], s: Settings): Promis
     );
   }
   const publisher = new Publisher(kind, (servers[0] as ServerProc).port);
-  const { pids, names } = pidsFor(servers, kind === 'herald-redis');
+  const { pids, names } = pidsFor(servers, usesRedis(kind));
   const bench = 'bench';
   return {
     clients,
@@ -114,6 +114,12 @@ function summarizeLadder(l: LadderResult): KindResult {
           100),
     ),
     loadCpuAtSaturation: l.saturationCpu['load'] ?? NaN,
+    // At the sustained step (the server keeps up, so its CPU is the work, not a backlog's).
+    serverCpuAtSustained: l.best?.cpu['server'] ?? l.best?.cpu['node1'] ?? NaN,
+    usPerRequest: l.best?.usPerRequest ?? NaN,
+    usPerMessage: l.best?.usPerMessage ?? NaN,
+    requestsAtSustained: l.best?.requests ?? NaN,
+    usPerRequestAtSaturation: l.saturationStep?.usPerRequest ?? NaN,
     ...(l.saturationCpu['redis'] !== undefined ? { redisCpuAtSaturation: l.saturationCpu['redis'] } : {}),
     steps: l.steps,
   };
@@ -249,35 +255,115 @@ export async function latency(s: Settings, sustained: Partial<Record<Kind, numbe
   );
 }
 
-export async function manyChannels(s: Settings, connections: number): Promise<ScenarioResult> {
-  const previous = new Map<Kind, LadderResult>();
-  const users = Array.from({ length: connections }, (_, i) => `u${i}`);
+/** The result name of each many-channels shape (the batched one keeps the name it always had). */
+export const MANY_SCENARIOS: Record<Shape, string> = {
+  batch: 'many-channels',
+  single: 'many-channels-single',
+  'single-new': 'many-channels-single-new',
+};
+
+/** Share of the many-channels messages sent to the probe clients' users (so p99 rests on hundreds of samples). */
+const PROBE_SHARE = 0.05;
+const MANY_PROBES = 50;
+
+export interface ManyChannelsOptions {
+  connections: number;
+  shapes: readonly Shape[];
+  /** Keep-alive connections (or, for `single-new`, connections at a time) of the single-message shapes. */
+  httpConnections: number;
+}
+
+/**
+ * Many channels: `connections` clients, each on its own user channel, and publishes to random users, in
+ * each shape of `shapes` (see SHAPES) on the same connected server, one after the other: a ladder to
+ * saturation, then a step at half the sustained rate for the latency. One result per shape.
+ */
+export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise<ScenarioResult[]> {
+  const previous = new Map<string, LadderResult>();
+  const users = Array.from({ length: o.connections }, (_, i) => `u${i}`);
   const tokens = users.map(tokenFor);
-  return perRepPerKind(s, 'many-channels', { connections, seconds: s.seconds, targets: MANY_TARGETS, probes: 50 }, async (kind) => {
-    const srv = await startServer(kind);
-    const herald = kind.startsWith('herald');
-    const subs: Subscription[] = users.map((u, i) => (herald ? { token: tokens[i] as string } : { channel: `user:${u}`, token: tokens[i] as string }));
-    const clients = await openMany(kind, srv.port, subs, 200);
-    const publisher = new Publisher(kind, srv.port);
-    const { pids, names } = pidsFor([srv], kind === 'herald-redis');
-    const rig: Rig = {
-      clients,
-      probes: spread(clients, 50),
-      publisher,
-      fanout: 1,
-      pids,
-      pidNames: names,
-      channels: (n) => Array.from({ length: n }, () => `user:${users[(Math.random() * users.length) | 0] as string}`),
-    };
-    try {
-      const l = await ladder(rig, startTargets(previous.get(kind), MANY_TARGETS), s.seconds, (st) => s.log(stepLine(kind, st)));
-      if (!previous.has(kind)) previous.set(kind, l);
-      return summarizeLadder(l);
-    } finally {
-      publisher.close();
-      for (const c of clients) c.destroy();
-      await srv.stop();
+  const byShape = new Map<Shape, Partial<Record<Kind, KindResult[]>>>();
+  for (let rep = 1; rep <= s.reps; rep++) {
+    for (const kind of s.kinds) {
+      await waitQuiet([process.pid], 60_000);
+      s.log(`many-channels rep ${rep}/${s.reps}: ${LABELS[kind]} (${o.shapes.join(', ')})`);
+      try {
+        const srv = await startServer(kind, s.profileDir ? { profileDir: s.profileDir } : {});
+        const herald = kind.startsWith('herald');
+        const subs: Subscription[] = users.map((u, i) => (herald ? { token: tokens[i] as string } : { channel: `user:${u}`, token: tokens[i] as string }));
+        let clients: RawWs[] = [];
+        try {
+          const t0 = performance.now();
+          clients = await openMany(kind, srv.port, subs, 200);
+          s.log(`  ${kind.padEnd(13)} ${clients.length} connected in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          const probeUsers = spread(
+            users.map((_, i) => i),
+            MANY_PROBES,
+          );
+          const probes = probeUsers.map((i) => clients[i] as RawWs);
+          const { pids, names } = pidsFor([srv], usesRedis(kind));
+          const pick = (): string => {
+            const i = Math.random() < PROBE_SHARE ? (probeUsers[(Math.random() * probeUsers.length) | 0] as number) : (Math.random() * users.length) | 0;
+            return `user:${users[i] as string}`;
+          };
+          for (const shape of o.shapes) {
+            const publisher = new Publisher(kind, srv.port, shape, o.httpConnections);
+            const rig: Rig = { clients, probes, publisher, fanout: 1, pids, pidNames: names, channels: (n) => Array.from({ length: n }, pick) };
+            try {
+              const key = `${kind}/${shape}`;
+              const l = await ladder(rig, startTargets(previous.get(key), MANY_TARGETS), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));
+              if (!previous.has(key)) previous.set(key, l);
+              await sleep(1000);
+              // Latency at half the sustained rate (half the first target when nothing was sustained).
+              const lat = { samples: [] as number[] };
+              attachProbes(probes, lat);
+              const half = await runStep(rig, lat, Math.max(1, (l.sustained || (MANY_TARGETS[0] as number)) / 2), s.seconds * 2);
+              s.log(`${stepLine(kind, half)}  [${shape}, half the sustained rate]`);
+              const shapeResults = byShape.get(shape) ?? {};
+              byShape.set(shape, shapeResults);
+              (shapeResults[kind] ??= []).push({
+                ...summarizeLadder(l),
+                halfRate: half.target,
+                halfP50: half.p50,
+                halfP99: half.p99,
+                halfMax: half.max,
+                halfServerCpu: half.cpu['server'] ?? NaN,
+                halfUsPerRequest: half.usPerRequest,
+                halfOk: half.ok ? 1 : 0,
+                halfStep: half,
+              });
+            } finally {
+              publisher.close();
+            }
+            await sleep(500);
+          }
+        } finally {
+          for (const c of clients) c.destroy();
+          await srv.stop();
+        }
+      } catch (err) {
+        s.log(`  ${kind} failed: ${(err as Error).message}`);
+      }
+      await sleep(500);
     }
+  }
+  return o.shapes.map((shape) => {
+    const result: ScenarioResult = {
+      scenario: MANY_SCENARIOS[shape],
+      params: {
+        connections: o.connections,
+        shape,
+        shapeLabel: SHAPE_LABELS[shape],
+        ...(shape === 'batch' ? {} : { httpConnections: o.httpConnections }),
+        seconds: s.seconds,
+        targets: MANY_TARGETS,
+        probes: MANY_PROBES,
+        probeShare: PROBE_SHARE,
+      },
+      kinds: {},
+    };
+    for (const [kind, reps] of Object.entries(byShape.get(shape) ?? {}) as Array<[Kind, KindResult[]]>) result.kinds[kind] = { median: medians(reps), reps };
+    return result;
   });
 }
 
