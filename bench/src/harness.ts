@@ -54,6 +54,8 @@ export interface StartOptions {
   /** Share a Redis prefix with another node (cluster). */
   prefix?: string;
   port?: number;
+  /** Pin to this core instead of SERVER_CORE (the cluster's one node per core). */
+  core?: string;
 }
 
 /**
@@ -77,7 +79,7 @@ function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
   const profileDir = opts.profileDir ?? defaultProfileDir;
   const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
   const extra = JSON.stringify({ ...(prefix ? { prefix, redisUrl: REDIS_URL } : {}) });
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
+  const child = spawn('taskset', ['-c', opts.core ?? SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
 import { KINDS, type Kind } from './kinds.js';
 import { SHAPES, type Shape } from './publisher.js';
 import { markdown, svg, type Results } from './report.js';
+import { noise } from './rig.js';
 import { cluster, connectRate, fanout, idleMemory, latency, manyChannels, type ScenarioResult, type Settings } from './scenarios.js';
 
 const SCENARIOS = ['fanout', 'many-channels', 'idle-memory', 'connect-rate', 'latency', 'cluster'] as const;
@@ -58,6 +59,8 @@ const base: Settings = {
   probes: 5,
   log: (line) => console.log(line),
 };
+if (arg('noisy-retries') !== undefined) noise.retries = Number(arg('noisy-retries'));
+if (arg('quiet-wait') !== undefined) noise.waitMs = Number(arg('quiet-wait')) * 1000;
 if (process.argv.includes('--profile')) {
   base.profileDir = `${RESULTS}/profiles`;
   mkdirSync(base.profileDir, { recursive: true });
@@ -134,7 +137,12 @@ const runScenario = async (name: Scenario): Promise<void> => {
       for (const sh of shapes) if (!SHAPES.includes(sh)) throw new Error(`unknown shape ${sh}; one of ${SHAPES.join(', ')}`);
       const connections = Math.min(idleConnections, Number(arg('connections') ?? idleConnections));
       const httpConnections = Number(arg('http-connections') ?? 32);
-      for (const r of await manyChannels({ ...base, reps: Number(arg('reps') ?? 2) }, { connections, shapes, httpConnections })) await save(r);
+      const targets = arg('targets')?.split(',').map(Number);
+      for (const r of await manyChannels(
+        { ...base, reps: Number(arg('reps') ?? 2) },
+        { connections, shapes, httpConnections, ...(targets ? { targets } : {}) },
+      ))
+        await save(r);
       break;
     }
     case 'idle-memory':

@@ -11,7 +11,8 @@ import { sleep } from './harness.js';
 
 /** CPU % taken by other processes above which a failed step counts as noisy and is retried. */
 const NOISY_CPU = 20;
-const NOISY_RETRIES = 2;
+/** Retries of a step failed in a noisy window, and how long to wait for a quiet second (`--noisy-retries`, `--quiet-wait`). */
+export const noise = { retries: 2, waitMs: 120_000 };
 
 /** Publishes are sent on this tick; each carries the messages due since the last one. */
 export const TICK_MS = 10;
@@ -70,7 +71,7 @@ export function attachProbes(probes: readonly RawWs[], into: { samples: number[]
 
 /** Waits (up to `maxMs`) for a second in which other processes use less than NOISY_CPU of the two cores. */
 export async function waitQuiet(pids: readonly number[], maxMs: number): Promise<void> {
-  const until = performance.now() + maxMs;
+  const until = performance.now() + Math.min(maxMs, noise.waitMs);
   while (performance.now() < until) {
     const w = new CpuWindow(pids);
     await sleep(1000);
@@ -195,9 +196,9 @@ export async function ladder(rig: Rig, targets: readonly number[], seconds: numb
     let s = await runStep(rig, lat, target, seconds);
     // A shared machine: a step that failed while other processes took a noticeable share of the two cores
     // is run again (after its backlog drained), up to NOISY_RETRIES times, so neighbours do not end a ladder.
-    for (let attempt = 2; !s.ok && s.others > NOISY_CPU && s.disconnects === 0 && attempt <= NOISY_RETRIES + 1; attempt++) {
+    for (let attempt = 2; !s.ok && s.others > NOISY_CPU && s.disconnects === 0 && attempt <= noise.retries + 1; attempt++) {
       log(s);
-      await waitQuiet(rig.pids, 120_000);
+      await waitQuiet(rig.pids, noise.waitMs);
       s = { ...(await runStep(rig, lat, target, seconds)), attempts: attempt };
     }
     steps.push(s);

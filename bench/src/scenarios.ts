@@ -1,9 +1,10 @@
 /** The scenarios: each runs every server kind side by side, several repetitions, and returns per-kind medians. */
 import { openClient, openMany, type Subscription } from './client.js';
-import { LOAD_CORE, redisPid, sleep, startServer, usesRedis, type ServerProc } from './harness.js';
+import { cpus } from 'node:os';
+import { LOAD_CORE, redisPid, SERVER_CORE, sleep, startServer, usesRedis, type ServerProc } from './harness.js';
 import { tokenFor } from './jwt.js';
 import { LABELS, type Kind } from './kinds.js';
-import { CpuWindow, median, percentile } from './proc.js';
+import { CpuWindow, median, percentile, rssBytes } from './proc.js';
 import { Publisher, SHAPE_LABELS, type Shape } from './publisher.js';
 import type { RawWs } from './raw-ws.js';
 import { attachProbes, ladder, runStep, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
@@ -26,6 +27,9 @@ export interface ScenarioResult {
   /** Per kind: the medians, and every repetition. */
   kinds: Partial<Record<Kind, { median: Record<string, number>; reps: KindResult[] }>>;
 }
+
+/** Idle memory: the operator's reading is taken this long after the last subscribe. */
+const EARLY_READ_MS = 3000;
 
 const FANOUT_TARGETS = [50e3, 100e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.4e6, 2e6, 2.8e6, 4e6, 5.6e6, 8e6];
 const MANY_TARGETS = [2e3, 5e3, 10e3, 15e3, 20e3, 30e3, 40e3, 50e3, 60e3, 80e3, 100e3, 120e3];
@@ -175,30 +179,38 @@ export async function fanout(s: Settings): Promise<ScenarioResult> {
   });
 }
 
-export async function cluster(s: Settings): Promise<ScenarioResult> {
+export async function cluster(s: Settings, maxNodesPerCore = 4): Promise<ScenarioResult> {
   const previous = new Map<string, LadderResult>();
   const out: ScenarioResult = {
     scenario: 'cluster',
-    params: { subscribers: s.subscribers, seconds: s.seconds, note: 'every node pinned to the server core' },
+    params: {
+      subscribers: s.subscribers,
+      seconds: s.seconds,
+      note: 'one node, then two nodes sharing the server core (the cost of distribution), then one node per core on every core but the load generator',
+    },
     kinds: {},
   };
-  const configs: Array<{ name: string; nodes: number }> = [
-    { name: 'one node', nodes: 1 },
-    { name: 'two nodes', nodes: 2 },
+  // Cores a node may have to itself: every core but the load generator's.
+  const free = Array.from({ length: cpus().length }, (_, i) => String(i)).filter((c) => c !== LOAD_CORE);
+  const configs: Array<{ name: string; cores: string[] }> = [
+    { name: 'one node', cores: [SERVER_CORE] },
+    { name: 'two nodes, one core', cores: [SERVER_CORE, SERVER_CORE] },
   ];
+  for (let n = 2; n <= Math.min(free.length, maxNodesPerCore); n++) configs.push({ name: `${n} nodes, one core each`, cores: free.slice(0, n) });
+  if (free.length < 2) s.log(`cluster: ${cpus().length} cores: no room for one node per core beside the load generator (needs 3 or more); skipped`);
   const all: Record<string, KindResult[]> = {};
   for (let rep = 1; rep <= s.reps; rep++) {
     for (const c of configs) {
       s.log(`cluster rep ${rep}/${s.reps}: Herald (Redis engine), ${c.name}`);
-      const prefix = `herald-bench-cluster-${process.pid}-${rep}-${c.nodes}`;
+      const prefix = `herald-bench-cluster-${process.pid}-${rep}-${configs.indexOf(c)}`;
       const servers: ServerProc[] = [];
       try {
-        for (let i = 0; i < c.nodes; i++) servers.push(await startServer('herald-redis', { prefix }));
+        for (const core of c.cores) servers.push(await startServer('herald-redis', { prefix, core }));
         const rig = await fanoutRig('herald-redis', servers, s);
         const l = await ladder(rig, startTargets(previous.get(c.name), FANOUT_TARGETS), s.seconds, (st) => s.log(stepLine('herald-redis', st)));
         if (!previous.has(c.name)) previous.set(c.name, l);
         rig.close();
-        (all[c.name] ??= []).push(summarizeLadder(l));
+        (all[c.name] ??= []).push({ ...summarizeLadder(l), nodes: c.cores.length, cores: new Set(c.cores).size });
       } finally {
         for (const srv of servers) await srv.stop();
         const { deleteRedisPrefix } = await import('./harness.js');
@@ -271,6 +283,8 @@ export interface ManyChannelsOptions {
   shapes: readonly Shape[];
   /** Keep-alive connections (or, for `single-new`, connections at a time) of the single-message shapes. */
   httpConnections: number;
+  /** Publish rates of the ladder (messages/s); MANY_TARGETS by default. */
+  targets?: readonly number[];
 }
 
 /**
@@ -283,6 +297,7 @@ export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise
   const users = Array.from({ length: o.connections }, (_, i) => `u${i}`);
   const tokens = users.map(tokenFor);
   const byShape = new Map<Shape, Partial<Record<Kind, KindResult[]>>>();
+  const targets = o.targets ?? MANY_TARGETS;
   for (let rep = 1; rep <= s.reps; rep++) {
     for (const kind of s.kinds) {
       await waitQuiet([process.pid], 60_000);
@@ -311,13 +326,13 @@ export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise
             const rig: Rig = { clients, probes, publisher, fanout: 1, pids, pidNames: names, channels: (n) => Array.from({ length: n }, pick) };
             try {
               const key = `${kind}/${shape}`;
-              const l = await ladder(rig, startTargets(previous.get(key), MANY_TARGETS), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));
+              const l = await ladder(rig, startTargets(previous.get(key), targets), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));
               if (!previous.has(key)) previous.set(key, l);
               await sleep(1000);
               // Latency at half the sustained rate (half the first target when nothing was sustained).
               const lat = { samples: [] as number[] };
               attachProbes(probes, lat);
-              const half = await runStep(rig, lat, Math.max(1, (l.sustained || (MANY_TARGETS[0] as number)) / 2), s.seconds * 2);
+              const half = await runStep(rig, lat, Math.max(1, (l.sustained || (targets[0] as number)) / 2), s.seconds * 2);
               s.log(`${stepLine(kind, half)}  [${shape}, half the sustained rate]`);
               const shapeResults = byShape.get(shape) ?? {};
               byShape.set(shape, shapeResults);
@@ -356,7 +371,7 @@ export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise
         shapeLabel: SHAPE_LABELS[shape],
         ...(shape === 'batch' ? {} : { httpConnections: o.httpConnections }),
         seconds: s.seconds,
-        targets: MANY_TARGETS,
+        targets,
         probes: MANY_PROBES,
         probeShare: PROBE_SHARE,
       },
@@ -375,7 +390,7 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
     {
       connections,
       channel: 'idle (one public channel)',
-      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle)`,
+      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and the same slope read ${EARLY_READ_MS / 1000} s after the last subscribe, without a GC (as an operator sees it)`,
     },
     async (kind) => {
       const srv = await startServer(kind);
@@ -394,7 +409,9 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: first }, () => ({ channel: 'idle' })),
           500,
         );
-        await sleep(1000);
+        // As an operator sees it: RSS a few seconds after the last subscribe, no GC forced; then the settled reading.
+        await sleep(EARLY_READ_MS);
+        const earlyBefore = rssBytes(srv.pid);
         const before = await srv.mem();
         const b = await openMany(
           kind,
@@ -402,19 +419,23 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: connections - first }, () => ({ channel: 'idle' })),
           500,
         );
-        await sleep(1000);
+        await sleep(EARLY_READ_MS);
+        const earlyAfter = rssBytes(srv.pid);
         const after = await srv.mem();
         const clients = [...a, ...b];
         const closed = clients.filter((c) => c.closed).length;
         for (const c of clients) c.destroy();
         const perConnection = (after.rss - before.rss) / (connections - first);
         const heapPerConnection = (after.heapUsed - before.heapUsed) / (connections - first);
+        const earlyPerConnection = (earlyAfter - earlyBefore) / (connections - first);
         s.log(
-          `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
+          `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB; ${EARLY_READ_MS / 1000} s after the last subscribe ${(earlyPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
         );
         return {
           bytesPerConnection: Math.round(perConnection),
           heapPerConnection: Math.round(heapPerConnection),
+          earlyBytesPerConnection: Math.round(earlyPerConnection),
+          earlyRssAfter: earlyAfter,
           rssBefore: before.rss,
           rssAfter: after.rss,
           closed,
