@@ -25,6 +25,8 @@ const k = (n: number | undefined, digits = 0): string => {
   return n.toFixed(digits);
 };
 
+const pct = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(0)}%`);
+
 const ratio = (a: number | undefined, b: number | undefined): string => (a && b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : '-');
 
 function med(r: ScenarioResult | undefined, kind: string, key: string): number | undefined {
@@ -79,7 +81,7 @@ export function markdown(res: Results): string {
         label(kind),
         k(med(r, kind, 'sustained')),
         k(med(r, kind, 'saturation')),
-        `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
+        pct(med(r, kind, 'serverCpuAtSaturation')),
         `${k(med(r, kind, 'loadCpuAtSaturation'))}%`,
         ...(perCpu ? [k(med(r, kind, 'perServerCpuSecond'))] : []),
         k(med(r, kind, 'sustainedP99'), 1),
@@ -146,8 +148,8 @@ export function markdown(res: Results): string {
             label(kind),
             k(med(r, kind, 'sustained')),
             k(v),
-            `${k(med(r, kind, 'serverCpuAtSustained'))}%`,
-            `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
+            pct(med(r, kind, 'serverCpuAtSustained')),
+            pct(med(r, kind, 'serverCpuAtSaturation')),
             k(med(r, kind, 'usPerRequest')),
             k(med(r, kind, 'sustainedP99'), 1),
             `${k(med(r, kind, 'halfP99'), 1)}${half === undefined ? '' : ` (at ${k(half)}/s)`}`,
