@@ -1,14 +1,15 @@
 /**
  * `npm run bench -- <scenario> [--kinds a,b] [--reps n | --reps scenario=n,...] [--seconds n] [--profile]`
  * many-channels: `[--shapes batch,single,single-new] [--connections n] [--http-connections n] [--targets a,b,...]`;
- * on a busy machine `--noisy-retries 0 --quiet-wait 1` keep a smoke run short.
+ * on a busy machine `--noisy-retries 0 --quiet-wait 1` keep a smoke run short, and `--no-write` keeps its results out of
+ * bench/results and docs/.
  * Scenarios: fanout, many-channels, idle-memory, connect-rate, latency, cluster, all.
  * The harness is the load generator: it pins itself to core 1 and each server to core 0 (taskset),
  * raises its open-file limit, prints a table with ratios, and writes bench/results/*.json and
  * docs/benchmarks.svg.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync as writeFile } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
@@ -66,6 +67,11 @@ function repsFor(name: Scenario): number {
   }
   return DEFAULT_REPS[name];
 }
+/** `--no-write` (a smoke run): print the tables, write nothing (latest.json, the docs and the chart stay as committed). */
+const noWrite = process.argv.includes('--no-write');
+const writeFileSync = (path: string, text: string): void => {
+  if (!noWrite) writeFile(path, text);
+};
 const ulimit = spawnSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
 
 const base: Settings = {
@@ -191,5 +197,7 @@ if (existsSync(docPath)) {
 }
 mkdirSync(DOCS, { recursive: true });
 writeFileSync(`${DOCS}/benchmarks.svg`, svg(results));
-console.log(`results: bench/results/latest.json, chart: docs/benchmarks.svg (${((Date.now() - started) / 60000).toFixed(1)} min)`);
+console.log(
+  `${noWrite ? 'not written (--no-write)' : 'results: bench/results/latest.json, chart: docs/benchmarks.svg'} (${((Date.now() - started) / 60000).toFixed(1)} min)`,
+);
 process.exit(0);

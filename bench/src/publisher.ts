@@ -59,8 +59,9 @@ export class Publisher {
     this.headers = {
       'content-type': 'application/json',
       ...(herald ? { authorization: `Bearer ${API_KEY}` } : {}),
-      ...(shape === 'single-new' ? { connection: 'close' } : {}),
     };
+    // `single-new`: the agent without keep-alive sends `Connection: close` itself. Setting the header by hand
+    // as well made about half the requests to uWebSockets.js servers fail with "socket hang up" (Node 20).
   }
 
   /** Publishes one message to each channel: one request (array form; the object form for one message in the single shapes). */
