@@ -56,7 +56,7 @@ try {
  * Repetitions per scenario (medians are reported): `--reps 3` for all, or `--reps many-channels=1,fanout=3`
  * for some (the others keep their default). The defaults keep `all` near 25 minutes on two cores.
  */
-const DEFAULT_REPS: Record<Scenario, number> = { fanout: 2, latency: 2, 'many-channels': 2, 'idle-memory': 2, 'connect-rate': 3, cluster: 2 };
+const DEFAULT_REPS: Record<Scenario, number> = { fanout: 2, latency: 1, 'many-channels': 1, 'idle-memory': 1, 'connect-rate': 2, cluster: 2 };
 function repsFor(name: Scenario): number {
   const v = arg('reps');
   if (v === undefined) return DEFAULT_REPS[name];
@@ -89,7 +89,8 @@ if (process.argv.includes('--profile')) {
   mkdirSync(base.profileDir, { recursive: true });
   profileServersInto(base.profileDir);
 }
-const idleConnections = Math.min(10_000, Math.max(1000, Number(ulimit) - 500));
+const maxConnections = Math.max(1000, Number(ulimit) - 500);
+const idleConnections = Math.min(Number(arg('idle-connections') ?? 10_000), maxConnections);
 
 mkdirSync(RESULTS, { recursive: true });
 const latestPath = `${RESULTS}/latest.json`;
@@ -159,7 +160,7 @@ const runScenario = async (name: Scenario): Promise<void> => {
       const shapes = (arg('shapes')?.split(',') ?? [...SHAPES]) as Shape[];
       for (const sh of shapes) if (!SHAPES.includes(sh)) throw new Error(`unknown shape ${sh}; one of ${SHAPES.join(', ')}`);
       // 5000 by default (the issue-13 measurement): per-message cost hardly depends on it, connect time does.
-      const connections = Math.min(idleConnections, Number(arg('connections') ?? 5000));
+      const connections = Math.min(maxConnections, Number(arg('connections') ?? 5000));
       const httpConnections = Number(arg('http-connections') ?? 32);
       const targets = arg('targets')?.split(',').map(Number);
       for (const r of await manyChannels(
