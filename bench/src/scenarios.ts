@@ -390,11 +390,13 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
     {
       connections,
       channel: 'idle (one public channel)',
-      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and the same slope read ${EARLY_READ_MS / 1000} s after the last subscribe, without a GC (as an operator sees it)`,
+      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and as an operator sees it: (RSS ${EARLY_READ_MS / 1000} s after the last subscribe, no GC forced, minus the fresh server's RSS) / connections`,
     },
     async (kind) => {
       const srv = await startServer(kind);
       try {
+        await sleep(1000);
+        const fresh = rssBytes(srv.pid);
         // Warm up (JIT, pools, the channel), then take the slope from a first fifth of the connections to all
         // of them: fixed costs (heap growth steps, the first connections' JIT) fall out of it.
         const warm = await openMany(
@@ -409,9 +411,7 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: first }, () => ({ channel: 'idle' })),
           500,
         );
-        // As an operator sees it: RSS a few seconds after the last subscribe, no GC forced; then the settled reading.
-        await sleep(EARLY_READ_MS);
-        const earlyBefore = rssBytes(srv.pid);
+        await sleep(1000);
         const before = await srv.mem();
         const b = await openMany(
           kind,
@@ -419,6 +419,8 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: connections - first }, () => ({ channel: 'idle' })),
           500,
         );
+        // As an operator sees it: RSS a few seconds after the last subscribe, no GC forced, against the RSS of
+        // the fresh server (young-generation growth included); then the settled reading.
         await sleep(EARLY_READ_MS);
         const earlyAfter = rssBytes(srv.pid);
         const after = await srv.mem();
@@ -427,7 +429,7 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
         for (const c of clients) c.destroy();
         const perConnection = (after.rss - before.rss) / (connections - first);
         const heapPerConnection = (after.heapUsed - before.heapUsed) / (connections - first);
-        const earlyPerConnection = (earlyAfter - earlyBefore) / (connections - first);
+        const earlyPerConnection = (earlyAfter - fresh) / connections;
         s.log(
           `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB; ${EARLY_READ_MS / 1000} s after the last subscribe ${(earlyPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
         );
@@ -436,6 +438,7 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           heapPerConnection: Math.round(heapPerConnection),
           earlyBytesPerConnection: Math.round(earlyPerConnection),
           earlyRssAfter: earlyAfter,
+          freshRss: fresh,
           rssBefore: before.rss,
           rssAfter: after.rss,
           closed,
