@@ -390,13 +390,11 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
     {
       connections,
       channel: 'idle (one public channel)',
-      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and as an operator sees it: (RSS ${EARLY_READ_MS / 1000} s after the last subscribe, no GC forced, minus the fresh server's RSS) / connections`,
+      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and as an operator sees it: (RSS ${EARLY_READ_MS / 1000} s after the last subscribe, no GC forced, minus the RSS of the warmed-up server without connections, read the same way) / connections`,
     },
     async (kind) => {
       const srv = await startServer(kind);
       try {
-        await sleep(1000);
-        const fresh = rssBytes(srv.pid);
         // Warm up (JIT, pools, the channel), then take the slope from a first fifth of the connections to all
         // of them: fixed costs (heap growth steps, the first connections' JIT) fall out of it.
         const warm = await openMany(
@@ -405,6 +403,9 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: 200 }, () => ({ channel: 'idle' })),
         );
         for (const c of warm) c.destroy();
+        // The operator's baseline: the warmed-up server without connections, read the same way as below.
+        await sleep(EARLY_READ_MS);
+        const fresh = rssBytes(srv.pid);
         const a = await openMany(
           kind,
           srv.port,
