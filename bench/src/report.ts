@@ -47,8 +47,12 @@ function ratios(r: ScenarioResult, kind: string, key: string): string[] {
   ];
 }
 
+/** Rows in this order (each peer beside its kin); kinds not listed keep their order, after these. */
+const ORDER = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'socket.io-redis', 'uws'];
+
 function kindsOf(r: ScenarioResult): string[] {
-  return Object.keys(r.kinds);
+  const rank = (kind: string): number => (ORDER.includes(kind) ? ORDER.indexOf(kind) : ORDER.length);
+  return Object.keys(r.kinds).sort((a, b) => rank(a) - rank(b));
 }
 
 export function markdown(res: Results): string {
