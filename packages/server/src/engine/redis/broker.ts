@@ -1,11 +1,10 @@
 import { isValidCoreChannel, type ChannelName } from '@herald/protocol';
-import type { Redis } from 'ioredis';
 import { sleep } from '../../util/clock.js';
 import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import { toHeraldError, type LuaScript, type RedisContext } from './client.js';
+import { onSubscriberBack, toHeraldError, type LuaScript, type RedisClient, type RedisContext } from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
@@ -15,7 +14,7 @@ import type { BroadcastInput, Broker, DirectInput, DisconnectTarget, EngineHandl
 export interface RedisBrokerDeps {
   ctx: RedisContext;
   /** The subscriber connection (pub/sub only). */
-  sub: Redis;
+  sub: RedisClient;
   keys: RedisKeys;
   node: NodeId;
   sharded: boolean;
@@ -125,7 +124,7 @@ export class RedisBroker implements Broker {
     this.nodeChannel = d.keys.node(d.node);
     const onMessage = (channel: Buffer, message: Buffer): void => this.receive(channel.toString('latin1'), message);
     d.sub.on(d.sharded ? 'smessageBuffer' : 'messageBuffer', onMessage);
-    d.sub.on('ready', () => void this.resync());
+    onSubscriberBack(d.sub, () => void this.resync());
     d.sub.on('close', () => {
       this.synced = false;
     });
@@ -297,7 +296,7 @@ export class RedisBroker implements Broker {
     await Promise.all(pubs.map((p) => (kind === 'subscribe' ? sub.ssubscribe(p) : sub.sunsubscribe(p))));
   }
 
-  private async send(redis: Redis, channel: string, message: string | Buffer): Promise<number> {
+  private async send(redis: RedisClient, channel: string, message: string | Buffer): Promise<number> {
     const receivers = this.d.sharded ? await redis.spublish(channel, message) : await redis.publish(channel, message);
     return Number(receivers);
   }
