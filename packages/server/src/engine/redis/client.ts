@@ -55,7 +55,9 @@ export function clusterOptions(
   const { enableOfflineQueue: _queue, retryStrategy: _retry, ...node } = defaults;
   return {
     redisOptions: node,
-    enableOfflineQueue: false,
+    // A node connects on its first command: the commands of that tick wait for it (and fail when it cannot
+    // be reached). While the cluster as a whole is not ready, RedisContext refuses calls itself (503).
+    enableOfflineQueue: true,
     retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
@@ -218,6 +220,9 @@ export class RedisContext {
    */
   async call<T>(operation: string, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
     if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
+    // A Redis Cluster client would queue the call until the cluster is back: fail now instead.
+    if (isCluster(this.redis) && this.redis.status !== 'ready')
+      throw new EngineUnavailableError(`Redis is unavailable (${operation}: the cluster is not ready)`);
     const sent = this.redis.status === 'ready';
     try {
       return await fn(this.redis);
