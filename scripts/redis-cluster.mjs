@@ -59,12 +59,15 @@ async function until(what, timeout, check) {
  * Starts a Redis Cluster of `masters` masters (at least 3).
  * @returns {Promise<import('./redis-cluster.d.mts').TestRedisCluster>}
  */
-export async function startRedisCluster({ masters = 3, nodeTimeout = 2000 } = {}) {
+export async function startRedisCluster({ masters = 3, replicas = 0, nodeTimeout = 2000 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'herald-redis-cluster-'));
   const taken = new Set();
   const ports = [];
-  for (let i = 0; i < masters; i++) ports.push(await freePort(taken));
+  for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freePort(taken));
   const procs = new Map();
+  /** Nodes killed and not restarted: left out of the readiness checks. */
+  const down = new Set();
+  const live = () => ports.filter((p) => !down.has(p));
 
   const startNode = (port) => {
     const nodeDir = join(dir, String(port));
@@ -89,6 +92,9 @@ export async function startRedisCluster({ masters = 3, nodeTimeout = 2000 } = {}
         'yes',
         '--appendfsync',
         'always',
+        // A replica's first sync starts at once (the default waits 5 s for more replicas).
+        '--repl-diskless-sync-delay',
+        '0',
         '--save',
         '',
         '--logfile',
@@ -105,7 +111,32 @@ export async function startRedisCluster({ masters = 3, nodeTimeout = 2000 } = {}
 
   const ping = (port) => until(`node ${port} answering PING`, 10_000, async () => (await cli(port, 'PING')).includes('PONG'));
   const stateOk = async (port) => (await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok');
-  const ready = () => until('cluster_state:ok on every node', 30_000, async () => (await Promise.all(ports.map(stateOk))).every(Boolean));
+  // A replica that never synced cannot be promoted: wait for its link to the master too.
+  const synced = async (port) => {
+    const info = await cli(port, 'INFO', 'replication');
+    return !info.includes('role:slave') || info.includes('master_link_status:up');
+  };
+  const ready = () =>
+    until('cluster_state:ok on every node, every replica in sync', 30_000, async () =>
+      (await Promise.all(live().map(async (p) => (await stateOk(p)) && (await synced(p))))).every(Boolean),
+    );
+  const ownerOf = async (key) => {
+    const at = live()[0];
+    const slot = Number((await cli(at, 'CLUSTER', 'KEYSLOT', key)).trim());
+    const lines = (await cli(at, 'CLUSTER', 'SLOTS'))
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
+    // redis-cli prints each range as: start, end, then host, port, id of the master (then of its replicas),
+    // one value a line.
+    for (let i = 0; i + 3 < lines.length; i++) {
+      const start = Number(lines[i]);
+      const end = Number(lines[i + 1]);
+      const port = Number(lines[i + 3]);
+      if (ports.includes(port) && lines[i + 2] === '127.0.0.1' && slot >= start && slot <= end) return port;
+    }
+    throw new Error(`no owner found for slot ${slot}`);
+  };
 
   const stop = async () => {
     for (const p of procs.values()) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
@@ -117,7 +148,7 @@ export async function startRedisCluster({ masters = 3, nodeTimeout = 2000 } = {}
   try {
     for (const port of ports) startNode(port);
     await Promise.all(ports.map(ping));
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
       timeout: 30_000,
     });
     await ready();
@@ -132,31 +163,24 @@ export async function startRedisCluster({ masters = 3, nodeTimeout = 2000 } = {}
     /** `host:port,host:port`, as HERALD_REDIS_CLUSTER takes it. */
     spec: ports.map((p) => `127.0.0.1:${p}`).join(','),
     /** The port of the master that holds `key`'s slot. */
-    async ownerOf(key) {
-      const slot = Number((await cli(ports[0], 'CLUSTER', 'KEYSLOT', key)).trim());
-      const lines = (await cli(ports[0], 'CLUSTER', 'SLOTS'))
-        .trim()
-        .split('\n')
-        .map((l) => l.trim());
-      // redis-cli prints each range as: start, end, host, port, id (one value a line).
-      for (let i = 0; i + 3 < lines.length; i++) {
-        const start = Number(lines[i]);
-        const end = Number(lines[i + 1]);
-        const port = Number(lines[i + 3]);
-        if (ports.includes(port) && lines[i + 2] === '127.0.0.1' && slot >= start && slot <= end) return port;
-      }
-      throw new Error(`no owner found for slot ${slot}`);
+    ownerOf,
+    /** Resolves once `key`'s slot is held by a master other than `port` (a replica promoted) and the cluster is ok. */
+    async promoted(key, port) {
+      await until(`a new master for ${key}`, 30_000, async () => (await ownerOf(key)) !== port);
+      await ready();
     },
     /** SIGKILLs the node on `port`; resolves once it exited. */
     async kill(port) {
       const p = procs.get(port);
       if (!p || p.exitCode !== null || p.signalCode !== null) return;
       const exited = new Promise((r) => p.once('exit', r));
+      down.add(port);
       p.kill('SIGKILL');
       await exited;
     },
     /** Starts the node on `port` again (same directory: its AOF and nodes.conf) and waits for cluster_state:ok. */
     async restart(port) {
+      down.delete(port);
       startNode(port);
       await ping(port);
       await ready();
