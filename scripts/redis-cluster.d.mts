@@ -9,6 +9,8 @@ export interface TestRedisCluster {
   ownerOf(key: string): Promise<number>;
   /** Resolves once `key`'s slot is held by a master other than `port` (its replica promoted) and the cluster is ok. */
   promoted(key: string, port: number): Promise<void>;
+  /** Moves `key`'s slot, keys and all, to the master on `to` (clients meet ASK, TRYAGAIN, MOVED). */
+  migrate(key: string, to: number): Promise<void>;
   /** SIGKILLs the node on `port`; resolves once it exited. */
   kill(port: number): Promise<void>;
   /** Starts the node on `port` again (its AOF and nodes.conf kept) and waits for cluster_state:ok. */

@@ -169,6 +169,31 @@ export async function startRedisCluster({ masters = 3, replicas = 0, nodeTimeout
       await until(`a new master for ${key}`, 30_000, async () => (await ownerOf(key)) !== port);
       await ready();
     },
+    /**
+     * Moves `key`'s slot to the master on `to`, keys and all, while it is in use (CLUSTER SETSLOT IMPORTING /
+     * MIGRATING, MIGRATE in batches, then SETSLOT NODE on every master): clients meet ASK, TRYAGAIN, MOVED.
+     */
+    async migrate(key, to) {
+      const from = await ownerOf(key);
+      if (from === to) return;
+      const slot = (await cli(from, 'CLUSTER', 'KEYSLOT', key)).trim();
+      const id = async (port) => (await cli(port, 'CLUSTER', 'MYID')).trim();
+      const [fromId, toId] = [await id(from), await id(to)];
+      await cli(to, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+      await cli(from, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+      for (;;) {
+        const keys = (await cli(from, 'CLUSTER', 'GETKEYSINSLOT', slot, '10')).split('\n').filter((k) => k !== '');
+        if (keys.length === 0) break;
+        await cli(from, 'MIGRATE', '127.0.0.1', String(to), '', '0', '5000', 'KEYS', ...keys);
+        await sleep(20);
+      }
+      for (const port of [to, from, ...live().filter((p) => p !== to && p !== from)]) {
+        // Replicas refuse SETSLOT; the masters tell them.
+        await cli(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId).catch(() => undefined);
+      }
+      await until(`slot ${slot} on ${to}`, 30_000, async () => (await ownerOf(key)) === to);
+      await ready();
+    },
     /** SIGKILLs the node on `port`; resolves once it exited. */
     async kill(port) {
       const p = procs.get(port);
