@@ -4,6 +4,8 @@
  * and a master killed (SIGKILL) and restarted during a stream of publishes, after which every publish that
  * was answered 2xx has reached every subscriber exactly once.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisCluster, type TestRedisCluster } from '../../../scripts/redis-cluster.mjs';
@@ -286,6 +288,39 @@ describe('a master killed during a stream of publishes', () => {
       });
     }, 120_000);
   });
+});
+
+describe('a publish in flight when its master dies', () => {
+  it('fails as engine_timeout (outcome unknown) and is never resent', async () => {
+    const c = await theCluster();
+    const engine = createRedisEngine({ cluster: c.spec, prefix: testPrefix(), commandTimeout: 5000 });
+    onCleanup(() => engine.close());
+    await engine.start(new Recorder());
+    await engine.broker.publish({ channel: 'inflight', type: 't', payloadJson: '{"n":1}' });
+    const victim = await c.ownerOf(`${engine.prefix}:{inflight}:meta`);
+    // Writes (scripts included) wait on the master: the next publish is sent and not answered.
+    await promisify(execFile)('redis-cli', ['-p', String(victim), 'CLIENT', 'PAUSE', '10000', 'WRITE']);
+    const inFlight = engine.broker.publish({ channel: 'inflight', type: 't', payloadJson: '{"n":2}' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await c.kill(victim);
+    expect(await inFlight).toMatchObject({ code: 'engine_timeout' });
+    await c.restart(victim);
+    const next = await eventually(
+      () =>
+        engine.broker.publish({ channel: 'inflight', type: 't', payloadJson: '{"n":3}' }).then(
+          (o) => o,
+          () => undefined,
+        ),
+      'a publish accepted again',
+      30_000,
+    );
+    // The paused publish never ran and was not sent again once the master was back.
+    expect(next.seq).toBe(2);
+    expect((await engine.history.read('inflight', { limit: 10 })).messages.map((m) => JSON.parse(m.frame.toString()).payload)).toEqual([{ n: 1 }, { n: 3 }]);
+  }, 90_000);
 });
 
 describe('the engine without its cluster', () => {
