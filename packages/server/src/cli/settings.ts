@@ -501,7 +501,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_REDIS_SHARDED',
     flag: '--redis-sharded',
     type: 'bool',
-    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+, for Redis Cluster).',
+    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+); always on with HERALD_REDIS_CLUSTER or a redis+cluster:// URL.',
   },
   {
     key: 'presenceTtl',
