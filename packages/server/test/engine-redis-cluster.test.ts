@@ -326,7 +326,7 @@ describe('a publish in flight when its master dies', () => {
 });
 
 describe('the engine without its cluster', () => {
-  it('fails calls fast with engine_unavailable while no master answers, and works again once they are back', async () => {
+  it("fails the calls of a dead master's slots fast, and works again once it is back", async () => {
     const c = await theCluster();
     const engine = createRedisEngine({ cluster: c.spec, prefix: testPrefix(), commandTimeout: 2000 });
     onCleanup(() => engine.close());
@@ -364,5 +364,51 @@ describe('the engine without its cluster', () => {
       'check() passing again',
       30_000,
     );
+  }, 90_000);
+
+  it('fails every call with engine_unavailable and fails check() while no master answers, and recovers when they are back', async () => {
+    const c = await theCluster();
+    const engine = createRedisEngine({ cluster: c.spec, prefix: testPrefix(), commandTimeout: 2000 });
+    onCleanup(() => engine.close());
+    const rec = new Recorder();
+    await engine.start(rec);
+    await engine.broker.subscribe('gone');
+    await engine.check();
+    await Promise.all(c.ports.map((p) => c.kill(p)));
+    const failure = await eventually(
+      () =>
+        engine.broker.publish({ channel: 'gone', type: 't', payloadJson: '{}' }).then(
+          () => undefined,
+          (err: unknown) => ((err as { code?: string }).code === 'engine_unavailable' ? err : undefined),
+        ),
+      'publishes refused as engine_unavailable',
+      30_000,
+    );
+    expect(failure).toMatchObject({ code: 'engine_unavailable' });
+    const started = Date.now();
+    await expect(engine.presence.online(['u'])).rejects.toMatchObject({ code: 'engine_unavailable' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await expect(engine.check()).rejects.toMatchObject({ code: 'engine_unavailable' });
+    for (const p of c.ports) await c.restart(p);
+    // The shard subscribers come back too (ioredis needs unstickShardedSubscribers for that, see client.ts).
+    await eventually(
+      () =>
+        engine.check().then(
+          () => true,
+          () => undefined,
+        ),
+      'check() passing again',
+      30_000,
+    );
+    const after = await eventually(
+      () =>
+        engine.broker.publish({ channel: 'gone', type: 't', payloadJson: '{}' }).then(
+          (o) => o,
+          () => undefined,
+        ),
+      'a publish accepted again',
+      30_000,
+    );
+    await rec.until((r) => r.messages.some((m) => m.seq === after.seq), 'the message after the outage, delivered');
   }, 90_000);
 });

@@ -4,7 +4,7 @@ import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import { onSubscriberBack, toHeraldError, type LuaScript, type RedisClient, type RedisContext } from './client.js';
+import { isCluster, onSubscriberBack, toHeraldError, unstickShardedSubscribers, type LuaScript, type RedisClient, type RedisContext } from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
@@ -49,6 +49,10 @@ interface ControlMessage extends DisconnectTarget {
 const COLON = 0x3a;
 /** Connection ids an exclusion may name (the publish script checks the same). */
 const EXCLUDE_RE = /^[A-Za-z0-9_.-]{1,100}$/;
+/** How long to wait before resubscribing again after a failed attempt while the connection is up. */
+const RESYNC_RETRY_MS = 500;
+/** Failed resubscriptions in a row after which the cluster's shard subscribers are started anew. */
+const UNSTICK_AFTER = 6;
 /** Tries to read a gap from history before delivering what came after it anyway. */
 const CATCH_UP_ATTEMPTS = 3;
 
@@ -118,6 +122,9 @@ export class RedisBroker implements Broker {
   private readonly nodeChannel: string;
   /** True once the subscriber connection is subscribed to everything it should be. */
   private synced = false;
+  /** Whether a retry of resync() is scheduled, and how many attempts failed in a row. */
+  private resyncTimer = false;
+  private resyncFailures = 0;
   private readonly syncListeners = new Set<() => void>();
 
   constructor(private readonly d: RedisBrokerDeps) {
@@ -315,10 +322,13 @@ export class RedisBroker implements Broker {
       await this.command('unsubscribe', unwanted);
       for (const p of unwanted) this.stale.delete(p);
       this.synced = true;
+      this.resyncFailures = 0;
       for (const fn of [...this.syncListeners]) fn();
     } catch (err) {
-      // The connection went away again; its next 'ready' starts over.
+      // The connection went away again (its next 'ready' starts over), or, on a Redis Cluster, a shard's
+      // subscriber is not back yet while the cluster is: try again shortly.
       this.d.logger.warn({ err }, 'redis engine: resubscribing failed');
+      this.retryResync();
       return;
     }
     for (const s of this.subs.values()) {
@@ -327,6 +337,20 @@ export class RedisBroker implements Broker {
         void this.catchUp(s);
       }
     }
+  }
+
+  /** Runs resync() again in a moment while the subscriber connection is up and not synced (one timer at a time). */
+  private retryResync(): void {
+    if (this.resyncTimer || this.d.ctx.isClosed) return;
+    this.resyncTimer = true;
+    this.resyncFailures++;
+    this.d.ctx.clock.setTimeout(() => {
+      this.resyncTimer = false;
+      if (this.synced || this.d.sub.status !== 'ready' || this.d.ctx.isClosed) return;
+      // Still failing after a few seconds on a Redis Cluster: the shard subscribers may be stuck (see there).
+      if (isCluster(this.d.sub) && this.resyncFailures % UNSTICK_AFTER === 0) unstickShardedSubscribers(this.d.sub);
+      void this.resync();
+    }, RESYNC_RETRY_MS);
   }
 
   private receive(channel: string, raw: Buffer): void {

@@ -84,6 +84,22 @@ export function onSubscriberBack(sub: RedisClient, fn: () => void): void {
   if (isCluster(sub)) sub.on('subscribersReady', fn);
 }
 
+/**
+ * Works around ioredis 6.0.0's sharded subscriber group getting stuck after the whole cluster was unreachable:
+ * a shard subscriber stopped while it was still connecting (the cluster client gave up all its nodes) leaves
+ * its start promise unsettled (stop() removes the listeners that would settle it), the group's reset waits on
+ * it forever, and no shard subscriber is created again. Clears that flag and reads the slots again, which
+ * makes the group create its subscribers anew. Relies on a private field: a no-op if the shape changed
+ * (engine-redis-cluster.test.ts, "no master answers", tells whether recovery still works).
+ */
+export function unstickShardedSubscribers(sub: Cluster): void {
+  const group = (sub as unknown as { shardedSubscribers?: { isResetting?: unknown; pendingReset?: unknown } }).shardedSubscribers;
+  if (group?.isResetting !== true) return;
+  group.isResetting = false;
+  group.pendingReset = null;
+  sub.refreshSlotsCache();
+}
+
 /** Parses `host:port,host:port` (the nodes of a Redis Cluster to start from). */
 export function parseClusterNodes(text: string): Array<{ host: string; port: number }> {
   const nodes = text
