@@ -1,8 +1,10 @@
 /**
- * The Redis engine on a real Redis Cluster (three masters started for this file by scripts/redis-cluster.mjs):
- * the engine contract, two gateways with publishes over HTTP and through the ingest, presence and recovery,
- * and a master killed (SIGKILL) and restarted during a stream of publishes, after which every publish that
- * was answered 2xx has reached every subscriber exactly once.
+ * The Redis engine on a real Redis Cluster (three masters started for this file by scripts/redis-cluster.mjs,
+ * plus a second cluster of three masters with a replica each): the engine contract; two gateways with
+ * publishes over HTTP and through the ingest, presence and recovery; and, during a stream of publishes, a
+ * master killed and restarted, a master killed and its replica promoted, a channel's slot migrated, after
+ * each of which every publish answered 2xx has reached every subscriber exactly once. Then a publish in
+ * flight when its master dies (never resent), and the engine while one master or every master is down.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
