@@ -1,6 +1,6 @@
 import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type ClientId, type UserId } from '@herald/protocol';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisContext } from './client.js';
+import { isCluster, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisLifecycle } from './lifecycle.js';
 import type { NodeId, Presence, PresenceConnection } from '../types.js';
@@ -137,12 +137,15 @@ export class RedisPresence implements Presence {
     const { pattern, channelOf } = this.keys.membersPattern(prefix);
     const keys: string[] = [];
     await this.ctx.call('presence channels', async (redis) => {
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        keys.push(...batch);
-      } while (cursor !== '0');
+      // On a Redis Cluster every master holds some of the keys: scan each.
+      for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          keys.push(...batch);
+        } while (cursor !== '0');
+      }
     });
     const now = this.now();
     const counts = keys.length === 0 ? [] : await this.ctx.pipeline('presence channels', (p) => keys.forEach((k) => p.zcount(k, now, '+inf')));
