@@ -35,6 +35,7 @@ await build({
     '@soketi/soketi',
     'ws',
     'socket.io',
+    '@socket.io/redis-adapter',
     'socket.io-client',
     'uWebSockets.js',
     'ioredis',

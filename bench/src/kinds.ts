@@ -1,7 +1,7 @@
 import { isPusherKind, PUSHER_KINDS, PUSHER_LABELS, PUSHER_WS_PATH } from './pusher-kinds.js';
 
 /** The servers the bench runs side by side, and what each one's clients speak. */
-export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws', ...PUSHER_KINDS] as const;
+export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws', 'socket.io-redis', ...PUSHER_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const LABELS: Record<Kind, string> = {
@@ -11,6 +11,7 @@ export const LABELS: Record<Kind, string> = {
   ws: 'minimal ws broadcast',
   'socket.io': 'Socket.IO 4.8 (rooms)',
   uws: 'minimal uWebSockets.js topic publish',
+  'socket.io-redis': 'Socket.IO 4.8 (rooms, Redis adapter)',
   ...PUSHER_LABELS,
 };
 
@@ -20,7 +21,7 @@ export type Flavor = 'herald' | 'plain' | 'socket.io' | 'pusher';
 export function flavorOf(kind: Kind): Flavor {
   if (isPusherKind(kind)) return 'pusher';
   if (kind.startsWith('herald')) return 'herald';
-  return kind === 'socket.io' ? 'socket.io' : 'plain';
+  return kind.startsWith('socket.io') ? 'socket.io' : 'plain';
 }
 
 export function wsPath(kind: Kind): string {

@@ -7,6 +7,7 @@ import { Drain } from '../../util/drain.js';
 import { rejectionResponse, type Rejection } from '../admission.js';
 import type { SocketListener, Transport, TransportDeps, UpgradeInfo } from '../types.js';
 import { guardHttpServer } from './http-guard.js';
+import { nodeHttp } from './http.js';
 import { WsSocket, wsInternalsUsable } from './socket.js';
 
 /**
@@ -34,6 +35,7 @@ function splitUrl(url: string | undefined): { path: string; query: string } {
 export function createWsTransport(deps: TransportDeps): Promise<Transport> {
   const { server, logger, clock, admission } = deps;
   const guard = guardHttpServer(server, deps.guard, clock, logger);
+  server.on('request', nodeHttp(deps.http));
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload, perMessageDeflate: false, clientTracking: true });
   const drain = new Drain(() => wss.clients.size);
   let fast: boolean | undefined;
