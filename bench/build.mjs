@@ -32,6 +32,7 @@ await build({
     },
   ],
   external: [
+    '@soketi/soketi',
     'ws',
     'socket.io',
     '@socket.io/redis-adapter',

@@ -1,6 +1,7 @@
 /** Opening benchmark connections: the per-protocol handshake, then counting mode. */
 import { RawWs } from './raw-ws.js';
 import { flavorOf, wsPath, type Kind } from './kinds.js';
+import { pusherHandshake } from './pusher.js';
 
 export interface Subscription {
   /** Channel (room, topic) to subscribe; Herald clients with a token are also in `user:<sub>` automatically. */
@@ -33,6 +34,10 @@ export function openClient(kind: Kind, port: number, sub: Subscription, timeoutM
       resolve(c);
     };
     c.onClose = (code) => done(new Error(`${kind}: closed during setup (${code})`));
+    if (flavor === 'pusher') {
+      pusherHandshake(c, sub.channel ?? 'bench', done);
+      return;
+    }
     c.onOpen = () => {
       if (flavor === 'herald') {
         const connect: Record<string, unknown> = { type: 'connect', subs: sub.channel === undefined ? {} : { [sub.channel]: {} } };
@@ -79,13 +84,19 @@ export async function openMany(kind: Kind, port: number, subs: readonly Subscrip
 
 /** Reads the publish timestamp (`"t":<ms>`) out of a payload without parsing the JSON. */
 export function stampOf(p: Buffer): number {
-  const i = p.indexOf('"t":');
-  if (i < 0) return NaN;
-  let j = i + 4;
+  let i = p.indexOf('"t":');
+  let at = i + 4;
+  if (i < 0) {
+    // A Pusher event: the payload is a JSON string inside the frame (`"data":"{\"t\":...`).
+    i = p.indexOf('t\\":');
+    if (i < 0) return NaN;
+    at = i + 4;
+  }
+  let j = at;
   while (j < p.length) {
     const ch = p[j] as number;
     if ((ch < 48 || ch > 57) && ch !== 46) break;
     j++;
   }
-  return Number(p.toString('latin1', i + 4, j));
+  return Number(p.toString('latin1', at, j));
 }

@@ -1,5 +1,7 @@
+import { isPusherKind, PUSHER_KINDS, PUSHER_LABELS, PUSHER_WS_PATH } from './pusher-kinds.js';
+
 /** The servers the bench runs side by side, and what each one's clients speak. */
-export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws', 'socket.io-redis'] as const;
+export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws', 'socket.io-redis', ...PUSHER_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const LABELS: Record<Kind, string> = {
@@ -10,18 +12,21 @@ export const LABELS: Record<Kind, string> = {
   'socket.io': 'Socket.IO 4.8 (rooms)',
   uws: 'minimal uWebSockets.js topic publish',
   'socket.io-redis': 'Socket.IO 4.8 (rooms, Redis adapter)',
+  ...PUSHER_LABELS,
 };
 
 /** Client protocol family of a kind. */
-export type Flavor = 'herald' | 'plain' | 'socket.io';
+export type Flavor = 'herald' | 'plain' | 'socket.io' | 'pusher';
 
 export function flavorOf(kind: Kind): Flavor {
+  if (isPusherKind(kind)) return 'pusher';
   if (kind.startsWith('herald')) return 'herald';
   return kind.startsWith('socket.io') ? 'socket.io' : 'plain';
 }
 
 export function wsPath(kind: Kind): string {
   const f = flavorOf(kind);
+  if (f === 'pusher') return PUSHER_WS_PATH;
   if (f === 'herald') return '/ws';
   if (f === 'socket.io') return '/socket.io/?EIO=4&transport=websocket';
   return '/';

@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- <scenario> [--kinds a,b] [--reps n | --reps scenario=n,...] [--seconds n] [--profile]`
+ * `npm run bench -- <scenario> [--kinds a,b] [--reps n | --reps scenario=n,...] [--seconds n] [--subscribers n] [--profile]`
  * many-channels: `[--shapes batch,single,single-new] [--connections n] [--http-connections n] [--targets a,b,...]`;
+ * idle-memory: `[--idle-connections n]` (fewer for a smoke run);
  * on a busy machine `--noisy-retries 0 --quiet-wait 1` keep a smoke run short, and `--no-write` keeps its results out of
  * bench/results and docs/.
  * Scenarios: fanout, many-channels, idle-memory, connect-rate, latency, cluster, all.
@@ -10,11 +11,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync as writeFile } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { deleteRedisPrefix, LOAD_CORE, profileServersInto } from './harness.js';
 import { KINDS, type Kind } from './kinds.js';
 import { SHAPES, type Shape } from './publisher.js';
+import { isPusherKind, SOKETI_DIR } from './pusher-kinds.js';
 import { markdown, svg, type Results } from './report.js';
 import { noise } from './rig.js';
 import { cluster, connectRate, fanout, idleMemory, latency, manyChannels, type ScenarioResult, type Settings } from './scenarios.js';
@@ -50,7 +53,25 @@ try {
   await import('uWebSockets.js');
 } catch {
   console.warn('uWebSockets.js is not installed: skipping the uws and herald-uws servers');
-  kinds = kinds.filter((kd) => kd !== 'uws' && kd !== 'herald-uws');
+  kinds = kinds.filter((kd) => kd !== 'uws' && kd !== 'herald-uws' && kd !== 'herald-pusher-uws');
+}
+if (kinds.includes('soketi') && scenario !== 'report' && !ensureSoketi()) kinds = kinds.filter((kd) => kd !== 'soketi');
+/** Soketi lives in bench/soketi, installed from its lockfile the first time a run asks for it. */
+function ensureSoketi(): boolean {
+  const installed = (): boolean => {
+    try {
+      createRequire(`${SOKETI_DIR}package.json`).resolve('@soketi/soketi');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (installed()) return true;
+  console.log('installing Soketi into bench/soketi (npm ci, once)');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: SOKETI_DIR, stdio: 'inherit' });
+  if (r.status === 0 && installed()) return true;
+  console.warn('could not install Soketi (npm ci in bench/soketi failed): skipping the soketi server');
+  return false;
 }
 /**
  * Repetitions per scenario (medians are reported): `--reps 3` for all, or `--reps many-channels=1,fanout=3`
@@ -90,6 +111,7 @@ if (process.argv.includes('--profile')) {
   profileServersInto(base.profileDir);
 }
 const maxConnections = Math.max(1000, Number(ulimit) - 500);
+// `--idle-connections n`: fewer connections for a smoke run of idle-memory.
 const idleConnections = Math.min(Number(arg('idle-connections') ?? 10_000), maxConnections);
 
 mkdirSync(RESULTS, { recursive: true });
@@ -163,8 +185,9 @@ const runScenario = async (name: Scenario): Promise<void> => {
       const connections = Math.min(maxConnections, Number(arg('connections') ?? 5000));
       const httpConnections = Number(arg('http-connections') ?? 32);
       const targets = arg('targets')?.split(',').map(Number);
+      // Not for the Pusher kinds: per-user channels there are private channels with their own auth.
       for (const r of await manyChannels(
-        { ...base, reps: repsFor('many-channels') },
+        { ...base, kinds: kinds.filter((kd) => !isPusherKind(kd)), reps: repsFor('many-channels') },
         { connections, shapes, httpConnections, ...(targets ? { targets } : {}) },
       ))
         await save(r);

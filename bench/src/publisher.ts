@@ -1,9 +1,11 @@
 /**
  * Publishes over HTTP/1.1: Herald's `POST /api/publish` and the same JSON body to the baselines'
- * `POST /publish`, in one of three shapes (see SHAPES). Each payload carries its send time for the probes.
+ * `POST /publish`, in one of three shapes (see SHAPES), and one signed Pusher `POST /apps/{id}/events` per
+ * message to the Pusher kinds. Each payload carries its send time for the probes.
  */
 import { Agent, request } from 'node:http';
 import { API_KEY, flavorOf, type Kind } from './kinds.js';
+import { eventBody, EVENTS_PATH, signedPath } from './pusher.js';
 
 /** Padding that makes a delivered frame about 180 bytes (the envelope adds ~80). */
 export const PAD = 'x'.repeat(100);
@@ -32,7 +34,9 @@ export class Publisher {
   private readonly agent: Agent;
   private readonly path: string;
   private readonly headers: Record<string, string>;
-  /** Messages per request at most. */
+  /** Pusher kinds: one signed `POST /apps/{id}/events` per message, as Laravel Broadcasting sends them. */
+  private readonly pusher: boolean;
+  /** Messages per request at most (1 for the Pusher kinds, whatever the shape). */
   readonly batch: number;
   inFlight = 0;
   errors = 0;
@@ -48,8 +52,9 @@ export class Publisher {
     connections = 32,
   ) {
     const herald = flavorOf(kind) === 'herald';
+    this.pusher = flavorOf(kind) === 'pusher';
     this.path = herald ? '/api/publish' : '/publish';
-    this.batch = shape === 'batch' ? MAX_BATCH : 1;
+    this.batch = shape === 'batch' && !this.pusher ? MAX_BATCH : 1;
     this.agent =
       shape === 'batch'
         ? new Agent({ keepAlive: true, maxSockets: 8 })
@@ -64,18 +69,33 @@ export class Publisher {
     // as well made about half the requests to uWebSockets.js servers fail with "socket hang up" (Node 20).
   }
 
-  /** Publishes one message to each channel: one request (array form; the object form for one message in the single shapes). */
+  /**
+   * Publishes one message to each channel: one request (array form; the object form for one message in the
+   * single shapes), or one signed request per message for the Pusher kinds.
+   */
   post(channels: readonly string[], now: number): Promise<void> {
     const payload = `{"t":${now.toFixed(3)},"p":"${PAD}"}`;
+    if (this.pusher) {
+      const sends = channels.map((c) => {
+        const body = eventBody(c, payload);
+        return this.send(signedPath('POST', EVENTS_PATH, body), body, 1);
+      });
+      return Promise.all(sends).then(() => undefined);
+    }
     const items = channels.map((c) => `{"channel":"${c}","type":"m","payload":${payload}}`);
     const body = this.batch === 1 && items.length === 1 ? (items[0] as string) : `[${items.join(',')}]`;
+    return this.send(this.path, body, channels.length);
+  }
+
+  /** One POST carrying `messages` messages. */
+  private send(path: string, body: string, messages: number): Promise<void> {
     this.inFlight++;
     this.requests++;
-    this.sent += channels.length;
+    this.sent += messages;
     return new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: this.port, method: 'POST', path: this.path, agent: this.agent, headers: this.headers }, (res) => {
+      const req = request({ host: '127.0.0.1', port: this.port, method: 'POST', path, agent: this.agent, headers: this.headers }, (res) => {
         if (res.statusCode !== 200) {
-          this.errors += channels.length;
+          this.errors += messages;
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
           res.on('end', () => {
@@ -92,7 +112,7 @@ export class Publisher {
         });
       });
       req.on('error', (err) => {
-        this.errors += channels.length;
+        this.errors += messages;
         this.lastError = err.message;
         this.inFlight--;
         resolve();

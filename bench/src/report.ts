@@ -1,6 +1,7 @@
 /** Tables with ratios for the terminal and docs, and the SVG chart, from the results JSON. */
 import type { Kind } from './kinds.js';
 import { LABELS } from './kinds.js';
+import { PUSHER_KINDS } from './pusher-kinds.js';
 import type { ScenarioResult } from './scenarios.js';
 
 export interface Results {
@@ -43,7 +44,13 @@ function ratios(r: ScenarioResult, kind: string, key: string): string[] {
   return [
     ratio(v, med(r, 'ws', key)),
     ratio(v, med(r, 'socket.io', key)),
-    kind === 'herald-uws' ? ratio(v, med(r, 'uws', key)) : kind === 'herald-redis' ? ratio(v, med(r, 'herald', key)) : '',
+    kind === 'herald-uws'
+      ? ratio(v, med(r, 'uws', key))
+      : kind === 'herald-redis'
+        ? ratio(v, med(r, 'herald', key))
+        : kind.startsWith('herald-pusher')
+          ? ratio(v, med(r, 'soketi', key))
+          : '',
   ];
 }
 
@@ -97,6 +104,8 @@ export function markdown(res: Results): string {
     out.push(`### Fan-out (${String(r.params['subscribers'])} subscribers on one channel, medians of ${r.kinds.herald?.reps.length ?? '?'} runs)\n`);
     out.push(ladderTable(r, 'deliveries/s', true));
   }
+  const pusher = pusherTable(res);
+  if (pusher) out.push(pusher);
   if (s['latency']) {
     const r = s['latency'];
     out.push(`\n### Latency at half the sustained fan-out rate (probe clients, publish to receive)\n`);
@@ -263,6 +272,49 @@ export function markdown(res: Results): string {
   return out.join('\n');
 }
 
+/**
+ * Issue 12's comparison in one table: Herald's Pusher side (each transport) against Soketi on fan-out
+ * saturation and idle memory per connection, with the ratio Herald/Soketi (target: at least 3x the fan-out
+ * saturation, at most 1x the memory).
+ */
+function pusherTable(res: Results): string | undefined {
+  const f = res.scenarios['fanout'];
+  const m = res.scenarios['idle-memory'];
+  const kinds = PUSHER_KINDS.filter((kind) => f?.kinds[kind] !== undefined || m?.kinds[kind] !== undefined);
+  if (kinds.length === 0) return undefined;
+  const kb = (v: number | undefined): number | undefined => (v === undefined ? undefined : v / 1024);
+  const rows = kinds.map((kind) => {
+    const sat = med(f, kind, 'saturation');
+    const mem = med(m, kind, 'bytesPerConnection');
+    return [
+      LABELS[kind],
+      k(sat),
+      k(med(f, kind, 'sustained')),
+      pct(med(f, kind, 'serverCpuAtSaturation')),
+      k(med(f, kind, 'perServerCpuSecond')),
+      kind === 'soketi' ? ratio(sat, sat) : ratio(sat, med(f, 'soketi', 'saturation')),
+      k(kb(mem), 2),
+      kind === 'soketi' ? ratio(mem, mem) : ratio(mem, med(m, 'soketi', 'bytesPerConnection')),
+    ];
+  });
+  return [
+    `\n### Pusher protocol: Herald vs Soketi (Pusher 7 clients, publishes through the signed Pusher HTTP API, one event per request)\n`,
+    table(
+      [
+        'server',
+        'fan-out saturation deliveries/s',
+        'sustained deliveries/s',
+        'server CPU at saturation',
+        'deliveries per server CPU-second',
+        'saturation vs Soketi (target >= 3x)',
+        'idle KB per connection',
+        'memory vs Soketi (target <= 1x)',
+      ],
+      rows,
+    ),
+  ].join('\n');
+}
+
 const COLORS: Record<string, string> = {
   herald: '#2f6fdf',
   'herald-redis': '#6a9cf0',
@@ -271,6 +323,9 @@ const COLORS: Record<string, string> = {
   'socket.io': '#d9822b',
   uws: '#555555',
   'socket.io-redis': '#f0b27a',
+  'herald-pusher': '#2fa36b',
+  'herald-pusher-uws': '#1d6b45',
+  soketi: '#b04fc4',
 };
 
 function esc(s: string): string {

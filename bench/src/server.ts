@@ -9,6 +9,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import type { Kind } from './kinds.js';
 import { startHerald, type HeraldBenchOptions } from './servers/herald.js';
 import { startSocketIo } from './servers/socketio.js';
+import { startSoketi } from './servers/soketi.js';
 import type { Running } from './servers/types.js';
 import { startUwsBaseline } from './servers/uws-baseline.js';
 import { startWsBaseline } from './servers/ws-baseline.js';
@@ -28,6 +29,12 @@ function start(): Promise<Running> {
       return startHerald(port, { engine: 'redis', transport: 'ws', ...extra });
     case 'herald-uws':
       return startHerald(port, { engine: 'memory', transport: 'uws', ...extra });
+    case 'herald-pusher':
+      return startHerald(port, { engine: 'memory', transport: 'ws', pusher: true, ...extra });
+    case 'herald-pusher-uws':
+      return startHerald(port, { engine: 'memory', transport: 'uws', pusher: true, ...extra });
+    case 'soketi':
+      return startSoketi(port);
     case 'ws':
       return startWsBaseline(port);
     case 'socket.io':

@@ -1,6 +1,7 @@
 /** Herald as a user runs it: every feature on (envelope, seq, history, slow-consumer limit, rate limits). */
 import { createGateway, createLogger, createRedisEngine, type Engine, type Gateway, type GatewayOptions } from '../../../packages/server/src/index.js';
 import { API_KEY, JWT_SECRET } from '../kinds.js';
+import { PUSHER_APP } from '../pusher-kinds.js';
 import type { Running } from './types.js';
 
 export interface HeraldBenchOptions {
@@ -9,6 +10,8 @@ export interface HeraldBenchOptions {
   /** Redis key prefix (each run its own; deleted afterwards by the harness). */
   prefix?: string;
   redisUrl?: string;
+  /** Serve the bench's Pusher app too (the Pusher kinds), with no connection quota (Soketi has none either). */
+  pusher?: boolean;
 }
 
 export async function startHerald(port: number, o: HeraldBenchOptions): Promise<Running> {
@@ -24,6 +27,7 @@ export async function startHerald(port: number, o: HeraldBenchOptions): Promise<
     logger,
     transport: o.transport,
     ...(engine ? { engine } : {}),
+    ...(o.pusher ? { pusherApps: [{ ...PUSHER_APP, maxConnections: 1_000_000 }] } : {}),
   };
   const gateway: Gateway = await createGateway(opts);
   return { stop: () => gateway.close() };
