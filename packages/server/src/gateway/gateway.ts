@@ -23,6 +23,7 @@ import { createApiRoutes } from '../http/api-routes.js';
 import { inboxRoutes } from '../http/inbox-routes.js';
 import { createDemoRoute } from '../http/demo.js';
 import { createHttpHandler, type RouteHook } from '../http/handler.js';
+import type { MachineView } from '../observability/aggregate.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createOperations } from '../observability/operations.js';
 import type { NodeSnapshot } from '../observability/snapshot.js';
@@ -53,6 +54,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
+  /** A worker of `--workers N`: `/metrics` and `/api/stats` answer for the whole machine through `view`. */
+  useMachine(view: MachineView): void;
   /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
   readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
@@ -306,6 +309,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     nodeId,
     metrics: ops.metrics,
     snapshot: ops.snapshot,
+    useMachine: ops.useMachine,
     publisher,
     namespaces,
     webhooks,
