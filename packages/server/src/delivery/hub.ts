@@ -10,6 +10,7 @@ import type { Stats } from './stats.js';
 import type { PreparedSubscription } from './subscription.js';
 import type { InboxDelivery } from './inbox.js';
 import type { InboxMessage } from '../engine/inbox.js';
+import { addTo, removeFrom, valuesOf, type OneOrSet } from '../util/one-or-set.js';
 
 interface ChannelEntry {
   subs: Set<Subscription>;
@@ -51,7 +52,8 @@ export interface Subscriptions {
 export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   private readonly channels = new Map<ChannelName, ChannelEntry>();
   readonly connections = new Map<ClientId, Connection>();
-  private readonly users = new Map<UserId, Set<Connection>>();
+  /** A user's connections on this node: the one connection, a Set only from the second one on. */
+  private readonly users = new Map<UserId, OneOrSet<Connection>>();
   private dirty: Connection[] = [];
   private readonly pacer: FlushPacer;
 
@@ -134,7 +136,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
 
   inbox(msg: InboxMessage): void {
     const conns = this.users.get(msg.user);
-    if (conns) this.inboxes?.deliver(msg, conns);
+    if (conns) this.inboxes?.deliver(msg, valuesOf(conns));
   }
 
   disconnect(target: DisconnectTarget): number {
@@ -143,7 +145,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       const c = this.connections.get(target.client);
       if (c) victims.push(c);
     } else if (target.user !== undefined) {
-      victims.push(...(this.users.get(target.user) ?? []));
+      victims.push(...valuesOf(this.users.get(target.user)));
     }
     for (const c of victims) c.closeFor('disconnected', target.reason, undefined, target.code);
     return victims.length;
@@ -174,9 +176,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     conn.registered = true;
     const user = conn.identity.user;
     if (user !== null) {
-      let set = this.users.get(user);
-      if (!set) this.users.set(user, (set = new Set()));
-      set.add(conn);
+      addTo(this.users, user, conn);
       // The node takes the user's new inbox messages while it has a connection of the user. A second connection
       // waits for the first one's watch too: its inbox replay must not start before live messages can arrive.
       if (this.inboxes) {
@@ -197,9 +197,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     conn.subs.clear();
     const user = conn.identity.user;
     if (user !== null && conn.registered) {
-      const set = this.users.get(user);
-      set?.delete(conn);
-      if (set?.size === 0) {
+      if (removeFrom(this.users, user, conn)) {
         this.users.delete(user);
         this.watching.delete(user);
         if (this.inboxes) void this.engine.inbox.unwatch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox unwatch failed'));
