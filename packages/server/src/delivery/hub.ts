@@ -10,10 +10,14 @@ import type { Stats } from './stats.js';
 import type { PreparedSubscription } from './subscription.js';
 import type { InboxDelivery } from './inbox.js';
 import type { InboxMessage } from '../engine/inbox.js';
-import { addTo, removeFrom, valuesOf, type OneOrSet } from '../util/one-or-set.js';
+import { addTo, holds, removeFrom, sizeOf, valuesOf, withoutValue, withValue, type OneOrSet } from '../util/one-or-set.js';
+
+/** What a channel entry's `ready` becomes once the engine subscription is active. */
+const SUBSCRIBED: Promise<void> = Promise.resolve();
 
 interface ChannelEntry {
-  subs: Set<Subscription>;
+  /** The local subscribers: the one subscription (most channels: a user's), a Set only from the second on. */
+  subs: OneOrSet<Subscription> | undefined;
   /**
    * The epoch every subscriber of this node knows, or null when unknown or mixed (a new channel, or a
    * subscriber that learned another epoch): the next message then checks each subscriber.
@@ -86,7 +90,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       return;
     }
     const exclude = msg.exclude;
-    for (const sub of entry.subs) {
+    for (const sub of valuesOf(entry.subs)) {
       if (exclude !== undefined && sub.conn.id === exclude) continue;
       if (sub.held !== null) sub.held.push(msg);
       else sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
@@ -97,7 +101,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   /** Counts a fan-out, and times it when the publish was sampled (see LatencySampler). */
   private delivered(entry: ChannelEntry, msg: EngineMessage): void {
     if (!entry.counted) return;
-    this.stats.delivered += entry.subs.size;
+    this.stats.delivered += sizeOf(entry.subs);
     if (this.stats.latency.size > 0) this.stats.latency.delivered(msg.channel);
   }
 
@@ -109,7 +113,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
    */
   private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
     entry.epoch = msg.epoch;
-    for (const sub of entry.subs) {
+    for (const sub of valuesOf(entry.subs)) {
       if (msg.exclude !== undefined && sub.conn.id === msg.exclude) continue;
       if (sub.held !== null) {
         sub.held.push(msg);
@@ -229,15 +233,21 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
           this.stats.limited('new_channels', conn.ids({ channel }));
           throw new HeraldError('too_many_channels', 'new channels are arriving faster than the limit; retry later');
         }
-        const created: ChannelEntry = { subs: new Set(), epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
-        // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
-        created.ready.catch(() => {
-          if (this.channels.get(channel) === created) this.channels.delete(channel);
-        });
+        const created: ChannelEntry = { subs: undefined, epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
+        created.ready.then(
+          // Settled: the shared settled promise instead (one object less per idle channel).
+          () => {
+            created.ready = SUBSCRIBED;
+          },
+          // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
+          () => {
+            if (this.channels.get(channel) === created) this.channels.delete(channel);
+          },
+        );
         this.channels.set(channel, created);
         entry = created;
       }
-      entry.subs.add(sub);
+      entry.subs = withValue(entry.subs, sub);
     } else {
       // A repeated subscribe (a new position to recover from): hold live messages back again, from none.
       sub.held = [];
@@ -311,9 +321,10 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     sub.held = null;
     const { channel, conn } = sub;
     const entry = this.channels.get(channel);
-    if (entry?.subs.delete(sub)) {
+    if (entry !== undefined && holds(entry.subs, sub)) {
+      entry.subs = withoutValue(entry.subs, sub);
       void this.engine.presence.leave(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence leave failed'));
-      if (entry.subs.size === 0) {
+      if (entry.subs === undefined) {
         this.channels.delete(channel);
         void this.engine.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'engine unsubscribe failed'));
       }
@@ -329,7 +340,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
 
   /** Local subscriber count of a channel. */
   localSubscribers(channel: ChannelName): number {
-    return this.channels.get(channel)?.subs.size ?? 0;
+    return sizeOf(this.channels.get(channel)?.subs);
   }
 
   /** Open connections on this node by protocol name. O(connections): for scrapes and dashboards. */
@@ -356,7 +367,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     for (const [channel, entry] of this.channels) {
       if (prefix !== '' && !channel.startsWith(prefix)) continue;
       let n = 0;
-      for (const sub of entry.subs) if (sub.conn.state === 'open') n += 1;
+      for (const sub of valuesOf(entry.subs)) if (sub.conn.state === 'open') n += 1;
       if (n > 0) all.push({ channel, subscribers: n });
     }
     all.sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));

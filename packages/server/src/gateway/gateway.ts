@@ -219,10 +219,12 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const server = createServer(http);
 
   // ---- the transport ----
+  // One object for every connection (not one each: it is per idle connection memory).
+  const connectionDeps = { host: hub, limits, stats, clock };
   const onSocket: OnSocket = (socket, info) => {
     // Admission accepted the path, so a protocol serves it.
     const protocol = protocolFor(info.path) as Protocol;
-    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, connectionDeps);
     conn.protocol = protocol.name;
     conn.handler = protocol.open(conn, info);
     hub.add(conn);

@@ -39,3 +39,25 @@ export function sizeOf<T>(v: OneOrSet<T> | undefined): number {
 export function valuesOf<T>(v: OneOrSet<T> | undefined): Iterable<T> {
   return v === undefined ? [] : v instanceof Set ? v : [v];
 }
+
+/** `cur` with `value` added (a new Set from the second value on; a Set is added to in place). */
+export function withValue<T>(cur: OneOrSet<T> | undefined, value: T): OneOrSet<T> {
+  if (cur === undefined) return value;
+  if (cur instanceof Set) return cur.add(value);
+  return cur === value ? cur : new Set([cur, value]);
+}
+
+/** Whether `cur` holds `value`. */
+export function holds<T>(cur: OneOrSet<T> | undefined, value: T): boolean {
+  return cur instanceof Set ? cur.has(value) : cur !== undefined && cur === value;
+}
+
+/** `cur` without `value`: undefined once empty, the one value left instead of a Set of one. */
+export function withoutValue<T>(cur: OneOrSet<T> | undefined, value: T): OneOrSet<T> | undefined {
+  if (cur === undefined) return undefined;
+  if (!(cur instanceof Set)) return cur === value ? undefined : cur;
+  cur.delete(value);
+  if (cur.size > 1) return cur;
+  const [last] = cur;
+  return last;
+}
