@@ -186,8 +186,13 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       if (this.inboxes) {
         let watching = this.watching.get(user);
         if (!watching) {
-          watching = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
-          this.watching.set(user, watching);
+          const started = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
+          this.watching.set(user, started);
+          // Settled: the shared settled promise instead (one object less per idle user).
+          void started.then(() => {
+            if (this.watching.get(user) === started) this.watching.set(user, SUBSCRIBED);
+          });
+          watching = started;
         }
         await watching;
       }
