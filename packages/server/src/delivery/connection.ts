@@ -5,6 +5,7 @@ import type { InboxMessage } from '../engine/inbox.js';
 import type { Socket, SocketListener } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { FramesMemo } from '../util/frames-memo.js';
+import { SmallMap } from '../util/small-map.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import type { CloseReason, ProtocolHandler } from './protocol.js';
 import type { EventIds, Stats } from './stats.js';
@@ -84,7 +85,7 @@ export class Connection implements SocketListener {
   /** Whether the connection was registered under its user and in presence (see Hub.register). */
   registered = false;
   /** This connection's subscriptions by channel, live or being set up; maintained by the hub. */
-  readonly subs = new Map<ChannelName, Subscription>();
+  readonly subs = new SmallMap<ChannelName, Subscription>();
   readonly presence: PresenceConnection;
   lastSeen: number;
   lastPing = 0;
