@@ -5,6 +5,7 @@
  * GCs, the young generation given back), both against the settled RSS before the N connections.
  *
  *   node packages/server/scripts/idle-memory.mjs [N] [kinds, default herald,ws,herald-uws,uws]
+ *   REPS=3 ...       each kind 3 times, interleaved, then the medians
  *   HEAPSNAP=1 ...   also writes a heap snapshot of each settled server (node --heapsnapshot-signal) in /tmp
  */
 import { fork } from 'node:child_process';
@@ -20,7 +21,13 @@ const SERVER = new URL('./server.js', import.meta.url).pathname;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
-async function measure(kind: Kind, port: number): Promise<void> {
+interface Reading {
+  early: number;
+  settled: number;
+  heap: number;
+}
+
+async function measure(kind: Kind, port: number): Promise<Reading> {
   const child = fork(SERVER, [kind, String(port)], {
     execArgv: ['--expose-gc', ...(process.env['HEAPSNAP'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=/tmp`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -54,7 +61,20 @@ async function measure(kind: Kind, port: number): Promise<void> {
   for (const c of clients) c.destroy();
   child.send({ cmd: 'stop' });
   await new Promise((r) => child.once('exit', r));
+  return { early: (early - before.rss) / N, settled: (settled.rss - before.rss) / N, heap: (settled.heapUsed - before.heapUsed) / N };
 }
 
+// REPS=n repeats the kinds in turn (interleaved, so drift on a busy machine hits all alike) and ends with medians.
+const reps = Number(process.env['REPS'] ?? 1);
 let port = 19_400 + Math.floor(Math.random() * 500);
-for (const kind of kinds) await measure(kind, port++);
+const all = new Map<Kind, Reading[]>(kinds.map((k) => [k, []]));
+for (let r = 0; r < reps; r++) for (const kind of kinds) all.get(kind)?.push(await measure(kind, port++));
+if (reps > 1) {
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  for (const [kind, rs] of all) {
+    const f = (pick: (r: Reading) => number): string => (median(rs.map(pick)) / 1024).toFixed(2);
+    console.log(
+      `median of ${reps}: ${kind.padEnd(11)} RSS +3s ${f((r) => r.early)} KB/conn, settled ${f((r) => r.settled)} KB/conn, JS heap ${f((r) => r.heap)} KB/conn`,
+    );
+  }
+}
