@@ -104,7 +104,8 @@ export class Connection implements SocketListener {
   /** Frames queued for the next flush (NO_FRAMES, shared and never written to, while there are none). */
   private queue: Buffer[] = NO_FRAMES;
   private queued = false;
-  private readonly bucket: TokenBucket;
+  /** The frame rate limit; dropped while full (an idle connection: see `settle`) and made again on the next frame. */
+  private bucket: TokenBucket | undefined;
 
   constructor(
     readonly id: ClientId,
@@ -116,7 +117,6 @@ export class Connection implements SocketListener {
     const now = deps.clock.now();
     this.lastSeen = now;
     this.connectDeadline = now + deps.limits.connectTimeout;
-    this.bucket = new TokenBucket(deps.limits.clientRate, deps.limits.clientBurst, now);
     this.presence = { client: id, user: null };
   }
 
@@ -136,12 +136,21 @@ export class Connection implements SocketListener {
     if (this.state === 'closed') return;
     const now = this.deps.clock.now();
     this.lastSeen = now;
-    if (!this.bucket.take(now)) {
+    const bucket = (this.bucket ??= new TokenBucket(this.deps.limits.clientRate, this.deps.limits.clientBurst, now));
+    if (!bucket.take(now)) {
       this.deps.stats.drop('rate_limited', 1, this.ids());
       this.closeFor('rate_limited', 'rate limit exceeded');
       return;
     }
     this.handler.message(data, binary);
+  }
+
+  /**
+   * Forgets the rate limit's bucket once it is full again: a full bucket made anew is the same bucket, and an
+   * idle connection then holds none (the heartbeat sweep calls this).
+   */
+  settle(now: number): void {
+    if (this.bucket?.full(now) === true) this.bucket = undefined;
   }
 
   pong(): void {
