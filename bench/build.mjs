@@ -31,7 +31,20 @@ await build({
       },
     },
   ],
-  external: ['ws', 'socket.io', 'socket.io-client', 'uWebSockets.js', 'ioredis', 'jose', 'pino', 'bufferutil', 'utf-8-validate', 'esbuild', 'prettier'],
+  external: [
+    'ws',
+    'socket.io',
+    '@socket.io/redis-adapter',
+    'socket.io-client',
+    'uWebSockets.js',
+    'ioredis',
+    'jose',
+    'pino',
+    'bufferutil',
+    'utf-8-validate',
+    'esbuild',
+    'prettier',
+  ],
   // ESM output still meets CommonJS dependencies that call require().
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });

@@ -12,6 +12,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startRedisCluster } from './redis-cluster.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ART = join(ROOT, 'test-artifacts');
@@ -50,15 +51,16 @@ function startGateway(name, args = [], env = {}) {
  * one with createGateway() + createRedisEngine() from packages/server/dist. Its keys use a prefix of its
  * own, deleted at the end.
  */
-function startRedisGateway(redisUrl, prefix) {
+function startRedisGateway(redisUrl, prefix, cluster = undefined, name = 'redis') {
   const env = {
     ...gatewayEnv({}),
     HERALD_TEST_REDIS_URL: redisUrl,
+    ...(cluster === undefined ? {} : { HERALD_TEST_REDIS_CLUSTER: cluster }),
     HERALD_TEST_REDIS_PREFIX: prefix,
     HERALD_TEST_API_KEY: API_KEY,
     HERALD_TEST_JWT_SECRET: JWT_SECRET,
   };
-  return waitListening('redis', [join(ROOT, 'sdk/php/tests/Support/redis-gateway.mjs')], env);
+  return waitListening(name, [join(ROOT, 'sdk/php/tests/Support/redis-gateway.mjs')], env);
 }
 
 /** Deletes every key of the test prefix (history, presence, idempotency keys) from the test Redis. */
@@ -176,6 +178,10 @@ async function main() {
   log(`memory gateway at ${memory.url}`);
   const redis = await startRedisGateway(REDIS_URL, REDIS_PREFIX);
   log(`redis gateway at ${redis.url} (${REDIS_URL}, prefix ${REDIS_PREFIX})`);
+  // A Redis Cluster of three masters of its own, with a gateway on it, for RedisClusterPublisherTest.
+  redisCluster = await startRedisCluster();
+  const onCluster = await startRedisGateway(REDIS_URL, REDIS_PREFIX, redisCluster.spec, 'redis-cluster');
+  log(`redis cluster gateway at ${onCluster.url} (cluster ${redisCluster.spec})`);
 
   const env = {
     HERALD_TEST_URL: memory.url,
@@ -187,6 +193,9 @@ async function main() {
     HERALD_TEST_REDIS_PREFIX: REDIS_PREFIX,
     HERALD_TEST_REDIS_GATEWAY_URL: redis.url,
     HERALD_TEST_REDIS_GATEWAY_WS_URL: redis.ws,
+    HERALD_TEST_REDIS_CLUSTER: redisCluster.spec,
+    HERALD_TEST_REDIS_CLUSTER_GATEWAY_URL: onCluster.url,
+    HERALD_TEST_REDIS_CLUSTER_GATEWAY_WS_URL: onCluster.ws,
   };
 
   const code = await runPhpunit(env, process.argv.slice(2));
@@ -219,6 +228,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** The Redis Cluster started for the run (stopped, and its directory deleted, at the end). */
+let redisCluster;
+
 let status = 1;
 try {
   status = await main();
@@ -228,6 +240,7 @@ try {
   status = 1;
 } finally {
   await stopAll();
+  await redisCluster?.stop().catch((err) => log(`could not stop the Redis Cluster: ${err.message}`));
   await deleteRedisKeys(REDIS_URL, REDIS_PREFIX).catch((err) => log(`could not delete the test keys ${REDIS_PREFIX}:*: ${err.message}`));
 }
 process.exit(status);

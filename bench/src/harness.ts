@@ -54,6 +54,8 @@ export interface StartOptions {
   /** Share a Redis prefix with another node (cluster). */
   prefix?: string;
   port?: number;
+  /** Pin to this core instead of SERVER_CORE (the cluster's one node per core). */
+  core?: string;
 }
 
 /**
@@ -73,11 +75,11 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
 
 function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
   const port = opts.port ?? freshPort();
-  const prefix = kind === 'herald-redis' ? (opts.prefix ?? `herald-bench-${process.pid}-${++runId}`) : undefined;
+  const prefix = usesRedis(kind) ? (opts.prefix ?? `herald-bench-${process.pid}-${++runId}`) : undefined;
   const profileDir = opts.profileDir ?? defaultProfileDir;
   const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
   const extra = JSON.stringify({ ...(prefix ? { prefix, redisUrl: REDIS_URL } : {}) });
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
+  const child = spawn('taskset', ['-c', opts.core ?? SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -122,6 +124,11 @@ function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
 export function deleteRedisPrefix(prefix: string): void {
   const script = `for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1`;
   spawnSync('redis-cli', ['-u', REDIS_URL, 'EVAL', script, '0', prefix.endsWith('-') ? `${prefix}*` : `${prefix}:*`], { stdio: 'ignore' });
+}
+
+/** The kinds that need the bench's Redis (each server gets a key prefix of its own). */
+export function usesRedis(kind: Kind): boolean {
+  return kind === 'herald-redis' || kind === 'socket.io-redis';
 }
 
 /** PID of the local redis-server, to report its CPU (it is not pinned: it is a shared service). */

@@ -1,5 +1,5 @@
 /** The servers the bench runs side by side, and what each one's clients speak. */
-export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws'] as const;
+export const KINDS = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'uws', 'socket.io-redis'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const LABELS: Record<Kind, string> = {
@@ -9,6 +9,7 @@ export const LABELS: Record<Kind, string> = {
   ws: 'minimal ws broadcast',
   'socket.io': 'Socket.IO 4.8 (rooms)',
   uws: 'minimal uWebSockets.js topic publish',
+  'socket.io-redis': 'Socket.IO 4.8 (rooms, Redis adapter)',
 };
 
 /** Client protocol family of a kind. */
@@ -16,7 +17,7 @@ export type Flavor = 'herald' | 'plain' | 'socket.io';
 
 export function flavorOf(kind: Kind): Flavor {
   if (kind.startsWith('herald')) return 'herald';
-  return kind === 'socket.io' ? 'socket.io' : 'plain';
+  return kind.startsWith('socket.io') ? 'socket.io' : 'plain';
 }
 
 export function wsPath(kind: Kind): string {

@@ -10,12 +10,22 @@ export interface Results {
   scenarios: Record<string, ScenarioResult>;
 }
 
+/** The many-channels results, one per publish shape (bench/src/publisher.ts SHAPES). */
+const MANY = ['many-channels', 'many-channels-single', 'many-channels-single-new'];
+const SHAPE_SHORT: Record<string, string> = {
+  'many-channels': 'batched (100 per request)',
+  'many-channels-single': 'one per request, keep-alive',
+  'many-channels-single-new': 'one per request, new connection each',
+};
+
 const k = (n: number | undefined, digits = 0): string => {
   if (n === undefined || !Number.isFinite(n)) return '-';
   if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (Math.abs(n) >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
   return n.toFixed(digits);
 };
+
+const pct = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(0)}%`);
 
 const ratio = (a: number | undefined, b: number | undefined): string => (a && b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : '-');
 
@@ -37,8 +47,12 @@ function ratios(r: ScenarioResult, kind: string, key: string): string[] {
   ];
 }
 
+/** Rows in this order (each peer beside its kin); kinds not listed keep their order, after these. */
+const ORDER = ['herald', 'herald-redis', 'herald-uws', 'ws', 'socket.io', 'socket.io-redis', 'uws'];
+
 function kindsOf(r: ScenarioResult): string[] {
-  return Object.keys(r.kinds);
+  const rank = (kind: string): number => (ORDER.includes(kind) ? ORDER.indexOf(kind) : ORDER.length);
+  return Object.keys(r.kinds).sort((a, b) => rank(a) - rank(b));
 }
 
 export function markdown(res: Results): string {
@@ -71,8 +85,8 @@ export function markdown(res: Results): string {
         label(kind),
         k(med(r, kind, 'sustained')),
         k(med(r, kind, 'saturation')),
-        `${k(med(r, kind, 'serverCpuAtSaturation'))}%`,
-        `${k(med(r, kind, 'loadCpuAtSaturation'))}%`,
+        pct(med(r, kind, 'serverCpuAtSaturation')),
+        pct(med(r, kind, 'loadCpuAtSaturation')),
         ...(perCpu ? [k(med(r, kind, 'perServerCpuSecond'))] : []),
         k(med(r, kind, 'sustainedP99'), 1),
         ...ratios(r, kind, 'saturation'),
@@ -95,32 +109,112 @@ export function markdown(res: Results): string {
           k(med(r, kind, 'p50'), 1),
           k(med(r, kind, 'p99'), 1),
           k(med(r, kind, 'max'), 1),
-          `${k(med(r, kind, 'serverCpu'))}%`,
-          `${k(med(r, kind, 'loadCpu'))}%`,
+          pct(med(r, kind, 'serverCpu')),
+          pct(med(r, kind, 'loadCpu')),
         ]),
       ),
     );
   }
-  if (s['many-channels']) {
-    const r = s['many-channels'];
-    out.push(`\n### Many channels (${String(r.params['connections'])} connections, each on its own user channel; publishes to random users)\n`);
-    out.push(ladderTable(r, 'messages/s', false));
+  const shapes = MANY.filter((name) => s[name]);
+  for (const name of shapes) {
+    const r = s[name] as ScenarioResult;
+    const shape = String(r.params['shapeLabel'] ?? 'batched: up to 100 messages per HTTP request, keep-alive');
+    const conns = r.params['httpConnections'] === undefined ? '' : `, ${String(r.params['httpConnections'])} HTTP connections at most`;
+    out.push(
+      `\n### Many channels, ${shape} (${String(r.params['connections'])} connections, each on its own user channel; publishes to random users${conns}; medians of ${Object.values(r.kinds)[0]?.reps.length ?? '?'} runs)\n`,
+    );
+    if (r.params['shape'] === undefined) {
+      // A result from before the shapes (no per-request CPU, no half-rate latency).
+      out.push(ladderTable(r, 'messages/s', false));
+      continue;
+    }
+    out.push(
+      table(
+        [
+          'server',
+          'sustained msg/s',
+          'saturation msg/s',
+          'server CPU at sustained',
+          'server CPU at saturation',
+          'server CPU per request (µs, at sustained)',
+          'p99 at sustained (ms)',
+          'p99 at half the sustained rate (ms)',
+          'vs ws',
+          'vs Socket.IO',
+          'vs Socket.IO + Redis adapter',
+          'vs Herald memory, ws transport',
+          'vs bare uWS',
+        ],
+        kindsOf(r).map((kind) => {
+          const v = med(r, kind, 'saturation');
+          const half = med(r, kind, 'halfRate');
+          return [
+            label(kind),
+            k(med(r, kind, 'sustained')),
+            k(v),
+            pct(med(r, kind, 'serverCpuAtSustained')),
+            pct(med(r, kind, 'serverCpuAtSaturation')),
+            k(med(r, kind, 'usPerRequest')),
+            k(med(r, kind, 'sustainedP99'), 1),
+            `${k(med(r, kind, 'halfP99'), 1)}${half === undefined ? '' : ` (at ${k(half)}/s)`}`,
+            ratio(v, med(r, 'ws', 'saturation')),
+            ratio(v, med(r, 'socket.io', 'saturation')),
+            kind === 'herald-redis' ? ratio(v, med(r, 'socket.io-redis', 'saturation')) : '',
+            kind === 'herald-redis' || kind === 'herald-uws' ? ratio(v, med(r, 'herald', 'saturation')) : '',
+            kind === 'herald-uws' ? ratio(v, med(r, 'uws', 'saturation')) : '',
+          ];
+        }),
+      ),
+    );
+  }
+  if (shapes.length > 1) {
+    const all = [...new Set(shapes.flatMap((name) => kindsOf(s[name] as ScenarioResult)))];
+    const batched = s['many-channels'];
+    out.push(`\n### Many channels, the publish shapes side by side (saturation msg/s; ratio to the same server batched)\n`);
+    out.push(
+      table(
+        ['server', ...shapes.map((name) => SHAPE_SHORT[name] ?? name)],
+        all.map((kind) => [
+          label(kind),
+          ...shapes.map((name) => {
+            const v = med(s[name], kind, 'saturation');
+            return name === 'many-channels' || !batched ? k(v) : `${k(v)} (${ratio(v, med(batched, kind, 'saturation'))})`;
+          }),
+        ]),
+      ),
+    );
   }
   if (s['idle-memory']) {
     const r = s['idle-memory'];
-    out.push(`\n### Idle memory (${String(r.params['connections'])} subscribed connections; RSS after a full GC)\n`);
+    out.push(
+      `\n### Idle memory (${String(r.params['connections'])} subscribed connections; RSS after a full GC, and as an operator reads it 3 s after the last subscribe)\n`,
+    );
     out.push(
       table(
-        ['server', 'KB per connection', 'JS heap KB per connection', 'RSS before (MiB)', 'RSS after (MiB)', 'vs ws', 'vs Socket.IO', 'vs uWS / vs memory'],
+        [
+          'server',
+          'KB per connection',
+          'KB per connection, 3 s after the last subscribe',
+          'JS heap KB per connection',
+          'RSS before (MiB)',
+          'RSS after (MiB)',
+          'vs ws',
+          'vs Socket.IO',
+          'vs uWS / vs memory',
+          '3 s after: vs ws',
+        ],
         kindsOf(r).map((kind) => {
           const v = med(r, kind, 'bytesPerConnection');
+          const early = med(r, kind, 'earlyBytesPerConnection');
           return [
             label(kind),
             k((v ?? NaN) / 1024, 2),
+            k((early ?? NaN) / 1024, 2),
             k((med(r, kind, 'heapPerConnection') ?? NaN) / 1024, 2),
             k((med(r, kind, 'rssBefore') ?? NaN) / 2 ** 20, 1),
             k((med(r, kind, 'rssAfter') ?? NaN) / 2 ** 20, 1),
             ...ratios(r, kind, 'bytesPerConnection'),
+            ratio(early, med(r, 'ws', 'earlyBytesPerConnection')),
           ];
         }),
       ),
@@ -137,8 +231,8 @@ export function markdown(res: Results): string {
           k(med(r, kind, 'perSecond')),
           k(med(r, kind, 'p50'), 1),
           k(med(r, kind, 'p99'), 1),
-          `${k(med(r, kind, 'serverCpu'))}%`,
-          `${k(med(r, kind, 'loadCpu'))}%`,
+          pct(med(r, kind, 'serverCpu')),
+          pct(med(r, kind, 'loadCpu')),
           ...ratios(r, kind, 'perSecond'),
         ]),
       ),
@@ -146,18 +240,21 @@ export function markdown(res: Results): string {
   }
   if (s['cluster']) {
     const r = s['cluster'];
-    out.push(`\n### Cluster (Herald, Redis engine; ${String(r.params['subscribers'])} subscribers split over the nodes; every node on the server core)\n`);
+    out.push(
+      `\n### Cluster (Herald, Redis engine; fan-out, ${String(r.params['subscribers'])} subscribers split over the nodes; the load generator on a core of its own)\n`,
+    );
     const one = med(r, 'one node', 'saturation');
     out.push(
       table(
-        ['nodes', 'sustained deliveries/s', 'saturation deliveries/s', 'node 1 CPU', 'load CPU', 'redis CPU', 'vs one node'],
+        ['nodes', 'cores', 'sustained deliveries/s', 'saturation deliveries/s', 'node 1 CPU', 'load CPU', 'redis CPU', 'vs one node'],
         kindsOf(r).map((name) => [
           name,
+          k(med(r, name, 'cores') ?? 1),
           k(med(r, name, 'sustained')),
           k(med(r, name, 'saturation')),
-          `${k(med(r, name, 'serverCpuAtSaturation'))}%`,
-          `${k(med(r, name, 'loadCpuAtSaturation'))}%`,
-          `${k(med(r, name, 'redisCpuAtSaturation'))}%`,
+          pct(med(r, name, 'serverCpuAtSaturation')),
+          pct(med(r, name, 'loadCpuAtSaturation')),
+          pct(med(r, name, 'redisCpuAtSaturation')),
           ratio(med(r, name, 'saturation'), one),
         ]),
       ),
@@ -173,6 +270,7 @@ const COLORS: Record<string, string> = {
   ws: '#9a9a9a',
   'socket.io': '#d9822b',
   uws: '#555555',
+  'socket.io-redis': '#f0b27a',
 };
 
 function esc(s: string): string {
@@ -184,7 +282,21 @@ export function svg(res: Results): string {
   const panels: Array<{ title: string; scenario: string; key: string; scale: number; unit: string; lowerIsBetter?: boolean }> = [
     { title: 'Fan-out saturation (deliveries/s)', scenario: 'fanout', key: 'saturation', scale: 1, unit: '' },
     { title: 'Fan-out sustained, all delivered, p99 < 100 ms (deliveries/s)', scenario: 'fanout', key: 'sustained', scale: 1, unit: '' },
-    { title: 'Many channels: saturation (messages/s)', scenario: 'many-channels', key: 'saturation', scale: 1, unit: '' },
+    { title: 'Many channels, batched: saturation (messages/s)', scenario: 'many-channels', key: 'saturation', scale: 1, unit: '' },
+    {
+      title: 'Many channels, one message per request, keep-alive: saturation (messages/s)',
+      scenario: 'many-channels-single',
+      key: 'saturation',
+      scale: 1,
+      unit: '',
+    },
+    {
+      title: 'Many channels, one message per request, new connection each: saturation (messages/s)',
+      scenario: 'many-channels-single-new',
+      key: 'saturation',
+      scale: 1,
+      unit: '',
+    },
     { title: 'Connect rate with a JWT (connections/s)', scenario: 'connect-rate', key: 'perSecond', scale: 1, unit: '' },
     {
       title: 'Idle memory per subscribed connection (KB, lower is better)',

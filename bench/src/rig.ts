@@ -6,13 +6,13 @@
 import { stampOf } from './client.js';
 import { CpuWindow, percentile } from './proc.js';
 import type { Publisher } from './publisher.js';
-import { MAX_BATCH } from './publisher.js';
 import { totals, type RawWs } from './raw-ws.js';
 import { sleep } from './harness.js';
 
 /** CPU % taken by other processes above which a failed step counts as noisy and is retried. */
 const NOISY_CPU = 20;
-const NOISY_RETRIES = 2;
+/** Retries of a step failed in a noisy window, and how long to wait for a quiet second (`--noisy-retries`, `--quiet-wait`). */
+export const noise = { retries: 2, waitMs: 120_000 };
 
 /** Publishes are sent on this tick; each carries the messages due since the last one. */
 export const TICK_MS = 10;
@@ -44,6 +44,11 @@ export interface StepResult {
   /** Busy % of each core in the window, whoever used it (core 0 busier than the server means a noisy neighbour). */
   cores: number[];
   publishErrors: number;
+  /** HTTP publish requests per second sent in the window. */
+  requests: number;
+  /** Server CPU (all server processes) per publish request and per message, in microseconds. */
+  usPerRequest: number;
+  usPerMessage: number;
   disconnects: number;
   /** CPU % (of one core) used in the window by processes other than the server(s), the load generator and Redis. */
   others: number;
@@ -66,7 +71,7 @@ export function attachProbes(probes: readonly RawWs[], into: { samples: number[]
 
 /** Waits (up to `maxMs`) for a second in which other processes use less than NOISY_CPU of the two cores. */
 export async function waitQuiet(pids: readonly number[], maxMs: number): Promise<void> {
-  const until = performance.now() + maxMs;
+  const until = performance.now() + Math.min(maxMs, noise.waitMs);
   while (performance.now() < until) {
     const w = new CpuWindow(pids);
     await sleep(1000);
@@ -86,6 +91,8 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
   const perSecond = target / rig.fanout;
   const closed0 = closedCount(rig.clients);
   const errors0 = rig.publisher.errors;
+  const requests0 = rig.publisher.requests;
+  const batch = rig.publisher.batch;
   lat.samples = [];
   const base = totals.frames;
   const cpu = new CpuWindow(rig.pids);
@@ -95,7 +102,7 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
     const now = performance.now();
     let due = Math.floor((perSecond * (now - t0)) / 1000) - published;
     while (due > 0) {
-      const k = Math.min(MAX_BATCH, due);
+      const k = Math.min(batch, due);
       void rig.publisher.post(rig.channels(k), now);
       published += k;
       due -= k;
@@ -105,7 +112,10 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
   clearInterval(timer);
   const t1 = performance.now();
   const inWindow = totals.frames - base;
+  const requests = rig.publisher.requests - requests0;
   const cpuPct = cpu.read();
+  const serverCpu = rig.pidNames.reduce((a, n, i) => (n === 'server' || n.startsWith('node') ? a + (cpuPct[i] as number) : a), 0);
+  const windowUs = (t1 - t0) * 1000;
   const cores = cpu.coresBusy();
   const expected = published * rig.fanout;
   // Drain: wait for the backlog while it still moves (at most 5 s).
@@ -141,6 +151,9 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
     cpu: Object.fromEntries(rig.pidNames.map((n, i) => [n, cpuPct[i] as number])),
     cores,
     publishErrors,
+    requests: Math.round(requests / ((t1 - t0) / 1000)),
+    usPerRequest: requests > 0 ? round1((serverCpu / 100) * (windowUs / requests)) : NaN,
+    usPerMessage: published > 0 ? round1((serverCpu / 100) * (windowUs / published)) : NaN,
     disconnects,
     others: Math.max(0, cores.reduce((a, b) => a + b, 0) - cpuPct.reduce((a, b) => a + b, 0)),
     attempts: 1,
@@ -159,6 +172,10 @@ export interface LadderResult {
   /** CPU while at saturation (the step that reached it). */
   saturationCpu: Record<string, number>;
   sustainedP99: number;
+  /** The sustained step (highest target that passed). */
+  best?: StepResult;
+  /** The step that reached the saturation rate. */
+  saturationStep?: StepResult;
 }
 
 /**
@@ -179,9 +196,9 @@ export async function ladder(rig: Rig, targets: readonly number[], seconds: numb
     let s = await runStep(rig, lat, target, seconds);
     // A shared machine: a step that failed while other processes took a noticeable share of the two cores
     // is run again (after its backlog drained), up to NOISY_RETRIES times, so neighbours do not end a ladder.
-    for (let attempt = 2; !s.ok && s.others > NOISY_CPU && s.disconnects === 0 && attempt <= NOISY_RETRIES + 1; attempt++) {
+    for (let attempt = 2; !s.ok && s.others > NOISY_CPU && s.disconnects === 0 && attempt <= noise.retries + 1; attempt++) {
       log(s);
-      await waitQuiet(rig.pids, 120_000);
+      await waitQuiet(rig.pids, noise.waitMs);
       s = { ...(await runStep(rig, lat, target, seconds)), attempts: attempt };
     }
     steps.push(s);
@@ -201,6 +218,8 @@ export async function ladder(rig: Rig, targets: readonly number[], seconds: numb
     saturation: sat?.achieved ?? 0,
     saturationCpu: sat?.cpu ?? {},
     sustainedP99: best?.p99 ?? NaN,
+    ...(best ? { best } : {}),
+    ...(sat ? { saturationStep: sat } : {}),
   };
 }
 

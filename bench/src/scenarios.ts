@@ -1,10 +1,11 @@
 /** The scenarios: each runs every server kind side by side, several repetitions, and returns per-kind medians. */
 import { openClient, openMany, type Subscription } from './client.js';
-import { LOAD_CORE, redisPid, sleep, startServer, type ServerProc } from './harness.js';
+import { cpus } from 'node:os';
+import { LOAD_CORE, redisPid, SERVER_CORE, sleep, startServer, usesRedis, type ServerProc } from './harness.js';
 import { tokenFor } from './jwt.js';
 import { LABELS, type Kind } from './kinds.js';
-import { CpuWindow, median, percentile } from './proc.js';
-import { Publisher } from './publisher.js';
+import { CpuWindow, median, percentile, rssBytes } from './proc.js';
+import { Publisher, SHAPE_LABELS, type Shape } from './publisher.js';
 import type { RawWs } from './raw-ws.js';
 import { attachProbes, ladder, runStep, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
 
@@ -26,6 +27,9 @@ export interface ScenarioResult {
   /** Per kind: the medians, and every repetition. */
   kinds: Partial<Record<Kind, { median: Record<string, number>; reps: KindResult[] }>>;
 }
+
+/** Idle memory: the operator's reading is taken this long after the last subscribe. */
+const EARLY_READ_MS = 3000;
 
 const FANOUT_TARGETS = [50e3, 100e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.4e6, 2e6, 2.8e6, 4e6, 5.6e6, 8e6];
 const MANY_TARGETS = [2e3, 5e3, 10e3, 15e3, 20e3, 30e3, 40e3, 50e3, 60e3, 80e3, 100e3, 120e3];
@@ -67,7 +71,7 @@ async function fanoutRig(kind: Kind, servers: ServerProc[], s: Settings): Promis
     );
   }
   const publisher = new Publisher(kind, (servers[0] as ServerProc).port);
-  const { pids, names } = pidsFor(servers, kind === 'herald-redis');
+  const { pids, names } = pidsFor(servers, usesRedis(kind));
   const bench = 'bench';
   return {
     clients,
@@ -114,6 +118,12 @@ function summarizeLadder(l: LadderResult): KindResult {
           100),
     ),
     loadCpuAtSaturation: l.saturationCpu['load'] ?? NaN,
+    // At the sustained step (the server keeps up, so its CPU is the work, not a backlog's).
+    serverCpuAtSustained: l.best?.cpu['server'] ?? l.best?.cpu['node1'] ?? NaN,
+    usPerRequest: l.best?.usPerRequest ?? NaN,
+    usPerMessage: l.best?.usPerMessage ?? NaN,
+    requestsAtSustained: l.best?.requests ?? NaN,
+    usPerRequestAtSaturation: l.saturationStep?.usPerRequest ?? NaN,
     ...(l.saturationCpu['redis'] !== undefined ? { redisCpuAtSaturation: l.saturationCpu['redis'] } : {}),
     steps: l.steps,
   };
@@ -169,30 +179,38 @@ export async function fanout(s: Settings): Promise<ScenarioResult> {
   });
 }
 
-export async function cluster(s: Settings): Promise<ScenarioResult> {
+export async function cluster(s: Settings, maxNodesPerCore = 4): Promise<ScenarioResult> {
   const previous = new Map<string, LadderResult>();
   const out: ScenarioResult = {
     scenario: 'cluster',
-    params: { subscribers: s.subscribers, seconds: s.seconds, note: 'every node pinned to the server core' },
+    params: {
+      subscribers: s.subscribers,
+      seconds: s.seconds,
+      note: 'one node, then two nodes sharing the server core (the cost of distribution), then one node per core on every core but the load generator',
+    },
     kinds: {},
   };
-  const configs: Array<{ name: string; nodes: number }> = [
-    { name: 'one node', nodes: 1 },
-    { name: 'two nodes', nodes: 2 },
+  // Cores a node may have to itself: every core but the load generator's.
+  const free = Array.from({ length: cpus().length }, (_, i) => String(i)).filter((c) => c !== LOAD_CORE);
+  const configs: Array<{ name: string; cores: string[] }> = [
+    { name: 'one node', cores: [SERVER_CORE] },
+    { name: 'two nodes, one core', cores: [SERVER_CORE, SERVER_CORE] },
   ];
+  for (let n = 2; n <= Math.min(free.length, maxNodesPerCore); n++) configs.push({ name: `${n} nodes, one core each`, cores: free.slice(0, n) });
+  if (free.length < 2) s.log(`cluster: ${cpus().length} cores: no room for one node per core beside the load generator (needs 3 or more); skipped`);
   const all: Record<string, KindResult[]> = {};
   for (let rep = 1; rep <= s.reps; rep++) {
     for (const c of configs) {
       s.log(`cluster rep ${rep}/${s.reps}: Herald (Redis engine), ${c.name}`);
-      const prefix = `herald-bench-cluster-${process.pid}-${rep}-${c.nodes}`;
+      const prefix = `herald-bench-cluster-${process.pid}-${rep}-${configs.indexOf(c)}`;
       const servers: ServerProc[] = [];
       try {
-        for (let i = 0; i < c.nodes; i++) servers.push(await startServer('herald-redis', { prefix }));
+        for (const core of c.cores) servers.push(await startServer('herald-redis', { prefix, core }));
         const rig = await fanoutRig('herald-redis', servers, s);
         const l = await ladder(rig, startTargets(previous.get(c.name), FANOUT_TARGETS), s.seconds, (st) => s.log(stepLine('herald-redis', st)));
         if (!previous.has(c.name)) previous.set(c.name, l);
         rig.close();
-        (all[c.name] ??= []).push(summarizeLadder(l));
+        (all[c.name] ??= []).push({ ...summarizeLadder(l), nodes: c.cores.length, cores: new Set(c.cores).size });
       } finally {
         for (const srv of servers) await srv.stop();
         const { deleteRedisPrefix } = await import('./harness.js');
@@ -249,35 +267,118 @@ export async function latency(s: Settings, sustained: Partial<Record<Kind, numbe
   );
 }
 
-export async function manyChannels(s: Settings, connections: number): Promise<ScenarioResult> {
-  const previous = new Map<Kind, LadderResult>();
-  const users = Array.from({ length: connections }, (_, i) => `u${i}`);
+/** The result name of each many-channels shape (the batched one keeps the name it always had). */
+export const MANY_SCENARIOS: Record<Shape, string> = {
+  batch: 'many-channels',
+  single: 'many-channels-single',
+  'single-new': 'many-channels-single-new',
+};
+
+/** Share of the many-channels messages sent to the probe clients' users (so p99 rests on hundreds of samples). */
+const PROBE_SHARE = 0.05;
+const MANY_PROBES = 50;
+
+export interface ManyChannelsOptions {
+  connections: number;
+  shapes: readonly Shape[];
+  /** Keep-alive connections (or, for `single-new`, connections at a time) of the single-message shapes. */
+  httpConnections: number;
+  /** Publish rates of the ladder (messages/s); MANY_TARGETS by default. */
+  targets?: readonly number[];
+}
+
+/**
+ * Many channels: `connections` clients, each on its own user channel, and publishes to random users, in
+ * each shape of `shapes` (see SHAPES) on the same connected server, one after the other: a ladder to
+ * saturation, then a step at half the sustained rate for the latency. One result per shape.
+ */
+export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise<ScenarioResult[]> {
+  const previous = new Map<string, LadderResult>();
+  const users = Array.from({ length: o.connections }, (_, i) => `u${i}`);
   const tokens = users.map(tokenFor);
-  return perRepPerKind(s, 'many-channels', { connections, seconds: s.seconds, targets: MANY_TARGETS, probes: 50 }, async (kind) => {
-    const srv = await startServer(kind);
-    const herald = kind.startsWith('herald');
-    const subs: Subscription[] = users.map((u, i) => (herald ? { token: tokens[i] as string } : { channel: `user:${u}`, token: tokens[i] as string }));
-    const clients = await openMany(kind, srv.port, subs, 200);
-    const publisher = new Publisher(kind, srv.port);
-    const { pids, names } = pidsFor([srv], kind === 'herald-redis');
-    const rig: Rig = {
-      clients,
-      probes: spread(clients, 50),
-      publisher,
-      fanout: 1,
-      pids,
-      pidNames: names,
-      channels: (n) => Array.from({ length: n }, () => `user:${users[(Math.random() * users.length) | 0] as string}`),
-    };
-    try {
-      const l = await ladder(rig, startTargets(previous.get(kind), MANY_TARGETS), s.seconds, (st) => s.log(stepLine(kind, st)));
-      if (!previous.has(kind)) previous.set(kind, l);
-      return summarizeLadder(l);
-    } finally {
-      publisher.close();
-      for (const c of clients) c.destroy();
-      await srv.stop();
+  const byShape = new Map<Shape, Partial<Record<Kind, KindResult[]>>>();
+  const targets = o.targets ?? MANY_TARGETS;
+  for (let rep = 1; rep <= s.reps; rep++) {
+    for (const kind of s.kinds) {
+      await waitQuiet([process.pid], 60_000);
+      s.log(`many-channels rep ${rep}/${s.reps}: ${LABELS[kind]} (${o.shapes.join(', ')})`);
+      try {
+        const srv = await startServer(kind, s.profileDir ? { profileDir: s.profileDir } : {});
+        const herald = kind.startsWith('herald');
+        const subs: Subscription[] = users.map((u, i) => (herald ? { token: tokens[i] as string } : { channel: `user:${u}`, token: tokens[i] as string }));
+        let clients: RawWs[] = [];
+        try {
+          const t0 = performance.now();
+          clients = await openMany(kind, srv.port, subs, 200);
+          s.log(`  ${kind.padEnd(13)} ${clients.length} connected in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          const probeUsers = spread(
+            users.map((_, i) => i),
+            MANY_PROBES,
+          );
+          const probes = probeUsers.map((i) => clients[i] as RawWs);
+          const { pids, names } = pidsFor([srv], usesRedis(kind));
+          const pick = (): string => {
+            const i = Math.random() < PROBE_SHARE ? (probeUsers[(Math.random() * probeUsers.length) | 0] as number) : (Math.random() * users.length) | 0;
+            return `user:${users[i] as string}`;
+          };
+          for (const shape of o.shapes) {
+            const publisher = new Publisher(kind, srv.port, shape, o.httpConnections);
+            const rig: Rig = { clients, probes, publisher, fanout: 1, pids, pidNames: names, channels: (n) => Array.from({ length: n }, pick) };
+            try {
+              const key = `${kind}/${shape}`;
+              const l = await ladder(rig, startTargets(previous.get(key), targets), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));
+              if (!previous.has(key)) previous.set(key, l);
+              await sleep(1000);
+              // Latency at half the sustained rate (half the first target when nothing was sustained).
+              const lat = { samples: [] as number[] };
+              attachProbes(probes, lat);
+              const half = await runStep(rig, lat, Math.max(1, (l.sustained || (targets[0] as number)) / 2), s.seconds * 2);
+              s.log(`${stepLine(kind, half)}  [${shape}, half the sustained rate]`);
+              const shapeResults = byShape.get(shape) ?? {};
+              byShape.set(shape, shapeResults);
+              (shapeResults[kind] ??= []).push({
+                ...summarizeLadder(l),
+                halfRate: half.target,
+                halfP50: half.p50,
+                halfP99: half.p99,
+                halfMax: half.max,
+                halfServerCpu: half.cpu['server'] ?? NaN,
+                halfUsPerRequest: half.usPerRequest,
+                halfOk: half.ok ? 1 : 0,
+                halfStep: half,
+              });
+            } finally {
+              publisher.close();
+            }
+            await sleep(500);
+          }
+        } finally {
+          for (const c of clients) c.destroy();
+          await srv.stop();
+        }
+      } catch (err) {
+        s.log(`  ${kind} failed: ${(err as Error).message}`);
+      }
+      await sleep(500);
     }
+  }
+  return o.shapes.map((shape) => {
+    const result: ScenarioResult = {
+      scenario: MANY_SCENARIOS[shape],
+      params: {
+        connections: o.connections,
+        shape,
+        shapeLabel: SHAPE_LABELS[shape],
+        ...(shape === 'batch' ? {} : { httpConnections: o.httpConnections }),
+        seconds: s.seconds,
+        targets,
+        probes: MANY_PROBES,
+        probeShare: PROBE_SHARE,
+      },
+      kinds: {},
+    };
+    for (const [kind, reps] of Object.entries(byShape.get(shape) ?? {}) as Array<[Kind, KindResult[]]>) result.kinds[kind] = { median: medians(reps), reps };
+    return result;
   });
 }
 
@@ -289,7 +390,7 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
     {
       connections,
       channel: 'idle (one public channel)',
-      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle)`,
+      method: `RSS slope between ${first} and ${connections} connections, each after full GCs once V8 has shrunk the young generation again (9-20 s idle); and as an operator sees it: (RSS ${EARLY_READ_MS / 1000} s after the last subscribe, no GC forced, minus the RSS of the warmed-up server without connections, read the same way) / connections`,
     },
     async (kind) => {
       const srv = await startServer(kind);
@@ -302,6 +403,9 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: 200 }, () => ({ channel: 'idle' })),
         );
         for (const c of warm) c.destroy();
+        // The operator's baseline: the warmed-up server without connections, read the same way as below.
+        await sleep(EARLY_READ_MS);
+        const fresh = rssBytes(srv.pid);
         const a = await openMany(
           kind,
           srv.port,
@@ -316,19 +420,26 @@ export async function idleMemory(s: Settings, connections: number): Promise<Scen
           Array.from({ length: connections - first }, () => ({ channel: 'idle' })),
           500,
         );
-        await sleep(1000);
+        // As an operator sees it: RSS a few seconds after the last subscribe, no GC forced, against the RSS of
+        // the fresh server (young-generation growth included); then the settled reading.
+        await sleep(EARLY_READ_MS);
+        const earlyAfter = rssBytes(srv.pid);
         const after = await srv.mem();
         const clients = [...a, ...b];
         const closed = clients.filter((c) => c.closed).length;
         for (const c of clients) c.destroy();
         const perConnection = (after.rss - before.rss) / (connections - first);
         const heapPerConnection = (after.heapUsed - before.heapUsed) / (connections - first);
+        const earlyPerConnection = (earlyAfter - fresh) / connections;
         s.log(
-          `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
+          `  ${kind.padEnd(13)} RSS ${(before.rss / 2 ** 20).toFixed(1)} MiB at ${first} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB at ${connections}: ${(perConnection / 1024).toFixed(2)} KB per connection (JS heap ${(heapPerConnection / 1024).toFixed(2)} KB; ${EARLY_READ_MS / 1000} s after the last subscribe ${(earlyPerConnection / 1024).toFixed(2)} KB)${closed ? ` (${closed} closed!)` : ''}`,
         );
         return {
           bytesPerConnection: Math.round(perConnection),
           heapPerConnection: Math.round(heapPerConnection),
+          earlyBytesPerConnection: Math.round(earlyPerConnection),
+          earlyRssAfter: earlyAfter,
+          freshRss: fresh,
           rssBefore: before.rss,
           rssAfter: after.rss,
           closed,

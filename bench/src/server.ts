@@ -34,6 +34,8 @@ function start(): Promise<Running> {
       return startSocketIo(port);
     case 'uws':
       return startUwsBaseline(port);
+    case 'socket.io-redis':
+      return startSocketIo(port, { redisUrl: extra.redisUrl ?? 'redis://127.0.0.1:6379', key: extra.prefix ?? 'herald-bench-sio' });
     default:
       throw new Error(`unknown server kind ${String(kind)}`);
   }

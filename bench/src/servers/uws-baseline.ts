@@ -52,7 +52,14 @@ export async function startUwsBaseline(port: number): Promise<Running> {
     res.onData((ab, last) => {
       chunks.push(Buffer.from(ab.slice(0)));
       if (!last) return;
-      const items = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Item[];
+      let items: Item[];
+      try {
+        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Item | Item[];
+        items = Array.isArray(v) ? v : [v];
+      } catch {
+        if (!aborted) res.cork(() => res.writeStatus('400 Bad Request').end());
+        return;
+      }
       for (const it of items) app.publish(it.channel, JSON.stringify({ type: it.type, channel: it.channel, payload: it.payload, seq: ++seq }), false);
       if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(`{"published":${items.length}}`));
     });

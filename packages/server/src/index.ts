@@ -21,4 +21,5 @@ export type { Socket, SocketListener, UpgradeInfo, Transport, TransportDeps, Tra
 export type { Auth, Identity, Verification } from './auth/types.js';
 export type { Protocol, ProtocolHandler, MessageCodec, CloseReason, Liveness } from './protocols/types.js';
 export type { RouteHook } from './http/handler.js';
+export type { HttpRequest, HttpResponse, HttpHeaders, HttpRequestHandler } from './transport/http.js';
 export { Publisher, type PublishItemResult } from './delivery/publisher.js';

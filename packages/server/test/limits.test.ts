@@ -118,6 +118,8 @@ describe('a limit found after the handshake', () => {
     const clock = new ManualClock();
     const transport = await TRANSPORTS[TEST_TRANSPORT]({
       server,
+      http: (_req, res) => res.writeHead(404).end(),
+      maxRequestBody: 65_536,
       admission,
       guard: { requestTimeout: 10_000, maxPending: 100, maxPendingPerIp: 100, isTrustedProxy: () => false, dropped: () => undefined },
       onSocket: () => ({ message: () => undefined, pong: () => undefined, closed: () => undefined }),

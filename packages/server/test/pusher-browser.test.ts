@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteHook } from '../src/http/handler.js';
 import { describe, expect, it } from 'vitest';
 import { openPage, useChromium } from '../../client/test/support/chromium.js';
 import { systemClock } from '../src/util/clock.js';
@@ -46,14 +46,14 @@ const PAGE = (port: number) => `<!doctype html><meta charset="utf-8"><title>push
 </script>`;
 
 /** Serves the test page and the two client libraries from the gateway. */
-function pageRoute(port: number): (req: IncomingMessage, res: ServerResponse) => boolean {
+function pageRoute(port: number): RouteHook {
   const files: Record<string, [string, string]> = {
     '/pusher-test.html': ['text/html', PAGE(port)],
     '/pusher.min.js': ['application/javascript', PUSHER_JS],
     '/echo.iife.js': ['application/javascript', ECHO_JS],
   };
   return (req, res) => {
-    const file = files[(req.url ?? '').split('?')[0] ?? ''];
+    const file = files[req.url.split('?')[0] ?? ''];
     if (!file) return false;
     res.writeHead(200, { 'content-type': file[0] });
     res.end(file[1]);

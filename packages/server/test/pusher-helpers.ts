@@ -4,12 +4,12 @@
  * that authorize through a local handler instead of an auth endpoint.
  */
 import { createHmac } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import PusherServerModule from 'pusher';
 import PusherModule from 'pusher-js';
 import type { ChannelAuthorizationCallback, UserAuthenticationCallback } from 'pusher-js';
 import WebSocket from 'ws';
 import type { GatewayOptions } from '../src/gateway/options.js';
+import type { RouteHook } from '../src/http/handler.js';
 import type { PusherAppOptions } from '../src/protocols/pusher/apps.js';
 import { ManualClock, onCleanup, startGateway, type TestGateway } from './helpers.js';
 
@@ -244,7 +244,7 @@ export interface AuthUser {
  * `{auth[, channel_data]}` or `{auth, user_data}` out, 403 for a refused channel. `?as=<user id>` picks the
  * logged-in user (the first by default). Add it with `gateway.addRoute`.
  */
-export function laravelAuthRoute(users: readonly AuthUser[], app = APP): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function laravelAuthRoute(users: readonly AuthUser[], app = APP): RouteHook {
   const server = new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', useTLS: false });
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -252,10 +252,8 @@ export function laravelAuthRoute(users: readonly AuthUser[], app = APP): (req: I
     // `?as=<id>` stands in for the session cookie that tells Laravel who is logged in.
     const user = users.find((u) => u.id === url.searchParams.get('as')) ?? (users[0] as AuthUser);
     if (path !== '/broadcasting/auth' && path !== '/broadcasting/user-auth') return false;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    void req.body(65536).then((bytes) => {
+      const form = new URLSearchParams(bytes.toString('utf8'));
       const socketId = form.get('socket_id') ?? '';
       const channel = form.get('channel_name') ?? '';
       const send = (status: number, body: unknown): void => {

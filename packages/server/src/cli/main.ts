@@ -3,7 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism, hostname } from 'node:os';
 import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
-import { startNode, type HeraldNode } from '../gateway/node.js';
+import { redisTarget, startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
 import { VERSION } from '../observability/operations.js';
 import { ANY_ORIGIN, SAME_ORIGIN } from '../transport/admission.js';
@@ -112,10 +112,12 @@ function prettyLogs(format: LogFormat, devMode: boolean): boolean {
 
 /** How many processes to run: `--workers`, or the number of cores with Redis, 1 without. */
 function workerCount(node: NodeSettings): number {
-  const n = node.workers ?? (node.redisUrl === undefined ? 1 : availableParallelism());
+  const n = node.workers ?? (redisTarget(node) === undefined ? 1 : availableParallelism());
   if (n < 1) throw new ConfigError('HERALD_WORKERS / --workers: must be at least 1');
-  if (n > 1 && node.redisUrl === undefined) {
-    throw new ConfigError('HERALD_WORKERS / --workers: several processes need the Redis engine (set HERALD_REDIS_URL); the memory engine lives in one process');
+  if (n > 1 && redisTarget(node) === undefined) {
+    throw new ConfigError(
+      'HERALD_WORKERS / --workers: several processes need the Redis engine (set HERALD_REDIS_URL or HERALD_REDIS_CLUSTER); the memory engine lives in one process',
+    );
   }
   return n;
 }

@@ -35,6 +35,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export const NODE_DEFAULTS: NodeSettings = {
   logLevel: 'info',
   redisUrl: undefined,
+  redisCluster: undefined,
   redisPrefix: ENGINE_DEFAULTS.redisPrefix,
   redisSharded: false,
   presenceTtl: ENGINE_DEFAULTS.presenceTtl,
@@ -475,8 +476,18 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--redis-url',
     type: 'string',
     secret: true,
-    description: 'Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS); set, it selects the Redis engine for many processes and machines.',
+    description:
+      'Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, redis+cluster://host:port,host:port for a Redis Cluster); set, it selects the Redis engine for many processes and machines.',
     defaultNote: 'none (the in-memory engine)',
+  },
+  {
+    key: 'redisCluster',
+    env: 'HERALD_REDIS_CLUSTER',
+    flag: '--redis-cluster',
+    type: 'string',
+    description:
+      'Redis Cluster nodes to start from (host:port,host:port; Redis 7+), instead of a Redis URL (the URL form redis+cluster://host:port,host:port works too): keys of one operation share a slot, pub/sub is sharded.',
+    defaultNote: 'none',
   },
   {
     key: 'redisPrefix',
@@ -490,7 +501,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_REDIS_SHARDED',
     flag: '--redis-sharded',
     type: 'bool',
-    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+, for Redis Cluster).',
+    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+); always on with HERALD_REDIS_CLUSTER or a redis+cluster:// URL.',
   },
   {
     key: 'presenceTtl',
@@ -538,7 +549,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--transport',
     type: 'enum',
     values: ['ws', 'uws'],
-    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port and relays HTTP to the API).',
+    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port, the HTTP API included).',
   },
   {
     key: 'pusherAppId',

@@ -259,15 +259,20 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     }
     try {
       await (entry as ChannelEntry).ready;
-      if (isNew) await this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'));
+      // The join and the history read go out together (one round trip on an engine that pipelines).
+      const joined = isNew
+        ? this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'))
+        : undefined;
       // Recovery needs the epoch the position belongs to: a `since` alone could match a newer history.
       if (rec.since !== undefined && rec.epoch !== undefined) {
         const r = await this.engine.history.recover(channel, rec.since, rec.epoch);
+        await joined;
         if (r.recovered) this.stats.recovered += 1;
         else this.stats.notRecovered += 1;
         return { channel, result: { ...pos(r.position), recovered: r.recovered }, messages: r.messages };
       }
       const p = await this.engine.history.position(channel);
+      await joined;
       if (rec.since !== undefined) this.stats.notRecovered += 1;
       return { channel, result: { ...pos(p), recovered: false }, messages: [] };
     } catch (err) {

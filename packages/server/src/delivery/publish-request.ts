@@ -29,6 +29,8 @@ export interface InboxRequest {
   receipt: boolean;
 }
 
+const TARGET_FIELDS = ['channel', 'channels', 'client', 'user'] as const;
+const INBOX_FIELDS = ['ttl', 'receipt'] as const;
 const PUBLISH_FIELDS = new Set(['app', 'channel', 'channels', 'client', 'user', 'type', 'payload', 'id', 'inbox', 'ttl', 'receipt']);
 /** Longest inbox TTL a publish may ask for, in seconds (a year). */
 export const MAX_INBOX_TTL_SECONDS = 31_536_000;
@@ -84,6 +86,16 @@ function channelField(v: unknown, field: string): ChannelName {
  * not overflow the stack here, nor in JSON.stringify after). Stops counting past `limit`.
  */
 export function nestingDepth(value: unknown, limit: number): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  // The common payload: one flat object or array (nothing to stack).
+  let flat = true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (typeof child === 'object' && child !== null) {
+      flat = false;
+      break;
+    }
+  }
+  if (flat) return 1;
   let max = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
@@ -110,9 +122,14 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
     if (typeof app !== 'string' || app.length === 0) throw invalid(`${at}app`, 'must be an app id');
     return parseAppItem(raw, app, at, maxChannels, namespaces);
   }
-  const targets = ['channel', 'channels', 'client', 'user'].filter((k) => raw[k] !== undefined);
-  if (targets.length === 0) throw missing(`${at}channel`);
-  if (targets.length > 1) throw invalid(at + (targets[1] as string), 'cannot be combined with ' + (targets[0] as string));
+  // Which of the target fields are there (counted without building a list: this runs for every publish).
+  let first: string | undefined;
+  for (const k of TARGET_FIELDS) {
+    if (raw[k] === undefined) continue;
+    if (first !== undefined) throw invalid(at + k, 'cannot be combined with ' + first);
+    first = k;
+  }
+  if (first === undefined) throw missing(`${at}channel`);
 
   let target: PublishItem['target'];
   if (raw['channel'] !== undefined) {
@@ -166,7 +183,7 @@ function parseInbox(raw: Obj, at: string, target: PublishItem['target']): InboxR
   const inbox = raw['inbox'];
   if (inbox !== undefined && typeof inbox !== 'boolean') throw invalid(`${at}inbox`, 'must be true or false');
   if (inbox !== true) {
-    for (const k of ['ttl', 'receipt']) if (raw[k] !== undefined) throw invalid(at + k, 'needs "inbox": true');
+    for (const k of INBOX_FIELDS) if (raw[k] !== undefined) throw invalid(at + k, 'needs "inbox": true');
     return undefined;
   }
   if (target.kind !== 'channels' || target.channels.some((c) => channelKind(c) !== 'user')) {

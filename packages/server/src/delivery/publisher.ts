@@ -1,5 +1,5 @@
 import { channelKind, USER_CHANNEL_PREFIX, type ChannelName } from '@herald/protocol';
-import type { Engine, PublishOutcome } from '../engine/types.js';
+import type { Engine, PublishInput, PublishOutcome } from '../engine/types.js';
 import { HeraldError } from '../util/errors.js';
 import type { PublishItem } from './publish-request.js';
 import type { Stats } from './stats.js';
@@ -73,59 +73,70 @@ export class Publisher {
    */
   private startChannels(item: ChannelItem, origin?: PublishOrigin): Promise<PublishItemResult> {
     if (item.inbox) return this.startInbox(item, origin);
-    const { engine, stats } = this;
-    const key: { idempotencyKey?: string; exclude?: string } = {};
-    if (item.id !== undefined) key.idempotencyKey = item.id;
-    if (item.exclude !== undefined) key.exclude = item.exclude;
     const channels = item.target.channels;
-    const outcomes = channels.map((channel): Promise<PublishOutcome> => {
-      if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
-      let sent: Promise<PublishOutcome>;
-      try {
-        sent = engine.broker.publish({ channel, type: item.type, payloadJson: item.payloadJson, ...key });
-      } catch (err) {
-        sent = Promise.reject(err);
-      }
-      return sent.then(
-        (out) => {
-          if (!out.duplicate) stats.published += 1;
-          else stats.latency.cancel(channel);
-          return out;
-        },
-        (err: unknown) => {
-          stats.latency.cancel(channel);
-          throw err;
-        },
-      );
-    });
-    const answers = channels.map(async (channel, i) => {
-      const out = await (outcomes[i] as Promise<PublishOutcome>);
-      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
-      const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
-      try {
-        r['subscribers'] = await engine.presence.subscribers(channel);
-        // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
-        if (user !== undefined) {
-          const connections = (await engine.presence.online([user])).get(user) ?? 0;
-          r['online'] = connections > 0;
-          r['live'] = connections > 0;
-          r['stored'] = false;
-          if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
-        }
-      } catch (err) {
-        // The message is published; only who was there is unknown. Saying so (null) is true, failing the
-        // request would not be: a 503 means nothing was accepted, and a retry would publish it again.
-        if (user !== undefined) r['online'] = null;
-        stats.engineError('presence', { channel, requestId: origin?.requestId, error: err instanceof Error ? err.message : String(err) });
-      }
-      return r;
-    });
+    if (channels.length === 1) return this.publishOne(item, channels[0] as ChannelName, origin);
+    const outcomes = channels.map((channel) => this.send(item, channel));
+    const answers = channels.map(async (channel, i) => this.answer(channel, await (outcomes[i] as Promise<PublishOutcome>), origin));
     return settleInOrder(answers).then((list) => {
       // Keyed by caller-chosen names ("__proto__" is a valid channel): no prototype to collide with.
       const results = Object.create(null) as Record<ChannelName, object>;
       for (const [i, channel] of channels.entries()) results[channel] = list[i] as object;
       return item.id === undefined ? { results } : { id: item.id, results };
     });
+  }
+
+  /** The one-channel item (a push to one user): the same steps as `startChannels`, without the lists. */
+  private async publishOne(item: ChannelItem, channel: ChannelName, origin: PublishOrigin | undefined): Promise<PublishItemResult> {
+    const answer = await this.answer(channel, await this.send(item, channel), origin);
+    // A computed key is an own property whatever the name ("__proto__" included), and the object stays a
+    // fast one (Object.create(null) makes a dictionary: slower to build and to serialize).
+    const results = { [channel]: answer };
+    return item.id === undefined ? { results } : { id: item.id, results };
+  }
+
+  /** Hands one channel of an item to the engine now, counting it once its outcome is known. */
+  private async send(item: ChannelItem, channel: ChannelName): Promise<PublishOutcome> {
+    const { engine, stats } = this;
+    if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
+    // counts: the engine answers subscribers and the user's connections with the publish when it can.
+    const request: PublishInput = { channel, type: item.type, payloadJson: item.payloadJson, counts: true };
+    if (item.id !== undefined) request.idempotencyKey = item.id;
+    if (item.exclude !== undefined) request.exclude = item.exclude;
+    let out: PublishOutcome;
+    try {
+      out = await engine.broker.publish(request);
+    } catch (err) {
+      stats.latency.cancel(channel);
+      throw err;
+    }
+    if (!out.duplicate) stats.published += 1;
+    else stats.latency.cancel(channel);
+    return out;
+  }
+
+  /** The answer for one published channel: seq, epoch, duplicate, subscribers, and `online` for a user channel. */
+  private async answer(channel: ChannelName, out: PublishOutcome, origin: PublishOrigin | undefined): Promise<Record<string, unknown>> {
+    const { engine, stats } = this;
+    const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
+    const user = channel.startsWith(USER_CHANNEL_PREFIX) && channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+    try {
+      // Counted with the publish when the engine could (no extra round trip), else asked now.
+      r['subscribers'] = out.subscribers ?? (await engine.presence.subscribers(channel));
+      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
+      if (user !== undefined) {
+        const connections = out.online ?? (await engine.presence.online([user])).get(user) ?? 0;
+        r['online'] = connections > 0;
+        r['live'] = connections > 0;
+        r['stored'] = false;
+        if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+      }
+    } catch (err) {
+      // The message is published; only who was there is unknown. Saying so (null) is true, failing the
+      // request would not be: a 503 means nothing was accepted, and a retry would publish it again.
+      if (user !== undefined) r['online'] = null;
+      stats.engineError('presence', { channel, requestId: origin?.requestId, error: err instanceof Error ? err.message : String(err) });
+    }
+    return r;
   }
 
   /**

@@ -42,6 +42,12 @@ export interface PublishInput {
   idempotencyKey?: string;
   /** A connection that must not receive it live (it is still in history). */
   exclude?: ClientId;
+  /**
+   * Also count, at publish time, the channel's subscribers and (for a `user:` channel) the user's connections,
+   * when the engine can do it in the publish's own round trip (the Redis engine sends the counts with the
+   * script). An engine may ignore it; the caller then asks `Presence`.
+   */
+  counts?: boolean;
 }
 
 /**
@@ -64,6 +70,10 @@ export interface BroadcastInput {
 export interface PublishOutcome extends StreamPosition {
   /** True when the idempotency key was seen before: nothing was published, `seq`/`epoch` are the original ones. */
   duplicate: boolean;
+  /** With `counts`: the channel's subscribers (as `Presence.subscribers`); absent when not counted. */
+  subscribers?: number;
+  /** With `counts`, on a `user:` channel: the user's live connections (as `Presence.online`); absent when not counted. */
+  online?: number;
 }
 
 /** A message to one connection (not sequenced, not kept in history). */

@@ -42,8 +42,10 @@ import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOpt
 
 /** A running gateway. */
 export interface Gateway {
-  /** The HTTP server (WebSocket upgrades on the `ws` transport, and the HTTP API). */
+  /** Node's HTTP server: WebSocket upgrades and the HTTP API on the `ws` transport (the uWS transport serves both itself). */
   readonly server: Server;
+  /** HTTP requests being answered now (on either transport). */
+  readonly httpRequests: number;
   /** The resolved options. */
   readonly options: ResolvedOptions;
   readonly engine: Engine;
@@ -216,7 +218,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, tokenSecret: options.demoTokenSecret, clock, logger }));
   }
   const http = createHttpHandler({ auth, stats, logger, apiRoutes, ops, isEndpoint, extraRoutes });
-  const server = createServer(http);
+  const server = createServer();
 
   // ---- the transport ----
   // One object for every connection (not one each: it is per idle connection memory).
@@ -251,6 +253,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   });
   const transport = await TRANSPORTS[options.transport]({
     server,
+    http,
+    maxRequestBody: options.maxBodySize,
     admission,
     guard: {
       requestTimeout: options.requestTimeout,
@@ -291,6 +295,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     for (const conn of [...hub.connections.values()]) conn.closeFor('shutdown', 'server restarting');
     // In-flight HTTP requests finish (new publishes answer 503 shutting_down); clients close with 1012.
     await Promise.race([Promise.all([transport.drained(), http.idle()]), sleep(clock, options.shutdownTimeout)]);
+    // The last answers were handed over in this turn: let the transport write them (uWebSockets.js sends a
+    // corked answer when its callback returns) before everything is closed.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     transport.terminateAll();
     server.closeAllConnections();
     await serverClosed;
@@ -321,6 +328,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     },
     get channelCount() {
       return hub.channelCount;
+    },
+    get httpRequests() {
+      return http.inFlight;
     },
     sweep: runSweep,
     addRoute: (hook) => extraRoutes.push(hook),

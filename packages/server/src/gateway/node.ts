@@ -10,8 +10,10 @@ import { resolveOptions, type GatewayOptions } from './options.js';
 
 /** Which engine a node runs and how (the process-level settings the CLI reads). */
 export interface EngineSettings {
-  /** Redis URL; set, it selects the Redis engine. */
+  /** Redis URL; set, it selects the Redis engine. `redis+cluster://host:port,host:port` is a Redis Cluster. */
   redisUrl: string | undefined;
+  /** The nodes of a Redis Cluster (`host:port,host:port`); set, it selects the Redis engine on that cluster. */
+  redisCluster?: string | undefined;
   redisPrefix: string;
   redisSharded: boolean;
   presenceTtl: number;
@@ -28,16 +30,27 @@ export interface HeraldNode {
   close(): Promise<void>;
 }
 
-/** Builds the engine the settings select: Redis when a URL is given, memory otherwise. */
+/** The URL scheme of a Redis Cluster: `redis+cluster://host:port,host:port`. */
+const CLUSTER_SCHEME = 'redis+cluster://';
+
+/** Where the Redis engine connects: one Redis (`url`), a Redis Cluster (`cluster`), or nothing (the memory engine). */
+export function redisTarget(node: Pick<EngineSettings, 'redisUrl' | 'redisCluster'>): { url: string } | { cluster: string } | undefined {
+  if (node.redisCluster !== undefined) return { cluster: node.redisCluster };
+  if (node.redisUrl?.startsWith(CLUSTER_SCHEME)) return { cluster: node.redisUrl.slice(CLUSTER_SCHEME.length).replace(/\/+$/, '') };
+  return node.redisUrl === undefined ? undefined : { url: node.redisUrl };
+}
+
+/** Builds the engine the settings select: Redis when a URL or a cluster is given, memory otherwise. */
 export function createEngine(options: GatewayOptions, node: EngineSettings, logger: Logger): Engine {
   const o = resolveOptions(options);
-  if (node.redisUrl === undefined) return createMemoryEngine(memoryEngineOptions(o));
+  const target = redisTarget(node);
+  if (target === undefined) return createMemoryEngine(memoryEngineOptions(o));
   const lifecycle = engineLifecycle(o);
   return createRedisEngine({
     ...(lifecycle === undefined ? {} : { lifecycle }),
-    url: node.redisUrl,
+    ...target,
     prefix: node.redisPrefix,
-    sharded: node.redisSharded,
+    sharded: node.redisSharded || 'cluster' in target,
     presenceTtl: node.presenceTtl,
     historySize: o.historySize,
     historyTtl: o.historyTtl,
@@ -53,10 +66,11 @@ export async function startNode(options: GatewayOptions, node: EngineSettings, l
   const engine = createEngine(options, node, logger);
   const gateway = await createGateway({ ...options, engine, logger });
   let ingest: RedisIngest | undefined;
-  if (node.redisUrl !== undefined && node.ingest && 'nodeId' in engine) {
+  const target = redisTarget(node);
+  if (target !== undefined && node.ingest && 'nodeId' in engine) {
     const { publisher, stats } = gateway;
     ingest = await startRedisIngest({
-      url: node.redisUrl,
+      ...target,
       prefix: node.redisPrefix,
       nodeId: String(engine.nodeId),
       handle: createIngestHandler({ publisher, stats, maxItems: gateway.options.maxPublishChannels, namespaces: gateway.namespaces }),

@@ -120,7 +120,7 @@ export interface GatewayOptions {
   metricsTokens?: readonly string[];
   /**
    * WebSocket library: `ws`, or `uws` for uWebSockets.js (not on the npm registry: install it yourself; it then
-   * owns the port and relays plain HTTP to the gateway's handler). See docs/benchmarks.md. @default 'ws'
+   * owns the port and serves plain HTTP natively with the gateway's handler). See docs/benchmarks.md. @default 'ws'
    */
   transport?: 'ws' | 'uws';
   /** How long an inbox message is kept unless acknowledged (a publish's `ttl` overrides it), in ms. @default 604800000 (7 days) */

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ADMIN_CHANNEL, ADMIN_MESSAGE_TYPE, mintAdminToken } from '../auth/admin-token.js';
 import type { Clock } from '../util/clock.js';
 import { HeraldError } from '../util/errors.js';
@@ -64,8 +63,8 @@ function readAssets(logger: Logger): Map<string, { type: string; body: Buffer }>
 export function createAdminHttp(deps: AdminDeps): AdminHttp {
   const files = readAssets(deps.logger);
 
-  const page: RouteHook = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const page: RouteHook = (req, res): boolean => {
+    const path = req.url.split('?', 1)[0] ?? '/';
     if (path !== '/admin' && !path.startsWith('/admin/')) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (!files) {

@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import { channelKind, isValidChannel, type ChannelName } from '@herald/protocol';
 import type { Hub } from '../delivery/hub.js';
 import { isValidUserId, parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
 import type { Engine } from '../engine/types.js';
 import type { Operations } from '../observability/operations.js';
+import type { HttpRequest } from '../transport/http.js';
 import { HeraldError } from '../util/errors.js';
 import { readJsonBody } from './body.js';
 import { parseDisconnect } from './disconnect-request.js';
@@ -18,8 +18,11 @@ export interface ApiRoute {
   /** The method, or the methods (the handler reads `req.method`). */
   method: 'GET' | 'POST' | 'DELETE' | ReadonlyArray<'GET' | 'POST' | 'DELETE'>;
   param?: 'none' | 'required' | 'optional' | 'path';
-  handler: (req: IncomingMessage, url: URL, param: string | undefined, requestId: string) => Promise<[number, string]>;
+  handler: (req: HttpRequest, url: RequestTarget, param: string | undefined, requestId: string) => Promise<[number, string]>;
 }
+
+/** The parts of the request target a route reads (the query is parsed only when read). */
+export type RequestTarget = Pick<URL, 'pathname' | 'searchParams'>;
 
 /** What the API routes read and call. */
 export interface ApiRoutesDeps {
@@ -155,7 +158,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
 }
 
 /** The core channel of a path parameter: a native channel, or with `?app=` a channel of that app's namespace. */
-function channelParam(param: string | undefined, url: URL, namespaces: ChannelNamespaces): ChannelName {
+function channelParam(param: string | undefined, url: RequestTarget, namespaces: ChannelNamespaces): ChannelName {
   let channel: string;
   try {
     channel = decodeURIComponent(param ?? '');
@@ -168,7 +171,7 @@ function channelParam(param: string | undefined, url: URL, namespaces: ChannelNa
   return channel;
 }
 
-function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+function intParam(url: RequestTarget, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null) return undefined;
   const n = Number(raw);

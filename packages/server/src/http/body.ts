@@ -1,34 +1,23 @@
-import type { IncomingMessage } from 'node:http';
+import { bodyTooLarge, type HttpRequest } from '../transport/http.js';
 import { HeraldError } from '../util/errors.js';
+
+export { ClientAbortedError } from '../transport/http.js';
 
 /**
  * Reads a JSON request body. The content type must be `application/json` (415 otherwise); bodies over
  * `maxBytes` are refused with 413 before they are read whole. The bytes are decoded as UTF-8 with invalid
  * sequences replaced by U+FFFD (never rejected), so emoji and CJK text pass through unchanged.
  */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
-  if (type !== 'application/json') {
+export async function readJsonBody(req: HttpRequest, maxBytes: number): Promise<unknown> {
+  const contentType = req.headers['content-type'];
+  if (contentType !== 'application/json' && !isJsonType(contentType)) {
     throw new HeraldError('unsupported_media_type', 'the request body must be application/json', { field: 'content-type' });
   }
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      const buf = chunk as Buffer;
-      size += buf.length;
-      if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(buf);
-    }
-  } catch (err) {
-    if (err instanceof HeraldError) throw err;
-    // The client went away mid-body: nobody is left to answer.
-    throw new ClientAbortedError(err);
-  }
-  let text = Buffer.concat(chunks, size).toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const length = req.headers['content-length'];
+  if (length !== undefined && Number(length) > maxBytes) throw bodyTooLarge(maxBytes);
+  const bytes = await req.body(maxBytes);
+  // A BOM is skipped, as before.
+  const text = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.toString('utf8', 3) : bytes.toString('utf8');
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -36,14 +25,6 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   }
 }
 
-/** The client closed the connection before its request body was complete. */
-export class ClientAbortedError extends Error {
-  constructor(cause: unknown) {
-    super('client aborted the request', { cause });
-    this.name = 'ClientAbortedError';
-  }
-}
-
-function tooLarge(max: number): HeraldError {
-  return new HeraldError('body_too_large', `the request body exceeds ${max} bytes`, { extra: { limit: max } });
+function isJsonType(value: string | undefined): boolean {
+  return (value ?? '').split(';', 1)[0]?.trim().toLowerCase() === 'application/json';
 }

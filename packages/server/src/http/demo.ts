@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { SignJWT } from 'jose';
+import type { HttpRequest, HttpResponse } from '../transport/http.js';
 import type { Clock } from '../util/clock.js';
 import { isLoopbackRequest } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
@@ -70,13 +70,13 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
     ['/demo.js', { type: 'text/javascript; charset=utf-8', body: demoFile('demo.js') }],
     ['/herald.min.js', { type: 'text/javascript; charset=utf-8', body: clientBundle(options.logger) }],
   ]);
-  return (req: IncomingMessage, res: ServerResponse): boolean => {
-    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  return (req: HttpRequest, res: HttpResponse): boolean => {
+    const path = req.url.split('?', 1)[0] ?? '/';
     if (path === '/favicon.ico') {
       res.writeHead(204).end();
       return true;
     }
-    if (path === '/demo-token' && tokenKey !== undefined && req.method === 'GET' && isLoopbackRequest(req.socket.remoteAddress, req.headers)) {
+    if (path === '/demo-token' && tokenKey !== undefined && req.method === 'GET' && isLoopbackRequest(req.remoteAddress, req.headers)) {
       demoToken(req, res, tokenKey, options.clock).catch((err: unknown) => {
         options.logger.error({ err }, 'demo token failed');
         if (!res.headersSent) res.writeHead(500).end();
@@ -86,7 +86,7 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
     const found = files.get(path === '/index.html' ? '/' : path);
     if (!found || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     // The development API key publishes to every channel: it must not reach another machine (issue 15).
-    const file = found.body === withKey && !isLoopbackRequest(req.socket.remoteAddress, req.headers) ? { ...found, body: withoutKey } : found;
+    const file = found.body === withKey && !isLoopbackRequest(req.remoteAddress, req.headers) ? { ...found, body: withoutKey } : found;
     if (file.body === undefined) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('The browser SDK bundle is not built: run npm run build.\n');
@@ -105,8 +105,8 @@ export function createDemoRoute(options: DemoOptions): RouteHook {
 }
 
 /** `GET /demo-token?name=Ann`: a token for the demo user `demo-Ann`, with `info: {name}`. */
-async function demoToken(req: IncomingMessage, res: ServerResponse, key: Uint8Array, clock: Clock): Promise<void> {
-  const name = new URL(req.url ?? '/', 'http://demo').searchParams.get('name') ?? '';
+async function demoToken(req: HttpRequest, res: HttpResponse, key: Uint8Array, clock: Clock): Promise<void> {
+  const name = new URL(req.url, 'http://demo').searchParams.get('name') ?? '';
   if (!DEMO_NAME.test(name)) {
     const body = JSON.stringify({ error: { code: 'invalid_field', field: 'name', message: 'name must be 1-32 characters of letters, digits, space, _ . -' } });
     res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Auth } from '../auth/types.js';
 import type { Stats } from '../delivery/stats.js';
 import type { Operations } from '../observability/operations.js';
+import type { HttpRequest, HttpResponse } from '../transport/http.js';
 import { Drain } from '../util/drain.js';
 import { HeraldError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import type { ApiRoute } from './api-routes.js';
+import type { ApiRoute, RequestTarget } from './api-routes.js';
 import { ClientAbortedError } from './body.js';
 import { sendError, sendJson } from './respond.js';
 
 /** Extra HTTP routes (demo page, admin page): return true when the request was handled. */
-export type RouteHook = (req: IncomingMessage, res: ServerResponse) => boolean;
+export type RouteHook = (req: HttpRequest, res: HttpResponse) => boolean;
 
 /** What the HTTP handler serves and checks with. */
 export interface HttpDeps {
@@ -28,8 +28,37 @@ export interface HttpDeps {
   extraRoutes: RouteHook[];
 }
 
-/** The request handler, plus `idle()`, which resolves once no request is in flight (graceful shutdown). */
-export type HttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { idle(): Promise<void> };
+/** The request handler, plus `idle()`, which resolves once no request is in flight (graceful shutdown), and how many are. */
+export type HttpHandler = ((req: HttpRequest, res: HttpResponse) => void) & { idle(): Promise<void>; readonly inFlight: number };
+
+/** A parsed request target: the path, and the query parsed only when a route reads it. */
+class Target implements RequestTarget {
+  private params: URLSearchParams | undefined;
+  constructor(
+    readonly pathname: string,
+    private readonly query: string,
+  ) {}
+  get searchParams(): URLSearchParams {
+    return (this.params ??= new URLSearchParams(this.query));
+  }
+}
+
+/** Paths that a URL parser would leave as they are (no dot segments, backslashes or characters it escapes). */
+const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@%/.]*$/;
+
+/** The request target as `new URL` reads it, without building a URL for the plain paths of the API. */
+function parseTarget(raw: string): Target | undefined {
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  if (PLAIN_PATH.test(path) && !path.includes('/.') && !/%2e/i.test(path) && (q < 0 || !raw.includes('#', q)))
+    return new Target(path, q < 0 ? '' : raw.slice(q + 1));
+  try {
+    const url = new URL(raw, 'http://localhost');
+    return new Target(url.pathname, url.search.slice(1));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The plain `(req, res)` handler for everything that is not a WebSocket upgrade: `/healthz`, `/readyz`,
@@ -40,7 +69,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
   const { auth, stats, logger } = deps;
   const inFlight = new Drain();
 
-  const serveMetrics = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+  const serveMetrics = async (req: HttpRequest, res: HttpResponse, requestId: string): Promise<void> => {
     const authorization = req.headers.authorization;
     if (!auth.verifyApiKey(authorization, 'metrics')) {
       stats.authFailure('metrics', { requestId, header: authorization === undefined ? 'missing' : 'invalid' });
@@ -60,21 +89,26 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 
-  const serveApi = async (req: IncomingMessage, res: ServerResponse, url: URL, requestId: string): Promise<void> => {
+  const serveApi = async (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): Promise<void> => {
     const headers = { 'x-request-id': requestId };
-    if (!auth.verifyApiKey(req.headers.authorization)) {
+    const authorization = req.headers.authorization;
+    if (!auth.verifyApiKey(authorization)) {
       stats.authFailure('api_key', {
         requestId,
         path: url.pathname.slice(0, 100),
-        header: req.headers.authorization === undefined ? 'missing' : 'invalid',
+        header: authorization === undefined ? 'missing' : 'invalid',
       });
       // A publish refused for its key is a message that will not arrive: count it where operators look.
       if (url.pathname === '/api/publish') stats.drop('not_authorized', 1, { requestId });
       sendError(res, new HeraldError('unauthorized', 'missing or invalid API key (Authorization: Bearer <key>)'), { ...headers, 'www-authenticate': 'Bearer' });
       return;
     }
-    const [, , name, ...rest] = url.pathname.split('/');
-    const route = deps.apiRoutes.get(name ?? '');
+    const pathname = url.pathname;
+    // `/api/<name>` alone (the common case) needs no split.
+    const slash = pathname.indexOf('/', 5);
+    const name = slash < 0 ? pathname.slice(5) : pathname.slice(5, slash);
+    const rest = slash < 0 ? NO_SEGMENTS : pathname.slice(slash + 1).split('/');
+    const route = deps.apiRoutes.get(name);
     const param = route?.param ?? 'none';
     const shapeOk =
       param === 'none'
@@ -88,16 +122,18 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), headers);
       return;
     }
-    const methods: readonly string[] = typeof route.method === 'string' ? [route.method] : route.method;
-    if (!methods.includes(req.method ?? '')) {
+    const method = req.method;
+    if (route.method !== method && (typeof route.method === 'string' || !route.method.includes(method as 'GET'))) {
+      const methods: readonly string[] = typeof route.method === 'string' ? [route.method] : route.method;
       sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${methods.join(', ')}`), { ...headers, allow: methods.join(', ') });
       return;
     }
     const [status, body] = await route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId);
-    sendJson(res, status, body, headers);
+    // x-request-id was set when the request arrived.
+    sendJson(res, status, body);
   };
 
-  const failed = (err: unknown, res: ServerResponse, path: string, requestId: string): void => {
+  const failed = (err: unknown, res: HttpResponse, path: string, requestId: string): void => {
     if (err instanceof ClientAbortedError) {
       logger.debug({ requestId, path }, 'client aborted the request');
       res.destroy();
@@ -121,28 +157,9 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     sendError(res, new HeraldError('internal', 'internal error'), { 'x-request-id': requestId });
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    inFlight.begin();
-    res.once('close', () => inFlight.end());
-    const requestId = headerId(req.headers['x-request-id']) ?? randomUUID();
-    res.setHeader('x-request-id', requestId);
-    if (logger.isLevelEnabled('debug')) {
-      // One access line per request at debug: at info, a busy publisher would flood the log.
-      const started = process.hrtime.bigint();
-      res.once('finish', () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        logger.debug({ requestId, method: req.method, path: (req.url ?? '/').split('?', 1)[0]?.slice(0, 100), status: res.statusCode, ms }, 'http request');
-      });
-    }
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      sendError(res, new HeraldError('not_found', 'malformed request target'));
-      return;
-    }
+  const route = async (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): Promise<void> => {
     const path = url.pathname;
-    const run = async (): Promise<void> => {
+    try {
       if (deps.isEndpoint(path)) {
         sendError(res, new HeraldError('upgrade_required', `${path} is a WebSocket endpoint`), { upgrade: 'websocket', connection: 'Upgrade' });
       } else if (path === '/healthz') {
@@ -157,12 +174,40 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       } else if (!deps.extraRoutes.some((r) => r(req, res))) {
         sendError(res, new HeraldError('not_found', `nothing at ${path.slice(0, 100)}`));
       }
-    };
-    run().catch((err: unknown) => failed(err, res, path, requestId));
+    } catch (err) {
+      failed(err, res, path, requestId);
+    }
   };
 
-  return Object.assign(handle, { idle: () => inFlight.drained() });
+  const ended = (): void => inFlight.end();
+
+  const handle = (req: HttpRequest, res: HttpResponse): void => {
+    inFlight.begin();
+    res.onClose(ended);
+    const requestId = headerId(req.headers['x-request-id']) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
+    if (logger.isLevelEnabled('debug')) {
+      // One access line per request at debug: at info, a busy publisher would flood the log.
+      const started = process.hrtime.bigint();
+      res.onClose(() => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        logger.debug({ requestId, method: req.method, path: req.url.split('?', 1)[0]?.slice(0, 100), status: res.statusCode, ms }, 'http request');
+      });
+    }
+    const url = parseTarget(req.url);
+    if (url === undefined) {
+      sendError(res, new HeraldError('not_found', 'malformed request target'));
+      return;
+    }
+    void route(req, res, url, requestId);
+  };
+
+  return Object.defineProperties(Object.assign(handle, { idle: () => inFlight.drained() }), {
+    inFlight: { get: () => inFlight.size },
+  }) as HttpHandler;
 }
+
+const NO_SEGMENTS: string[] = [];
 
 function headerId(v: string | string[] | undefined): string | undefined {
   return typeof v === 'string' && /^[\w.:-]{1,100}$/.test(v) ? v : undefined;

@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import { isValidUserId } from '../delivery/publish-request.js';
 import type { Engine } from '../engine/types.js';
+import type { HttpRequest } from '../transport/http.js';
 import type { InboxMessage, Receipt } from '../engine/inbox.js';
 import { HeraldError } from '../util/errors.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
@@ -59,7 +59,7 @@ export function inboxRoutes(deps: InboxRoutesDeps): Array<[string, ApiRoute]> {
       {
         method: ['GET', 'DELETE'],
         param: 'path',
-        handler: async (req: IncomingMessage, url, param) => {
+        handler: async (req: HttpRequest, url, param) => {
           const parts = (param ?? '').split('/');
           const user = segment(parts[0], 'user');
           if (parts[1] !== 'inbox' || parts.length > 3) throw new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`);

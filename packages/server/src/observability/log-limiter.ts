@@ -38,6 +38,11 @@ export class LogLimiter {
     this.perSecond = limits.perSecond ?? 5;
   }
 
+  /** Whether lines at `level` are written at all (callers skip building their fields when not). */
+  enabled(level: LimitedLevel): boolean {
+    return this.logger.isLevelEnabled(level);
+  }
+
   /** Writes `fields` and `msg` at `level`, unless lines of `kind` are over their rate. Returns whether it did. */
   log(level: LimitedLevel, kind: string, fields: Record<string, unknown>, msg: string): boolean {
     if (!this.logger.isLevelEnabled(level)) return false;

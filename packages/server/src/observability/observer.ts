@@ -33,8 +33,11 @@ export function createLogObserver(limiter: LogLimiter): StatsObserver {
     dropped(reason, n, ids) {
       // The ingest logs its dead letters itself, with the stream entry id ("redis ingest: message dead-lettered").
       if (reason.startsWith('ingest_')) return;
+      const level = ROUTINE_DROPS.has(reason) ? 'debug' : 'info';
+      // A push to an offline user is routine and frequent: nothing is built when its level is off.
+      if (!limiter.enabled(level)) return;
       const fields = { reason, ...defined(ids), ...(n === 1 ? {} : { count: n }) };
-      limiter.log(ROUTINE_DROPS.has(reason) ? 'debug' : 'info', `drop:${reason}`, fields, 'message dropped');
+      limiter.log(level, `drop:${reason}`, fields, 'message dropped');
     },
     authFailed(reason, ids) {
       limiter.log('info', `auth:${reason}`, { reason, ...defined(ids) }, 'authentication failed');

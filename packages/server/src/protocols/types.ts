@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientId } from '@herald/protocol';
 import type { Connection } from '../delivery/connection.js';
 import type { ProtocolHandler } from '../delivery/protocol.js';
+import type { HttpRequest, HttpResponse } from '../transport/http.js';
 import type { UpgradeInfo } from '../transport/types.js';
 
 export type { CloseReason, Liveness, MessageCodec, ProtocolHandler } from '../delivery/protocol.js';
@@ -30,4 +30,4 @@ export interface Protocol {
 }
 
 /** An HTTP route of a protocol: returns true when it handled the request (it then answers it, errors included). */
-export type ProtocolRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
+export type ProtocolRoute = (req: HttpRequest, res: HttpResponse) => boolean;

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { ErrorCode } from '@herald/protocol';
+import type { HttpRequestHandler } from './http.js';
 
 /**
  * The small socket interface connections talk to. The WebSocket library lives behind it (`ws/`, `uws/`), so
@@ -93,8 +94,12 @@ export type OnSocket = (socket: Socket, info: UpgradeInfo) => SocketListener;
 
 /** What every transport is built from. */
 export interface TransportDeps {
-  /** The gateway's HTTP server: the `ws` transport serves upgrades on it; uWebSockets.js relays plain HTTP to it. */
+  /** The gateway's HTTP server: the `ws` transport serves upgrades and plain HTTP on it (uWebSockets.js does not use it). */
   server: Server;
+  /** Serves every plain HTTP request (the API, health, metrics, pages); both transports call it. */
+  http: HttpRequestHandler;
+  /** Most request body bytes kept before a route reads the body with its own limit. */
+  maxRequestBody: number;
   /** Decides every upgrade before it is accepted and counts the WebSockets (see admission.ts). */
   admission: Admission;
   /** Idle, slow and excess sockets that are not WebSockets yet. */
@@ -121,7 +126,7 @@ export interface Transport {
   terminateAll(): void;
   /** Number of open sockets. */
   readonly size: number;
-  /** Resolves once no socket (and no relayed request) is open. */
+  /** Resolves once no WebSocket is open. */
   drained(): Promise<void>;
 }
 

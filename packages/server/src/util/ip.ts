@@ -122,8 +122,7 @@ export function clientAddress(peer: string, headers: HeaderBag, trusted: Address
 
 /**
  * Whether an HTTP request comes from this machine: the TCP peer is loopback and so is every address the
- * forwarding headers name (a reverse proxy on this machine adds the remote client's address there; the
- * uWebSockets.js relay always does). Used to keep the development API key away from other machines.
+ * forwarding headers name (a reverse proxy on this machine adds the remote client's address there). Used to keep the development API key away from other machines.
  */
 export function isLoopbackRequest(peer: string | undefined, headers: HeaderBag): boolean {
   if (peer === undefined || !isLoopbackIp(peer)) return false;

@@ -65,6 +65,24 @@ final class Env
         return self::get('HERALD_TEST_REDIS_GATEWAY_WS_URL');
     }
 
+    /** The seeds of the test Redis Cluster, host:port,host:port. */
+    public static function redisCluster(): string
+    {
+        return self::get('HERALD_TEST_REDIS_CLUSTER');
+    }
+
+    /** The HTTP URL of the gateway on the test Redis Cluster (same prefix as the Redis-engine gateway). */
+    public static function redisClusterGatewayUrl(): string
+    {
+        return self::get('HERALD_TEST_REDIS_CLUSTER_GATEWAY_URL');
+    }
+
+    /** The WebSocket URL of the gateway on the test Redis Cluster. */
+    public static function redisClusterGatewayWsUrl(): string
+    {
+        return self::get('HERALD_TEST_REDIS_CLUSTER_GATEWAY_WS_URL');
+    }
+
     public static function node(): string
     {
         $v = getenv('HERALD_TEST_NODE');

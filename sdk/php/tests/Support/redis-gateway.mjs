@@ -1,6 +1,7 @@
 // Starts a Redis-engine gateway for the PHP tests (the gateway CLI runs the memory engine only) and prints
 // the CLI's "gateway listening" JSON line, so the runner treats both gateways alike. SIGTERM closes it.
-// Environment: HERALD_TEST_REDIS_URL, HERALD_TEST_REDIS_PREFIX, HERALD_TEST_API_KEY, HERALD_TEST_JWT_SECRET.
+// Environment: HERALD_TEST_REDIS_URL (or HERALD_TEST_REDIS_CLUSTER: host:port,host:port of a Redis Cluster),
+// HERALD_TEST_REDIS_PREFIX, HERALD_TEST_API_KEY, HERALD_TEST_JWT_SECRET.
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../../../../packages/server/dist/', import.meta.url);
@@ -29,7 +30,11 @@ const gateway = await server.createGateway({
   allowAnonymous: true,
   shutdownTimeout: 2000,
   logger,
-  engine: createRedisEngine({ url: env('HERALD_TEST_REDIS_URL'), prefix: env('HERALD_TEST_REDIS_PREFIX'), logger }),
+  engine: createRedisEngine({
+    ...(process.env.HERALD_TEST_REDIS_CLUSTER ? { cluster: process.env.HERALD_TEST_REDIS_CLUSTER } : { url: env('HERALD_TEST_REDIS_URL') }),
+    prefix: env('HERALD_TEST_REDIS_PREFIX'),
+    logger,
+  }),
 });
 const { address, port } = gateway.address();
 logger.info({ url: `http://${address}:${port}`, wsPaths: gateway.options.wsPaths, engine: gateway.engine.name }, 'gateway listening');

@@ -1,11 +1,19 @@
 import { isValidCoreChannel, type ChannelName } from '@herald/protocol';
-import type { Redis } from 'ioredis';
 import { sleep } from '../../util/clock.js';
 import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import { toHeraldError, type LuaScript, type RedisContext } from './client.js';
+import {
+  isCluster,
+  onSubscriberBack,
+  toHeraldError,
+  TurnSubscriber,
+  unstickShardedSubscribers,
+  type LuaScript,
+  type RedisClient,
+  type RedisContext,
+} from './client.js';
 import type { RedisHistory } from './history.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
@@ -15,7 +23,7 @@ import type { BroadcastInput, Broker, DirectInput, DisconnectTarget, EngineHandl
 export interface RedisBrokerDeps {
   ctx: RedisContext;
   /** The subscriber connection (pub/sub only). */
-  sub: Redis;
+  sub: RedisClient;
   keys: RedisKeys;
   node: NodeId;
   sharded: boolean;
@@ -50,6 +58,10 @@ interface ControlMessage extends DisconnectTarget {
 const COLON = 0x3a;
 /** Connection ids an exclusion may name (the publish script checks the same). */
 const EXCLUDE_RE = /^[A-Za-z0-9_.-]{1,100}$/;
+/** How long to wait before resubscribing again after a failed attempt while the connection is up. */
+const RESYNC_RETRY_MS = 500;
+/** Failed resubscriptions in a row after which the cluster's shard subscribers are started anew. */
+const UNSTICK_AFTER = 6;
 /** Tries to read a gap from history before delivering what came after it anyway. */
 const CATCH_UP_ATTEMPTS = 3;
 
@@ -119,13 +131,16 @@ export class RedisBroker implements Broker {
   private readonly nodeChannel: string;
   /** True once the subscriber connection is subscribed to everything it should be. */
   private synced = false;
+  /** Whether a retry of resync() is scheduled, and how many attempts failed in a row. */
+  private resyncTimer = false;
+  private resyncFailures = 0;
   private readonly syncListeners = new Set<() => void>();
 
   constructor(private readonly d: RedisBrokerDeps) {
     this.nodeChannel = d.keys.node(d.node);
     const onMessage = (channel: Buffer, message: Buffer): void => this.receive(channel.toString('latin1'), message);
     d.sub.on(d.sharded ? 'smessageBuffer' : 'messageBuffer', onMessage);
-    d.sub.on('ready', () => void this.resync());
+    onSubscriberBack(d.sub, () => void this.resync());
     d.sub.on('close', () => {
       this.synced = false;
     });
@@ -173,11 +188,22 @@ export class RedisBroker implements Broker {
       maxBytes,
       input.exclude ?? '',
     ];
-    return this.d.ctx.call('publish', async (redis) => {
+    const published = this.d.ctx.call('publish', async (redis) => {
       const reply = await publishScript.run(redis, k, args);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');
-      return { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+      return out;
     });
+    if (!input.counts) return published;
+    // Issued in the same turn as the script, after it: one write and one round trip for all three.
+    const counted = this.d.presence.counts(input.channel);
+    const out = await published;
+    const c = await counted;
+    if (c) {
+      out.subscribers = c.subscribers;
+      if (c.online !== undefined) out.online = c.online;
+    }
+    return out;
   }
 
   async broadcast(input: BroadcastInput): Promise<void> {
@@ -249,7 +275,9 @@ export class RedisBroker implements Broker {
       this.stale.add(pub);
       throw toHeraldError(err, 'subscribe');
     });
-    s.ready = s.ready.then(() => this.baseline(s));
+    // Ready once Redis confirmed it; the position is read meanwhile, in the same turn as the hub's own read of
+    // it, so that both share one script call (RedisHistory.position).
+    s.ready = s.ready.then(() => void this.baseline(s));
     return s.ready;
   }
 
@@ -257,7 +285,7 @@ export class RedisBroker implements Broker {
    * Learns the channel's position once the subscription is active, so that a gap is noticed even before
    * the first message (the subscriber connection may drop right away). A message at or below it may be
    * dropped as already seen; that is safe: the subscription is new, and the subscribers the hub adds
-   * read their own position after this one.
+   * read their own position at the same time (the same read) or after this one.
    */
   private async baseline(s: Subscription): Promise<void> {
     try {
@@ -290,14 +318,14 @@ export class RedisBroker implements Broker {
     if (pubs.length === 0) return;
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await (kind === 'subscribe' ? sub.subscribe(...pubs) : sub.unsubscribe(...pubs));
+      await TurnSubscriber.of(sub).run(kind, pubs);
       return;
     }
     // In a cluster every shard channel may live on another slot: one command each.
     await Promise.all(pubs.map((p) => (kind === 'subscribe' ? sub.ssubscribe(p) : sub.sunsubscribe(p))));
   }
 
-  private async send(redis: Redis, channel: string, message: string | Buffer): Promise<number> {
+  private async send(redis: RedisClient, channel: string, message: string | Buffer): Promise<number> {
     const receivers = this.d.sharded ? await redis.spublish(channel, message) : await redis.publish(channel, message);
     return Number(receivers);
   }
@@ -316,10 +344,13 @@ export class RedisBroker implements Broker {
       await this.command('unsubscribe', unwanted);
       for (const p of unwanted) this.stale.delete(p);
       this.synced = true;
+      this.resyncFailures = 0;
       for (const fn of [...this.syncListeners]) fn();
     } catch (err) {
-      // The connection went away again; its next 'ready' starts over.
+      // The connection went away again (its next 'ready' starts over), or, on a Redis Cluster, a shard's
+      // subscriber is not back yet while the cluster is: try again shortly.
       this.d.logger.warn({ err }, 'redis engine: resubscribing failed');
+      this.retryResync();
       return;
     }
     for (const s of this.subs.values()) {
@@ -328,6 +359,20 @@ export class RedisBroker implements Broker {
         void this.catchUp(s);
       }
     }
+  }
+
+  /** Runs resync() again in a moment while the subscriber connection is up and not synced (one timer at a time). */
+  private retryResync(): void {
+    if (this.resyncTimer || this.d.ctx.isClosed) return;
+    this.resyncTimer = true;
+    this.resyncFailures++;
+    this.d.ctx.clock.setTimeout(() => {
+      this.resyncTimer = false;
+      if (this.synced || this.d.sub.status !== 'ready' || this.d.ctx.isClosed) return;
+      // Still failing after a few seconds on a Redis Cluster: the shard subscribers may be stuck (see there).
+      if (isCluster(this.d.sub) && this.resyncFailures % UNSTICK_AFTER === 0) unstickShardedSubscribers(this.d.sub);
+      void this.resync();
+    }, RESYNC_RETRY_MS);
   }
 
   private receive(channel: string, raw: Buffer): void {

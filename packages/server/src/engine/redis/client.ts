@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../../util/clock.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../../util/errors.js';
+
+/** A Redis client of the engine: one Redis, or a Redis Cluster (every key of one operation on one slot). */
+export type RedisClient = Redis | Cluster;
 
 /** Which of the engine's two connections a client is for. */
 export type RedisRole = 'command' | 'subscriber';
@@ -14,7 +17,7 @@ export type EngineRedisOptions = Omit<RedisOptions, 'replyMapping'>;
  * Builds one of the engine's Redis clients. `defaults` holds the options the engine relies on (fail fast
  * while Redis is down, never resend a command that may have run); spread them into your own options.
  */
-export type RedisFactory = (role: RedisRole, defaults: EngineRedisOptions) => Redis;
+export type RedisFactory = (role: RedisRole, defaults: EngineRedisOptions) => RedisClient;
 
 /** Where the Lua scripts live: `packages/server/lua`, the same relative path from `src/` and `dist/`. */
 export const LUA_DIR = new URL('../../../lua/', import.meta.url);
@@ -37,6 +40,88 @@ export function clientDefaults(role: RedisRole, commandTimeout: number, node: st
   };
 }
 
+/** The Buffer forms of EVAL and EVALSHA, which ioredis has at run time but does not declare. */
+interface BufferScripts {
+  evalshaBuffer(...args: Array<string | number>): Promise<unknown>;
+  evalBuffer(...args: Array<string | number>): Promise<unknown>;
+}
+
+/**
+ * Options of a Redis Cluster client built from the engine's client `defaults` (see clientDefaults): the
+ * nodes get them, and the cluster itself fails fast as well. MOVED and ASK are followed (a command refused
+ * by a node that no longer holds the slot never ran there), CLUSTERDOWN and TRYAGAIN retried after a pause
+ * (refused too); a command whose connection closed with it in flight is never resent (it may have run:
+ * `retryDelayOnFailover: 0`), it fails as "outcome unknown" and the slots are read again. Pub/sub is
+ * sharded (SSUBSCRIBE on the master of each channel's slot).
+ */
+export function clusterOptions(
+  defaults: EngineRedisOptions,
+): Omit<ClusterOptions, 'redisOptions'> & { redisOptions: Omit<NonNullable<ClusterOptions['redisOptions']>, 'replyMapping'> } {
+  // The cluster decides about offline queueing and reconnection for its nodes.
+  const { enableOfflineQueue: _queue, retryStrategy: _retry, ...node } = defaults;
+  return {
+    redisOptions: node,
+    // A node connects on its first command: the commands of that tick wait for it (and fail when it cannot
+    // be reached). While the cluster as a whole is not ready, RedisContext refuses calls itself (503).
+    enableOfflineQueue: true,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    // A promoted replica or a restarted master is found within a few seconds even with no command failing.
+    slotsRefreshInterval: 2000,
+    shardedSubscribers: true,
+    lazyConnect: defaults.lazyConnect ?? false,
+  };
+}
+
+/** Whether `client` is a Redis Cluster client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return 'isCluster' in client && client.isCluster;
+}
+
+/**
+ * Calls `fn` whenever the subscriber connection `sub` may have lost subscriptions and got them back: its
+ * `ready`, and on a Redis Cluster also `subscribersReady` (ioredis connected the subscriber of a shard
+ * again, e.g. after a failover or a restarted master, and resubscribed it).
+ */
+export function onSubscriberBack(sub: RedisClient, fn: () => void): void {
+  sub.on('ready', fn);
+  if (isCluster(sub)) sub.on('subscribersReady', fn);
+}
+
+/**
+ * Works around ioredis 6.0.0's sharded subscriber group getting stuck after the whole cluster was unreachable:
+ * a shard subscriber stopped while it was still connecting (the cluster client gave up all its nodes) leaves
+ * its start promise unsettled (stop() removes the listeners that would settle it), the group's reset waits on
+ * it forever, and no shard subscriber is created again. Clears that flag and reads the slots again, which
+ * makes the group create its subscribers anew. Relies on a private field: a no-op if the shape changed
+ * (engine-redis-cluster.test.ts, "no master answers", tells whether recovery still works).
+ */
+export function unstickShardedSubscribers(sub: Cluster): void {
+  const group = (sub as unknown as { shardedSubscribers?: { isResetting?: unknown; pendingReset?: unknown } }).shardedSubscribers;
+  if (group?.isResetting !== true) return;
+  group.isResetting = false;
+  group.pendingReset = null;
+  sub.refreshSlotsCache();
+}
+
+/** Parses `host:port,host:port` (the nodes of a Redis Cluster to start from). */
+export function parseClusterNodes(text: string): Array<{ host: string; port: number }> {
+  const nodes = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || !(port > 0 && port < 65536)) throw new RangeError(`Redis Cluster node must be host:port, got "${s}"`);
+      return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port };
+    });
+  if (nodes.length === 0) throw new RangeError('Redis Cluster: at least one host:port is needed');
+  return nodes;
+}
+
 /**
  * A Lua script run with EVALSHA, falling back to EVAL when the server does not have it yet (a restart,
  * SCRIPT FLUSH, a failover): the same behaviour as ioredis' defineCommand, without widening its types.
@@ -57,11 +142,18 @@ export class LuaScript {
     return new LuaScript(name, readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8'));
   }
 
-  /** Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). */
-  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+  /**
+   * Runs the script; `buffers` keeps bulk replies as Buffers (binary-safe, no UTF-8 round trip). Uses the named
+   * commands, never `call`/`callBuffer`: ioredis' auto-pipelining drops the command name of `callBuffer`
+   * (redis/ioredis#1923), and the TypeError it then throws inside its pipeline leaves the client's auto-pipeline
+   * marked as running forever, so every later command of that client waits unsent (no timeout ever starts).
+   */
+  async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    const r = redis as RedisClient & BufferScripts;
     const call = (command: 'evalsha' | 'eval', script: string): Promise<unknown> => {
-      const argv = [script, keys.length, ...keys, ...args];
-      return buffers ? redis.callBuffer(command, argv) : redis.call(command, argv);
+      const argv: Array<string | number> = [script, keys.length, ...keys, ...args];
+      if (command === 'evalsha') return buffers ? r.evalshaBuffer(...argv) : r.evalsha(script, keys.length, ...keys, ...args);
+      return buffers ? r.evalBuffer(...argv) : r.eval(script, keys.length, ...keys, ...args);
     };
     try {
       return await call('evalsha', this.sha);
@@ -112,7 +204,7 @@ export function toHeraldError(err: unknown, operation: string, sent = true): Her
  * Resolves true once `client` is ready, false after `timeout` ms (Redis may be down: callers retry or fail
  * fast). The one "wait for Redis" of the engine and the ingest.
  */
-export function whenReady(client: Redis, clock: Clock, timeout: number): Promise<boolean> {
+export function whenReady(client: RedisClient, clock: Clock, timeout: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean): void => {
@@ -126,12 +218,24 @@ export function whenReady(client: Redis, clock: Clock, timeout: number): Promise
   });
 }
 
+/** A `RedisContext.pipeline` call waiting for the end of its turn. */
+interface QueuedPipeline {
+  operation: string;
+  build: (p: ChainableCommander) => void;
+  resolve: (values: unknown[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most commands in one pipeline of a turn's batch: bounds the memory of one write, not the number of calls. */
+export const TURN_BATCH_COMMANDS = 4000;
+
 /** What the engine's parts share: the command connection, and one guarded way to use it. */
 export class RedisContext {
   private closed = false;
+  private queued: QueuedPipeline[] | undefined;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly clock: Clock,
   ) {}
 
@@ -155,8 +259,11 @@ export class RedisContext {
    * command can only have been written while the connection was ready (nothing is queued offline), so a
    * failure of one issued on a connection that was not is "unavailable", never "outcome unknown".
    */
-  async call<T>(operation: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  async call<T>(operation: string, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
     if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
+    // A Redis Cluster client would queue the call until the cluster is back: fail now instead.
+    if (isCluster(this.redis) && this.redis.status !== 'ready')
+      throw new EngineUnavailableError(`Redis is unavailable (${operation}: the cluster is not ready)`);
     const sent = this.redis.status === 'ready';
     try {
       return await fn(this.redis);
@@ -166,18 +273,159 @@ export class RedisContext {
   }
 
   /**
-   * Sends a pipeline and returns its results, failing as a whole when any command failed: presence and
-   * lookups have no use for half an answer.
+   * Sends commands and returns their results, failing as a whole when any of them failed: presence and
+   * lookups have no use for half an answer. The calls of one event-loop turn (the presence writes of every
+   * connection that connected in it, their counts) go out together at the end of the turn, in the order they
+   * were made, as one pipeline: one write and one round trip, not one per call. On a Redis Cluster the
+   * commands may be on many slots: each is sent on its own (at once, in order; ioredis routes it to its
+   * slot's master and auto-pipelines per node).
    */
-  async pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
-    return this.call(operation, async (redis) => {
-      const p = redis.pipeline();
-      build(p);
-      const results = (await p.exec()) ?? [];
-      return results.map(([err, value]) => {
-        if (err) throw err;
-        return value;
-      });
+  pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
+    const { redis } = this;
+    if (isCluster(redis)) return this.call(operation, () => Promise.all(recorded(build).map(([name, args]) => redis.call(name, ...args))));
+    return new Promise((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = [];
+        setImmediate(this.flush);
+      }
+      this.queued.push({ operation, build, resolve, reject });
     });
   }
+
+  /** Sends the turn's pipeline calls (see `pipeline`). */
+  private readonly flush = (): void => {
+    const calls = this.queued ?? [];
+    this.queued = undefined;
+    if (this.closed) {
+      for (const c of calls) c.reject(new EngineUnavailableError('the Redis engine is closed'));
+      return;
+    }
+    const sent = this.redis.status === 'ready';
+    let p = this.redis.pipeline();
+    let batch: Array<{ call: QueuedPipeline; from: number; to: number }> = [];
+    const exec = (): void => {
+      const mine = batch;
+      if (mine.length === 0) return;
+      p.exec().then(
+        (results) => {
+          for (const { call, from, to } of mine) {
+            const slice = (results ?? []).slice(from, to);
+            const failed = slice.find(([err]) => err);
+            if (failed) call.reject(toHeraldError(failed[0], call.operation, sent));
+            else call.resolve(slice.map(([, value]) => value as unknown));
+          }
+        },
+        (err: unknown) => {
+          for (const { call } of mine) call.reject(toHeraldError(err, call.operation, sent));
+        },
+      );
+    };
+    for (const call of calls) {
+      if (p.length >= TURN_BATCH_COMMANDS) {
+        exec();
+        p = this.redis.pipeline();
+        batch = [];
+      }
+      const from = p.length;
+      try {
+        call.build(p);
+      } catch (err) {
+        // Whatever it added still goes out (ioredis cannot take commands back); only this call fails.
+        call.reject(toHeraldError(err, call.operation, false));
+        continue;
+      }
+      if (p.length === from) call.resolve([]);
+      else batch.push({ call, from, to: p.length });
+    }
+    exec();
+  };
+}
+
+/** A SUBSCRIBE or UNSUBSCRIBE waiting for the end of its turn. */
+interface QueuedSubscription {
+  kind: 'subscribe' | 'unsubscribe';
+  pub: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * SUBSCRIBE and UNSUBSCRIBE on a subscriber connection, gathered per event-loop turn: the channels of every
+ * connection that connected in one turn (its user channel, its inbox, its `subs`) go out as one
+ * `SUBSCRIBE a b c`, not one command and one write each. Kept in order: a run of subscribes, then a run of
+ * unsubscribes, and so on, all written in the same turn. (Not for sharded pub/sub: each SSUBSCRIBE may go to
+ * another shard.)
+ */
+export class TurnSubscriber {
+  private static readonly bySub = new WeakMap<RedisClient, TurnSubscriber>();
+  private queued: QueuedSubscription[] | undefined;
+
+  private constructor(private readonly sub: RedisClient) {}
+
+  /** The one batcher of a subscriber connection. */
+  static of(sub: RedisClient): TurnSubscriber {
+    let t = TurnSubscriber.bySub.get(sub);
+    if (!t) TurnSubscriber.bySub.set(sub, (t = new TurnSubscriber(sub)));
+    return t;
+  }
+
+  /** Subscribes or unsubscribes `pubs` at the end of this turn; settles once Redis confirmed every one. */
+  async run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
+    await Promise.all(
+      pubs.map(
+        (pub) =>
+          new Promise<void>((resolve, reject) => {
+            if (!this.queued) {
+              this.queued = [];
+              setImmediate(this.flush);
+            }
+            this.queued.push({ kind, pub, resolve, reject });
+          }),
+      ),
+    );
+  }
+
+  private readonly flush = (): void => {
+    const ops = this.queued ?? [];
+    this.queued = undefined;
+    for (let i = 0; i < ops.length;) {
+      const kind = (ops[i] as QueuedSubscription).kind;
+      let j = i;
+      while (j < ops.length && (ops[j] as QueuedSubscription).kind === kind) j++;
+      const run = ops.slice(i, j);
+      const pubs = run.map((o) => o.pub);
+      const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
+      sent.then(
+        () => run.forEach((o) => o.resolve()),
+        (err: unknown) => run.forEach((o) => o.reject(err)),
+      );
+      i = j;
+    }
+  };
+}
+
+/** One command a pipeline builder asked for: its name and arguments. */
+type RecordedCommand = [name: string, args: Array<string | number | Buffer>];
+
+/**
+ * The commands `build` adds to a pipeline, recorded instead of sent (for a Redis Cluster, where a pipeline
+ * must stay on one slot). Every ChainableCommander method is a Redis command of the same name.
+ */
+function recorded(build: (p: ChainableCommander) => void): RecordedCommand[] {
+  const out: RecordedCommand[] = [];
+  const recorder: object = new Proxy(
+    {},
+    {
+      get: (_target, name) =>
+        typeof name === 'string'
+          ? (...args: Array<string | number | Buffer>) => {
+              out.push([name, args]);
+              return recorder;
+            }
+          : undefined,
+    },
+  );
+  build(recorder as ChainableCommander);
+  return out;
 }

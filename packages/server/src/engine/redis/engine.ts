@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { EngineUnavailableError } from '../../util/errors.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
 import { RedisBroker } from './broker.js';
-import { clientDefaults, LuaScript, RedisContext, type RedisFactory, type RedisRole } from './client.js';
+import { clientDefaults, clusterOptions, LuaScript, parseClusterNodes, RedisContext, type RedisClient, type RedisFactory, type RedisRole } from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
 import { RedisMembers } from './members.js';
@@ -16,12 +16,19 @@ import type { LifecycleOptions } from '../outbox.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
 import type { Engine, EngineHandlers, NodeId } from '../types.js';
 
-export type { EngineRedisOptions, RedisFactory, RedisRole } from './client.js';
+export type { EngineRedisOptions, RedisClient, RedisFactory, RedisRole } from './client.js';
 
 /** Options of the Redis engine. */
 export interface RedisEngineOptions {
   /** Redis URL: `redis://[[user]:password@]host:port[/db]`, `rediss://` for TLS. Unused when `redis` is given. @default 'redis://127.0.0.1:6379' */
   url?: string;
+  /**
+   * The nodes of a Redis Cluster to start from (`host:port,host:port`, or a list), instead of `url`: the
+   * engine builds ioredis `Cluster` clients, follows MOVED/ASK and failovers, and uses sharded pub/sub
+   * (`sharded` is implied). Redis 7+. Unused when `redis` is given.
+   * @default none (one Redis at `url`)
+   */
+  cluster?: string | ReadonlyArray<{ host: string; port: number }>;
   /**
    * Builds the engine's two clients (one for commands, one for pub/sub) instead of `url`: for TLS options,
    * Sentinel, or tests. Spread the `defaults` it is given into the client's options; they make calls fail
@@ -45,7 +52,7 @@ export interface RedisEngineOptions {
   idempotencyTtl?: number;
   /** A node that stops without cleaning up (kill -9) disappears from presence within this many ms; nodes refresh every third of it. @default 30000 */
   presenceTtl?: number;
-  /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) instead of PUBLISH/SUBSCRIBE. @default false */
+  /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) instead of PUBLISH/SUBSCRIBE. @default true with `cluster`, else false */
   sharded?: boolean;
   /** Most ms a Redis command may take before the call fails with EngineUnavailableError (a hung connection). @default 5000 */
   commandTimeout?: number;
@@ -55,6 +62,16 @@ export interface RedisEngineOptions {
   logger?: Logger;
   /** Drives the presence refresh and presence expiry times. @default the system clock */
   clock?: Clock;
+}
+
+/**
+ * Every command the command connection gets in one event-loop turn goes out in one write (ioredis'
+ * auto-pipelining): the publish scripts of concurrent requests, their subscriber and online counts,
+ * presence, history reads. Never on the subscriber connection: it is in subscriber mode, where ioredis writes
+ * a pipeline only once every command of it is accepted, and its (S)SUBSCRIBE replies are matched one by one.
+ */
+function autoPipelining(role: RedisRole): { enableAutoPipelining?: true } {
+  return role === 'command' ? { enableAutoPipelining: true } : {};
 }
 
 /** Most ms `check()` waits for PING. */
@@ -76,8 +93,10 @@ function resolve(o: RedisEngineOptions) {
   if (prefix.length === 0 || /[{}\s]/.test(prefix)) throw new RangeError('createRedisEngine: prefix must be non-empty, without braces or spaces');
   const nodeId = o.nodeId ?? randomBytes(12).toString('base64url');
   if (nodeId.length === 0 || /\s/.test(nodeId)) throw new RangeError('createRedisEngine: nodeId must be non-empty, without spaces');
+  const cluster = o.cluster === undefined ? undefined : typeof o.cluster === 'string' ? parseClusterNodes(o.cluster) : [...o.cluster];
   return {
     url: o.url ?? 'redis://127.0.0.1:6379',
+    cluster,
     prefix,
     nodeId,
     historySize: integer('historySize', o.historySize ?? D.historySize, 0),
@@ -86,7 +105,7 @@ function resolve(o: RedisEngineOptions) {
     historyMetaTtl,
     idempotencyTtl: integer('idempotencyTtl', o.idempotencyTtl ?? D.idempotencyTtl, 1),
     presenceTtl: integer('presenceTtl', o.presenceTtl ?? D.presenceTtl, 30),
-    sharded: o.sharded ?? false,
+    sharded: o.sharded ?? cluster !== undefined,
     commandTimeout: integer('commandTimeout', o.commandTimeout ?? D.commandTimeout, 1),
     logger: o.logger ?? silentLogger(),
     clock: o.clock ?? systemClock,
@@ -112,14 +131,18 @@ export interface RedisEngine extends Engine {
 export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const o = resolve(options);
   const { logger, clock } = o;
-  const make = (role: RedisRole): Redis => {
-    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true };
-    const client = options.redis ? options.redis(role, defaults) : new Redis(o.url, defaults);
+  const make = (role: RedisRole): RedisClient => {
+    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true, ...autoPipelining(role) };
+    const client = options.redis
+      ? options.redis(role, defaults)
+      : o.cluster
+        ? new Cluster(o.cluster, { ...clusterOptions(defaults), ...autoPipelining(role) })
+        : new Redis(o.url, defaults);
     watch(client, role);
     return client;
   };
   // One log line per outage and per recovery, not one per reconnection attempt.
-  const watch = (client: Redis, role: RedisRole): void => {
+  const watch = (client: RedisClient, role: RedisRole): void => {
     let down = false;
     client.on('error', (err: unknown) => {
       if (down) return;

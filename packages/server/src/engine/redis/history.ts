@@ -87,6 +87,8 @@ function parseSnapshot(raw: unknown): Snapshot {
 export class RedisHistory implements History {
   private readonly script = LuaScript.load('history');
   private readonly touchScript = LuaScript.load('touch');
+  /** Position reads issued in this turn, by channel (see `position`). */
+  private readonly positions = new Map<ChannelName, Promise<StreamPosition>>();
 
   constructor(
     private readonly ctx: RedisContext,
@@ -132,9 +134,19 @@ export class RedisHistory implements History {
     return out;
   }
 
-  async position(channel: ChannelName): Promise<StreamPosition> {
-    const s = await this.snapshot(channel, { mode: 'pos' });
-    return { seq: s.seq, epoch: s.epoch };
+  /**
+   * Reads of one channel's position issued in the same event-loop turn share one script call: they would
+   * have run back to back in the same pipeline anyway (the broker's new subscription and the hub's
+   * subscriber read it together).
+   */
+  position(channel: ChannelName): Promise<StreamPosition> {
+    let read = this.positions.get(channel);
+    if (!read) {
+      if (this.positions.size === 0) setImmediate(() => this.positions.clear());
+      read = this.snapshot(channel, { mode: 'pos' }).then((s) => ({ seq: s.seq, epoch: s.epoch }));
+      this.positions.set(channel, read);
+    }
+    return read.then((p) => ({ ...p }));
   }
 
   async recover(channel: ChannelName, since: number, epoch?: string): Promise<Recovery> {

@@ -1,17 +1,16 @@
 import type { ClientId, UserId } from '@herald/protocol';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../util/logger.js';
 import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
 import type { EngineHandlers } from '../types.js';
-import { LuaScript, toHeraldError, type RedisContext } from './client.js';
+import { LuaScript, onSubscriberBack, toHeraldError, TurnSubscriber, type RedisClient, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 
 /** What the Redis inbox needs from its engine. */
 export interface RedisInboxDeps {
   ctx: RedisContext;
   /** The engine's subscriber connection (pub/sub only). */
-  sub: Redis;
+  sub: RedisClient;
   keys: RedisKeys;
   sharded: boolean;
   now: () => number;
@@ -78,7 +77,7 @@ export class RedisInbox implements Inbox {
     };
     d.sub.on(d.sharded ? 'smessageBuffer' : 'messageBuffer', onMessage);
     // The subscriber reconnected: watch again. (Messages published meanwhile wait in the inbox for the next connect.)
-    d.sub.on('ready', () => {
+    onSubscriberBack(d.sub, () => {
       const pubs = [...this.byPub.keys()];
       if (pubs.length > 0) this.command('subscribe', pubs).catch((err: unknown) => d.logger.warn({ err }, 'redis engine: watching inboxes again failed'));
     });
@@ -193,7 +192,7 @@ export class RedisInbox implements Inbox {
   private async command(kind: 'subscribe' | 'unsubscribe', pubs: string[]): Promise<void> {
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await (kind === 'subscribe' ? sub.subscribe(...pubs) : sub.unsubscribe(...pubs));
+      await TurnSubscriber.of(sub).run(kind, pubs);
       return;
     }
     await Promise.all(pubs.map((p) => (kind === 'subscribe' ? sub.ssubscribe(p) : sub.sunsubscribe(p))));

@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { sleep, systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { ENGINE_DEFAULTS } from '../defaults.js';
-import { clientDefaults, whenReady } from './client.js';
+import { clientDefaults, clusterOptions, parseClusterNodes, whenReady, type RedisClient } from './client.js';
 import { RedisKeys } from './keys.js';
 
 /** Why an ingested message could not be published (written to the dead-letter stream with it). */
@@ -23,8 +23,10 @@ export type IngestMessageHandler = (
 export interface RedisIngestOptions {
   /** Redis URL. Unused when `redis` is given. @default 'redis://127.0.0.1:6379' */
   url?: string;
+  /** The nodes of a Redis Cluster to start from, instead of `url` (see the engine's `cluster`). */
+  cluster?: string | ReadonlyArray<{ host: string; port: number }>;
   /** Builds the ingest's clients (three: blocking stream reads, commands, pub/sub) instead of `url`. */
-  redis?: (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber') => Redis;
+  redis?: (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber') => RedisClient;
   /** Key prefix: the stream is `<prefix>:ingest`, the pub/sub channel `<prefix>:publish` (see RedisKeys). @default 'herald' */
   prefix?: string;
   /** This node's id: its consumer name in the group and its leader-lock value. */
@@ -102,16 +104,21 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
   const leaderTtl = options.leaderTtl ?? 5000;
   const block = options.block ?? 2000;
 
-  const make = (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber'): Redis => {
+  const cluster = typeof options.cluster === 'string' ? parseClusterNodes(options.cluster) : options.cluster && [...options.cluster];
+  const make = (role: 'ingest-read' | 'ingest-command' | 'ingest-subscriber'): RedisClient => {
+    const defaults = {
+      ...clientDefaults('command', 10_000, nodeId),
+      connectionName: `herald-${role}-${nodeId}`,
+      // A blocking read holds its connection: no command timeout there.
+      ...(role === 'ingest-read' ? { commandTimeout: block + 5000 } : {}),
+      ...(role === 'ingest-subscriber' ? { autoResubscribe: true } : {}),
+    };
+    // On a Redis Cluster the stream is one key (one slot), and PUBLISH <prefix>:publish reaches every node.
     const client =
       options.redis?.(role) ??
-      new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-        ...clientDefaults('command', 10_000, nodeId),
-        connectionName: `herald-${role}-${nodeId}`,
-        // A blocking read holds its connection: no command timeout there.
-        ...(role === 'ingest-read' ? { commandTimeout: block + 5000 } : {}),
-        ...(role === 'ingest-subscriber' ? { autoResubscribe: true } : {}),
-      });
+      (cluster
+        ? new Cluster(cluster, { ...clusterOptions(defaults), shardedSubscribers: false })
+        : new Redis(options.url ?? 'redis://127.0.0.1:6379', defaults));
     client.on('error', (err: unknown) => logger.debug({ err, role }, 'redis ingest: connection error'));
     return client;
   };

@@ -1,6 +1,6 @@
-import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type ClientId, type UserId } from '@herald/protocol';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisContext } from './client.js';
+import { isCluster, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisLifecycle } from './lifecycle.js';
 import type { NodeId, Presence, PresenceConnection } from '../types.js';
@@ -109,6 +109,23 @@ export class RedisPresence implements Presence {
     return out;
   }
 
+  /**
+   * The channel's subscribers and, for a `user:` channel, the user's connections, as `subscribers` and `online`
+   * count them. The ZCOUNTs are issued now, synchronously, as plain commands: called right after the publish
+   * script, they share its auto-pipelined write and its round trip. Undefined when counting failed.
+   */
+  counts(channel: ChannelName): Promise<{ subscribers: number; online?: number } | undefined> {
+    const min = this.now();
+    const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+    const counted = this.ctx.call('presence counts', (redis) =>
+      Promise.all([redis.zcount(this.keys.members(channel), min, '+inf'), user === undefined ? undefined : redis.zcount(this.keys.user(user), min, '+inf')]),
+    );
+    return counted.then(
+      ([subscribers, online]) => (online === undefined ? { subscribers } : { subscribers, online }),
+      () => undefined,
+    );
+  }
+
   async subscribers(channel: ChannelName): Promise<number> {
     const [count] = await this.ctx.pipeline('presence subscribers', (p) => {
       p.zcount(this.keys.members(channel), this.now(), '+inf');
@@ -120,12 +137,15 @@ export class RedisPresence implements Presence {
     const { pattern, channelOf } = this.keys.membersPattern(prefix);
     const keys: string[] = [];
     await this.ctx.call('presence channels', async (redis) => {
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        keys.push(...batch);
-      } while (cursor !== '0');
+      // On a Redis Cluster every master holds some of the keys: scan each.
+      for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          keys.push(...batch);
+        } while (cursor !== '0');
+      }
     });
     const now = this.now();
     const counts = keys.length === 0 ? [] : await this.ctx.pipeline('presence channels', (p) => keys.forEach((k) => p.zcount(k, now, '+inf')));

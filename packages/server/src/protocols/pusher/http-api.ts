@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PusherCode } from '@herald/protocol';
 import type { Publisher } from '../../delivery/publisher.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { Engine } from '../../engine/types.js';
+import { ClientAbortedError, type HttpRequest, type HttpResponse } from '../../transport/http.js';
 import type { Clock } from '../../util/clock.js';
 import { errorBody, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -142,7 +142,7 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
     return {};
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, url: URL, segments: string[]): Promise<void> => {
+  const serve = async (req: HttpRequest, res: HttpResponse, url: URL, segments: string[]): Promise<void> => {
     const app = d.apps.id(decodeSegment(segments[0] ?? '', 'app_id'));
     if (!app) throw new HeraldError('not_found', 'no such app');
     const parts = segments.slice(1);
@@ -150,7 +150,7 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
     if (!route) throw new HeraldError('not_found', `no Pusher API endpoint at ${url.pathname.slice(0, 100)}`);
     if (req.method !== route.method) throw new HeraldError('method_not_allowed', `${url.pathname.slice(0, 100)} accepts ${route.method}`);
     const body = await readBody(req, d.maxBodySize);
-    const path = (req.url ?? '/').split('?', 1)[0] as string;
+    const path = req.url.split('?', 1)[0] as string;
     const problem = verifyRequest(app, route.method, path, url.searchParams, body, d.clock.now());
     if (problem !== undefined) {
       d.stats.authFailure('pusher_api_signature', { path: path.slice(0, 100), error: problem });
@@ -160,7 +160,7 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
   };
 
   return (req, res) => {
-    const target = req.url ?? '/';
+    const target = req.url;
     if (!target.startsWith('/apps/')) return false;
     let url: URL;
     try {
@@ -176,7 +176,7 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
         send(res, err.status, errorBody(err));
         return;
       }
-      if (err instanceof BodyAborted) {
+      if (err instanceof ClientAbortedError) {
         res.destroy();
         return;
       }
@@ -189,7 +189,7 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function send(res: ServerResponse, status: number, body: string): void {
+function send(res: HttpResponse, status: number, body: string): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -224,27 +224,11 @@ function channelParam(raw: string): string {
   return name;
 }
 
-/** The client went away while its body was being read. */
-class BodyAborted extends Error {}
-
 /** The raw body (its MD5 is signed), at most `max` bytes (413 above). */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+async function readBody(req: HttpRequest, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      const buf = chunk as Buffer;
-      size += buf.length;
-      if (size > max) throw tooLarge(max);
-      chunks.push(buf);
-    }
-  } catch (err) {
-    if (err instanceof HeraldError) throw err;
-    throw new BodyAborted();
-  }
-  return Buffer.concat(chunks, size);
+  return req.body(max);
 }
 
 function tooLarge(max: number): HeraldError {

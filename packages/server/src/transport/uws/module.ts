@@ -19,6 +19,10 @@ export interface UwsResponse {
   writeHeader(key: string, value: string): UwsResponse;
   end(body?: Bytes, closeConnection?: boolean): UwsResponse;
   endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): UwsResponse;
+  tryEnd(fullBodyOrChunk: Bytes, totalSize: number): [boolean, boolean];
+  getWriteOffset(): number;
+  onWritable(handler: (offset: number) => boolean): UwsResponse;
+  close(): UwsResponse;
   onAborted(handler: () => void): UwsResponse;
   onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsResponse;
   cork(cb: () => void): UwsResponse;

@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { rejectionResponse, type Rejection } from '../admission.js';
 import { CloseCode } from '@herald/protocol';
 import type { AddressInfo } from 'node:net';
 import { Drain } from '../../util/drain.js';
 import type { Transport, TransportDeps, UpgradeInfo } from '../types.js';
-import { loadUws, type UwsModule } from './module.js';
-import { createRelay, writeRejection } from './relay.js';
+import { nativeHttp } from './http.js';
+import { loadUws, type UwsModule, type UwsResponse } from './module.js';
 import { UwsSocket, type SocketData } from './socket.js';
 
 /**
@@ -19,6 +20,16 @@ const OVERSIZE_HEADROOM = 1024 * 1024;
 /** uWebSockets.js reads `maxPayloadLength` as a signed 32-bit integer. */
 const MAX_UWS_PAYLOAD = 2 ** 31 - 1;
 
+/** Writes a rejection (status, headers, JSON body) on a uWebSockets.js response. */
+function writeRejection(res: UwsResponse, r: Rejection, close = false): void {
+  const { status, headers, body } = rejectionResponse(r);
+  res.cork(() => {
+    res.writeStatus(status);
+    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+    res.end(body, close);
+  });
+}
+
 /** The uWebSockets.js transport, with the module loaded on demand (see module.ts). */
 export async function createUwsTransport(deps: TransportDeps): Promise<Transport> {
   return uwsTransport(await loadUws(), deps);
@@ -28,32 +39,17 @@ export async function createUwsTransport(deps: TransportDeps): Promise<Transport
  * Serves WebSocket upgrades with uWebSockets.js, which owns the public port: admission in its `upgrade`
  * handler (a refused upgrade gets the same HTTP status and JSON body as with `ws`), per-connection sends
  * corked into one write, backpressure read with `getBufferedAmount` (the connection closes a slow consumer
- * with 4008). Plain HTTP requests are relayed to the gateway's `http.Server` (see relay.ts), which listens
- * on an ephemeral loopback port. `drained` waits for the relayed requests in flight as well as the
- * WebSockets; `terminateAll` ends everything: the WebSockets, the relay's connections and the app.
+ * with 4008). Plain HTTP requests are served natively (http.ts) by the gateway's handler; uWebSockets.js closes
+ * a socket that has not completed a request within its own fixed HTTP idle timeout (10 s), and the
+ * gateway's `http.Server` is not used. `drained` waits for the WebSockets (the gateway waits for its HTTP
+ * requests itself); `terminateAll` ends everything: the WebSockets and the app.
  */
 export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
-  const { server, logger } = deps;
   const app = uws.App();
   const sockets = new Set<UwsSocket>();
   const drain = new Drain(() => sockets.size);
-  let accepting = true;
   let listenSocket: unknown;
   let publicAddress: AddressInfo | undefined;
-  // The gateway's own server listens on loopback for the relay only; a broken relayed request is dropped
-  // whole (Node's default answer would leave the socket half-closed). Public sockets are uWebSockets.js's: it
-  // closes one that has not completed a request within its own fixed HTTP idle timeout (10 s).
-  server.on('clientError', (err: Error, socket: { destroy(): void }) => {
-    logger.debug({ err: err.message }, 'http client error (relay)');
-    socket.destroy();
-  });
-  const relay = createRelay({
-    port: () => (server.address() as AddressInfo).port,
-    accepting: () => accepting,
-    begin: () => drain.begin(),
-    end: () => drain.end(),
-    logger,
-  });
 
   app.ws<SocketData>('/*', {
     compression: 0,
@@ -117,7 +113,7 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       drain.check();
     },
   });
-  app.any('/*', relay.handle);
+  app.any('/*', nativeHttp(deps.http, deps.maxRequestBody));
 
   const closeListen = (): void => {
     if (listenSocket === undefined) return;
@@ -127,13 +123,6 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
 
   return {
     async listen(port, host) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
       listenSocket = await new Promise<unknown>((resolve) => app.listen(host, port, resolve));
       if (!listenSocket) {
         listenSocket = undefined;
@@ -146,14 +135,11 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       return publicAddress;
     },
     stop() {
-      accepting = false;
       closeListen();
     },
     terminateAll() {
-      accepting = false;
       closeListen();
       for (const s of [...sockets]) s.terminate();
-      relay.close();
       app.close();
     },
     get size() {

@@ -7,6 +7,7 @@ import { Drain } from '../../util/drain.js';
 import { rejectionResponse, type Rejection } from '../admission.js';
 import type { SocketListener, Transport, TransportDeps, UpgradeInfo } from '../types.js';
 import { guardHttpServer } from './http-guard.js';
+import { nodeHttp } from './http.js';
 import { WsSocket, wsInternalsUsable } from './socket.js';
 
 /**
@@ -38,6 +39,7 @@ function splitUrl(url: string | undefined): { path: string; query: string } {
 export function createWsTransport(deps: TransportDeps): Promise<Transport> {
   const { server, logger, clock, admission } = deps;
   const guard = guardHttpServer(server, deps.guard, clock, logger);
+  server.on('request', nodeHttp(deps.http));
   // Clients are tracked here rather than by `ws` (clientTracking), whose per-socket close listener would
   // make every socket's close listeners an array.
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload, perMessageDeflate: false, clientTracking: false });

@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+/**
+ * Server CPU per `POST /api/publish` with one message to a user channel (issue 13), measured with
+ * process.cpuUsage() of the server process over N keep-alive requests, for Herald on the `ws` and `uws`
+ * transports (memory engine) and a Socket.IO server doing what bench/src/servers/socketio.ts does.
+ * CPU per request, not throughput: the machine may be busy. Build first (`npx tsc -b packages/server`).
+ *
+ *   node packages/server/scripts/perf-publish.mjs [requests=20000] [kinds=ws,uws,socketio] [rounds=3]
+ *   HERALD_PERF_OTHER_DIST=/path/to/packages/server/dist ... ws@other,uws@other,ws,uws,socketio   before/after
+ *   HERALD_PERF_PROF=1 ...   also writes a --cpu-prof profile of each server into ./perf-prof/
+ *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
+ *                            answers (with Herald's response headers): the floor of each transport
+ * Prints the median and the minimum of the rounds; on a busy machine compare ratios within one run.
+ */
+import { fork } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+const API_KEY = 'perf_api_key_0123456789';
+const self = fileURLToPath(import.meta.url);
+
+async function serve(kind) {
+  const port = 0;
+  let address;
+  if (kind === 'socketio') {
+    const { createServer } = await import('node:http');
+    const { Server } = await import('socket.io');
+    let seq = 0;
+    // bench/src/servers/body.ts + socketio.ts, inlined.
+    const server = createServer((req, res) => {
+      if (req.method !== 'POST' || req.url !== '/publish') {
+        res.writeHead(404).end();
+        return;
+      }
+      new Promise((resolve, reject) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+          try {
+            const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            resolve(Array.isArray(v) ? v : [v]);
+          } catch (err) {
+            reject(err);
+          }
+        });
+        req.on('error', reject);
+      }).then(
+        (items) => {
+          for (const it of items) io.to(it.channel).emit(it.type, { channel: it.channel, payload: it.payload, seq: ++seq });
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`{"published":${items.length}}`);
+        },
+        () => res.writeHead(400).end(),
+      );
+    });
+    const io = new Server(server, { transports: ['websocket'], serveClient: false, perMessageDeflate: false, httpCompression: false });
+    await new Promise((r) => server.listen(port, '127.0.0.1', r));
+    address = server.address().port;
+  } else {
+    // `ws@other` / `uws@other`: the gateway built in HERALD_PERF_OTHER_DIST (another checkout's dist), for before/after in one run.
+    const [transport, other] = kind.split('@');
+    const dist = other === undefined ? new URL('../dist/', import.meta.url).href : `file://${process.env.HERALD_PERF_OTHER_DIST}/`;
+    const { createGateway, createLogger } = await import(`${dist}index.js`);
+    if (process.env.HERALD_PERF_TRIVIAL) {
+      // Diagnosis: the transport with a handler that only reads the body and answers (no gateway work).
+      const { TRANSPORTS } = await import(`${dist}transport/registry.js`);
+      const orig = TRANSPORTS[transport];
+      TRANSPORTS[transport] = (deps) =>
+        orig({
+          ...deps,
+          http: (req, res) => {
+            req.body(1e6).then(() => {
+              if (process.env.HERALD_PERF_TRIVIAL === 'headers') {
+                const body =
+                  '{"results":{"user:1234":{"seq":12,"epoch":"abcdefgh1234","duplicate":false,"subscribers":0,"online":false,"live":false,"stored":false}}}';
+                res.writeHead(200, {
+                  'content-type': 'application/json; charset=utf-8',
+                  'content-length': Buffer.byteLength(body),
+                  'cache-control': 'no-store',
+                  'x-request-id': 'f4b0b8a2-5c3e-4a51-9d3c-2b8f0a6f1e2d',
+                });
+                res.end(body);
+                return;
+              }
+              res.writeHead(200, { 'content-type': 'application/json' });
+              res.end('{"published":1}');
+            });
+          },
+        });
+    }
+    const gateway = await createGateway({
+      port,
+      host: '127.0.0.1',
+      apiKeys: [API_KEY],
+      jwtSecrets: ['perf_jwt_secret_0123456789_0123456789_abcdef'],
+      allowAnonymous: true,
+      logger: createLogger('warn'),
+      transport,
+    });
+    address = gateway.address().port;
+  }
+  process.on('message', (m) => {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send({ cpu: u.user + u.system, sys: u.system });
+    } else if (m === 'exit') process.exit(0);
+  });
+  process.send({ port: address });
+}
+
+function ask(child, what) {
+  return new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send(what);
+  });
+}
+
+async function drive(port, kind, n, concurrency = 16) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const path = kind === 'socketio' ? '/publish' : '/api/publish';
+  let sent = 0;
+  let failed = 0;
+  const one = (i) =>
+    new Promise((resolve) => {
+      const body = JSON.stringify({ channel: `user:${i % 5000}`, type: 'notify', payload: { text: 'hello', n: i } });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${API_KEY}` },
+        },
+        (res) => {
+          if (res.statusCode !== 200) failed++;
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const worker = async () => {
+    while (sent < n) await one(sent++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  if (failed > 0) throw new Error(`${kind}: ${failed} requests failed`);
+}
+
+async function measure(kind, n) {
+  const execArgv = process.env.HERALD_PERF_PROF ? ['--cpu-prof', '--cpu-prof-dir=perf-prof'] : [];
+  const child = fork(self, ['--serve', kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { port } = await new Promise((resolve) => child.once('message', resolve));
+  await drive(port, kind, Math.min(5000, n)); // warm-up (JIT)
+  const b = await ask(child, 'cpu');
+  const t0 = process.hrtime.bigint();
+  await drive(port, kind, n);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e3;
+  const a = await ask(child, 'cpu');
+  child.send('exit');
+  await new Promise((r) => child.once('exit', r));
+  return { us: (a.cpu - b.cpu) / n, sysUs: (a.sys - b.sys) / n, wallUs: wall / n };
+}
+
+if (process.argv[2] === '--serve') {
+  await serve(process.argv[3]);
+} else {
+  const n = Number(process.argv[2] ?? 20000);
+  const kinds = (process.argv[3] ?? 'ws,uws,socketio').split(',');
+  const rounds = Number(process.argv[4] ?? 3);
+  const results = Object.fromEntries(kinds.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) for (const k of kinds) results[k].push(await measure(k, n));
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const base = results['socketio'] ? median(results['socketio'].map((x) => x.us)) : undefined;
+  const baseMin = results['socketio'] ? Math.min(...results['socketio'].map((x) => x.us)) : undefined;
+  for (const k of kinds) {
+    const us = median(results[k].map((x) => x.us));
+    const min = Math.min(...results[k].map((x) => x.us));
+    const wall = median(results[k].map((x) => x.wallUs));
+    const sys = median(results[k].map((x) => x.sysUs));
+    const ratio = base === undefined ? '' : `  ${(us / base).toFixed(2)}x socketio (min ${(min / (baseMin ?? min)).toFixed(2)}x)`;
+    console.log(
+      `${k.padEnd(9)} server CPU ${us.toFixed(1)} us/request (min ${min.toFixed(1)}; runs: ${results[k].map((x) => x.us.toFixed(1)).join(', ')}; system ${sys.toFixed(1)})  wall ${wall.toFixed(1)} us/request${ratio}`,
+    );
+  }
+}

@@ -1,0 +1,247 @@
+#!/usr/bin/env node
+/**
+ * What one publish and one connect cost the server, memory engine against Redis engine, in the same run:
+ * server CPU (process.cpuUsage of the gateway process, the load generator runs apart), Redis commands and
+ * Redis round trips (writes on the command connection; each write is answered as one batch).
+ *
+ *   npx tsc -b packages/server && node packages/server/scripts/redis-cost.mjs [--dist packages/server/dist]
+ *     [--conns 500] [--publishes 3000] [--concurrency 16 | --rate <publishes/s>] [--engines memory,redis]
+ *     [--redis redis://127.0.0.1:6379]
+ *
+ * `--dist` may point at another build (e.g. of main) to compare before and after in one run. Publishes are
+ * single-message `POST /api/publish` to `user:<random>` channels (the PHP shape, keep-alive); connects are a
+ * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive: at saturation (`--concurrency`
+ * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes, createHmac } from 'node:crypto';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+
+const API_KEY = 'cost_api_key_0123456789';
+const SECRET = 'cost_jwt_secret_0123456789_0123456789_abcdef';
+const here = fileURLToPath(import.meta.url);
+
+function jwt(sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub })}`;
+  return `${head}.${createHmac('sha256', SECRET).update(head).digest('base64url')}`;
+}
+
+/** The gateway process: starts, then answers `mark` with its CPU time and Redis counters. */
+async function server() {
+  const dist = process.env.COST_DIST;
+  const mod = await import(pathToFileURL(resolve(dist, 'index.js')).href);
+  const { Redis } = await import('ioredis');
+  const counters = { writes: 0, commands: 0 };
+  let engine;
+  if (process.env.COST_ENGINE === 'redis') {
+    const { createRedisEngine } = await import(pathToFileURL(resolve(dist, 'engine/redis/engine.js')).href);
+    engine = createRedisEngine({
+      url: process.env.COST_REDIS,
+      prefix: `herald-cost-${randomBytes(4).toString('hex')}`,
+      redis: (role, defaults) => {
+        const c = new Redis(process.env.COST_REDIS, defaults);
+        if (role !== 'command') return c;
+        const send = c.sendCommand.bind(c);
+        c.sendCommand = (...a) => {
+          counters.commands += 1;
+          return send(...a);
+        };
+        c.on('connect', () => {
+          const s = c.stream;
+          const write = s.write.bind(s);
+          s.write = (...a) => {
+            counters.writes += 1;
+            return write(...a);
+          };
+        });
+        return c;
+      },
+    });
+  }
+  const gateway = await mod.createGateway({
+    port: 0,
+    apiKeys: [API_KEY],
+    jwtSecrets: [SECRET],
+    logger: mod.silentLogger(),
+    ...(engine ? { engine } : {}),
+  });
+  process.on('message', (m) => {
+    if (m === 'mark') process.send({ cpu: process.cpuUsage(), ...counters });
+    if (m === 'stop') void gateway.close().then(() => process.exit(0));
+  });
+  process.send({ port: gateway.address().port });
+}
+
+function child(dist, engineName, redisUrl) {
+  // COST_PROF=<dir>: the gateway writes a V8 CPU profile there (read it with bench/profile-top.mjs).
+  const execArgv = process.env.COST_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COST_PROF}`] : [];
+  const p = fork(here, ['--server'], { execArgv, env: { ...process.env, COST_DIST: dist, COST_ENGINE: engineName, COST_REDIS: redisUrl } });
+  const waiting = [];
+  p.on('message', (m) => waiting.shift()?.(m));
+  const next = () => new Promise((r) => waiting.push(r));
+  return {
+    ready: next(),
+    mark: () => {
+      const m = next();
+      p.send('mark');
+      return m;
+    },
+    stop: () => new Promise((r) => (p.once('exit', r), p.send('stop'))),
+  };
+}
+
+const diff = (a, b) => ({
+  cpu: b.cpu.user + b.cpu.system - (a.cpu.user + a.cpu.system),
+  writes: b.writes - a.writes,
+  commands: b.commands - a.commands,
+});
+
+const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+
+async function pool(n, concurrency, fn) {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < n) await fn(i++);
+    }),
+  );
+}
+
+async function run(dist, engineName, o) {
+  const srv = child(dist, engineName, o.redis);
+  const { port } = await srv.ready;
+  const sockets = [];
+  let received = 0;
+  /** Publish-to-receive latencies (ms) of the measured publishes (the load generator's clock on both ends). */
+  const latencies = [];
+  let measuring = false;
+  const connect = (i) =>
+    new Promise((ok, fail) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      ws.on('error', fail);
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'connect', token: jwt(`u${i}`), subs: { [`room-${i % 50}`]: {} } })));
+      ws.on('message', (data) => {
+        for (const line of data.toString().split('\n')) {
+          const f = JSON.parse(line);
+          if (f.type === 'connected') ok();
+          else if (f.type === 'n') {
+            received += 1;
+            if (measuring) latencies.push(performance.now() - f.payload.at);
+          }
+        }
+      });
+      sockets.push(ws);
+    });
+  await pool(20, 10, (i) => connect(o.conns + i)); // warm-up
+  let a = await srv.mark();
+  await pool(o.conns, 10, connect);
+  const conn = diff(a, await srv.mark());
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.rate > 0 ? 256 : o.concurrency });
+  const post = (body) =>
+    new Promise((ok, fail) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/publish',
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => (res.statusCode === 200 ? ok(JSON.parse(text)) : fail(new Error(`${res.statusCode} ${text}`))));
+        },
+      );
+      req.on('error', fail);
+      req.end(JSON.stringify(body));
+    });
+  const one = (i) => post({ channel: `user:u${Math.floor(Math.random() * o.conns)}`, type: 'n', payload: { i, at: performance.now(), text: 'hello there' } });
+  let online = 0;
+  await pool(300, o.concurrency, one);
+  const warm = received;
+  a = await srv.mark();
+  measuring = true;
+  const t0 = performance.now();
+  const counted = async (i) => {
+    const r = await one(i);
+    if (Object.values(r.results)[0].online === true) online += 1;
+  };
+  if (o.rate > 0) {
+    // Open loop at a fixed rate (for latency below saturation): publish i is due at i / rate seconds.
+    const sent = [];
+    for (let i = 0; i < o.publishes; i++) {
+      const wait = t0 + (i * 1000) / o.rate - performance.now();
+      if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+      sent.push(counted(i));
+    }
+    await Promise.all(sent);
+  } else {
+    await pool(o.publishes, o.concurrency, counted);
+  }
+  const elapsed = performance.now() - t0;
+  while (received - warm < o.publishes) await new Promise((r) => setTimeout(r, 5));
+  const pub = diff(a, await srv.mark());
+  for (const ws of sockets) ws.terminate();
+  agent.destroy();
+  await srv.stop();
+  if (online !== o.publishes) throw new Error(`only ${online} of ${o.publishes} answers said online: true`);
+  return {
+    connect: { cpuUs: conn.cpu / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
+    publish: {
+      cpuUs: pub.cpu / o.publishes,
+      redisCommands: pub.commands / o.publishes,
+      redisWrites: pub.writes / o.publishes,
+      perSecond: (o.publishes / elapsed) * 1000,
+      p50: pct(latencies, 0.5),
+      p99: pct(latencies, 0.99),
+    },
+  };
+}
+
+if (process.argv.includes('--server')) {
+  await server();
+} else {
+  const { values } = parseArgs({
+    options: {
+      dist: { type: 'string', multiple: true },
+      conns: { type: 'string', default: '500' },
+      publishes: { type: 'string', default: '3000' },
+      concurrency: { type: 'string', default: '16' },
+      rate: { type: 'string', default: '0' },
+      engines: { type: 'string', default: 'memory,redis' },
+      redis: { type: 'string', default: process.env.HERALD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    },
+  });
+  const o = {
+    conns: Number(values.conns),
+    publishes: Number(values.publishes),
+    concurrency: Number(values.concurrency),
+    rate: Number(values.rate),
+    redis: values.redis,
+  };
+  const dists = values.dist ?? [resolve(here, '../../dist')];
+  const f = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+  for (const dist of dists) {
+    const rows = {};
+    for (const e of values.engines.split(',')) rows[e] = await run(dist, e, o);
+    console.log(`\n${dist}`);
+    for (const [e, r] of Object.entries(rows))
+      console.log(
+        `  ${e.padEnd(6)} publish: ${f(r.publish.cpuUs)} us CPU, ${f(r.publish.redisCommands)} cmds, ${f(r.publish.redisWrites)} writes, ${f(r.publish.perSecond)}/s (p50 ${f(r.publish.p50)} ms, p99 ${f(r.publish.p99)} ms)` +
+          ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes`,
+      );
+    if (rows.memory && rows.redis)
+      console.log(
+        `  redis/memory CPU: publish ${f(rows.redis.publish.cpuUs / rows.memory.publish.cpuUs)}x, connect ${f(rows.redis.connect.cpuUs / rows.memory.connect.cpuUs)}x`,
+      );
+  }
+}

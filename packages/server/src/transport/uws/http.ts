@@ -1,0 +1,245 @@
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { bodyTooLarge, ClientAbortedError, type HttpHeaders, type HttpRequest, type HttpRequestHandler, type HttpResponse } from '../http.js';
+import type { UwsRequest, UwsResponse } from './module.js';
+
+/** Headers uWebSockets.js writes itself (`content-length`, `date`) or that say how the connection goes (`connection`). */
+const OWN_HEADERS = new Set(['content-length', 'connection', 'date', 'transfer-encoding', 'keep-alive']);
+
+/** Bodies larger than this go out with `tryEnd`/`onWritable` (backpressure) instead of one `end`. */
+const LARGE_BODY = 64 * 1024;
+
+const statusLines = new Map<number, string>();
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `${status} ${STATUS_CODES[status] ?? ''}`;
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
+const METHODS: Record<string, string> = { get: 'GET', post: 'POST', head: 'HEAD', delete: 'DELETE', put: 'PUT', options: 'OPTIONS', patch: 'PATCH' };
+
+/** The headers `readHeader` fills: set around the synchronous `req.forEach` call (no closure per request). */
+let reading: IncomingHttpHeaders | undefined;
+function readHeader(k: string, v: string): void {
+  const headers = reading as IncomingHttpHeaders;
+  const prev = headers[k];
+  // Node joins repeated headers with ", " (set-cookie aside, which a request does not carry).
+  headers[k] = prev === undefined ? v : `${String(prev)}, ${v}`;
+}
+
+/** The exchange (and body) `corkedEnd` writes: set around the synchronous `res.cork` call. */
+let corking: UwsExchange | undefined;
+let corkingBody: string | Buffer | undefined;
+function corkedEnd(): void {
+  corking?.write(corkingBody);
+}
+
+type Waiter = { max: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
+
+/**
+ * One plain HTTP request served natively by uWebSockets.js: the request (read whole from `req` while it is
+ * valid: the handler's synchronous part) and its response in one object. The body is collected from
+ * `onData` as it arrives (copied: uWebSockets.js reuses the memory), at most `maxBody` bytes before a route
+ * asks for it with a limit. The answer is written corked (one syscall), large bodies with backpressure. After
+ * `onAborted` (the client went away), the uWS response is never touched again: every method is a no-op.
+ */
+export class UwsExchange implements HttpRequest, HttpResponse {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders = {};
+  private address: string | undefined;
+  statusCode = 200;
+  headersSent = false;
+  private aborted = false;
+  private ended = false;
+  private head: HttpHeaders | undefined;
+  /** Headers set before `writeHead`, by lower-case name. */
+  private pending: Record<string, string> | undefined;
+  private closeCbs: (() => void) | Array<() => void> | undefined;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private complete: boolean;
+  private overflow = false;
+  private waiter: Waiter | undefined;
+
+  constructor(
+    private readonly res: UwsResponse,
+    req: UwsRequest,
+    private readonly maxBody: number,
+  ) {
+    const m = req.getMethod();
+    this.method = METHODS[m] ?? m.toUpperCase();
+    const query = req.getQuery();
+    this.url = query ? `${req.getUrl()}?${query}` : req.getUrl();
+    reading = this.headers;
+    req.forEach(readHeader);
+    reading = undefined;
+    const headers = this.headers;
+    const length = headers['content-length'];
+    this.complete = headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+    res.onAborted(() => this.abort());
+    if (!this.complete) res.onData((chunk, isLast) => this.data(chunk, isLast));
+  }
+
+  /** Read from uWebSockets.js when first asked (few routes do), while the response is still valid. */
+  get remoteAddress(): string | undefined {
+    if (this.address === undefined && !this.aborted && !this.ended) this.address = Buffer.from(this.res.getRemoteAddressAsText()).toString();
+    return this.address;
+  }
+
+  body(maxBytes: number): Promise<Buffer> {
+    if (this.aborted) return Promise.reject(new ClientAbortedError());
+    if (this.overflow || this.size > maxBytes) return Promise.reject(bodyTooLarge(maxBytes));
+    if (this.complete) return Promise.resolve(this.whole());
+    return new Promise((resolve, reject) => {
+      this.waiter = { max: maxBytes, resolve, reject };
+    });
+  }
+
+  private whole(): Buffer {
+    const { chunks } = this;
+    const b = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.size);
+    this.chunks = [];
+    return b;
+  }
+
+  private data(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.overflow) return;
+    this.size += chunk.byteLength;
+    const w = this.waiter;
+    if (this.size > (w ? w.max : this.maxBody) || this.ended) {
+      // Too large, or answered already: the rest is not kept (the answer closes the connection).
+      this.overflow = true;
+      this.chunks = [];
+      if (w) {
+        this.waiter = undefined;
+        w.reject(bodyTooLarge(w.max));
+      }
+      return;
+    }
+    this.chunks.push(Buffer.from(new Uint8Array(chunk)));
+    if (!isLast) return;
+    this.complete = true;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve(this.whole());
+    }
+  }
+
+  private abort(): void {
+    this.aborted = true;
+    this.chunks = [];
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.reject(new ClientAbortedError());
+    }
+    this.runClose();
+  }
+
+  /** Runs the close callbacks (once). */
+  runClose(): void {
+    const cbs = this.closeCbs;
+    this.closeCbs = undefined;
+    if (cbs === undefined) return;
+    if (typeof cbs === 'function') cbs();
+    else for (const cb of cbs) cb();
+  }
+
+  onClose(cb: () => void): void {
+    if (this.aborted || this.ended) {
+      cb();
+      return;
+    }
+    const cbs = this.closeCbs;
+    this.closeCbs = cbs === undefined ? cb : typeof cbs === 'function' ? [cbs, cb] : (cbs.push(cb), cbs);
+  }
+
+  setHeader(name: string, value: string): void {
+    if (!this.headersSent) (this.pending ??= {})[name.toLowerCase()] = value;
+  }
+
+  writeHead(status: number, headers?: HttpHeaders): this {
+    if (this.headersSent) return this;
+    this.statusCode = status;
+    this.head = headers;
+    this.headersSent = true;
+    return this;
+  }
+
+  end(body?: string | Buffer): void {
+    if (this.aborted || this.ended) return;
+    this.ended = true;
+    // A body still arriving is not kept from here on.
+    this.chunks = [];
+    // Corked: status, headers and body leave in one write. The callback is one function for every exchange.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- one cork callback for every answer, no closure each
+    corking = this;
+    corkingBody = body;
+    this.res.cork(corkedEnd);
+    corking = undefined;
+    corkingBody = undefined;
+    this.runClose();
+  }
+
+  /** Writes the answer (inside `cork`). */
+  write(body: string | Buffer | undefined): void {
+    const { res, head, pending } = this;
+    res.writeStatus(statusLine(this.statusCode));
+    // A body not read whole is left unread: the connection cannot carry another request.
+    let close = !this.complete;
+    let length: number | undefined;
+    if (pending !== undefined) {
+      for (const k of Object.keys(pending)) {
+        if (head !== undefined && head[k] !== undefined) continue;
+        const v = pending[k] as string;
+        if (!OWN_HEADERS.has(k)) res.writeHeader(k, v);
+        else if (k === 'content-length') length = Number(v);
+        else if (k === 'connection' && v.toLowerCase() === 'close') close = true;
+      }
+    }
+    if (head !== undefined) {
+      for (const k of Object.keys(head)) {
+        const v = String(head[k]);
+        const lower = k.toLowerCase();
+        if (!OWN_HEADERS.has(lower)) res.writeHeader(k, v);
+        else if (lower === 'content-length') length = Number(v);
+        else if (lower === 'connection' && v.toLowerCase() === 'close') close = true;
+      }
+    }
+    if (this.method === 'HEAD') res.endWithoutBody(length ?? (body === undefined ? 0 : Buffer.byteLength(body)), close);
+    else if (body !== undefined && body.length > LARGE_BODY && !close) this.endLarge(typeof body === 'string' ? Buffer.from(body) : body);
+    else res.end(body ?? '', close);
+  }
+
+  /** Writes a large body as the socket takes it (`onWritable`), keeping only what is not sent yet. */
+  private endLarge(body: Buffer): void {
+    const res = this.res;
+    const start = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(body, body.length);
+    if (ok || done) return;
+    res.onWritable((offset) => {
+      if (this.aborted) return true;
+      const [ok2] = res.tryEnd(body.subarray(offset - start), body.length);
+      return ok2;
+    });
+  }
+
+  destroy(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.chunks = [];
+    if (!this.ended) this.res.close();
+    this.runClose();
+  }
+}
+
+/** The handler for `app.any('/*')`: every plain HTTP request, served natively. */
+export function nativeHttp(handler: HttpRequestHandler, maxBody: number): (res: UwsResponse, req: UwsRequest) => void {
+  return (res, req) => {
+    const x = new UwsExchange(res, req, maxBody);
+    handler(x, x);
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * Plain HTTP on both transports, side by side: Node's `http.Server` (`ws`) and uWebSockets.js serving the API
+ * natively (`uws`, transport/uws/http.ts). What the protocol suites do not reach: a client gone mid-body, a
+ * body over the limit while it is still arriving, many requests on one kept-alive connection, a large answer
+ * to a reader that is slow (backpressure), HEAD.
+ */
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import type { GatewayOptions } from '../src/gateway/options.js';
+import { API_KEY, eventually, startGateway } from './helpers.js';
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  localPort: number;
+}
+
+function call(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string | number>; body?: string | string[]; agent?: Agent; slow?: number } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+      const chunks: Buffer[] = [];
+      if (opts.slow !== undefined) {
+        // A slow reader: nothing is read for a while, so the server's writes back up.
+        res.pause();
+        setTimeout(() => res.resume(), opts.slow);
+      }
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), localPort: req.socket?.localPort ?? 0 }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    const parts = opts.body === undefined ? [] : Array.isArray(opts.body) ? opts.body : [opts.body];
+    for (const p of parts) req.write(p);
+    req.end();
+  });
+}
+
+const publishHeaders = (body: string): Record<string, string | number> => ({
+  authorization: `Bearer ${API_KEY}`,
+  'content-type': 'application/json',
+  'content-length': Buffer.byteLength(body),
+});
+
+describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transport) => {
+  const start = (o: GatewayOptions = {}): ReturnType<typeof startGateway> => startGateway({ ...o, transport });
+
+  it('answers many publishes on one kept-alive connection', async () => {
+    const gw = await start();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const body = JSON.stringify({ user: String(i % 7), type: 'notify', payload: { i } });
+      const r = await call(`${gw.http}/api/publish`, { method: 'POST', headers: publishHeaders(body), body, agent });
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body)).toMatchObject({ results: { [`user:${i % 7}`]: { seq: Math.floor(i / 7) + 1, online: false } } });
+      expect(r.headers['x-request-id']).toMatch(/^[\w-]+$/);
+      ports.add(r.localPort);
+    }
+    agent.destroy();
+    expect(ports.size).toBe(1);
+    expect(gw.gateway.stats.published).toBe(200);
+  });
+
+  it('answers 413 to a chunked body that grows past maxBodySize while it arrives, and closes the connection', async () => {
+    const gw = await start({ maxBodySize: 1024 });
+    const r = await call(`${gw.http}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body: ['{"channel":"a","type":"t","payload":{"x":"', 'x'.repeat(2000), '"}}'],
+    });
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'body_too_large', limit: 1024 } });
+    // Node says it closes; uWebSockets.js closes (end with closeConnection) and says so when it decides to.
+    if (transport === 'ws') expect(r.headers.connection).toBe('close');
+    expect(gw.gateway.stats.published).toBe(0);
+  });
+
+  it('answers 413 from the declared Content-Length before reading the body', async () => {
+    const gw = await start({ maxBodySize: 1024 });
+    const body = JSON.stringify({ channel: 'a', type: 't', payload: { x: 'x'.repeat(2000) } });
+    const r = await call(`${gw.http}/api/publish`, { method: 'POST', headers: publishHeaders(body), body });
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'body_too_large' } });
+  });
+
+  it('forgets a request whose client went away mid-body, publishes nothing, and keeps serving', async () => {
+    const gw = await start();
+    const port = gw.gateway.address().port;
+    const socket = connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"channel":"a",`,
+    );
+    await eventually(() => (gw.gateway.httpRequests === 1 ? true : undefined), 'the request arrived');
+    socket.destroy();
+    await eventually(() => (gw.gateway.httpRequests === 0 ? true : undefined), 'the request forgotten');
+    expect(gw.gateway.stats.published).toBe(0);
+    const r = await call(`${gw.http}/healthz`);
+    expect([r.status, r.body]).toEqual([200, '{"status":"ok"}']);
+    await gw.gateway.close();
+  });
+
+  it('writes a large answer whole to a slow reader, and HEAD gets its length without a body', async () => {
+    const gw = await start();
+    const big = 'x'.repeat(8 * 1024 * 1024);
+    gw.gateway.addRoute((req, res) => {
+      if (req.url !== '/big') return false;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': big.length });
+      res.end(big);
+      return true;
+    });
+    const r = await call(`${gw.http}/big`, { slow: 200 });
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(big.length);
+    expect(r.body === big).toBe(true);
+    const head = await call(`${gw.http}/big`, { method: 'HEAD' });
+    expect([head.status, head.headers['content-length'], head.body]).toEqual([200, String(big.length), '']);
+  });
+
+  it('answers a query string, percent-encoded paths and unknown paths as before', async () => {
+    const gw = await start();
+    const online = await call(`${gw.http}/api/online?users=1,2`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(JSON.parse(online.body)).toEqual({ users: { '1': { online: false, connections: 0 }, '2': { online: false, connections: 0 } } });
+    const channel = await call(`${gw.http}/api/channels/room%3A1`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(JSON.parse(channel.body)).toMatchObject({ channel: 'room:1', subscribers: 0 });
+    const dotted = await call(`${gw.http}/api/x/../channels/b`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(JSON.parse(dotted.body)).toMatchObject({ channel: 'b' });
+    const missing = await call(`${gw.http}/nothing-here`);
+    expect([missing.status, JSON.parse(missing.body).error.code]).toEqual([404, 'not_found']);
+  });
+});

@@ -1,0 +1,270 @@
+/**
+ * The Redis engine batches by event-loop turn: the commands issued in one turn (publish scripts, their
+ * counts, presence writes) leave on the command connection as one write, without changing what they do:
+ * answers, order per channel, presence after disconnects, timeouts when Redis stalls. Counts the writes on
+ * the engine's command connection. Needs a Redis (HERALD_TEST_REDIS_URL).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
+import type { PublishOutcome } from '../src/engine/types.js';
+import { RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
+import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
+import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
+import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
+
+afterAll(cleanupRun);
+
+/** Resolves after the current turn and the auto-pipeline it scheduled (setImmediate) have run. */
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+interface CountedNode {
+  engine: RedisEngine;
+  rec: Recorder;
+  /** Writes on the command connection so far. */
+  writes: () => number;
+  /** Writes on the subscriber connection so far. */
+  subWrites: () => number;
+}
+
+describe('redis engine: one write per turn', () => {
+  const open: RedisEngine[] = [];
+  afterEach(async () => {
+    for (const e of open.splice(0)) await e.close();
+  });
+
+  const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL): Promise<CountedNode> => {
+    const writes = { command: 0, subscriber: 0 };
+    const engine = createRedisEngine({
+      prefix: testPrefix(),
+      // A manual clock: no presence refresh or touch runs on its own while writes are counted.
+      clock: new ManualClock(),
+      redis: (role, defaults) => {
+        const c = new Redis(url, defaults);
+        c.on('connect', () => {
+          const s = c.stream;
+          const write = s.write.bind(s) as (...a: unknown[]) => boolean;
+          s.write = ((...a: unknown[]) => {
+            writes[role] += 1;
+            return write(...a);
+          }) as typeof s.write;
+        });
+        return c;
+      },
+      ...opts,
+    });
+    open.push(engine);
+    const rec = new Recorder();
+    await engine.start(rec);
+    // The first publish loads the script (NOSCRIPT, then EVAL): not what is counted below.
+    await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
+    return { engine, rec, writes: () => writes.command, subWrites: () => writes.subscriber };
+  };
+
+  it('sends the publishes of one turn, with their counts, in one write', async () => {
+    const { engine, writes } = await node();
+    const before = writes();
+    const outs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => engine.broker.publish({ channel: `c${i % 3}`, type: 't', payloadJson: `{"i":${i}}`, counts: true })),
+    );
+    // 30 scripts and 30 subscriber counts: one write, one round trip.
+    expect(writes() - before).toBe(1);
+    expect(outs.map((o) => o.seq)).toEqual(Array.from({ length: 30 }, (_, i) => Math.floor(i / 3) + 1));
+    expect(outs.every((o) => o.subscribers === 0 && o.online === undefined)).toBe(true);
+  });
+
+  it('answers online and subscribers for user channels from the publish round trip', async () => {
+    const { engine, writes } = await node();
+    await engine.presence.add({ client: 'a1', user: 'alice' });
+    await engine.presence.add({ client: 'a2', user: 'alice' });
+    await engine.presence.join('user:alice', { client: 'a1', user: 'alice' });
+    const before = writes();
+    const [alice, bob, plain] = await Promise.all([
+      engine.broker.publish({ channel: 'user:alice', type: 't', payloadJson: '{}', counts: true }),
+      engine.broker.publish({ channel: 'user:bob', type: 't', payloadJson: '{}', counts: true }),
+      engine.broker.publish({ channel: 'news', type: 't', payloadJson: '{}' }),
+    ]);
+    expect(writes() - before).toBe(1);
+    expect(alice).toMatchObject({ seq: 1, duplicate: false, subscribers: 1, online: 2 });
+    expect(bob).toMatchObject({ seq: 1, subscribers: 0, online: 0 });
+    // Without `counts` nothing is counted.
+    expect(plain.subscribers).toBeUndefined();
+    expect(plain.online).toBeUndefined();
+  });
+
+  it('keeps each channel in order across turns, as sent, under auto-pipelining', async () => {
+    const { engine, rec } = await node();
+    const channels = ['o1', 'o2', 'o3', 'o4'];
+    for (const c of channels) await engine.broker.subscribe(c);
+    const outs: Array<Promise<PublishOutcome>> = [];
+    for (let turn = 0; turn < 10; turn++) {
+      for (let i = 0; i < 12; i++) outs.push(engine.broker.publish({ channel: channels[i % 4] as string, type: 't', payloadJson: `{"t":${turn},"i":${i}}` }));
+      await nextTurn();
+    }
+    const seqs = (await Promise.all(outs)).map((o) => o.seq);
+    // Issue order is seq order on every channel.
+    for (const k of channels.keys()) expect(seqs.filter((_, j) => j % 4 === k)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    await rec.until((r) => r.messages.length === 120, 'every message back over pub/sub');
+    for (const c of channels) expect(rec.messages.filter((m) => m.channel === c).map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it('sends the presence writes of one turn (many connections) in one write, and disconnects leave nothing behind', async () => {
+    const { engine, writes } = await node();
+    const raw = rawClient();
+    const conns = Array.from({ length: 40 }, (_, i) => ({ client: `k${i}`, user: `u${i % 10}` }));
+    let before = writes();
+    await Promise.all(conns.flatMap((c) => [engine.presence.add(c), engine.presence.join('room', c)]));
+    expect(writes() - before).toBe(1);
+    expect(await engine.presence.subscribers('room')).toBe(40);
+    expect([...(await engine.presence.online(['u0', 'u9', 'nobody'])).values()]).toEqual([4, 4, 0]);
+
+    // Half leave and disconnect in one turn; one connection comes and goes in that same turn.
+    before = writes();
+    const extra = { client: 'brief', user: 'u0' };
+    await Promise.all([
+      ...conns.slice(0, 20).flatMap((c) => [engine.presence.leave('room', c), engine.presence.remove(c)]),
+      engine.presence.add(extra),
+      engine.presence.join('room', extra),
+      engine.presence.leave('room', extra),
+      engine.presence.remove(extra),
+    ]);
+    expect(writes() - before).toBe(1);
+    expect(await engine.presence.subscribers('room')).toBe(20);
+    expect([...(await engine.presence.online(['u0', 'u5'])).values()]).toEqual([2, 2]);
+    expect(await nodeOf(raw, engine.prefix, 'k0')).toBeNull();
+    expect(await nodeOf(raw, engine.prefix, 'brief')).toBeNull();
+    expect(await nodeOf(raw, engine.prefix, 'k39')).toBe(engine.nodeId);
+    // A disconnect without leaving first (a dropped socket) still takes the connection out of its channels.
+    await Promise.all(conns.slice(20).map((c) => engine.presence.remove(c)));
+    expect(await engine.presence.subscribers('room')).toBe(0);
+    expect(await raw.exists(`${engine.prefix}:user:{u0}`, `${engine.prefix}:{room}:members`)).toBe(0);
+  });
+
+  it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {
+    const { engine, rec, subWrites } = await node();
+    const raw = rawClient();
+    const numsub = async (channel: string): Promise<number> => Number(((await raw.pubsub('NUMSUB', `${engine.prefix}:{${channel}}:pub`)) as unknown[])[1]);
+    const before = subWrites();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => engine.broker.subscribe(`t${i}`)));
+    expect(subWrites() - before).toBe(1);
+    expect(await numsub('t0')).toBe(1);
+    expect(await numsub('t19')).toBe(1);
+    // Subscribed and unsubscribed in one turn: gone; the other way round: there.
+    const gone = engine.broker.subscribe('gone');
+    await Promise.all([engine.broker.unsubscribe('gone'), engine.broker.unsubscribe('t1'), engine.broker.subscribe('t1'), gone]);
+    expect(await numsub('gone')).toBe(0);
+    expect(await numsub('t1')).toBe(1);
+    await engine.broker.publish({ channel: 't1', type: 't', payloadJson: '{}' });
+    await rec.until((r) => r.messages.some((m) => m.channel === 't1'), 'a message on t1');
+  });
+
+  it("reads a new subscription's position once for the broker and the first subscriber together", async () => {
+    const { engine, writes } = await node();
+    const before = writes();
+    await engine.broker.subscribe('fresh');
+    // As the hub does: the first subscriber reads the position in the turn the subscription became ready.
+    const [p, again] = await Promise.all([engine.history.position('fresh'), engine.history.position('fresh')]);
+    expect(writes() - before).toBe(1);
+    expect(p).toEqual(again);
+    expect(p.seq).toBe(0);
+    const out = await engine.broker.publish({ channel: 'fresh', type: 't', payloadJson: '{}' });
+    // A later turn reads anew.
+    expect(await engine.history.position('fresh')).toEqual({ seq: 1, epoch: out.epoch });
+  });
+
+  it('does not hang when Redis stalls: every command of the stalled turn times out, and later ones work', async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    try {
+      const { engine } = await node({ commandTimeout: 300 }, proxy.url);
+      proxy.pause();
+      const settled = await Promise.allSettled([
+        engine.broker.publish({ channel: 's', type: 't', payloadJson: '{}', counts: true }),
+        engine.broker.publish({ channel: 's', type: 't', payloadJson: '{}' }),
+        engine.presence.add({ client: 's1', user: 'su' }),
+        engine.history.read('s', { limit: 10 }),
+      ]);
+      for (const s of settled) expect(s.status === 'rejected' && s.reason instanceof EngineTimeoutError).toBe(true);
+      proxy.resume();
+      await waitFor(
+        () =>
+          engine.check().then(
+            () => true,
+            () => false,
+          ),
+        'Redis to answer again',
+      );
+      // Neither the auto-pipeline nor the turn batch stays stuck: scripts with Buffer replies (history) too.
+      const out = await engine.broker.publish({ channel: 's', type: 't', payloadJson: '{}', counts: true });
+      expect(out.subscribers).toBe(0);
+      const page = await engine.history.read('s', { limit: 10 });
+      expect(page.messages.at(-1)?.seq).toBe(out.seq);
+      await engine.presence.add({ client: 's2', user: 'su' });
+      expect((await engine.presence.online(['su'])).get('su')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('redis engine through the gateway', () => {
+  it('answers online for user channels and hands a turn of pub/sub arrivals to one flush', async () => {
+    const gw = await startGateway({ engine: createRedisEngine({ url: REDIS_URL, prefix: testPrefix() }) });
+    const { client } = await TestClient.connect(gw.ws, { token: await token({ sub: 'alice' }), batch: true, subs: { room: {} } });
+    const r = await api(gw.http, 'POST', '/api/publish', [
+      { channel: 'user:alice', type: 'n', payload: {} },
+      { channel: 'user:bob', type: 'n', payload: {} },
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.body[0].results['user:alice']).toMatchObject({ seq: 1, subscribers: 1, online: true });
+    expect(r.body[1].results['user:bob']).toMatchObject({ seq: 1, subscribers: 0, online: false });
+    await client.waitMessages('user:alice', 1);
+
+    // Ten publishes in one turn: Redis answers them in one read of the subscriber connection, and the hub
+    // flushes them together (a `batch` client gets them in one WebSocket message).
+    const rawBefore = client.raw.length;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => gw.gateway.engine.broker.publish({ channel: 'room', type: 'n', payloadJson: `{"i":${i}}` })));
+    await client.waitMessages('room', 10);
+    expect(client.raw.length - rawBefore).toBe(1);
+  });
+});
+
+describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
+  it('gives each call its own results and its own failure, also across pipelines split at TURN_BATCH_COMMANDS', async () => {
+    const prefix = testPrefix();
+    const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
+    onCleanup(() => redis.disconnect());
+    const ctx = new RedisContext(redis, new ManualClock());
+    await ctx.whenReady(5000);
+    await redis.set(`${prefix}:str`, 'x');
+    const big = TURN_BATCH_COMMANDS - 1;
+    const [a, b, wrong, thrown, empty, c] = await Promise.allSettled([
+      ctx.pipeline('a', (p) => {
+        for (let i = 0; i < big; i++) p.incr(`${prefix}:a`);
+      }),
+      ctx.pipeline('b', (p) => {
+        p.incr(`${prefix}:b`);
+        p.incr(`${prefix}:b`);
+      }),
+      // WRONGTYPE: this call fails, the others of the turn do not.
+      ctx.pipeline('wrong', (p) => {
+        p.incr(`${prefix}:c`);
+        p.zadd(`${prefix}:str`, 1, 'm');
+      }),
+      ctx.pipeline('thrown', () => {
+        throw new Error('a bug in build');
+      }),
+      ctx.pipeline('empty', () => undefined),
+      ctx.pipeline('c', (p) => p.incr(`${prefix}:c`)),
+    ]);
+    expect(a.status === 'fulfilled' && a.value.length === big && a.value.at(-1) === big).toBe(true);
+    expect(b).toEqual({ status: 'fulfilled', value: [1, 2] });
+    expect(wrong.status === 'rejected' && wrong.reason instanceof HeraldError).toBe(true);
+    expect(thrown.status === 'rejected' && thrown.reason instanceof EngineUnavailableError).toBe(true);
+    expect(empty).toEqual({ status: 'fulfilled', value: [] });
+    // Order kept: the INCR of `wrong` ran before this one.
+    expect(c).toEqual({ status: 'fulfilled', value: [2] });
+    ctx.close();
+    await expect(ctx.pipeline('closed', (p) => p.incr(`${prefix}:a`))).rejects.toBeInstanceOf(EngineUnavailableError);
+  });
+});
