@@ -324,6 +324,34 @@ describe('Redis engine, several gateway processes', () => {
       expect(dms.map((f) => f['payload'])).toEqual([{ k: 1 }, { k: 2 }]);
     }
 
+    // One /metrics and one /api/stats for the machine, whichever worker answers (asked several times: both do).
+    const published = 2 + 4 * 2;
+    const perWorker = [...perNode.values()].sort((a, b) => a - b);
+    for (let round = 0; round < 4; round++) {
+      const m = await api(h.http, 'GET', '/metrics');
+      expect(m.status).toBe(200);
+      const text = m.body as string;
+      const series = (name: string): Array<{ labels: string; value: number }> =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+          .map((l) => ({ labels: l.slice(name.length, l.lastIndexOf(' ')), value: Number(l.slice(l.lastIndexOf(' ') + 1)) }));
+      const conn = series('herald_connections');
+      expect(conn.length, text).toBe(2);
+      expect(conn.every((c) => /worker="\d+"/.test(c.labels))).toBe(true);
+      expect(conn.map((c) => c.value).sort((a, b) => a - b)).toEqual(perWorker);
+      expect(conn.reduce((a, c) => a + c.value, 0)).toBe(N);
+      expect(series('herald_event_loop_lag_seconds')).toHaveLength(2);
+      // Counters are summed into one series per label set, without a worker label.
+      expect(series('herald_messages_published_total')).toEqual([{ labels: expect.not.stringContaining('worker') as string, value: published }]);
+      expect(series('herald_connections_opened_total').map((c) => c.value)).toEqual([N]);
+      expect(series('herald_info')).toHaveLength(1);
+      const st = await api(h.http, 'GET', '/api/stats');
+      expect(st.status).toBe(200);
+      expect(st.body).toMatchObject({ workers: 2, connections: N, subscriptions: 2 * N, published, connectionsOpened: N });
+      expect(st.body.topChannels[0]).toEqual({ channel, subscribers: N });
+    }
+
     const closes = conns.map((c) => c.client.closed(WAIT));
     const exit = h.exited();
     expect(h.proc.kill('SIGTERM')).toBe(true);

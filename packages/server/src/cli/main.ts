@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createHmac, randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
 import { redisTarget, startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
@@ -13,6 +13,7 @@ import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
 import { statsCommand, STATS_HELP } from './commands/stats.js';
 import { tokenCommand, TOKEN_HELP } from './commands/token.js';
 import { webhooksCommand, WEBHOOKS_HELP } from './commands/webhooks.js';
+import { joinMachineView, serveMachineView } from './workers.js';
 
 /** A line `prepareOptions` wants logged once the logger exists. */
 export interface StartupNote {
@@ -176,10 +177,12 @@ function onSignals(logger: Logger, deadlineMs: number, stop: () => Promise<void>
 }
 
 /** The primary of `--workers N`: forks the workers, restarts none, and stops them all on a signal. */
-function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, deadlineMs: number): void {
+function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, deadlineMs: number, node: string): void {
   // Workers run the same command line; a development key generated here is handed down so all share it.
   if (devApiKey !== undefined) process.env['HERALD_DEV_API_KEY'] = devApiKey;
   let listening = 0;
+  // One /metrics and one /api/stats for the machine: whichever worker is asked collects every worker's through here.
+  serveMachineView(node);
   for (let i = 0; i < n; i++) cluster.fork();
   cluster.on('listening', (worker, address) => {
     listening += 1;
@@ -284,7 +287,7 @@ async function main(argv: string[]): Promise<void> {
         ),
       );
     }
-    runPrimary(workers, logger, prepared.devApiKey, deadline);
+    runPrimary(workers, logger, prepared.devApiKey, deadline, config.node.nodeId ?? hostname());
     return;
   }
 
@@ -307,6 +310,7 @@ async function main(argv: string[]): Promise<void> {
     });
   }
   const { gateway } = await starting;
+  if (cluster.isWorker) joinMachineView(gateway);
   const { address, port } = gateway.address();
   const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   if (prepared.devApiKey !== undefined && cluster.isPrimary) {

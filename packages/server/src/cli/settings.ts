@@ -530,7 +530,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_WORKERS',
     flag: '--workers',
     type: 'int',
-    description: 'Gateway processes sharing the port (each a full node; needs the Redis engine above 1).',
+    description:
+      'Gateway processes sharing the port (each a full node; needs the Redis engine above 1). One `/metrics` and one `/api/stats` answer for all of them (summed; per-worker gauges labelled `worker`).',
     defaultNote: 'the number of cores with Redis, 1 without',
   },
   {

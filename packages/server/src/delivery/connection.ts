@@ -5,6 +5,7 @@ import type { InboxMessage } from '../engine/inbox.js';
 import type { Socket, SocketListener } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { FramesMemo } from '../util/frames-memo.js';
+import { SmallMap } from '../util/small-map.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import type { CloseReason, ProtocolHandler } from './protocol.js';
 import type { EventIds, Stats } from './stats.js';
@@ -84,7 +85,7 @@ export class Connection implements SocketListener {
   /** Whether the connection was registered under its user and in presence (see Hub.register). */
   registered = false;
   /** This connection's subscriptions by channel, live or being set up; maintained by the hub. */
-  readonly subs = new Map<ChannelName, Subscription>();
+  readonly subs = new SmallMap<ChannelName, Subscription>();
   readonly presence: PresenceConnection;
   lastSeen: number;
   lastPing = 0;
@@ -103,7 +104,8 @@ export class Connection implements SocketListener {
   /** Frames queued for the next flush (NO_FRAMES, shared and never written to, while there are none). */
   private queue: Buffer[] = NO_FRAMES;
   private queued = false;
-  private readonly bucket: TokenBucket;
+  /** The frame rate limit; dropped while full (an idle connection: see `settle`) and made again on the next frame. */
+  private bucket: TokenBucket | undefined;
 
   constructor(
     readonly id: ClientId,
@@ -115,7 +117,6 @@ export class Connection implements SocketListener {
     const now = deps.clock.now();
     this.lastSeen = now;
     this.connectDeadline = now + deps.limits.connectTimeout;
-    this.bucket = new TokenBucket(deps.limits.clientRate, deps.limits.clientBurst, now);
     this.presence = { client: id, user: null };
   }
 
@@ -135,12 +136,21 @@ export class Connection implements SocketListener {
     if (this.state === 'closed') return;
     const now = this.deps.clock.now();
     this.lastSeen = now;
-    if (!this.bucket.take(now)) {
+    const bucket = (this.bucket ??= new TokenBucket(this.deps.limits.clientRate, this.deps.limits.clientBurst, now));
+    if (!bucket.take(now)) {
       this.deps.stats.drop('rate_limited', 1, this.ids());
       this.closeFor('rate_limited', 'rate limit exceeded');
       return;
     }
     this.handler.message(data, binary);
+  }
+
+  /**
+   * Forgets the rate limit's bucket once it is full again: a full bucket made anew is the same bucket, and an
+   * idle connection then holds none (the heartbeat sweep calls this).
+   */
+  settle(now: number): void {
+    if (this.bucket?.full(now) === true) this.bucket = undefined;
   }
 
   pong(): void {

@@ -10,7 +10,8 @@ const SWEEP_CLOSE_GRACE_MS = 1000;
  * - silent for longer than its protocol's idle timeout: closed (`no_heartbeat`; native 4002), the socket
  *   destroyed after a short grace;
  * - quiet for a ping interval: pinged, the way its protocol pings;
- * - credential expired while connected: closed (`token_expired`; native 4401), so the client refreshes it.
+ * - credential expired while connected: closed (`token_expired`; native 4401), so the client refreshes it;
+ * - idle with its frame rate limit full again: the limit's bucket forgotten (memory per idle connection).
  */
 export function sweep(connections: Iterable<Connection>, now: number): void {
   for (const conn of connections) {
@@ -29,6 +30,7 @@ export function sweep(connections: Iterable<Connection>, now: number): void {
         const silent = now - conn.lastSeen;
         if (silent > idleTimeout) conn.closeFor('no_heartbeat', 'no heartbeat', SWEEP_CLOSE_GRACE_MS);
         else if (silent >= pingInterval && now - conn.lastPing >= pingInterval) conn.ping(now);
+        conn.settle(now);
         break;
       }
       default:

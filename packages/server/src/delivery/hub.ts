@@ -10,9 +10,14 @@ import type { Stats } from './stats.js';
 import type { PreparedSubscription } from './subscription.js';
 import type { InboxDelivery } from './inbox.js';
 import type { InboxMessage } from '../engine/inbox.js';
+import { addTo, holds, removeFrom, sizeOf, valuesOf, withoutValue, withValue, type OneOrSet } from '../util/one-or-set.js';
+
+/** What a channel entry's `ready` becomes once the engine subscription is active. */
+const SUBSCRIBED: Promise<void> = Promise.resolve();
 
 interface ChannelEntry {
-  subs: Set<Subscription>;
+  /** The local subscribers: the one subscription (most channels: a user's), a Set only from the second on. */
+  subs: OneOrSet<Subscription> | undefined;
   /**
    * The epoch every subscriber of this node knows, or null when unknown or mixed (a new channel, or a
    * subscriber that learned another epoch): the next message then checks each subscriber.
@@ -51,7 +56,8 @@ export interface Subscriptions {
 export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   private readonly channels = new Map<ChannelName, ChannelEntry>();
   readonly connections = new Map<ClientId, Connection>();
-  private readonly users = new Map<UserId, Set<Connection>>();
+  /** A user's connections on this node: the one connection, a Set only from the second one on. */
+  private readonly users = new Map<UserId, OneOrSet<Connection>>();
   private dirty: Connection[] = [];
   private readonly pacer: FlushPacer;
 
@@ -84,7 +90,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       return;
     }
     const exclude = msg.exclude;
-    for (const sub of entry.subs) {
+    for (const sub of valuesOf(entry.subs)) {
       if (exclude !== undefined && sub.conn.id === exclude) continue;
       if (sub.held !== null) sub.held.push(msg);
       else sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
@@ -95,7 +101,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   /** Counts a fan-out, and times it when the publish was sampled (see LatencySampler). */
   private delivered(entry: ChannelEntry, msg: EngineMessage): void {
     if (!entry.counted) return;
-    this.stats.delivered += entry.subs.size;
+    this.stats.delivered += sizeOf(entry.subs);
     if (this.stats.latency.size > 0) this.stats.latency.delivered(msg.channel);
   }
 
@@ -107,7 +113,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
    */
   private epochChanged(entry: ChannelEntry, msg: EngineMessage): void {
     entry.epoch = msg.epoch;
-    for (const sub of entry.subs) {
+    for (const sub of valuesOf(entry.subs)) {
       if (msg.exclude !== undefined && sub.conn.id === msg.exclude) continue;
       if (sub.held !== null) {
         sub.held.push(msg);
@@ -134,7 +140,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
 
   inbox(msg: InboxMessage): void {
     const conns = this.users.get(msg.user);
-    if (conns) this.inboxes?.deliver(msg, conns);
+    if (conns) this.inboxes?.deliver(msg, valuesOf(conns));
   }
 
   disconnect(target: DisconnectTarget): number {
@@ -143,7 +149,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       const c = this.connections.get(target.client);
       if (c) victims.push(c);
     } else if (target.user !== undefined) {
-      victims.push(...(this.users.get(target.user) ?? []));
+      victims.push(...valuesOf(this.users.get(target.user)));
     }
     for (const c of victims) c.closeFor('disconnected', target.reason, undefined, target.code);
     return victims.length;
@@ -174,16 +180,19 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     conn.registered = true;
     const user = conn.identity.user;
     if (user !== null) {
-      let set = this.users.get(user);
-      if (!set) this.users.set(user, (set = new Set()));
-      set.add(conn);
+      addTo(this.users, user, conn);
       // The node takes the user's new inbox messages while it has a connection of the user. A second connection
       // waits for the first one's watch too: its inbox replay must not start before live messages can arrive.
       if (this.inboxes) {
         let watching = this.watching.get(user);
         if (!watching) {
-          watching = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
-          this.watching.set(user, watching);
+          const started = this.engine.inbox.watch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox watch failed'));
+          this.watching.set(user, started);
+          // Settled: the shared settled promise instead (one object less per idle user).
+          void started.then(() => {
+            if (this.watching.get(user) === started) this.watching.set(user, SUBSCRIBED);
+          });
+          watching = started;
         }
         await watching;
       }
@@ -197,9 +206,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     conn.subs.clear();
     const user = conn.identity.user;
     if (user !== null && conn.registered) {
-      const set = this.users.get(user);
-      set?.delete(conn);
-      if (set?.size === 0) {
+      if (removeFrom(this.users, user, conn)) {
         this.users.delete(user);
         this.watching.delete(user);
         if (this.inboxes) void this.engine.inbox.unwatch(user).catch((err: unknown) => this.logger.warn({ err, user }, 'inbox unwatch failed'));
@@ -231,15 +238,21 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
           this.stats.limited('new_channels', conn.ids({ channel }));
           throw new HeraldError('too_many_channels', 'new channels are arriving faster than the limit; retry later');
         }
-        const created: ChannelEntry = { subs: new Set(), epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
-        // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
-        created.ready.catch(() => {
-          if (this.channels.get(channel) === created) this.channels.delete(channel);
-        });
+        const created: ChannelEntry = { subs: undefined, epoch: null, ready: this.engine.broker.subscribe(channel), counted: !isGatewayChannel(channel) };
+        created.ready.then(
+          // Settled: the shared settled promise instead (one object less per idle channel).
+          () => {
+            created.ready = SUBSCRIBED;
+          },
+          // A failed engine subscribe must not poison the channel forever: the next subscriber retries.
+          () => {
+            if (this.channels.get(channel) === created) this.channels.delete(channel);
+          },
+        );
         this.channels.set(channel, created);
         entry = created;
       }
-      entry.subs.add(sub);
+      entry.subs = withValue(entry.subs, sub);
     } else {
       // A repeated subscribe (a new position to recover from): hold live messages back again, from none.
       sub.held = [];
@@ -318,9 +331,10 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     sub.held = null;
     const { channel, conn } = sub;
     const entry = this.channels.get(channel);
-    if (entry?.subs.delete(sub)) {
+    if (entry !== undefined && holds(entry.subs, sub)) {
+      entry.subs = withoutValue(entry.subs, sub);
       void this.engine.presence.leave(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence leave failed'));
-      if (entry.subs.size === 0) {
+      if (entry.subs === undefined) {
         this.channels.delete(channel);
         void this.engine.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'engine unsubscribe failed'));
       }
@@ -336,7 +350,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
 
   /** Local subscriber count of a channel. */
   localSubscribers(channel: ChannelName): number {
-    return this.channels.get(channel)?.subs.size ?? 0;
+    return sizeOf(this.channels.get(channel)?.subs);
   }
 
   /** Open connections on this node by protocol name. O(connections): for scrapes and dashboards. */
@@ -363,7 +377,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     for (const [channel, entry] of this.channels) {
       if (prefix !== '' && !channel.startsWith(prefix)) continue;
       let n = 0;
-      for (const sub of entry.subs) if (sub.conn.state === 'open') n += 1;
+      for (const sub of valuesOf(entry.subs)) if (sub.conn.state === 'open') n += 1;
       if (n > 0) all.push({ channel, subscribers: n });
     }
     all.sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));

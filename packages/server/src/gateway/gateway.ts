@@ -23,6 +23,7 @@ import { createApiRoutes } from '../http/api-routes.js';
 import { inboxRoutes } from '../http/inbox-routes.js';
 import { createDemoRoute } from '../http/demo.js';
 import { createHttpHandler, type RouteHook } from '../http/handler.js';
+import type { MachineView } from '../observability/aggregate.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createOperations } from '../observability/operations.js';
 import type { NodeSnapshot } from '../observability/snapshot.js';
@@ -55,6 +56,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** This node's stats now (what `GET /api/stats` answers and the admin channel carries). */
   snapshot(): NodeSnapshot;
+  /** A worker of `--workers N`: `/metrics` and `/api/stats` answer for the whole machine through `view`. */
+  useMachine(view: MachineView): void;
   /** Other protocols' channel namespaces (Pusher apps), for publishes with an `app` field. */
   readonly namespaces: ChannelNamespaces;
   /** Publishes validated items exactly as `POST /api/publish` does (used by the Redis ingest). */
@@ -218,10 +221,12 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const server = createServer();
 
   // ---- the transport ----
+  // One object for every connection (not one each: it is per idle connection memory).
+  const connectionDeps = { host: hub, limits, stats, clock };
   const onSocket: OnSocket = (socket, info) => {
     // Admission accepted the path, so a protocol serves it.
     const protocol = protocolFor(info.path) as Protocol;
-    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, { host: hub, limits, stats, clock });
+    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, connectionDeps);
     conn.protocol = protocol.name;
     conn.handler = protocol.open(conn, info);
     hub.add(conn);
@@ -313,6 +318,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     nodeId,
     metrics: ops.metrics,
     snapshot: ops.snapshot,
+    useMachine: ops.useMachine,
     publisher,
     namespaces,
     webhooks,

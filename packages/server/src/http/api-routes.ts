@@ -29,7 +29,7 @@ export interface ApiRoutesDeps {
   engine: Engine;
   hub: Hub;
   publisher: Publisher;
-  ops: Pick<Operations, 'snapshot' | 'series'>;
+  ops: Pick<Operations, 'stats' | 'series'>;
   maxBodySize: number;
   maxPublishChannels: number;
   /** This node's id (in `GET /api/channels`). */
@@ -149,8 +149,8 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
         method: 'GET',
         handler: async (_req, url) => {
           const withSeries = ['1', 'true'].includes(url.searchParams.get('series') ?? '');
-          const snapshot = deps.ops.snapshot();
-          return Promise.resolve([200, JSON.stringify(withSeries ? { ...snapshot, series: deps.ops.series() } : snapshot)]);
+          const snapshot = await deps.ops.stats();
+          return [200, JSON.stringify(withSeries ? { ...snapshot, series: deps.ops.series() } : snapshot)];
         },
       },
     ],

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CLIENT_PUBLISH_OUTCOMES, PUBLISH_HOOK_RESULTS, type Stats } from '../delivery/stats.js';
 import type { EngineUsage } from '../engine/types.js';
@@ -27,8 +28,12 @@ export interface Metrics {
   readonly registry: Registry;
   /** `Content-Type` of `render()`. */
   readonly contentType: string;
-  /** The text exposition format. */
+  /** The text exposition format: this process's, or the machine's once `useMachine` was called. */
   render(): Promise<string>;
+  /** This process's registry, whatever `useMachine` says. */
+  renderLocal(): Promise<string>;
+  /** A worker of `--workers N`: `render()` answers for the whole machine through `machine`. */
+  useMachine(machine: () => Promise<string>): void;
   /** Records one engine check (`/readyz`, the periodic probe): its round trip and whether it passed. */
   engineCheck(seconds: number, ok: boolean): void;
 }
@@ -370,10 +375,29 @@ export function createMetrics(src: MetricsSource): Metrics {
     },
   });
 
+  // Event-loop delay since the previous scrape (per worker with --workers: the `worker` label).
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
+  new Gauge({
+    name: 'herald_event_loop_lag_seconds',
+    help: 'Event-loop delay of this process since the previous scrape: the 99th percentile (how long a ready callback waited).',
+    registers,
+    collect() {
+      const p99 = loop.count === 0 ? 0 : loop.percentile(99);
+      this.set(p99 / 1e9);
+      loop.reset();
+    },
+  });
+
+  let machine: (() => Promise<string>) | undefined;
   return {
     registry,
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    render: () => (machine === undefined ? registry.metrics() : machine()),
+    renderLocal: () => registry.metrics(),
+    useMachine(m) {
+      machine = m;
+    },
     engineCheck(seconds, ok) {
       roundTrip.observe({ engine: src.engine }, seconds);
       up.set({ engine: src.engine }, ok ? 1 : 0);

@@ -5,6 +5,7 @@ import type { Engine } from '../engine/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { WebhookStats } from '../webhooks/stats.js';
+import type { MachineView } from './aggregate.js';
 import { createAdminFeed } from './admin-feed.js';
 import { probeEngine, readiness } from './health.js';
 import { LogLimiter } from './log-limiter.js';
@@ -47,6 +48,10 @@ export interface Operations {
   readiness(): Promise<[number, string]>;
   /** This node's stats now. */
   snapshot(): NodeSnapshot;
+  /** What `GET /api/stats` answers: this node's stats, or the machine's (every worker) after `useMachine`. */
+  stats(): Promise<NodeSnapshot>;
+  /** A worker of `--workers N`: `/metrics` and `/api/stats` answer for the whole machine through `view`. */
+  useMachine(view: MachineView): void;
   /** The last minutes of rates, one point per second. */
   series(): SeriesPoint[];
   /** Starts the once-a-second timer. */
@@ -132,6 +137,8 @@ export function createOperations(deps: OperationsDeps): Operations {
     }
   };
 
+  let machine: MachineView | undefined;
+
   let ticks = 0;
   let timer: TimerHandle | undefined;
   const tick = (): void => {
@@ -148,6 +155,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     metrics,
     readiness: () => readiness({ engine, node, shuttingDown: deps.isShuttingDown(), stats, metrics }),
     snapshot,
+    stats: () => (machine === undefined ? Promise.resolve(snapshot()) : machine.snapshot()),
+    useMachine(view) {
+      machine = view;
+      metrics.useMachine(() => view.metrics());
+    },
     series: () => rates.points(),
     start() {
       if (timer !== undefined) return;

@@ -32,6 +32,8 @@ export interface NodeSnapshot {
   time: number;
   /** Seconds since the gateway started. */
   uptime: number;
+  /** With `--workers N`: how many worker processes answered; the counts below are their sums. */
+  workers?: number;
   connections: number;
   /** Open connections by wire protocol (native, pusher). */
   protocols: Record<string, number>;

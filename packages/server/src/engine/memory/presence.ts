@@ -1,24 +1,13 @@
 import type { ChannelName, ClientId, UserId } from '@herald/protocol';
 import type { Presence, PresenceConnection } from '../types.js';
+import { addTo, removeFrom, sizeOf, type OneOrSet } from '../../util/one-or-set.js';
 import type { MemoryLifecycle } from './lifecycle.js';
-
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(value);
-}
-
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(value);
-  if (set.size === 0) map.delete(key);
-}
 
 /** Presence for one process: users and channel members kept in maps. */
 export class MemoryPresence implements Presence {
-  private readonly users = new Map<UserId, Set<ClientId>>();
-  private readonly members = new Map<ChannelName, Set<ClientId>>();
+  // A user's connections and a channel's members: one client id, a Set only from the second one on.
+  private readonly users = new Map<UserId, OneOrSet<ClientId>>();
+  private readonly members = new Map<ChannelName, OneOrSet<ClientId>>();
 
   /** @param lifecycle told of every change when webhooks want lifecycle events */
   constructor(private readonly lifecycle?: MemoryLifecycle) {}
@@ -48,11 +37,11 @@ export class MemoryPresence implements Presence {
   }
 
   online(users: readonly UserId[]): Promise<Map<UserId, number>> {
-    return Promise.resolve(new Map(users.map((u) => [u, this.users.get(u)?.size ?? 0])));
+    return Promise.resolve(new Map(users.map((u) => [u, sizeOf(this.users.get(u))])));
   }
 
   subscribers(channel: ChannelName): Promise<number> {
-    return Promise.resolve(this.members.get(channel)?.size ?? 0);
+    return Promise.resolve(sizeOf(this.members.get(channel)));
   }
 
   channels(prefix: string, limit: number): Promise<ChannelName[]> {

@@ -238,7 +238,13 @@ export class NativeHandler implements ProtocolHandler {
   }
 
   private serial(task: () => Promise<void>): void {
-    this.work = this.work.then(() => (this.conn.state === 'open' ? task() : undefined)).catch((err: unknown) => this.internalError(err));
+    const work = this.work.then(() => (this.conn.state === 'open' ? task() : undefined)).catch((err: unknown) => this.internalError(err));
+    this.work = work;
+    // Once done and nothing queued after it, back to the shared IDLE: an idle connection keeps no promise.
+    const idle = (): void => {
+      if (this.work === work) this.work = IDLE;
+    };
+    void work.then(idle, idle);
   }
 
   private async connect(frame: ConnectFrame): Promise<void> {

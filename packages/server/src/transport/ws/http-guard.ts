@@ -69,8 +69,17 @@ export function guardHttpServer(server: Server, o: SocketGuardOptions, clock: Cl
     socket.destroy();
   };
 
+  // Shared by every socket (`this` is the socket), not made per connection: a WebSocket lives long, and
+  // closures per socket would be memory per idle connection. Removed once the socket is upgraded.
+  function onSocketError(this: Duplex, err: Error): void {
+    logger.debug({ err: err.message }, 'http socket error');
+  }
+  function onSocketClose(this: Duplex): void {
+    forget(this);
+  }
+
   const onConnection = (socket: NetSocket): void => {
-    socket.on('error', (err) => logger.debug({ err: err.message }, 'http socket error'));
+    socket.on('error', onSocketError);
     const ip = normalizeIp(socket.remoteAddress ?? '');
     if (!o.isTrustedProxy(ip) && (perIp.get(ip) ?? 0) >= o.maxPendingPerIp) {
       o.dropped('pending_per_ip');
@@ -94,7 +103,7 @@ export function guardHttpServer(server: Server, o: SocketGuardOptions, clock: Cl
     }
     sockets.set(socket, { ip, deadline: clock.now() + o.requestTimeout, requests: new Set() });
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-    socket.once('close', () => forget(socket));
+    socket.on('close', onSocketClose);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -140,7 +149,12 @@ export function guardHttpServer(server: Server, o: SocketGuardOptions, clock: Cl
   const timer = clock.setInterval(sweep, Math.max(10, Math.min(1000, Math.floor(o.requestTimeout / 4))));
 
   return {
-    upgraded: forget,
+    upgraded(socket) {
+      forget(socket);
+      // The WebSocket library listens for the socket's errors and close from now on.
+      socket.off('error', onSocketError);
+      socket.off('close', onSocketClose);
+    },
     get size() {
       return sockets.size;
     },

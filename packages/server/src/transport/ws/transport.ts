@@ -20,6 +20,10 @@ function rejectUpgrade(socket: Duplex, r: Rejection): void {
   socket.end(`HTTP/1.1 ${status}\r\n${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
+const TRACKED = '_herald';
+/** What a WebSocket of this transport carries: who hears its frames and closes, and its admission slot. */
+type Tracked = WebSocket & { [TRACKED]: { listener: SocketListener; release: () => void } };
+
 /** Splits a request target into path and query. */
 function splitUrl(url: string | undefined): { path: string; query: string } {
   const target = url ?? '/';
@@ -36,12 +40,36 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
   const { server, logger, clock, admission } = deps;
   const guard = guardHttpServer(server, deps.guard, clock, logger);
   server.on('request', nodeHttp(deps.http));
-  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload, perMessageDeflate: false, clientTracking: true });
-  const drain = new Drain(() => wss.clients.size);
+  // Clients are tracked here rather than by `ws` (clientTracking), whose per-socket close listener would
+  // make every socket's close listeners an array.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload, perMessageDeflate: false, clientTracking: false });
+  const clients = new Set<WebSocket>();
+  const drain = new Drain(() => clients.size);
   let fast: boolean | undefined;
 
+  // Every listener below is made once per transport, not per socket: a closure made per upgrade keeps its
+  // scope (the upgrade request, its headers, `info`) alive for the whole life of the connection, and each
+  // costs memory per idle connection. The socket's own state hangs off the WebSocket (`Tracked`).
+  const onUpgradeSocketError = (err: Error): void => logger.debug({ err }, 'upgrade socket error');
+  function onError(this: WebSocket, err: Error): void {
+    logger.debug({ err: err.message }, 'websocket error');
+  }
+  function onMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    (this as Tracked)[TRACKED].listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
+  }
+  function onPong(this: WebSocket): void {
+    (this as Tracked)[TRACKED].listener.pong();
+  }
+  function onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const t = (this as Tracked)[TRACKED];
+    clients.delete(this);
+    t.release();
+    t.listener.closed(code, reason.toString());
+    drain.check();
+  }
+
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', (err) => logger.debug({ err }, 'upgrade socket error'));
+    socket.on('error', onUpgradeSocketError);
     const { path, query } = splitUrl(req.url);
     const info: UpgradeInfo = { path, query, ip: req.socket.remoteAddress ?? '', origin: req.headers.origin, headers: req.headers };
     const refused = admission.admit(info);
@@ -49,39 +77,33 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
       rejectUpgrade(socket, refused);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      guard.upgraded(socket);
-      if (fast === undefined) {
-        fast = wsInternalsUsable(ws);
-        if (!fast) logger.error('the installed ws version changed the internals the fast send path uses; falling back to ws.send (slower)');
-      }
-      const release = admission.opened(info);
-      if (!release) {
-        // A limit was reached since admission: the handshake is done, so say it with a close code.
-        ws.on('error', () => undefined);
-        ws.close(CloseCode.TryAgainLater, 'connection limit reached, try again later');
-        // A peer that never answers the close must not hold the socket.
-        const t = clock.setTimeout(() => ws.terminate(), 5000);
-        ws.once('close', () => clock.clearTimeout(t));
-        return;
-      }
-      ws.once('close', release);
-      listen(ws, deps.onSocket(new WsSocket(ws, fast, clock), info));
-    });
+    wss.handleUpgrade(req, socket, head, (ws) => upgraded(ws, socket, info));
   };
-  // The socket's listeners are made here, not inside the upgrade callback: closures there would keep the
-  // upgrade request (headers, raw headers, `head`) alive for the whole life of the connection.
-  const listen = (ws: WebSocket, listener: SocketListener): void => {
-    ws.on('error', (err) => logger.debug({ err: err.message }, 'websocket error'));
-    ws.on('message', (data, isBinary) => {
-      listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
-    });
-    ws.on('pong', () => listener.pong());
-    ws.on('close', (code, reason) => {
-      listener.closed(code, reason.toString());
-      // ws removes the socket from `clients` in its own close listener, registered before this one.
-      drain.check();
-    });
+  const upgraded = (ws: WebSocket, socket: Duplex, info: UpgradeInfo): void => {
+    guard.upgraded(socket);
+    // `ws` listens for the socket's errors from now on.
+    socket.off('error', onUpgradeSocketError);
+    if (fast === undefined) {
+      fast = wsInternalsUsable(ws);
+      if (!fast) logger.error('the installed ws version changed the internals the fast send path uses; falling back to ws.send (slower)');
+    }
+    const release = admission.opened(info);
+    if (!release) {
+      // A limit was reached since admission: the handshake is done, so say it with a close code.
+      ws.on('error', () => undefined);
+      ws.close(CloseCode.TryAgainLater, 'connection limit reached, try again later');
+      // A peer that never answers the close must not hold the socket.
+      const t = clock.setTimeout(() => ws.terminate(), 5000);
+      ws.once('close', () => clock.clearTimeout(t));
+      return;
+    }
+    clients.add(ws);
+    const listener = deps.onSocket(new WsSocket(ws, fast, clock), info);
+    (ws as Tracked)[TRACKED] = { listener, release };
+    ws.on('error', onError);
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
   };
   server.on('upgrade', onUpgrade);
 
@@ -98,10 +120,10 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     // New upgrades are refused by admission once the gateway is shutting down; the gateway closes the server.
     stop: () => guard.close(),
     terminateAll() {
-      for (const ws of wss.clients) ws.terminate();
+      for (const ws of clients) ws.terminate();
     },
     get size() {
-      return wss.clients.size;
+      return clients.size;
     },
     drained: () => drain.drained(),
   });
