@@ -157,6 +157,18 @@ for (const [name, setup] of Object.entries(setups)) {
       expect((await api(pub.http, 'GET', '/api/users/idem/inbox')).body.messages).toHaveLength(1);
     });
 
+    it('keeps publish order in the inbox when some items wait for a receipt (one request, then the next)', async () => {
+      const { pub } = await setup();
+      const item = (n: number, receipt: boolean) => ({ user: 'ord', type: 'notice', payload: { n }, inbox: true, ...(receipt ? { receipt: true } : {}) });
+      const first = await api(pub.http, 'POST', '/api/publish', [item(1, true), item(2, false), item(3, true), item(4, false)]);
+      expect(first.status).toBe(200);
+      const [second] = await Promise.all([api(pub.http, 'POST', '/api/publish', [item(5, true)]), api(pub.http, 'POST', '/api/publish', [item(6, false)])]);
+      expect(second.status).toBe(200);
+      const listed = (await api(pub.http, 'GET', '/api/users/ord/inbox?limit=10')).body.messages.map((m: Frame) => (m['payload'] as { n: number }).n);
+      expect(listed.slice(0, 4)).toEqual([1, 2, 3, 4]);
+      expect(listed).toHaveLength(6);
+    });
+
     it('refuses an ack from an anonymous connection, and a malformed one', async () => {
       const { sub } = await setup();
       const { client } = await TestClient.connect(sub.ws);

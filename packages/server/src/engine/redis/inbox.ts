@@ -6,6 +6,8 @@ import type { EngineHandlers } from '../types.js';
 import { LuaScript, onSubscriberBack, toHeraldError, TurnSubscriber, type RedisClient, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 
+const noop = (): void => undefined;
+
 /** What the Redis inbox needs from its engine. */
 export interface RedisInboxDeps {
   ctx: RedisContext;
@@ -63,6 +65,8 @@ export class RedisInbox implements Inbox {
   private readonly script = LuaScript.load('inbox');
   /** Watched users by pub/sub channel, and their watch counts. */
   private readonly byPub = new Map<string, UserId>();
+  /** Per user, while a put waits for its receipt: settles once that put's script has been sent. */
+  private readonly issuing = new Map<UserId, Promise<void>>();
 
   constructor(private readonly d: RedisInboxDeps) {
     const onMessage = (channel: Buffer, message: Buffer): void => {
@@ -90,14 +94,37 @@ export class RedisInbox implements Inbox {
     return this.d.ctx.call(`inbox ${mode}`, (redis) => this.script.run(redis, keys, [mode, now, ...args], true));
   }
 
-  async put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
+  /**
+   * Stores a message in a user's inbox, in publish order: a put with a receipt waits for its receipt before its
+   * script goes out, and a later put for the same user (the next item of a request, or the next request) must
+   * not overtake it, so it waits until that script is sent (not answered). Puts behind no receipt go out at once.
+   */
+  put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
+    const { user } = input;
+    const before = this.issuing.get(user);
+    if (before === undefined && !input.receipt) return this.putNow(input, opts, noop);
+    let issued: () => void = noop;
+    const gate = new Promise<void>((resolve) => (issued = resolve));
+    this.issuing.set(user, gate);
+    void gate.then(() => {
+      if (this.issuing.get(user) === gate) this.issuing.delete(user);
+    });
+    const run = before === undefined ? this.putNow(input, opts, issued) : before.then(() => this.putNow(input, opts, issued));
+    // A put that failed before its script went out (its receipt could not be made) must not hold the others.
+    run.catch(issued);
+    return run;
+  }
+
+  private async putNow(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }, issued: () => void): Promise<InboxPutOutcome> {
     const id = randomId(12);
     const now = this.d.now();
     const frame = encodeInboxMessage(input.type, input.user, input.payloadJson, id, now);
     const args = [id, frame.toString('utf8'), input.ttl, opts.max, input.receipt ? '1' : '0', opts.idempotencyTtl, this.d.sharded ? '1' : '0'];
     // The receipt first: a node may hand the message out (and a client acknowledge it) as soon as it is stored.
     if (input.receipt) await this.createReceipt(id, input.user, now, now + input.ttl);
-    const reply = await this.run(input.user, 'put', args, input.idempotencyKey, now);
+    const sent = this.run(input.user, 'put', args, input.idempotencyKey, now);
+    issued();
+    const reply = await sent;
     if (!Array.isArray(reply) || reply.length < 4) throw new Error('unexpected reply from the inbox script');
     const [stored, duplicate, receivers, dropped] = reply as [Buffer, number, number, number];
     const storedId = stored.toString('utf8');
