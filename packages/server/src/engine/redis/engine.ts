@@ -132,12 +132,15 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const o = resolve(options);
   const { logger, clock } = o;
   const make = (role: RedisRole): RedisClient => {
-    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true, ...autoPipelining(role) };
+    const defaults = { ...clientDefaults(role, o.commandTimeout, o.nodeId), lazyConnect: true };
+    // Not on a Redis Cluster: ioredis groups a cluster's auto-pipeline per node and follows MOVED/ASK for a
+    // pipeline only when every error is the same and every command that succeeded was a read, so a batch over
+    // several slots (or holding a write) would fail during a slot migration instead of being redirected.
     const client = options.redis
-      ? options.redis(role, defaults)
+      ? options.redis(role, { ...defaults, ...autoPipelining(role) })
       : o.cluster
-        ? new Cluster(o.cluster, { ...clusterOptions(defaults), ...autoPipelining(role) })
-        : new Redis(o.url, defaults);
+        ? new Cluster(o.cluster, clusterOptions(defaults))
+        : new Redis(o.url, { ...defaults, ...autoPipelining(role) });
     watch(client, role);
     return client;
   };
