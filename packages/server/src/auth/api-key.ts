@@ -1,7 +1,8 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** One-shot SHA-256 (no Hash object per request). */
-const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
+// createHash, not crypto.hash: that one needs Node 20.12, and Herald runs on every Node 20.
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /** Keys up to this many bytes are compared byte for byte, zero-padded to this width (no hashing per request). */
 const WIDTH = 256;
