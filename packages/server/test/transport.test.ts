@@ -46,6 +46,7 @@ describe('transport', () => {
     expect(r.status).toBe(426);
     expect(r.body.error.code).toBe('upgrade_required');
     expect(r.headers.get('upgrade')).toBe('websocket');
+    expect(r.headers.get('connection')?.toLowerCase()).toContain('upgrade');
   });
 
   it('refuses upgrades from origins that are not allowed, when a list is configured', async () => {

@@ -5,6 +5,16 @@ import type { UwsRequest, UwsResponse } from './module.js';
 /** Headers uWebSockets.js writes itself (`content-length`, `date`) or that say how the connection goes (`connection`). */
 const OWN_HEADERS = new Set(['content-length', 'connection', 'date', 'transfer-encoding', 'keep-alive']);
 
+/**
+ * A `Connection` header of an answer: `close` is uWebSockets.js's to write (it closes after the answer: true);
+ * another value (`Upgrade` beside a 426) is written as given, as Node's server does.
+ */
+function connectionHeader(res: UwsResponse, name: string, value: string): boolean {
+  if (value.toLowerCase() === 'close') return true;
+  res.writeHeader(name, value);
+  return false;
+}
+
 /** Bodies larger than this go out with `tryEnd`/`onWritable` (backpressure) instead of one `end`. */
 const LARGE_BODY = 64 * 1024;
 
@@ -197,7 +207,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
         const v = pending[k] as string;
         if (!OWN_HEADERS.has(k)) res.writeHeader(k, v);
         else if (k === 'content-length') length = Number(v);
-        else if (k === 'connection' && v.toLowerCase() === 'close') close = true;
+        else if (k === 'connection') close = connectionHeader(res, k, v) || close;
       }
     }
     if (head !== undefined) {
@@ -206,7 +216,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
         const lower = k.toLowerCase();
         if (!OWN_HEADERS.has(lower)) res.writeHeader(k, v);
         else if (lower === 'content-length') length = Number(v);
-        else if (lower === 'connection' && v.toLowerCase() === 'close') close = true;
+        else if (lower === 'connection') close = connectionHeader(res, k, v) || close;
       }
     }
     if (this.method === 'HEAD') res.endWithoutBody(length ?? (body === undefined ? 0 : Buffer.byteLength(body)), close);
