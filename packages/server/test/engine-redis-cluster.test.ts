@@ -11,13 +11,12 @@ import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisCluster, type TestRedisCluster } from '../../../scripts/redis-cluster.mjs';
-import { parseConfig, type NodeSettings } from '../src/cli/config.js';
+import { parseConfig } from '../src/cli/config.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
-import { redisTarget, startNode, type HeraldNode } from '../src/gateway/node.js';
-import { silentLogger } from '../src/util/logger.js';
-import { api, API_KEY, eventually, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
+import { redisTarget } from '../src/gateway/node.js';
+import { api, eventually, onCleanup, TestClient, token, type Frame } from './helpers.js';
 import { engineContract } from './engine-contract.js';
-import { Recorder, testPrefix } from './redis-helpers.js';
+import { Recorder, startRedisNode, testPrefix, type RunningNode } from './redis-helpers.js';
 
 let cluster: TestRedisCluster | undefined;
 const started = startRedisCluster().then((c) => (cluster = c));
@@ -42,35 +41,9 @@ engineContract('redis cluster', {
   advance: (ms) => new Promise((r) => setTimeout(r, ms)),
 });
 
-interface RunningNode {
-  node: HeraldNode;
-  http: string;
-  ws: string;
-}
-
+/** A node on the test cluster (or on the cluster `spec`). */
 async function startClusterNode(prefix: string, spec?: string): Promise<RunningNode> {
-  const logger = silentLogger();
-  const settings: NodeSettings = {
-    logLevel: 'silent',
-    redisUrl: `redis+cluster://${spec ?? (await theCluster()).spec}`,
-    redisPrefix: prefix,
-    redisSharded: false,
-    presenceTtl: 3000,
-    nodeId: undefined,
-    ingest: true,
-    workers: 1,
-    config: undefined,
-    devAllowRemote: false,
-    logFormat: 'json',
-  };
-  const node = await startNode(
-    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger },
-    settings,
-    logger,
-  );
-  onCleanup(() => node.close());
-  const { port } = node.gateway.address();
-  return { node, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
+  return startRedisNode(prefix, `redis+cluster://${spec ?? (await theCluster()).spec}`);
 }
 
 describe('Redis Cluster settings', () => {
@@ -308,7 +281,11 @@ describe('a publish in flight when its master dies', () => {
       () => undefined,
       (err: unknown) => err,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Sent and held by the pause (a client blocked in a script), not still on its way.
+    await eventually(async () => {
+      const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(victim), 'CLIENT', 'LIST']);
+      return stdout.split('\n').some((l) => /\bflags=\w*b/.test(l) && /\bcmd=eval/.test(l)) ? true : undefined;
+    }, 'the publish held by the paused master');
     await c.kill(victim);
     expect(await inFlight).toMatchObject({ code: 'engine_timeout' });
     await c.restart(victim);

@@ -6,49 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NodeSettings } from '../src/cli/config.js';
 import { silentLogger } from '../src/util/logger.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import { createGateway } from '../src/gateway/gateway.js';
 import { INGEST_GROUP, startRedisIngest } from '../src/engine/redis/ingest.js';
-import { startNode, type HeraldNode } from '../src/gateway/node.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
-import { api, API_KEY, eventually, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
-import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { api, API_KEY, eventually, onCleanup, TestClient, token, type Frame } from './helpers.js';
+import { cleanupRun, rawClient, REDIS_URL, startRedisNode, testPrefix, type RunningNode } from './redis-helpers.js';
 
 afterAll(cleanupRun);
-
-interface RunningNode {
-  node: HeraldNode;
-  http: string;
-  ws: string;
-}
-
-async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<NodeSettings> = {}): Promise<RunningNode> {
-  const logger = silentLogger();
-  const settings: NodeSettings = {
-    logLevel: 'silent',
-    redisUrl: url,
-    redisPrefix: prefix,
-    redisSharded: false,
-    presenceTtl: 3000,
-    nodeId: undefined,
-    ingest: true,
-    workers: 1,
-    config: undefined,
-    devAllowRemote: false,
-    logFormat: 'json',
-    ...extra,
-  };
-  const node = await startNode(
-    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger },
-    settings,
-    logger,
-  );
-  onCleanup(() => node.close());
-  const { port } = node.gateway.address();
-  return { node, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
-}
 
 const history = async (n: RunningNode, channel: string): Promise<Frame[]> => (await api(n.http, 'GET', `/api/history/${channel}`)).body.messages as Frame[];
 

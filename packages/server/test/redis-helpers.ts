@@ -8,6 +8,10 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { Redis } from 'ioredis';
 import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/engine/types.js';
 import type { InboxMessage } from '../src/engine/inbox.js';
+import type { NodeSettings } from '../src/cli/config.js';
+import { startNode, type HeraldNode } from '../src/gateway/node.js';
+import { silentLogger } from '../src/util/logger.js';
+import { API_KEY, JWT_SECRET } from './helpers.js';
 import { onCleanup } from './support/cleanup.js';
 
 /** The Redis the tests use. */
@@ -192,4 +196,38 @@ export class RedisProxy {
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** A Herald node (the CLI's startNode) on Redis, in this process, with its HTTP and WebSocket addresses. */
+export interface RunningNode {
+  node: HeraldNode;
+  http: string;
+  ws: string;
+}
+
+/** Starts a node on `url` (a single Redis, or `redis+cluster://...`) under `prefix`; closed after the test. */
+export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<NodeSettings> = {}): Promise<RunningNode> {
+  const logger = silentLogger();
+  const settings: NodeSettings = {
+    logLevel: 'silent',
+    redisUrl: url,
+    redisPrefix: prefix,
+    redisSharded: false,
+    presenceTtl: 3000,
+    nodeId: undefined,
+    ingest: true,
+    workers: 1,
+    config: undefined,
+    devAllowRemote: false,
+    logFormat: 'json',
+    ...extra,
+  };
+  const node = await startNode(
+    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger },
+    settings,
+    logger,
+  );
+  onCleanup(() => node.close());
+  const { port } = node.gateway.address();
+  return { node, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
 }
