@@ -135,7 +135,13 @@ export async function servePages(): Promise<string> {
     res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-store' }).end(file[1]);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  onCleanup(() => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Chromium keeps sockets to the origin open (kept alive, or preconnected and never used), which close()
+    // alone would wait for: the pages are gone by now, so nothing on them is still needed.
+    server.closeAllConnections();
+    return closed;
+  });
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return `http://127.0.0.1:${address.port}`;

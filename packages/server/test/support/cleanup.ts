@@ -1,7 +1,7 @@
 /**
  * Cleanup after each test, one stack shared by every test file and support module (the server's helpers
  * and the client's harness alike): whatever a test registers runs after it, last registered first, whatever
- * its outcome.
+ * its outcome. A cleanup that takes long is named on stderr, so a hook timeout says which one hung.
  */
 import { afterEach } from 'vitest';
 
@@ -12,6 +12,20 @@ export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn);
 }
 
+/** A cleanup slower than this is reported. */
+const SLOW_MS = 5000;
+
 afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => unknown)();
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop() as () => unknown;
+    const started = performance.now();
+    const slow = setTimeout(() => console.warn(`cleanup still running after ${SLOW_MS} ms: ${String(fn).slice(0, 300)}`), SLOW_MS);
+    try {
+      await fn();
+    } finally {
+      clearTimeout(slow);
+    }
+    const ms = performance.now() - started;
+    if (ms > SLOW_MS) console.warn(`cleanup took ${Math.round(ms)} ms: ${String(fn).slice(0, 300)}`);
+  }
 });
