@@ -77,7 +77,9 @@ function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
   const port = opts.port ?? freshPort();
   const prefix = usesRedis(kind) ? (opts.prefix ?? `herald-bench-${process.pid}-${++runId}`) : undefined;
   const profileDir = opts.profileDir ?? defaultProfileDir;
-  const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
+  // HERALD_BENCH_NODE_ARGS: more flags for every server's node (e.g. --trace-gc), for a look inside a run.
+  const more = (process.env['HERALD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = ['--expose-gc', ...more, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
   const extra = JSON.stringify({ ...(prefix ? { prefix, redisUrl: REDIS_URL } : {}) });
   const child = spawn('taskset', ['-c', opts.core ?? SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
