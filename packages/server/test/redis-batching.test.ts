@@ -140,6 +140,39 @@ describe('redis engine: one write per turn', () => {
     expect(await raw.exists(`${engine.prefix}:user:{u0}`, `${engine.prefix}:{room}:members`)).toBe(0);
   });
 
+  it('sends what the connects of one turn do (presence writes, channel positions, inbox lists, members) in one write', async () => {
+    const { engine, writes } = await node();
+    // Something to read back: a channel with two messages, a user with one inbox message.
+    await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
+    await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
+    await engine.inbox.put({ user: 'v0', type: 't', payloadJson: '{"n":1}', ttl: 60_000, receipt: false }, { max: 10, idempotencyTtl: 60_000 });
+    await nextTurn();
+    const before = writes();
+    // Each connection's frame is its own callback: timers of one phase stand for the reads of one poll.
+    const reads = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<[number, number]>((resolve, reject) =>
+            setTimeout(() => {
+              const conn = { client: `w${i}`, user: `v${i}` };
+              Promise.all([
+                engine.presence.add(conn),
+                engine.presence.join(`r${i}`, conn),
+                engine.history.position(`r${i}`),
+                engine.inbox.list(`v${i}`, 10),
+              ]).then(([, , pos, inbox]) => resolve([pos.seq, inbox.length]), reject);
+            }, 0),
+          ),
+      ),
+    );
+    // Scripts (positions, inbox lists) and plain commands (presence) share the turn's one pipeline.
+    expect(writes() - before).toBe(1);
+    expect(reads[0]).toEqual([2, 1]);
+    expect(reads.slice(1).every(([seq, n]) => seq === 0 && n === 0)).toBe(true);
+    expect(await engine.presence.subscribers('r3')).toBe(1);
+  });
+
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {
     const { engine, rec, subWrites } = await node();
     const raw = rawClient();

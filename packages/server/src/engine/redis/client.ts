@@ -293,6 +293,30 @@ export class RedisContext {
     });
   }
 
+  /**
+   * Runs a Lua script with the turn's other pipeline calls (see `pipeline`): the reads and presence scripts of
+   * every connection that connected in one turn share one write and one round trip instead of one each (the
+   * command connection's auto-pipelining only gathers what one callback issued). By EVALSHA; a Redis that does
+   * not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its own. On a Redis Cluster, where a
+   * pipeline must stay on one slot, the script goes out on its own at once, as `call` sends it.
+   */
+  async script(operation: string, script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    if (isCluster(this.redis)) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));
+    try {
+      const [reply] = await this.pipeline(operation, (p) => {
+        // Typed on the client only; a pipeline has every command's Buffer variant too.
+        if (buffers)
+          (p as ChainableCommander & { evalshaBuffer(...a: Array<string | number>): unknown }).evalshaBuffer(script.sha, keys.length, ...keys, ...args);
+        else p.evalsha(script.sha, keys.length, ...keys, ...args);
+      });
+      return reply;
+    } catch (err) {
+      const cause = err instanceof HeraldError ? err.cause : err;
+      if (cause instanceof Error && cause.message.startsWith('NOSCRIPT')) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));
+      throw err;
+    }
+  }
+
   /** Sends the turn's pipeline calls (see `pipeline`). */
   private readonly flush = (): void => {
     const calls = this.queued ?? [];

@@ -103,7 +103,7 @@ export class RedisHistory implements History {
     else args.push(0, 0, '', this.limits.size);
     args.push(this.limits.emptyTtl);
     const keys = [this.keys.meta(channel), this.keys.stream(channel)];
-    return this.ctx.call('history read', async (redis) => parseSnapshot(await this.script.run(redis, keys, args, true)));
+    return parseSnapshot(await this.ctx.script('history read', this.script, keys, args, true));
   }
 
   private message(channel: ChannelName, epoch: string, e: Entry): EngineMessage {
@@ -185,7 +185,7 @@ export class RedisHistory implements History {
   async touch(channels: Iterable<ChannelName>): Promise<void> {
     const args = [this.limits.metaTtl, this.limits.emptyTtl];
     // One script call per channel (each may live on its own cluster slot); written in one tick, so pipelined.
-    const calls = [...channels].map((c) => this.ctx.call('history touch', (redis) => this.touchScript.run(redis, [this.keys.meta(c)], args)));
+    const calls = [...channels].map((c) => this.ctx.script('history touch', this.touchScript, [this.keys.meta(c)], args));
     const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

@@ -91,6 +91,8 @@ export class RedisInbox implements Inbox {
   private async run(user: UserId, mode: string, args: Array<string | number>, idem?: string, now = this.d.now()): Promise<unknown> {
     const keys: string[] = [...this.d.keys.inbox(user)];
     if (idem !== undefined) keys.push(this.d.keys.inboxIdempotency(user, idem));
+    // A list (every connect of a user reads it) joins the turn's pipeline; writes go out at once, in order.
+    if (mode === 'list') return this.d.ctx.script('inbox list', this.script, keys, [mode, now, ...args], true);
     return this.d.ctx.call(`inbox ${mode}`, (redis) => this.script.run(redis, keys, [mode, now, ...args], true));
   }
 

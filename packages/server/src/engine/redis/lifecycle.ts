@@ -41,7 +41,7 @@ export class RedisLifecycle {
     const h = this.keys.hooks;
     for (let i = 0; i < Math.max(1, triples.length); i += BATCH * 3) {
       const args = [mode, this.now(), this.ttl, this.o.offlineDelay, ...triples.slice(i, i + BATCH * 3)];
-      await this.ctx.call(`lifecycle ${mode}`, (r) => this.script.run(r, [h.conns, h.counts, h.held, h.heldEvents, h.events, h.seq], args));
+      await this.ctx.script(`lifecycle ${mode}`, this.script, [h.conns, h.counts, h.held, h.heldEvents, h.events, h.seq], args);
     }
   }
 

@@ -99,7 +99,7 @@ export class RedisMembers implements Members {
   /** Runs one mode of the script on `channel`; reports the users it found gone; returns the mode's result. */
   private async run(channel: ChannelName, mode: Mode, args: string[]): Promise<unknown> {
     const keys = this.keys.memberKeys(channel);
-    const reply = await this.ctx.call(`members ${mode}`, (redis) => this.script.run(redis, keys, [mode, this.now(), this.ttl, ...args]));
+    const reply = await this.ctx.script(`members ${mode}`, this.script, keys, [mode, this.now(), this.ttl, ...args]);
     if (!Array.isArray(reply) || reply.length < 2 || !Array.isArray(reply[1])) throw new Error('unexpected reply from the members script');
     for (const user of reply[1] as unknown[]) if (isString(user)) void this.gone(channel, user);
     return reply[0];
