@@ -12,6 +12,7 @@
  * single-message `POST /api/publish` to `user:<random>` channels (the PHP shape, keep-alive); connects are a
  * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive: at saturation (`--concurrency`
  * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
+ * COST_PRESENCE_TTL=<ms>: the Redis engine's presenceTtl (its refresh runs every third of it; 600000 keeps it out of a run).
  */
 import { fork } from 'node:child_process';
 import { randomBytes, createHmac } from 'node:crypto';
@@ -44,6 +45,7 @@ async function server() {
     engine = createRedisEngine({
       url: process.env.COST_REDIS,
       prefix: `herald-cost-${randomBytes(4).toString('hex')}`,
+      ...(process.env.COST_PRESENCE_TTL ? { presenceTtl: Number(process.env.COST_PRESENCE_TTL) } : {}),
       redis: (role, defaults) => {
         const c = new Redis(process.env.COST_REDIS, defaults);
         if (role !== 'command') return c;

@@ -33,12 +33,12 @@ describe('redis engine: one write per turn', () => {
     for (const e of open.splice(0)) await e.close();
   });
 
-  const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL): Promise<CountedNode> => {
+  const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL, clock = new ManualClock()): Promise<CountedNode> => {
     const writes = { command: 0, subscriber: 0 };
     const engine = createRedisEngine({
       prefix: testPrefix(),
       // A manual clock: no presence refresh or touch runs on its own while writes are counted.
-      clock: new ManualClock(),
+      clock,
       redis: (role, defaults) => {
         const c = new Redis(url, defaults);
         c.on('connect', () => {
@@ -171,6 +171,25 @@ describe('redis engine: one write per turn', () => {
     expect(reads[0]).toEqual([2, 1]);
     expect(reads.slice(1).every(([seq, n]) => seq === 0 && n === 0)).toBe(true);
     expect(await engine.presence.subscribers('r3')).toBe(1);
+  });
+
+  it('refreshes presence a slice at a time: a publish made as a refresh of 1500 connections starts is answered before it ends', async () => {
+    const clock = new ManualClock();
+    const { engine } = await node({ presenceTtl: 30_000 }, REDIS_URL, clock);
+    const raw = rawClient();
+    // 1500 connections, each with a user and a channel of its own: about 10 000 commands per refresh.
+    const conns = Array.from({ length: 1500 }, (_, i) => ({ client: `p${i}`, user: `pu${i}` }));
+    await Promise.all(conns.flatMap((c, i) => [engine.presence.add(c), engine.presence.join(`pc${i}`, c)]));
+    const lastKey = `${engine.prefix}:user:{pu1499}`;
+    const before = Number(await raw.zscore(lastKey, 'p1499'));
+    // The engine's tick (every third of the TTL) starts the refresh; a publish follows in the same turn.
+    clock.advance(10_000);
+    await engine.broker.publish({ channel: 'during-refresh', type: 't', payloadJson: '{}' });
+    // Sent all at once, every refresh command would have been answered before the publish; in slices, the
+    // publish went out after the first slice and the last connection is not renewed yet.
+    expect(Number(await raw.zscore(lastKey, 'p1499'))).toBe(before);
+    await waitFor(async () => Number(await raw.zscore(lastKey, 'p1499')) === before + 10_000, 'the refresh of the last connection');
+    expect(await engine.presence.subscribers('pc0')).toBe(1);
   });
 
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {

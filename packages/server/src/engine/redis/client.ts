@@ -218,6 +218,16 @@ export function whenReady(client: RedisClient, clock: Clock, timeout: number): P
   });
 }
 
+/**
+ * Sends `items` in slices of `size`, each once the one before it was answered, and throws the first failure. For
+ * the periodic bulk work (presence refresh, channel touches) of a node with many connections: sent all at once,
+ * tens of thousands of commands are built, written and answered in one go, and every publish of those moments
+ * waits behind them (hundreds of ms of p99); a slice at a time, publishes go out between slices.
+ */
+export async function inSlices<T>(items: readonly T[], size: number, send: (slice: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await send(items.slice(i, i + size));
+}
+
 /** A `RedisContext.pipeline` call waiting for the end of its turn. */
 interface QueuedPipeline {
   operation: string;

@@ -1,6 +1,6 @@
 import type { ChannelName, StreamPosition } from '@herald/protocol';
 import { newEpoch } from '../../util/random-id.js';
-import { LuaScript, type RedisContext } from './client.js';
+import { inSlices, LuaScript, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 import type { EngineMessage, History, HistoryPage, Recovery } from '../types.js';
 
@@ -35,6 +35,9 @@ interface Snapshot {
 }
 
 type Mode = { mode: 'pos' } | { mode: 'after'; since: number; limit: number; epoch: string | undefined } | { mode: 'last'; limit: number };
+
+/** Channels touched per round trip (see `touch`). */
+const TOUCH_SLICE = 500;
 
 const isBuffer = (v: unknown): v is Buffer => Buffer.isBuffer(v);
 
@@ -184,9 +187,11 @@ export class RedisHistory implements History {
    */
   async touch(channels: Iterable<ChannelName>): Promise<void> {
     const args = [this.limits.metaTtl, this.limits.emptyTtl];
-    // One script call per channel (each may live on its own cluster slot); written in one tick, so pipelined.
-    const calls = [...channels].map((c) => this.ctx.script('history touch', this.touchScript, [this.keys.meta(c)], args));
-    const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // One script call per channel (each may live on its own cluster slot), a slice of them per round trip.
+    await inSlices([...channels], TOUCH_SLICE, async (slice) => {
+      const calls = slice.map((c) => this.ctx.script('history touch', this.touchScript, [this.keys.meta(c)], args));
+      const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
   }
 }
