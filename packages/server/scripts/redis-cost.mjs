@@ -82,7 +82,11 @@ async function server() {
 
 function child(dist, engineName, redisUrl) {
   // COST_PROF=<dir>: the gateway writes a V8 CPU profile there (read it with bench/profile-top.mjs).
-  const execArgv = process.env.COST_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COST_PROF}`] : [];
+  // COST_NODE_ARGS: more flags for the gateway's node (e.g. --trace-gc).
+  const execArgv = [
+    ...(process.env.COST_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COST_PROF}`] : []),
+    ...(process.env.COST_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+  ];
   const p = fork(here, ['--server'], { execArgv, env: { ...process.env, COST_DIST: dist, COST_ENGINE: engineName, COST_REDIS: redisUrl } });
   const waiting = [];
   p.on('message', (m) => waiting.shift()?.(m));
