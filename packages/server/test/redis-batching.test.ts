@@ -173,7 +173,7 @@ describe('redis engine: one write per turn', () => {
     expect(await engine.presence.subscribers('r3')).toBe(1);
   });
 
-  it('refreshes presence a slice at a time: a publish made as a refresh of 1500 connections starts is answered before it ends', async () => {
+  it('refreshes presence a slice at a time: a publish made as a refresh of 1500 connections starts is answered before it ends, and a connection closed meanwhile stays gone', async () => {
     const clock = new ManualClock();
     const { engine } = await node({ presenceTtl: 30_000 }, REDIS_URL, clock);
     const raw = rawClient();
@@ -184,12 +184,19 @@ describe('redis engine: one write per turn', () => {
     const before = Number(await raw.zscore(lastKey, 'p1499'));
     // The engine's tick (every third of the TTL) starts the refresh; a publish follows in the same turn.
     clock.advance(10_000);
+    // A connection that closes while the refresh is under way is not put back by a later slice.
+    const closed = conns[1498] as { client: string; user: string };
+    const removed = engine.presence.remove(closed);
     await engine.broker.publish({ channel: 'during-refresh', type: 't', payloadJson: '{}' });
     // Sent all at once, every refresh command would have been answered before the publish; in slices, the
     // publish went out after the first slice and the last connection is not renewed yet.
     expect(Number(await raw.zscore(lastKey, 'p1499'))).toBe(before);
     await waitFor(async () => Number(await raw.zscore(lastKey, 'p1499')) === before + 10_000, 'the refresh of the last connection');
+    await removed;
     expect(await engine.presence.subscribers('pc0')).toBe(1);
+    expect(await engine.presence.subscribers('pc1498')).toBe(0);
+    expect(await nodeOf(raw, engine.prefix, closed.client)).toBeNull();
+    expect([...(await engine.presence.online([closed.user, 'pu1497'])).values()]).toEqual([0, 1]);
   });
 
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {

@@ -12,10 +12,11 @@ interface LocalConnection {
 }
 
 /**
- * Commands per round trip of a refresh: a slice takes a few ms to build and answer, and publishes go out between
- * slices (10 000 connections are about 70 000 commands every third of the TTL).
+ * Connections per round trip of a refresh (about 7 commands each with a user and a channel): a slice takes a few
+ * ms to build and answer, and publishes go out between slices. Sent at once, 10 000 connections are about 70 000
+ * commands every third of the TTL, and every publish of those moments waits behind them (hundreds of ms).
  */
-const REFRESH_BATCH = 500;
+const REFRESH_CONNECTIONS = 100;
 
 /**
  * Presence in Redis. A user's connections and a channel's members are ZSETs scored by expiry time (ms);
@@ -182,8 +183,9 @@ export class RedisPresence implements Presence {
 
   /**
    * Re-adds every connection of this node with a fresh expiry, extends the keys' TTLs and trims members
-   * that expired (a dead node's). All pipelines are written in the same tick, so a `remove` that comes
-   * later is applied after them by Redis and cannot be undone by a refresh built before it.
+   * that expired (a dead node's), a slice of connections per round trip (see REFRESH_CONNECTIONS). Each slice is
+   * built when its pipeline is written, from the connections as they are then: a connection removed, or a
+   * channel left, before its slice is not re-added, and a `remove` made after it is applied after it by Redis.
    */
   async refresh(): Promise<void> {
     if (this.refreshing || this.local.size === 0) return;
@@ -191,13 +193,6 @@ export class RedisPresence implements Presence {
     try {
       const now = this.now();
       const expires = now + this.ttl;
-      const zsets = new Map<string, Array<string | number>>();
-      const member = (key: string, client: ClientId): void => {
-        let args = zsets.get(key);
-        if (!args) zsets.set(key, (args = []));
-        args.push(expires, client);
-      };
-      const commands: Array<(p: ChainableCommander) => void> = [];
       const l = this.lifecycle;
       if (l) {
         const triples = [...this.local].flatMap(([client, e]) => [
@@ -206,17 +201,28 @@ export class RedisPresence implements Presence {
         ]);
         void l.fire('refresh', triples);
       }
-      for (const [client, e] of this.local) {
-        commands.push((p) => p.set(this.keys.client(client), this.node, 'PX', this.ttl));
-        if (e.user !== null) member(this.keys.user(e.user), client);
-        for (const channel of e.channels) member(this.keys.members(channel), client);
-      }
-      for (const [key, args] of zsets) {
-        commands.push((p) => p.zadd(key, ...args));
-        commands.push((p) => p.pexpire(key, this.ttl));
-        commands.push((p) => p.zremrangebyscore(key, '-inf', `(${now}`));
-      }
-      await inSlices(commands, REFRESH_BATCH, (batch) => this.ctx.pipeline('presence refresh', (p) => batch.forEach((c) => c(p))));
+      await inSlices([...this.local.keys()], REFRESH_CONNECTIONS, (clients) =>
+        this.ctx.pipeline('presence refresh', (p) => {
+          const zsets = new Map<string, Array<string | number>>();
+          const member = (key: string, client: ClientId): void => {
+            let args = zsets.get(key);
+            if (!args) zsets.set(key, (args = []));
+            args.push(expires, client);
+          };
+          for (const client of clients) {
+            const e = this.local.get(client);
+            if (!e) continue;
+            p.set(this.keys.client(client), this.node, 'PX', this.ttl);
+            if (e.user !== null) member(this.keys.user(e.user), client);
+            for (const channel of e.channels) member(this.keys.members(channel), client);
+          }
+          for (const [key, args] of zsets) {
+            p.zadd(key, ...args);
+            p.pexpire(key, this.ttl);
+            p.zremrangebyscore(key, '-inf', `(${now}`);
+          }
+        }),
+      );
     } finally {
       this.refreshing = false;
     }
