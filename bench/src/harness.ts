@@ -79,7 +79,11 @@ function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
   const profileDir = opts.profileDir ?? defaultProfileDir;
   // HERALD_BENCH_NODE_ARGS: more flags for every server's node (e.g. --trace-gc), for a look inside a run.
   const more = (process.env['HERALD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const nodeArgs = ['--expose-gc', ...more, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : [])];
+  const nodeArgs = [
+    '--expose-gc',
+    ...more,
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-${port}.cpuprofile`] : []),
+  ];
   const extra = JSON.stringify({ ...(prefix ? { prefix, redisUrl: REDIS_URL } : {}) });
   const child = spawn('taskset', ['-c', opts.core ?? SERVER_CORE, process.execPath, ...nodeArgs, serverScript, kind, String(port), extra], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
