@@ -130,3 +130,57 @@ describe('lua/publish.lua agrees with the TypeScript rules', () => {
     expect(len).toBeLessThan(ENGINE_DEFAULTS.historySize + 300);
   });
 });
+
+describe('lua/publish.lua counts presence with the publish (ARGV[12], ARGV[13])', () => {
+  const keysOf = (channel: string, idem?: string): string[] => {
+    const base = `${prefix}:{${channel}}`;
+    return [`${base}:meta`, `${base}:stream`, ...(idem === undefined ? [] : [`${base}:idem:${idem}`])];
+  };
+  const args = (channel: string, extra: Array<string | number> = []): Array<string | number> => [
+    channel,
+    'm',
+    '{}',
+    'e1',
+    '',
+    '',
+    '',
+    '',
+    '0',
+    '',
+    '',
+    ...extra,
+  ];
+
+  it("answers the channel's live subscribers and the user's live connections, for a new publish and for a duplicate", async () => {
+    const now = Date.now();
+    const members = `${prefix}:{user:cu1}:members`;
+    const user = `${prefix}:user:{cu1}`;
+    // Two live subscribers and one expired; three live connections of the user and one expired.
+    await redis.zadd(members, now + 30_000, 'a', now + 30_000, 'b', now - 1, 'gone');
+    await redis.zadd(user, now + 30_000, 'a', now + 30_000, 'b', now + 30_000, 'c', now - 1, 'gone');
+    const both = [...keysOf('user:cu1', 'id1'), members, user];
+    expect(await script.run(redis, both, args('user:cu1', [now, 2]))).toEqual([1, 'e1', 0, 2, 3]);
+    expect(await script.run(redis, both, args('user:cu1', [now, 2]))).toEqual([1, 'e1', 1, 2, 3]);
+    // Subscribers only (a Redis Cluster, where the user's key is on another slot), without an idempotency key.
+    expect(await script.run(redis, [...keysOf('user:cu1'), members], args('user:cu1', [now, 1]))).toEqual([2, 'e1', 0, 2]);
+    // Without ARGV[12] the reply is the outcome alone, as PHP and every other publisher call it.
+    expect(await script.run(redis, keysOf('user:cu1'), args('user:cu1'))).toEqual([3, 'e1', 0]);
+  });
+
+  it("refuses presence keys that are not the channel's, and counts that do not match the keys, writing nothing", async () => {
+    const now = Date.now();
+    const code = async (keys: string[], extra: Array<string | number>): Promise<string> =>
+      script.run(redis, keys, args('user:cu2', extra)).then(
+        () => 'ok',
+        (err: Error) => err.message.split(' ', 1)[0] as string,
+      );
+    const members = `${prefix}:{user:cu2}:members`;
+    expect(await code([...keysOf('user:cu2'), `${prefix}:{other}:members`], [now, 1])).toBe('INVALID_ARGUMENT');
+    expect(await code([...keysOf('user:cu2'), members, `${prefix}:user:{someone-else}`], [now, 2])).toBe('INVALID_ARGUMENT');
+    expect(await code([...keysOf('news'), `${prefix}:{news}:members`], [now, 2])).toBe('INVALID_ARGUMENT');
+    expect(await code([...keysOf('user:cu2'), members], [now, 3])).toBe('INVALID_ARGUMENT');
+    expect(await code([...keysOf('user:cu2'), members], ['soon', 1])).toBe('INVALID_ARGUMENT');
+    expect(await redis.exists(`${prefix}:{user:cu2}:meta`)).toBe(0);
+    expect(await code([...keysOf('user:cu2'), members], [now, 1])).toBe('ok');
+  });
+});

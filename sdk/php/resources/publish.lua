@@ -3,12 +3,16 @@ Herald publish: the one atomic publish path, shared by the gateway and by every 
 (the PHP SDK loads this file and calls it with EVALSHA, falling back to EVAL on NOSCRIPT).
 Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
 
-Usage:  EVALSHA <sha1> <numkeys: 2 or 3> KEYS... ARGV...
+Usage:  EVALSHA <sha1> <numkeys: 2 to 5> KEYS... ARGV...
 
 KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
   KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames)
   KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
-  KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish (numkeys 3)
+  KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish
+  then, with ARGV[12] (the gateway's presence keys, counted after the publish; ARGV[13] says how many):
+           <prefix>:{<channel>}:members     the channel's subscribers (ZSET client -> expiry ms)
+           <prefix>:user:{<user>}           only for a user:<user> channel: the user's connections (ZSET); on
+                                            another slot than the channel's, so never on a Redis Cluster
 The pub/sub channel is derived from KEYS[1]: <prefix>:{<channel>}:pub.
 
 ARGV (empty string = default):
@@ -30,9 +34,14 @@ ARGV (empty string = default):
                           published but not kept, and the history before it is dropped. Default 1048576
   ARGV[11] exclude        optional: a connection id [A-Za-z0-9_.-]{1,100} that must not receive the message
                           live (it is still in history). Default: none
+  ARGV[12] count from     optional: a time in ms; the reply then also counts the members of the presence keys
+                          (ARGV[13] of them, last in KEYS) whose expiry is at or after it. Default: no counts
+  ARGV[13] count keys     with ARGV[12]: how many presence keys end KEYS, 1 (subscribers) or 2 (and the user)
 
-Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }.
-  duplicate = 1: KEYS[3] was seen within its TTL; nothing was published and seq/epoch are the original ones.
+Returns an array: { seq (integer), epoch (string), duplicate (integer 0 or 1) }, followed with ARGV[12] by the
+counts: subscribers (integer), then online (integer: the user's connections) with two presence keys.
+  duplicate = 1: the idempotency key was seen within its TTL; nothing was published and seq/epoch are the
+  original ones.
 
 Errors (the first word is the code):
   INVALID_CHANNEL, INVALID_TYPE, RESERVED_TYPE, INVALID_PAYLOAD, PAYLOAD_TOO_DEEP, INVALID_ARGUMENT (a bad
@@ -68,8 +77,20 @@ local function count(value, default)
   return n
 end
 
-local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
 local channel, mtype, payload = ARGV[1] or '', ARGV[2] or '', ARGV[3] or ''
+-- Presence keys to count after the publish (the gateway's): the last ARGV[13] keys, when ARGV[12] is given.
+local countFrom = ARGV[12] or ''
+local countKeys = 0
+if countFrom ~= '' then
+  countKeys = count(ARGV[13], -1)
+  if tonumber(countFrom) == nil or countKeys == nil or countKeys < 1 or countKeys > 2 or #KEYS - countKeys < 2 then
+    return fail('INVALID_ARGUMENT', 'ARGV[12] must be a time in ms and ARGV[13] 1 or 2 presence keys')
+  end
+end
+local meta, stream = KEYS[1], KEYS[2]
+local idem = nil
+if #KEYS - countKeys == 3 then idem = KEYS[3] end
+local membersKey, userKey = KEYS[#KEYS - countKeys + 1], KEYS[#KEYS - countKeys + 2]
 
 -- Validate everything before the first write: Redis does not roll back a script that fails halfway.
 -- A namespaced channel: $<kind>.<id>:<name> (every part checked; the name may start with one #).
@@ -160,6 +181,22 @@ end
 if idem ~= nil and (#idem <= #base + 6 or string.sub(idem, 1, #base + 6) ~= base .. ':idem:') then
   return fail('INVALID_ARGUMENT', 'KEYS[3] must be <prefix>:{<channel>}:idem:<id>')
 end
+if countKeys > 0 and membersKey ~= base .. ':members' then
+  return fail('INVALID_ARGUMENT', 'the first presence key must be <prefix>:{<channel>}:members')
+end
+if countKeys > 1 then
+  local user = string.match(channel, '^user:(.+)$')
+  if user == nil or userKey ~= string.sub(meta, 1, #meta - #suffix) .. ':user:{' .. user .. '}' then
+    return fail('INVALID_ARGUMENT', 'the second presence key must be <prefix>:user:{<user>} of a user:<user> channel')
+  end
+end
+-- The reply: the outcome, then the counts asked for.
+local function answer(seq, epoch, duplicate)
+  local out = { seq, epoch, duplicate }
+  if countKeys > 0 then out[4] = redis.call('ZCOUNT', membersKey, countFrom, '+inf') end
+  if countKeys > 1 then out[5] = redis.call('ZCOUNT', userKey, countFrom, '+inf') end
+  return out
+end
 
 local candidate = ARGV[4] or ''
 if candidate ~= '' and (#candidate > 64 or not string.find(candidate, '^[A-Za-z0-9_%-]+$')) then
@@ -181,7 +218,7 @@ if idem ~= nil then
   local seen = redis.call('GET', idem)
   if seen then
     local s, e = string.match(seen, '^(%d+):(.+)$')
-    if s then return { tonumber(s), e, 1 } end
+    if s then return answer(tonumber(s), e, 1) end
   end
 end
 
@@ -241,4 +278,4 @@ else
   redis.call('PUBLISH', base .. ':pub', message)
 end
 
-return { seq, epoch, 0 }
+return answer(seq, epoch, 0)

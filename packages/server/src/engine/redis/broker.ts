@@ -171,11 +171,11 @@ export class RedisBroker implements Broker {
 
   async publish(input: PublishInput): Promise<PublishOutcome> {
     this.alive();
-    const { keys, history, publishScript, sharded, idempotencyTtl } = this.d;
+    const { keys, history, publishScript, sharded, idempotencyTtl, presence } = this.d;
     const k = [keys.meta(input.channel), keys.stream(input.channel)];
     if (input.idempotencyKey !== undefined) k.push(keys.idempotency(input.channel, input.idempotencyKey));
     const { size, ttl, metaTtl, maxBytes } = history.limits;
-    const args = [
+    const args: Array<string | number> = [
       input.channel,
       input.type,
       input.payloadJson,
@@ -188,20 +188,34 @@ export class RedisBroker implements Broker {
       maxBytes,
       input.exclude ?? '',
     ];
-    const published = this.d.ctx.call('publish', async (redis) => {
-      const reply = await publishScript.run(redis, k, args);
-      if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'string') throw new Error('unexpected reply from the publish script');
-      const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
-      return out;
+    // counts: the script counts the channel's subscribers (and a user channel's user) after the publish.
+    const spec = input.counts ? presence.countSpec(input.channel) : undefined;
+    if (spec) {
+      k.push(...spec.keys);
+      args.push(spec.from, spec.keys.length);
+    }
+    // On a Redis Cluster the user's connections are on another slot: counted on their own, in the same turn.
+    const user = spec && spec.keys.length === 1 ? presence.userOf(input.channel) : undefined;
+    const online =
+      user === undefined
+        ? undefined
+        : presence.online([user]).then(
+            (m) => m.get(user) ?? 0,
+            () => undefined,
+          );
+    const reply = await this.d.ctx.call('publish', async (redis) => {
+      const r = await publishScript.run(redis, k, args);
+      if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string') throw new Error('unexpected reply from the publish script');
+      return r as [number, string, ...unknown[]];
     });
-    if (!input.counts) return published;
-    // Issued in the same turn as the script, after it: one write and one round trip for all three.
-    const counted = this.d.presence.counts(input.channel);
-    const out = await published;
-    const c = await counted;
-    if (c) {
-      out.subscribers = c.subscribers;
-      if (c.online !== undefined) out.online = c.online;
+    const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
+    if (spec && typeof reply[3] === 'number') {
+      out.subscribers = reply[3];
+      if (typeof reply[4] === 'number') out.online = reply[4];
+      else if (user !== undefined) {
+        const n = await online;
+        if (n !== undefined) out.online = n;
+      }
     }
     return out;
   }

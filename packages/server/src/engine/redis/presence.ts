@@ -114,20 +114,21 @@ export class RedisPresence implements Presence {
   }
 
   /**
-   * The channel's subscribers and, for a `user:` channel, the user's connections, as `subscribers` and `online`
-   * count them. The ZCOUNTs are issued now, synchronously, as plain commands: called right after the publish
-   * script, they share its auto-pipelined write and its round trip. Undefined when counting failed.
+   * What the publish script counts with the publish (its ARGV[12], ARGV[13] and last KEYS): the channel's
+   * subscribers and, for a `user:` channel, the user's connections, as `subscribers` and `online` count them, in
+   * the script instead of one ZCOUNT each. On a Redis Cluster the user's key is on another slot than the
+   * channel's: the script counts the subscribers only, and `online` asks for the rest (`userOf`).
    */
-  counts(channel: ChannelName): Promise<{ subscribers: number; online?: number } | undefined> {
-    const min = this.now();
-    const user = channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
-    const counted = this.ctx.call('presence counts', (redis) =>
-      Promise.all([redis.zcount(this.keys.members(channel), min, '+inf'), user === undefined ? undefined : redis.zcount(this.keys.user(user), min, '+inf')]),
-    );
-    return counted.then(
-      ([subscribers, online]) => (online === undefined ? { subscribers } : { subscribers, online }),
-      () => undefined,
-    );
+  countSpec(channel: ChannelName): { from: number; keys: string[] } {
+    const keys = [this.keys.members(channel)];
+    const user = this.userOf(channel);
+    if (user !== undefined && !isCluster(this.ctx.redis)) keys.push(this.keys.user(user));
+    return { from: this.now(), keys };
+  }
+
+  /** The user of a `user:` channel; undefined for any other channel. */
+  userOf(channel: ChannelName): UserId | undefined {
+    return channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
   }
 
   async subscribers(channel: ChannelName): Promise<number> {
