@@ -80,6 +80,23 @@ export async function waitQuiet(pids: readonly number[], maxMs: number): Promise
   }
 }
 
+/**
+ * Waits (up to `maxMs`) until the server has finished what earlier steps left: a second in which no frame
+ * arrived, no publish was in flight and the server's processes used under a tenth of a core. Past saturation a
+ * server holds seconds of backlog (in its queues and the sockets' buffers), more than a step's drain waits for;
+ * a step measured on top of it reports that backlog's latency, not its own.
+ */
+export async function settle(rig: Rig, maxMs = 60_000): Promise<void> {
+  const until = performance.now() + maxMs;
+  while (performance.now() < until) {
+    const frames = totals.frames;
+    const w = new CpuWindow(rig.pids);
+    await sleep(1000);
+    const serverCpu = w.read().reduce((a, b) => a + b, 0);
+    if (totals.frames === frames && rig.publisher.inFlight === 0 && serverCpu < 10) return;
+  }
+}
+
 export function closedCount(clients: readonly RawWs[]): number {
   let n = 0;
   for (const c of clients) if (c.closed) n++;

@@ -7,7 +7,7 @@ import { LABELS, type Kind } from './kinds.js';
 import { CpuWindow, median, percentile, rssBytes } from './proc.js';
 import { Publisher, SHAPE_LABELS, type Shape } from './publisher.js';
 import type { RawWs } from './raw-ws.js';
-import { attachProbes, ladder, runStep, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
+import { attachProbes, ladder, runStep, settle, waitQuiet, type LadderResult, type Rig, type StepResult } from './rig.js';
 
 export interface Settings {
   kinds: Kind[];
@@ -328,7 +328,8 @@ export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise
               const key = `${kind}/${shape}`;
               const l = await ladder(rig, startTargets(previous.get(key), targets), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));
               if (!previous.has(key)) previous.set(key, l);
-              await sleep(1000);
+              // The ladder ended past saturation: the half-rate step starts once that backlog is gone.
+              await settle(rig);
               // Latency at half the sustained rate (half the first target when nothing was sustained).
               const lat = { samples: [] as number[] };
               attachProbes(probes, lat);
