@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -146,6 +146,8 @@ describe('redis engine: one write per turn', () => {
     await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
     await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
     await engine.inbox.put({ user: 'v0', type: 't', payloadJson: '{"n":1}', ttl: 60_000, receipt: false }, { max: 10, idempotencyTtl: 60_000 });
+    // A Redis that has not run a script yet answers NOSCRIPT and gets its source (writes not counted below).
+    await Promise.all([engine.history.position('warm-up'), engine.inbox.list('warm-up', 1)]);
     await nextTurn();
     const before = writes();
     // Each connection's frame is its own callback: timers of one phase stand for the reads of one poll.
@@ -325,5 +327,25 @@ describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
     expect(c).toEqual({ status: 'fulfilled', value: [2] });
     ctx.close();
     await expect(ctx.pipeline('closed', (p) => p.incr(`${prefix}:a`))).rejects.toBeInstanceOf(EngineUnavailableError);
+  });
+
+  it('runs scripts with the turn (EVALSHA), sending a script Redis does not have yet on its own (NOSCRIPT)', async () => {
+    const prefix = testPrefix();
+    const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
+    onCleanup(() => redis.disconnect());
+    const ctx = new RedisContext(redis, new ManualClock());
+    await ctx.whenReady(5000);
+    // A source no Redis has seen: its first EVALSHA answers NOSCRIPT.
+    const script = new LuaScript('probe', `return redis.call('INCR', KEYS[1]) .. ':' .. ARGV[1] -- ${prefix}`);
+    expect(await redis.script('EXISTS', script.sha)).toEqual([0]);
+    const key = `${prefix}:{probe}:n`;
+    const first = await Promise.all([ctx.script('probe', script, [key], ['a']), ctx.script('probe', script, [key], ['b'])]);
+    expect(first.map((r) => String(r).split(':')[0]).sort()).toEqual(['1', '2']);
+    expect(first.map((r) => String(r).split(':')[1]).sort()).toEqual(['a', 'b']);
+    expect(await ctx.script('probe', script, [key], ['c'], true)).toEqual(Buffer.from('3:c'));
+    expect(await redis.script('EXISTS', script.sha)).toEqual([1]);
+    // A script error keeps its meaning (not taken for a missing script).
+    const failing = new LuaScript('probe-error', `return redis.error_reply('INVALID_CHANNEL no -- ${prefix}')`);
+    await expect(ctx.script('probe-error', failing, [key], [])).rejects.toMatchObject({ code: 'invalid_channel' });
   });
 });
