@@ -23,6 +23,8 @@ interface CountedNode {
   rec: Recorder;
   /** Writes on the command connection so far. */
   writes: () => number;
+  /** Commands sent on the command connection so far. */
+  commands: () => number;
   /** Writes on the subscriber connection so far. */
   subWrites: () => number;
 }
@@ -35,12 +37,20 @@ describe('redis engine: one write per turn', () => {
 
   const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL, clock = new ManualClock()): Promise<CountedNode> => {
     const writes = { command: 0, subscriber: 0 };
+    let commands = 0;
     const engine = createRedisEngine({
       prefix: testPrefix(),
       // A manual clock: no presence refresh or touch runs on its own while writes are counted.
       clock,
       redis: (role, defaults) => {
         const c = new Redis(url, defaults);
+        if (role === 'command') {
+          const send = c.sendCommand.bind(c);
+          c.sendCommand = ((...a: Parameters<typeof send>) => {
+            commands += 1;
+            return send(...a);
+          }) as typeof c.sendCommand;
+        }
         c.on('connect', () => {
           const s = c.stream;
           const write = s.write.bind(s) as (...a: unknown[]) => boolean;
@@ -58,7 +68,7 @@ describe('redis engine: one write per turn', () => {
     await engine.start(rec);
     // The first publish loads the script (NOSCRIPT, then EVAL): not what is counted below.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
-    return { engine, rec, writes: () => writes.command, subWrites: () => writes.subscriber };
+    return { engine, rec, writes: () => writes.command, commands: () => commands, subWrites: () => writes.subscriber };
   };
 
   it('sends the publishes of one turn, with their counts, in one write', async () => {
@@ -73,18 +83,21 @@ describe('redis engine: one write per turn', () => {
     expect(outs.every((o) => o.subscribers === 0 && o.online === undefined)).toBe(true);
   });
 
-  it('answers online and subscribers for user channels from the publish round trip', async () => {
-    const { engine, writes } = await node();
+  it('answers online and subscribers for user channels from the publish script itself: one command per publish', async () => {
+    const { engine, writes, commands } = await node();
     await engine.presence.add({ client: 'a1', user: 'alice' });
     await engine.presence.add({ client: 'a2', user: 'alice' });
     await engine.presence.join('user:alice', { client: 'a1', user: 'alice' });
     const before = writes();
+    const sent = commands();
     const [alice, bob, plain] = await Promise.all([
       engine.broker.publish({ channel: 'user:alice', type: 't', payloadJson: '{}', counts: true }),
       engine.broker.publish({ channel: 'user:bob', type: 't', payloadJson: '{}', counts: true }),
       engine.broker.publish({ channel: 'news', type: 't', payloadJson: '{}' }),
     ]);
     expect(writes() - before).toBe(1);
+    // The script counts subscribers and the user's connections: no ZCOUNT of its own beside it.
+    expect(commands() - sent).toBe(3);
     expect(alice).toMatchObject({ seq: 1, duplicate: false, subscribers: 1, online: 2 });
     expect(bob).toMatchObject({ seq: 1, subscribers: 0, online: 0 });
     // Without `counts` nothing is counted.
@@ -290,13 +303,18 @@ describe('redis engine through the gateway', () => {
   });
 });
 
+/** A RedisContext on an auto-pipelined client of its own (closed after the test), and a key prefix. */
+async function context(): Promise<{ prefix: string; redis: Redis; ctx: RedisContext }> {
+  const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
+  onCleanup(() => redis.disconnect());
+  const ctx = new RedisContext(redis, new ManualClock());
+  await ctx.whenReady(5000);
+  return { prefix: testPrefix(), redis, ctx };
+}
+
 describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
   it('gives each call its own results and its own failure, also across pipelines split at TURN_BATCH_COMMANDS', async () => {
-    const prefix = testPrefix();
-    const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
-    onCleanup(() => redis.disconnect());
-    const ctx = new RedisContext(redis, new ManualClock());
-    await ctx.whenReady(5000);
+    const { prefix, redis, ctx } = await context();
     await redis.set(`${prefix}:str`, 'x');
     const big = TURN_BATCH_COMMANDS - 1;
     const [a, b, wrong, thrown, empty, c] = await Promise.allSettled([
@@ -330,11 +348,7 @@ describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
   });
 
   it('runs scripts with the turn (EVALSHA), sending a script Redis does not have yet on its own (NOSCRIPT)', async () => {
-    const prefix = testPrefix();
-    const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
-    onCleanup(() => redis.disconnect());
-    const ctx = new RedisContext(redis, new ManualClock());
-    await ctx.whenReady(5000);
+    const { prefix, redis, ctx } = await context();
     // A source no Redis has seen: its first EVALSHA answers NOSCRIPT.
     const script = new LuaScript('probe', `return redis.call('INCR', KEYS[1]) .. ':' .. ARGV[1] -- ${prefix}`);
     expect(await redis.script('EXISTS', script.sha)).toEqual([0]);
