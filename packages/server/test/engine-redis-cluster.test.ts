@@ -267,6 +267,30 @@ describe('a master killed during a stream of publishes', () => {
   });
 });
 
+describe('counts with a publish on a Redis Cluster', () => {
+  it("answers a user channel's subscribers from the script and the user's connections from their own slot", async () => {
+    const c = await theCluster();
+    const engine = createRedisEngine({ cluster: c.spec, prefix: testPrefix() });
+    onCleanup(() => engine.close());
+    await engine.start(new Recorder());
+    const a = { client: 'k1', user: '42' };
+    const b = { client: 'k2', user: '42' };
+    for (const conn of [a, b]) await engine.presence.add(conn);
+    await engine.presence.join('user:42', a);
+    await engine.presence.join('room', b);
+    // The user's key and the channel's keys are on different slots: no CROSSSLOT, both counts right.
+    expect(await engine.broker.publish({ channel: 'user:42', type: 't', payloadJson: '{}', counts: true })).toMatchObject({
+      seq: 1,
+      subscribers: 1,
+      online: 2,
+    });
+    expect(await engine.broker.publish({ channel: 'user:7', type: 't', payloadJson: '{}', counts: true })).toMatchObject({ seq: 1, subscribers: 0, online: 0 });
+    const room = await engine.broker.publish({ channel: 'room', type: 't', payloadJson: '{}', counts: true });
+    expect(room).toMatchObject({ seq: 1, subscribers: 1 });
+    expect(room.online).toBeUndefined();
+  });
+});
+
 describe('a publish in flight when its master dies', () => {
   it('fails as engine_timeout (outcome unknown) and is never resent', async () => {
     const c = await theCluster();
