@@ -9,6 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
 import { LuaScript, RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
+import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -66,8 +67,10 @@ describe('redis engine: one write per turn', () => {
     open.push(engine);
     const rec = new Recorder();
     await engine.start(rec);
-    // The first publish loads the script (NOSCRIPT, then EVAL): not what is counted below.
+    // The first publishes load the scripts, the plain one and its batch form (NOSCRIPT, then EVAL): not what is
+    // counted below.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
+    await Promise.all([1, 2].map(() => engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' })));
     return { engine, rec, writes: () => writes.command, commands: () => commands, subWrites: () => writes.subscriber };
   };
 
@@ -83,7 +86,7 @@ describe('redis engine: one write per turn', () => {
     expect(outs.every((o) => o.subscribers === 0 && o.online === undefined)).toBe(true);
   });
 
-  it('answers online and subscribers for user channels from the publish script itself: one command per publish', async () => {
+  it('answers online and subscribers for user channels from the publish script itself: one command for the turn', async () => {
     const { engine, writes, commands } = await node();
     await engine.presence.add({ client: 'a1', user: 'alice' });
     await engine.presence.add({ client: 'a2', user: 'alice' });
@@ -96,13 +99,85 @@ describe('redis engine: one write per turn', () => {
       engine.broker.publish({ channel: 'news', type: 't', payloadJson: '{}' }),
     ]);
     expect(writes() - before).toBe(1);
-    // The script counts subscribers and the user's connections: no ZCOUNT of its own beside it.
-    expect(commands() - sent).toBe(3);
+    // The script counts subscribers and the user's connections (no ZCOUNT of its own beside it), and the turn's
+    // three publishes are one script call.
+    expect(commands() - sent).toBe(1);
     expect(alice).toMatchObject({ seq: 1, duplicate: false, subscribers: 1, online: 2 });
     expect(bob).toMatchObject({ seq: 1, subscribers: 0, online: 0 });
     // Without `counts` nothing is counted.
     expect(plain.subscribers).toBeUndefined();
     expect(plain.online).toBeUndefined();
+  });
+
+  it("sends a turn's publishes as one script call, in order, each with its own answer or its own error", async () => {
+    const prefix = testPrefix();
+    const { engine, commands, rec } = await node({ prefix });
+    // A channel whose meta key is not a hash: its publish fails inside Redis (WRONGTYPE), the others must not.
+    await rawClient().set(`${prefix}:{broken}:meta`, 'not a hash');
+    await engine.broker.subscribe('ok');
+    // The subscription reads the channel's position with the next turn: not what is counted below.
+    await nextTurn();
+    const sent = commands();
+    const outcomes = await Promise.allSettled([
+      engine.broker.publish({ channel: 'ok', type: 't', payloadJson: '{"n":1}' }),
+      engine.broker.publish({ channel: 'broken', type: 't', payloadJson: '{}' }),
+      engine.broker.publish({ channel: 'ok', type: 'ping', payloadJson: '{}' }),
+      engine.broker.publish({ channel: 'ok', type: 't', payloadJson: '{"n":2}', idempotencyKey: 'k1' }),
+      engine.broker.publish({ channel: 'ok', type: 't', payloadJson: '{"n":3}', idempotencyKey: 'k1' }),
+    ]);
+    expect(commands() - sent).toBe(1);
+    const [first, broken, reserved, second, repeat] = outcomes;
+    expect(first).toMatchObject({ status: 'fulfilled', value: { seq: 1, duplicate: false } });
+    expect(broken).toMatchObject({ status: 'rejected', reason: { code: 'engine_unavailable' } });
+    expect(reserved).toMatchObject({ status: 'rejected', reason: { code: 'reserved_type' } });
+    expect(second).toMatchObject({ status: 'fulfilled', value: { seq: 2, duplicate: false } });
+    // The same idempotency key later in the same call: the first one's answer.
+    expect(repeat).toMatchObject({ status: 'fulfilled', value: { seq: 2, duplicate: true } });
+    await rec.until((r) => r.messages.filter((m) => m.channel === 'ok').length === 2, 'both messages back over pub/sub');
+    expect(rec.messages.filter((m) => m.channel === 'ok').map((m) => m.frame.toString())).toEqual([
+      '{"type":"t","channel":"ok","payload":{"n":1},"seq":1}',
+      '{"type":"t","channel":"ok","payload":{"n":2},"seq":2}',
+    ]);
+  });
+
+  it(`splits a turn of more than ${PUBLISH_BATCH_MAX} publishes into script calls of at most that many, keeping their order`, async () => {
+    const { engine, commands } = await node();
+    const n = PUBLISH_BATCH_MAX * 2 + 5;
+    const sent = commands();
+    const outs = await Promise.all(Array.from({ length: n }, (_, i) => engine.broker.publish({ channel: `s${i % 7}`, type: 't', payloadJson: `{"i":${i}}` })));
+    expect(commands() - sent).toBe(3);
+    expect(outs.map((o) => o.seq)).toEqual(Array.from({ length: n }, (_, i) => Math.floor(i / 7) + 1));
+  });
+
+  it('sends a broadcast made after publishes of the same turn after them', async () => {
+    const { engine, rec } = await node();
+    await engine.broker.subscribe('mixed');
+    void engine.broker.publish({ channel: 'mixed', type: 't', payloadJson: '{"n":1}' });
+    void engine.broker.publish({ channel: 'mixed', type: 't', payloadJson: '{"n":2}' });
+    await engine.broker.broadcast({ channel: 'mixed', type: 'b', payloadJson: '{}' });
+    await rec.until((r) => r.messages.filter((m) => m.channel === 'mixed').length === 3, 'three messages back over pub/sub');
+    expect(rec.messages.filter((m) => m.channel === 'mixed').map((m) => m.seq)).toEqual([1, 2, 0]);
+  });
+
+  it('runs the batch form of a script Redis does not have yet (NOSCRIPT, then EVAL), and answers each publish', async () => {
+    const prefix = testPrefix();
+    const redis = rawClient();
+    const ctx = new RedisContext(redis, new ManualClock());
+    // A source Redis has never seen (a unique comment): its first EVALSHA is answered NOSCRIPT.
+    const publish = LuaScript.load('publish');
+    const batch = new PublishBatch(ctx, new LuaScript('publish', `-- ${prefix}\n${publish.source}`));
+    const keys = (channel: string): string[] => [`${prefix}:{${channel}}:meta`, `${prefix}:{${channel}}:stream`];
+    const args = (channel: string, type: string): string[] => [channel, type, '{}', 'e1', '10', '60000', '60000', '60000', '0', '', ''];
+    const replies = await Promise.allSettled([
+      batch.run(keys('fresh'), args('fresh', 't')),
+      batch.run(keys('fresh'), args('fresh', 'bad type!')),
+      batch.run(keys('fresh'), args('fresh', 't')),
+    ]);
+    expect(replies).toMatchObject([
+      { status: 'fulfilled', value: [1, 'e1', 0] },
+      { status: 'rejected', reason: { code: 'invalid_field', field: 'type' } },
+      { status: 'fulfilled', value: [2, 'e1', 0] },
+    ]);
   });
 
   it('keeps each channel in order across turns, as sent, under auto-pipelining', async () => {

@@ -15,6 +15,7 @@ import {
   type RedisContext,
 } from './client.js';
 import type { RedisHistory } from './history.js';
+import { PublishBatch } from './publish-batch.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisPresence } from './presence.js';
 import type { BroadcastInput, Broker, DirectInput, DisconnectTarget, EngineHandlers, EngineMessage, NodeId, PublishInput, PublishOutcome } from '../types.js';
@@ -135,9 +136,12 @@ export class RedisBroker implements Broker {
   private resyncTimer = false;
   private resyncFailures = 0;
   private readonly syncListeners = new Set<() => void>();
+  /** The turn's publishes as one script call (single Redis; on a Redis Cluster each goes out on its own). */
+  private readonly batch: PublishBatch | undefined;
 
   constructor(private readonly d: RedisBrokerDeps) {
     this.nodeChannel = d.keys.node(d.node);
+    this.batch = isCluster(d.ctx.redis) ? undefined : new PublishBatch(d.ctx, d.publishScript);
     const onMessage = (channel: Buffer, message: Buffer): void => this.receive(channel.toString('latin1'), message);
     d.sub.on(d.sharded ? 'smessageBuffer' : 'messageBuffer', onMessage);
     onSubscriberBack(d.sub, () => void this.resync());
@@ -203,11 +207,10 @@ export class RedisBroker implements Broker {
             (m) => m.get(user) ?? 0,
             () => undefined,
           );
-    const reply = await this.d.ctx.call('publish', async (redis) => {
-      const r = await publishScript.run(redis, k, args);
-      if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string') throw new Error('unexpected reply from the publish script');
-      return r as [number, string, ...unknown[]];
-    });
+    const r = await (this.batch ? this.batch.run(k, args) : this.d.ctx.call('publish', (redis) => publishScript.run(redis, k, args)));
+    if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string')
+      throw toHeraldError(new Error('unexpected reply from the publish script'), 'publish');
+    const reply = r as [number, string, ...unknown[]];
     const out: PublishOutcome = { seq: reply[0], epoch: reply[1], duplicate: reply[2] === 1 };
     if (spec && typeof reply[3] === 'number') {
       out.subscribers = reply[3];
@@ -228,6 +231,7 @@ export class RedisBroker implements Broker {
       throw new HeraldError('invalid_field', 'exclude must be a connection id', { field: 'exclude' });
     const frame = broadcastMessage(input).frame;
     // The command connection also runs every publish script: a broadcast keeps its place among them.
+    this.batch?.flush();
     await ctx.call('broadcast', (r) => this.send(r, keys.pub(input.channel), broadcastWire(frame, input.exclude)));
   }
 
@@ -263,6 +267,7 @@ export class RedisBroker implements Broker {
     let count = 0;
     if (target.client !== undefined) count = presence.has(target.client) || (await presence.nodeOf(target.client)) !== null ? 1 : 0;
     else if (target.user !== undefined) count = await presence.userConnections(target.user);
+    this.batch?.flush();
     const msg: ControlMessage = { from: this.d.node, code: target.code, reason: target.reason };
     if (target.user !== undefined) msg.user = target.user;
     if (target.client !== undefined) msg.client = target.client;
