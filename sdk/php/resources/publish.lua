@@ -142,7 +142,9 @@ if not ((first == 123 and last == 125) or (first == 91 and last == 93)) then
 end
 -- Nesting depth: every reader's JSON parser pays stack for it. Fewer opening brackets than the limit (any
 -- bracket, even inside strings) cannot nest deeper, so most payloads are cleared by one C-speed count.
-local _, opens = string.gsub(payload, '[%[{]', '')
+-- Deeper than MAX_DEPTH takes more opening brackets than that: short payloads need no count.
+local opens = 0
+if #payload > MAX_DEPTH then opens = select(2, string.gsub(payload, '[%[{]', '')) end
 if opens > MAX_DEPTH then
   local depth, i, n = 0, 1, #payload
   while i <= n do
@@ -226,45 +228,56 @@ end
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
-if candidate == '' then candidate = string.format('t%x%05x', tonumber(time[1]), tonumber(time[2])) end
-if redis.call('HSETNX', meta, 'epoch', candidate) == 1 then
+-- One read of the channel's state and one write of it (below): the fewest commands per publish.
+local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes')
+local epoch = state[1]
+local newEpoch = not epoch
+if newEpoch then
+  epoch = candidate ~= '' and candidate or string.format('t%x%05x', tonumber(time[1]), tonumber(time[2]))
   -- A new epoch: whatever history is left belongs to the lost one (e.g. its meta was evicted).
   redis.call('DEL', stream)
 end
-local epoch = redis.call('HGET', meta, 'epoch')
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local seq = (tonumber(state[2]) or 0) + 1
+local bytes = tonumber(state[3]) or 0
 local seqText = string.format('%d', seq)
-if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
 
 local frame = '{"type":"' .. mtype .. '","channel":"' .. channel .. '","payload":' .. payload .. ',"seq":' .. seqText .. '}'
 
 if size > 0 and #frame <= maxBytes then
   local id = seqText .. '-0'
   -- The byte count belongs to the stream: a stream that expired took its bytes with it.
-  if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'bytes', 0) end
+  local length = redis.call('XLEN', stream)
+  if length == 0 then bytes = 0 end
   local added = redis.pcall('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
   if type(added) == 'table' and added.err then
     -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
     redis.call('DEL', stream)
-    redis.call('HSET', meta, 'bytes', 0)
     redis.call('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
+    length, bytes = 0, 0
   end
+  length = length + 1
+  bytes = bytes + #frame
   -- Bounded by count and by bytes, exactly: the oldest entries go first (their frame is field 'f', written first).
-  local bytes = redis.call('HINCRBY', meta, 'bytes', #frame)
-  local length = redis.call('XLEN', stream)
   while length > size or bytes > maxBytes do
     local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
     if oldest == nil then break end
     redis.call('XDEL', stream, oldest[1])
-    bytes = redis.call('HINCRBY', meta, 'bytes', -#oldest[2][2])
+    bytes = bytes - #oldest[2][2]
     length = length - 1
   end
   redis.call('PEXPIRE', stream, historyTtl)
 elseif size > 0 then
   -- Too large to keep: recovery across it must fail, so the history before it is of no use any more.
   redis.call('DEL', stream)
-  redis.call('HSET', meta, 'bytes', 0)
+  bytes = 0
 end
+
+if newEpoch then
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seqText, 'bytes', string.format('%d', bytes))
+else
+  redis.call('HSET', meta, 'seq', seqText, 'bytes', string.format('%d', bytes))
+end
+if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
 
 if idem ~= nil then
   redis.call('SET', idem, seqText .. ':' .. epoch, 'PX', idemTtl)
