@@ -238,13 +238,14 @@ describe('redis engine: one write per turn', () => {
     await Promise.all([engine.history.position('warm-up'), engine.inbox.list('warm-up', 1)]);
     await nextTurn();
     const before = writes();
-    // Each connection's frame is its own callback: timers of one phase stand for the reads of one poll.
+    // Each connection's frame is its own callback: immediates queued in one turn stand for the reads of one poll
+    // (they all run in the next check phase; timers of 0 ms could straddle a millisecond and split in two turns).
     const reads = await Promise.all(
       Array.from(
         { length: 20 },
         (_, i) =>
           new Promise<[number, number]>((resolve, reject) =>
-            setTimeout(() => {
+            setImmediate(() => {
               const conn = { client: `w${i}`, user: `v${i}` };
               Promise.all([
                 engine.presence.add(conn),
@@ -252,7 +253,7 @@ describe('redis engine: one write per turn', () => {
                 engine.history.position(`r${i}`),
                 engine.inbox.list(`v${i}`, 10),
               ]).then(([, , pos, inbox]) => resolve([pos.seq, inbox.length]), reject);
-            }, 0),
+            }),
           ),
       ),
     );
