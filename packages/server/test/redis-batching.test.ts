@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
+import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
 import { LuaScript, RedisContext, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
@@ -39,11 +39,13 @@ describe('redis engine: one write per turn', () => {
   const node = async (opts: RedisEngineOptions = {}, url = REDIS_URL, clock = new ManualClock()): Promise<CountedNode> => {
     const writes = { command: 0, subscriber: 0 };
     let commands = 0;
+    const factoryDefaults: EngineRedisOptions[] = [];
     const engine = createRedisEngine({
       prefix: testPrefix(),
       // A manual clock: no presence refresh or touch runs on its own while writes are counted.
       clock,
       redis: (role, defaults) => {
+        factoryDefaults.push(defaults);
         const c = new Redis(url, defaults);
         if (role === 'command') {
           const send = c.sendCommand.bind(c);
@@ -71,6 +73,9 @@ describe('redis engine: one write per turn', () => {
     // counted below.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
     await Promise.all([1, 2].map(() => engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' })));
+    // The engine gathers each turn's commands itself: ioredis' auto-pipelining (a Pipeline object per turn, even for
+    // one command) is off on both connections.
+    expect(factoryDefaults.map((d) => d.enableAutoPipelining)).toEqual([undefined, undefined]);
     return { engine, rec, writes: () => writes.command, commands: () => commands, subWrites: () => writes.subscriber };
   };
 
@@ -180,7 +185,7 @@ describe('redis engine: one write per turn', () => {
     ]);
   });
 
-  it('keeps each channel in order across turns, as sent, under auto-pipelining', async () => {
+  it('keeps each channel in order across turns, as sent', async () => {
     const { engine, rec } = await node();
     const channels = ['o1', 'o2', 'o3', 'o4'];
     for (const c of channels) await engine.broker.subscribe(c);
