@@ -288,7 +288,7 @@ export class RedisContext {
    * connection that connected in it, their counts) go out together at the end of the turn, in the order they
    * were made, as one pipeline: one write and one round trip, not one per call. On a Redis Cluster the
    * commands may be on many slots: each is sent on its own (at once, in order; ioredis routes it to its
-   * slot's master and auto-pipelines per node).
+   * slot's master).
    */
   pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
     if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
@@ -305,8 +305,8 @@ export class RedisContext {
 
   /**
    * Runs a Lua script with the turn's other pipeline calls (see `pipeline`): the reads and presence scripts of
-   * every connection that connected in one turn share one write and one round trip instead of one each (the
-   * command connection's auto-pipelining only gathers what one callback issued). By EVALSHA; a Redis that does
+   * every connection that connected in one turn share one write and one round trip instead of one each. By
+   * EVALSHA; a Redis that does
    * not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its own. On a Redis Cluster, where a
    * pipeline must stay on one slot, the script goes out on its own at once, as `call` sends it.
    */
