@@ -105,15 +105,16 @@ describe('a limit found after the handshake', () => {
   it('closes the WebSocket with 1013 (try again later) when admission refuses it on open', async () => {
     const server = createServer();
     let opened = 0;
-    let released = 0;
+    const released: string[] = [];
     let refuse = true;
     const admission: Admission = {
       admit: () => undefined,
       opened: () => {
-        if (refuse) return undefined;
+        if (refuse) return false;
         opened += 1;
-        return () => (released += 1);
+        return true;
       },
+      closed: (ip) => released.push(ip),
     };
     const clock = new ManualClock();
     const transport = await TRANSPORTS[TEST_TRANSPORT]({
@@ -141,7 +142,9 @@ describe('a limit found after the handshake', () => {
     expect(opened).toBe(1);
     ok.ws.close(1000);
     await ok.closed();
-    await eventually(() => (released === 1 ? true : undefined), 'the slot released');
+    // Released once, under the address it was counted under; the refused one was never counted.
+    await eventually(() => (released.length === 1 ? true : undefined), 'the slot released');
+    expect(released).toEqual(['127.0.0.1']);
   });
 });
 

@@ -120,11 +120,13 @@ export function createAdmission(rules: AdmissionRules): Admission {
       return reject(code, message, { retryAfter: refusal.retryAfter }, { 'retry-after': String(refusal.retryAfter) });
     },
     opened(info) {
-      const ip = limitKey(info.ip);
-      const reason = rules.limits.opened(ip, rules.clock.now());
-      if (reason === undefined) return () => rules.limits.closed(ip);
+      const reason = rules.limits.opened(limitKey(info.ip), rules.clock.now());
+      if (reason === undefined) return true;
       rules.refused(reason);
-      return undefined;
+      return false;
+    },
+    closed(ip) {
+      rules.limits.closed(limitKey(ip));
     },
   };
 }

@@ -61,12 +61,14 @@ export interface Rejection {
 
 /**
  * Decides upgrades and counts the WebSockets they become (see admission.ts). A transport calls `admit` before
- * the handshake and `opened` when the socket is accepted: it returns the release to call exactly once when
- * the socket is gone, or undefined when a limit was reached in the meantime (close it with 1013).
+ * the handshake and `opened` when the socket is accepted: false when a limit was reached in the meantime (close
+ * it with 1013); otherwise `closed` with the same `info.ip`, exactly once, when the socket is gone. (An address
+ * string, not a release closure: a closure and its scope per socket cost about 100 bytes per idle connection.)
  */
 export interface Admission {
   admit(info: UpgradeInfo): Rejection | undefined;
-  opened(info: UpgradeInfo): (() => void) | undefined;
+  opened(info: UpgradeInfo): boolean;
+  closed(ip: string): void;
 }
 
 /** Why a socket that never became a WebSocket nor completed a request was destroyed (the `reason` label of `herald_sockets_dropped_total`). */

@@ -6,8 +6,8 @@ import type { UwsWebSocket } from './module.js';
 export interface SocketData {
   /** What the upgrade request said; dropped once the connection is open (it is not needed after). */
   info: UpgradeInfo | undefined;
-  /** Uncounts the connection in admission's limits; called when it closes. */
-  release: (() => void) | undefined;
+  /** The address admission counted the connection under (`Admission.closed` uncounts it when it closes). */
+  ip: string | undefined;
   listener: SocketListener | undefined;
   socket: UwsSocket | undefined;
   /** The close handler ran: the uWS object must not be touched any more. */

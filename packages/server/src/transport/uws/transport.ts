@@ -75,13 +75,13 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
         writeRejection(res, refused, true);
         return;
       }
-      const data: SocketData = { info, release: undefined, listener: undefined, socket: undefined, closed: false };
+      const data: SocketData = { info, ip: undefined, listener: undefined, socket: undefined, closed: false };
       res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       const data = ws.getUserData();
-      const release = deps.admission.opened(data.info as UpgradeInfo);
-      if (!release) {
+      const info = data.info as UpgradeInfo;
+      if (!deps.admission.opened(info)) {
         // A limit was reached since admission: the handshake is done, so say it with a close code.
         data.info = undefined;
         ws.end(CloseCode.TryAgainLater, 'connection limit reached, try again later');
@@ -90,8 +90,8 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       const socket = new UwsSocket(ws, data);
       data.socket = socket;
       sockets.add(socket);
-      data.release = release;
-      data.listener = deps.onSocket(socket, data.info as UpgradeInfo);
+      data.ip = info.ip;
+      data.listener = deps.onSocket(socket, info);
       data.info = undefined;
     },
     message: (ws, message, isBinary) => {
@@ -107,8 +107,8 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       const data = ws.getUserData();
       data.closed = true;
       if (data.socket) sockets.delete(data.socket);
-      data.release?.();
-      data.release = undefined;
+      if (data.ip !== undefined) deps.admission.closed(data.ip);
+      data.ip = undefined;
       data.listener?.closed(code, Buffer.from(new Uint8Array(message)).toString());
       drain.check();
     },

@@ -21,8 +21,12 @@ function rejectUpgrade(socket: Duplex, r: Rejection): void {
 }
 
 const TRACKED = '_herald';
-/** What a WebSocket of this transport carries: who hears its frames and closes, and its admission slot. */
-type Tracked = WebSocket & { [TRACKED]: { listener: SocketListener; release: () => void } };
+const TRACKED_IP = '_heraldIp';
+/**
+ * What a WebSocket of this transport carries: who hears its frames and closes, and the address its admission
+ * counted. Two fields of the WebSocket itself (they fit its one out-of-object property array), not an object.
+ */
+type Tracked = WebSocket & { [TRACKED]: SocketListener; [TRACKED_IP]: string };
 
 /** Splits a request target into path and query. */
 function splitUrl(url: string | undefined): { path: string; query: string } {
@@ -55,16 +59,16 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     logger.debug({ err: err.message }, 'websocket error');
   }
   function onMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
-    (this as Tracked)[TRACKED].listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
+    (this as Tracked)[TRACKED].message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
   }
   function onPong(this: WebSocket): void {
-    (this as Tracked)[TRACKED].listener.pong();
+    (this as Tracked)[TRACKED].pong();
   }
   function onClose(this: WebSocket, code: number, reason: Buffer): void {
-    const t = (this as Tracked)[TRACKED];
+    const t = this as Tracked;
     clients.delete(this);
-    t.release();
-    t.listener.closed(code, reason.toString());
+    admission.closed(t[TRACKED_IP]);
+    t[TRACKED].closed(code, reason.toString());
     drain.check();
   }
 
@@ -87,8 +91,7 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
       fast = wsInternalsUsable(ws);
       if (!fast) logger.error('the installed ws version changed the internals the fast send path uses; falling back to ws.send (slower)');
     }
-    const release = admission.opened(info);
-    if (!release) {
+    if (!admission.opened(info)) {
       // A limit was reached since admission: the handshake is done, so say it with a close code.
       ws.on('error', () => undefined);
       ws.close(CloseCode.TryAgainLater, 'connection limit reached, try again later');
@@ -99,7 +102,8 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     }
     clients.add(ws);
     const listener = deps.onSocket(new WsSocket(ws, fast, clock), info);
-    (ws as Tracked)[TRACKED] = { listener, release };
+    (ws as Tracked)[TRACKED] = listener;
+    (ws as Tracked)[TRACKED_IP] = info.ip;
     ws.on('error', onError);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
