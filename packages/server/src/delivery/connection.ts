@@ -1,4 +1,4 @@
-import type { ChannelName, ClientId } from '@herald/protocol';
+import type { ChannelName, ClientId, UserId } from '@herald/protocol';
 import { ANONYMOUS, type Identity } from '../auth/types.js';
 import type { EngineMessage, PresenceConnection } from '../engine/types.js';
 import type { InboxMessage } from '../engine/inbox.js';
@@ -79,14 +79,13 @@ const batchLine = new FramesMemo((frames) => {
  * it is subscribed to (records owned by the hub), its outgoing queue, its liveness and its limits. What the
  * client says is the protocol handler's business (`handler`); I/O goes through the `Socket` seam.
  */
-export class Connection implements SocketListener {
+export class Connection implements SocketListener, PresenceConnection {
   state: ConnectionState = 'connecting';
   identity: Identity = ANONYMOUS;
   /** Whether the connection was registered under its user and in presence (see Hub.register). */
   registered = false;
   /** This connection's subscriptions by channel, live or being set up; maintained by the hub. */
   readonly subs = new SmallMap<ChannelName, Subscription>();
-  readonly presence: PresenceConnection;
   lastSeen: number;
   lastPing = 0;
   readonly connectDeadline: number;
@@ -117,7 +116,24 @@ export class Connection implements SocketListener {
     const now = deps.clock.now();
     this.lastSeen = now;
     this.connectDeadline = now + deps.limits.connectTimeout;
-    this.presence = { client: id, user: null };
+  }
+
+  /**
+   * What presence knows of the connection: the connection itself (its `client` and `user`), not an object of its
+   * own per idle connection.
+   */
+  get presence(): PresenceConnection {
+    return this;
+  }
+
+  /** The connection id, as presence names it. */
+  get client(): ClientId {
+    return this.id;
+  }
+
+  /** Its user once authenticated (presence counts it under that user); null for an anonymous connection. */
+  get user(): UserId | null {
+    return this.identity.user;
   }
 
   /** Whether the connection is closed (a method, so that TypeScript re-reads it after an await). */
@@ -172,7 +188,6 @@ export class Connection implements SocketListener {
   /** Sets who the connection is (before the hub registers it). */
   authenticate(identity: Identity): void {
     this.identity = identity;
-    this.presence.user = identity.user;
   }
 
   /** The protocol established the connection: the connect deadline no longer applies. */
