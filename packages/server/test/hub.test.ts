@@ -8,7 +8,7 @@ import { ADMIN_CHANNEL, mintAdminToken } from '../src/auth/admin-token.js';
 import { JwtAuth } from '../src/auth/jwt-auth.js';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { encodeMessage } from '../src/engine/message.js';
-import type { EngineMessage } from '../src/engine/types.js';
+import type { EngineMessage, PresenceConnection } from '../src/engine/types.js';
 import { EngineUnavailableError } from '../src/util/errors.js';
 import { API_KEY, JWT_SECRET, ManualClock, onCleanup, token } from './helpers.js';
 import { coreHarness, holdRecover, turn, until, type FakeSocket } from './support/core.js';
@@ -165,14 +165,20 @@ describe('hub: connections', () => {
     const anon = await core.connect('anon', { subs: { news: {} } });
     const user = await core.connect('u', { token: await token({ sub: '42' }, { expiresAt: Math.floor(core.clock.now() / 1000) + 3600 }), subs: { news: {} } });
     expect(user.connected.user).toBe('42');
-    expect(add.mock.calls).toEqual([[{ client: 'anon', user: null }], [{ client: 'u', user: '42' }]]);
+    // Presence gets the connection itself (its client and user), not a copy.
+    const who = (c: PresenceConnection): PresenceConnection => ({ client: c.client, user: c.user });
+    expect(add.mock.calls.map(([c]) => who(c))).toEqual([
+      { client: 'anon', user: null },
+      { client: 'u', user: '42' },
+    ]);
+    expect(add.mock.calls[0]?.[0]).toBe(anon.conn);
     expect(await core.engine.presence.online(['42'])).toEqual(new Map([['42', 1]]));
     expect(await core.engine.presence.subscribers('news')).toBe(2);
 
     core.hub.remove(anon.conn);
     core.hub.remove(anon.conn);
-    expect(removed.mock.calls).toEqual([[{ client: 'anon', user: null }]]);
-    expect(left.mock.calls).toEqual([['news', { client: 'anon', user: null }]]);
+    expect(removed.mock.calls.map(([c]) => who(c))).toEqual([{ client: 'anon', user: null }]);
+    expect(left.mock.calls.map(([channel, c]) => [channel, who(c)])).toEqual([['news', { client: 'anon', user: null }]]);
     expect(anon.conn.subs.size).toBe(0);
     expect(core.hub.connections.has('anon')).toBe(false);
     expect(core.hub.localSubscribers('news')).toBe(1);
