@@ -1,7 +1,7 @@
 /** Client addresses, trusted proxies and forwarding headers (util/ip.ts), and the file-descriptor budget (util/fd-limit.ts). */
 import { describe, expect, it } from 'vitest';
 import { connectionBudget, FALLBACK_FD_LIMIT, readFdLimit } from '../src/util/fd-limit.js';
-import { addressSet, clientAddress, forwardedChain, isLoopbackHost, isLoopbackRequest, normalizeIp } from '../src/util/ip.js';
+import { ADDRESS_MEMO, addressSet, clientAddress, forwardedChain, isLoopbackHost, isLoopbackRequest, normalizeIp } from '../src/util/ip.js';
 
 describe('addresses', () => {
   it('normalises IPv4-mapped IPv6 and recognises loopback hosts', () => {
@@ -39,6 +39,21 @@ describe('addresses', () => {
 
   it('refuses entries that are not addresses or CIDR ranges', () => {
     for (const bad of ['example.com', '10.0.0.0/33', '10.0.0.0/', '::/129', '10.0.0.1/8/1', '']) expect(() => addressSet([bad]), bad).toThrow(/not an IP/);
+  });
+
+  it('answers an address set from its memo as from the list itself, across the memo being emptied when full', () => {
+    const trusted = addressSet(['10.0.0.0/8', '2001:db8::/32']);
+    // Twice the memo's size, twice over: every answer is remembered, then the memo fills and starts again.
+    const addresses = Array.from({ length: ADDRESS_MEMO * 2 }, (_, i) =>
+      i % 2 === 0 ? `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` : `11.0.${(i >> 8) & 255}.${i & 255}`,
+    );
+    for (let round = 0; round < 2; round++) for (const [i, a] of addresses.entries()) expect(trusted.matches(a), a).toBe(i % 2 === 0);
+    // Raw forms are remembered under their own text, with the answer of their normalised address.
+    expect(trusted.matches('::ffff:10.0.0.1')).toBe(true);
+    expect(trusted.matches('::ffff:10.0.0.1')).toBe(true);
+    expect(trusted.matches('2001:DB8::1')).toBe(true);
+    expect(trusted.matches('not-an-ip')).toBe(false);
+    expect(trusted.matches('x'.repeat(200))).toBe(false);
   });
 
   it('takes a request as local only when the peer and every forwarded address are loopback', () => {

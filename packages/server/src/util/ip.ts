@@ -91,15 +91,31 @@ export function addressSet(entries: readonly string[]): AddressSet {
     if (prefix === undefined) list.addAddress(ip, type);
     else list.addSubnet(ip, prefix, type);
   }
+  // BlockList.check makes a SocketAddress (a transferable object) per call, and one connection is checked about six
+  // times (its socket, admission, the limits when it opens and closes): the answers are remembered per address.
+  // Bounded: emptied once full (the set itself never changes, so a remembered answer is never stale).
+  const seen = new Map<string, boolean>();
   return {
     empty: entries.length === 0,
     matches(raw) {
+      const known = seen.get(raw);
+      if (known !== undefined) return known;
       const ip = normalizeIp(raw);
       const family = isIP(ip);
-      return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+      const hit = family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+      if (raw.length <= MAX_ADDRESS_TEXT) {
+        if (seen.size >= ADDRESS_MEMO) seen.clear();
+        seen.set(raw, hit);
+      }
+      return hit;
     },
   };
 }
+
+/** Addresses whose `AddressSet.matches` answer is remembered, at most. */
+export const ADDRESS_MEMO = 4096;
+/** Longest address text remembered (an IPv6 address with a zone or an IPv4 tail is well under it). */
+const MAX_ADDRESS_TEXT = 64;
 
 /**
  * The client's address: the TCP peer, unless the peer is a trusted proxy; then the forwarding headers are
