@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * What a publish costs the gateway's Redis client, in client CPU, and Redis, in its own CPU: ioredis sending one
- * EVALSHA of publish.lua per publish (auto-pipelined, as the engine did before the turn batch), ioredis sending
- * the turn's publishes as one call of the batch form (what the engine does on a single Redis), and node-redis
- * (`redis` on npm) sending one EVALSHA per publish (it pipelines a tick's commands by itself). Publishes come in
+ * What a publish costs the gateway's Redis client, in client CPU, and Redis, in its own CPU: `ioredis-auto`, one
+ * EVALSHA of publish.lua per publish, auto-pipelined (what the engine did before); `ioredis`, the turn's publishes
+ * as one call of the batch form, without auto-pipelining (what the engine does on a single Redis: a turn's only
+ * publish goes as the plain script); `node-redis` (`redis` on npm), one EVALSHA per publish (it pipelines a
+ * tick's commands by itself). Publishes come in
  * turns of `--per-turn` (1: one-message requests one at a time; 50: a batched request), to `user:<n>` channels
  * with their counts, as the gateway sends them. Each measurement is a child process pinned to `--core`; the
  * kinds alternate, and the medians of `--reps` runs are printed.
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = fileURLToPath(import.meta.url);
-const KINDS = ['ioredis', 'ioredis-batch', 'node-redis'];
+const KINDS = ['ioredis-auto', 'ioredis', 'node-redis'];
 
 async function child(kind, perTurn, total, url) {
   const source = readFileSync(new URL('../packages/server/lua/publish.lua', import.meta.url), 'utf8');
@@ -50,7 +51,7 @@ async function child(kind, perTurn, total, url) {
     };
   } else {
     const { Redis } = await import('ioredis');
-    const r = new Redis(url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    const r = new Redis(url, { enableAutoPipelining: kind === 'ioredis-auto', enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
     await r.connect();
     await r.script('LOAD', source);
     await r.script('LOAD', batchSource);
@@ -58,7 +59,7 @@ async function child(kind, perTurn, total, url) {
     const many = sha(batchSource);
     // As the engine does (engine/redis/publish-batch.ts): a turn's only publish goes out as the plain script.
     send =
-      kind === 'ioredis' || perTurn === 1
+      kind === 'ioredis-auto' || perTurn === 1
         ? (items) => Promise.all(items.map(({ keys, args }) => r.evalsha(one, keys.length, ...keys, ...args)))
         : (items) => {
             const keys = [];
