@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '@herald/protocol';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { Drain } from '../../util/drain.js';
 import { rejectionResponse, type Rejection } from '../admission.js';
 import type { SocketListener, Transport, TransportDeps, UpgradeInfo } from '../types.js';
@@ -20,13 +20,50 @@ function rejectUpgrade(socket: Duplex, r: Rejection): void {
   socket.end(`HTTP/1.1 ${status}\r\n${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
-const TRACKED = '_herald';
-const TRACKED_IP = '_heraldIp';
+/** What the transport does when one of its sockets closes or fails (one per transport, shared by its sockets). */
+interface Tracker {
+  closed(ws: TrackedWebSocket, code: number, reason: Buffer): void;
+  error(err: Error): void;
+}
+
 /**
- * What a WebSocket of this transport carries: who hears its frames and closes, and the address its admission
- * counted. Two fields of the WebSocket itself (they fit its one out-of-object property array), not an object.
+ * The transport's WebSocket: it hands its events straight to the connection's listener instead of through
+ * EventEmitter listeners, whose four entries made each socket's `_events` a dictionary of its own (about 250
+ * bytes per idle connection). Listeners added with `on` still hear their events, after the connection's.
  */
-type Tracked = WebSocket & { [TRACKED]: SocketListener; [TRACKED_IP]: string };
+class TrackedWebSocket extends WebSocket {
+  /** Who hears the frames and the close; set once the socket is accepted. */
+  listener: SocketListener | undefined = undefined;
+  /** The address its admission counted (`Admission.closed` with it when it closes). */
+  ip = '';
+  tracker: Tracker | undefined = undefined;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const { listener, tracker } = this;
+    if (listener === undefined || tracker === undefined) return super.emit(event, ...args);
+    switch (event) {
+      case 'message': {
+        const data = args[0] as WebSocket.RawData;
+        listener.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), args[1] === true);
+        break;
+      }
+      case 'pong':
+        listener.pong();
+        break;
+      case 'close':
+        tracker.closed(this, args[0] as number, args[1] as Buffer);
+        break;
+      case 'error':
+        tracker.error(args[0] as Error);
+        break;
+      default:
+        return super.emit(event, ...args);
+    }
+    // Without a listener of its own EventEmitter would throw an 'error': only emitted when someone listens.
+    if (this.listenerCount(event) > 0) super.emit(event, ...args);
+    return true;
+  }
+}
 
 /** Splits a request target into path and query. */
 function splitUrl(url: string | undefined): { path: string; query: string } {
@@ -46,31 +83,34 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
   server.on('request', nodeHttp(deps.http));
   // Clients are tracked here rather than by `ws` (clientTracking), whose per-socket close listener would
   // make every socket's close listeners an array.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer<typeof TrackedWebSocket>({
+    noServer: true,
+    maxPayload: deps.maxPayload,
+    perMessageDeflate: false,
+    clientTracking: false,
+    WebSocket: TrackedWebSocket,
+  });
   const clients = new Set<WebSocket>();
   const drain = new Drain(() => clients.size);
   let fast: boolean | undefined;
 
   // Every listener below is made once per transport, not per socket: a closure made per upgrade keeps its
   // scope (the upgrade request, its headers, `info`) alive for the whole life of the connection, and each
-  // costs memory per idle connection. The socket's own state hangs off the WebSocket (`Tracked`).
+  // costs memory per idle connection. The socket's own state is fields of its TrackedWebSocket.
   const onUpgradeSocketError = (err: Error): void => logger.debug({ err }, 'upgrade socket error');
-  function onError(this: WebSocket, err: Error): void {
-    logger.debug({ err: err.message }, 'websocket error');
-  }
-  function onMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
-    (this as Tracked)[TRACKED].message(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data), isBinary);
-  }
-  function onPong(this: WebSocket): void {
-    (this as Tracked)[TRACKED].pong();
-  }
-  function onClose(this: WebSocket, code: number, reason: Buffer): void {
-    const t = this as Tracked;
-    clients.delete(this);
-    admission.closed(t[TRACKED_IP]);
-    t[TRACKED].closed(code, reason.toString());
-    drain.check();
-  }
+  const tracker: Tracker = {
+    closed(ws, code, reason) {
+      clients.delete(ws);
+      admission.closed(ws.ip);
+      const { listener } = ws;
+      ws.listener = undefined;
+      listener?.closed(code, reason.toString());
+      drain.check();
+    },
+    error(err) {
+      logger.debug({ err: err.message }, 'websocket error');
+    },
+  };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', onUpgradeSocketError);
@@ -83,7 +123,7 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     }
     wss.handleUpgrade(req, socket, head, (ws) => upgraded(ws, socket, info));
   };
-  const upgraded = (ws: WebSocket, socket: Duplex, info: UpgradeInfo): void => {
+  const upgraded = (ws: TrackedWebSocket, socket: Duplex, info: UpgradeInfo): void => {
     guard.upgraded(socket);
     // `ws` listens for the socket's errors from now on.
     socket.off('error', onUpgradeSocketError);
@@ -101,13 +141,9 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
       return;
     }
     clients.add(ws);
-    const listener = deps.onSocket(new WsSocket(ws, fast, clock), info);
-    (ws as Tracked)[TRACKED] = listener;
-    (ws as Tracked)[TRACKED_IP] = info.ip;
-    ws.on('error', onError);
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('close', onClose);
+    ws.ip = info.ip;
+    ws.listener = deps.onSocket(new WsSocket(ws, fast, clock), info);
+    ws.tracker = tracker;
   };
   server.on('upgrade', onUpgrade);
 
