@@ -306,9 +306,9 @@ export class RedisContext {
   /**
    * Runs a Lua script with the turn's other pipeline calls (see `pipeline`): the reads and presence scripts of
    * every connection that connected in one turn share one write and one round trip instead of one each. By
-   * EVALSHA; a Redis that does
-   * not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its own. On a Redis Cluster, where a
-   * pipeline must stay on one slot, the script goes out on its own at once, as `call` sends it.
+   * EVALSHA; a Redis that does not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its own.
+   * On a Redis Cluster, where a pipeline must stay on one slot, the script goes out on its own at once, as
+   * `call` sends it.
    */
   async script(operation: string, script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
     if (isCluster(this.redis)) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));

@@ -81,7 +81,8 @@ export class PublishBatch {
 
   /**
    * Sends what is queued now (the end of the turn does it anyway): the broker calls it before a command that
-   * must keep its place after the turn's publishes (a broadcast, a direct message, a disconnect).
+   * must keep its place after the turn's publishes (a broadcast, a disconnect). Direct messages go to one
+   * connection's own channel, which no publish shares: they need not wait.
    */
   readonly flush = (): void => {
     const queued = this.queued;
