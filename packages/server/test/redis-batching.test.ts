@@ -69,10 +69,12 @@ describe('redis engine: one write per turn', () => {
     open.push(engine);
     const rec = new Recorder();
     await engine.start(rec);
-    // The first publishes load the scripts, the plain one and its batch form (NOSCRIPT, then EVAL): not what is
-    // counted below.
+    // The first publishes and reads load the scripts, the plain publish, its batch form and the history read, when
+    // Redis does not have them (a restart, SCRIPT FLUSH: NOSCRIPT, then EVAL, a later turn): not what is counted
+    // below, and a history read sent late would also move a new subscription's position past messages.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
     await Promise.all([1, 2].map(() => engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' })));
+    await engine.history.position('warm-up');
     // The engine gathers each turn's commands itself: ioredis' auto-pipelining (a Pipeline object per turn, even for
     // one command) is off on both connections.
     expect(factoryDefaults.map((d) => d.enableAutoPipelining)).toEqual([undefined, undefined]);
@@ -157,6 +159,9 @@ describe('redis engine: one write per turn', () => {
   it('sends a broadcast made after publishes of the same turn after them', async () => {
     const { engine, rec } = await node();
     await engine.broker.subscribe('mixed');
+    // The subscription reads the channel's position with the next turn, and a message at or below that position
+    // counts as already seen. The broadcast below sends the publishes at once, ahead of that read: let it go first.
+    await nextTurn();
     void engine.broker.publish({ channel: 'mixed', type: 't', payloadJson: '{"n":1}' });
     void engine.broker.publish({ channel: 'mixed', type: 't', payloadJson: '{"n":2}' });
     await engine.broker.broadcast({ channel: 'mixed', type: 'b', payloadJson: '{}' });
@@ -183,6 +188,28 @@ describe('redis engine: one write per turn', () => {
       { status: 'rejected', reason: { code: 'invalid_field', field: 'type' } },
       { status: 'fulfilled', value: [2, 'e1', 0] },
     ]);
+  });
+
+  it('sends a turn script Redis does not have yet as EVAL right after the NOSCRIPT answer: two commands, not three', async () => {
+    const prefix = testPrefix();
+    const redis = rawClient();
+    // Connected and ready (its own INFO and CLIENT commands sent) before anything is counted.
+    await redis.ping();
+    let commands = 0;
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((...a: Parameters<typeof send>) => {
+      commands += 1;
+      return send(...a);
+    }) as typeof redis.sendCommand;
+    const ctx = new RedisContext(redis, new ManualClock());
+    const history = LuaScript.load('history');
+    const fresh = new LuaScript('history', `-- ${prefix}\n${history.source}`);
+    const before = commands;
+    const reply = await ctx.script('history read', fresh, [`${prefix}:{n}:meta`, `${prefix}:{n}:stream`], ['e1', 60000, 'pos', 0, 0, '', 10, 60000], true);
+    expect(Array.isArray(reply) && reply[0]).toBe(0);
+    // EVALSHA in the turn's pipeline (NOSCRIPT), then EVAL with the source.
+    expect(commands - before).toBe(2);
+    expect(await redis.script('EXISTS', fresh.sha)).toEqual([1]);
   });
 
   it('keeps each channel in order across turns, as sent', async () => {

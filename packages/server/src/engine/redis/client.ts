@@ -150,17 +150,18 @@ export class LuaScript {
    */
   async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
     const r = redis as RedisClient & BufferScripts;
-    const call = (command: 'evalsha' | 'eval', script: string): Promise<unknown> => {
-      const argv: Array<string | number> = [script, keys.length, ...keys, ...args];
-      if (command === 'evalsha') return buffers ? r.evalshaBuffer(...argv) : r.evalsha(script, keys.length, ...keys, ...args);
-      return buffers ? r.evalBuffer(...argv) : r.eval(script, keys.length, ...keys, ...args);
-    };
     try {
-      return await call('evalsha', this.sha);
+      return await (buffers ? r.evalshaBuffer(this.sha, keys.length, ...keys, ...args) : r.evalsha(this.sha, keys.length, ...keys, ...args));
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return call('eval', this.source);
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return this.evaluate(redis, keys, args, buffers);
       throw err;
     }
+  }
+
+  /** Sends the script's source (EVAL), which also loads it: for after a NOSCRIPT answer. */
+  evaluate(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
+    const r = redis as RedisClient & BufferScripts;
+    return buffers ? r.evalBuffer(this.source, keys.length, ...keys, ...args) : r.eval(this.source, keys.length, ...keys, ...args);
   }
 }
 
@@ -322,7 +323,7 @@ export class RedisContext {
       return reply;
     } catch (err) {
       const cause = err instanceof HeraldError ? err.cause : err;
-      if (cause instanceof Error && cause.message.startsWith('NOSCRIPT')) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));
+      if (cause instanceof Error && cause.message.startsWith('NOSCRIPT')) return this.call(operation, (redis) => script.evaluate(redis, keys, args, buffers));
       throw err;
     }
   }
