@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { Command, type ChainableCommander, type Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../../util/clock.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../../util/errors.js';
 
@@ -38,12 +38,6 @@ export function clientDefaults(role: RedisRole, commandTimeout: number, node: st
     // Names the connection in CLIENT LIST: which node, which role.
     connectionName: `herald-${role}-${node}`,
   };
-}
-
-/** The Buffer forms of EVAL and EVALSHA, which ioredis has at run time but does not declare. */
-interface BufferScripts {
-  evalshaBuffer(...args: Array<string | number>): Promise<unknown>;
-  evalBuffer(...args: Array<string | number>): Promise<unknown>;
 }
 
 /**
@@ -148,10 +142,9 @@ export class LuaScript {
    * (redis/ioredis#1923), and the TypeError it then throws inside its pipeline leaves the client's auto-pipeline
    * marked as running forever, so every later command of that client waits unsent (no timeout ever starts).
    */
-  async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
-    const r = redis as RedisClient & BufferScripts;
+  async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>, buffers = false): Promise<unknown> {
     try {
-      return await (buffers ? r.evalshaBuffer(this.sha, keys.length, ...keys, ...args) : r.evalsha(this.sha, keys.length, ...keys, ...args));
+      return await sendCommand(redis, 'evalsha', [this.sha, keys.length, ...keys, ...args], buffers);
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return this.evaluate(redis, keys, args, buffers);
       throw err;
@@ -159,10 +152,28 @@ export class LuaScript {
   }
 
   /** Sends the script's source (EVAL), which also loads it: for after a NOSCRIPT answer. */
-  evaluate(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
-    const r = redis as RedisClient & BufferScripts;
-    return buffers ? r.evalBuffer(this.source, keys.length, ...keys, ...args) : r.eval(this.source, keys.length, ...keys, ...args);
+  evaluate(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>, buffers = false): Promise<unknown> {
+    return sendCommand(redis, 'eval', [this.source, keys.length, ...keys, ...args], buffers);
   }
+}
+
+/**
+ * Sends one command with `args` (flat already; numbers become strings); `buffers` answers bulk replies as
+ * Buffers. Builds the ioredis Command with no arguments and hands it `args` afterwards (its public `args`, then
+ * its own `stringifyArguments`): the Command constructor copies its arguments with `Array.prototype.flat`,
+ * which V8 runs at about 200 ns per element, 0.35 ms for the 1 700 arguments of a batch of 100 publishes (more
+ * than the rest of building and encoding the command). With a client `keyPrefix` (which the constructor
+ * applies) it goes the usual way.
+ */
+export function sendCommand(redis: RedisClient, name: string, args: Array<string | number | Buffer>, buffers = false): Promise<unknown> {
+  const replyEncoding = buffers ? null : 'utf8';
+  if (redis.options.keyPrefix) return redis.sendCommand(new Command(name, args, { replyEncoding, keyPrefix: redis.options.keyPrefix })) as Promise<unknown>;
+  const command = new Command(name, [], { replyEncoding });
+  for (let i = 0; i < args.length; i++) if (typeof args[i] === 'number') args[i] = String(args[i]);
+  command.args = args;
+  command.stringifyArguments();
+  void redis.sendCommand(command);
+  return command.promise as Promise<unknown>;
 }
 
 /** Errors the publish script answers for invalid input, and what they mean to the HTTP API. */
