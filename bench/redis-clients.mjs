@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
- * What a publish costs the gateway's Redis client, in client CPU, and Redis, in its own CPU: `ioredis-auto`, one
- * EVALSHA of publish.lua per publish, auto-pipelined (what the engine did before); `ioredis`, the turn's publishes
- * as one call of the batch form, without auto-pipelining (what the engine does on a single Redis: a turn's only
- * publish goes as the plain script); `node-redis` (`redis` on npm), one EVALSHA per publish (it pipelines a
- * tick's commands by itself). Publishes come in
- * turns of `--per-turn` (1: one-message requests one at a time; 50: a batched request), to `user:<n>` channels
- * with their counts, as the gateway sends them. Each measurement is a child process pinned to `--core`; the
- * kinds alternate, and the medians of `--reps` runs are printed.
+ * What a publish costs the gateway's Redis client, in client CPU, and Redis, in its own CPU: `ioredis`, the version
+ * the engine uses (5.11), sending as the engine does (`sendCommand` of engine/redis/client.ts: the turn's publishes
+ * as one call of the batch form, a turn's only publish as the plain script, no auto-pipelining); `ioredis-6`, the
+ * same with ioredis 6 (its new RESP decoder, RESP3 by default); `node-redis` (`redis` on npm), one EVALSHA per
+ * publish (it pipelines a tick's commands by itself). Publishes come in turns of `--per-turn` (1: one-message
+ * requests one at a time; 50: a batched request), to `user:<n>` channels with their counts, as the gateway sends
+ * them. Each measurement is a child process pinned to `--core`; the kinds alternate, and the medians of `--reps`
+ * runs are printed.
  *
  *   npm run build && node bench/redis-clients.mjs [--per-turn 1,5,50] [--publishes 20000] [--reps 3] [--core 1]
  *     [--redis redis://127.0.0.1:6379]
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = fileURLToPath(import.meta.url);
-const KINDS = ['ioredis-auto', 'ioredis', 'node-redis'];
+const KINDS = ['ioredis-6', 'ioredis', 'node-redis'];
 
 async function child(kind, perTurn, total, url) {
   const source = readFileSync(new URL('../packages/server/lua/publish.lua', import.meta.url), 'utf8');
@@ -50,17 +50,27 @@ async function child(kind, perTurn, total, url) {
       await r.quit();
     };
   } else {
-    const { Redis } = await import('ioredis');
-    const r = new Redis(url, { enableAutoPipelining: kind === 'ioredis-auto', enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    const { Redis, Command } = await import(kind === 'ioredis-6' ? 'ioredis-6' : 'ioredis');
+    const { sendCommand } = await import('../packages/server/dist/engine/redis/client.js');
+    const r = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
     await r.connect();
     await r.script('LOAD', source);
     await r.script('LOAD', batchSource);
     const one = sha(source);
     const many = sha(batchSource);
+    // The engine's sendCommand, or the same for ioredis 6 (a Command of its own version, handed its arguments).
+    const evalsha = (argv) => {
+      if (kind === 'ioredis') return sendCommand(r, 'evalsha', argv);
+      const c = new Command('evalsha', [], { replyEncoding: 'utf8' });
+      c.args = argv.map(String);
+      c.stringifyArguments();
+      r.sendCommand(c);
+      return c.promise;
+    };
     // As the engine does (engine/redis/publish-batch.ts): a turn's only publish goes out as the plain script.
     send =
-      kind === 'ioredis-auto' || perTurn === 1
-        ? (items) => Promise.all(items.map(({ keys, args }) => r.evalsha(one, keys.length, ...keys, ...args)))
+      perTurn === 1
+        ? (items) => Promise.all(items.map(({ keys, args }) => evalsha([one, keys.length, ...keys, ...args])))
         : (items) => {
             const keys = [];
             const args = [items.length];
@@ -68,7 +78,7 @@ async function child(kind, perTurn, total, url) {
               keys.push(...p.keys);
               args.push(p.keys.length, p.args.length, ...p.args);
             }
-            return r.evalsha(many, keys.length, ...keys, ...args);
+            return evalsha([many, keys.length, ...keys, ...args]);
           };
     info = () => r.info('cpu');
     close = async () => {

@@ -85,7 +85,7 @@ export function onSubscriberBack(sub: RedisClient, fn: () => void): void {
 }
 
 /**
- * Works around ioredis 6.0.0's sharded subscriber group getting stuck after the whole cluster was unreachable:
+ * Works around ioredis' sharded subscriber group (5.11 as 6.0) getting stuck after the whole cluster was unreachable:
  * a shard subscriber stopped while it was still connecting (the cluster client gave up all its nodes) leaves
  * its start promise unsettled (stop() removes the listeners that would settle it), the group's reset waits on
  * it forever, and no shard subscriber is created again. Clears that flag and reads the slots again, which
