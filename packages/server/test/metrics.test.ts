@@ -210,6 +210,11 @@ describe('GET /metrics', () => {
       herald_ingest_messages_total: 0,
       herald_ingest_dead_letters_total: 0,
     });
+    // History: the frames kept, and the buffers holding them (at least as many bytes, at most a few times more).
+    const historyBytes = m.get('herald_history_bytes') ?? 0;
+    expect(historyBytes).toBeGreaterThan(0);
+    expect(m.get('herald_history_buffer_bytes')).toBeGreaterThanOrEqual(historyBytes);
+    expect(m.get('herald_history_buffer_bytes')).toBeLessThanOrEqual(4 * historyBytes + 3 * 256);
     // The probe at start; nothing else checked the engine.
     expect(m.get('herald_engine_roundtrip_seconds_count{engine="memory"}')).toBe(1);
     expect(m.get('herald_delivery_latency_seconds_count')).toBeGreaterThan(2);

@@ -292,7 +292,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_HISTORY_TOTAL_BYTES',
     flag: '--history-total-bytes',
     type: 'int',
-    description: 'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages.',
+    description:
+      'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages. Counts the messages; the buffers holding them take 1.2-1.6x that (herald_history_buffer_bytes).',
   },
   {
     key: 'idempotencyMaxKeys',

@@ -214,6 +214,8 @@ export interface EngineUsage {
   channels: number;
   /** Bytes of message frames kept in history. */
   historyBytes: number;
+  /** Bytes of the buffers holding those frames: the memory history takes (up to a few times historyBytes per channel). */
+  historyBufferBytes: number;
   /** Publish ids remembered for the idempotency window. */
   idempotencyKeys: number;
   /** Publish ids forgotten before their window ended, since start (the bound was reached). */

@@ -281,6 +281,14 @@ export function createMetrics(src: MetricsSource): Metrics {
       },
     });
     new Gauge({
+      name: 'herald_history_buffer_bytes',
+      help: 'Bytes of the buffers the memory engine holds its history frames in: the memory history takes (each channel buffer at most a few times its frames).',
+      registers,
+      collect() {
+        this.set(usage().historyBufferBytes);
+      },
+    });
+    new Gauge({
       name: 'herald_idempotency_keys',
       help: 'Publish ids the memory engine remembers for the idempotency window (bounded by idempotencyMaxKeys).',
       registers,

@@ -149,6 +149,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     usage: () => ({
       channels: store.usage.channels,
       historyBytes: store.usage.bytes,
+      historyBufferBytes: store.usage.buffers,
       idempotencyKeys: published.size + direct.size,
       idempotencyEarlyEvictions: earlyEvictions,
     }),
