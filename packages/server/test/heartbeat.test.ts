@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Connection } from '../src/delivery/connection.js';
+import { SlicedPass } from '../src/delivery/heartbeat.js';
+import { onCleanup, startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
 
 const rules = { pingInterval: 10_000, idleTimeout: 25_000, sweepInterval: 1000 };
 
@@ -112,5 +114,83 @@ describe('limits', () => {
     // uWebSockets.js checks UTF-8 itself, before the message handler runs, and drops the connection without
     // a close frame (no option turns the check off or makes it send 1007): the client sees 1006 there.
     expect((await client.closed()).code).toBe(TEST_TRANSPORT === 'uws' ? 1006 : 1007);
+  });
+});
+
+describe('the sweep, spread over its interval', () => {
+  it('visits every item once per pass, a slice per tick, and starts the next pass where one ends', () => {
+    const items = new Map<number, number>();
+    for (let i = 0; i < 1000; i++) items.set(i, i);
+    const seen: number[][] = [];
+    let passes = 0;
+    const pass = new SlicedPass(
+      items,
+      10,
+      (item) => (seen[seen.length - 1] as number[]).push(item),
+      () => passes++,
+    );
+    for (let tick = 0; tick < 10; tick++) {
+      seen.push([]);
+      pass.tick(tick);
+    }
+    expect(seen.map((s) => s.length)).toEqual(Array(10).fill(100));
+    expect(seen.flat()).toEqual([...items.keys()]);
+    expect(passes).toBe(0);
+    // The 11th tick ends the pass (the end-of-pass work runs once) and goes on with the next one.
+    seen.push([]);
+    pass.tick(10);
+    expect(passes).toBe(1);
+    expect(seen[10]).toEqual([...items.keys()].slice(0, 100));
+  });
+
+  it('sees items added during a pass, skips items removed before their turn, and visits a small set every tick', () => {
+    const items = new Map<string, string>([
+      ['a', 'a'],
+      ['b', 'b'],
+      ['c', 'c'],
+      ['d', 'd'],
+    ]);
+    const seen: string[] = [];
+    const pass = new SlicedPass(items, 2, (item) => seen.push(item));
+    pass.tick(0);
+    items.delete('c');
+    items.set('e', 'e');
+    pass.tick(1);
+    expect(seen).toEqual(['a', 'b', 'd', 'e']);
+    pass.tick(2);
+    expect(seen.slice(4)).toEqual(['a', 'b']);
+    // Fewer items than slices: each tick visits each once (never twice in one tick).
+    const one = new Map([['x', 'x']]);
+    const visits: string[] = [];
+    const small = new SlicedPass(one, 10, (item) => visits.push(item));
+    for (let tick = 0; tick < 3; tick++) small.tick(tick);
+    expect(visits).toEqual(['x', 'x', 'x']);
+  });
+
+  it('pings quiet clients that connected together a tenth per tick, and each of them within one sweep interval', async () => {
+    const gw = await startGateway(rules);
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const c = await TestClient.open(gw.ws, { autoPong: false });
+        c.send({ type: 'connect' });
+        await c.nextOf('connected');
+        return c;
+      }),
+    );
+    const ping = vi.spyOn(Connection.prototype, 'ping');
+    onCleanup(() => ping.mockRestore());
+    const pinged = (): number => ping.mock.calls.length;
+    gw.clock.advance(9_999);
+    expect(pinged()).toBe(0);
+    // From now on, every tick (a tenth of the interval) finds all of them due; each pings at most two.
+    const perTick: number[] = [];
+    for (let tick = 0; tick < 11; tick++) {
+      const before = pinged();
+      gw.clock.advance(100);
+      perTick.push(pinged() - before);
+    }
+    expect(Math.max(...perTick)).toBeLessThanOrEqual(2);
+    expect(pinged()).toBe(20);
+    for (const c of clients) await c.waitFor(() => (c.pings > 0 ? true : undefined), 'a protocol ping');
   });
 });

@@ -203,7 +203,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_SWEEP_INTERVAL_MS',
     flag: '--sweep-interval-ms',
     type: 'int',
-    description: 'Period of the single heartbeat/timeout sweep over all connections.',
+    description: 'Period of the single heartbeat/timeout sweep over all connections (each pass spread over ten ticks, a tenth of the connections each).',
   },
   { key: 'maxFrameSize', env: 'HERALD_MAX_FRAME_BYTES', flag: '--max-frame-bytes', type: 'int', description: 'Largest client frame (close 1009 above it).' },
   {

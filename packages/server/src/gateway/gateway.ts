@@ -5,7 +5,7 @@ import { JwtAuth } from '../auth/jwt-auth.js';
 import type { Auth } from '../auth/types.js';
 import { ChannelBudget } from '../delivery/channel-budget.js';
 import { Connection } from '../delivery/connection.js';
-import { sweep } from '../delivery/heartbeat.js';
+import { SlicedPass, sweep, sweepOne } from '../delivery/heartbeat.js';
 import { Hub } from '../delivery/hub.js';
 import { NO_NAMESPACES, type ChannelNamespaces } from '../delivery/publish-request.js';
 import { Publisher } from '../delivery/publisher.js';
@@ -39,6 +39,9 @@ import { addressSet } from '../util/ip.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
 import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from './options.js';
+
+/** Ticks per heartbeat sweep pass: each visits a tenth of the connections (see SlicedPass). */
+const SWEEP_SLICES = 10;
 
 /** A running gateway. */
 export interface Gateway {
@@ -276,13 +279,18 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   await transport.listen(options.port, options.host);
   ops.start();
 
-  const runSweep = (): void => {
-    const now = clock.now();
-    sweep(hub.connections.values(), now);
+  const sweepLimits = (now: number): void => {
     budget.sweep(now);
     connectionLimits.sweep(now);
   };
-  const timer = clock.setInterval(runSweep, options.sweepInterval);
+  const runSweep = (): void => {
+    const now = clock.now();
+    sweep(hub.connections.values(), now);
+    sweepLimits(now);
+  };
+  // The timer spreads each pass over SWEEP_SLICES ticks (see SlicedPass); `sweep()` still runs a whole one.
+  const pass = new SlicedPass(hub.connections, SWEEP_SLICES, sweepOne, sweepLimits);
+  const timer = clock.setInterval(() => pass.tick(clock.now()), Math.max(1, Math.floor(options.sweepInterval / SWEEP_SLICES)));
   let closing: Promise<void> | undefined;
 
   const shutdown = async (): Promise<void> => {

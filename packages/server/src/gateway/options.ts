@@ -67,7 +67,10 @@ export interface GatewayOptions {
   pingInterval?: number;
   /** Silence after which a connection is closed with 4002, in ms. Must exceed `pingInterval`. @default 60000 */
   idleTimeout?: number;
-  /** Period of the one sweep over all connections (timeouts, pings, token expiry), in ms. @default 1000 */
+  /**
+   * Period of the one sweep over all connections (timeouts, pings, token expiry), in ms; each pass is spread over
+   * ten ticks, a tenth of the connections each, so what falls due together is not handled in one turn. @default 1000
+   */
   sweepInterval?: number;
   /** Largest client frame in bytes (close 1009 above it). @default 65536 */
   maxFrameSize?: number;
