@@ -284,6 +284,31 @@ export function engineContract(name: string, factory: ContractFactory): void {
       expect(await engine.presence.subscribers('empty')).toBe(0);
     });
 
+    it('answers a publish with counts with the subscribers and the user connections Presence reports', async () => {
+      const { engine } = await start();
+      const c1 = { client: 'k1', user: '42' };
+      const c2 = { client: 'k2', user: '42' };
+      const c3 = { client: 'k3', user: null };
+      for (const c of [c1, c2, c3]) await engine.presence.add(c);
+      for (const c of [c1, c2]) await engine.presence.join('user:42', c);
+      await engine.presence.join('room', c3);
+      const toUser = await engine.broker.publish({ channel: 'user:42', type: 't', payloadJson: '{}', counts: true, idempotencyKey: 'once' });
+      expect([toUser.subscribers, toUser.online]).toEqual([2, 2]);
+      const toRoom = await engine.broker.publish({ channel: 'room', type: 't', payloadJson: '{}', counts: true });
+      expect(toRoom.subscribers).toBe(1);
+      expect(toRoom.online).toBeUndefined();
+      const nobody = await engine.broker.publish({ channel: 'user:43', type: 't', payloadJson: '{}', counts: true });
+      expect([nobody.subscribers, nobody.online]).toEqual([0, 0]);
+      // Without counts, nothing is counted.
+      const plain = await engine.broker.publish({ channel: 'user:42', type: 't', payloadJson: '{}' });
+      expect([plain.subscribers, plain.online]).toEqual([undefined, undefined]);
+      // A duplicate may answer counts too; when it does, they are the current ones.
+      await engine.presence.remove(c2);
+      const again = await engine.broker.publish({ channel: 'user:42', type: 't', payloadJson: '{}', counts: true, idempotencyKey: 'once' });
+      expect(again.duplicate).toBe(true);
+      if (again.online !== undefined) expect(again.online).toBe(1);
+    });
+
     it('answers presence for 1000 users at once', async () => {
       const { engine } = await start();
       const users = Array.from({ length: 1000 }, (_, i) => `u${i}`);

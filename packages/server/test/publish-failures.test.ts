@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import { startRedisIngest } from '../src/engine/redis/ingest.js';
-import type { Engine } from '../src/engine/types.js';
+import type { Engine, PublishInput } from '../src/engine/types.js';
 import { createGateway } from '../src/gateway/gateway.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
 import { silentLogger } from '../src/util/logger.js';
@@ -105,7 +105,9 @@ describe('presence that cannot be read after a publish', () => {
   it('answers 200 with subscribers and online null: the message was published, only who was there is unknown', async () => {
     const base = createMemoryEngine();
     const broken = (): Promise<never> => Promise.reject(new Error('presence store down'));
-    const engine: Engine = { ...base, presence: { ...base.presence, subscribers: broken, online: broken } } as Engine;
+    // An engine that does not count with the publish (the caller then asks Presence), and a Presence that fails.
+    const broker = { ...base.broker, publish: (input: PublishInput) => base.broker.publish({ ...input, counts: false }) };
+    const engine: Engine = { ...base, broker, presence: { ...base.presence, subscribers: broken, online: broken } } as Engine;
     const gw = await startGateway({ engine });
     const r = await api(gw.http, 'POST', '/api/publish', { channels: ['news', 'user:7'], type: 't', payload: {} });
     expect(r.status).toBe(200);

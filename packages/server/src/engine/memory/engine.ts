@@ -1,4 +1,4 @@
-import type { ChannelName, StreamPosition } from '@herald/protocol';
+import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type StreamPosition } from '@herald/protocol';
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { EngineUnavailableError } from '../../util/errors.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
@@ -93,20 +93,29 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     return handlers;
   };
 
+  /** With `counts`, the publish answers its channel's subscribers and its user's connections itself: both are here. */
+  const counted = (input: PublishInput, outcome: PublishOutcome): PublishOutcome => {
+    if (input.counts !== true) return outcome;
+    outcome.subscribers = presence.subscriberCount(input.channel);
+    if (channelKind(input.channel) === 'user') outcome.online = presence.connectionCount(input.channel.slice(USER_CHANNEL_PREFIX.length));
+    return outcome;
+  };
+
   const broker: Broker = {
     publish(input: PublishInput): Promise<PublishOutcome> {
       const h = alive();
       const key = input.idempotencyKey === undefined ? undefined : `${input.idempotencyKey}\u0000${input.channel}`;
       if (key !== undefined) {
         const seen = published.get(key);
-        if (seen) return Promise.resolve({ seq: seen.seq, epoch: seen.epoch, duplicate: true });
+        if (seen) return Promise.resolve(counted(input, { seq: seen.seq, epoch: seen.epoch, duplicate: true }));
       }
       const msg = store.append(input.channel, (seq) => encodeMessage(input.type, input.channel, input.payloadJson, seq));
       const outcome: PublishOutcome = { seq: msg.seq, epoch: msg.epoch, duplicate: false };
       if (key !== undefined) published.set(key, { seq: msg.seq, epoch: msg.epoch });
-      // The stored message is shared with history: the exclusion belongs to this live delivery only.
-      if (subscribed.has(input.channel)) h.message(input.exclude === undefined ? msg : { ...msg, exclude: input.exclude });
-      return Promise.resolve(outcome);
+      // History keeps a copy of its own: the exclusion belongs to this live delivery only.
+      if (input.exclude !== undefined) msg.exclude = input.exclude;
+      if (subscribed.has(input.channel)) h.message(msg);
+      return Promise.resolve(counted(input, outcome));
     },
     broadcast(input: BroadcastInput): Promise<void> {
       const h = alive();

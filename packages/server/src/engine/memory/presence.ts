@@ -37,11 +37,21 @@ export class MemoryPresence implements Presence {
   }
 
   online(users: readonly UserId[]): Promise<Map<UserId, number>> {
-    return Promise.resolve(new Map(users.map((u) => [u, sizeOf(this.users.get(u))])));
+    return Promise.resolve(new Map(users.map((u) => [u, this.connectionCount(u)])));
   }
 
   subscribers(channel: ChannelName): Promise<number> {
-    return Promise.resolve(sizeOf(this.members.get(channel)));
+    return Promise.resolve(this.subscriberCount(channel));
+  }
+
+  /** A user's connections, now (what `online` answers for one user). */
+  connectionCount(user: UserId): number {
+    return sizeOf(this.users.get(user));
+  }
+
+  /** A channel's subscribers, now (what `subscribers` answers). */
+  subscriberCount(channel: ChannelName): number {
+    return sizeOf(this.members.get(channel));
   }
 
   channels(prefix: string, limit: number): Promise<ChannelName[]> {
