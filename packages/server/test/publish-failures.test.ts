@@ -8,9 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import { startRedisIngest } from '../src/engine/redis/ingest.js';
-import type { Engine, PublishInput } from '../src/engine/types.js';
+import type { Engine, PublishInput, PublishOutcome } from '../src/engine/types.js';
 import { createGateway } from '../src/gateway/gateway.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
+import { EngineUnavailableError } from '../src/util/errors.js';
 import { silentLogger } from '../src/util/logger.js';
 import { api, API_KEY, eventually, onCleanup, startGateway, TestClient } from './helpers.js';
 import { rawClient, REDIS_URL, RedisProxy, testPrefix } from './redis-helpers.js';
@@ -98,6 +99,26 @@ describe('an engine that does not answer in time', () => {
     const r = await api(gw.http, 'POST', '/api/publish', { channel: 'down', type: 't', payload: {}, id: 'p-2' });
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe('engine_unavailable');
+  });
+});
+
+describe('an engine that throws instead of rejecting', () => {
+  it('answers 503 engine_unavailable, and every item of the batch was still handed to the engine', async () => {
+    const base = createMemoryEngine();
+    const seen: string[] = [];
+    const publish = (input: PublishInput): Promise<PublishOutcome> => {
+      seen.push(input.channel);
+      // As the memory engine does when it is not running: a throw, not a rejected promise.
+      if (input.channel === 'b') throw new EngineUnavailableError('not running');
+      return base.broker.publish(input);
+    };
+    const engine: Engine = { ...base, broker: { ...base.broker, publish } } as Engine;
+    const gw = await startGateway({ engine });
+    const items = ['a', 'b', 'c'].map((channel) => ({ channel, type: 't', payload: {} }));
+    const r = await api(gw.http, 'POST', '/api/publish', items);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('engine_unavailable');
+    expect(seen).toEqual(['a', 'b', 'c']);
   });
 });
 

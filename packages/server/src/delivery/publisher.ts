@@ -85,58 +85,105 @@ export class Publisher {
     });
   }
 
-  /** The one-channel item (a push to one user): the same steps as `startChannels`, without the lists. */
-  private async publishOne(item: ChannelItem, channel: ChannelName, origin: PublishOrigin | undefined): Promise<PublishItemResult> {
-    const answer = await this.answer(channel, await this.send(item, channel), origin);
-    // A computed key is an own property whatever the name ("__proto__" included), and the object stays a
-    // fast one (Object.create(null) makes a dictionary: slower to build and to serialize).
-    const results = { [channel]: answer };
-    return item.id === undefined ? { results } : { id: item.id, results };
+  /**
+   * The one-channel item (a push to one user): the same steps as `startChannels`, without the lists, and
+   * without an async function per step: with the counts in the engine's outcome (both engines give them), the
+   * answer is built in the outcome's own callback. This is the path of every notification.
+   */
+  private publishOne(item: ChannelItem, channel: ChannelName, origin: PublishOrigin | undefined): Promise<PublishItemResult> {
+    const wrap = (answer: Record<string, unknown>): PublishItemResult => {
+      // A computed key is an own property whatever the name ("__proto__" included), and the object stays a
+      // fast one (Object.create(null) makes a dictionary: slower to build and to serialize).
+      const results = { [channel]: answer };
+      return item.id === undefined ? { results } : { id: item.id, results };
+    };
+    return this.send(item, channel).then((out) => {
+      const answer = this.answer(channel, out, origin);
+      return answer instanceof Promise ? answer.then(wrap) : wrap(answer);
+    });
   }
 
   /** Hands one channel of an item to the engine now, counting it once its outcome is known. */
-  private async send(item: ChannelItem, channel: ChannelName): Promise<PublishOutcome> {
+  private send(item: ChannelItem, channel: ChannelName): Promise<PublishOutcome> {
     const { engine, stats } = this;
     if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
     // counts: the engine answers subscribers and the user's connections with the publish when it can.
     const request: PublishInput = { channel, type: item.type, payloadJson: item.payloadJson, counts: true };
     if (item.id !== undefined) request.idempotencyKey = item.id;
     if (item.exclude !== undefined) request.exclude = item.exclude;
-    let out: PublishOutcome;
+    let pending: Promise<PublishOutcome>;
     try {
-      out = await engine.broker.publish(request);
+      pending = engine.broker.publish(request);
     } catch (err) {
-      stats.latency.cancel(channel);
-      throw err;
+      // An engine that throws instead of rejecting (not running): the same as a rejection.
+      pending = Promise.reject(err as Error);
     }
-    if (!out.duplicate) stats.published += 1;
-    else stats.latency.cancel(channel);
-    return out;
+    return pending.then(
+      (out) => {
+        if (!out.duplicate) stats.published += 1;
+        else stats.latency.cancel(channel);
+        return out;
+      },
+      (err: unknown) => {
+        stats.latency.cancel(channel);
+        throw err;
+      },
+    );
   }
 
-  /** The answer for one published channel: seq, epoch, duplicate, subscribers, and `online` for a user channel. */
-  private async answer(channel: ChannelName, out: PublishOutcome, origin: PublishOrigin | undefined): Promise<Record<string, unknown>> {
-    const { engine, stats } = this;
-    const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers: null };
+  /**
+   * The answer for one published channel: seq, epoch, duplicate, subscribers, and `online` for a user channel.
+   * Built at once when the outcome carries the counts; otherwise Presence is asked (a promise).
+   */
+  private answer(channel: ChannelName, out: PublishOutcome, origin: PublishOrigin | undefined): Record<string, unknown> | Promise<Record<string, unknown>> {
     const user = channel.startsWith(USER_CHANNEL_PREFIX) && channelKind(channel) === 'user' ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+    if (out.subscribers !== undefined && (user === undefined || out.online !== undefined))
+      return this.answerWith(channel, user, out, out.subscribers, out.online, origin);
+    return this.answerAsking(channel, user, out, origin);
+  }
+
+  /** `answer` once the counts are known (`online`: the user's connections, for a user channel). */
+  private answerWith(
+    channel: ChannelName,
+    user: string | undefined,
+    out: PublishOutcome,
+    subscribers: number,
+    online: number | undefined,
+    origin: PublishOrigin | undefined,
+  ): Record<string, unknown> {
+    const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
+    // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
+    if (user !== undefined) {
+      const connections = online ?? 0;
+      r['online'] = connections > 0;
+      r['live'] = connections > 0;
+      r['stored'] = false;
+      if (connections === 0) this.stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+    }
+    return r;
+  }
+
+  /** `answer` for an engine that did not count with the publish: asks Presence. */
+  private async answerAsking(
+    channel: ChannelName,
+    user: string | undefined,
+    out: PublishOutcome,
+    origin: PublishOrigin | undefined,
+  ): Promise<Record<string, unknown>> {
+    const { engine, stats } = this;
+    let subscribers: number | null = null;
     try {
-      // Counted with the publish when the engine could (no extra round trip), else asked now.
-      r['subscribers'] = out.subscribers ?? (await engine.presence.subscribers(channel));
-      // A push to a user nobody is connected as is not an error, but the caller must be able to see it.
-      if (user !== undefined) {
-        const connections = out.online ?? (await engine.presence.online([user])).get(user) ?? 0;
-        r['online'] = connections > 0;
-        r['live'] = connections > 0;
-        r['stored'] = false;
-        if (connections === 0) stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
-      }
+      subscribers = out.subscribers ?? (await engine.presence.subscribers(channel));
+      const online = user === undefined ? undefined : (out.online ?? (await engine.presence.online([user])).get(user) ?? 0);
+      return this.answerWith(channel, user, out, subscribers, online, origin);
     } catch (err) {
       // The message is published; only who was there is unknown. Saying so (null) is true, failing the
       // request would not be: a 503 means nothing was accepted, and a retry would publish it again.
-      if (user !== undefined) r['online'] = null;
       stats.engineError('presence', { channel, requestId: origin?.requestId, error: err instanceof Error ? err.message : String(err) });
+      const r: Record<string, unknown> = { seq: out.seq, epoch: out.epoch, duplicate: out.duplicate, subscribers };
+      if (user !== undefined) r['online'] = null;
+      return r;
     }
-    return r;
   }
 
   /**
