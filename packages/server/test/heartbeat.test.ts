@@ -118,7 +118,7 @@ describe('limits', () => {
 });
 
 describe('the sweep, spread over its interval', () => {
-  it('visits every item once per pass, a slice per tick, and starts the next pass where one ends', () => {
+  it('visits every item once per pass, a slice per tick, a pass per ten ticks as the single sweep did', () => {
     const items = new Map<number, number>();
     for (let i = 0; i < 1000; i++) items.set(i, i);
     const seen: number[][] = [];
@@ -129,21 +129,22 @@ describe('the sweep, spread over its interval', () => {
       (item) => (seen[seen.length - 1] as number[]).push(item),
       () => passes++,
     );
-    for (let tick = 0; tick < 10; tick++) {
+    const tick = (): void => {
       seen.push([]);
-      pass.tick(tick);
-    }
-    expect(seen.map((s) => s.length)).toEqual(Array(10).fill(100));
+      pass.tick(seen.length);
+    };
+    // The first pass starts at the tenth tick (where the one-second sweep ran), then takes ten ticks.
+    for (let i = 0; i < 19; i++) tick();
+    expect(seen.map((s) => s.length)).toEqual([...Array(9).fill(0), ...Array(10).fill(100)]);
     expect(seen.flat()).toEqual([...items.keys()]);
     expect(passes).toBe(0);
-    // The 11th tick ends the pass (the end-of-pass work runs once) and goes on with the next one.
-    seen.push([]);
-    pass.tick(10);
+    // The 20th tick ends the pass (the end-of-pass work runs once) and goes on with the next one.
+    tick();
     expect(passes).toBe(1);
-    expect(seen[10]).toEqual([...items.keys()].slice(0, 100));
+    expect(seen[19]).toEqual([...items.keys()].slice(0, 100));
   });
 
-  it('sees items added during a pass, skips items removed before their turn, and visits a small set every tick', () => {
+  it('sees items added during a pass and skips items removed before their turn', () => {
     const items = new Map<string, string>([
       ['a', 'a'],
       ['b', 'b'],
@@ -153,18 +154,39 @@ describe('the sweep, spread over its interval', () => {
     const seen: string[] = [];
     const pass = new SlicedPass(items, 2, (item) => seen.push(item));
     pass.tick(0);
+    expect(seen).toEqual([]);
+    pass.tick(1);
+    expect(seen).toEqual(['a', 'b']);
     items.delete('c');
     items.set('e', 'e');
-    pass.tick(1);
-    expect(seen).toEqual(['a', 'b', 'd', 'e']);
     pass.tick(2);
+    expect(seen).toEqual(['a', 'b', 'd', 'e']);
+    pass.tick(3);
     expect(seen.slice(4)).toEqual(['a', 'b']);
-    // Fewer items than slices: each tick visits each once (never twice in one tick).
-    const one = new Map([['x', 'x']]);
-    const visits: string[] = [];
-    const small = new SlicedPass(one, 10, (item) => visits.push(item));
-    for (let tick = 0; tick < 3; tick++) small.tick(tick);
-    expect(visits).toEqual(['x', 'x', 'x']);
+  });
+
+  it('visits a small set, and runs the end-of-pass work, once per ten ticks, not every tick', () => {
+    const visits: number[] = [];
+    let passes = 0;
+    const small = new SlicedPass(
+      new Map([['x', 'x']]),
+      10,
+      (_item, now) => visits.push(now),
+      () => passes++,
+    );
+    for (let tick = 1; tick <= 40; tick++) small.tick(tick);
+    expect(visits).toEqual([10, 20, 30, 40]);
+    expect(passes).toBe(3);
+    // Nothing to visit: the end-of-pass work still runs once per pass.
+    let emptyPasses = 0;
+    const empty = new SlicedPass(
+      new Map<string, string>(),
+      10,
+      () => undefined,
+      () => emptyPasses++,
+    );
+    for (let tick = 1; tick <= 40; tick++) empty.tick(tick);
+    expect(emptyPasses).toBe(4);
   });
 
   it('pings quiet clients that connected together a tenth per tick, and each of them within one sweep interval', async () => {

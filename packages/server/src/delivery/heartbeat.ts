@@ -53,6 +53,9 @@ export function sweepOne(conn: Connection, now: number): void {
  */
 export class SlicedPass<T> {
   private cursor: Iterator<T> | undefined;
+  /** Ticks so far, and the tick the current pass started at (the first pass starts at tick `slices - 1`). */
+  private ticks = -1;
+  private started = -1;
 
   constructor(
     private readonly items: { values(): Iterator<T>; readonly size: number },
@@ -62,18 +65,24 @@ export class SlicedPass<T> {
     private readonly passEnded: (now: number) => void = () => undefined,
   ) {}
 
-  /** One tick: the next slice of the pass (a pass that ends in it is followed by the next one, at most once per tick). */
+  /**
+   * One tick: the next slice of the pass. A pass starts at most once per `slices` ticks (once per sweep
+   * interval, at the moments the single sweep ran before), so a small set is not visited, nor the end-of-pass
+   * work run, more often than that; a pass that ends in a tick where the next may start goes straight on.
+   */
   tick(now: number): void {
+    this.ticks++;
     const n = Math.max(1, Math.ceil(this.items.size / this.slices));
-    let restarted = false;
     for (let visited = 0; visited < n;) {
-      this.cursor ??= this.items.values();
+      if (this.cursor === undefined) {
+        if (this.ticks - this.started < this.slices) return;
+        this.cursor = this.items.values();
+        this.started = this.ticks;
+      }
       const r = this.cursor.next();
       if (r.done === true) {
         this.cursor = undefined;
         this.passEnded(now);
-        if (restarted) return;
-        restarted = true;
         continue;
       }
       this.visit(r.value, now);
