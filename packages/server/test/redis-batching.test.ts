@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { LuaScript, RedisContext, sendCommand, TURN_BATCH_COMMANDS } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, sendCommand, TURN_SCRIPT_OPS } from '../src/engine/redis/client.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
@@ -69,12 +69,14 @@ describe('redis engine: one write per turn', () => {
     open.push(engine);
     const rec = new Recorder();
     await engine.start(rec);
-    // The first publishes and reads load the scripts, the plain publish, its batch form and the history read, when
-    // Redis does not have them (a restart, SCRIPT FLUSH: NOSCRIPT, then EVAL, a later turn): not what is counted
-    // below, and a history read sent late would also move a new subscription's position past messages.
+    // The first publishes and reads load the scripts, the plain publish, its batch form, the history read and the
+    // turn script (a turn of two calls), when Redis does not have them (a restart, SCRIPT FLUSH: NOSCRIPT, then EVAL,
+    // a later turn): not what is counted below, and a history read sent late would also move a new subscription's
+    // position past messages.
     await engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' });
     await Promise.all([1, 2].map(() => engine.broker.publish({ channel: 'warm-up', type: 't', payloadJson: '{}' })));
     await engine.history.position('warm-up');
+    await Promise.all([engine.history.position('warm-up-2'), engine.presence.online(['warm-up'])]);
     // The engine gathers each turn's commands itself: ioredis' auto-pipelining (a Pipeline object per turn, even for
     // one command) is off on both connections.
     expect(factoryDefaults.map((d) => d.enableAutoPipelining)).toEqual([undefined, undefined]);
@@ -260,8 +262,8 @@ describe('redis engine: one write per turn', () => {
     expect(await raw.exists(`${engine.prefix}:user:{u0}`, `${engine.prefix}:{room}:members`)).toBe(0);
   });
 
-  it('sends what the connects of one turn do (presence writes, channel positions, inbox lists, members) in one write', async () => {
-    const { engine, writes } = await node();
+  it('sends what the connects of one turn do (presence writes, channel positions, inbox lists, members) as one command', async () => {
+    const { engine, writes, commands } = await node();
     // Something to read back: a channel with two messages, a user with one inbox message.
     await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
     await engine.broker.publish({ channel: 'r0', type: 't', payloadJson: '{}' });
@@ -270,6 +272,7 @@ describe('redis engine: one write per turn', () => {
     await Promise.all([engine.history.position('warm-up'), engine.inbox.list('warm-up', 1)]);
     await nextTurn();
     const before = writes();
+    const commandsBefore = commands();
     // Each connection's frame is its own callback: immediates queued in one turn stand for the reads of one poll
     // (they all run in the next check phase; timers of 0 ms could straddle a millisecond and split in two turns).
     const reads = await Promise.all(
@@ -289,8 +292,9 @@ describe('redis engine: one write per turn', () => {
           ),
       ),
     );
-    // Scripts (positions, inbox lists) and plain commands (presence) share the turn's one pipeline.
+    // Scripts (positions, inbox lists) and plain commands (presence) share the turn's one script call.
     expect(writes() - before).toBe(1);
+    expect(commands() - commandsBefore).toBe(1);
     expect(reads[0]).toEqual([2, 1]);
     expect(reads.slice(1).every(([seq, n]) => seq === 0 && n === 0)).toBe(true);
     expect(await engine.presence.subscribers('r3')).toBe(1);
@@ -421,10 +425,10 @@ async function context(): Promise<{ prefix: string; redis: Redis; ctx: RedisCont
 }
 
 describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
-  it('gives each call its own results and its own failure, also across pipelines split at TURN_BATCH_COMMANDS', async () => {
+  it('gives each call its own results and its own failure, also across turn script calls split at TURN_SCRIPT_OPS', async () => {
     const { prefix, redis, ctx } = await context();
     await redis.set(`${prefix}:str`, 'x');
-    const big = TURN_BATCH_COMMANDS - 1;
+    const big = TURN_SCRIPT_OPS * 2 + 1;
     const [a, b, wrong, thrown, empty, c] = await Promise.allSettled([
       ctx.pipeline('a', (p) => {
         for (let i = 0; i < big; i++) p.incr(`${prefix}:a`);
@@ -469,6 +473,125 @@ describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
     // A script error keeps its meaning (not taken for a missing script).
     const failing = new LuaScript('probe-error', `return redis.error_reply('INVALID_CHANNEL no -- ${prefix}')`);
     await expect(ctx.script('probe-error', failing, [key], [])).rejects.toMatchObject({ code: 'invalid_channel' });
+  });
+});
+
+/** A RedisContext whose sends can be held back (`hold`), counting the commands it hands the client. */
+async function heldContext(): Promise<{ prefix: string; redis: Redis; ctx: RedisContext; sent: () => number; hold: () => void; release: () => void }> {
+  const redis = new Redis(REDIS_URL);
+  onCleanup(() => redis.disconnect());
+  let sent = 0;
+  let held: Array<() => void> | undefined;
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((...a: Parameters<typeof send>) => {
+    sent += 1;
+    if (held) {
+      held.push(() => void send(...a));
+      return a[0].promise;
+    }
+    return send(...a);
+  }) as typeof redis.sendCommand;
+  const ctx = new RedisContext(redis, new ManualClock());
+  await ctx.whenReady(5000);
+  return {
+    prefix: testPrefix(),
+    redis,
+    ctx,
+    sent: () => sent,
+    hold: () => (held = []),
+    release: () => {
+      const h = held ?? [];
+      held = undefined;
+      h.forEach((f) => f());
+    },
+  };
+}
+
+describe('RedisContext: the turn script', () => {
+  it("runs a turn's commands and scripts as one command, each with the answer a pipeline gives it", async () => {
+    const { prefix, redis, ctx, sent } = await heldContext();
+    const script = new LuaScript('probe-turn', `return { KEYS[1], ARGV[1], redis.call('INCR', KEYS[1]) } -- ${prefix}`);
+    const nothing = new LuaScript('probe-nil', `redis.call('INCR', KEYS[1]) -- ${prefix}`);
+    await redis.rpush(`${prefix}:list`, 'a', 'b');
+    // A turn script Redis does not have yet: NOSCRIPT, then EVAL (not what is counted below).
+    await Promise.all([
+      ctx.pipeline('warm', (p) => p.ping()),
+      ctx.script('warm', script, [`${prefix}:w`], ['x']),
+      ctx.script('warm', nothing, [`${prefix}:w`], []),
+    ]);
+    const before = sent();
+    const [set, get, range, missing, run, runBuffers, none] = await Promise.all([
+      ctx.pipeline('set', (p) => p.set(`${prefix}:s`, 'v', 'PX', 60_000)),
+      ctx.pipeline('get', (p) => p.get(`${prefix}:s`)),
+      ctx.pipeline('range', (p) => {
+        p.lrange(`${prefix}:list`, 0, -1);
+        p.llen(`${prefix}:list`);
+      }),
+      ctx.pipeline('missing', (p) => p.get(`${prefix}:none`)),
+      ctx.script('run', script, [`${prefix}:n`], [7]),
+      ctx.script('run', script, [`${prefix}:n`], ['é'], true),
+      ctx.script('none', nothing, [`${prefix}:n`], []),
+    ]);
+    expect(sent() - before).toBe(1);
+    expect(set).toEqual(['OK']);
+    expect(get).toEqual(['v']);
+    expect(range).toEqual([['a', 'b'], 2]);
+    expect(missing).toEqual([null]);
+    expect(run).toEqual([`${prefix}:n`, '7', 1]);
+    expect(runBuffers).toEqual([Buffer.from(`${prefix}:n`), Buffer.from('é'), 2]);
+    expect(none).toBeNull();
+  });
+
+  it('sends a call Lua cannot run (EVAL, a Buffer argument or reply) as a pipeline in its place, keeping the order', async () => {
+    const { prefix, ctx } = await heldContext();
+    const key = `${prefix}:n`;
+    const [a, evaluated, b, buffer, c] = await Promise.all([
+      ctx.pipeline('a', (p) => p.incr(key)),
+      ctx.pipeline('eval', (p) => p.eval("return redis.call('GET', KEYS[1])", 1, key)),
+      ctx.pipeline('b', (p) => p.incr(key)),
+      ctx.pipeline('buffer', (p) => p.set(`${prefix}:b`, Buffer.from([0xff, 0x00, 0xfe]))),
+      ctx.pipeline('c', (p) => {
+        p.incr(key);
+        p.getBuffer(`${prefix}:b`);
+      }),
+    ]);
+    expect([a, evaluated, b, buffer]).toEqual([[1], ['1'], [2], ['OK']]);
+    // A Buffer reply asked for (getBuffer) goes the pipeline's way too.
+    expect(c).toEqual([3, Buffer.from([0xff, 0x00, 0xfe])]);
+  });
+
+  it('writes a lone UTF-16 surrogate as ioredis does (U+FFFD), and the other calls of the turn still run', async () => {
+    const { prefix, redis, ctx } = await heldContext();
+    const [lone, other] = await Promise.all([
+      ctx.pipeline('lone', (p) => p.set(`${prefix}:lone`, 'a\ud800b')),
+      ctx.pipeline('other', (p) => p.set(`${prefix}:other`, 'x\\u0041')),
+    ]);
+    expect([lone, other]).toEqual([['OK'], ['OK']]);
+    await redis.set(`${prefix}:direct`, 'a\ud800b');
+    expect(await redis.getBuffer(`${prefix}:lone`)).toEqual(await redis.getBuffer(`${prefix}:direct`));
+    expect(await redis.get(`${prefix}:other`)).toBe('x\\u0041');
+  });
+
+  it('sends the calls made while a send is in flight together once it is answered: one more command, not one per turn', async () => {
+    const { prefix, ctx, sent, hold, release } = await heldContext();
+    const key = `${prefix}:n`;
+    await Promise.all([ctx.pipeline('warm', (p) => p.ping()), ctx.pipeline('warm', (p) => p.ping())]);
+    const before = sent();
+    hold();
+    const first = Promise.all([ctx.pipeline('1', (p) => p.incr(key)), ctx.pipeline('1', (p) => p.incr(key))]);
+    await nextTurn();
+    expect(sent() - before).toBe(1);
+    // Three more turns while the first send waits for its answer: nothing more is sent.
+    const later: Array<Promise<unknown[]>> = [];
+    for (let i = 0; i < 3; i++) {
+      later.push(ctx.pipeline(`later ${i}`, (p) => p.incr(key)));
+      await nextTurn();
+    }
+    expect(sent() - before).toBe(1);
+    release();
+    expect(await first).toEqual([[1], [2]]);
+    expect(await Promise.all(later)).toEqual([[3], [4], [5]]);
+    expect(sent() - before).toBe(2);
   });
 });
 

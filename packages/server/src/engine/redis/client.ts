@@ -239,10 +239,15 @@ export async function inSlices<T>(items: readonly T[], size: number, send: (slic
   for (let i = 0; i < items.length; i += size) await send(items.slice(i, i + size));
 }
 
-/** A `RedisContext.pipeline` call waiting for the end of its turn. */
-interface QueuedPipeline {
+/** A `RedisContext.pipeline` or `RedisContext.script` call waiting for the end of its turn. */
+interface QueuedCall {
   operation: string;
-  build: (p: ChainableCommander) => void;
+  /** A pipeline call: the commands it adds. */
+  build?: (p: ChainableCommander) => void;
+  /** A script call: the script and its input. */
+  script?: { script: LuaScript; keys: readonly string[]; args: ReadonlyArray<string | number> };
+  /** Bulk replies as Buffers (a script call's option); strings otherwise. */
+  buffers: boolean;
   resolve: (values: unknown[]) => void;
   reject: (err: unknown) => void;
 }
@@ -250,15 +255,115 @@ interface QueuedPipeline {
 /** Most commands in one pipeline of a turn's batch: bounds the memory of one write, not the number of calls. */
 export const TURN_BATCH_COMMANDS = 4000;
 
+/**
+ * Most operations (commands and script runs) in one turn script call: bounds how long one call holds Redis (a
+ * few ms at most), as a pipeline of as many commands would, between which Redis serves other clients.
+ */
+export const TURN_SCRIPT_OPS = 500;
+
+/** Sends of a RedisContext in flight at most before later calls wait for an answer (see `schedule`). */
+const MAX_IN_FLIGHT = 1;
+
+/** Commands a Lua script may not run: a call holding one goes out in a pipeline of its own, in its place. */
+const NOT_IN_SCRIPTS = new Set([
+  'eval',
+  'evalsha',
+  'eval_ro',
+  'evalsha_ro',
+  'fcall',
+  'fcall_ro',
+  'script',
+  'multi',
+  'exec',
+  'watch',
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'blpop',
+  'brpop',
+  'xread',
+  'xreadgroup',
+  'wait',
+]);
+
+/**
+ * The turn script: the commands and script runs of one turn as one script call on a single Redis. Each script a
+ * turn carried so far is in it as a function of its own KEYS and ARGV (as the publish batch wraps publish.lua), and
+ * a command runs with `redis.pcall`; each under its own protection, so that one failing (WRONGTYPE, OOM, a script's
+ * error) is that operation's answer and the others still run, as in a pipeline.
+ *
+ * Usage: EVALSHA <sha1> 0 <ops>, where <ops> is the JSON array of the operations, each [script, [keys...],
+ * [args...]] with every key and argument a string: script 0 is a command (its args are its name and arguments, its
+ * keys among them: a single Redis does not require a script to declare its keys; never on a Redis Cluster), any
+ * other the index of a script. One argument, not one per key and argument: ioredis builds a command string by
+ * concatenating each argument with its length (five strings per argument), which for the hundreds of arguments
+ * of a turn cost more than the JSON encoding (native) and decoding (cjson, in Redis).
+ */
+export function turnScriptSource(scripts: readonly LuaScript[]): string {
+  const functions = scripts.map((s, i) => `S[${i + 1}] = function(KEYS, ARGV)\n${s.source}\nend`).join('\n');
+  return `local S = {}
+${functions}
+local ops = cjson.decode(ARGV[1])
+local out = {}
+for i = 1, #ops do
+  local op = ops[i]
+  local s, ok, res = op[1], true, nil
+  if s == 0 then
+    res = redis.pcall(unpack(op[3]))
+  else
+    ok, res = pcall(S[s], op[2], op[3])
+  end
+  if not ok then
+    if type(res) == 'table' and res.err then out[i] = res else out[i] = { err = 'ERR ' .. tostring(res) } end
+  elseif res == nil then
+    out[i] = false
+  else
+    out[i] = res
+  end
+end
+return out
+`;
+}
+
+/** One operation of a turn script call: a command (script 0: name and arguments) or a script run. */
+type TurnOp = [script: number, keys: readonly string[], args: string[]];
+
+/**
+ * `ops` as the turn script's argument. JSON escapes a lone UTF-16 surrogate (`\ud800`), which cjson rejects; ioredis
+ * writes it as U+FFFD, and so does this (only when the JSON has such an escape: a well-formed string has none).
+ */
+function encodeOps(ops: readonly TurnOp[]): string {
+  const json = JSON.stringify(ops);
+  if (!json.includes('\\u')) return json;
+  const fix = (v: string): string => Buffer.from(v, 'utf8').toString('utf8');
+  return JSON.stringify(ops.map(([s, keys, args]) => [s, keys.map(fix), args.map(fix)]));
+}
+
+/** An argument as the turn script gets it (a string), or undefined for a Buffer (not sent through JSON). */
+function turnArg(a: string | number | Buffer): string | undefined {
+  return typeof a === 'string' ? a : typeof a === 'number' ? String(a) : undefined;
+}
+
 /** What the engine's parts share: the command connection, and one guarded way to use it. */
 export class RedisContext {
   private closed = false;
-  private queued: QueuedPipeline[] | undefined;
+  private queued: QueuedCall[] | undefined;
+  /** A flush is scheduled (the end of this turn, or once the sends in flight are answered). */
+  private scheduled = false;
+  /** Sends (turn script calls, pipelines) written and not answered yet. */
+  private inFlight = 0;
+  /** The scripts turn script calls have carried, in their index order (1-based in the turn script). */
+  private readonly turnScripts: LuaScript[] = [];
+  private turnScript: LuaScript | undefined;
 
+  /** `scripts`: those the turn script carries from the start (others join it when first run). */
   constructor(
     readonly redis: RedisClient,
     readonly clock: Clock,
-  ) {}
+    scripts: readonly LuaScript[] = [],
+  ) {
+    for (const s of scripts) this.turnIndex(s);
+  }
 
   /** Marks the engine closed: every later call rejects with EngineUnavailableError. */
   close(): void {
@@ -296,40 +401,55 @@ export class RedisContext {
   /**
    * Sends commands and returns their results, failing as a whole when any of them failed: presence and
    * lookups have no use for half an answer. The calls of one event-loop turn (the presence writes of every
-   * connection that connected in it, their counts) go out together at the end of the turn, in the order they
-   * were made, as one pipeline: one write and one round trip, not one per call. On a Redis Cluster the
-   * commands may be on many slots: each is sent on its own (at once, in order; ioredis routes it to its
-   * slot's master).
+   * connection that connected in it, their counts, the reads of `script`) go out together at the end of the
+   * turn, in the order they were made: on a single Redis as one call of the turn script (one command to build,
+   * send and answer, see turnScriptSource), a turn of one call as a pipeline. On a Redis Cluster the commands may
+   * be on many slots: each is sent on its own (at once, in order; ioredis routes it to its slot's master).
    */
   pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
     if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
     const { redis } = this;
     if (isCluster(redis)) return this.call(operation, () => Promise.all(recorded(build).map(([name, args]) => redis.call(name, ...args))));
+    return this.enqueue({ operation, build, buffers: false });
+  }
+
+  private enqueue(call: Omit<QueuedCall, 'resolve' | 'reject'>): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
-      if (!this.queued) {
-        this.queued = [];
-        setImmediate(this.flush);
-      }
-      this.queued.push({ operation, build, resolve, reject });
+      (this.queued ??= []).push({ ...call, resolve, reject });
+      this.schedule();
     });
   }
 
   /**
-   * Runs a Lua script with the turn's other pipeline calls (see `pipeline`): the reads and presence scripts of
-   * every connection that connected in one turn share one write and one round trip instead of one each. By
-   * EVALSHA; a Redis that does not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its own.
-   * On a Redis Cluster, where a pipeline must stay on one slot, the script goes out on its own at once, as
-   * `call` sends it.
+   * Flushes at the end of this turn, unless a send is in flight: then once it is answered. Writing to Redis costs
+   * the gateway a system call (tens of µs on a busy machine) whatever the size, so under load the calls made
+   * while one send waits for its answer go out together in the next one (more per write, fewer writes); when
+   * idle, nothing waits longer than the end of its turn.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || !this.queued) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** A send was answered (or failed): the calls queued meanwhile may go. */
+  private readonly answered = (): void => {
+    this.inFlight -= 1;
+    this.schedule();
+  };
+
+  /**
+   * Runs a Lua script with the turn's other calls (see `pipeline`): the reads and presence scripts of every
+   * connection that connected in one turn share one command instead of one each. A turn of this one call sends
+   * it by EVALSHA; a Redis that does not know the script yet (NOSCRIPT: restarted, flushed) gets it sent on its
+   * own. On a Redis Cluster, where the keys of one command must stay on one slot, the script goes out on its own
+   * at once, as `call` sends it.
    */
   async script(operation: string, script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, buffers = false): Promise<unknown> {
     if (isCluster(this.redis)) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));
+    if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
     try {
-      const [reply] = await this.pipeline(operation, (p) => {
-        // Typed on the client only; a pipeline has every command's Buffer variant too.
-        if (buffers)
-          (p as ChainableCommander & { evalshaBuffer(...a: Array<string | number>): unknown }).evalshaBuffer(script.sha, keys.length, ...keys, ...args);
-        else p.evalsha(script.sha, keys.length, ...keys, ...args);
-      });
+      const [reply] = await this.enqueue({ operation, script: { script, keys, args }, buffers });
       return reply;
     } catch (err) {
       const cause = err instanceof HeraldError ? err.cause : err;
@@ -338,8 +458,9 @@ export class RedisContext {
     }
   }
 
-  /** Sends the turn's pipeline calls (see `pipeline`). */
+  /** Sends the turn's calls (see `pipeline`). */
   private readonly flush = (): void => {
+    this.scheduled = false;
     const calls = this.queued ?? [];
     this.queued = undefined;
     if (this.closed) {
@@ -347,12 +468,106 @@ export class RedisContext {
       return;
     }
     const sent = this.redis.status === 'ready';
+    if (calls.length === 1) {
+      this.sendPipeline(calls, sent);
+      return;
+    }
+    let chunk: Array<{ call: QueuedCall; ops: TurnOp[] }> = [];
+    let size = 0;
+    const send = (): void => {
+      if (chunk.length > 0) this.sendTurn(chunk, size, sent);
+      chunk = [];
+      size = 0;
+    };
+    for (const call of calls) {
+      let ops: TurnOp[] | undefined;
+      if (call.script) {
+        const args = toTurnArgs(call.script.args);
+        if (args) ops = [[this.turnIndex(call.script.script), call.script.keys, args]];
+      } else {
+        let commands: RecordedCommand[];
+        try {
+          commands = recorded(call.build ?? (() => undefined));
+        } catch (err) {
+          // Nothing of it goes out: only this call fails.
+          call.reject(toHeraldError(err, call.operation, false));
+          continue;
+        }
+        if (commands.length === 0) {
+          call.resolve([]);
+          continue;
+        }
+        ops = [];
+        for (const [name, args] of commands) {
+          const strings = NOT_IN_SCRIPTS.has(name.toLowerCase()) || name.endsWith('Buffer') ? undefined : toTurnArgs(args);
+          if (!strings) {
+            ops = undefined;
+            break;
+          }
+          strings.unshift(name);
+          ops.push([0, [], strings]);
+        }
+      }
+      // A command a script may not run, a Buffer argument or a Buffer reply (`getBuffer`): this call goes out as a
+      // pipeline, in its place.
+      if (!ops) {
+        send();
+        this.sendPipeline([call], sent);
+        continue;
+      }
+      if (size > 0 && size + ops.length > TURN_SCRIPT_OPS) send();
+      chunk.push({ call, ops });
+      size += ops.length;
+    }
+    send();
+  };
+
+  /** The index of `script` in the turn script (1-based); a script not in it yet makes a new turn script. */
+  private turnIndex(script: LuaScript): number {
+    const i = this.turnScripts.findIndex((s) => s.sha === script.sha);
+    if (i >= 0) return i + 1;
+    this.turnScripts.push(script);
+    this.turnScript = undefined;
+    return this.turnScripts.length;
+  }
+
+  /** One turn script call for `chunk` (`size` operations); each call gets its slice of the answers, or its error. */
+  private sendTurn(chunk: ReadonlyArray<{ call: QueuedCall; ops: TurnOp[] }>, size: number, sent: boolean): void {
+    this.turnScript ??= new LuaScript('turn', turnScriptSource(this.turnScripts));
+    const ops: TurnOp[] = [];
+    for (const c of chunk) for (const op of c.ops) ops.push(op);
+    this.inFlight += 1;
+    const answer = this.turnScript.run(this.redis, [], [encodeOps(ops)], true);
+    answer.then(this.answered, this.answered);
+    answer.then(
+      (reply) => {
+        const replies = Array.isArray(reply) && reply.length === size ? (reply as unknown[]) : undefined;
+        let at = 0;
+        for (const { call, ops } of chunk) {
+          const slice = replies?.slice(at, at + ops.length);
+          at += ops.length;
+          const failed = slice === undefined ? new Error('unexpected reply from the turn script') : slice.find((r) => r instanceof Error);
+          if (failed) call.reject(toHeraldError(failed, call.operation, sent));
+          else call.resolve(call.buffers ? (slice as unknown[]) : (slice as unknown[]).map(utf8));
+        }
+      },
+      (err: unknown) => {
+        for (const { call } of chunk) call.reject(toHeraldError(err, call.operation, sent));
+      },
+    );
+  }
+
+  /** `calls` as one pipeline (or several of at most TURN_BATCH_COMMANDS commands), in order. */
+  private sendPipeline(calls: readonly QueuedCall[], sent: boolean): void {
     let p = this.redis.pipeline();
-    let batch: Array<{ call: QueuedPipeline; from: number; to: number }> = [];
+    let batch: Array<{ call: QueuedCall; from: number; to: number }> = [];
     const exec = (): void => {
       const mine = batch;
       if (mine.length === 0) return;
-      p.exec().then(
+      this.inFlight += 1;
+      const answer = p.exec();
+      answer.then(this.answered, this.answered);
+      answer.then(
         (results) => {
           for (const { call, from, to } of mine) {
             const slice = (results ?? []).slice(from, to);
@@ -374,7 +589,14 @@ export class RedisContext {
       }
       const from = p.length;
       try {
-        call.build(p);
+        const s = call.script;
+        if (s) {
+          const { sha } = s.script;
+          // Typed on the client only; a pipeline has every command's Buffer variant too.
+          if (call.buffers)
+            (p as ChainableCommander & { evalshaBuffer(...a: Array<string | number>): unknown }).evalshaBuffer(sha, s.keys.length, ...s.keys, ...s.args);
+          else p.evalsha(sha, s.keys.length, ...s.keys, ...s.args);
+        } else call.build?.(p);
       } catch (err) {
         // Whatever it added still goes out (ioredis cannot take commands back); only this call fails.
         call.reject(toHeraldError(err, call.operation, false));
@@ -384,7 +606,25 @@ export class RedisContext {
       else batch.push({ call, from, to: p.length });
     }
     exec();
-  };
+  }
+}
+
+/** `args` as strings for the turn script; undefined when one is a Buffer. */
+function toTurnArgs(args: ReadonlyArray<string | number | Buffer>): string[] | undefined {
+  const out: string[] = [];
+  for (const a of args) {
+    const s = turnArg(a);
+    if (s === undefined) return undefined;
+    out.push(s);
+  }
+  return out;
+}
+
+/** A reply with its Buffers (bulk and status replies of a turn script call) as UTF-8 strings, as a pipeline answers. */
+function utf8(reply: unknown): unknown {
+  if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+  if (Array.isArray(reply)) return reply.map(utf8);
+  return reply;
 }
 
 /** A SUBSCRIBE or UNSUBSCRIBE waiting for the end of its turn. */

@@ -67,6 +67,9 @@ export interface RedisEngineOptions {
 /** Most ms `check()` waits for PING. */
 const CHECK_TIMEOUT = 1000;
 
+/** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
+const TURN_SCRIPTS = ['history', 'touch', 'inbox', 'members', 'lifecycle'];
+
 function integer(name: string, value: number, min: number): number {
   if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`createRedisEngine: ${name} must be an integer >= ${min}, got ${String(value)}`);
   return value;
@@ -150,7 +153,12 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const redis = make('command');
   const sub = make('subscriber');
   const keys = new RedisKeys(o.prefix);
-  const ctx = new RedisContext(redis, clock);
+  // The scripts the engine runs with a turn's other calls (RedisContext.script), in the turn script from the start.
+  const ctx = new RedisContext(
+    redis,
+    clock,
+    TURN_SCRIPTS.map((name) => LuaScript.load(name)),
+  );
   const history = new RedisHistory(ctx, keys, {
     size: o.historySize,
     ttl: o.historyTtl,
