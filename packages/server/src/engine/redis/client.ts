@@ -242,10 +242,10 @@ export async function inSlices<T>(items: readonly T[], size: number, send: (slic
 /** A `RedisContext.pipeline` or `RedisContext.script` call waiting for the end of its turn. */
 interface QueuedCall {
   operation: string;
-  /** A pipeline call: the commands it adds. */
-  build?: (p: ChainableCommander) => void;
+  /** A pipeline call: the commands it adds. (Both fields always present: one object shape for every call.) */
+  build: ((p: ChainableCommander) => void) | undefined;
   /** A script call: the script and its input. */
-  script?: { script: LuaScript; keys: readonly string[]; args: ReadonlyArray<string | number> };
+  script: { script: LuaScript; keys: readonly string[]; args: ReadonlyArray<string | number> } | undefined;
   /** Bulk replies as Buffers (a script call's option); strings otherwise. */
   buffers: boolean;
   resolve: (values: unknown[]) => void;
@@ -410,14 +410,12 @@ export class RedisContext {
     if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
     const { redis } = this;
     if (isCluster(redis)) return this.call(operation, () => Promise.all(recorded(build).map(([name, args]) => redis.call(name, ...args))));
-    return this.enqueue({ operation, build, buffers: false });
+    return new Promise((resolve, reject) => this.enqueue({ operation, build, script: undefined, buffers: false, resolve, reject }));
   }
 
-  private enqueue(call: Omit<QueuedCall, 'resolve' | 'reject'>): Promise<unknown[]> {
-    return new Promise((resolve, reject) => {
-      (this.queued ??= []).push({ ...call, resolve, reject });
-      this.schedule();
-    });
+  private enqueue(call: QueuedCall): void {
+    (this.queued ??= []).push(call);
+    this.schedule();
   }
 
   /**
@@ -449,7 +447,9 @@ export class RedisContext {
     if (isCluster(this.redis)) return this.call(operation, (redis) => script.run(redis, keys, args, buffers));
     if (this.closed) throw new EngineUnavailableError('the Redis engine is closed');
     try {
-      const [reply] = await this.enqueue({ operation, script: { script, keys, args }, buffers });
+      const [reply] = await new Promise<unknown[]>((resolve, reject) =>
+        this.enqueue({ operation, build: undefined, script: { script, keys, args }, buffers, resolve, reject }),
+      );
       return reply;
     } catch (err) {
       const cause = err instanceof HeraldError ? err.cause : err;
