@@ -156,6 +156,22 @@ describe('hub: delivery', () => {
 });
 
 describe('hub: connections', () => {
+  it("adds a user's connection to presence without waiting for the inbox watch (one round trip, not two in a row)", async () => {
+    const core = await harness();
+    let watched: () => void = () => undefined;
+    const watch = vi.spyOn(core.engine.inbox, 'watch').mockImplementation(() => new Promise<void>((resolve) => (watched = resolve)));
+    const add = vi.spyOn(core.engine.presence, 'add');
+    const { conn, socket } = core.open('u');
+    core.send(conn, { type: 'connect', token: await token({ sub: '7' }, { expiresAt: Math.floor(core.clock.now() / 1000) + 3600 }) });
+    await until(() => (add.mock.calls.length === 1 ? true : undefined), 'presence add');
+    expect(watch).toHaveBeenCalledTimes(1);
+    // Connected only once the watch is in place: messages published from now on reach the connection live.
+    await turn();
+    expect(socket.frames().find((f) => f.type === 'connected')).toBeUndefined();
+    watched();
+    await until(() => socket.frames().find((f) => f.type === 'connected'), 'connected');
+  });
+
   it('remove() is idempotent, leaves every channel and removes presence, anonymous connections included', async () => {
     const core = await harness();
     const add = vi.spyOn(core.engine.presence, 'add');

@@ -179,6 +179,8 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   async register(conn: Connection): Promise<void> {
     conn.registered = true;
     const user = conn.identity.user;
+    // Presence needs nothing of the inbox watch below: both in the same turn (one round trip, not two in a row).
+    const added = this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
     if (user !== null) {
       addTo(this.users, user, conn);
       // The node takes the user's new inbox messages while it has a connection of the user. A second connection
@@ -197,7 +199,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
         await watching;
       }
     }
-    await this.engine.presence.add(conn.presence).catch((err: unknown) => this.logger.warn({ err, client: conn.id }, 'presence add failed'));
+    await added;
   }
 
   remove(conn: Connection): void {
