@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { LuaScript, RedisContext, sendCommand, TURN_SCRIPT_OPS } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, sendCommand, TurnSubscriber, TURN_SCRIPT_OPS } from '../src/engine/redis/client.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
@@ -592,6 +592,46 @@ describe('RedisContext: the turn script', () => {
     expect(await first).toEqual([[1], [2]]);
     expect(await Promise.all(later)).toEqual([[3], [4], [5]]);
     expect(sent() - before).toBe(2);
+  });
+});
+
+describe('TurnSubscriber', () => {
+  it('sends the subscriptions made while a SUBSCRIBE waits for its confirmations together once it is confirmed', async () => {
+    const sub = new Redis(REDIS_URL);
+    onCleanup(() => sub.disconnect());
+    await sub.ping();
+    let sent = 0;
+    let held: Array<() => void> | undefined = [];
+    const send = sub.sendCommand.bind(sub);
+    sub.sendCommand = ((...a: Parameters<typeof send>) => {
+      sent += 1;
+      if (held) {
+        held.push(() => void send(...a));
+        return a[0].promise;
+      }
+      return send(...a);
+    }) as typeof sub.sendCommand;
+    const prefix = testPrefix();
+    const turns = TurnSubscriber.of(sub);
+    const first = turns.run('subscribe', [`${prefix}:a`]);
+    await nextTurn();
+    expect(sent).toBe(1);
+    const later: Array<Promise<void>> = [];
+    for (const name of ['b', 'c', 'd']) {
+      later.push(turns.run('subscribe', [`${prefix}:${name}`]));
+      await nextTurn();
+    }
+    expect(sent).toBe(1);
+    const h = held;
+    held = undefined;
+    h.forEach((f) => f());
+    await first;
+    await Promise.all(later);
+    // One SUBSCRIBE for the three calls of three turns.
+    expect(sent).toBe(2);
+    const raw = rawClient();
+    const counts = (await raw.pubsub('NUMSUB', ...['a', 'b', 'c', 'd'].map((n) => `${prefix}:${n}`))) as unknown[];
+    expect(counts.filter((_, i) => i % 2 === 1).map(Number)).toEqual([1, 1, 1, 1]);
   });
 });
 

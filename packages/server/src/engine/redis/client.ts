@@ -627,10 +627,10 @@ function utf8(reply: unknown): unknown {
   return reply;
 }
 
-/** A SUBSCRIBE or UNSUBSCRIBE waiting for the end of its turn. */
+/** A SUBSCRIBE or UNSUBSCRIBE call waiting for the end of its turn. */
 interface QueuedSubscription {
   kind: 'subscribe' | 'unsubscribe';
-  pub: string;
+  pubs: readonly string[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -639,12 +639,16 @@ interface QueuedSubscription {
  * SUBSCRIBE and UNSUBSCRIBE on a subscriber connection, gathered per event-loop turn: the channels of every
  * connection that connected in one turn (its user channel, its inbox, its `subs`) go out as one
  * `SUBSCRIBE a b c`, not one command and one write each. Kept in order: a run of subscribes, then a run of
- * unsubscribes, and so on, all written in the same turn. (Not for sharded pub/sub: each SSUBSCRIBE may go to
- * another shard.)
+ * unsubscribes, and so on, all written in the same turn. As RedisContext does, while one such write waits for
+ * its confirmations the calls made meanwhile wait for it and then go out together. (Not for sharded pub/sub:
+ * each SSUBSCRIBE may go to another shard.)
  */
 export class TurnSubscriber {
   private static readonly bySub = new WeakMap<RedisClient, TurnSubscriber>();
   private queued: QueuedSubscription[] | undefined;
+  private scheduled = false;
+  /** Commands written and not confirmed yet. */
+  private inFlight = 0;
 
   private constructor(private readonly sub: RedisClient) {}
 
@@ -656,31 +660,38 @@ export class TurnSubscriber {
   }
 
   /** Subscribes or unsubscribes `pubs` at the end of this turn; settles once Redis confirmed every one. */
-  async run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
-    await Promise.all(
-      pubs.map(
-        (pub) =>
-          new Promise<void>((resolve, reject) => {
-            if (!this.queued) {
-              this.queued = [];
-              setImmediate(this.flush);
-            }
-            this.queued.push({ kind, pub, resolve, reject });
-          }),
-      ),
-    );
+  run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
+    if (pubs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      (this.queued ??= []).push({ kind, pubs, resolve, reject });
+      this.schedule();
+    });
   }
 
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || !this.queued) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly answered = (): void => {
+    this.inFlight -= 1;
+    this.schedule();
+  };
+
   private readonly flush = (): void => {
-    const ops = this.queued ?? [];
+    this.scheduled = false;
+    const calls = this.queued ?? [];
     this.queued = undefined;
-    for (let i = 0; i < ops.length;) {
-      const kind = (ops[i] as QueuedSubscription).kind;
+    for (let i = 0; i < calls.length;) {
+      const kind = (calls[i] as QueuedSubscription).kind;
       let j = i;
-      while (j < ops.length && (ops[j] as QueuedSubscription).kind === kind) j++;
-      const run = ops.slice(i, j);
-      const pubs = run.map((o) => o.pub);
+      const pubs: string[] = [];
+      for (; j < calls.length && (calls[j] as QueuedSubscription).kind === kind; j++) for (const pub of (calls[j] as QueuedSubscription).pubs) pubs.push(pub);
+      const run = calls.slice(i, j);
+      this.inFlight += 1;
       const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
+      sent.then(this.answered, this.answered);
       sent.then(
         () => run.forEach((o) => o.resolve()),
         (err: unknown) => run.forEach((o) => o.reject(err)),
