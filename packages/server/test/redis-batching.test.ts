@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { LuaScript, RedisContext, sendCommand, TurnSubscriber, TURN_SCRIPT_OPS } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, sendCommand, TURN_SCRIPT_OPS } from '../src/engine/redis/client.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
@@ -476,40 +476,24 @@ describe('RedisContext.pipeline: the calls of one turn in one pipeline', () => {
   });
 });
 
-/** A RedisContext whose sends can be held back (`hold`), counting the commands it hands the client. */
-async function heldContext(): Promise<{ prefix: string; redis: Redis; ctx: RedisContext; sent: () => number; hold: () => void; release: () => void }> {
+/** A RedisContext counting the commands it hands its client. */
+async function countedContext(): Promise<{ prefix: string; redis: Redis; ctx: RedisContext; sent: () => number }> {
   const redis = new Redis(REDIS_URL);
   onCleanup(() => redis.disconnect());
   let sent = 0;
-  let held: Array<() => void> | undefined;
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((...a: Parameters<typeof send>) => {
     sent += 1;
-    if (held) {
-      held.push(() => void send(...a));
-      return a[0].promise;
-    }
     return send(...a);
   }) as typeof redis.sendCommand;
   const ctx = new RedisContext(redis, new ManualClock());
   await ctx.whenReady(5000);
-  return {
-    prefix: testPrefix(),
-    redis,
-    ctx,
-    sent: () => sent,
-    hold: () => (held = []),
-    release: () => {
-      const h = held ?? [];
-      held = undefined;
-      h.forEach((f) => f());
-    },
-  };
+  return { prefix: testPrefix(), redis, ctx, sent: () => sent };
 }
 
 describe('RedisContext: the turn script', () => {
   it("runs a turn's commands and scripts as one command, each with the answer a pipeline gives it", async () => {
-    const { prefix, redis, ctx, sent } = await heldContext();
+    const { prefix, redis, ctx, sent } = await countedContext();
     const script = new LuaScript('probe-turn', `return { KEYS[1], ARGV[1], redis.call('INCR', KEYS[1]) } -- ${prefix}`);
     const nothing = new LuaScript('probe-nil', `redis.call('INCR', KEYS[1]) -- ${prefix}`);
     await redis.rpush(`${prefix}:list`, 'a', 'b');
@@ -543,7 +527,7 @@ describe('RedisContext: the turn script', () => {
   });
 
   it('sends a call Lua cannot run (EVAL, a Buffer argument or reply) as a pipeline in its place, keeping the order', async () => {
-    const { prefix, ctx } = await heldContext();
+    const { prefix, ctx } = await countedContext();
     const key = `${prefix}:n`;
     const [a, evaluated, b, buffer, c] = await Promise.all([
       ctx.pipeline('a', (p) => p.incr(key)),
@@ -561,7 +545,7 @@ describe('RedisContext: the turn script', () => {
   });
 
   it('writes a lone UTF-16 surrogate as ioredis does (U+FFFD), and the other calls of the turn still run', async () => {
-    const { prefix, redis, ctx } = await heldContext();
+    const { prefix, redis, ctx } = await countedContext();
     const [lone, other] = await Promise.all([
       ctx.pipeline('lone', (p) => p.set(`${prefix}:lone`, 'a\ud800b')),
       ctx.pipeline('other', (p) => p.set(`${prefix}:other`, 'x\\u0041')),
@@ -570,68 +554,6 @@ describe('RedisContext: the turn script', () => {
     await redis.set(`${prefix}:direct`, 'a\ud800b');
     expect(await redis.getBuffer(`${prefix}:lone`)).toEqual(await redis.getBuffer(`${prefix}:direct`));
     expect(await redis.get(`${prefix}:other`)).toBe('x\\u0041');
-  });
-
-  it('sends the calls made while a send is in flight together once it is answered: one more command, not one per turn', async () => {
-    const { prefix, ctx, sent, hold, release } = await heldContext();
-    const key = `${prefix}:n`;
-    await Promise.all([ctx.pipeline('warm', (p) => p.ping()), ctx.pipeline('warm', (p) => p.ping())]);
-    const before = sent();
-    hold();
-    const first = Promise.all([ctx.pipeline('1', (p) => p.incr(key)), ctx.pipeline('1', (p) => p.incr(key))]);
-    await nextTurn();
-    expect(sent() - before).toBe(1);
-    // Three more turns while the first send waits for its answer: nothing more is sent.
-    const later: Array<Promise<unknown[]>> = [];
-    for (let i = 0; i < 3; i++) {
-      later.push(ctx.pipeline(`later ${i}`, (p) => p.incr(key)));
-      await nextTurn();
-    }
-    expect(sent() - before).toBe(1);
-    release();
-    expect(await first).toEqual([[1], [2]]);
-    expect(await Promise.all(later)).toEqual([[3], [4], [5]]);
-    expect(sent() - before).toBe(2);
-  });
-});
-
-describe('TurnSubscriber', () => {
-  it('sends the subscriptions made while a SUBSCRIBE waits for its confirmations together once it is confirmed', async () => {
-    const sub = new Redis(REDIS_URL);
-    onCleanup(() => sub.disconnect());
-    await sub.ping();
-    let sent = 0;
-    let held: Array<() => void> | undefined = [];
-    const send = sub.sendCommand.bind(sub);
-    sub.sendCommand = ((...a: Parameters<typeof send>) => {
-      sent += 1;
-      if (held) {
-        held.push(() => void send(...a));
-        return a[0].promise;
-      }
-      return send(...a);
-    }) as typeof sub.sendCommand;
-    const prefix = testPrefix();
-    const turns = TurnSubscriber.of(sub);
-    const first = turns.run('subscribe', [`${prefix}:a`]);
-    await nextTurn();
-    expect(sent).toBe(1);
-    const later: Array<Promise<void>> = [];
-    for (const name of ['b', 'c', 'd']) {
-      later.push(turns.run('subscribe', [`${prefix}:${name}`]));
-      await nextTurn();
-    }
-    expect(sent).toBe(1);
-    const h = held;
-    held = undefined;
-    h.forEach((f) => f());
-    await first;
-    await Promise.all(later);
-    // One SUBSCRIBE for the three calls of three turns.
-    expect(sent).toBe(2);
-    const raw = rawClient();
-    const counts = (await raw.pubsub('NUMSUB', ...['a', 'b', 'c', 'd'].map((n) => `${prefix}:${n}`))) as unknown[];
-    expect(counts.filter((_, i) => i % 2 === 1).map(Number)).toEqual([1, 1, 1, 1]);
   });
 });
 

@@ -261,9 +261,6 @@ export const TURN_BATCH_COMMANDS = 4000;
  */
 export const TURN_SCRIPT_OPS = 500;
 
-/** Sends of a RedisContext in flight at most before later calls wait for an answer (see `schedule`). */
-const MAX_IN_FLIGHT = 1;
-
 /** Commands a Lua script may not run: a call holding one goes out in a pipeline of its own, in its place. */
 const NOT_IN_SCRIPTS = new Set([
   'eval',
@@ -348,10 +345,6 @@ function turnArg(a: string | number | Buffer): string | undefined {
 export class RedisContext {
   private closed = false;
   private queued: QueuedCall[] | undefined;
-  /** A flush is scheduled (the end of this turn, or once the sends in flight are answered). */
-  private scheduled = false;
-  /** Sends (turn script calls, pipelines) written and not answered yet. */
-  private inFlight = 0;
   /** The scripts turn script calls have carried, in their index order (1-based in the turn script). */
   private readonly turnScripts: LuaScript[] = [];
   private turnScript: LuaScript | undefined;
@@ -414,27 +407,12 @@ export class RedisContext {
   }
 
   private enqueue(call: QueuedCall): void {
-    (this.queued ??= []).push(call);
-    this.schedule();
+    if (!this.queued) {
+      this.queued = [];
+      setImmediate(this.flush);
+    }
+    this.queued.push(call);
   }
-
-  /**
-   * Flushes at the end of this turn, unless a send is in flight: then once it is answered. Writing to Redis costs
-   * the gateway a system call (tens of µs on a busy machine) whatever the size, so under load the calls made
-   * while one send waits for its answer go out together in the next one (more per write, fewer writes); when
-   * idle, nothing waits longer than the end of its turn.
-   */
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || !this.queued) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
-  }
-
-  /** A send was answered (or failed): the calls queued meanwhile may go. */
-  private readonly answered = (): void => {
-    this.inFlight -= 1;
-    this.schedule();
-  };
 
   /**
    * Runs a Lua script with the turn's other calls (see `pipeline`): the reads and presence scripts of every
@@ -460,7 +438,6 @@ export class RedisContext {
 
   /** Sends the turn's calls (see `pipeline`). */
   private readonly flush = (): void => {
-    this.scheduled = false;
     const calls = this.queued ?? [];
     this.queued = undefined;
     if (this.closed) {
@@ -536,10 +513,7 @@ export class RedisContext {
     this.turnScript ??= new LuaScript('turn', turnScriptSource(this.turnScripts));
     const ops: TurnOp[] = [];
     for (const c of chunk) for (const op of c.ops) ops.push(op);
-    this.inFlight += 1;
-    const answer = this.turnScript.run(this.redis, [], [encodeOps(ops)], true);
-    answer.then(this.answered, this.answered);
-    answer.then(
+    this.turnScript.run(this.redis, [], [encodeOps(ops)], true).then(
       (reply) => {
         const replies = Array.isArray(reply) && reply.length === size ? (reply as unknown[]) : undefined;
         let at = 0;
@@ -564,10 +538,7 @@ export class RedisContext {
     const exec = (): void => {
       const mine = batch;
       if (mine.length === 0) return;
-      this.inFlight += 1;
-      const answer = p.exec();
-      answer.then(this.answered, this.answered);
-      answer.then(
+      p.exec().then(
         (results) => {
           for (const { call, from, to } of mine) {
             const slice = (results ?? []).slice(from, to);
@@ -639,16 +610,12 @@ interface QueuedSubscription {
  * SUBSCRIBE and UNSUBSCRIBE on a subscriber connection, gathered per event-loop turn: the channels of every
  * connection that connected in one turn (its user channel, its inbox, its `subs`) go out as one
  * `SUBSCRIBE a b c`, not one command and one write each. Kept in order: a run of subscribes, then a run of
- * unsubscribes, and so on, all written in the same turn. As RedisContext does, while one such write waits for
- * its confirmations the calls made meanwhile wait for it and then go out together. (Not for sharded pub/sub:
- * each SSUBSCRIBE may go to another shard.)
+ * unsubscribes, and so on, all written in the same turn. (Not for sharded pub/sub: each SSUBSCRIBE may go to
+ * another shard.)
  */
 export class TurnSubscriber {
   private static readonly bySub = new WeakMap<RedisClient, TurnSubscriber>();
   private queued: QueuedSubscription[] | undefined;
-  private scheduled = false;
-  /** Commands written and not confirmed yet. */
-  private inFlight = 0;
 
   private constructor(private readonly sub: RedisClient) {}
 
@@ -663,24 +630,15 @@ export class TurnSubscriber {
   run(kind: 'subscribe' | 'unsubscribe', pubs: readonly string[]): Promise<void> {
     if (pubs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      (this.queued ??= []).push({ kind, pubs, resolve, reject });
-      this.schedule();
+      if (!this.queued) {
+        this.queued = [];
+        setImmediate(this.flush);
+      }
+      this.queued.push({ kind, pubs, resolve, reject });
     });
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || !this.queued) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
-  }
-
-  private readonly answered = (): void => {
-    this.inFlight -= 1;
-    this.schedule();
-  };
-
   private readonly flush = (): void => {
-    this.scheduled = false;
     const calls = this.queued ?? [];
     this.queued = undefined;
     for (let i = 0; i < calls.length;) {
@@ -689,9 +647,7 @@ export class TurnSubscriber {
       const pubs: string[] = [];
       for (; j < calls.length && (calls[j] as QueuedSubscription).kind === kind; j++) for (const pub of (calls[j] as QueuedSubscription).pubs) pubs.push(pub);
       const run = calls.slice(i, j);
-      this.inFlight += 1;
       const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
-      sent.then(this.answered, this.answered);
       sent.then(
         () => run.forEach((o) => o.resolve()),
         (err: unknown) => run.forEach((o) => o.reject(err)),
