@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, type ChainableCommander, type Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../../util/clock.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../../util/errors.js';
+import { commandOps, encodeOps, toTurnArgs, TURN_SCRIPT_OPS, turnScriptSource, utf8, type RecordedCommand, type TurnOp } from './turn-script.js';
 
 /** A Redis client of the engine: one Redis, or a Redis Cluster (every key of one operation on one slot). */
 export type RedisClient = Redis | Cluster;
@@ -255,92 +256,6 @@ interface QueuedCall {
 /** Most commands in one pipeline of a turn's batch: bounds the memory of one write, not the number of calls. */
 export const TURN_BATCH_COMMANDS = 4000;
 
-/**
- * Most operations (commands and script runs) in one turn script call: bounds how long one call holds Redis (a
- * few ms at most), as a pipeline of as many commands would, between which Redis serves other clients.
- */
-export const TURN_SCRIPT_OPS = 500;
-
-/** Commands a Lua script may not run: a call holding one goes out in a pipeline of its own, in its place. */
-const NOT_IN_SCRIPTS = new Set([
-  'eval',
-  'evalsha',
-  'eval_ro',
-  'evalsha_ro',
-  'fcall',
-  'fcall_ro',
-  'script',
-  'multi',
-  'exec',
-  'watch',
-  'subscribe',
-  'psubscribe',
-  'ssubscribe',
-  'blpop',
-  'brpop',
-  'xread',
-  'xreadgroup',
-  'wait',
-]);
-
-/**
- * The turn script: the commands and script runs of one turn as one script call on a single Redis. Each script a
- * turn carried so far is in it as a function of its own KEYS and ARGV (as the publish batch wraps publish.lua), and
- * a command runs with `redis.pcall`; each under its own protection, so that one failing (WRONGTYPE, OOM, a script's
- * error) is that operation's answer and the others still run, as in a pipeline.
- *
- * Usage: EVALSHA <sha1> 0 <ops>, where <ops> is the JSON array of the operations, each [script, [keys...],
- * [args...]] with every key and argument a string: script 0 is a command (its args are its name and arguments, its
- * keys among them: a single Redis does not require a script to declare its keys; never on a Redis Cluster), any
- * other the index of a script. One argument, not one per key and argument: ioredis builds a command string by
- * concatenating each argument with its length (five strings per argument), which for the hundreds of arguments
- * of a turn cost more than the JSON encoding (native) and decoding (cjson, in Redis).
- */
-export function turnScriptSource(scripts: readonly LuaScript[]): string {
-  const functions = scripts.map((s, i) => `S[${i + 1}] = function(KEYS, ARGV)\n${s.source}\nend`).join('\n');
-  return `local S = {}
-${functions}
-local ops = cjson.decode(ARGV[1])
-local out = {}
-for i = 1, #ops do
-  local op = ops[i]
-  local s, ok, res = op[1], true, nil
-  if s == 0 then
-    res = redis.pcall(unpack(op[3]))
-  else
-    ok, res = pcall(S[s], op[2], op[3])
-  end
-  if not ok then
-    if type(res) == 'table' and res.err then out[i] = res else out[i] = { err = 'ERR ' .. tostring(res) } end
-  elseif res == nil then
-    out[i] = false
-  else
-    out[i] = res
-  end
-end
-return out
-`;
-}
-
-/** One operation of a turn script call: a command (script 0: name and arguments) or a script run. */
-type TurnOp = [script: number, keys: readonly string[], args: string[]];
-
-/**
- * `ops` as the turn script's argument. JSON escapes a lone UTF-16 surrogate (`\ud800`), which cjson rejects; ioredis
- * writes it as U+FFFD, and so does this (only when the JSON has such an escape: a well-formed string has none).
- */
-function encodeOps(ops: readonly TurnOp[]): string {
-  const json = JSON.stringify(ops);
-  if (!json.includes('\\u')) return json;
-  const fix = (v: string): string => Buffer.from(v, 'utf8').toString('utf8');
-  return JSON.stringify(ops.map(([s, keys, args]) => [s, keys.map(fix), args.map(fix)]));
-}
-
-/** An argument as the turn script gets it (a string), or undefined for a Buffer (not sent through JSON). */
-function turnArg(a: string | number | Buffer): string | undefined {
-  return typeof a === 'string' ? a : typeof a === 'number' ? String(a) : undefined;
-}
-
 /** What the engine's parts share: the command connection, and one guarded way to use it. */
 export class RedisContext {
   private closed = false;
@@ -474,16 +389,7 @@ export class RedisContext {
           call.resolve([]);
           continue;
         }
-        ops = [];
-        for (const [name, args] of commands) {
-          const strings = NOT_IN_SCRIPTS.has(name.toLowerCase()) || name.endsWith('Buffer') ? undefined : toTurnArgs(args);
-          if (!strings) {
-            ops = undefined;
-            break;
-          }
-          strings.unshift(name);
-          ops.push([0, [], strings]);
-        }
+        ops = commandOps(commands);
       }
       // A command a script may not run, a Buffer argument or a Buffer reply (`getBuffer`): this call goes out as a
       // pipeline, in its place.
@@ -510,7 +416,7 @@ export class RedisContext {
 
   /** One turn script call for `chunk` (`size` operations); each call gets its slice of the answers, or its error. */
   private sendTurn(chunk: ReadonlyArray<{ call: QueuedCall; ops: TurnOp[] }>, size: number, sent: boolean): void {
-    this.turnScript ??= new LuaScript('turn', turnScriptSource(this.turnScripts));
+    this.turnScript ??= new LuaScript('turn', turnScriptSource(this.turnScripts.map((s) => s.source)));
     const ops: TurnOp[] = [];
     for (const c of chunk) for (const op of c.ops) ops.push(op);
     this.turnScript.run(this.redis, [], [encodeOps(ops)], true).then(
@@ -580,24 +486,6 @@ export class RedisContext {
   }
 }
 
-/** `args` as strings for the turn script; undefined when one is a Buffer. */
-function toTurnArgs(args: ReadonlyArray<string | number | Buffer>): string[] | undefined {
-  const out: string[] = [];
-  for (const a of args) {
-    const s = turnArg(a);
-    if (s === undefined) return undefined;
-    out.push(s);
-  }
-  return out;
-}
-
-/** A reply with its Buffers (bulk and status replies of a turn script call) as UTF-8 strings, as a pipeline answers. */
-function utf8(reply: unknown): unknown {
-  if (Buffer.isBuffer(reply)) return reply.toString('utf8');
-  if (Array.isArray(reply)) return reply.map(utf8);
-  return reply;
-}
-
 /** A SUBSCRIBE or UNSUBSCRIBE call waiting for the end of its turn. */
 interface QueuedSubscription {
   kind: 'subscribe' | 'unsubscribe';
@@ -656,9 +544,6 @@ export class TurnSubscriber {
     }
   };
 }
-
-/** One command a pipeline builder asked for: its name and arguments. */
-type RecordedCommand = [name: string, args: Array<string | number | Buffer>];
 
 /**
  * The commands `build` adds to a pipeline, recorded instead of sent (for a Redis Cluster, where a pipeline
