@@ -395,6 +395,31 @@ describe('redis engine: one write per turn', () => {
 });
 
 describe('redis engine through the gateway', () => {
+  it("subscribes a connect's inbox and channels with one SUBSCRIBE: registering and subscribing start together", async () => {
+    const subscribes: string[][] = [];
+    const engine = createRedisEngine({
+      url: REDIS_URL,
+      prefix: testPrefix(),
+      redis: (role, defaults) => {
+        const c = new Redis(REDIS_URL, defaults);
+        if (role === 'subscriber') {
+          const send = c.sendCommand.bind(c);
+          c.sendCommand = ((...a: Parameters<typeof send>) => {
+            if (a[0].name === 'subscribe') subscribes.push(a[0].args.map(String));
+            return send(...a);
+          }) as typeof c.sendCommand;
+        }
+        return c;
+      },
+    });
+    const gw = await startGateway({ engine });
+    const before = subscribes.length;
+    await TestClient.connect(gw.ws, { token: await token({ sub: 'carol' }), subs: { room: {} } });
+    const sent = subscribes.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.map((pub) => pub.slice(engine.prefix.length + 1)).sort()).toEqual(['{room}:pub', '{user:carol}:inbox:pub', '{user:carol}:pub']);
+  });
+
   it('answers online for user channels and hands a turn of pub/sub arrivals to one flush', async () => {
     const gw = await startGateway({ engine: createRedisEngine({ url: REDIS_URL, prefix: testPrefix() }) });
     const { client } = await TestClient.connect(gw.ws, { token: await token({ sub: 'alice' }), batch: true, subs: { room: {} } });

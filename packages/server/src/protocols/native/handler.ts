@@ -264,8 +264,9 @@ export class NativeHandler implements ProtocolHandler {
       return;
     }
     conn.joinFrames = frame.batch === true;
-    await d.subscriptions.register(conn);
-    if (conn.isClosed()) return;
+    // Registering (presence, the inbox watch) and the subscriptions start together: their Redis commands share a
+    // turn (one SUBSCRIBE for the inbox and the channels). Only the inbox replay waits for the watch.
+    const registered = d.subscriptions.register(conn);
 
     const wanted = new Map<ChannelName, SubscribeFrame>();
     const user = conn.identity.user;
@@ -287,11 +288,13 @@ export class NativeHandler implements ProtocolHandler {
     }
     const channels = [...wanted.keys()];
     // The inbox is read beside the subscriptions; live inbox messages are held from here until it is sent.
-    const stored = d.inbox.replay(conn).catch((err: unknown) => {
-      d.stats.engineError('inbox', { client: conn.id, error: err instanceof Error ? err.message : String(err) });
-      errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'the inbox could not be read; it is sent at the next connect' });
-      return [];
-    });
+    const stored = registered
+      .then(() => (conn.isClosed() ? [] : d.inbox.replay(conn)))
+      .catch((err: unknown) => {
+        d.stats.engineError('inbox', { client: conn.id, error: err instanceof Error ? err.message : String(err) });
+        errors.push({ type: 'error', code: ErrorCode.EngineUnavailable, message: 'the inbox could not be read; it is sent at the next connect' });
+        return [];
+      });
     const settled = await Promise.allSettled([...wanted.values()].map((s) => this.prepare(s.channel, s)));
     const inbox = await stored;
     if (conn.isClosed()) return;
