@@ -156,6 +156,21 @@ describe('hub: delivery', () => {
 });
 
 describe('hub: connections', () => {
+  it('joins no presence for a connection that closed while its subscription waited for the engine', async () => {
+    const core = await harness();
+    let subscribed: () => void = () => undefined;
+    vi.spyOn(core.engine.broker, 'subscribe').mockImplementation(() => new Promise<void>((resolve) => (subscribed = resolve)));
+    const join = vi.spyOn(core.engine.presence, 'join');
+    const { conn } = core.open('gone');
+    core.send(conn, { type: 'connect', subs: { news: {} } });
+    await until(() => (core.hub.localSubscribers('news') === 1 ? true : undefined), 'subscribing');
+    conn.closed(1006);
+    subscribed();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(join).not.toHaveBeenCalled();
+    expect(await core.engine.presence.subscribers('news')).toBe(0);
+  });
+
   it("adds a user's connection to presence without waiting for the inbox watch (one round trip, not two in a row)", async () => {
     const core = await harness();
     let watched: () => void = () => undefined;

@@ -261,10 +261,12 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     }
     try {
       await (entry as ChannelEntry).ready;
-      // The join and the history read go out together (one round trip on an engine that pipelines).
-      const joined = isNew
-        ? this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'))
-        : undefined;
+      // The join and the history read go out together (one round trip on an engine that pipelines). Not for a
+      // connection closed meanwhile (remove() left its channels): its presence entry would outlive it.
+      const joined =
+        isNew && this.connections.get(conn.id) === conn
+          ? this.engine.presence.join(channel, conn.presence).catch((err: unknown) => this.logger.warn({ err, channel }, 'presence join failed'))
+          : undefined;
       // Recovery needs the epoch the position belongs to: a `since` alone could match a newer history.
       if (rec.since !== undefined && rec.epoch !== undefined) {
         const r = await this.engine.history.recover(channel, rec.since, rec.epoch);
