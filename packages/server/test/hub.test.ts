@@ -156,6 +156,21 @@ describe('hub: delivery', () => {
 });
 
 describe('hub: connections', () => {
+  it('joins no presence-channel members for a connection that closed while its subscription waited', async () => {
+    const core = await harness();
+    let subscribed: () => void = () => undefined;
+    const subscribe = vi.spyOn(core.engine.broker, 'subscribe').mockImplementation(() => new Promise<void>((resolve) => (subscribed = resolve)));
+    const join = vi.spyOn(core.engine.members, 'join');
+    const { conn } = core.open('gone');
+    const t = await token({ sub: '9', channels: ['presence:*'] }, { expiresAt: Math.floor(core.clock.now() / 1000) + 3600 });
+    core.send(conn, { type: 'connect', token: t, subs: { 'presence:room': {} } });
+    await until(() => (subscribe.mock.calls.some(([c]) => c === 'presence:room') ? true : undefined), 'subscribing');
+    conn.closed(1006);
+    subscribed();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(join).not.toHaveBeenCalled();
+    expect(await core.engine.members.list('presence:room')).toEqual([]);
+  });
   it('joins no presence for a connection that closed while its subscription waited for the engine', async () => {
     const core = await harness();
     let subscribed: () => void = () => undefined;

@@ -172,7 +172,8 @@ export class NativeHandler implements ProtocolHandler {
     const { conn, d } = this;
     const prepared = await d.subscriptions.prepare(conn, channel, rec);
     const user = conn.identity.user;
-    if (channelKind(channel) !== 'presence' || user === null) return prepared;
+    // A connection closed meanwhile joins no members: it would stay a member after it left.
+    if (channelKind(channel) !== 'presence' || user === null || conn.isClosed()) return prepared;
     try {
       const { members, count } = await d.presence.join(channel, conn.id, user, conn.identity.infoJson);
       (this.memberOf ??= new Set()).add(channel);
