@@ -17,6 +17,15 @@ import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPre
 
 afterAll(cleanupRun);
 
+/** Calls `seen` with every command `client` is handed (before it is sent). */
+function onSend(client: Redis, seen: (command: Parameters<Redis['sendCommand']>[0]) => void): void {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((...a: Parameters<typeof send>) => {
+    seen(a[0]);
+    return send(...a);
+  }) as typeof client.sendCommand;
+}
+
 /** Resolves after the current turn and the auto-pipeline it scheduled (setImmediate) have run. */
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -49,11 +58,7 @@ describe('redis engine: one write per turn', () => {
         factoryDefaults.push(defaults);
         const c = new Redis(url, defaults);
         if (role === 'command') {
-          const send = c.sendCommand.bind(c);
-          c.sendCommand = ((...a: Parameters<typeof send>) => {
-            commands += 1;
-            return send(...a);
-          }) as typeof c.sendCommand;
+          onSend(c, () => (commands += 1));
         }
         c.on('connect', () => {
           const s = c.stream;
@@ -199,11 +204,7 @@ describe('redis engine: one write per turn', () => {
     // Connected and ready (its own INFO and CLIENT commands sent) before anything is counted.
     await redis.ping();
     let commands = 0;
-    const send = redis.sendCommand.bind(redis);
-    redis.sendCommand = ((...a: Parameters<typeof send>) => {
-      commands += 1;
-      return send(...a);
-    }) as typeof redis.sendCommand;
+    onSend(redis, () => (commands += 1));
     const ctx = new RedisContext(redis, new ManualClock());
     const history = LuaScript.load('history');
     const fresh = new LuaScript('history', `-- ${prefix}\n${history.source}`);
@@ -403,11 +404,9 @@ describe('redis engine through the gateway', () => {
       redis: (role, defaults) => {
         const c = new Redis(REDIS_URL, defaults);
         if (role === 'subscriber') {
-          const send = c.sendCommand.bind(c);
-          c.sendCommand = ((...a: Parameters<typeof send>) => {
-            if (a[0].name === 'subscribe') subscribes.push(a[0].args.map(String));
-            return send(...a);
-          }) as typeof c.sendCommand;
+          onSend(c, (command) => {
+            if (command.name === 'subscribe') subscribes.push(command.args.map(String));
+          });
         }
         return c;
       },
@@ -507,11 +506,7 @@ async function countedContext(): Promise<{ prefix: string; redis: Redis; ctx: Re
   const redis = new Redis(REDIS_URL);
   onCleanup(() => redis.disconnect());
   let sent = 0;
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((...a: Parameters<typeof send>) => {
-    sent += 1;
-    return send(...a);
-  }) as typeof redis.sendCommand;
+  onSend(redis, () => (sent += 1));
   const ctx = new RedisContext(redis, new ManualClock());
   await ctx.whenReady(5000);
   return { prefix: testPrefix(), redis, ctx, sent: () => sent };
