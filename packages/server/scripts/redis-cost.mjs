@@ -12,6 +12,8 @@
  * single-message `POST /api/publish` to `user:<random>` channels (the PHP shape, keep-alive); connects are a
  * JWT `connect` with one extra channel in `subs`. Latency is publish-to-receive: at saturation (`--concurrency`
  * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
+ * For the Redis engine it also reports the CPU of one presence refresh (what the engine does every third of
+ * presenceTtl for every connection of the node), per connection: the median of three, after the connects.
  * COST_PRESENCE_TTL=<ms>: the Redis engine's presenceTtl (its refresh runs every third of it; 600000 keeps it out of a run).
  */
 import { fork } from 'node:child_process';
@@ -75,6 +77,16 @@ async function server() {
   });
   process.on('message', (m) => {
     if (m === 'mark') process.send({ cpu: process.cpuUsage(), ...counters });
+    // One presence refresh as the engine's tick runs it (every third of presenceTtl): its CPU time, in µs.
+    if (m === 'refresh') {
+      const c0 = process.cpuUsage();
+      const done = () => {
+        const c = process.cpuUsage(c0);
+        process.send({ refreshCpu: c.user + c.system });
+      };
+      if (!engine) done();
+      else void Promise.all([engine.presence.refresh(), engine.members.refresh()]).then(done);
+    }
     if (m === 'stop') void gateway.close().then(() => process.exit(0));
   });
   process.send({ port: gateway.address().port });
@@ -96,6 +108,11 @@ function child(dist, engineName, redisUrl) {
     mark: () => {
       const m = next();
       p.send('mark');
+      return m;
+    },
+    refresh: () => {
+      const m = next();
+      p.send('refresh');
       return m;
     },
     stop: () => new Promise((r) => (p.once('exit', r), p.send('stop'))),
@@ -148,6 +165,9 @@ async function run(dist, engineName, o) {
   let a = await srv.mark();
   await pool(o.conns, 10, connect);
   const conn = diff(a, await srv.mark());
+  // The presence refresh of every connection (Redis engine only): the median of three, per connection.
+  const refreshes = [];
+  if (engineName === 'redis') for (let i = 0; i < 3; i++) refreshes.push((await srv.refresh()).refreshCpu / (o.conns + 20));
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.rate > 0 ? 256 : o.concurrency });
   const post = (body) =>
@@ -202,6 +222,7 @@ async function run(dist, engineName, o) {
   if (online !== o.publishes) throw new Error(`only ${online} of ${o.publishes} answers said online: true`);
   return {
     connect: { cpuUs: conn.cpu / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
+    refreshUs: refreshes.length > 0 ? pct(refreshes, 0.5) : undefined,
     publish: {
       cpuUs: pub.cpu / o.publishes,
       redisCommands: pub.commands / o.publishes,
@@ -243,7 +264,8 @@ if (process.argv.includes('--server')) {
     for (const [e, r] of Object.entries(rows))
       console.log(
         `  ${e.padEnd(6)} publish: ${f(r.publish.cpuUs)} us CPU, ${f(r.publish.redisCommands)} cmds, ${f(r.publish.redisWrites)} writes, ${f(r.publish.perSecond)}/s (p50 ${f(r.publish.p50)} ms, p99 ${f(r.publish.p99)} ms)` +
-          ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes`,
+          ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes` +
+          (r.refreshUs === undefined ? '' : ` | presence refresh: ${f(r.refreshUs)} us CPU per connection`),
       );
     if (rows.memory && rows.redis)
       console.log(

@@ -4,7 +4,7 @@
  * answers, order per channel, presence after disconnects, timeouts when Redis stalls. Counts the writes on
  * the engine's command connection. Needs a Redis (HERALD_TEST_REDIS_URL).
  */
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
@@ -563,6 +563,49 @@ describe('RedisContext: the turn script', () => {
     expect([a, evaluated, b, buffer]).toEqual([[1], ['1'], [2], ['OK']]);
     // A Buffer reply asked for (getBuffer) goes the pipeline's way too.
     expect(c).toEqual([3, Buffer.from([0xff, 0x00, 0xfe])]);
+  });
+
+  it("sends a turn's only call as one command whatever its size (a presence refresh slice), a lone script as its own EVALSHA", async () => {
+    const { prefix, ctx, sent } = await countedContext();
+    const script = new LuaScript('probe-lone', `return redis.call('INCR', KEYS[1]) -- ${prefix}`);
+    await Promise.all([ctx.pipeline('warm', (p) => p.ping()), ctx.script('warm', script, [`${prefix}:w`], [])]);
+    // Alone, the script goes by its own sha: NOSCRIPT, then EVAL, the first time.
+    await ctx.script('warm', script, [`${prefix}:w`], []);
+    let builds = 0;
+    const incrs =
+      (key: string, n: number) =>
+      (p: ChainableCommander): void => {
+        builds += 1;
+        for (let i = 0; i < n; i++) p.incr(key);
+      };
+    for (const n of [1, 3, 700]) {
+      const before = sent();
+      expect(await ctx.pipeline('lone', incrs(`${prefix}:n${n}`, n))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect(sent() - before).toBe(1);
+    }
+    let before = sent();
+    expect(await ctx.script('lone script', script, [`${prefix}:s`], [])).toBe(1);
+    expect(sent() - before).toBe(1);
+    // A call Lua cannot run (a Buffer reply) goes as a pipeline; every builder ran once.
+    before = sent();
+    const mixed = await ctx.pipeline('mixed', (p) => {
+      incrs(`${prefix}:mixed`, 3)(p);
+      p.getBuffer(`${prefix}:mixed`);
+    });
+    expect(mixed).toEqual([1, 2, 3, Buffer.from('3')]);
+    expect(sent() - before).toBe(4);
+    expect(builds).toBe(4);
+    // A failing command fails the lone call as it fails a pipeline; a throwing builder sends nothing.
+    await expect(ctx.pipeline('wrong', (p) => [p.incr(`${prefix}:w`), p.zadd(`${prefix}:n1`, 1, 'm')])).rejects.toBeInstanceOf(HeraldError);
+    await expect(ctx.script('wrong script', script, [`${prefix}:n1`], [])).resolves.toBe(2);
+    before = sent();
+    await expect(
+      ctx.pipeline('thrown', (p) => {
+        incrs(`${prefix}:t`, 2)(p);
+        throw new Error('a bug in build');
+      }),
+    ).rejects.toBeInstanceOf(EngineUnavailableError);
+    expect(sent() - before).toBe(0);
   });
 
   it('writes a lone UTF-16 surrogate as ioredis does (U+FFFD), and the other calls of the turn still run', async () => {

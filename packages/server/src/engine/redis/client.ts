@@ -311,8 +311,11 @@ export class RedisContext {
    * lookups have no use for half an answer. The calls of one event-loop turn (the presence writes of every
    * connection that connected in it, their counts, the reads of `script`) go out together at the end of the
    * turn, in the order they were made: on a single Redis as one call of the turn script (one command to build,
-   * send and answer, see turnScriptSource), a turn of one call as a pipeline. On a Redis Cluster the commands may
-   * be on many slots: each is sent on its own (at once, in order; ioredis routes it to its slot's master).
+   * send and answer, see turnScriptSource), a turn of one call too (even of one command, the turn script costs the
+   * client less than an ioredis pipeline: about 28 against 45 µs; a presence refresh slice of 700 commands a third
+   * of what 700 pipelined Commands cost). A call the turn script cannot carry goes as a pipeline in its place. On a
+   * Redis Cluster the commands may be on many slots: each is sent on its own (at once, in order; ioredis routes it
+   * to its slot's master).
    */
   pipeline(operation: string, build: (p: ChainableCommander) => void): Promise<unknown[]> {
     if (this.closed) return Promise.reject(new EngineUnavailableError('the Redis engine is closed'));
@@ -360,8 +363,9 @@ export class RedisContext {
       return;
     }
     const sent = this.redis.status === 'ready';
-    if (calls.length === 1) {
-      this.sendPipeline(calls, sent);
+    const only = calls.length === 1 ? calls[0] : undefined;
+    if (only?.script) {
+      this.sendScript(only, only.script, sent);
       return;
     }
     let chunk: Array<{ call: QueuedCall; ops: TurnOp[] }> = [];
@@ -390,6 +394,8 @@ export class RedisContext {
           continue;
         }
         ops = commandOps(commands);
+        // Should it go as a pipeline (below), the builder does not run again: its commands are added as recorded.
+        if (!ops) call.build = (p) => replay(p, commands);
       }
       // A command a script may not run, a Buffer argument or a Buffer reply (`getBuffer`): this call goes out as a
       // pipeline, in its place.
@@ -404,6 +410,14 @@ export class RedisContext {
     }
     send();
   };
+
+  /** A turn's only call, a script: its own EVALSHA (then EVAL when Redis answers NOSCRIPT). */
+  private sendScript(call: QueuedCall, { script, keys, args }: NonNullable<QueuedCall['script']>, sent: boolean): void {
+    script.run(this.redis, keys, [...args], call.buffers).then(
+      (reply) => call.resolve([reply]),
+      (err: unknown) => call.reject(toHeraldError(err, call.operation, sent)),
+    );
+  }
 
   /** The index of `script` in the turn script (1-based); a script not in it yet makes a new turn script. */
   private turnIndex(script: LuaScript): number {
@@ -543,6 +557,16 @@ export class TurnSubscriber {
       i = j;
     }
   };
+}
+
+/** Adds recorded commands to a pipeline (every ChainableCommander method is the Redis command of its name). */
+function replay(p: ChainableCommander, commands: readonly RecordedCommand[]): void {
+  const named = p as unknown as Record<string, (...args: Array<string | number | Buffer>) => unknown>;
+  for (const [name, args] of commands) {
+    const command = named[name];
+    if (typeof command !== 'function') throw new TypeError(`${name} is not a Redis command`);
+    command.apply(p, args);
+  }
 }
 
 /**
