@@ -11,6 +11,7 @@ import type { PublishOutcome } from '../src/engine/types.js';
 import { LuaScript, RedisContext, sendCommand } from '../src/engine/redis/client.js';
 import { TURN_SCRIPT_OPS } from '../src/engine/redis/turn-script.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
+import { REFRESH_CONNECTIONS } from '../src/engine/redis/presence.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -326,6 +327,41 @@ describe('redis engine: one write per turn', () => {
     expect(await engine.presence.subscribers('pc1498')).toBe(0);
     expect(await nodeOf(raw, engine.prefix, closed.client)).toBeNull();
     expect([...(await engine.presence.online([closed.user, 'pu1497'])).values()]).toEqual([0, 1]);
+  });
+
+  it(`refreshes presence with one command per ${REFRESH_CONNECTIONS} connections (lua/refresh.lua): every key renewed, expired entries trimmed`, async () => {
+    const clock = new ManualClock();
+    const ttl = 30_000;
+    const { engine, commands } = await node({ presenceTtl: ttl }, REDIS_URL, clock);
+    const raw = rawClient();
+    const p = engine.prefix;
+    const n = REFRESH_CONNECTIONS + 50;
+    const conns = Array.from({ length: n }, (_, i) => ({ client: `r${i}`, user: `ru${i % 100}` }));
+    await Promise.all(conns.flatMap((c, i) => [engine.presence.add(c), engine.presence.join(`rc${i % 3}`, c)]));
+    const last = { user: `${p}:user:{ru${(n - 1) % 100}}`, members: `${p}:{rc${(n - 1) % 3}}:members`, client: `r${n - 1}` };
+    /** The engine's tick (every third of the TTL) refreshes; resolves once the last connection's entries are renewed. */
+    const tick = async (): Promise<void> => {
+      clock.advance(ttl / 3);
+      const renewed = async (key: string): Promise<boolean> => Number(await raw.zscore(key, last.client)) === clock.now() + ttl;
+      await waitFor(async () => (await renewed(last.user)) && (await renewed(last.members)), 'the refresh of the last connection');
+    };
+    // The first refresh loads the script (NOSCRIPT, then EVAL): not what is counted.
+    await tick();
+    // What a node that died left behind: entries that expired.
+    await raw.zadd(`${p}:user:{ru0}`, clock.now() - 1, 'dead');
+    await raw.zadd(`${p}:{rc0}:members`, clock.now() - 1, 'dead');
+    const before = commands();
+    await tick();
+    expect(commands() - before).toBe(2);
+    for (const key of [`${p}:user:{ru0}`, `${p}:{rc0}:members`]) {
+      expect(Number(await raw.zscore(key, 'r0'))).toBe(clock.now() + ttl);
+      expect(await raw.zscore(key, 'dead')).toBeNull();
+      expect(await raw.pttl(key)).toBeGreaterThan(ttl - 10_000);
+    }
+    expect(await raw.pttl(`${p}:client:{r0}`)).toBeGreaterThan(ttl - 10_000);
+    expect(await nodeOf(raw, p, last.client)).toBe(engine.nodeId);
+    expect(await engine.presence.subscribers('rc0')).toBe(50);
+    expect([...(await engine.presence.online(['ru0', 'ru50'])).values()]).toEqual([2, 1]);
   });
 
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {

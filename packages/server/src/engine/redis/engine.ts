@@ -68,7 +68,7 @@ export interface RedisEngineOptions {
 const CHECK_TIMEOUT = 1000;
 
 /** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
-const TURN_SCRIPTS = ['history', 'touch', 'inbox', 'members', 'lifecycle'];
+const TURN_SCRIPTS = ['history', 'touch', 'inbox', 'members', 'lifecycle', 'refresh'];
 
 function integer(name: string, value: number, min: number): number {
   if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`createRedisEngine: ${name} must be an integer >= ${min}, got ${String(value)}`);

@@ -1,6 +1,6 @@
 import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type ClientId, type UserId } from '@herald/protocol';
 import type { ChainableCommander } from 'ioredis';
-import { inSlices, isCluster, type RedisContext } from './client.js';
+import { inSlices, isCluster, LuaScript, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisLifecycle } from './lifecycle.js';
 import type { NodeId, Presence, PresenceConnection } from '../types.js';
@@ -16,7 +16,7 @@ interface LocalConnection {
  * ms to build and answer, and publishes go out between slices. Sent at once, 10 000 connections are about 70 000
  * commands every third of the TTL, and every publish of those moments waits behind them (hundreds of ms).
  */
-const REFRESH_CONNECTIONS = 100;
+export const REFRESH_CONNECTIONS = 100;
 
 /**
  * Presence in Redis. A user's connections and a channel's members are ZSETs scored by expiry time (ms);
@@ -30,6 +30,7 @@ const REFRESH_CONNECTIONS = 100;
  * presence whole again after Redis lost its data.
  */
 export class RedisPresence implements Presence {
+  private readonly refreshScript = LuaScript.load('refresh');
   private readonly local = new Map<ClientId, LocalConnection>();
   private refreshing = false;
 
@@ -185,7 +186,7 @@ export class RedisPresence implements Presence {
   /**
    * Re-adds every connection of this node with a fresh expiry, extends the keys' TTLs and trims members
    * that expired (a dead node's), a slice of connections per round trip (see REFRESH_CONNECTIONS). Each slice is
-   * built when its pipeline is written, from the connections as they are then: a connection removed, or a
+   * built when the one before it was answered, from the connections as they are then: a connection removed, or a
    * channel left, before its slice is not re-added, and a `remove` made after it is applied after it by Redis.
    */
   async refresh(): Promise<void> {
@@ -202,31 +203,55 @@ export class RedisPresence implements Presence {
         ]);
         void l.fire('refresh', triples);
       }
+      const cluster = isCluster(this.ctx.redis);
       await inSlices([...this.local.keys()], REFRESH_CONNECTIONS, (clients) =>
-        this.ctx.pipeline('presence refresh', (p) => {
-          const zsets = new Map<string, Array<string | number>>();
-          const member = (key: string, client: ClientId): void => {
-            let args = zsets.get(key);
-            if (!args) zsets.set(key, (args = []));
-            args.push(expires, client);
-          };
-          for (const client of clients) {
-            const e = this.local.get(client);
-            if (!e) continue;
-            p.set(this.keys.client(client), this.node, 'PX', this.ttl);
-            if (e.user !== null) member(this.keys.user(e.user), client);
-            for (const channel of e.channels) member(this.keys.members(channel), client);
-          }
-          for (const [key, args] of zsets) {
-            p.zadd(key, ...args);
-            p.pexpire(key, this.ttl);
-            p.zremrangebyscore(key, '-inf', `(${now}`);
-          }
-        }),
+        cluster ? this.refreshCommands(clients, now, expires) : this.refreshSlice(clients, now, expires),
       );
     } finally {
       this.refreshing = false;
     }
+  }
+
+  /**
+   * One slice of a refresh on a single Redis: one call of `lua/refresh.lua` with the connections and their keys
+   * (a quarter of the gateway's CPU and half of Redis' that the same commands cost sent one by one).
+   */
+  private refreshSlice(clients: readonly ClientId[], now: number, expires: number): Promise<unknown> {
+    const args: Array<string | number> = [now, expires, this.ttl, this.node];
+    for (const client of clients) {
+      const e = this.local.get(client);
+      if (!e) continue;
+      const at = args.length;
+      args.push(client, this.keys.client(client), 0);
+      if (e.user !== null) args.push(this.keys.user(e.user));
+      for (const channel of e.channels) args.push(this.keys.members(channel));
+      args[at + 2] = args.length - at - 3;
+    }
+    return this.ctx.script('presence refresh', this.refreshScript, [], args);
+  }
+
+  /** One slice of a refresh on a Redis Cluster, whose keys are on many slots: the commands of `lua/refresh.lua`. */
+  private refreshCommands(clients: readonly ClientId[], now: number, expires: number): Promise<unknown> {
+    return this.ctx.pipeline('presence refresh', (p) => {
+      const zsets = new Map<string, Array<string | number>>();
+      const member = (key: string, client: ClientId): void => {
+        let args = zsets.get(key);
+        if (!args) zsets.set(key, (args = []));
+        args.push(expires, client);
+      };
+      for (const client of clients) {
+        const e = this.local.get(client);
+        if (!e) continue;
+        p.set(this.keys.client(client), this.node, 'PX', this.ttl);
+        if (e.user !== null) member(this.keys.user(e.user), client);
+        for (const channel of e.channels) member(this.keys.members(channel), client);
+      }
+      for (const [key, args] of zsets) {
+        p.zadd(key, ...args);
+        p.pexpire(key, this.ttl);
+        p.zremrangebyscore(key, '-inf', `(${now}`);
+      }
+    });
   }
 
   /** Removes every connection of this node from Redis (a graceful shutdown); forgets them locally. */
