@@ -12,7 +12,7 @@ import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/
 import { encodeMessage } from '../src/engine/message.js';
 import { LuaScript } from '../src/engine/redis/client.js';
 import { ENGINE_DEFAULTS } from '../src/engine/defaults.js';
-import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
+import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import { engineContract } from './engine-contract.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
 
@@ -581,6 +581,15 @@ describe('redis engine', () => {
       expect(() => createRedisEngine({ historyTtl: 10_000, historyMetaTtl: 5000 })).toThrow(RangeError);
       expect(() => createRedisEngine({ prefix: 'a{b}' })).toThrow(RangeError);
       expect(() => createRedisEngine({ historySize: -1 })).toThrow(RangeError);
+      // ioredis' keyPrefix would prefix some keys and not others (script arguments, pub/sub channels).
+      const made: Redis[] = [];
+      const prefixed = (_role: string, defaults: EngineRedisOptions): Redis => {
+        const c = new Redis(REDIS_URL, { ...defaults, keyPrefix: 'app:' });
+        made.push(c);
+        return c;
+      };
+      expect(() => createRedisEngine({ redis: prefixed })).toThrow(/keyPrefix.*use the prefix option/);
+      expect(made.map((c) => c.status)).toEqual(['end']);
     });
   });
 });

@@ -32,7 +32,8 @@ export interface RedisEngineOptions {
   /**
    * Builds the engine's two clients (one for commands, one for pub/sub) instead of `url`: for TLS options,
    * Sentinel, or tests. Spread the `defaults` it is given into the client's options; they make calls fail
-   * fast while Redis is down. The engine owns the clients and quits them on `close()`.
+   * fast while Redis is down. The engine owns the clients and quits them on `close()`. A client with ioredis'
+   * `keyPrefix` is refused (RangeError): the engine's `prefix` is the one that applies to every key and channel.
    * @default clients for `url`
    */
   redis?: RedisFactory;
@@ -133,6 +134,12 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
     // On a Redis Cluster it would also batch over several slots, which ioredis redirects (MOVED/ASK) only when
     // every command that succeeded was a read: a batch holding a write would fail during a slot migration.
     const client = options.redis ? options.redis(role, defaults) : o.cluster ? new Cluster(o.cluster, clusterOptions(defaults)) : new Redis(o.url, defaults);
+    // ioredis' keyPrefix prefixes the keys of plain commands only, not those the engine's scripts name in their
+    // arguments nor the pub/sub channels: half the engine's data would move and the rest would not. `prefix` does it all.
+    if (client.options.keyPrefix) {
+      client.disconnect();
+      throw new RangeError(`createRedisEngine: the ${role} client has ioredis' keyPrefix, which the engine does not support; use the prefix option`);
+    }
     watch(client, role);
     return client;
   };
