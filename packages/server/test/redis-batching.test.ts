@@ -12,6 +12,7 @@ import { LuaScript, RedisContext, sendCommand } from '../src/engine/redis/client
 import { TURN_SCRIPT_OPS } from '../src/engine/redis/turn-script.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { REFRESH_CONNECTIONS } from '../src/engine/redis/presence.js';
+import { RedisLifecycle } from '../src/engine/redis/lifecycle.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -362,6 +363,29 @@ describe('redis engine: one write per turn', () => {
     expect(await nodeOf(raw, p, last.client)).toBe(engine.nodeId);
     expect(await engine.presence.subscribers('rc0')).toBe(50);
     expect([...(await engine.presence.online(['ru0', 'ru50'])).values()]).toEqual([2, 1]);
+  });
+
+  it(`renews the webhooks' lifecycle entries with the refresh, ${REFRESH_CONNECTIONS} connections at a time, not all in one turn`, async () => {
+    const clock = new ManualClock();
+    const ttl = 30_000;
+    const lifecycle = { users: true, channels: true, channelPrefixes: [], offlineDelay: 5000 };
+    const { engine } = await node({ presenceTtl: ttl, lifecycle }, REDIS_URL, clock);
+    const fire = vi.spyOn(RedisLifecycle.prototype, 'fire');
+    onCleanup(() => fire.mockRestore());
+    const n = REFRESH_CONNECTIONS * 2 + 50;
+    const conns = Array.from({ length: n }, (_, i) => ({ client: `l${i}`, user: `lu${i}` }));
+    await Promise.all(conns.flatMap((c, i) => [engine.presence.add(c), engine.presence.join(`lc${i}`, c)]));
+    const raw = rawClient();
+    const tracked = `${engine.prefix}:{webhooks}:conns`;
+    const entry = (i: number): Promise<string | null> => raw.zscore(tracked, `u\nlu${i}\nl${i}`);
+    fire.mockClear();
+    clock.advance(ttl / 3);
+    // Renewed: the last connection's entries expire a refresh later than before.
+    await waitFor(async () => Number(await entry(n - 1)) === clock.now() + ttl, "the last connection's lifecycle entry");
+    expect(Number(await raw.zscore(tracked, `c\nlc0\nl0`))).toBe(clock.now() + ttl);
+    const refreshes = fire.mock.calls.filter(([mode]) => mode === 'refresh').map(([, triples]) => (triples ?? []).length / 3);
+    // A user and a channel per connection: two entries each, a slice of connections per call.
+    expect(refreshes).toEqual([REFRESH_CONNECTIONS * 2, REFRESH_CONNECTIONS * 2, 50 * 2]);
   });
 
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {

@@ -195,21 +195,29 @@ export class RedisPresence implements Presence {
     try {
       const now = this.now();
       const expires = now + this.ttl;
-      const l = this.lifecycle;
-      if (l) {
-        const triples = [...this.local].flatMap(([client, e]) => [
-          ...l.userTriples(client, e.user),
-          ...[...e.channels].flatMap((c) => l.channelTriples(c, client)),
-        ]);
-        void l.fire('refresh', triples);
-      }
       const cluster = isCluster(this.ctx.redis);
-      await inSlices([...this.local.keys()], REFRESH_CONNECTIONS, (clients) =>
-        cluster ? this.refreshCommands(clients, now, expires) : this.refreshSlice(clients, now, expires),
-      );
+      await inSlices([...this.local.keys()], REFRESH_CONNECTIONS, (clients) => {
+        // The lifecycle's entries (webhooks) of the same connections, with the slice: not all in one turn.
+        this.refreshLifecycle(clients);
+        return cluster ? this.refreshCommands(clients, now, expires) : this.refreshSlice(clients, now, expires);
+      });
     } finally {
       this.refreshing = false;
     }
+  }
+
+  /** Renews the lifecycle tracking (webhooks) of `clients`, when webhooks want lifecycle events. */
+  private refreshLifecycle(clients: readonly ClientId[]): void {
+    const l = this.lifecycle;
+    if (!l) return;
+    const triples: string[] = [];
+    for (const client of clients) {
+      const e = this.local.get(client);
+      if (!e) continue;
+      triples.push(...l.userTriples(client, e.user));
+      for (const channel of e.channels) triples.push(...l.channelTriples(channel, client));
+    }
+    void l.fire('refresh', triples);
   }
 
   /**
