@@ -13,6 +13,7 @@ import { TURN_SCRIPT_OPS } from '../src/engine/redis/turn-script.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { REFRESH_CONNECTIONS } from '../src/engine/redis/presence.js';
 import { RedisLifecycle } from '../src/engine/redis/lifecycle.js';
+import { REFRESH_MEMBERS } from '../src/engine/redis/members.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { api, ManualClock, onCleanup, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, nodeOf, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
@@ -386,6 +387,26 @@ describe('redis engine: one write per turn', () => {
     const refreshes = fire.mock.calls.filter(([mode]) => mode === 'refresh').map(([, triples]) => (triples ?? []).length / 3);
     // A user and a channel per connection: two entries each, a slice of connections per call.
     expect(refreshes).toEqual([REFRESH_CONNECTIONS * 2, REFRESH_CONNECTIONS * 2, 50 * 2]);
+  });
+
+  it(`refreshes channel members (presence channels) about ${REFRESH_MEMBERS} members per round trip, every one of them`, async () => {
+    const clock = new ManualClock();
+    const ttl = 30_000;
+    const { engine } = await node({ presenceTtl: ttl }, REDIS_URL, clock);
+    const n = REFRESH_MEMBERS * 2 + 50;
+    await Promise.all(Array.from({ length: n }, (_, i) => engine.members.join(`pm${i}`, `m${i}`, { user: `mu${i}`, infoJson: '{}' })));
+    const script = vi.spyOn(RedisContext.prototype, 'script');
+    onCleanup(() => script.mockRestore());
+    const refreshes = (): number => script.mock.calls.filter(([operation]) => operation === 'members refresh').length;
+    clock.advance(ttl / 3);
+    // The tick started the refresh: its first slice is issued, the rest waits for its answer.
+    expect(refreshes()).toBe(REFRESH_MEMBERS);
+    const raw = rawClient();
+    const renewed = async (i: number): Promise<boolean> => Number(await raw.zscore(`${engine.prefix}:{pm${i}}:pm:conns`, `m${i}`)) === clock.now() + ttl;
+    await waitFor(() => renewed(n - 1), 'the last channel renewed');
+    expect(refreshes()).toBe(n);
+    expect(await renewed(0)).toBe(true);
+    expect(await engine.members.count(`pm${n - 1}`)).toBe(1);
   });
 
   it('subscribes the channels of one turn with one SUBSCRIBE, keeping subscribe and unsubscribe in order', async () => {

@@ -6,6 +6,9 @@ import type { ChannelMember, MemberGoneListener, MemberInput, Members } from '..
 
 type Mode = 'join' | 'leave' | 'list' | 'count' | 'refresh';
 
+/** Members renewed per round trip of a refresh (whole channels: a slice ends after the channel that reaches it). */
+export const REFRESH_MEMBERS = 100;
+
 const isString = (v: unknown): v is string => typeof v === 'string';
 
 /**
@@ -21,6 +24,7 @@ export class RedisMembers implements Members {
   /** This node's members: channel -> connection -> member, what a refresh renews. */
   private readonly local = new Map<ChannelName, Map<ClientId, MemberInput>>();
   private readonly listeners = new Set<MemberGoneListener>();
+  private refreshing = false;
 
   constructor(
     private readonly ctx: RedisContext,
@@ -66,15 +70,34 @@ export class RedisMembers implements Members {
     return () => this.listeners.delete(fn);
   }
 
-  /** Renews every member of this node (the engine's presence tick); reports users found gone meanwhile. */
+  /**
+   * Renews every member of this node (the engine's presence tick), about REFRESH_MEMBERS members per round trip
+   * as presence does (publishes go out between the slices; every channel's args are built when its slice goes);
+   * reports users found gone meanwhile. A refresh still running when the next tick comes is not doubled.
+   */
   async refresh(): Promise<void> {
-    const runs: Array<Promise<unknown>> = [];
-    for (const [channel, m] of this.local) {
-      const args: string[] = [];
-      for (const [client, member] of m) args.push(client, member.user, member.infoJson);
-      if (args.length > 0) runs.push(this.run(channel, 'refresh', args));
+    if (this.refreshing) return;
+    this.refreshing = true;
+    let failed: { reason: unknown } | undefined;
+    try {
+      let slice: Array<Promise<unknown>> = [];
+      let members = 0;
+      for (const [channel, m] of this.local) {
+        const args: string[] = [];
+        for (const [client, member] of m) args.push(client, member.user, member.infoJson);
+        if (args.length === 0) continue;
+        slice.push(this.run(channel, 'refresh', args).catch((reason: unknown) => (failed ??= { reason })));
+        members += m.size;
+        if (members >= REFRESH_MEMBERS) {
+          await Promise.all(slice);
+          slice = [];
+          members = 0;
+        }
+      }
+      await Promise.all(slice);
+    } finally {
+      this.refreshing = false;
     }
-    const failed = (await Promise.allSettled(runs)).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
