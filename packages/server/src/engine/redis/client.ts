@@ -312,8 +312,8 @@ export class RedisContext {
    * connection that connected in it, their counts, the reads of `script`) go out together at the end of the
    * turn, in the order they were made: on a single Redis as one call of the turn script (one command to build,
    * send and answer, see turnScriptSource), a turn of one call too (even of one command, the turn script costs the
-   * client less than an ioredis pipeline: about 28 against 45 µs; a presence refresh slice of 700 commands a third
-   * of what 700 pipelined Commands cost). A call the turn script cannot carry goes as a pipeline in its place. On a
+   * client less than an ioredis pipeline: about 28 against 45 µs; a call of 700 commands about a quarter of what
+   * 700 pipelined Commands cost). A call the turn script cannot carry goes as a pipeline in its place. On a
    * Redis Cluster the commands may be on many slots: each is sent on its own (at once, in order; ioredis routes it
    * to its slot's master).
    */

@@ -222,7 +222,7 @@ export class RedisPresence implements Presence {
 
   /**
    * One slice of a refresh on a single Redis: one call of `lua/refresh.lua` with the connections and their keys
-   * (a quarter of the gateway's CPU and half of Redis' that the same commands cost sent one by one).
+   * (per connection 5 µs of gateway CPU and 14 µs of Redis, against 65 and 32 for its commands in a pipeline).
    */
   private refreshSlice(clients: readonly ClientId[], now: number, expires: number): Promise<unknown> {
     const args: Array<string | number> = [now, expires, this.ttl, this.node];
