@@ -646,6 +646,20 @@ describe('RedisContext: the turn script', () => {
     expect(c).toEqual([3, Buffer.from([0xff, 0x00, 0xfe])]);
   });
 
+  it('refuses a refresh whose connection list is malformed before writing anything for that connection', async () => {
+    const { prefix, redis, ctx } = await countedContext();
+    const refresh = LuaScript.load('refresh');
+    const header = [1000, 31_000, 30_000, 'node-a'];
+    // Says three ZSET keys, gives one.
+    const call = ctx.script('refresh', refresh, [], [...header, 'c1', `${prefix}:client:{c1}`, 3, `${prefix}:user:{u1}`]);
+    await expect(call).rejects.toMatchObject({ cause: { message: expect.stringMatching(/^INVALID_ARGUMENT connection c1/) as unknown } });
+    expect(await redis.exists(`${prefix}:client:{c1}`, `${prefix}:user:{u1}`)).toBe(0);
+    // A well-formed one renews what it names.
+    await ctx.script('refresh', refresh, [], [...header, 'c2', `${prefix}:client:{c2}`, 1, `${prefix}:user:{u2}`]);
+    expect(await redis.get(`${prefix}:client:{c2}`)).toBe('node-a');
+    expect(await redis.zscore(`${prefix}:user:{u2}`, 'c2')).toBe('31000');
+  });
+
   it("sends a turn's only call as one command whatever its size (a presence refresh slice), a lone script as its own EVALSHA", async () => {
     const { prefix, ctx, sent } = await countedContext();
     const script = new LuaScript('probe-lone', `return redis.call('INCR', KEYS[1]) -- ${prefix}`);
