@@ -311,6 +311,10 @@ describe('HTTP API: presence, channels, history, disconnect', () => {
     const r = await publish(gw.http, { channels: ['__proto__', 'constructor'], type: 't', payload: {} });
     expect(Object.keys(r.results).sort()).toEqual(['__proto__', 'constructor']);
     expect((await client.waitMessages('__proto__', 1))[0]?.seq).toBe(1);
+    // One channel (the path of a push to one user) answers by name the same way.
+    const one = await publish(gw.http, { channel: '__proto__', type: 't', payload: {} });
+    expect(Object.keys(one.results)).toEqual(['__proto__']);
+    expect(one.results['__proto__']).toMatchObject({ seq: 2, duplicate: false, subscribers: 1 });
     const online = await api(gw.http, 'GET', '/api/online?users=__proto__,toString');
     expect(Object.keys(online.body.users).sort()).toEqual(['__proto__', 'toString']);
   });
