@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { api, startGateway, TestClient } from './helpers.js';
 
@@ -38,6 +39,18 @@ describe('transport', () => {
       expect(connected.type).toBe('connected');
     }
     expect((await upgrade(gw.http, '/other')).body.error.paths).toEqual(['/ws', '/realtime']);
+  });
+
+  it('keeps no cached peer address per open WebSocket on the ws transport (the connection keeps its own string)', async () => {
+    const gw = await startGateway({ transport: 'ws' });
+    const sockets: Socket[] = [];
+    gw.gateway.server.on('connection', (s: Socket) => sockets.push(s));
+    expect((await TestClient.connect(gw.ws)).connected.type).toBe('connected');
+    const [socket] = sockets;
+    // Read at the upgrade for the per-address limits, then let go: about 80 bytes per idle connection.
+    expect((socket as unknown as { _peername: unknown })._peername).toBeNull();
+    // Asked again on a later read.
+    expect(socket?.remoteAddress).toBe('127.0.0.1');
   });
 
   it('answers a plain GET on /ws with 426', async () => {

@@ -142,6 +142,7 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     }
     clients.add(ws);
     ws.ip = info.ip;
+    forgetPeerName(socket);
     ws.listener = deps.onSocket(new WsSocket(ws, fast, clock), info);
     ws.tracker = tracker;
   };
@@ -167,4 +168,14 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     },
     drained: () => drain.drained(),
   });
+}
+
+/**
+ * A net.Socket keeps the peer's address as an object of its own once `remoteAddress` is read (`_peername`: the
+ * object and a family string, about 80 bytes per idle WebSocket). The connection keeps the one string it needs
+ * (`ws.ip`), so the cache goes; a later read asks the socket again. `_peername` is Node's internal field: on a
+ * Node without it nothing is written.
+ */
+export function forgetPeerName(socket: Duplex): void {
+  if ('_peername' in socket) (socket as Duplex & { _peername: unknown })._peername = null;
 }
