@@ -14,9 +14,10 @@
  * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
  * For the Redis engine it also reports the CPU of one presence refresh (what the engine does every third of
  * presenceTtl for every connection of the node), per connection: the median of three, after the connects.
+ * COST_SERVER_CORE=<n>: the gateway's core (taskset), apart from the load generator's.
  * COST_PRESENCE_TTL=<ms>: the Redis engine's presenceTtl (its refresh runs every third of it; 600000 keeps it out of a run).
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomBytes, createHmac } from 'node:crypto';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -100,6 +101,9 @@ function child(dist, engineName, redisUrl) {
     ...(process.env.COST_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
   ];
   const p = fork(here, ['--server'], { execArgv, env: { ...process.env, COST_DIST: dist, COST_ENGINE: engineName, COST_REDIS: redisUrl } });
+  // COST_SERVER_CORE=<n>: pin the gateway to that core (run the script itself pinned to another, e.g. `taskset -c 1`):
+  // sharing a core, a profile counts the other process's turn on the core as the time of the syscall that woke it.
+  if (process.env.COST_SERVER_CORE) execFileSync('taskset', ['-cp', process.env.COST_SERVER_CORE, String(p.pid)], { stdio: 'ignore' });
   const waiting = [];
   p.on('message', (m) => waiting.shift()?.(m));
   const next = () => new Promise((r) => waiting.push(r));
@@ -121,6 +125,7 @@ function child(dist, engineName, redisUrl) {
 
 const diff = (a, b) => ({
   cpu: b.cpu.user + b.cpu.system - (a.cpu.user + a.cpu.system),
+  system: b.cpu.system - a.cpu.system,
   writes: b.writes - a.writes,
   commands: b.commands - a.commands,
 });
@@ -221,7 +226,7 @@ async function run(dist, engineName, o) {
   await srv.stop();
   if (online !== o.publishes) throw new Error(`only ${online} of ${o.publishes} answers said online: true`);
   return {
-    connect: { cpuUs: conn.cpu / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
+    connect: { cpuUs: conn.cpu / o.conns, systemUs: conn.system / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
     refreshUs: refreshes.length > 0 ? pct(refreshes, 0.5) : undefined,
     publish: {
       cpuUs: pub.cpu / o.publishes,
@@ -264,7 +269,7 @@ if (process.argv.includes('--server')) {
     for (const [e, r] of Object.entries(rows))
       console.log(
         `  ${e.padEnd(6)} publish: ${f(r.publish.cpuUs)} us CPU, ${f(r.publish.redisCommands)} cmds, ${f(r.publish.redisWrites)} writes, ${f(r.publish.perSecond)}/s (p50 ${f(r.publish.p50)} ms, p99 ${f(r.publish.p99)} ms)` +
-          ` | connect: ${f(r.connect.cpuUs)} us CPU, ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes` +
+          ` | connect: ${f(r.connect.cpuUs)} us CPU (${f(r.connect.systemUs)} system), ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes` +
           (r.refreshUs === undefined ? '' : ` | presence refresh: ${f(r.refreshUs)} us CPU per connection`),
       );
     if (rows.memory && rows.redis)
