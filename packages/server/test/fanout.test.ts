@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { api, eventually, publish, startGateway, TestClient } from './helpers.js';
+import { Publisher } from '../src/delivery/publisher.js';
+import { EARLY_FLUSH_CONNECTIONS } from '../src/delivery/hub.js';
+import type { PublishItem } from '../src/delivery/publish-request.js';
 import { coreHarness, turn } from './support/core.js';
+
+const item = (channel: string, i: number): PublishItem => ({
+  target: { kind: 'channels', channels: [channel] },
+  type: 't',
+  payloadJson: `{"i":${i}}`,
+  id: undefined,
+});
 
 describe('fan-out', () => {
   it('serializes a message once and hands the same bytes to every recipient', async () => {
@@ -36,6 +46,38 @@ describe('fan-out', () => {
         .split('\n')
         .map((l) => JSON.parse(l).seq),
     ).toEqual([1, 2, 3]);
+    await core.close();
+  });
+
+  it('writes a push to few connections before its publish is answered, not at the end of the turn', async () => {
+    const core = await coreHarness();
+    const { socket } = await core.connect('c1', { subs: { n: {} } });
+    const publisher = new Publisher(core.engine, core.stats, core.hub);
+    const before = socket.writes.length;
+    // No turn passes here (promises only): the frame is on the socket by the time the answer exists, so it
+    // leaves ahead of the HTTP response, and other requests read in the same turn do not hold it back.
+    expect(await publisher.publish(item('n', 1))).toMatchObject({ results: { n: { seq: 1, subscribers: 1 } } });
+    expect(socket.writes.length).toBe(before + 1);
+    expect(JSON.parse(socket.writes[before]?.[0]?.toString() ?? '')).toMatchObject({ channel: 'n', seq: 1 });
+    await turn();
+    expect(socket.writes.length).toBe(before + 1);
+    await core.close();
+  });
+
+  it('keeps a fan-out to more connections for the end of the turn, one write per connection for every publish of it', async () => {
+    const core = await coreHarness();
+    const sockets = [];
+    for (let i = 0; i <= EARLY_FLUSH_CONNECTIONS; i++) sockets.push((await core.connect(`c${i}`, { subs: { n: {} } })).socket);
+    const publisher = new Publisher(core.engine, core.stats, core.hub);
+    const before = sockets.map((s) => s.writes.length);
+    // Two requests' publishes in one turn, to one more connection than an early flush writes.
+    await Promise.all([publisher.publish(item('n', 1)), publisher.publish(item('n', 2))]);
+    expect(sockets.map((s) => s.writes.length)).toEqual(before);
+    await turn();
+    for (const [i, s] of sockets.entries()) {
+      expect(s.writes.length).toBe((before[i] as number) + 1);
+      expect(s.writes.at(-1)).toHaveLength(2);
+    }
     await core.close();
   });
 

@@ -42,6 +42,32 @@ describe('flush pacing', () => {
     expect(h.flushes()).toBe(3);
   });
 
+  it('flushNow runs a requested flush inside the turn; the one scheduled then does nothing', () => {
+    const h = harness(() => 0.2);
+    expect(h.pacer.flushNow()).toBe(false); // nothing requested
+    h.pacer.request();
+    expect(h.pacer.flushNow()).toBe(true);
+    expect(h.flushes()).toBe(1);
+    expect(h.pacer.flushNow()).toBe(false); // nothing new
+    h.fire(); // the end of the turn: already done
+    expect(h.flushes()).toBe(1);
+    h.pacer.request();
+    expect(h.scheduled()).toBe('immediate');
+    h.fire();
+    expect(h.flushes()).toBe(2);
+  });
+
+  it('flushNow does not flush while the pacer holds a gap after a long flush', () => {
+    const h = harness(() => 3);
+    h.pacer.request();
+    h.fire(); // took 3 ms: the next waits
+    h.pacer.request();
+    expect(h.pacer.flushNow()).toBe(false);
+    expect(h.flushes()).toBe(1);
+    h.fire();
+    expect(h.flushes()).toBe(2);
+  });
+
   it('after a long flush, waits out a gap as long as the flush (at most MAX_FLUSH_DELAY_MS) before the next', () => {
     const h = harness(() => 3);
     h.pacer.request();

@@ -48,7 +48,19 @@ export class FlushPacer {
     else this.timers.immediate(this.flush);
   }
 
+  /**
+   * Runs the requested flush now, inside the current turn, unless the pacer is holding flushes apart (the last
+   * one was busy). True when it ran; the flush already scheduled then finds nothing to do.
+   */
+  flushNow(): boolean {
+    if (!this.scheduled || this.gap > 0) return false;
+    this.flush();
+    return true;
+  }
+
   private readonly flush = (): void => {
+    // Run already (flushNow) since it was scheduled.
+    if (!this.scheduled) return;
     this.scheduled = false;
     const started = this.timers.now();
     this.run();

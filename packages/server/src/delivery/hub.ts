@@ -14,6 +14,11 @@ import { addTo, holds, removeFrom, sizeOf, valuesOf, withoutValue, withValue, ty
 
 /** What a channel entry's `ready` becomes once the engine subscription is active. */
 const SUBSCRIBED: Promise<void> = Promise.resolve();
+/**
+ * The most connections an early flush writes (see Hub.flushNow): what one request's pushes to users queue. More
+ * waiting connections mean a fan-out, whose writes are shared with the rest of the turn's messages instead.
+ */
+export const EARLY_FLUSH_CONNECTIONS = 64;
 
 interface ChannelEntry {
   /** The local subscribers: the one subscription (most channels: a user's), a Set only from the second on. */
@@ -160,6 +165,18 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   markDirty(conn: Connection): void {
     this.dirty.push(conn);
     this.pacer.request();
+  }
+
+  /**
+   * Writes the queued frames now rather than at the end of the turn, when at most `EARLY_FLUSH_CONNECTIONS`
+   * connections wait and the pacer holds no gap: the publisher calls it once a publish's outcome is known, so
+   * that a push to a user leaves before the answer to the request that published it (and other requests read in
+   * the same turn do not delay it). A larger flush (a fan-out) keeps its place at the end of the turn, where the
+   * messages of every request of the turn share one write per connection.
+   */
+  flushNow(): void {
+    const n = this.dirty.length;
+    if (n > 0 && n <= EARLY_FLUSH_CONNECTIONS) this.pacer.flushNow();
   }
 
   /** Writes every queued frame: one write per connection per flush, when the pacer says (see FlushPacer). */
@@ -350,6 +367,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
   /** Number of channels with at least one local subscriber. */
   get channelCount(): number {
     return this.channels.size;
+  }
+
+  /** Whether `channel` has subscribers on this node. */
+  hasSubscribers(channel: ChannelName): boolean {
+    return this.localSubscribers(channel) > 0;
   }
 
   /** Local subscriber count of a channel. */

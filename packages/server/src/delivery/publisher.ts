@@ -26,6 +26,14 @@ export interface PublishOrigin {
 type ChannelItem = Omit<PublishItem, 'target'> & { target: Extract<PublishItem['target'], { kind: 'channels' }> };
 type ClientItem = Omit<PublishItem, 'target'> & { target: Extract<PublishItem['target'], { kind: 'client' }> };
 
+/** What the publisher needs of this node's hub. */
+export interface LocalDelivery {
+  /** Whether `channel` has subscribers on this node (only then is a publish's latency sampled). */
+  hasSubscribers(channel: ChannelName): boolean;
+  /** Writes what publishes queued on this node's connections now, when that is cheap (see Hub.flushNow). */
+  flushNow(): void;
+}
+
 const isClientItem = (item: PublishItem): item is ClientItem => item.target.kind === 'client';
 
 /**
@@ -44,8 +52,8 @@ export class Publisher {
   constructor(
     private readonly engine: Engine,
     private readonly stats: Stats,
-    /** Whether `channel` has subscribers on this node (only then is a publish's latency sampled). */
-    private readonly hasLocalSubscribers: (channel: ChannelName) => boolean,
+    /** This node's hub, as the publisher sees it. */
+    private readonly local: LocalDelivery,
     private readonly inbox: InboxSettings = { ttl: 604_800_000, max: 1000, idempotencyTtl: 300_000, now: Date.now },
   ) {}
 
@@ -108,7 +116,7 @@ export class Publisher {
   /** Hands one channel of an item to the engine now, counting it once its outcome is known. */
   private send(item: ChannelItem, channel: ChannelName): Promise<PublishOutcome> {
     const { engine, stats } = this;
-    if (this.hasLocalSubscribers(channel)) stats.latency.begin(channel);
+    if (this.local.hasSubscribers(channel)) stats.latency.begin(channel);
     // counts: the engine answers subscribers and the user's connections with the publish when it can.
     const request: PublishInput = { channel, type: item.type, payloadJson: item.payloadJson, counts: true };
     if (item.id !== undefined) request.idempotencyKey = item.id;
@@ -122,6 +130,8 @@ export class Publisher {
     }
     return pending.then(
       (out) => {
+        // What this publish queued on this node's connections leaves now, ahead of its answer.
+        this.local.flushNow();
         if (!out.duplicate) stats.published += 1;
         else stats.latency.cancel(channel);
         return out;

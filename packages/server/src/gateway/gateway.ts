@@ -112,7 +112,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   });
   const inbox = new InboxDelivery(engine, stats, logger, () => clock.now());
   const hub = new Hub(engine, logger, stats, { budget, now: () => clock.now(), inbox });
-  const publisher = new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0, {
+  const publisher = new Publisher(engine, stats, hub, {
     ttl: options.inboxTtl,
     max: options.inboxMaxMessages,
     idempotencyTtl: options.idempotencyTtl,

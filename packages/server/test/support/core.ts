@@ -92,7 +92,7 @@ export async function coreHarness(o: CoreOptions = {}) {
     members: engine.members,
     broker: engine.broker,
     presenceMaxMembers: 100,
-    publisher: new Publisher(engine, stats, (channel) => hub.localSubscribers(channel) > 0),
+    publisher: new Publisher(engine, stats, hub),
     clientPublish: { rate: 10, userRate: 20, maxPayloadBytes: 16_384, hook: undefined, hookFailure: 'deny' },
     ...o.native,
   });
