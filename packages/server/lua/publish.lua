@@ -6,7 +6,8 @@ Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
 Usage:  EVALSHA <sha1> <numkeys: 2 to 5> KEYS... ARGV...
 
 KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
-  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames)
+  KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames),
+                                            sx and mx (ms: the expiry last given to the stream and to meta)
   KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
   KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish
   then, with ARGV[12] (the gateway's presence keys, counted after the publish; ARGV[13] says how many):
@@ -26,8 +27,9 @@ ARGV (empty string = default):
   ARGV[4]  epoch          candidate epoch [A-Za-z0-9_-]{1,64}, used only when the channel has none yet;
                           give a random one (e.g. 8 random bytes, base64url). Default: derived from TIME.
   ARGV[5]  history size   messages kept (approximately, MAXLEN ~); 0 keeps none.  Default 1000
-  ARGV[6]  history TTL    ms the stream lives after the last publish.              Default 600000
-  ARGV[7]  meta TTL       ms seq and epoch live after the last use (>= history TTL). Default 3600000
+  ARGV[6]  history TTL    ms the stream lives (at least) after the last publish.   Default 600000
+  ARGV[7]  meta TTL       ms seq and epoch live (at least) after the last use (>= history TTL). Default 3600000
+                          Both TTLs are given with a margin of a tenth, at most a minute, renewed once used up.
   ARGV[8]  idempotency TTL  ms an idempotency key is remembered.                   Default 300000
   ARGV[9]  sharded        "1": SPUBLISH (Redis Cluster sharded pub/sub), else PUBLISH. Default "0"
   ARGV[10] history bytes  bytes of frames kept per channel (oldest dropped first); a larger frame is
@@ -229,13 +231,20 @@ local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 -- One read of the channel's state and one write of it (below): the fewest commands per publish.
-local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes')
+local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes', 'sx', 'mx')
 local epoch = state[1]
 local newEpoch = not epoch
+-- TTLs are renewed ahead by a margin (a tenth of the TTL, at most a minute) and again only once the margin is used
+-- up: a channel published to often renews them about once a minute, not at every publish (three Redis calls of
+-- about eleven). meta records the expiry each key was given last (sx, mx); nothing shortens a TTL (touch.lua and
+-- history.lua only extend meta's), so each key lives at least until then, and at least its TTL after a publish.
+local function margin(ttl) return math.min(math.floor(ttl / 10), 60000) end
+local streamExp, metaExp = tonumber(state[4]) or 0, tonumber(state[5]) or 0
 if newEpoch then
   epoch = candidate ~= '' and candidate or string.format('t%x%05x', tonumber(time[1]), tonumber(time[2]))
   -- A new epoch: whatever history is left belongs to the lost one (e.g. its meta was evicted).
   redis.call('DEL', stream)
+  streamExp, metaExp = 0, 0
 end
 local seq = (tonumber(state[2]) or 0) + 1
 local bytes = tonumber(state[3]) or 0
@@ -247,13 +256,14 @@ if size > 0 and #frame <= maxBytes then
   local id = seqText .. '-0'
   -- The byte count belongs to the stream: a stream that expired took its bytes with it.
   local length = redis.call('XLEN', stream)
-  if length == 0 then bytes = 0 end
+  -- (and a stream created by this XADD has no TTL yet)
+  if length == 0 then bytes, streamExp = 0, 0 end
   local added = redis.pcall('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
   if type(added) == 'table' and added.err then
     -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
     redis.call('DEL', stream)
     redis.call('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
-    length, bytes = 0, 0
+    length, bytes, streamExp = 0, 0, 0
   end
   length = length + 1
   bytes = bytes + #frame
@@ -265,19 +275,28 @@ if size > 0 and #frame <= maxBytes then
     bytes = bytes - #oldest[2][2]
     length = length - 1
   end
-  redis.call('PEXPIRE', stream, historyTtl)
+  if streamExp - nowMs < historyTtl then
+    local ttl = historyTtl + margin(historyTtl)
+    redis.call('PEXPIRE', stream, ttl)
+    streamExp = nowMs + ttl
+  end
 elseif size > 0 then
   -- Too large to keep: recovery across it must fail, so the history before it is of no use any more.
   redis.call('DEL', stream)
-  bytes = 0
+  bytes, streamExp = 0, 0
 end
 
+local renewMeta = metaExp - nowMs < metaTtl
+if renewMeta then metaExp = nowMs + metaTtl + margin(metaTtl) end
+local sx, mx = string.format('%d', streamExp), string.format('%d', metaExp)
 if newEpoch then
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', seqText, 'bytes', string.format('%d', bytes))
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seqText, 'bytes', string.format('%d', bytes), 'sx', sx, 'mx', mx)
 else
-  redis.call('HSET', meta, 'seq', seqText, 'bytes', string.format('%d', bytes))
+  redis.call('HSET', meta, 'seq', seqText, 'bytes', string.format('%d', bytes), 'sx', sx, 'mx', mx)
 end
-if redis.call('PTTL', meta) < metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
+-- Never shortened: meta may hold a longer TTL (a history read's or another publisher's); it then lives longer
+-- than mx says, which only makes the next renewal early.
+if renewMeta and redis.call('PTTL', meta) < metaExp - nowMs then redis.call('PEXPIRE', meta, metaExp - nowMs) end
 
 if idem ~= nil then
   redis.call('SET', idem, seqText .. ':' .. epoch, 'PX', idemTtl)

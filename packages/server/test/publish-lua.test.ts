@@ -119,15 +119,97 @@ describe('lua/publish.lua agrees with the TypeScript rules', () => {
     expect(await run(channel, 'm', '{}', ['', '', '', ''])).toBe('ok');
     const base = `${prefix}:{${channel}}`;
     const [metaTtl, streamTtl] = await Promise.all([redis.pttl(`${base}:meta`), redis.pttl(`${base}:stream`)]);
-    expect(metaTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyMetaTtl - 60_000);
-    expect(metaTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyMetaTtl);
-    expect(streamTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyTtl - 60_000);
-    expect(streamTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyTtl);
+    // Each TTL plus the renewal margin (a tenth of it, at most a minute).
+    expect(metaTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyMetaTtl);
+    expect(metaTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyMetaTtl + 60_000);
+    expect(streamTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyTtl);
+    expect(streamTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyTtl + 60_000);
     // The history size default: more than 1000 publishes keep about 1000 entries (MAXLEN ~ trims in blocks).
     for (let i = 0; i < ENGINE_DEFAULTS.historySize + 300; i++) await run(channel, 'm', '{}', ['', '', '', '']);
     const len = await redis.xlen(`${base}:stream`);
     expect(len).toBeGreaterThanOrEqual(ENGINE_DEFAULTS.historySize);
     expect(len).toBeLessThan(ENGINE_DEFAULTS.historySize + 300);
+  });
+});
+
+describe('lua/publish.lua renews TTLs ahead, not at every publish', () => {
+  // history TTL 20 s (margin 2 s), meta TTL 50 s (margin 5 s)
+  const args = ['1000', '20000', '50000'];
+  const keys = (channel: string): { meta: string; stream: string } => ({
+    meta: `${prefix}:{${channel}}:meta`,
+    stream: `${prefix}:{${channel}}:stream`,
+  });
+  const expiries = async (channel: string): Promise<{ sx: number; mx: number; stream: number; meta: number }> => {
+    const k = keys(channel);
+    const [[sx, mx], stream, meta] = await Promise.all([redis.hmget(k.meta, 'sx', 'mx'), redis.pttl(k.stream), redis.pttl(k.meta)]);
+    return { sx: Number(sx), mx: Number(mx), stream, meta };
+  };
+  const serverNow = async (): Promise<number> => {
+    const [s, us] = await redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  };
+
+  it('gives each key its TTL plus a margin, records the expiry in meta, and leaves both alone while the margin lasts', async () => {
+    const channel = 'renew-ahead';
+    expect(await run(channel, 'm', '{}', args)).toBe('ok');
+    const first = await expiries(channel);
+    const now = await serverNow();
+    expect(first.stream).toBeGreaterThan(20_000);
+    expect(first.stream).toBeLessThanOrEqual(22_000);
+    expect(first.meta).toBeGreaterThan(50_000);
+    expect(first.meta).toBeLessThanOrEqual(55_000);
+    expect(first.sx).toBeGreaterThan(now + 20_000 - 1000);
+    expect(first.sx).toBeLessThanOrEqual(now + 22_000);
+    expect(first.mx).toBeGreaterThan(now + 50_000 - 1000);
+    for (let i = 0; i < 20; i++) expect(await run(channel, 'm', '{}', args)).toBe('ok');
+    const later = await expiries(channel);
+    // Not renewed (the recorded expiries are the first publish's), yet each key still outlives its TTL from now.
+    expect([later.sx, later.mx]).toEqual([first.sx, first.mx]);
+    expect(later.stream).toBeGreaterThan(20_000 - 1000);
+    expect(later.meta).toBeGreaterThan(50_000 - 1000);
+    expect(await redis.xlen(keys(channel).stream)).toBe(21);
+  });
+
+  it('renews once the margin is used up, and never shortens a longer meta TTL', async () => {
+    const channel = 'renew-due';
+    const k = keys(channel);
+    expect(await run(channel, 'm', '{}', args)).toBe('ok');
+    // As if the margin had run out: both keys expire in less than their TTL, and meta says so.
+    const now = await serverNow();
+    await Promise.all([
+      redis.pexpire(k.stream, 15_000),
+      redis.pexpire(k.meta, 500_000), // longer than this publisher's meta TTL (another publisher's)
+      redis.hset(k.meta, 'sx', String(now + 15_000), 'mx', String(now + 40_000)),
+    ]);
+    expect(await run(channel, 'm', '{}', args)).toBe('ok');
+    const after = await expiries(channel);
+    expect(after.stream).toBeGreaterThan(20_000);
+    expect(after.sx).toBeGreaterThan(now + 20_000);
+    expect(after.meta).toBeGreaterThan(400_000);
+    expect(after.mx).toBeGreaterThan(now + 50_000);
+  });
+
+  it('gives a TTL to a stream that expired (or was evicted) while meta lived, whatever meta recorded', async () => {
+    const channel = 'renew-gone';
+    const k = keys(channel);
+    expect(await run(channel, 'm', '{"a":1}', args)).toBe('ok');
+    await redis.del(k.stream);
+    expect(await run(channel, 'm', '{"a":2}', args)).toBe('ok');
+    const after = await expiries(channel);
+    expect(after.stream).toBeGreaterThan(20_000);
+    expect(after.stream).toBeLessThanOrEqual(22_000);
+    expect(await redis.hget(k.meta, 'bytes')).toBe(String(Buffer.byteLength((await redis.xrange(k.stream, '-', '+'))[0]?.[1][1] ?? '')));
+  });
+
+  it('gives a TTL to a stream written again after a frame too large to keep', async () => {
+    const channel = 'renew-large';
+    const k = keys(channel);
+    const small = [...args, '', '', '200']; // ARGV[10]: 200 bytes kept
+    expect(await run(channel, 'm', '{}', small)).toBe('ok');
+    expect(await run(channel, 'm', `{"p":"${'x'.repeat(300)}"}`, small)).toBe('ok');
+    expect(await redis.exists(k.stream)).toBe(0);
+    expect(await run(channel, 'm', '{}', small)).toBe('ok');
+    expect(await redis.pttl(k.stream)).toBeGreaterThan(20_000);
   });
 });
 
