@@ -12,7 +12,14 @@ import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/
 import { encodeMessage } from '../src/engine/message.js';
 import { LuaScript } from '../src/engine/redis/client.js';
 import { ENGINE_DEFAULTS } from '../src/engine/defaults.js';
-import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
+import {
+  createRedisEngine,
+  redisVersionProblem,
+  type EngineRedisOptions,
+  type RedisEngine,
+  type RedisEngineOptions,
+  type RedisRole,
+} from '../src/engine/redis/engine.js';
 import { engineContract } from './engine-contract.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, RedisProxy, testPrefix, waitFor } from './redis-helpers.js';
 
@@ -576,6 +583,25 @@ describe('redis engine', () => {
       expect((err as HeraldError).code).toBe('reserved_type');
       const bad = await a.engine.broker.publish({ channel: 'c', type: 't', payloadJson: '1' }).catch((e: unknown) => e);
       expect((bad as HeraldError).code).toBe('invalid_field');
+    });
+
+    it('refuses to start on a Redis older than 6.2 (lua/publish.lua needs XADD NOMKSTREAM), naming both versions', async () => {
+      // The real Redis, whose INFO server answers an older version.
+      const old = (_role: string, defaults: EngineRedisOptions): Redis => {
+        const c = new Redis(REDIS_URL, defaults);
+        const info = c.info.bind(c);
+        c.info = (async (...args: unknown[]) =>
+          (await (info as (...a: unknown[]) => Promise<string>)(...args)).replace(/^redis_version:.*$/m, 'redis_version:6.0.16')) as typeof c.info;
+        return c;
+      };
+      const engine = createRedisEngine({ redis: old, prefix: testPrefix() });
+      await expect(engine.start(new Recorder())).rejects.toThrow(/Redis 6\.0 is too old .* needs Redis 6\.2 or later/);
+      await engine.close();
+      expect(redisVersionProblem('# Server\r\nredis_version:6.2.0\r\n')).toBeUndefined();
+      expect(redisVersionProblem('redis_version:7.0.15\r\n')).toBeUndefined();
+      expect(redisVersionProblem('redis_version:10.0.0\r\n')).toBeUndefined();
+      expect(redisVersionProblem('redis_version:5.0.7\r\n')).toMatch(/Redis 5\.0 is too old/);
+      expect(redisVersionProblem('# Server\r\n')).toBeUndefined();
     });
 
     it('rejects invalid option combinations at construction', () => {

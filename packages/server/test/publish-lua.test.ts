@@ -124,11 +124,10 @@ describe('lua/publish.lua agrees with the TypeScript rules', () => {
     expect(metaTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyMetaTtl + 60_000);
     expect(streamTtl).toBeGreaterThan(ENGINE_DEFAULTS.historyTtl);
     expect(streamTtl).toBeLessThanOrEqual(ENGINE_DEFAULTS.historyTtl + 60_000);
-    // The history size default: more than 1000 publishes keep about 1000 entries (MAXLEN ~ trims in blocks).
+    // The history size default: more than 1000 publishes keep exactly the last 1000.
     for (let i = 0; i < ENGINE_DEFAULTS.historySize + 300; i++) await run(channel, 'm', '{}', ['', '', '', '']);
-    const len = await redis.xlen(`${base}:stream`);
-    expect(len).toBeGreaterThanOrEqual(ENGINE_DEFAULTS.historySize);
-    expect(len).toBeLessThan(ENGINE_DEFAULTS.historySize + 300);
+    expect(await redis.xlen(`${base}:stream`)).toBe(ENGINE_DEFAULTS.historySize);
+    expect((await redis.xrange(`${base}:stream`, '-', '+', 'COUNT', 1))[0]?.[0]).toBe(`${301 + 1}-0`);
   });
 });
 
@@ -210,6 +209,79 @@ describe('lua/publish.lua renews TTLs ahead, not at every publish', () => {
     expect(await redis.exists(k.stream)).toBe(0);
     expect(await run(channel, 'm', '{}', small)).toBe('ok');
     expect(await redis.pttl(k.stream)).toBeGreaterThan(20_000);
+  });
+});
+
+describe("lua/publish.lua knows the stream's length from its seqs (meta field first), without XLEN", () => {
+  const size = ['5']; // ARGV[5]: 5 entries kept
+  const k = (channel: string): { meta: string; stream: string } => ({ meta: `${prefix}:{${channel}}:meta`, stream: `${prefix}:{${channel}}:stream` });
+  const seqs = async (channel: string): Promise<number[]> => (await redis.xrange(k(channel).stream, '-', '+')).map(([id]) => Number(id.split('-')[0]));
+  const publishN = async (channel: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) expect(await run(channel, 'm', '{}', size)).toBe('ok');
+  };
+
+  it('keeps exactly the last entries, and records the oldest one kept', async () => {
+    await publishN('len-exact', 12);
+    expect(await seqs('len-exact')).toEqual([8, 9, 10, 11, 12]);
+    expect(await redis.hget(k('len-exact').meta, 'first')).toBe('8');
+  });
+
+  it('counts with XLEN once for a meta written without first (an earlier version)', async () => {
+    await publishN('len-legacy', 4);
+    await redis.hdel(k('len-legacy').meta, 'first');
+    await publishN('len-legacy', 3);
+    expect(await seqs('len-legacy')).toEqual([3, 4, 5, 6, 7]);
+    expect(await redis.hget(k('len-legacy').meta, 'first')).toBe('3');
+  });
+
+  it('deletes nothing it should keep when entries went behind its back (an earlier version trimmed them)', async () => {
+    const { stream } = k('len-behind');
+    await publishN('len-behind', 5);
+    await redis.xdel(stream, '1-0', '2-0');
+    await publishN('len-behind', 1);
+    expect(await seqs('len-behind')).toEqual([3, 4, 5, 6]);
+    await publishN('len-behind', 2);
+    expect(await seqs('len-behind')).toEqual([4, 5, 6, 7, 8]);
+  });
+
+  it('starts the stream again when it holds ids past the seq (history of no epoch), and answers any other XADD error', async () => {
+    const { meta, stream } = k('len-stale');
+    await publishN('len-stale', 3);
+    await redis.hset(meta, 'seq', '1');
+    await publishN('len-stale', 1);
+    expect(await seqs('len-stale')).toEqual([2]);
+    await redis.del(stream);
+    await redis.set(stream, 'not a stream');
+    expect(await run('len-stale', 'm', '{}', size)).toBe('WRONGTYPE');
+    expect(await redis.get(stream)).toBe('not a stream');
+    expect(await redis.hget(meta, 'seq')).toBe('2');
+  });
+
+  it('keeps the bound across publishes without history (history size 0 leaves the stream as it is)', async () => {
+    await publishN('len-older', 5);
+    for (let i = 0; i < 3; i++) expect(await run('len-older', 'm', '{}', ['0'])).toBe('ok'); // history size 0: no entries
+    expect(await seqs('len-older')).toEqual([1, 2, 3, 4, 5]);
+    await publishN('len-older', 5);
+    expect(await seqs('len-older')).toEqual([5, 9, 10, 11, 12, 13].slice(1));
+  });
+
+  it('counts again when first is past the seq (an epoch restarted by an earlier version)', async () => {
+    await publishN('len-past', 3);
+    await redis.hset(k('len-past').meta, 'first', '1000');
+    await publishN('len-past', 4);
+    expect(await seqs('len-past')).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it('starts counting again on a stream that expired, and after a frame too large to keep', async () => {
+    await publishN('len-gone', 5);
+    await redis.del(k('len-gone').stream);
+    await publishN('len-gone', 6);
+    expect(await seqs('len-gone')).toEqual([7, 8, 9, 10, 11]);
+    const small = ['5', '', '', '', '', '400']; // ARGV[10]: 400 bytes kept (five of these frames)
+    expect(await run('len-gone', 'm', `{"p":"${'x'.repeat(500)}"}`, small)).toBe('ok');
+    expect(await redis.exists(k('len-gone').stream)).toBe(0);
+    for (let i = 0; i < 7; i++) expect(await run('len-gone', 'm', '{}', small)).toBe('ok');
+    expect(await seqs('len-gone')).toEqual([15, 16, 17, 18, 19]);
   });
 });
 

@@ -1,13 +1,14 @@
 --[[
 Herald publish: the one atomic publish path, shared by the gateway and by every other publisher
 (the PHP SDK loads this file and calls it with EVALSHA, falling back to EVAL on NOSCRIPT).
-Requires Redis >= 6 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
+Requires Redis >= 6.2 (>= 7 for sharded pub/sub). Full reference: docs/redis.md.
 
 Usage:  EVALSHA <sha1> <numkeys: 2 to 5> KEYS... ARGV...
 
 KEYS (every key of one channel shares the hash tag {<channel>}, so the script runs on one cluster slot):
   KEYS[1]  <prefix>:{<channel>}:meta        hash: seq (last assigned seq), epoch, bytes (of the stream's frames),
-                                            sx and mx (ms: the expiry last given to the stream and to meta)
+                                            first (seq of the stream's oldest entry), sx and mx (ms: the expiry
+                                            last given to the stream and to meta)
   KEYS[2]  <prefix>:{<channel>}:stream      stream: the history, entry id <seq>-0, fields f (frame), t (ms)
   KEYS[3]  <prefix>:{<channel>}:idem:<id>   optional: idempotency key of this publish
   then, with ARGV[12] (the gateway's presence keys, counted after the publish; ARGV[13] says how many):
@@ -26,7 +27,7 @@ ARGV (empty string = default):
   ARGV[3]  payload        serialized JSON object or array (UTF-8), nesting at most 64 deep
   ARGV[4]  epoch          candidate epoch [A-Za-z0-9_-]{1,64}, used only when the channel has none yet;
                           give a random one (e.g. 8 random bytes, base64url). Default: derived from TIME.
-  ARGV[5]  history size   messages kept (approximately, MAXLEN ~); 0 keeps none.  Default 1000
+  ARGV[5]  history size   messages kept (exactly: the last ones); 0 keeps none.   Default 1000
   ARGV[6]  history TTL    ms the stream lives (at least) after the last publish.   Default 600000
   ARGV[7]  meta TTL       ms seq and epoch live (at least) after the last use (>= history TTL). Default 3600000
                           Both TTLs are given with a margin of a tenth, at most a minute, renewed once used up.
@@ -236,12 +237,11 @@ local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 -- One read of the channel's state and one write of it (below): the fewest commands per publish.
-local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes', 'sx', 'mx')
+local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes', 'sx', 'mx', 'first')
 local epoch = state[1]
 local newEpoch = not epoch
 -- TTLs are renewed ahead by a margin (a tenth of the TTL, at most a minute) and again only once the margin is used
--- up: a channel published to often renews them about once a minute, not at every publish (three Redis calls of
--- about eleven). meta records the expiry each key was given last (sx, mx); nothing shortens a TTL (touch.lua and
+-- up: a channel published to often renews them about once a minute, not at every publish (three Redis calls). meta records the expiry each key was given last (sx, mx); nothing shortens a TTL (touch.lua and
 -- history.lua only extend meta's), so each key lives at least until then, and at least its TTL after a publish.
 local function margin(ttl) return math.min(math.floor(ttl / 10), 60000) end
 local streamExp, metaExp = tonumber(state[4]) or 0, tonumber(state[5]) or 0
@@ -253,32 +253,47 @@ if newEpoch then
 end
 local seq = (tonumber(state[2]) or 0) + 1
 local bytes = tonumber(state[3]) or 0
+-- The stream's entries have consecutive seqs, so its length is seq - first + 1 (no XLEN per publish). Unknown
+-- (nil) for a meta written before first was kept, or after an epoch change by such a version.
+local first = tonumber(state[6])
+if newEpoch or (first ~= nil and first > seq) then first = nil end
 local seqText = string.format('%d', seq)
 
 local frame = '{"type":"' .. mtype .. '","channel":"' .. channel .. '","payload":' .. payload .. ',"seq":' .. seqText .. '}'
 
 if size > 0 and #frame <= maxBytes then
-  local id = seqText .. '-0'
-  -- The byte count belongs to the stream: a stream that expired took its bytes with it.
-  local length = redis.call('XLEN', stream)
-  -- (and a stream created by this XADD has no TTL yet)
-  if length == 0 then bytes, streamExp = 0, 0 end
-  local added = redis.pcall('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
+  local id, at = seqText .. '-0', string.format('%d', nowMs)
+  -- NOMKSTREAM answers nil when the stream does not exist (it expired, was evicted or deleted).
+  local added = redis.pcall('XADD', stream, 'NOMKSTREAM', id, 'f', frame, 't', at)
   if type(added) == 'table' and added.err then
-    -- The stream holds ids from a seq that no longer exists (its meta was lost): it is history of no epoch.
+    -- Only one error is the stream's state: it holds ids from a seq that no longer exists (its meta was lost), history
+    -- of no epoch. Any other (the key is not a stream, out of memory, a Redis before 6.2) is this publish's answer.
+    if not string.find(added.err, 'equal or smaller', 1, true) then return added end
     redis.call('DEL', stream)
-    redis.call('XADD', stream, id, 'f', frame, 't', string.format('%d', nowMs))
-    length, bytes, streamExp = 0, 0, 0
+    added = false
   end
-  length = length + 1
+  if not added then
+    -- A new stream: the bytes counted belonged to the one that went, and this one has no TTL yet.
+    redis.call('XADD', stream, id, 'f', frame, 't', at)
+    bytes, streamExp, first = 0, 0, seq
+  elseif first == nil then
+    first = seq - redis.call('XLEN', stream) + 1
+  end
   bytes = bytes + #frame
   -- Bounded by count and by bytes, exactly: the oldest entries go first (their frame is field 'f', written first).
-  while length > size or bytes > maxBytes do
+  while seq - first + 1 > size or bytes > maxBytes do
     local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
     if oldest == nil then break end
-    redis.call('XDEL', stream, oldest[1])
-    bytes = bytes - #oldest[2][2]
-    length = length - 1
+    local oldestSeq = tonumber(string.match(oldest[1], '^%d+'))
+    if oldestSeq ~= first then
+      -- Entries came or went without this script knowing (a version before first was kept trimmed them, or a
+      -- stream outlived a time without history): count again from the oldest. The next turn deletes it, if any.
+      first = oldestSeq
+    else
+      redis.call('XDEL', stream, oldest[1])
+      bytes = bytes - #oldest[2][2]
+      first = first + 1
+    end
   end
   if streamExp - nowMs < historyTtl then
     local ttl = historyTtl + margin(historyTtl)
@@ -290,14 +305,16 @@ elseif size > 0 then
   redis.call('DEL', stream)
   bytes, streamExp = 0, 0
 end
+-- first unknown here: no stream written (history size 0) or none kept (a frame too large); the next starts after seq.
+local firstText = string.format('%d', first or seq + 1)
 
 local renewMeta = metaExp - nowMs < metaTtl
 if renewMeta then metaExp = nowMs + metaTtl + margin(metaTtl) end
 local sx, mx = string.format('%d', streamExp), string.format('%d', metaExp)
 if newEpoch then
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', seqText, 'bytes', string.format('%d', bytes), 'sx', sx, 'mx', mx)
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seqText, 'bytes', string.format('%d', bytes), 'first', firstText, 'sx', sx, 'mx', mx)
 else
-  redis.call('HSET', meta, 'seq', seqText, 'bytes', string.format('%d', bytes), 'sx', sx, 'mx', mx)
+  redis.call('HSET', meta, 'seq', seqText, 'bytes', string.format('%d', bytes), 'first', firstText, 'sx', sx, 'mx', mx)
 end
 -- Never shortened: meta may hold a longer TTL (a history read's or another publisher's); it then lives longer
 -- than mx says, which only makes the next renewal early.

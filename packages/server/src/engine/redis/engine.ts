@@ -68,6 +68,19 @@ export interface RedisEngineOptions {
 /** Most ms `check()` waits for PING. */
 const CHECK_TIMEOUT = 1000;
 
+/** The oldest Redis the engine runs on: lua/publish.lua appends with `XADD ... NOMKSTREAM` (6.2). */
+export const MIN_REDIS_VERSION: readonly [major: number, minor: number] = [6, 2];
+
+/** Why the server that wrote `info` (INFO server) is too old for the engine, or undefined when it is not (or says no version). */
+export function redisVersionProblem(info: string): string | undefined {
+  const v = /^redis_version:(\d+)\.(\d+)/m.exec(info);
+  if (!v) return undefined;
+  const [major, minor] = [Number(v[1]), Number(v[2])];
+  const [wantMajor, wantMinor] = MIN_REDIS_VERSION;
+  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return undefined;
+  return `Redis ${major}.${minor} is too old for the Redis engine: it needs Redis ${wantMajor}.${wantMinor} or later (see docs/redis.md)`;
+}
+
 /** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
 const TURN_SCRIPTS = ['history', 'touch', 'inbox', 'members', 'lifecycle', 'refresh'];
 
@@ -251,6 +264,10 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       handlers = h;
       await connected();
       if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
+      if (redis.status === 'ready') {
+        const problem = redisVersionProblem(await ctx.call('info', (r) => r.info('server')));
+        if (problem !== undefined) throw new RangeError(problem);
+      }
       timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
       // Dead nodes' connections, every second: their offline is held back a few seconds from then.
       if (lifecycle) sweepTimer = clock.setInterval(() => void lifecycle.fire('sweep'), 1000);
