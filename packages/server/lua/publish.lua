@@ -241,8 +241,9 @@ local state = redis.call('HMGET', meta, 'epoch', 'seq', 'bytes', 'sx', 'mx', 'fi
 local epoch = state[1]
 local newEpoch = not epoch
 -- TTLs are renewed ahead by a margin (a tenth of the TTL, at most a minute) and again only once the margin is used
--- up: a channel published to often renews them about once a minute, not at every publish (three Redis calls). meta records the expiry each key was given last (sx, mx); nothing shortens a TTL (touch.lua and
--- history.lua only extend meta's), so each key lives at least until then, and at least its TTL after a publish.
+-- up: a channel published to often renews them about once a minute, not at every publish (three Redis calls).
+-- meta records the expiry each key was given last (sx, mx); nothing shortens a TTL (touch.lua and history.lua only
+-- extend meta's), so each key lives at least until then, and at least its TTL after a publish.
 local function margin(ttl) return math.min(math.floor(ttl / 10), 60000) end
 local streamExp, metaExp = tonumber(state[4]) or 0, tonumber(state[5]) or 0
 if newEpoch then

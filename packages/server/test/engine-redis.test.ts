@@ -597,6 +597,15 @@ describe('redis engine', () => {
       const engine = createRedisEngine({ redis: old, prefix: testPrefix() });
       await expect(engine.start(new Recorder())).rejects.toThrow(/Redis 6\.0 is too old .* needs Redis 6\.2 or later/);
       await engine.close();
+      // A Redis that will not say (INFO refused, as an ACL may) still starts.
+      const mute = (_role: string, defaults: EngineRedisOptions): Redis => {
+        const c = new Redis(REDIS_URL, defaults);
+        c.info = (() => Promise.reject(new Error("NOPERM this user has no permissions to run the 'info' command"))) as typeof c.info;
+        return c;
+      };
+      const started = createRedisEngine({ redis: mute, prefix: testPrefix() });
+      await started.start(new Recorder());
+      await started.close();
       expect(redisVersionProblem('# Server\r\nredis_version:6.2.0\r\n')).toBeUndefined();
       expect(redisVersionProblem('redis_version:7.0.15\r\n')).toBeUndefined();
       expect(redisVersionProblem('redis_version:10.0.0\r\n')).toBeUndefined();

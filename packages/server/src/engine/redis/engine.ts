@@ -265,7 +265,11 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       await connected();
       if (!broker.ready) logger.warn({ prefix: o.prefix }, 'redis engine: Redis is not reachable yet; requests fail until it is');
       if (redis.status === 'ready') {
-        const problem = redisVersionProblem(await ctx.call('info', (r) => r.info('server')));
+        // A Redis that will not say (INFO refused by an ACL, a timeout) is given the benefit of the doubt.
+        const info = await ctx
+          .call('info', (r) => r.info('server'))
+          .catch((err: unknown) => void logger.warn({ err }, 'redis engine: could not read the Redis version'));
+        const problem = info === undefined ? undefined : redisVersionProblem(info);
         if (problem !== undefined) throw new RangeError(problem);
       }
       timer = clock.setInterval(tick, Math.max(10, Math.floor(o.presenceTtl / 3)));
