@@ -1,6 +1,7 @@
 --[[
 Herald presence refresh: renews a slice of one node's connections (src/engine/redis/presence.ts; docs/redis.md).
-One call instead of a pipeline of about seven commands per connection. Its keys are in ARGV, not KEYS (they
+One call instead of a pipeline of about seven commands per connection. Also adds one connection (its client key and
+its user) or one connection's channel (the client key left empty), as a connect and a subscribe do. Its keys are in ARGV, not KEYS (they
 are on many hash slots): for a single Redis only; on a Redis Cluster the gateway sends the same commands one
 by one instead.
 
@@ -8,7 +9,7 @@ ARGV[1] now (ms), ARGV[2] expiry (ms) of every entry renewed, ARGV[3] ttl (ms), 
 connection: its id, its `<prefix>:client:{<id>}` key, how many ZSETs it is in (n), then those n ZSET keys (the
 user's connections, the channels' members).
 
-For each connection: SET its client key to the node id with the ttl. For each ZSET: the connections renewed in
+For each connection: SET its client key to the node id with the ttl (none when the key is empty). For each ZSET: the connections renewed in
 it (ZADD, one command per ZSET), its ttl extended (PEXPIRE), and its entries that expired before now removed
 (ZREMRANGEBYSCORE: a dead node's connections; readers count only entries ahead of now anyway).
 
@@ -23,7 +24,7 @@ while i <= last do
   if clientKey == nil or n == nil or n < 0 or i + 2 + n > last then
     return redis.error_reply('INVALID_ARGUMENT connection ' .. tostring(client) .. ': id, client key, ZSET count, then that many keys')
   end
-  redis.call('SET', clientKey, node, 'PX', ttl)
+  if clientKey ~= '' then redis.call('SET', clientKey, node, 'PX', ttl) end
   for j = i + 3, i + 2 + n do
     local key = ARGV[j]
     local members = zsets[key]

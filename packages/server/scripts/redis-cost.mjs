@@ -5,7 +5,7 @@
  * Redis round trips (writes on the command connection; each write is answered as one batch).
  *
  *   npx tsc -b packages/server && node packages/server/scripts/redis-cost.mjs [--dist packages/server/dist]
- *     [--conns 500] [--publishes 3000] [--concurrency 16 | --rate <publishes/s>] [--engines memory,redis]
+ *     [--conns 500] [--connect-concurrency 10] [--publishes 3000] [--concurrency 16 | --rate <publishes/s>] [--engines memory,redis]
  *     [--redis redis://127.0.0.1:6379]
  *
  * `--dist` may point at another build (e.g. of main) to compare before and after in one run. Publishes are
@@ -14,6 +14,8 @@
  * requests always in flight), or at a fixed `--rate` (open loop, e.g. half the saturated rate). The machine may be busy: compare ratios of one run.
  * For the Redis engine it also reports the CPU of one presence refresh (what the engine does every third of
  * presenceTtl for every connection of the node), per connection: the median of three, after the connects.
+ * For the Redis engine it also reports Redis' own CPU per connect and per publish, with its top commands (INFO
+ * commandstats; other clients of that Redis count too).
  * COST_SERVER_CORE=<n>: the gateway's core (taskset), apart from the load generator's.
  * COST_PRESENCE_TTL=<ms>: the Redis engine's presenceTtl (its refresh runs every third of it; 600000 keeps it out of a run).
  */
@@ -141,8 +143,34 @@ async function pool(n, concurrency, fn) {
   );
 }
 
+/**
+ * Redis' own CPU time (µs, all its threads) and its per-command counts and times (INFO commandstats), to diff
+ * around a phase: what a connect or a publish costs Redis beside the gateway. Other clients of the same Redis count
+ * too: run it on a quiet one.
+ */
+async function redisStats(redis) {
+  const text = await redis.info('all');
+  const num = (name) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text)?.[1] ?? 0);
+  const commands = new Map();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) commands.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  return { cpuUs: (num('used_cpu_user') + num('used_cpu_sys')) * 1e6, commands };
+}
+
+/** What Redis spent between two redisStats, per operation (n of them): CPU and the top commands by time. */
+function redisDiff(a, b, n) {
+  const top = [...b.commands]
+    .map(([name, c]) => ({ name, calls: (c.calls - (a.commands.get(name)?.calls ?? 0)) / n, usec: (c.usec - (a.commands.get(name)?.usec ?? 0)) / n }))
+    .filter((c) => c.calls > 0)
+    .sort((x, y) => y.usec - x.usec)
+    .slice(0, Number(process.env.COST_TOP ?? 6));
+  return { cpuUs: (b.cpuUs - a.cpuUs) / n, top };
+}
+
 async function run(dist, engineName, o) {
   const srv = child(dist, engineName, o.redis);
+  const { Redis } = await import('ioredis');
+  const stats = engineName === 'redis' ? new Redis(o.redis) : undefined;
+  const redisNow = () => (stats ? redisStats(stats) : undefined);
   const { port } = await srv.ready;
   const sockets = [];
   let received = 0;
@@ -168,8 +196,10 @@ async function run(dist, engineName, o) {
     });
   await pool(20, 10, (i) => connect(o.conns + i)); // warm-up
   let a = await srv.mark();
-  await pool(o.conns, 10, connect);
+  let r0 = await redisNow();
+  await pool(o.conns, o.connectConcurrency, connect);
   const conn = diff(a, await srv.mark());
+  const connRedis = r0 && redisDiff(r0, await redisNow(), o.conns);
   // The presence refresh of every connection (Redis engine only): the median of three, per connection.
   const refreshes = [];
   if (engineName === 'redis') for (let i = 0; i < 3; i++) refreshes.push((await srv.refresh()).refreshCpu / (o.conns + 20));
@@ -200,6 +230,7 @@ async function run(dist, engineName, o) {
   await pool(300, o.concurrency, one);
   const warm = received;
   a = await srv.mark();
+  r0 = await redisNow();
   measuring = true;
   const t0 = performance.now();
   const counted = async (i) => {
@@ -221,12 +252,20 @@ async function run(dist, engineName, o) {
   const elapsed = performance.now() - t0;
   while (received - warm < o.publishes) await new Promise((r) => setTimeout(r, 5));
   const pub = diff(a, await srv.mark());
+  const pubRedis = r0 && redisDiff(r0, await redisNow(), o.publishes);
   for (const ws of sockets) ws.terminate();
   agent.destroy();
   await srv.stop();
+  stats?.disconnect();
   if (online !== o.publishes) throw new Error(`only ${online} of ${o.publishes} answers said online: true`);
   return {
-    connect: { cpuUs: conn.cpu / o.conns, systemUs: conn.system / o.conns, redisCommands: conn.commands / o.conns, redisWrites: conn.writes / o.conns },
+    connect: {
+      cpuUs: conn.cpu / o.conns,
+      systemUs: conn.system / o.conns,
+      redisCommands: conn.commands / o.conns,
+      redisWrites: conn.writes / o.conns,
+      redis: connRedis,
+    },
     refreshUs: refreshes.length > 0 ? pct(refreshes, 0.5) : undefined,
     publish: {
       cpuUs: pub.cpu / o.publishes,
@@ -235,6 +274,7 @@ async function run(dist, engineName, o) {
       perSecond: (o.publishes / elapsed) * 1000,
       p50: pct(latencies, 0.5),
       p99: pct(latencies, 0.99),
+      redis: pubRedis,
     },
   };
 }
@@ -248,6 +288,7 @@ if (process.argv.includes('--server')) {
       conns: { type: 'string', default: '500' },
       publishes: { type: 'string', default: '3000' },
       concurrency: { type: 'string', default: '16' },
+      'connect-concurrency': { type: 'string', default: '10' },
       rate: { type: 'string', default: '0' },
       engines: { type: 'string', default: 'memory,redis' },
       redis: { type: 'string', default: process.env.HERALD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -257,6 +298,7 @@ if (process.argv.includes('--server')) {
     conns: Number(values.conns),
     publishes: Number(values.publishes),
     concurrency: Number(values.concurrency),
+    connectConcurrency: Number(values['connect-concurrency']),
     rate: Number(values.rate),
     redis: values.redis,
   };
@@ -272,6 +314,9 @@ if (process.argv.includes('--server')) {
           ` | connect: ${f(r.connect.cpuUs)} us CPU (${f(r.connect.systemUs)} system), ${f(r.connect.redisCommands)} cmds, ${f(r.connect.redisWrites)} writes` +
           (r.refreshUs === undefined ? '' : ` | presence refresh: ${f(r.refreshUs)} us CPU per connection`),
       );
+    const side = (r) =>
+      r.redis && `Redis CPU ${f(r.redis.cpuUs)} us (${r.redis.top.map((c) => `${c.name} ${f(c.calls)} x ${f(c.usec / c.calls)} us`).join(', ')})`;
+    if (rows.redis?.connect.redis) console.log(`  redis  connect: ${side(rows.redis.connect)}\n  redis  publish: ${side(rows.redis.publish)}`);
     if (rows.memory && rows.redis)
       console.log(
         `  redis/memory CPU: publish ${f(rows.redis.publish.cpuUs / rows.memory.publish.cpuUs)}x, connect ${f(rows.redis.connect.cpuUs / rows.memory.connect.cpuUs)}x`,

@@ -8,7 +8,7 @@ import { Redis, type ChainableCommander } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { LuaScript, RedisContext, sendCommand } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, sendCommand, TurnGate } from '../src/engine/redis/client.js';
 import { TURN_SCRIPT_OPS } from '../src/engine/redis/turn-script.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { REFRESH_CONNECTIONS } from '../src/engine/redis/presence.js';
@@ -427,6 +427,62 @@ describe('redis engine: one write per turn', () => {
     await rec.until((r) => r.messages.some((m) => m.channel === 't1'), 'a message on t1');
   });
 
+  it('holds the SUBSCRIBEs of the turns that follow while one is out, and sends them as one once it is answered', async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    onCleanup(() => proxy.stop());
+    const { engine, rec, subWrites } = await node({}, proxy.url);
+    const before = subWrites();
+    proxy.pause();
+    const first = engine.broker.subscribe('h0');
+    await nextTurn();
+    expect(subWrites() - before).toBe(1);
+    const later: Array<Promise<void>> = [];
+    for (let i = 1; i <= 3; i++) {
+      later.push(engine.broker.subscribe(`h${i}`));
+      await nextTurn();
+    }
+    expect(subWrites() - before).toBe(1);
+    proxy.resume();
+    await Promise.all([first, ...later]);
+    expect(subWrites() - before).toBe(2);
+    // The broker reads each new subscription's position once it is active (a message at or below it counts as
+    // seen): a read made now is answered after that one.
+    await engine.history.position('h3');
+    await engine.broker.publish({ channel: 'h3', type: 't', payloadJson: '{}' });
+    await rec.until((r) => r.messages.some((m) => m.channel === 'h3'), 'a message on h3');
+  });
+
+  it('adds a connection and its channels as a one-connection refresh (lua/refresh.lua): TTLs set, expired entries trimmed, a join writes no client key', async () => {
+    const clock = new ManualClock();
+    const { engine, commands } = await node({ presenceTtl: 30_000 }, REDIS_URL, clock);
+    const raw = rawClient();
+    const { prefix } = engine;
+    // A dead node's entry, expired a second ago, in the user's and the channel's ZSETs.
+    await raw.zadd(`${prefix}:user:{pu}`, clock.now() - 1000, 'dead');
+    await raw.zadd(`${prefix}:{pr}:members`, clock.now() - 1000, 'dead');
+    const conn = { client: 'pc', user: 'pu' };
+    const before = commands();
+    await Promise.all([engine.presence.add(conn), engine.presence.join('pr', conn)]);
+    expect(commands() - before).toBe(1);
+    expect(await raw.zrange(`${prefix}:user:{pu}`, 0, -1, 'WITHSCORES')).toEqual(['pc', String(clock.now() + 30_000)]);
+    expect(await raw.zrange(`${prefix}:{pr}:members`, 0, -1, 'WITHSCORES')).toEqual(['pc', String(clock.now() + 30_000)]);
+    for (const key of [`${prefix}:client:{pc}`, `${prefix}:user:{pu}`, `${prefix}:{pr}:members`]) {
+      const ttl = await raw.pttl(key);
+      expect(ttl > 25_000 && ttl <= 30_000).toBe(true);
+    }
+    expect(await raw.get(`${prefix}:client:{pc}`)).toBe(engine.nodeId);
+    // A join alone renews the channel, not the client key (its TTL is left as it was).
+    await raw.pexpire(`${prefix}:client:{pc}`, 5000);
+    await engine.presence.join('pr2', conn);
+    expect(await raw.pttl(`${prefix}:client:{pc}`)).toBeLessThanOrEqual(5000);
+    expect(await raw.exists('')).toBe(0);
+    expect(await engine.presence.subscribers('pr2')).toBe(1);
+    // An anonymous connection: its client key only.
+    await engine.presence.add({ client: 'anon', user: null });
+    expect(await raw.get(`${prefix}:client:{anon}`)).toBe(engine.nodeId);
+  });
+
   it("reads a new subscription's position once for the broker and the first subscriber together", async () => {
     const { engine, writes } = await node();
     const before = writes();
@@ -592,6 +648,86 @@ async function countedContext(): Promise<{ prefix: string; redis: Redis; ctx: Re
   await ctx.whenReady(5000);
   return { prefix: testPrefix(), redis, ctx, sent: () => sent };
 }
+
+describe('TurnGate: one batch out at a time', () => {
+  it('sends at the end of the turn when nothing is out, and holds the next turns while a batch is out, answered or failed', async () => {
+    let sends = 0;
+    const gate = new TurnGate(() => (sends += 1));
+    gate.request();
+    expect(sends).toBe(0);
+    await nextTurn();
+    expect(sends).toBe(1);
+    let answer: (v: string) => void = () => undefined;
+    const out = gate.track(new Promise<string>((resolve) => (answer = resolve)));
+    gate.request();
+    await nextTurn();
+    gate.request();
+    await nextTurn();
+    expect(sends).toBe(1);
+    answer('ok');
+    expect(await out).toBe('ok');
+    await nextTurn();
+    await nextTurn();
+    // The held requests of two turns: one send.
+    expect(sends).toBe(2);
+    let fail: (err: Error) => void = () => undefined;
+    const failing = gate.track(new Promise<never>((_, reject) => (fail = reject)));
+    gate.request();
+    await nextTurn();
+    expect(sends).toBe(2);
+    fail(new Error('Command timed out'));
+    await expect(failing).rejects.toThrow('Command timed out');
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(3);
+    // Two out: held until both are.
+    const settle: Array<() => void> = [];
+    void gate.track(new Promise<void>((resolve) => settle.push(resolve)));
+    void gate.track(new Promise<void>((resolve) => settle.push(resolve)));
+    gate.request();
+    settle[0]?.();
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(3);
+    settle[1]?.();
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(4);
+    // Nothing held, nothing out: a request is sent at the end of its turn again.
+    gate.request();
+    await nextTurn();
+    expect(sends).toBe(5);
+  });
+
+  it("holds a RedisContext's calls of the turns that follow while one is out, and sends them as one turn script call", async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    onCleanup(() => proxy.stop());
+    const redis = new Redis(proxy.url);
+    onCleanup(() => redis.disconnect());
+    let sent = 0;
+    onSend(redis, () => (sent += 1));
+    const ctx = new RedisContext(redis, new ManualClock());
+    await ctx.whenReady(5000);
+    const key = `${testPrefix()}:gate`;
+    // The turn script loaded (a first call may answer NOSCRIPT, then EVAL): not what is counted.
+    await Promise.all([ctx.pipeline('warm-up', (p) => p.get(key)), ctx.pipeline('warm-up', (p) => p.get(key))]);
+    const before = sent;
+    proxy.pause();
+    const first = ctx.pipeline('first', (p) => p.incr(key));
+    await nextTurn();
+    expect(sent - before).toBe(1);
+    const later = [ctx.pipeline('second', (p) => p.incr(key))];
+    await nextTurn();
+    later.push(ctx.pipeline('third', (p) => p.incr(key)));
+    await nextTurn();
+    expect(sent - before).toBe(1);
+    proxy.resume();
+    expect(await first).toEqual([1]);
+    expect(await Promise.all(later)).toEqual([[2], [3]]);
+    expect(sent - before).toBe(2);
+  });
+});
 
 describe('RedisContext: the turn script', () => {
   it("runs a turn's commands and scripts as one command, each with the answer a pipeline gives it", async () => {

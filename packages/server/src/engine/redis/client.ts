@@ -327,7 +327,7 @@ export class RedisContext {
   private enqueue(call: QueuedCall): void {
     if (!this.queued) {
       this.queued = [];
-      setImmediate(this.flush);
+      this.gate.request();
     }
     this.queued.push(call);
   }
@@ -353,6 +353,9 @@ export class RedisContext {
       throw err;
     }
   }
+
+  /** Holds the next turns' calls while a turn's are out (see TurnGate). */
+  private readonly gate = new TurnGate(() => this.flush());
 
   /** Sends the turn's calls (see `pipeline`). */
   private readonly flush = (): void => {
@@ -413,7 +416,7 @@ export class RedisContext {
 
   /** A turn's only call, a script: its own EVALSHA (then EVAL when Redis answers NOSCRIPT). */
   private sendScript(call: QueuedCall, { script, keys, args }: NonNullable<QueuedCall['script']>, sent: boolean): void {
-    script.run(this.redis, keys, [...args], call.buffers).then(
+    this.gate.track(script.run(this.redis, keys, [...args], call.buffers)).then(
       (reply) => call.resolve([reply]),
       (err: unknown) => call.reject(toHeraldError(err, call.operation, sent)),
     );
@@ -433,7 +436,7 @@ export class RedisContext {
     this.turnScript ??= new LuaScript('turn', turnScriptSource(this.turnScripts.map((s) => s.source)));
     const ops: TurnOp[] = [];
     for (const c of chunk) for (const op of c.ops) ops.push(op);
-    this.turnScript.run(this.redis, [], [encodeOps(ops)], true).then(
+    this.gate.track(this.turnScript.run(this.redis, [], [encodeOps(ops)], true)).then(
       (reply) => {
         const replies = Array.isArray(reply) && reply.length === size ? (reply as unknown[]) : undefined;
         let at = 0;
@@ -458,7 +461,7 @@ export class RedisContext {
     const exec = (): void => {
       const mine = batch;
       if (mine.length === 0) return;
-      p.exec().then(
+      this.gate.track(p.exec()).then(
         (results) => {
           for (const { call, from, to } of mine) {
             const slice = (results ?? []).slice(from, to);
@@ -500,6 +503,44 @@ export class RedisContext {
   }
 }
 
+/**
+ * One round trip at a time for a batcher that sends an event-loop turn's calls together (RedisContext's turn calls,
+ * a subscriber's SUBSCRIBEs): while a batch it sent is not answered yet, the calls of the turns that follow are held
+ * and go out together once it is. Under load a round trip then carries the calls of every turn that ran meanwhile,
+ * not one turn's each: Redis spends tens of µs of CPU per round trip it wakes up for (about 55 on the bench machine,
+ * a VM) against about 2 per command of a batch, and the gateway a write and a read each. An idle gateway waits for
+ * nothing (nothing is out), and every command has a timeout, so every batch is answered or fails and the held calls
+ * always go. Not for publishes (PublishBatch): a held publish waits for two of Redis' turns, which on a busy machine
+ * showed in their p99 (docs/redis.md).
+ */
+export class TurnGate {
+  private outstanding = 0;
+  private held = false;
+
+  constructor(private readonly send: () => void) {}
+
+  /** A batch was started: sent at the end of this turn, or once the batches out are answered. */
+  request(): void {
+    if (this.outstanding > 0) this.held = true;
+    else setImmediate(this.send);
+  }
+
+  /** Counts `sent` (a batch written to Redis) as out until it settles; returns it. */
+  track<T>(sent: Promise<T>): Promise<T> {
+    this.outstanding += 1;
+    void sent.then(this.landed, this.landed);
+    return sent;
+  }
+
+  private readonly landed = (): void => {
+    this.outstanding -= 1;
+    if (this.outstanding > 0 || !this.held) return;
+    this.held = false;
+    // At the next turn, not now: the continuations of the answers (microtasks) add their own calls first.
+    setImmediate(this.send);
+  };
+}
+
 /** A SUBSCRIBE or UNSUBSCRIBE call waiting for the end of its turn. */
 interface QueuedSubscription {
   kind: 'subscribe' | 'unsubscribe';
@@ -518,6 +559,7 @@ interface QueuedSubscription {
 export class TurnSubscriber {
   private static readonly bySub = new WeakMap<RedisClient, TurnSubscriber>();
   private queued: QueuedSubscription[] | undefined;
+  private readonly gate = new TurnGate(() => this.flush());
 
   private constructor(private readonly sub: RedisClient) {}
 
@@ -534,7 +576,7 @@ export class TurnSubscriber {
     return new Promise<void>((resolve, reject) => {
       if (!this.queued) {
         this.queued = [];
-        setImmediate(this.flush);
+        this.gate.request();
       }
       this.queued.push({ kind, pubs, resolve, reject });
     });
@@ -549,7 +591,7 @@ export class TurnSubscriber {
       const pubs: string[] = [];
       for (; j < calls.length && (calls[j] as QueuedSubscription).kind === kind; j++) for (const pub of (calls[j] as QueuedSubscription).pubs) pubs.push(pub);
       const run = calls.slice(i, j);
-      const sent = kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs);
+      const sent = this.gate.track(kind === 'subscribe' ? this.sub.subscribe(...pubs) : this.sub.unsubscribe(...pubs));
       sent.then(
         () => run.forEach((o) => o.resolve()),
         (err: unknown) => run.forEach((o) => o.reject(err)),

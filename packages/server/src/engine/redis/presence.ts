@@ -56,13 +56,14 @@ export class RedisPresence implements Presence {
   add(conn: PresenceConnection): Promise<void> {
     this.entry(conn);
     void this.lifecycle?.fire('add', this.lifecycle.userTriples(conn.client, conn.user));
+    const userKey = conn.user === null ? undefined : this.keys.user(conn.user);
+    if (!isCluster(this.ctx.redis)) return this.renew('presence add', conn.client, this.keys.client(conn.client), userKey);
     const expires = this.now() + this.ttl;
     return this.send('presence add', (p) => {
       p.set(this.keys.client(conn.client), this.node, 'PX', this.ttl);
-      if (conn.user !== null) {
-        const key = this.keys.user(conn.user);
-        p.zadd(key, expires, conn.client);
-        p.pexpire(key, this.ttl);
+      if (userKey !== undefined) {
+        p.zadd(userKey, expires, conn.client);
+        p.pexpire(userKey, this.ttl);
       }
     });
   }
@@ -86,11 +87,25 @@ export class RedisPresence implements Presence {
     this.entry(conn).channels.add(channel);
     void this.lifecycle?.fire('add', this.lifecycle.channelTriples(channel, conn.client));
     const key = this.keys.members(channel);
+    if (!isCluster(this.ctx.redis)) return this.renew('presence join', conn.client, '', key);
     const expires = this.now() + this.ttl;
     return this.send('presence join', (p) => {
       p.zadd(key, expires, conn.client);
       p.pexpire(key, this.ttl);
     });
+  }
+
+  /**
+   * On a single Redis, a connect's and a subscribe's presence writes are a refresh of that one connection
+   * (`lua/refresh.lua`): the client key (unless empty) and the ZSET, with the ZSET's TTL and its expired entries
+   * trimmed. One script operation of the turn instead of two or three commands: less to build and send for the
+   * gateway, less to run for Redis.
+   */
+  private async renew(operation: string, client: ClientId, clientKey: string, zset: string | undefined): Promise<void> {
+    const now = this.now();
+    const args: Array<string | number> = [now, now + this.ttl, this.ttl, this.node, client, clientKey, zset === undefined ? 0 : 1];
+    if (zset !== undefined) args.push(zset);
+    await this.ctx.script(operation, this.refreshScript, [], args);
   }
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
