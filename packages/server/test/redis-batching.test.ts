@@ -652,7 +652,8 @@ async function countedContext(): Promise<{ prefix: string; redis: Redis; ctx: Re
 describe('TurnGate: one batch out at a time', () => {
   it('sends at the end of the turn when nothing is out, and holds the next turns while a batch is out, answered or failed', async () => {
     let sends = 0;
-    const gate = new TurnGate(() => (sends += 1));
+    const clock = new ManualClock();
+    const gate = new TurnGate(() => (sends += 1), clock, 20);
     gate.request();
     expect(sends).toBe(0);
     await nextTurn();
@@ -697,6 +698,34 @@ describe('TurnGate: one batch out at a time', () => {
     gate.request();
     await nextTurn();
     expect(sends).toBe(5);
+    // A batch out for longer than maxHold (a stalled Redis) holds the next calls no longer than that.
+    let late: () => void = () => undefined;
+    void gate.track(new Promise<void>((resolve) => (late = resolve)));
+    gate.request();
+    clock.advance(19);
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(5);
+    clock.advance(1);
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(6);
+    // Its answer, later, sends nothing more: nothing is held.
+    late();
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(6);
+    // The hold runs out in the same event-loop iteration as the answer is handled (a long iteration read it late):
+    // the answer releases it, once; the timer's check, after the poll phase, finds nothing held.
+    let answered: () => void = () => undefined;
+    void gate.track(new Promise<void>((resolve) => (answered = resolve)));
+    gate.request();
+    clock.advance(20);
+    answered();
+    await nextTurn();
+    await nextTurn();
+    await nextTurn();
+    expect(sends).toBe(7);
   });
 
   it("holds a RedisContext's calls of the turns that follow while one is out, and sends them as one turn script call", async () => {

@@ -337,7 +337,7 @@ export class RedisBroker implements Broker {
     if (pubs.length === 0) return;
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await TurnSubscriber.of(sub).run(kind, pubs);
+      await TurnSubscriber.of(sub, this.d.ctx.clock).run(kind, pubs);
       return;
     }
     // In a cluster every shard channel may live on another slot: one command each.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, type ChainableCommander, type Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
-import type { Clock } from '../../util/clock.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import { commandOps, encodeOps, toTurnArgs, TURN_SCRIPT_OPS, turnScriptSource, utf8, type RecordedCommand, type TurnOp } from './turn-script.js';
 
@@ -263,6 +263,8 @@ export class RedisContext {
   /** The scripts turn script calls have carried, in their index order (1-based in the turn script). */
   private readonly turnScripts: LuaScript[] = [];
   private turnScript: LuaScript | undefined;
+  /** Holds the next turns' calls while a turn's are out (see TurnGate). */
+  private readonly gate: TurnGate;
 
   /** `scripts`: those the turn script carries from the start (others join it when first run). */
   constructor(
@@ -270,6 +272,7 @@ export class RedisContext {
     readonly clock: Clock,
     scripts: readonly LuaScript[] = [],
   ) {
+    this.gate = new TurnGate(() => this.flush(), clock);
     for (const s of scripts) this.turnIndex(s);
   }
 
@@ -353,9 +356,6 @@ export class RedisContext {
       throw err;
     }
   }
-
-  /** Holds the next turns' calls while a turn's are out (see TurnGate). */
-  private readonly gate = new TurnGate(() => this.flush());
 
   /** Sends the turn's calls (see `pipeline`). */
   private readonly flush = (): void => {
@@ -509,20 +509,39 @@ export class RedisContext {
  * and go out together once it is. Under load a round trip then carries the calls of every turn that ran meanwhile,
  * not one turn's each: Redis spends tens of µs of CPU per round trip it wakes up for (about 55 on the bench machine,
  * a VM) against about 2 per command of a batch, and the gateway a write and a read each. An idle gateway waits for
- * nothing (nothing is out), and every command has a timeout, so every batch is answered or fails and the held calls
- * always go. Not for publishes (PublishBatch): a held publish waits for two of Redis' turns, which on a busy machine
+ * nothing (nothing is out), and held calls wait `maxHold` at most. Not for publishes (PublishBatch): a held publish waits for two of Redis' turns, which on a busy machine
  * showed in their p99 (docs/redis.md).
  */
 export class TurnGate {
   private outstanding = 0;
   private held = false;
+  /** Numbers the holds: a hold's timer releases that hold only. */
+  private holds = 0;
+  private timer: TimerHandle | undefined;
 
-  constructor(private readonly send: () => void) {}
+  /**
+   * `maxHold`: how long held calls wait for the batch out at most (ms). A round trip takes far less under load; one
+   * that takes longer (a stalled Redis, waiting for its commandTimeout) does not hold the next calls as well: they go
+   * then, as they would without the gate, and each fails or is answered within its own commandTimeout.
+   */
+  constructor(
+    private readonly send: () => void,
+    private readonly clock: Clock,
+    private readonly maxHold = TURN_GATE_MAX_HOLD,
+  ) {}
 
-  /** A batch was started: sent at the end of this turn, or once the batches out are answered. */
+  /** A batch was started: sent at the end of this turn, or once the batches out are answered (`maxHold` at most). */
   request(): void {
-    if (this.outstanding > 0) this.held = true;
-    else setImmediate(this.send);
+    if (this.outstanding === 0) {
+      setImmediate(this.send);
+      return;
+    }
+    if (this.held) return;
+    this.held = true;
+    const hold = ++this.holds;
+    // Checked after the poll phase (setImmediate), not in the timers phase that comes before it: after a long
+    // event-loop iteration the answer is often read already, just not yet handled.
+    this.timer = this.clock.setTimeout(() => setImmediate(() => this.holds === hold && this.release()), this.maxHold);
   }
 
   /** Counts `sent` (a batch written to Redis) as out until it settles; returns it. */
@@ -534,12 +553,25 @@ export class TurnGate {
 
   private readonly landed = (): void => {
     this.outstanding -= 1;
-    if (this.outstanding > 0 || !this.held) return;
+    if (this.outstanding === 0) this.release();
+  };
+
+  private readonly release = (): void => {
+    if (!this.held) return;
     this.held = false;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
     // At the next turn, not now: the continuations of the answers (microtasks) add their own calls first.
     setImmediate(this.send);
   };
 }
+
+/**
+ * How long TurnGate holds calls for a batch out at most (ms): far beyond a round trip, even one whose answer an
+ * overloaded event loop reads late (200 connects at a time on the 2-core bench machine: no hold ran out), and well
+ * below a commandTimeout.
+ */
+export const TURN_GATE_MAX_HOLD = 250;
 
 /** A SUBSCRIBE or UNSUBSCRIBE call waiting for the end of its turn. */
 interface QueuedSubscription {
@@ -559,14 +591,19 @@ interface QueuedSubscription {
 export class TurnSubscriber {
   private static readonly bySub = new WeakMap<RedisClient, TurnSubscriber>();
   private queued: QueuedSubscription[] | undefined;
-  private readonly gate = new TurnGate(() => this.flush());
+  private readonly gate: TurnGate;
 
-  private constructor(private readonly sub: RedisClient) {}
+  private constructor(
+    private readonly sub: RedisClient,
+    clock: Clock,
+  ) {
+    this.gate = new TurnGate(() => this.flush(), clock);
+  }
 
-  /** The one batcher of a subscriber connection. */
-  static of(sub: RedisClient): TurnSubscriber {
+  /** The one batcher of a subscriber connection (`clock`: for the first call, which makes it). */
+  static of(sub: RedisClient, clock: Clock): TurnSubscriber {
     let t = TurnSubscriber.bySub.get(sub);
-    if (!t) TurnSubscriber.bySub.set(sub, (t = new TurnSubscriber(sub)));
+    if (!t) TurnSubscriber.bySub.set(sub, (t = new TurnSubscriber(sub, clock)));
     return t;
   }
 

@@ -221,7 +221,7 @@ export class RedisInbox implements Inbox {
   private async command(kind: 'subscribe' | 'unsubscribe', pubs: string[]): Promise<void> {
     const { sub, sharded } = this.d;
     if (!sharded) {
-      await TurnSubscriber.of(sub).run(kind, pubs);
+      await TurnSubscriber.of(sub, this.d.ctx.clock).run(kind, pubs);
       return;
     }
     await Promise.all(pubs.map((p) => (kind === 'subscribe' ? sub.ssubscribe(p) : sub.sunsubscribe(p))));
