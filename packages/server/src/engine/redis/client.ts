@@ -509,8 +509,8 @@ export class RedisContext {
  * and go out together once it is. Under load a round trip then carries the calls of every turn that ran meanwhile,
  * not one turn's each: Redis spends tens of µs of CPU per round trip it wakes up for (about 55 on the bench machine,
  * a VM) against about 2 per command of a batch, and the gateway a write and a read each. An idle gateway waits for
- * nothing (nothing is out), and held calls wait `maxHold` at most. Not for publishes (PublishBatch): a held publish waits for two of Redis' turns, which on a busy machine
- * showed in their p99 (docs/redis.md).
+ * nothing (nothing is out), and held calls wait `maxHold` at most. Not for publishes (PublishBatch): a held publish
+ * waits for two of Redis' turns, which on a busy machine showed in their p99 (docs/redis.md).
  */
 export class TurnGate {
   private outstanding = 0;
