@@ -8,7 +8,8 @@ import { Redis, type ChainableCommander } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisEngine, type EngineRedisOptions, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { PublishOutcome } from '../src/engine/types.js';
-import { LuaScript, RedisContext, sendCommand, TurnGate } from '../src/engine/redis/client.js';
+import { LuaScript, RedisContext, sendCommand } from '../src/engine/redis/client.js';
+import { TurnGate } from '../src/engine/redis/turns.js';
 import { TURN_SCRIPT_OPS } from '../src/engine/redis/turn-script.js';
 import { PUBLISH_BATCH_MAX, PublishBatch } from '../src/engine/redis/publish-batch.js';
 import { REFRESH_CONNECTIONS } from '../src/engine/redis/presence.js';
@@ -31,6 +32,11 @@ function onSend(client: Redis, seen: (command: Parameters<Redis['sendCommand']>[
 
 /** Resolves after the current turn and the auto-pipeline it scheduled (setImmediate) have run. */
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Resolves after `n` turns (a release scheduled from a microtask or a timer's check needs two or three). */
+const turns = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await nextTurn();
+};
 
 interface CountedNode {
   engine: RedisEngine;
@@ -667,8 +673,7 @@ describe('TurnGate: one batch out at a time', () => {
     expect(sends).toBe(1);
     answer('ok');
     expect(await out).toBe('ok');
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     // The held requests of two turns: one send.
     expect(sends).toBe(2);
     let fail: (err: Error) => void = () => undefined;
@@ -678,8 +683,7 @@ describe('TurnGate: one batch out at a time', () => {
     expect(sends).toBe(2);
     fail(new Error('Command timed out'));
     await expect(failing).rejects.toThrow('Command timed out');
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(3);
     // Two out: held until both are.
     const settle: Array<() => void> = [];
@@ -687,12 +691,10 @@ describe('TurnGate: one batch out at a time', () => {
     void gate.track(new Promise<void>((resolve) => settle.push(resolve)));
     gate.request();
     settle[0]?.();
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(3);
     settle[1]?.();
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(4);
     // Nothing held, nothing out: a request is sent at the end of its turn again.
     gate.request();
@@ -703,17 +705,14 @@ describe('TurnGate: one batch out at a time', () => {
     void gate.track(new Promise<void>((resolve) => (late = resolve)));
     gate.request();
     clock.advance(19);
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(5);
     clock.advance(1);
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(6);
     // Its answer, later, sends nothing more: nothing is held.
     late();
-    await nextTurn();
-    await nextTurn();
+    await turns(2);
     expect(sends).toBe(6);
     // The hold runs out in the same event-loop iteration as the answer is handled (a long iteration read it late):
     // the answer releases it, once; the timer's check, after the poll phase, finds nothing held.
@@ -722,9 +721,7 @@ describe('TurnGate: one batch out at a time', () => {
     gate.request();
     clock.advance(20);
     answered();
-    await nextTurn();
-    await nextTurn();
-    await nextTurn();
+    await turns(3);
     expect(sends).toBe(7);
   });
 

@@ -4,16 +4,8 @@ import { EngineUnavailableError, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import { newEpoch } from '../../util/random-id.js';
-import {
-  isCluster,
-  onSubscriberBack,
-  toHeraldError,
-  TurnSubscriber,
-  unstickShardedSubscribers,
-  type LuaScript,
-  type RedisClient,
-  type RedisContext,
-} from './client.js';
+import { isCluster, onSubscriberBack, toHeraldError, unstickShardedSubscribers, type LuaScript, type RedisClient, type RedisContext } from './client.js';
+import { TurnSubscriber } from './turns.js';
 import type { RedisHistory } from './history.js';
 import { PublishBatch } from './publish-batch.js';
 import type { RedisKeys } from './keys.js';

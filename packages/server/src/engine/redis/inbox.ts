@@ -3,7 +3,8 @@ import type { Logger } from '../../util/logger.js';
 import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
 import type { EngineHandlers } from '../types.js';
-import { LuaScript, onSubscriberBack, toHeraldError, TurnSubscriber, type RedisClient, type RedisContext } from './client.js';
+import { LuaScript, onSubscriberBack, toHeraldError, type RedisClient, type RedisContext } from './client.js';
+import { TurnSubscriber } from './turns.js';
 import type { RedisKeys } from './keys.js';
 
 const noop = (): void => undefined;
