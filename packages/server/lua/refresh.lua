@@ -1,17 +1,18 @@
 --[[
 Herald presence refresh: renews a slice of one node's connections (src/engine/redis/presence.ts; docs/redis.md).
-One call instead of a pipeline of about seven commands per connection. Also adds one connection (its client key and
-its user) or one connection's channel (the client key left empty), as a connect and a subscribe do. Its keys are in ARGV, not KEYS (they
-are on many hash slots): for a single Redis only; on a Redis Cluster the gateway sends the same commands one
-by one instead.
+One call instead of a pipeline of about seven commands per connection. Also adds one connection (its client key
+and its user) or one connection's channel (the client key left empty), as a connect and a subscribe do. Its keys
+are in ARGV, not KEYS (they are on many hash slots): for a single Redis only; on a Redis Cluster the gateway
+sends the same commands one by one instead.
 
 ARGV[1] now (ms), ARGV[2] expiry (ms) of every entry renewed, ARGV[3] ttl (ms), ARGV[4] the node's id, then per
-connection: its id, its `<prefix>:client:{<id>}` key, how many ZSETs it is in (n), then those n ZSET keys (the
-user's connections, the channels' members).
+connection: its id, its `<prefix>:client:{<id>}` key (or an empty string), how many ZSETs it is in (n), then those
+n ZSET keys (the user's connections, the channels' members).
 
-For each connection: SET its client key to the node id with the ttl (none when the key is empty). For each ZSET: the connections renewed in
-it (ZADD, one command per ZSET), its ttl extended (PEXPIRE), and its entries that expired before now removed
-(ZREMRANGEBYSCORE: a dead node's connections; readers count only entries ahead of now anyway).
+For each connection: SET its client key to the node id with the ttl (nothing when the key is empty). For each
+ZSET: the connections renewed in it (ZADD, one command per ZSET), its ttl extended (PEXPIRE), and its entries that
+expired before now removed (ZREMRANGEBYSCORE: a dead node's connections; readers count only entries ahead of now
+anyway).
 
 Returns the number of ZSETs renewed.
 ]]
