@@ -17,23 +17,30 @@ ARGV[6]  expected epoch ("" = any): mode "after" returns no entries when it diff
 ARGV[7]  max back: mode "after" returns no entries when seq - since exceeds it (the history size)
 ARGV[8]  empty TTL in ms: how long the meta of a channel never published to lives after a read
 
-Returns { seq, epoch, now (server time, ms), entries (XRANGE/XREVRANGE reply) }.
+Returns { seq, epoch, now (server time, ms; 0 in mode "pos"), entries (XRANGE/XREVRANGE reply) }.
 ]]
 
 local meta, stream = KEYS[1], KEYS[2]
+local seq, epoch
 if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
   -- A new epoch: any stream left over belongs to a history that was lost.
   redis.call('DEL', stream)
+  seq, epoch = tonumber(redis.call('HGET', meta, 'seq') or '0'), ARGV[1]
+else
+  local fields = redis.call('HMGET', meta, 'seq', 'epoch')
+  seq, epoch = tonumber(fields[1] or '0'), fields[2]
 end
-local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
 -- Extended, never shortened: the full TTL once published, a short one while only read.
 local ttl = tonumber(seq > 0 and ARGV[2] or ARGV[8])
 if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
-local epoch = redis.call('HGET', meta, 'epoch')
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local mode = ARGV[3]
+-- The server time only where entries are read (their age): a position read (the read of every subscribe) skips it.
+local now = 0
+if mode ~= 'pos' then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 local limit = tonumber(ARGV[5]) or 0
 local entries = {}
 if mode == 'after' then
