@@ -145,16 +145,19 @@ Proc.all = [];
 const bash = (name, text, env) => new Proc(name, 'bash', ['-c', text], env);
 const listening = (port) => (out) => new RegExp(`"msg":"gateway listening"`).test(out) && out.includes(`:${port}`);
 
-/** The environment variables of the running `herald` process that listens on `port` (read from /proc: ours). */
+/** The HERALD_* environment variables of the running `herald` process that listens on `port` (read from /proc: ours). */
 function heraldEnv(port) {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (!cmd.includes('herald')) continue;
+      // Only the node's HERALD_* settings: the process found may be one of its cluster workers (`--workers`, and
+      // pids wrap around), whose NODE_UNIQUE_ID and NODE_CHANNEL_FD make a node process started with them (`herald
+      // token` below) set up a cluster channel it does not have: write EINVAL, exit 1.
       const env = Object.fromEntries(
         readFileSync(`/proc/${pid}/environ`, 'utf8')
           .split('\0')
-          .filter((kv) => kv.includes('='))
+          .filter((kv) => kv.startsWith('HERALD_') && kv.includes('='))
           .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
       );
       if (env.HERALD_PORT === String(port)) return env;
