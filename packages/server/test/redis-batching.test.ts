@@ -725,6 +725,30 @@ describe('TurnGate: one batch out at a time', () => {
     expect(sends).toBe(7);
   });
 
+  it("releases only the hold its timer was set for: an old timer's check does not send a newer hold early", async () => {
+    let sends = 0;
+    const clock = new ManualClock();
+    const gate = new TurnGate(() => (sends += 1), clock, 20);
+    let answer: () => void = () => undefined;
+    void gate.track(new Promise<void>((resolve) => (answer = resolve)));
+    gate.request();
+    // The hold runs out (its check waits for the next turn's check phase) and, before that check runs, the batch out
+    // is answered (a release, one send due) and a new batch goes out with a new hold behind it.
+    clock.advance(20);
+    answer();
+    await Promise.resolve();
+    await Promise.resolve();
+    let second: () => void = () => undefined;
+    void gate.track(new Promise<void>((resolve) => (second = resolve)));
+    gate.request();
+    await turns(3);
+    // The first hold's release sent once; the new hold waits for its own batch, not for the old timer.
+    expect(sends).toBe(1);
+    second();
+    await turns(2);
+    expect(sends).toBe(2);
+  });
+
   it("holds a RedisContext's calls of the turns that follow while one is out, and sends them as one turn script call", async () => {
     const proxy = new RedisProxy();
     await proxy.start();
@@ -752,6 +776,41 @@ describe('TurnGate: one batch out at a time', () => {
     expect(await first).toEqual([1]);
     expect(await Promise.all(later)).toEqual([[2], [3]]);
     expect(sent - before).toBe(2);
+  });
+
+  it('rejects the calls held behind a batch out, and those of this turn, as soon as the engine closes', async () => {
+    const proxy = new RedisProxy();
+    await proxy.start();
+    onCleanup(() => proxy.stop());
+    const redis = new Redis(proxy.url);
+    onCleanup(() => redis.disconnect());
+    const clock = new ManualClock();
+    const ctx = new RedisContext(redis, clock);
+    await ctx.whenReady(5000);
+    const key = `${testPrefix()}:gate-close`;
+    await ctx.pipeline('warm-up', (p) => p.get(key));
+    proxy.pause();
+    const first = ctx.pipeline('first', (p) => p.incr(key));
+    await nextTurn();
+    const held = ctx.pipeline('held', (p) => p.incr(key));
+    const outcomes: string[] = [];
+    void held.catch((err: unknown) => outcomes.push(`held: ${err instanceof EngineUnavailableError ? 'unavailable' : String(err)}`));
+    await nextTurn();
+    const queued = ctx.pipeline('queued', (p) => p.incr(key));
+    void queued.catch((err: unknown) => outcomes.push(`queued: ${err instanceof EngineUnavailableError ? 'unavailable' : String(err)}`));
+    ctx.close();
+    // Rejected in the microtasks of close(): not when the batch out lands (the proxy is still paused) nor after the hold.
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(outcomes).toEqual(['held: unavailable', 'queued: unavailable']);
+    await expect(ctx.pipeline('after', (p) => p.get(key))).rejects.toBeInstanceOf(EngineUnavailableError);
+    // The batch out is answered as it would have been; nothing held is sent after it.
+    proxy.resume();
+    expect(await first).toEqual([1]);
+    await turns(2);
+    clock.advance(1000);
+    await turns(2);
+    expect(await redis.get(key)).toBe('1');
   });
 });
 

@@ -277,9 +277,14 @@ export class RedisContext {
     for (const s of scripts) this.turnIndex(s);
   }
 
-  /** Marks the engine closed: every later call rejects with EngineUnavailableError. */
+  /**
+   * Marks the engine closed: every later call rejects with EngineUnavailableError, and so do the calls queued for
+   * the end of this turn or held behind a batch out (at once; a batch out is answered or fails on its own).
+   */
   close(): void {
     this.closed = true;
+    this.gate.close();
+    if (this.queued) this.flush();
   }
 
   get isClosed(): boolean {

@@ -54,6 +54,16 @@ export class TurnGate {
     if (this.outstanding === 0) this.release();
   };
 
+  /**
+   * Forgets what is held, without sending it: the batcher rejects its queued calls itself (a closed engine answers
+   * them at once, not when the batch out lands or the hold runs out).
+   */
+  close(): void {
+    this.held = false;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   private readonly release = (): void => {
     if (!this.held) return;
     this.held = false;
