@@ -8,15 +8,21 @@
  *   node packages/server/scripts/perf-publish.mjs [requests=20000] [kinds=ws,uws,socketio] [rounds=3]
  *   HERALD_PERF_OTHER_DIST=/path/to/packages/server/dist ... ws@other,uws@other,ws,uws,socketio   before/after
  *   HERALD_PERF_PROF=1 ...   also writes a --cpu-prof profile of each server into ./perf-prof/
+ *   HERALD_PERF_PIN=1 ...    the server on core 0 and this load generator on core 1 (taskset), as the bench does
+ *   HERALD_PERF_NEW=1 ...    a new TCP connection per request (no keep-alive), as php-fpm without a reused curl handle
+ *   HERALD_PERF_OPTS='{"historySize":0}' ...   more gateway options for Herald's kinds (JSON)
+ *   HERALD_PERF_CHANNELS=5000 ...   how many user channels the publishes go to, in turn
+ *   HERALD_PERF_EXEC_ARGV='--trace-deopt' ...   Node options of the server process (without HERALD_PERF_PROF)
  *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
  *                            answers (with Herald's response headers): the floor of each transport
  * Prints the median and the minimum of the rounds; on a busy machine compare ratios within one run.
  */
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const API_KEY = 'perf_api_key_0123456789';
+const CHANNELS = Number(process.env.HERALD_PERF_CHANNELS ?? 5000);
 const self = fileURLToPath(import.meta.url);
 
 async function serve(kind) {
@@ -95,6 +101,7 @@ async function serve(kind) {
       allowAnonymous: true,
       logger: createLogger('warn'),
       transport,
+      ...(process.env.HERALD_PERF_OPTS ? JSON.parse(process.env.HERALD_PERF_OPTS) : {}),
     });
     address = gateway.address().port;
   }
@@ -115,13 +122,13 @@ function ask(child, what) {
 }
 
 async function drive(port, kind, n, concurrency = 16) {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = new Agent({ keepAlive: !process.env.HERALD_PERF_NEW, maxSockets: concurrency });
   const path = kind === 'socketio' ? '/publish' : '/api/publish';
   let sent = 0;
   let failed = 0;
   const one = (i) =>
     new Promise((resolve) => {
-      const body = JSON.stringify({ channel: `user:${i % 5000}`, type: 'notify', payload: { text: 'hello', n: i } });
+      const body = JSON.stringify({ channel: `user:${i % CHANNELS}`, type: 'notify', payload: { text: 'hello', n: i } });
       const req = request(
         {
           host: '127.0.0.1',
@@ -152,8 +159,16 @@ async function drive(port, kind, n, concurrency = 16) {
 }
 
 async function measure(kind, n) {
-  const execArgv = process.env.HERALD_PERF_PROF ? ['--cpu-prof', '--cpu-prof-dir=perf-prof'] : [];
+  const execArgv = process.env.HERALD_PERF_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir=perf-prof']
+    : process.env.HERALD_PERF_EXEC_ARGV
+      ? process.env.HERALD_PERF_EXEC_ARGV.split(' ')
+      : [];
   const child = fork(self, ['--serve', kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (process.env.HERALD_PERF_PIN) {
+    spawnSync('taskset', ['-a', '-pc', '0', String(child.pid)], { stdio: 'ignore' });
+    spawnSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
+  }
   const { port } = await new Promise((resolve) => child.once('message', resolve));
   await drive(port, kind, Math.min(5000, n)); // warm-up (JIT)
   const b = await ask(child, 'cpu');
