@@ -15,6 +15,9 @@
  *   HERALD_PERF_EXEC_ARGV='--trace-deopt' ...   Node options of the server process (without HERALD_PERF_PROF)
  *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
  *                            answers (with Herald's response headers): the floor of each transport
+ *   HERALD_PERF_SPIN=50 ...  with HERALD_PERF_TRIVIAL, the handler also busy-waits that many µs before answering: how
+ *                            a server's CPU per request grows once the load generator waits for it (see
+ *                            docs/benchmarks.md, "one-message requests on new connections")
  * Prints the median and the minimum of the rounds; on a busy machine compare ratios within one run.
  */
 import { fork, spawnSync } from 'node:child_process';
@@ -75,6 +78,11 @@ async function serve(kind) {
           ...deps,
           http: (req, res) => {
             req.body(1e6).then(() => {
+              const spin = Number(process.env.HERALD_PERF_SPIN ?? 0);
+              if (spin > 0) {
+                const until = process.hrtime.bigint() + BigInt(spin * 1000);
+                while (process.hrtime.bigint() < until);
+              }
               if (process.env.HERALD_PERF_TRIVIAL === 'headers') {
                 const body =
                   '{"results":{"user:1234":{"seq":12,"epoch":"abcdefgh1234","duplicate":false,"subscribers":0,"online":false,"live":false,"stored":false}}}';
@@ -173,7 +181,7 @@ async function measure(kind, n) {
   await drive(port, kind, Math.min(5000, n)); // warm-up (JIT)
   const b = await ask(child, 'cpu');
   const t0 = process.hrtime.bigint();
-  await drive(port, kind, n);
+  await drive(port, kind, n, Number(process.env.HERALD_PERF_CONCURRENCY ?? 16));
   const wall = Number(process.hrtime.bigint() - t0) / 1e3;
   const a = await ask(child, 'cpu');
   child.send('exit');
