@@ -655,6 +655,18 @@ async function countedContext(): Promise<{ prefix: string; redis: Redis; ctx: Re
   return { prefix: testPrefix(), redis, ctx, sent: () => sent };
 }
 
+/** A RedisContext whose connection goes through a RedisProxy (pause it to keep a call out), ready. */
+async function contextBehindProxy(clock: ManualClock): Promise<{ proxy: RedisProxy; redis: Redis; ctx: RedisContext }> {
+  const proxy = new RedisProxy();
+  await proxy.start();
+  onCleanup(() => proxy.stop());
+  const redis = new Redis(proxy.url);
+  onCleanup(() => redis.disconnect());
+  const ctx = new RedisContext(redis, clock);
+  await ctx.whenReady(5000);
+  return { proxy, redis, ctx };
+}
+
 describe('TurnGate: one batch out at a time', () => {
   it('sends at the end of the turn when nothing is out, and holds the next turns while a batch is out, answered or failed', async () => {
     let sends = 0;
@@ -750,15 +762,9 @@ describe('TurnGate: one batch out at a time', () => {
   });
 
   it("holds a RedisContext's calls of the turns that follow while one is out, and sends them as one turn script call", async () => {
-    const proxy = new RedisProxy();
-    await proxy.start();
-    onCleanup(() => proxy.stop());
-    const redis = new Redis(proxy.url);
-    onCleanup(() => redis.disconnect());
+    const { proxy, redis, ctx } = await contextBehindProxy(new ManualClock());
     let sent = 0;
     onSend(redis, () => (sent += 1));
-    const ctx = new RedisContext(redis, new ManualClock());
-    await ctx.whenReady(5000);
     const key = `${testPrefix()}:gate`;
     // The turn script loaded (a first call may answer NOSCRIPT, then EVAL): not what is counted.
     await Promise.all([ctx.pipeline('warm-up', (p) => p.get(key)), ctx.pipeline('warm-up', (p) => p.get(key))]);
@@ -779,14 +785,8 @@ describe('TurnGate: one batch out at a time', () => {
   });
 
   it('rejects the calls held behind a batch out, and those of this turn, as soon as the engine closes', async () => {
-    const proxy = new RedisProxy();
-    await proxy.start();
-    onCleanup(() => proxy.stop());
-    const redis = new Redis(proxy.url);
-    onCleanup(() => redis.disconnect());
     const clock = new ManualClock();
-    const ctx = new RedisContext(redis, clock);
-    await ctx.whenReady(5000);
+    const { proxy, redis, ctx } = await contextBehindProxy(clock);
     const key = `${testPrefix()}:gate-close`;
     await ctx.pipeline('warm-up', (p) => p.get(key));
     proxy.pause();
