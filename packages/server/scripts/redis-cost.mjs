@@ -17,6 +17,7 @@
  * For the Redis engine it also reports Redis' own CPU per connect and per publish, with its top commands (INFO
  * commandstats; other clients of that Redis count too).
  * COST_SERVER_CORE=<n>: the gateway's core (taskset), apart from the load generator's.
+ * COST_ALLOC=<dir>: the gateway writes a sampling profile of all its allocations there (see server()).
  * COST_PRESENCE_TTL=<ms>: the Redis engine's presenceTtl (its refresh runs every third of it; 600000 keeps it out of a run).
  */
 import { execFileSync, fork } from 'node:child_process';
@@ -71,6 +72,21 @@ async function server() {
       },
     });
   }
+  // COST_ALLOC=<dir>: a sampling profile of every allocation (collected ones too) over the whole run, written there at
+  // the end (open it in Chrome's DevTools, Memory tab, or sum it by function): what drives the scavenges.
+  let allocs;
+  if (process.env.COST_ALLOC) {
+    const { Session } = await import('node:inspector');
+    allocs = new Session();
+    allocs.connect();
+    const post = (method, params) => new Promise((ok, fail) => allocs.post(method, params, (err, r) => (err ? fail(err) : ok(r))));
+    await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    allocs.stop = async () => {
+      const { profile } = await post('HeapProfiler.stopSampling');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(resolve(process.env.COST_ALLOC, `alloc-${process.env.COST_ENGINE}-${process.pid}.heapprofile`), JSON.stringify(profile));
+    };
+  }
   const gateway = await mod.createGateway({
     port: 0,
     apiKeys: [API_KEY],
@@ -90,7 +106,7 @@ async function server() {
       if (!engine) done();
       else void Promise.all([engine.presence.refresh(), engine.members.refresh()]).then(done);
     }
-    if (m === 'stop') void gateway.close().then(() => process.exit(0));
+    if (m === 'stop') void (allocs ? allocs.stop() : Promise.resolve()).then(() => gateway.close()).then(() => process.exit(0));
   });
   process.send({ port: gateway.address().port });
 }
