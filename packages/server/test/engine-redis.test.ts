@@ -281,6 +281,23 @@ describe('redis engine', () => {
       expect(a.rec.directs).toHaveLength(0);
     });
 
+    it("keeps a connection's direct messages in the order they were answered, whichever node sends them", async () => {
+      const prefix = testPrefix();
+      const a = await node(prefix);
+      const b = await node(prefix);
+      b.rec.local.add('cb');
+      await b.engine.presence.add({ client: 'cb', user: null });
+      // B reads its pub/sub connection late: A's message, answered, is still on its way when B sends the next one.
+      const sub = b.clients.subscriber?.stream;
+      expect(sub).toBeDefined();
+      sub?.pause();
+      expect(await a.engine.broker.publishDirect({ client: 'cb', type: 'd', payloadJson: '{"k":1}' })).toBe(true);
+      expect(await b.engine.broker.publishDirect({ client: 'cb', type: 'd', payloadJson: '{"k":2}' })).toBe(true);
+      sub?.resume();
+      await b.rec.until((r) => r.directs.length === 2, 'two direct messages');
+      expect(b.rec.directs.map((d) => JSON.parse(d.frame.toString()).payload)).toEqual([{ k: 1 }, { k: 2 }]);
+    });
+
     it('disconnects users and clients on every node, counting them first', async () => {
       const prefix = testPrefix();
       const a = await node(prefix);

@@ -235,15 +235,21 @@ export class RedisBroker implements Broker {
     if (idem !== undefined && (await ctx.call('direct', (r) => r.set(idem, '1', 'PX', this.d.idempotencyTtl, 'NX'))) === null) return true;
     const frame = encodeMessage(input.type, clientChannel(input.client), input.payloadJson, 0);
     try {
-      // The connection is often on this node: no round trip then.
-      let ok = h.direct(input.client, directMessage(input.client, frame));
-      if (!ok) {
-        const node = await this.d.presence.nodeOf(input.client);
-        if (node !== null && node !== this.d.node) {
-          const head = Buffer.from(`${Buffer.byteLength(input.client)}:${input.client}`);
-          const receivers = await ctx.call('direct', (r) => this.send(r, keys.node(node), Buffer.concat([head, frame])));
-          ok = receivers > 0;
-        }
+      // A connection of this node gets it through this node's channel too, not handed over at once: another node may
+      // have sent it a message a moment ago (answered, still on its way), and a later one must not overtake it. Redis
+      // runs the PUBLISHes in the order they came, and the node reads them in that order.
+      const local = this.d.presence.has(input.client);
+      let ok = false;
+      let node: NodeId | null = this.d.node;
+      if (!local) {
+        // Not registered here: a handler that knows the client (an engine used on its own), or another node.
+        ok = h.direct(input.client, directMessage(input.client, frame));
+        if (!ok) node = await this.d.presence.nodeOf(input.client);
+      }
+      if (!ok && node !== null && (local || node !== this.d.node)) {
+        const head = Buffer.from(`${Buffer.byteLength(input.client)}:${input.client}`);
+        const receivers = await ctx.call('direct', (r) => this.send(r, keys.node(node), Buffer.concat([head, frame])));
+        ok = receivers > 0;
       }
       if (!ok && idem !== undefined) await ctx.call('direct', (r) => r.del(idem));
       return ok;
