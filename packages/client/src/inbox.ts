@@ -30,9 +30,11 @@ export class InboxAcks {
     this._seen.set(id, false);
     if (this._seen.size > REMEMBERED) this._seen.delete(this._seen.keys().next().value as string);
     let done: Promise<void> | undefined;
-    m.ack = () => (done ??= this._ack(id));
-    deliver(m);
-    if (!this._manual) void m.ack();
+    // A copy: the frame may be shared (a leader tab's relay keeps it for the tabs that join later and posts it
+    // through a BroadcastChannel, where a function does not clone).
+    const msg = { ...m, ack: () => (done ??= this._ack(id)) };
+    deliver(msg);
+    if (!this._manual) void msg.ack();
   }
 
   /** The server confirmed acknowledgements. */

@@ -302,6 +302,23 @@ describe('tabs sharing one connection', () => {
     expect(all.map((t) => t.client.state)).toEqual(['closed', 'closed', 'closed']);
   });
 
+  it('hands a tab that joins later the inbox messages not acknowledged yet, once, while the leader tab has handled them', async () => {
+    const w = new World();
+    const { a } = await tabs(w, { a: [] });
+    // Never acknowledged by this gateway: the leader keeps the message for the tabs that join later.
+    w.gateway.open()[0]?.deliver([{ type: 'notice', channel: 'user:42', payload: { n: 1 }, seq: 0, inbox: 'm1', time: 1 }]);
+    await w.advance(10);
+    expect(a.seen).toEqual(['user:42 0']);
+    // The leader's app has the message (with its ack()); the copy the relay posts to the new tab must still clone.
+    const b = w.tab('b', { token: TOKEN });
+    b.client.connect();
+    await w.until(() => b.client.state === 'connected', 'b connected');
+    await w.advance(10);
+    expect(b.seen).toEqual(['user:42 0']);
+    expect(a.seen).toEqual(['user:42 0']);
+    expect([a, b].every((t) => t.errors.length === 0)).toBe(true);
+  });
+
   it('tells every tab when the server lost a channel history', async () => {
     const w = new World();
     const all = Object.values(await tabs(w, { a: ['orders'], b: ['orders'] }));
