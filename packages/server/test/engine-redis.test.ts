@@ -61,6 +61,16 @@ describe('redis engine', () => {
     return { engine, rec, clients };
   };
 
+  /** Two nodes on one prefix; the second has `client`, registered in presence. */
+  const nodesWithClientOnSecond = async (client: string): Promise<[Node, Node]> => {
+    const prefix = testPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    b.rec.local.add(client);
+    await b.engine.presence.add({ client, user: null });
+    return [a, b];
+  };
+
   const keysOf = (prefix: string, channel: string) => ({
     meta: `${prefix}:{${channel}}:meta`,
     stream: `${prefix}:{${channel}}:stream`,
@@ -266,11 +276,7 @@ describe('redis engine', () => {
     });
 
     it('routes direct messages to the node that has the client, once per idempotency key', async () => {
-      const prefix = testPrefix();
-      const a = await node(prefix);
-      const b = await node(prefix);
-      b.rec.local.add('cb');
-      await b.engine.presence.add({ client: 'cb', user: null });
+      const [a, b] = await nodesWithClientOnSecond('cb');
       expect(await a.engine.broker.publishDirect({ client: 'cb', type: 'd', payloadJson: '{"x":1}', idempotencyKey: 'k' })).toBe(true);
       expect(await a.engine.broker.publishDirect({ client: 'cb', type: 'd', payloadJson: '{"x":1}', idempotencyKey: 'k' })).toBe(true);
       expect(await a.engine.broker.publishDirect({ client: 'cb', type: 'd', payloadJson: '{"x":2}' })).toBe(true);
@@ -282,11 +288,7 @@ describe('redis engine', () => {
     });
 
     it("keeps a connection's direct messages in the order they were answered, whichever node sends them", async () => {
-      const prefix = testPrefix();
-      const a = await node(prefix);
-      const b = await node(prefix);
-      b.rec.local.add('cb');
-      await b.engine.presence.add({ client: 'cb', user: null });
+      const [a, b] = await nodesWithClientOnSecond('cb');
       // B reads its pub/sub connection late: A's message, answered, is still on its way when B sends the next one.
       const sub = b.clients.subscriber?.stream;
       expect(sub).toBeDefined();
