@@ -22,7 +22,8 @@ const SHAPE_SHORT: Record<string, string> = {
 const k = (n: number | undefined, digits = 0): string => {
   if (n === undefined || !Number.isFinite(n)) return '-';
   if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (Math.abs(n) >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
+  // 12.5k, not 13k: the many-channels ladders have steps 2.5k apart.
+  if (Math.abs(n) >= 1e4) return `${Number((n / 1e3).toFixed(Math.abs(n) < 1e5 ? 1 : 0))}k`;
   return n.toFixed(digits);
 };
 
