@@ -100,6 +100,16 @@ describe('SETTINGS schema', () => {
       expect(text).toContain(s.env);
     }
   });
+
+  it('lists the values of every setting that takes one of a few (--log-format, --transport)', () => {
+    const text = helpText();
+    const enums = SETTINGS.filter((s) => s.values !== undefined);
+    expect(enums.map((s) => s.flag)).toEqual(expect.arrayContaining(['--log-format', '--log-level', '--transport']));
+    for (const s of enums) {
+      const line = text.split('\n').find((l) => l.trimStart().startsWith(`${s.flag} `));
+      expect(line, s.flag).toContain(`One of ${(s.values ?? []).join(', ')}.`);
+    }
+  });
 });
 
 describe('parseConfig', () => {

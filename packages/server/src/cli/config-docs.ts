@@ -1,4 +1,4 @@
-import { defaultText, SETTINGS, type Setting } from './settings.js';
+import { defaultText, NODE_DEFAULTS, SETTINGS, type Setting } from './settings.js';
 
 /**
  * Renders docs/configuration.md from the configuration schema (`SETTINGS` and `defaultText()` in
@@ -11,6 +11,10 @@ import { defaultText, SETTINGS, type Setting } from './settings.js';
 export function renderConfigurationDoc(): string {
   const rows = SETTINGS.map((s) => [code(s.key), code(s.env), code(`${s.flag}${flagArgument(s)}`), defaultCell(s), escapeCell(description(s))]);
   const table = renderTable(['Setting', 'Environment variable', 'Flag', 'Default', 'Description'], rows);
+  // The node's own settings (logging, workers, the Redis engine's connection) are not createGateway() options.
+  const nodeOnly = SETTINGS.filter((s) => s.key in NODE_DEFAULTS)
+    .map((s) => code(s.key))
+    .join(', ');
 
   return `${[
     '# Configuration',
@@ -35,9 +39,11 @@ export function renderConfigurationDoc(): string {
     '- booleans accept `true`, `1`, `yes`, `on` and `false`, `0`, `no`, `off` (case-insensitive);',
     '- lists are comma-separated; spaces around items and empty items are ignored.',
     '',
-    'An unknown flag, or an unknown environment variable starting with `HERALD_`, is an error that names it',
-    '(`HERALD_URL` is tolerated: other tools use it), and so is an unknown key in the configuration file, so a typo',
-    'never silently falls back to a default.',
+    'An unknown flag is an error that names it, and so is an unknown key in the configuration file. An unknown',
+    'environment variable starting with `HERALD_` is logged as a warning at start-up that names it and the settings it',
+    'may have meant (`unknown environment variable HERALD_PROT ignored (did you mean HERALD_PORT?)`), then ignored:',
+    "environments often hold other tools' `HERALD_` variables (`HERALD_URL` is tolerated without a warning). Read the",
+    'start-up warnings after changing the environment.',
     'Invalid values stop the gateway before it listens, with exit code 2 and a message naming the setting. Besides',
     'the per-setting rules in the table: durations, limits and sizes must be greater than 0 and at most 2147483647',
     '(except `port`, where 0 picks a free port, and `historySize`, where 0 disables history); `idleTimeout` must be greater than',
@@ -45,7 +51,9 @@ export function renderConfigurationDoc(): string {
     'or `/admin/`. `admin` needs an API key.',
     '',
     'The **Setting** column is the option name of `createGateway()` for embedding the gateway in a Node program',
-    '(`logLevel` exists only on the command line). Settings marked **Secret** are never logged or printed.',
+    '(the settings of the node itself exist only for the `herald` command, and an embedding program passes an',
+    `\`engine\` of its own instead of the Redis settings: ${nodeOnly}). Settings marked **Secret** are never logged or`,
+    'printed.',
     '',
     '## Development mode',
     '',
@@ -93,7 +101,7 @@ function flagArgument(s: Setting): string {
     case 'files':
       return ' <paths>';
     case 'enum':
-      return ' <level>';
+      return ' <value>';
     case 'string':
       return ' <value>';
     case 'json':

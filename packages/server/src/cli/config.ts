@@ -220,7 +220,8 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
 /** `--help` text generated from the schema. */
 export function helpText(): string {
   const lines = SETTINGS.map(
-    (s) => `  ${`${s.flag}${s.type === 'bool' ? '' : ' <value>'}`.padEnd(30)} ${s.description} [${s.env}; default: ${defaultText(s)}]`,
+    (s) =>
+      `  ${`${s.flag}${s.type === 'bool' ? '' : ' <value>'}`.padEnd(30)} ${s.description}${s.values === undefined ? '' : ` One of ${s.values.join(', ')}.`} [${s.env}; default: ${defaultText(s)}]`,
   );
   return [
     'Usage: herald [serve] [options]',
