@@ -114,6 +114,27 @@ describe('herald token', () => {
     expect((await run(['token', '--user', '1'])).code).toBe(2);
     expect((await run(['token', '--user', '1', '--secret', JWT_SECRET, '--ttl', 'soon'])).code).toBe(2);
   });
+
+  it('refuses a user id and a secret the gateway would refuse, naming the rule, instead of printing a useless token', async () => {
+    const spaced = await run(['token', '--user', 'a b', '--secret', JWT_SECRET]);
+    expect(spaced.code).toBe(2);
+    expect(spaced.stdout).toBe('');
+    expect(spaced.stderr).toContain('--user must be a user id');
+    expect((await run(['token', '--user', 'x'.repeat(196), '--secret', JWT_SECRET])).code).toBe(2);
+    const short = await run(['token', '--user', '42', '--secret', 'short']);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('at least 32 characters');
+    expect(short.stderr).not.toContain('short');
+  });
+
+  it('signs with the first secret of a rotation list in HERALD_JWT_SECRET, which the gateway accepts', async () => {
+    const gw = await startGateway({ clock: systemClock, jwtSecrets: [JWT_SECRET, 'the_older_secret_0123456789_0123456789'] });
+    const r = await run(['token', '--user', '42'], { HERALD_JWT_SECRET: ` ${JWT_SECRET} , the_older_secret_0123456789_0123456789` });
+    expect(r.code).toBe(0);
+    const { client, connected } = await TestClient.connect(gw.ws, { token: r.stdout.trim() });
+    expect(connected.user).toBe('42');
+    client.terminate();
+  });
 });
 
 describe('herald stats', () => {

@@ -270,6 +270,8 @@ export class OptionsError extends Error {
 
 /** The largest delay Node's timers accept (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
+/** Shortest HS256 secret accepted (256 bits as characters); `herald token` holds the secrets it signs with to it too. */
+export const MIN_JWT_SECRET_LENGTH = 32;
 
 const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'requestTimeout',
@@ -339,7 +341,9 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.apiKeys.some((k) => k.length < 16)) throw new OptionsError('apiKeys', 'every API key must be at least 16 characters');
   if (o.metricsTokens.some((k) => k.length < 16)) throw new OptionsError('metricsTokens', 'every metrics token must be at least 16 characters');
   if (o.admin && o.apiKeys.length === 0) throw new OptionsError('admin', 'the admin dashboard needs an API key (apiKeys): it is what the page asks for');
-  if (o.jwtSecrets.some((k) => k.length < 32)) throw new OptionsError('jwtSecrets', 'every JWT secret must be at least 32 characters (HS256 needs 256 bits)');
+  if (o.jwtSecrets.some((k) => k.length < MIN_JWT_SECRET_LENGTH)) {
+    throw new OptionsError('jwtSecrets', `every JWT secret must be at least ${MIN_JWT_SECRET_LENGTH} characters (HS256 needs 256 bits)`);
+  }
   for (const pem of o.jwtPublicKeys) checkPublicKey(pem);
   if (o.demoTokenSecret !== undefined && !o.jwtSecrets.includes(o.demoTokenSecret)) {
     throw new OptionsError('demoTokenSecret', 'must be one of jwtSecrets (the gateway must accept the tokens the demo page mints)');

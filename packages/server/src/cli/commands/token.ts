@@ -1,4 +1,6 @@
+import { isValidChannel, userChannel } from '@herald/protocol';
 import { SignJWT } from 'jose';
+import { MIN_JWT_SECRET_LENGTH } from '../../gateway/options.js';
 import { ConfigError } from '../config.js';
 import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
 
@@ -8,7 +10,11 @@ const SPECS: readonly FlagSpec[] = [
   { flag: '--publish', description: 'Channel patterns the client may publish to, comma-separated (e.g. "chat:*"); none by default.' },
   { flag: '--info', description: 'JSON the other members of a presence channel see (e.g. \'{"name":"Ann"}\').' },
   { flag: '--ttl', description: 'Lifetime in seconds (default 3600).' },
-  { flag: '--secret', env: 'HERALD_JWT_SECRET', description: 'The HS256 secret the gateway verifies tokens with.' },
+  {
+    flag: '--secret',
+    env: 'HERALD_JWT_SECRET',
+    description: 'The HS256 secret the gateway verifies tokens with (of a comma-separated rotation list, the first).',
+  },
 ];
 
 export const TOKEN_HELP = flagsHelp(
@@ -21,7 +27,17 @@ export const TOKEN_HELP = flagsHelp(
 export async function tokenCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, now = Date.now()): Promise<string> {
   const v = parseFlags(argv, SPECS, env, 'token');
   const user = required(v, '--user', 'token');
-  const secret = required(v, '--secret', 'token');
+  // Refused here as the gateway would refuse the token at connect time (close code 4501).
+  if (!isValidChannel(userChannel(user))) throw new ConfigError('herald token: --user must be a user id of [A-Za-z0-9_-:.@=] (at most 195 characters)');
+  // HERALD_JWT_SECRET may hold a rotation list: the gateway accepts each of them, so the first one signs.
+  const secret =
+    required(v, '--secret', 'token')
+      .split(',')
+      .map((s) => s.trim())
+      .find((s) => s.length > 0) ?? '';
+  if (secret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ConfigError(`herald token: --secret must be at least ${MIN_JWT_SECRET_LENGTH} characters, as the gateway requires (HS256 needs 256 bits)`);
+  }
   const ttlText = v.get('--ttl') ?? '3600';
   if (!/^\d+$/.test(ttlText) || Number(ttlText) < 1) throw new ConfigError('herald token: --ttl must be a positive number of seconds');
   const list = (flag: string): string[] =>
