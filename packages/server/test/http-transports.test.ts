@@ -68,6 +68,20 @@ describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transpo
     expect(gw.gateway.stats.published).toBe(200);
   });
 
+  it('answers a refused upgrade (wrong path, disallowed origin) with X-Request-Id, its own when it sent a valid one', async () => {
+    const gw = await start({ allowedOrigins: ['https://app.example'] });
+    const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+    const wrongPath = await call(`${gw.http}/socket`, { headers: upgrade });
+    expect(wrongPath.status).toBe(404);
+    expect(JSON.parse(wrongPath.body)).toMatchObject({ error: { code: 'not_found', paths: ['/ws'] } });
+    expect(wrongPath.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(wrongPath.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const origin = await call(`${gw.http}/ws`, { headers: { ...upgrade, origin: 'https://evil.example', 'x-request-id': 'mine-42' } });
+    expect(origin.status).toBe(403);
+    expect(JSON.parse(origin.body)).toMatchObject({ error: { code: 'forbidden' } });
+    expect(origin.headers['x-request-id']).toBe('mine-42');
+  });
+
   it('answers 413 to a chunked body that grows past maxBodySize while it arrives, and closes the connection', async () => {
     const gw = await start({ maxBodySize: 1024 });
     const r = await call(`${gw.http}/api/publish`, {

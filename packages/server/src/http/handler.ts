@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Auth } from '../auth/types.js';
 import type { Stats } from '../delivery/stats.js';
 import type { Operations } from '../observability/operations.js';
@@ -6,6 +5,7 @@ import type { HttpRequest, HttpResponse } from '../transport/http.js';
 import { Drain } from '../util/drain.js';
 import { HeraldError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { requestIdOf } from '../util/request-id.js';
 import type { ApiRoute, RequestTarget } from './api-routes.js';
 import { ClientAbortedError } from './body.js';
 import { sendError, sendJson } from './respond.js';
@@ -184,7 +184,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
   const handle = (req: HttpRequest, res: HttpResponse): void => {
     inFlight.begin();
     res.onClose(ended);
-    const requestId = headerId(req.headers['x-request-id']) ?? randomUUID();
+    const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
     if (logger.isLevelEnabled('debug')) {
       // One access line per request at debug: at info, a busy publisher would flood the log.
@@ -208,7 +208,3 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
 }
 
 const NO_SEGMENTS: string[] = [];
-
-function headerId(v: string | string[] | undefined): string | undefined {
-  return typeof v === 'string' && /^[\w.:-]{1,100}$/.test(v) ? v : undefined;
-}

@@ -1,6 +1,7 @@
 import { ERROR_CODE_INFO, type ErrorCode } from '@herald/protocol';
 import type { Clock } from '../util/clock.js';
 import { clientAddress, type AddressSet } from '../util/ip.js';
+import { requestIdOf } from '../util/request-id.js';
 import type { ConnectionLimits, LimitReason } from './limits.js';
 import type { Admission, Rejection, UpgradeInfo } from './types.js';
 
@@ -103,21 +104,28 @@ export function createAdmission(rules: AdmissionRules): Admission {
    */
   const limitKey = (client: string): string | undefined => (!rules.trustedProxies.empty && rules.trustedProxies.matches(client) ? undefined : client);
 
+  const check = (info: UpgradeInfo): Rejection | undefined => {
+    if (rules.shuttingDown()) return reject('shutting_down', 'the gateway is shutting down');
+    if (!rules.isEndpoint(info.path)) {
+      return reject('not_found', `no WebSocket endpoint at ${info.path.slice(0, 100)}`, { paths: [...rules.endpoints] });
+    }
+    const peer = info.ip;
+    const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(peer);
+    info.ip = clientAddress(peer, info.headers, rules.trustedProxies);
+    if (!originAllowed(info, peerTrusted)) return reject('forbidden', 'origin not allowed');
+    const refusal = rules.limits.check(limitKey(info.ip), rules.clock.now());
+    if (refusal === undefined) return undefined;
+    rules.refused(refusal.reason);
+    const { code, message } = LIMIT_ERRORS[refusal.reason];
+    return reject(code, message, { retryAfter: refusal.retryAfter }, { 'retry-after': String(refusal.retryAfter) });
+  };
+
   return {
     admit(info) {
-      if (rules.shuttingDown()) return reject('shutting_down', 'the gateway is shutting down');
-      if (!rules.isEndpoint(info.path)) {
-        return reject('not_found', `no WebSocket endpoint at ${info.path.slice(0, 100)}`, { paths: [...rules.endpoints] });
-      }
-      const peer = info.ip;
-      const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(peer);
-      info.ip = clientAddress(peer, info.headers, rules.trustedProxies);
-      if (!originAllowed(info, peerTrusted)) return reject('forbidden', 'origin not allowed');
-      const refusal = rules.limits.check(limitKey(info.ip), rules.clock.now());
-      if (refusal === undefined) return undefined;
-      rules.refused(refusal.reason);
-      const { code, message } = LIMIT_ERRORS[refusal.reason];
-      return reject(code, message, { retryAfter: refusal.retryAfter }, { 'retry-after': String(refusal.retryAfter) });
+      const refused = check(info);
+      // Every HTTP answer carries X-Request-Id (docs/protocol.md), a refused upgrade too.
+      if (refused) refused.headers = { ...refused.headers, 'x-request-id': requestIdOf(info.headers['x-request-id']) };
+      return refused;
     },
     opened(info) {
       const reason = rules.limits.opened(limitKey(info.ip), rules.clock.now());
@@ -145,7 +153,7 @@ export function rejectionResponse(r: Rejection): { status: string; headers: Reco
   const body = JSON.stringify({ error: { code: r.code, message: r.message, ...r.extra } });
   return {
     status: `${r.status} ${REASONS[r.status] ?? 'Error'}`,
-    headers: { 'content-type': 'application/json', ...r.headers },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...r.headers },
     body,
   };
 }
