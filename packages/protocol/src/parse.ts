@@ -8,6 +8,8 @@ export interface ParseFailure {
   code: ErrorCode;
   message: string;
   id?: number;
+  /** The channel the frame named (its first 200 characters), for an `invalid_channel`. */
+  channel?: string;
 }
 
 export type ParseResult<T> = { ok: true; frame: T } | ParseFailure;
@@ -20,6 +22,14 @@ function isObject(v: unknown): v is Obj {
 
 function fail(code: ErrorCode, message: string, id?: number): ParseFailure {
   return id === undefined ? { ok: false, code, message } : { ok: false, code, message, id };
+}
+
+/** The message of an `invalid_channel`: the rule a name breaks. */
+export const INVALID_CHANNEL_MESSAGE = 'invalid channel name (1-200 characters of [A-Za-z0-9_-:.@=])';
+
+/** An `invalid_channel` failure that echoes the channel, as the server's own `invalid_channel` frames do. */
+function invalidChannel(channel: string, id: number | undefined): ParseFailure {
+  return { ...fail(ErrorCode.InvalidChannel, INVALID_CHANNEL_MESSAGE, id), channel: channel.slice(0, 200) };
 }
 
 /** Whether `v` is a valid seq: a non-negative safe integer. */
@@ -103,7 +113,7 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
     case 'unsubscribe': {
       const channel = raw['channel'];
       if (typeof channel !== 'string') return fail(ErrorCode.InvalidFrame, `${type}.channel must be a string`, id);
-      if (!isValidChannel(channel)) return fail(ErrorCode.InvalidChannel, 'invalid channel name', id);
+      if (!isValidChannel(channel)) return invalidChannel(channel, id);
       if (type === 'unsubscribe') {
         return { ok: true, frame: id === undefined ? { type, channel } : { type, channel, id } };
       }
@@ -136,7 +146,7 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
 function readPublish(raw: Obj, id: number | undefined): ParseResult<ClientFrame> {
   const { channel, event, payload, key, echo } = raw;
   if (typeof channel !== 'string') return fail(ErrorCode.InvalidFrame, 'publish.channel must be a string', id);
-  if (!isValidChannel(channel)) return fail(ErrorCode.InvalidChannel, 'invalid channel name', id);
+  if (!isValidChannel(channel)) return invalidChannel(channel, id);
   if (typeof event !== 'string' || !MESSAGE_TYPE_RE.test(event)) {
     return fail(ErrorCode.InvalidFrame, 'publish.event must be a message type of 1-100 characters of [A-Za-z0-9_-:.]', id);
   }

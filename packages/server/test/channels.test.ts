@@ -15,7 +15,13 @@ describe('subscriptions and authorization', () => {
     const gw = await startGateway();
     const { client } = await TestClient.connect(gw.ws);
     client.send({ type: 'subscribe', channel: 'bad channel!', id: 4 });
-    expect(await client.next()).toMatchObject({ type: 'error', code: 'invalid_channel', id: 4 });
+    expect(await client.next()).toMatchObject({
+      type: 'error',
+      code: 'invalid_channel',
+      id: 4,
+      channel: 'bad channel!',
+      message: expect.stringContaining('1-200 characters of [A-Za-z0-9_-:.@=]') as unknown,
+    });
     client.send({ type: 'ping' });
     expect(await client.next()).toEqual({ type: 'pong' });
   });

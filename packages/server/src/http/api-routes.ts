@@ -1,4 +1,4 @@
-import { channelKind, isValidChannel, type ChannelName } from '@herald/protocol';
+import { channelKind, INVALID_CHANNEL_MESSAGE, isValidChannel, type ChannelName } from '@herald/protocol';
 import type { Hub } from '../delivery/hub.js';
 import { isValidUserId, parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
@@ -167,7 +167,7 @@ function channelParam(param: string | undefined, url: RequestTarget, namespaces:
   }
   const app = url.searchParams.get('app');
   if (app !== null) return namespaces.channel(app, channel, 'channel');
-  if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', 'invalid channel name', { field: 'channel' });
+  if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', INVALID_CHANNEL_MESSAGE, { field: 'channel' });
   return channel;
 }
 

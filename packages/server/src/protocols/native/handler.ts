@@ -2,6 +2,7 @@ import {
   channelKind,
   CloseCode,
   ErrorCode,
+  INVALID_CHANNEL_MESSAGE,
   isValidChannel,
   parseClientFrame,
   userChannel,
@@ -111,6 +112,7 @@ export class NativeHandler implements ProtocolHandler {
     if (!parsed.ok) {
       const err: ErrorFrame = { type: 'error', code: parsed.code, message: parsed.message };
       if (parsed.id !== undefined) err.id = parsed.id;
+      if (parsed.channel !== undefined) err.channel = parsed.channel;
       // Once open, errors queue behind earlier subscribe answers so answers keep request order.
       if (this.phase === 'open') this.serial(() => Promise.resolve(this.fail(err)));
       else this.fail(err);
@@ -332,7 +334,7 @@ export class NativeHandler implements ProtocolHandler {
     const { conn, d } = this;
     const base = id === undefined ? {} : { id };
     const shown = channel.slice(0, 200);
-    if (!isValidChannel(channel)) return { type: 'error', code: ErrorCode.InvalidChannel, message: 'invalid channel name', ...base, channel: shown };
+    if (!isValidChannel(channel)) return { type: 'error', code: ErrorCode.InvalidChannel, message: INVALID_CHANNEL_MESSAGE, ...base, channel: shown };
     const denied = d.auth.maySubscribe(conn.identity, channel);
     if (denied) {
       d.stats.authFailure('subscribe_forbidden', conn.ids({ channel }));
