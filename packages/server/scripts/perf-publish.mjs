@@ -13,6 +13,8 @@
  *   HERALD_PERF_OPTS='{"historySize":0}' ...   more gateway options for Herald's kinds (JSON)
  *   HERALD_PERF_CHANNELS=5000 ...   how many user channels the publishes go to, in turn
  *   HERALD_PERF_EXEC_ARGV='--trace-deopt' ...   Node options of the server process (without HERALD_PERF_PROF)
+ *   HERALD_PERF_ALLOC=<dir> ...  each server writes a sampling profile of all its allocations (collected ones too) there
+ *                            when it exits: what drives its scavenges (sum it with scripts/alloc-top.mjs)
  *   HERALD_PERF_TRIVIAL=1 (or =headers) ...   Herald's transports with a handler that only reads the body and
  *                            answers (with Herald's response headers): the floor of each transport
  *   HERALD_PERF_SPIN=50 ...  with HERALD_PERF_TRIVIAL, the handler also busy-waits that many µs before answering: how
@@ -113,13 +115,32 @@ async function serve(kind) {
     });
     address = gateway.address().port;
   }
+  const allocs = process.env.HERALD_PERF_ALLOC ? await sampleAllocations(process.env.HERALD_PERF_ALLOC, kind) : undefined;
   process.on('message', (m) => {
     if (m === 'cpu') {
       const u = process.cpuUsage();
       process.send({ cpu: u.user + u.system, sys: u.system });
-    } else if (m === 'exit') process.exit(0);
+    } else if (m === 'exit') {
+      if (allocs) void allocs().then(() => process.exit(0));
+      else process.exit(0);
+    }
   });
   process.send({ port: address });
+}
+
+/** Starts sampling every allocation of this process (collected ones too); the function returned writes the profile. */
+async function sampleAllocations(dir, kind) {
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  const session = new Session();
+  session.connect();
+  const post = (method, params) => new Promise((ok, fail) => session.post(method, params, (err, r) => (err ? fail(err) : ok(r))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return async () => {
+    const { profile } = await post('HeapProfiler.stopSampling');
+    writeFileSync(resolve(dir, `alloc-${kind.replace('@', '-')}-${process.pid}.heapprofile`), JSON.stringify(profile));
+  };
 }
 
 function ask(child, what) {

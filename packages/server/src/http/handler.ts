@@ -89,8 +89,8 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 
-  const serveApi = async (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): Promise<void> => {
-    const headers = { 'x-request-id': requestId };
+  /** Answers an `/api/*` request: at once when it is refused, otherwise once its route's promise settles (returned). */
+  const serveApi = (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): Promise<void> | undefined => {
     const authorization = req.headers.authorization;
     if (!auth.verifyApiKey(authorization)) {
       stats.authFailure('api_key', {
@@ -100,8 +100,11 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       });
       // A publish refused for its key is a message that will not arrive: count it where operators look.
       if (url.pathname === '/api/publish') stats.drop('not_authorized', 1, { requestId });
-      sendError(res, new HeraldError('unauthorized', 'missing or invalid API key (Authorization: Bearer <key>)'), { ...headers, 'www-authenticate': 'Bearer' });
-      return;
+      sendError(res, new HeraldError('unauthorized', 'missing or invalid API key (Authorization: Bearer <key>)'), {
+        'x-request-id': requestId,
+        'www-authenticate': 'Bearer',
+      });
+      return undefined;
     }
     const pathname = url.pathname;
     // `/api/<name>` alone (the common case) needs no split.
@@ -119,18 +122,20 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
             ? rest.length > 0 && rest.every((r) => r !== '')
             : rest.length === 0 || (rest.length === 1 && rest[0] !== '');
     if (!route || !shapeOk) {
-      sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), headers);
-      return;
+      sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), { 'x-request-id': requestId });
+      return undefined;
     }
     const method = req.method;
     if (route.method !== method && (typeof route.method === 'string' || !route.method.includes(method as 'GET'))) {
       const methods: readonly string[] = typeof route.method === 'string' ? [route.method] : route.method;
-      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${methods.join(', ')}`), { ...headers, allow: methods.join(', ') });
-      return;
+      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${methods.join(', ')}`), {
+        'x-request-id': requestId,
+        allow: methods.join(', '),
+      });
+      return undefined;
     }
-    const [status, body] = await route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId);
     // x-request-id was set when the request arrived.
-    sendJson(res, status, body);
+    return route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId).then(([status, body]) => sendJson(res, status, body));
   };
 
   const failed = (err: unknown, res: HttpResponse, path: string, requestId: string): void => {
@@ -157,26 +162,29 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     sendError(res, new HeraldError('internal', 'internal error'), { 'x-request-id': requestId });
   };
 
-  const route = async (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): Promise<void> => {
+  /** Serves a request; a route that answers later (a promise) has its failure answered by `failed`. */
+  const route = (req: HttpRequest, res: HttpResponse, url: Target, requestId: string): void => {
     const path = url.pathname;
+    let later: Promise<void> | undefined;
     try {
       if (deps.isEndpoint(path)) {
         sendError(res, new HeraldError('upgrade_required', `${path} is a WebSocket endpoint`), { upgrade: 'websocket', connection: 'Upgrade' });
       } else if (path === '/healthz') {
         sendJson(res, 200, JSON.stringify({ status: 'ok' }));
       } else if (path === '/readyz') {
-        const [status, body] = await deps.ops.readiness();
-        sendJson(res, status, body);
+        later = deps.ops.readiness().then(([status, body]) => sendJson(res, status, body));
       } else if (path === '/metrics') {
-        await serveMetrics(req, res, requestId);
+        later = serveMetrics(req, res, requestId);
       } else if (path.startsWith('/api/')) {
-        await serveApi(req, res, url, requestId);
+        later = serveApi(req, res, url, requestId);
       } else if (!deps.extraRoutes.some((r) => r(req, res))) {
         sendError(res, new HeraldError('not_found', `nothing at ${path.slice(0, 100)}`));
       }
     } catch (err) {
       failed(err, res, path, requestId);
+      return;
     }
+    if (later !== undefined) later.then(undefined, (err: unknown) => failed(err, res, path, requestId));
   };
 
   const ended = (): void => inFlight.end();
@@ -199,7 +207,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       sendError(res, new HeraldError('not_found', 'malformed request target'));
       return;
     }
-    void route(req, res, url, requestId);
+    route(req, res, url, requestId);
   };
 
   return Object.defineProperties(Object.assign(handle, { idle: () => inFlight.drained() }), {
