@@ -496,6 +496,37 @@ describe('redis engine', () => {
       }
     });
 
+    it('unsubscribes in Redis a SUBSCRIBE that timed out while Redis hung: the node does not keep the channel for good', async () => {
+      const proxy = new RedisProxy();
+      await proxy.start();
+      try {
+        const prefix = testPrefix();
+        const a = await node(prefix, { commandTimeout: 300 }, proxy.url);
+        const pub = keysOf(prefix, 'stalled').pub;
+        const subscribers = async (): Promise<number> => ((await rawClient().pubsub('NUMSUB', pub)) as [string, number])[1];
+        proxy.pause();
+        await expect(a.engine.broker.subscribe('stalled')).rejects.toBeInstanceOf(HeraldError);
+        // The SUBSCRIBE is still on its way: Redis runs it once the connection moves again.
+        proxy.resume();
+        await waitFor(
+          async () =>
+            (await subscribers()) === 0 &&
+            (await a.engine.check().then(
+              () => true,
+              () => false,
+            )),
+          'the stale subscription to go',
+        );
+        // A subscriber that comes later gets the channel as usual, and its messages.
+        await a.engine.broker.subscribe('stalled');
+        expect(await subscribers()).toBe(1);
+        await a.engine.broker.publish({ channel: 'stalled', type: 't', payloadJson: '{}' });
+        await a.rec.until((r) => r.messages.length === 1, 'the message');
+      } finally {
+        await proxy.stop();
+      }
+    });
+
     it('gives a wiped channel (Redis lost its data) a new epoch; seq restarts at 1', async () => {
       const prefix = testPrefix();
       const a = await node(prefix);

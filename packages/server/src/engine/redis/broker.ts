@@ -128,6 +128,8 @@ export class RedisBroker implements Broker {
   private resyncTimer = false;
   private resyncFailures = 0;
   private readonly syncListeners = new Set<() => void>();
+  /** Whether an UNSUBSCRIBE of the stale channels is scheduled or under way. */
+  private dropping = false;
   /** The turn's publishes as one script call (single Redis; on a Redis Cluster each goes out on its own). */
   private readonly batch: PublishBatch | undefined;
 
@@ -288,8 +290,10 @@ export class RedisBroker implements Broker {
         this.subs.delete(channel);
         this.byPub.delete(pub);
       }
-      // The command may have reached Redis before the connection failed.
+      // The command may have reached Redis before the connection failed, or reach it once a stalled Redis moves
+      // again (it timed out, the connection stayed): then this node would get the channel's messages for good.
       this.stale.add(pub);
+      this.dropStaleSoon();
       throw toHeraldError(err, 'subscribe');
     });
     // Ready once Redis confirmed it; the position is read meanwhile, in the same turn as the hub's own read of
@@ -326,7 +330,37 @@ export class RedisBroker implements Broker {
       await this.command('unsubscribe', [s.pub]);
     } catch (err) {
       this.stale.add(s.pub);
+      this.dropStaleSoon();
       throw toHeraldError(err, 'unsubscribe');
+    }
+  }
+
+  /**
+   * Unsubscribes, in a moment, from the stale channels nobody wants (a SUBSCRIBE or UNSUBSCRIBE failed while the
+   * subscriber connection stayed up: a stalled Redis). Again until it succeeds; a connection that drops meanwhile
+   * leaves them to resync(). One at a time: a stalled Redis does not get a queue of them.
+   */
+  private dropStaleSoon(): void {
+    if (this.dropping || this.d.ctx.isClosed) return;
+    this.dropping = true;
+    this.d.ctx.clock.setTimeout(() => void this.dropStale(), RESYNC_RETRY_MS);
+  }
+
+  private async dropStale(): Promise<void> {
+    const unwanted = [...this.stale].filter((p) => !this.byPub.has(p));
+    if (unwanted.length === 0 || this.d.ctx.isClosed || this.d.sub.status !== 'ready') {
+      this.dropping = false;
+      return;
+    }
+    try {
+      await this.command('unsubscribe', unwanted);
+      // Subscribed again meanwhile: its SUBSCRIBE went out after this UNSUBSCRIBE, and it is wanted.
+      for (const p of unwanted) if (!this.byPub.has(p)) this.stale.delete(p);
+      this.dropping = false;
+    } catch (err) {
+      this.d.logger.debug({ err, channels: unwanted.length }, 'redis engine: unsubscribing stale channels failed; retrying');
+      this.dropping = false;
+      this.dropStaleSoon();
     }
   }
 
