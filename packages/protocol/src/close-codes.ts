@@ -24,7 +24,10 @@ export const CloseCode = {
   InternalError: 1011,
   /** The server is restarting (graceful shutdown). Reconnect with jitter. */
   ServiceRestart: 1012,
-  /** A connection limit was reached after the handshake (Try Again Later in the IANA WebSocket close code registry). Reconnect with backoff. */
+  /**
+   * A connection limit was reached after the handshake, or the engine could not set up the connection's user channel
+   * (Try Again Later in the IANA WebSocket close code registry). Reconnect with backoff.
+   */
   TryAgainLater: 1013,
   /** No `connect` frame arrived within the connect timeout. */
   ConnectTimeout: 4000,
@@ -58,7 +61,11 @@ export const CLOSE_CODE_INFO: Readonly<Record<CloseCode, { name: string; reconne
   1009: { name: 'MessageTooBig', reconnect: true, description: 'A client frame exceeded the maximum frame size.' },
   1011: { name: 'InternalError', reconnect: true, description: 'Unexpected server error.' },
   1012: { name: 'ServiceRestart', reconnect: true, description: 'Server restarting (graceful shutdown); reconnect with jitter.' },
-  1013: { name: 'TryAgainLater', reconnect: true, description: 'A connection limit was reached; reconnect with backoff.' },
+  1013: {
+    name: 'TryAgainLater',
+    reconnect: true,
+    description: "A connection limit was reached, or the engine could not set up a user's connection; reconnect with backoff.",
+  },
   4000: { name: 'ConnectTimeout', reconnect: true, description: 'No connect frame within the connect timeout.' },
   4002: { name: 'NoHeartbeat', reconnect: true, description: 'Silent for longer than the idle timeout.' },
   4008: { name: 'SlowConsumer', reconnect: true, description: 'Send buffer over the limit.' },

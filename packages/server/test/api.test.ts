@@ -1,5 +1,7 @@
 import { request } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
+import { EngineUnavailableError } from '../src/util/errors.js';
 import { api, API_KEY, eventually, publish, startGateway, TestClient, token } from './helpers.js';
 
 describe('HTTP API: authentication and routing', () => {
@@ -158,6 +160,42 @@ describe('HTTP API: publish', () => {
     const { client } = await TestClient.connect(gw.ws, { token: await token({ sub: '99' }) });
     expect((await publish(gw.http, { channel: 'user:99', type: 't', payload: {} })).results['user:99']).toMatchObject({ online: true, subscribers: 1, seq: 2 });
     expect((await client.waitMessages('user:99', 1))[0]?.seq).toBe(2);
+  });
+
+  it('answers online:true, live:false for a user whose connection is not subscribed yet, and counts it', async () => {
+    const engine = createMemoryEngine();
+    let release: () => void = () => undefined;
+    const subscribe = engine.broker.subscribe.bind(engine.broker);
+    vi.spyOn(engine.broker, 'subscribe').mockImplementation((channel) =>
+      channel === 'user:98' ? new Promise<void>((resolve) => (release = resolve)).then(() => subscribe(channel)) : subscribe(channel),
+    );
+    const gw = await startGateway({ engine });
+    const client = await TestClient.open(gw.ws);
+    client.send({ type: 'connect', token: await token({ sub: '98' }) });
+    await eventually(async () => ((await api(gw.http, 'GET', '/api/online?users=98')).body.users['98'].online === true ? true : undefined), 'user 98 online');
+    const r = (await publish(gw.http, { user: '98', type: 't', payload: {} })).results['user:98'];
+    expect(r).toMatchObject({ online: true, live: false, subscribers: 0, seq: 1 });
+    expect(gw.gateway.stats.dropped.get('user_not_subscribed')).toBe(1);
+    release();
+    expect(await client.next()).toMatchObject({ type: 'connected', subs: { 'user:98': { seq: 1 } } });
+    expect((await publish(gw.http, { user: '98', type: 't', payload: {} })).results['user:98']).toMatchObject({ online: true, live: true, subscribers: 1 });
+    expect((await client.waitMessages('user:98', 1))[0]?.seq).toBe(2);
+  });
+
+  it("closes a user's connection with 1013 when its user channel cannot be subscribed (it would miss the user's pushes)", async () => {
+    const engine = createMemoryEngine();
+    const subscribe = vi.spyOn(engine.broker, 'subscribe').mockRejectedValueOnce(new EngineUnavailableError('down'));
+    const gw = await startGateway({ engine });
+    const client = await TestClient.open(gw.ws);
+    client.send({ type: 'connect', token: await token({ sub: '97' }) });
+    expect(await client.closed()).toMatchObject({ code: 1013 });
+    expect(subscribe).toHaveBeenCalledWith('user:97');
+    await eventually(async () => ((await api(gw.http, 'GET', '/api/online?users=97')).body.users['97'].online === false ? true : undefined), 'user 97 gone');
+    // The client reconnects (1013 says so) and, the engine back, gets its pushes.
+    const { client: again, connected } = await TestClient.connect(gw.ws, { token: await token({ sub: '97' }) });
+    expect(Object.keys(connected.subs as object)).toEqual(['user:97']);
+    expect((await publish(gw.http, { user: '97', type: 't', payload: {} })).results['user:97']).toMatchObject({ online: true, live: true });
+    expect(await again.waitMessages('user:97', 1)).toHaveLength(1);
   });
 
   it('publishes to one client, and answers 404 no_such_client when it does not exist', async () => {

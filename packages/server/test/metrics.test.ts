@@ -183,6 +183,7 @@ describe('GET /metrics', () => {
       herald_messages_delivered_total: 3 + n,
       'herald_messages_dropped_total{reason="no_such_client"}': 1,
       'herald_messages_dropped_total{reason="user_offline"}': 1,
+      'herald_messages_dropped_total{reason="user_not_subscribed"}': 0,
       'herald_messages_dropped_total{reason="slow_consumer"}': 1,
       'herald_messages_dropped_total{reason="rate_limited"}': 1,
       'herald_messages_dropped_total{reason="invalid"}': 1,

@@ -168,9 +168,12 @@ export class Publisher {
     if (user !== undefined) {
       const connections = online ?? 0;
       r['online'] = connections > 0;
-      r['live'] = connections > 0;
+      // Delivered now: to the connections subscribed to the user channel. A connection of the user that is not (yet)
+      // has it in history only; every connection's own user channel normally is (one that cannot be is closed).
+      r['live'] = subscribers > 0;
       r['stored'] = false;
       if (connections === 0) this.stats.drop('user_offline', 1, { user, channel, requestId: origin?.requestId });
+      else if (subscribers === 0) this.stats.drop('user_not_subscribed', 1, { user, channel, requestId: origin?.requestId });
     }
     return r;
   }

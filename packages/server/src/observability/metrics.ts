@@ -42,6 +42,7 @@ export interface Metrics {
 export const DROP_REASONS = [
   'no_such_client',
   'user_offline',
+  'user_not_subscribed',
   'slow_consumer',
   'rate_limited',
   'invalid',

@@ -301,6 +301,14 @@ export class NativeHandler implements ProtocolHandler {
     const settled = await Promise.allSettled([...wanted.values()].map((s) => this.prepare(s.channel, s)));
     const inbox = await stored;
     if (conn.isClosed()) return;
+    // Without its user channel a user's connection would look online and miss every push to the user: it is
+    // closed instead, with a code that makes clients reconnect (with backoff) and try again.
+    const own = user === null ? undefined : settled[channels.indexOf(userChannel(user))];
+    if (own?.status === 'rejected') {
+      this.subscribeFailed(userChannel(user as string), own.reason);
+      conn.close(CloseCode.TryAgainLater, 'the user channel could not be set up (engine unavailable); reconnect');
+      return;
+    }
     // Keyed by client-chosen names ("__proto__" is a valid channel): no prototype to collide with.
     const subs = Object.create(null) as Record<ChannelName, SubscriptionResult>;
     const ready: PreparedSubscription[] = [];
