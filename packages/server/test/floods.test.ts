@@ -59,6 +59,24 @@ describe('sockets that never complete a request (ws transport)', () => {
     await eventually(() => (openFds() <= fdsBefore + 20 ? true : undefined), 'file descriptors back near the baseline');
   });
 
+  it('answers a request followed on its connection by malformed bytes first, then 400: the publish it made is not hidden', async () => {
+    const gw = await startGateway();
+    const port = gw.gateway.address().port;
+    const body = '{"channel":"pipe","type":"t","payload":{}}';
+    const publish = `POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    // Pipelined garbage, and a body longer than its Content-Length: both in the same write as the publish.
+    const [garbage, longer] = await Promise.all([
+      openRaw(port, 1, { send: `${publish}GARBAGE\r\n\r\n` }),
+      openRaw(port, 1, { send: `${publish}, "more": 1}\r\n\r\n` }),
+    ]);
+    for (const s of [...garbage, ...longer]) {
+      await s.gone;
+      expect(s.received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"seq":\d[\s\S]*HTTP\/1\.1 400 Bad Request\r\n/);
+    }
+    expect(gw.gateway.stats.published).toBe(2);
+    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(2);
+  });
+
   it('keeps a kept-alive connection between requests for Node keepAliveTimeout, and cuts a request whose body has arrived only when answered', async () => {
     const gw = await startGateway({ requestTimeout: 1000 });
     const port = gw.gateway.address().port;

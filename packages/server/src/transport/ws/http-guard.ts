@@ -18,6 +18,8 @@ interface Entry {
   deadline: number;
   /** Requests whose response has not finished. */
   requests: Set<IncomingMessage>;
+  /** Runs once they have: the answer to a malformed request that followed them on the connection (pipelined). */
+  then?: (() => void) | undefined;
 }
 
 /** The guard of one server. */
@@ -112,24 +114,36 @@ export function guardHttpServer(server: Server, o: SocketGuardOptions, clock: Cl
     e.requests.add(req);
     res.once('close', () => {
       e.requests.delete(req);
+      if (e.requests.size > 0) return;
       // Waiting for the next request on a kept-alive connection: Node's keepAliveTimeout applies first.
-      if (e.requests.size === 0) e.deadline = clock.now() + server.keepAliveTimeout + o.requestTimeout;
+      e.deadline = clock.now() + server.keepAliveTimeout + o.requestTimeout;
+      const then = e.then;
+      e.then = undefined;
+      then?.();
     });
   };
 
   const onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
     logger.debug({ err: err.message, code: err.code }, 'http client error');
+    const e = sockets.get(socket);
     forget(socket);
     o.dropped('client_error');
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    // Answer, then destroy once written: `end` alone leaves a half-closed socket until the peer closes.
-    socket.end(clientErrorResponse(err.code), () => socket.destroy());
-    // A peer that reads nothing must not keep it either.
-    const t = clock.setTimeout(() => socket.destroy(), 1000);
-    socket.once('close', () => clock.clearTimeout(t));
+    const answer = (): void => {
+      if (socket.destroyed) return;
+      // Answer, then destroy once written: `end` alone leaves a half-closed socket until the peer closes.
+      socket.end(clientErrorResponse(err.code), () => socket.destroy());
+      // A peer that reads nothing must not keep it either.
+      const t = clock.setTimeout(() => socket.destroy(), 1000);
+      socket.once('close', () => clock.clearTimeout(t));
+    };
+    // Malformed bytes after a request that is still being answered (pipelined, or a body longer than its
+    // Content-Length): that request may have published, so its answer goes out first, then this one.
+    if (e !== undefined && e.requests.size > 0) e.then = answer;
+    else answer();
   };
 
   const sweep = (): void => {
