@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Connection } from '../src/delivery/connection.js';
 import { SlicedPass } from '../src/delivery/heartbeat.js';
-import { onCleanup, startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
+import { eventually, onCleanup, startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
 
 const rules = { pingInterval: 10_000, idleTimeout: 25_000, sweepInterval: 1000 };
 
@@ -80,6 +80,9 @@ describe('limits', () => {
     const { client } = await TestClient.connect(gw.ws);
     client.sendRaw(JSON.stringify({ type: 'subscribe', channel: 'x', pad: 'a'.repeat(1024 * 1024) }));
     expect((await client.closed()).code).toBe(1009);
+    // Counted with the code sent, not as 1006 (the library stops reading after it, so no close frame comes back).
+    await eventually(() => (gw.gateway.stats.closedByCode.get(1009) === 1 ? true : undefined), 'the close counted as 1009');
+    expect(gw.gateway.stats.closedByCode.get(1006)).toBeUndefined();
   });
 
   it('answers malformed frames with error frames, then closes a client that keeps sending garbage with 4500', async () => {
@@ -113,7 +116,10 @@ describe('limits', () => {
     client.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false);
     // uWebSockets.js checks UTF-8 itself, before the message handler runs, and drops the connection without
     // a close frame (no option turns the check off or makes it send 1007): the client sees 1006 there.
-    expect((await client.closed()).code).toBe(TEST_TRANSPORT === 'uws' ? 1006 : 1007);
+    const code = TEST_TRANSPORT === 'uws' ? 1006 : 1007;
+    expect((await client.closed()).code).toBe(code);
+    // Counted with the code sent (on `ws` not 1006, though the library stops reading and no close frame comes back).
+    await eventually(() => (gw.gateway.stats.closedByCode.get(code) === 1 ? true : undefined), `the close counted as ${code}`);
   });
 });
 

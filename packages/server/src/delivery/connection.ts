@@ -173,12 +173,12 @@ export class Connection implements SocketListener, PresenceConnection {
     this.lastSeen = this.deps.clock.now();
   }
 
-  closed(code: number): void {
+  closed(code: number, reason?: string, bySelf = false): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue = NO_FRAMES;
-    // Counted and logged once (rate limited, debug) by the stats observer.
-    this.deps.stats.closed(code, this.ids({ by: 'peer' }));
+    // Counted and logged once (rate limited; debug when the peer closed) by the stats observer.
+    this.deps.stats.closed(code, this.ids(bySelf ? { reason, by: 'server' } : { by: 'peer' }));
     this.deps.host.remove(this);
     this.handler.closed();
   }

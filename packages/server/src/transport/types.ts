@@ -29,8 +29,11 @@ export interface SocketListener {
   message(data: Buffer, binary: boolean): void;
   /** A protocol-level pong arrived. */
   pong(): void;
-  /** The socket closed (for any reason); called exactly once. */
-  closed(code: number, reason: string): void;
+  /**
+   * The socket closed (for any reason); called exactly once. `bySelf`: the transport's WebSocket library closed it
+   * with `code` and `reason` (a framing error, invalid UTF-8, a frame over `maxPayload`), not the peer.
+   */
+  closed(code: number, reason: string, bySelf?: boolean): void;
 }
 
 /** What the transport knows about an upgrade request. */

@@ -20,6 +20,21 @@ function rejectUpgrade(socket: Duplex, r: Rejection): void {
   socket.end(`HTTP/1.1 ${status}\r\n${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
+/**
+ * The close codes `ws` sends when a client breaks the framing rules (RFC 6455 7.4.1), by its error's `code`; any
+ * other `WS_ERR_*` is a protocol error (1002). It stops reading once it has sent one, so the socket's `close` event
+ * says 1006 (no close frame came back): the code sent is what the connection's close is counted and logged with.
+ */
+const LIBRARY_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_INVALID_UTF8: CloseCode.InvalidPayload,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CloseCode.PolicyViolation,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MessageTooBig,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CloseCode.MessageTooBig,
+};
+
+/** Sockets `ws` closed for a framing error, with the code and reason it sent (rare: not a field of every socket). */
+const closedByLibrary = new WeakMap<WebSocket, { code: number; reason: string }>();
+
 /** What the transport does when one of its sockets closes or fails (one per transport, shared by its sockets). */
 interface Tracker {
   closed(ws: TrackedWebSocket, code: number, reason: Buffer): void;
@@ -53,9 +68,14 @@ class TrackedWebSocket extends WebSocket {
       case 'close':
         tracker.closed(this, args[0] as number, args[1] as Buffer);
         break;
-      case 'error':
-        tracker.error(args[0] as Error);
+      case 'error': {
+        const err = args[0] as Error & { code?: unknown };
+        if (typeof err.code === 'string' && err.code.startsWith('WS_ERR_')) {
+          closedByLibrary.set(this, { code: LIBRARY_CLOSE_CODES[err.code] ?? CloseCode.ProtocolError, reason: err.message.slice(0, 100) });
+        }
+        tracker.error(err);
         break;
+      }
       default:
         return super.emit(event, ...args);
     }
@@ -104,7 +124,9 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
       admission.closed(ws.ip);
       const { listener } = ws;
       ws.listener = undefined;
-      listener?.closed(code, reason.toString());
+      const sent = closedByLibrary.get(ws);
+      if (sent === undefined) listener?.closed(code, reason.toString());
+      else listener?.closed(sent.code, sent.reason, true);
       drain.check();
     },
     error(err) {
