@@ -83,8 +83,8 @@ type Phase = 'awaiting_connect' | 'authenticating' | 'open';
 export class NativeHandler implements ProtocolHandler {
   private phase: Phase = 'awaiting_connect';
   private invalidFrames = 0;
-  /** Frames that arrived while `connect` was being verified (made on the first one). */
-  private early: ClientFrame[] | null = null;
+  /** Frames that arrived while `connect` was being verified, and the errors answering malformed ones (made on the first one). */
+  private early: Array<ClientFrame | ErrorFrame> | null = null;
   private work: Promise<void> = IDLE;
   /** Presence channels this connection is a member of (made on the first one). */
   private memberOf: Set<ChannelName> | null = null;
@@ -113,8 +113,10 @@ export class NativeHandler implements ProtocolHandler {
       const err: ErrorFrame = { type: 'error', code: parsed.code, message: parsed.message };
       if (parsed.id !== undefined) err.id = parsed.id;
       if (parsed.channel !== undefined) err.channel = parsed.channel;
-      // Once open, errors queue behind earlier subscribe answers so answers keep request order.
+      // Once open, errors queue behind earlier subscribe answers so answers keep request order; while connecting,
+      // they wait with the frames that arrived meanwhile and are answered after `connected`, in arrival order.
       if (this.phase === 'open') this.serial(() => Promise.resolve(this.fail(err)));
+      else if (this.phase === 'authenticating') this.hold(err);
       else this.fail(err);
       return;
     }
@@ -134,16 +136,21 @@ export class NativeHandler implements ProtocolHandler {
         this.connect(frame).catch((err: unknown) => this.internalError(err));
         return;
       case 'authenticating':
-        this.early ??= [];
-        if (this.early.length >= MAX_EARLY_FRAMES) {
-          this.conn.close(CloseCode.ProtocolViolation, 'too many frames before connected');
-          return;
-        }
-        this.early.push(frame);
+        this.hold(frame);
         return;
       case 'open':
         this.handle(frame);
     }
+  }
+
+  /** Keeps a frame (or the error answering a malformed one) that arrived before `connected` was sent. */
+  private hold(frame: ClientFrame | ErrorFrame): void {
+    this.early ??= [];
+    if (this.early.length >= MAX_EARLY_FRAMES) {
+      this.conn.close(CloseCode.ProtocolViolation, 'too many frames before connected');
+      return;
+    }
+    this.early.push(frame);
   }
 
   closeCode(reason: CloseReason, requested?: number): number {
@@ -334,7 +341,10 @@ export class NativeHandler implements ProtocolHandler {
 
     const early = this.early;
     this.early = null;
-    for (const f of early ?? []) this.handle(f);
+    for (const f of early ?? []) {
+      if (f.type === 'error') this.serial(() => Promise.resolve(this.fail(f)));
+      else this.handle(f);
+    }
   }
 
   /** Why this connection may not subscribe to `channel`, or null. */
