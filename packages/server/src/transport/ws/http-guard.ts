@@ -141,8 +141,11 @@ export function guardHttpServer(server: Server, o: SocketGuardOptions, clock: Cl
       socket.once('close', () => clock.clearTimeout(t));
     };
     // Malformed bytes after a request that is still being answered (pipelined, or a body longer than its
-    // Content-Length): that request may have published, so its answer goes out first, then this one.
-    if (e !== undefined && e.requests.size > 0) e.then = answer;
+    // Content-Length): that request may have published, so its answer goes out first, then this one. Not when a
+    // request's body is cut short by the error (the peer went away mid-body): that request is never answered.
+    let answering = e !== undefined && e.requests.size > 0;
+    for (const req of e?.requests ?? []) if (!req.complete) answering = false;
+    if (answering && e !== undefined) e.then = answer;
     else answer();
   };
 
