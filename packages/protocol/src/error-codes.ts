@@ -61,6 +61,8 @@ export const ErrorCode = {
   NotFound: 'not_found',
   /** A plain HTTP request on a WebSocket path. */
   UpgradeRequired: 'upgrade_required',
+  /** A WebSocket upgrade that is not a valid handshake (not GET, no valid `Sec-WebSocket-Key`, a version other than 13). */
+  InvalidHandshake: 'invalid_handshake',
   /** The route exists but not for this HTTP method. */
   MethodNotAllowed: 'method_not_allowed',
   /** A publish targeted a client id that has no connection. */
@@ -123,6 +125,11 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   unsupported_media_type: { surface: 'http', status: 415, description: 'The request body is not application/json.' },
   not_found: { surface: 'http', status: 404, description: 'No such route, or a WebSocket upgrade on a path that is not a WebSocket path.' },
   upgrade_required: { surface: 'http', status: 426, description: 'A plain HTTP request on a WebSocket path.' },
+  invalid_handshake: {
+    surface: 'http',
+    status: 400,
+    description: 'A WebSocket upgrade that is not a valid handshake: not GET, no valid Sec-WebSocket-Key, or a version other than 13.',
+  },
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
   no_such_message: {

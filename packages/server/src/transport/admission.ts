@@ -139,6 +139,24 @@ export function createAdmission(rules: AdmissionRules): Admission {
   };
 }
 
+/**
+ * Why an upgrade request is not a WebSocket handshake (RFC 6455 4.2.1: a GET with `Upgrade: websocket`, a
+ * `Sec-WebSocket-Key` of 16 bytes in base64, version 13), as a rejection with the JSON body of every other one; undefined
+ * when it is one. For a transport whose library would otherwise answer in plain text, uncounted.
+ */
+export function handshakeProblem(method: string | undefined, headers: UpgradeInfo['headers']): Rejection | undefined {
+  let r: Rejection | undefined;
+  if (method !== 'GET') r = reject('invalid_handshake', 'a WebSocket handshake is a GET request');
+  else if (first(headers.upgrade)?.toLowerCase() !== 'websocket') r = reject('invalid_handshake', 'the Upgrade header must be websocket');
+  else if (!/^[+/0-9A-Za-z]{22}==$/.test(first(headers['sec-websocket-key'])?.trim() ?? '')) {
+    r = reject('invalid_handshake', 'missing or invalid Sec-WebSocket-Key header');
+  } else if (first(headers['sec-websocket-version'])?.trim() !== '13') {
+    r = reject('invalid_handshake', 'unsupported Sec-WebSocket-Version (the gateway speaks 13)', undefined, { 'sec-websocket-version': '13' });
+  }
+  if (r) r.headers = { ...r.headers, 'x-request-id': requestIdOf(headers['x-request-id']) };
+  return r;
+}
+
 const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   403: 'Forbidden',

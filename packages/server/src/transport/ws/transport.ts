@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode } from '@herald/protocol';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Drain } from '../../util/drain.js';
-import { rejectionResponse, type Rejection } from '../admission.js';
+import { handshakeProblem, rejectionResponse, type Rejection } from '../admission.js';
 import type { SocketListener, Transport, TransportDeps, UpgradeInfo } from '../types.js';
 import { guardHttpServer } from './http-guard.js';
 import { nodeHttp } from './http.js';
@@ -138,7 +138,10 @@ export function createWsTransport(deps: TransportDeps): Promise<Transport> {
     socket.on('error', onUpgradeSocketError);
     const { path, query } = splitUrl(req.url);
     const info: UpgradeInfo = { path, query, ip: req.socket.remoteAddress ?? '', origin: req.headers.origin, headers: req.headers };
-    const refused = admission.admit(info);
+    // What `ws` would refuse in plain text (a POST, no key, another version): refused as every other upgrade is.
+    const malformed = handshakeProblem(req.method, req.headers);
+    if (malformed) deps.guard.dropped('client_error');
+    const refused = malformed ?? admission.admit(info);
     if (refused) {
       rejectUpgrade(socket, refused);
       return;
