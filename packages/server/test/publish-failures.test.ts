@@ -11,10 +11,11 @@ import { startRedisIngest } from '../src/engine/redis/ingest.js';
 import type { Engine, PublishInput, PublishOutcome } from '../src/engine/types.js';
 import { createGateway } from '../src/gateway/gateway.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
+import { parseIngestMessage } from '../src/ingest/parse.js';
 import { EngineUnavailableError } from '../src/util/errors.js';
 import { silentLogger } from '../src/util/logger.js';
 import { api, API_KEY, eventually, onCleanup, startGateway, TestClient } from './helpers.js';
-import { rawClient, REDIS_URL, RedisProxy, testPrefix } from './redis-helpers.js';
+import { rawClient, REDIS_URL, RedisProxy, startRedisNode, testPrefix } from './redis-helpers.js';
 
 /** A payload `depth` levels deep, as JSON text (JSON.stringify itself overflows the stack on deep values). */
 const nested = (depth: number): string => `${'['.repeat(depth - 1)}{}${']'.repeat(depth - 1)}`;
@@ -61,6 +62,35 @@ describe('payload nesting depth', () => {
     }, 'the dead letter');
     const fields = dead[0]?.[1] ?? [];
     expect(fields[fields.indexOf('reason') + 1]).toBe('payload_too_deep');
+  });
+
+  it("dead-letters an ingested message over the node's maxBodySize with body_too_large, and publishes one under it", async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    onCleanup(() => raw.disconnect());
+    const { http } = await startRedisNode(prefix, REDIS_URL, {}, { maxBodySize: 2048 });
+    await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'big', type: 't', payload: { text: 'x'.repeat(4000) } }));
+    await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'big', type: 't', payload: { text: 'x'.repeat(1000) } }));
+    const dead = await eventually(async () => {
+      const entries = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
+      return entries.length > 0 ? entries : undefined;
+    }, 'the dead letter');
+    const fields = dead[0]?.[1] ?? [];
+    expect(fields[fields.indexOf('reason') + 1]).toBe('body_too_large');
+    await eventually(async () => ((await api(http, 'GET', '/api/channels/big')).body.seq === 1 ? true : undefined), 'the small one published');
+  });
+
+  it('refuses an ingested message over maxBodySize as the HTTP API does, counting bytes of UTF-8, not characters', () => {
+    const msg = (text: string): string => JSON.stringify({ channel: 'c', type: 't', payload: { text } });
+    const at = (n: number) => parseIngestMessage(msg('x'.repeat(n)), 100, undefined, undefined, 100);
+    const size = Buffer.byteLength(msg(''));
+    expect(at(100 - size).ok).toBe(true);
+    expect(at(101 - size)).toMatchObject({ ok: false, error: { code: 'body_too_large' } });
+    // 30 characters of 3 bytes each: under 100 characters, over 100 bytes.
+    const cjk = msg('字'.repeat(30));
+    expect(cjk.length).toBeLessThan(100);
+    expect(parseIngestMessage(cjk, 100, undefined, undefined, 100)).toMatchObject({ ok: false, error: { code: 'body_too_large' } });
+    expect(parseIngestMessage(cjk, 100, undefined, undefined, 1000).ok).toBe(true);
   });
 });
 

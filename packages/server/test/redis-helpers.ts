@@ -10,6 +10,7 @@ import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/eng
 import type { InboxMessage } from '../src/engine/inbox.js';
 import type { NodeSettings } from '../src/cli/config.js';
 import { startNode, type HeraldNode } from '../src/gateway/node.js';
+import type { GatewayOptions } from '../src/gateway/options.js';
 import { silentLogger } from '../src/util/logger.js';
 import { API_KEY, JWT_SECRET } from './helpers.js';
 import { onCleanup } from './support/cleanup.js';
@@ -206,7 +207,7 @@ export interface RunningNode {
 }
 
 /** Starts a node on `url` (a single Redis, or `redis+cluster://...`) under `prefix`; closed after the test. */
-export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<NodeSettings> = {}): Promise<RunningNode> {
+export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Partial<NodeSettings> = {}, options: GatewayOptions = {}): Promise<RunningNode> {
   const logger = silentLogger();
   const settings: NodeSettings = {
     logLevel: 'silent',
@@ -223,7 +224,7 @@ export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Par
     ...extra,
   };
   const node = await startNode(
-    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger },
+    { port: 0, apiKeys: [API_KEY], jwtSecrets: [JWT_SECRET], allowAnonymous: true, shutdownTimeout: 2000, logger, ...options },
     settings,
     logger,
   );

@@ -73,7 +73,13 @@ export async function startNode(options: GatewayOptions, node: EngineSettings, l
       ...target,
       prefix: node.redisPrefix,
       nodeId: String(engine.nodeId),
-      handle: createIngestHandler({ publisher, stats, maxItems: gateway.options.maxPublishChannels, namespaces: gateway.namespaces }),
+      handle: createIngestHandler({
+        publisher,
+        stats,
+        maxItems: gateway.options.maxPublishChannels,
+        maxBytes: gateway.options.maxBodySize,
+        namespaces: gateway.namespaces,
+      }),
       onDeadLetter: (reason) => countDeadLetter(stats, reason),
       logger,
     });

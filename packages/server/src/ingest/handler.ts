@@ -35,11 +35,18 @@ export function countDeadLetter(stats: Stats, reason: IngestError): void {
  * the entry id as idempotency key (`ingest:<entry id>:<index>`) unless they carry an id, so an entry that is
  * claimed again after its node died is not published twice.
  */
-export function createIngestHandler(deps: { publisher: Publisher; stats: Stats; maxItems: number; namespaces?: ChannelNamespaces }): IngestHandler {
+export function createIngestHandler(deps: {
+  publisher: Publisher;
+  stats: Stats;
+  maxItems: number;
+  /** Largest message, in bytes: the HTTP API's `maxBodySize`. */
+  maxBytes?: number;
+  namespaces?: ChannelNamespaces;
+}): IngestHandler {
   const { publisher, stats } = deps;
   const dead = (errors: IngestError[]): IngestOutcome => ({ kind: 'dead', errors });
   return async (msg, source, sourceId) => {
-    const parsed = parseIngestMessage(msg, deps.maxItems, source === 'stream' ? `ingest:${sourceId}` : undefined, deps.namespaces);
+    const parsed = parseIngestMessage(msg, deps.maxItems, source === 'stream' ? `ingest:${sourceId}` : undefined, deps.namespaces, deps.maxBytes);
     if (!parsed.ok) return dead([parsed.error]);
     try {
       const results = await publisher.publishAll(parsed.items);
