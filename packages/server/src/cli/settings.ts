@@ -256,7 +256,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int',
     description: 'Per-connection send buffer limit; a connection over it is closed with 4008.',
   },
-  { key: 'maxBodySize', env: 'HERALD_MAX_BODY_BYTES', flag: '--max-body-bytes', type: 'int', description: 'Largest HTTP API request body (413 above it).' },
+  {
+    key: 'maxBodySize',
+    env: 'HERALD_MAX_BODY_BYTES',
+    flag: '--max-body-bytes',
+    type: 'int',
+    description: 'Largest HTTP API request body (413 above it), and largest Redis ingest message (dead-lettered above it).',
+  },
   {
     key: 'maxPublishChannels',
     env: 'HERALD_MAX_PUBLISH_CHANNELS',

@@ -90,7 +90,7 @@ export interface GatewayOptions {
   maxInvalidFrames?: number;
   /** Per-connection send buffer limit in bytes; a connection over it is closed with 4008. @default 1048576 */
   sendBufferLimit?: number;
-  /** Largest HTTP API request body in bytes (413 above it). @default 1048576 */
+  /** Largest HTTP API request body in bytes (413 above it), and largest Redis ingest message (dead-lettered above it). @default 1048576 */
   maxBodySize?: number;
   /** Most channels in one publish, and most items in one publish array. @default 100 */
   maxPublishChannels?: number;
