@@ -249,7 +249,7 @@ function createLink(o: ResolvedOptions, host: LinkHost): Link {
   const env = o.environment;
   if (o.shared && env) {
     if (env.locks && env.BroadcastChannel) return new SharedLink(o, host, env as SharingEnvironment);
-    o.logger.debug('no Web Locks or no BroadcastChannel: this tab uses a connection of its own, not shared with other tabs');
+    o.logger.debug('no Web Locks or BroadcastChannel: this tab connects on its own');
   }
   return new Connection(o, host);
 }

@@ -8,8 +8,13 @@ type Obj = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A presence list, where present: members (`{user,…}`) or user ids, in an array (what the client iterates). */
+const isUsers = (l: unknown): boolean =>
+  l === undefined || (Array.isArray(l) && l.every((u) => typeof u === 'string' || (isObject(u) && typeof u['user'] === 'string')));
+
 /** Whether `r` is a subscription result (a `subscribed` frame or an entry of `connected.subs`). */
-const isResult = (r: unknown): boolean => isObject(r) && isSeq(r['seq']) && typeof r['epoch'] === 'string' && typeof r['recovered'] === 'boolean';
+const isResult = (r: unknown): boolean =>
+  isObject(r) && isSeq(r['seq']) && typeof r['epoch'] === 'string' && typeof r['recovered'] === 'boolean' && isUsers(r['members']);
 
 /**
  * The protocol's `validateServerFrame` checks the message envelope fully but control frames only by
@@ -52,7 +57,12 @@ export function decode(data: unknown): Decoded[] {
     const frame = validateServerFrame(raw);
     if (typeof frame === 'string') {
       out.push({ error: new HeraldError(ClientErrorCode.InvalidFrame, `invalid frame: ${frame}`, { data: line }) });
-    } else if (frame.kind === 'control' && !isControl(raw as Obj)) {
+    } else if (
+      frame.kind === 'control'
+        ? !isControl(raw as Obj)
+        : // A presence change (join and leave are reserved: no application message has these types).
+          (frame.frame.type === 'join' || frame.frame.type === 'leave') && !(isObject(frame.frame.payload) && isUsers(frame.frame.payload['users']))
+    ) {
       out.push({ error: new HeraldError(ClientErrorCode.InvalidFrame, `invalid ${frame.frame.type} frame`, { data: line }) });
     } else {
       out.push({ frame });

@@ -47,12 +47,38 @@ describe('defensive parsing', () => {
     ['subscribed without epoch', '{"type":"subscribed","channel":"news","seq":1,"recovered":true}'],
     ['connected with bad subs', '{"type":"connected","client":"c","user":null,"ping":1,"subs":{"a":{"seq":"1"}}}'],
     ['error without code', '{"type":"error","message":"m"}'],
+    ['presence members not a list', '{"type":"subscribed","channel":"presence:room","seq":0,"epoch":"e","recovered":false,"members":5,"count":1}'],
+    ['a presence member that is null', '{"type":"subscribed","channel":"presence:room","seq":0,"epoch":"e","recovered":false,"members":[null],"count":1}'],
+    [
+      'connected with a null member',
+      '{"type":"connected","client":"c","user":null,"ping":1,"subs":{"presence:a":{"seq":0,"epoch":"e","recovered":false,"members":[null],"count":1}}}',
+    ],
+    ['a join whose users hold null', '{"type":"join","channel":"presence:room","payload":{"users":[null],"count":1},"seq":0}'],
+    ['a leave whose users are not a list', '{"type":"leave","channel":"presence:room","payload":{"users":"u1","count":0},"seq":0}'],
   ])('bad envelope (%s): error event, nothing delivered', (_name, raw) => {
     const h = connected();
     h.socket().receive(raw);
     expect(h.errors.map((e) => e.code)).toEqual([ClientErrorCode.InvalidFrame]);
     expect(h.errors[0]?.data).toBe(raw);
     expect(h.messages).toEqual([]);
+    expect(h.client.state).toBe('connected');
+  });
+
+  it('a malformed presence change in a batch is reported and skipped; the messages after it are delivered', () => {
+    const h = setup();
+    h.client.subscribe('presence:room');
+    h.client.connect();
+    handshake(h.socket(), { 'presence:room': Object.assign(result(0), { members: [{ user: 'a', info: {} }], count: 1 }) });
+    h.socket().receive(
+      [
+        '{"type":"join","channel":"presence:room","payload":{"users":[null],"count":2},"seq":0}',
+        JSON.stringify(msg('presence:room', 1)),
+        JSON.stringify(msg('presence:room', 2)),
+      ].join('\n'),
+    );
+    expect(h.errors.map((e) => e.code)).toEqual([ClientErrorCode.InvalidFrame]);
+    expect(h.messages.map((m) => m.seq)).toEqual([1, 2]);
+    expect(h.client.getSubscription('presence:room')?.memberCount).toBe(1);
     expect(h.client.state).toBe('connected');
   });
 
