@@ -10,7 +10,7 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 
 /** A presence list, where present: members (`{user,…}`) or user ids, in an array (what the client iterates). */
 const isUsers = (l: unknown): boolean =>
-  l === undefined || (Array.isArray(l) && l.every((u) => typeof u === 'string' || (isObject(u) && typeof u['user'] === 'string')));
+  l === undefined || (Array.isArray(l) && l.every((u) => typeof u === 'string' || typeof (u as { user?: unknown } | null)?.user === 'string'));
 
 /** Whether `r` is a subscription result (a `subscribed` frame or an entry of `connected.subs`). */
 const isResult = (r: unknown): boolean =>

@@ -123,7 +123,7 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
   if (o.getToken !== undefined && typeof o.getToken !== 'function') throw invalid('getToken must be a function');
   const WebSocket = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (typeof WebSocket !== 'function') {
-    throw invalid('no WebSocket implementation: pass options.WebSocket (in Node 20, WebSocket from the ws package)');
+    throw invalid('no WebSocket: pass options.WebSocket (in Node 20, the ws package)');
   }
   const maxDelay = ms(o.maxDelay, 'maxDelay', 30_000, 1);
   // The default base delay never exceeds a smaller maxDelay the caller chose.

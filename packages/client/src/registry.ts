@@ -132,7 +132,7 @@ export class SubscriptionRegistry {
     }
     // seq 0: sent to this connection only (`client:<id>`) or otherwise unsequenced; nothing to track.
     if (m.seq !== 0) {
-      if (!sub) return this._ctx.logger.debug('message for a channel without subscription', m.channel);
+      if (!sub) return this._ctx.logger.debug('message without subscription', m.channel);
       const verdict = sub._pos.accept(m.seq);
       if (verdict === 'gap') {
         this._ctx.logger.debug(`gap on ${m.channel} after seq ${String(sub._pos.seq)}: resubscribing`, m.seq);
