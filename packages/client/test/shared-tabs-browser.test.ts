@@ -175,8 +175,8 @@ describe('tabs sharing one connection, in Chromium', () => {
     const all = [a, b, lockless];
     await until(signal, () => all.every((t) => t.state() === 'connected'), 'every tab connected');
     expect(await lockless.page.evaluate(() => 'locks' in navigator)).toBe(false);
-    expect(lockless.debugs().map((d) => d.data)).toContainEqual(expect.stringMatching(/connection of its own/));
-    expect(a.debugs().map((d) => d.data)).not.toContainEqual(expect.stringMatching(/connection of its own/));
+    expect(lockless.debugs().map((d) => d.data)).toContainEqual(expect.stringMatching(/connects on its own/));
+    expect(a.debugs().map((d) => d.data)).not.toContainEqual(expect.stringMatching(/connects on its own/));
     expect(await connections(gw.gateway, 2)).toBe(2);
     for (let i = 1; i <= 3; i++) await publish(gw.http, { channel: 'news', type: 'n', payload: { i } });
     await until(signal, () => all.every((t) => t.seqs('news').length >= 3), 'the messages');

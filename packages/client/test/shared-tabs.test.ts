@@ -365,7 +365,7 @@ describe('who shares', () => {
     for (const t of [a, lockless, unshared]) t.client.connect();
     await w.until(() => w.tabs.every((t) => t.client.state === 'connected'), 'all connected');
     expect(w.gateway.open()).toHaveLength(3);
-    expect(lockless.logger.debugs.map((d) => d.message)).toContainEqual(expect.stringMatching(/connection of its own/));
-    expect(unshared.logger.debugs.map((d) => d.message)).not.toContainEqual(expect.stringMatching(/connection of its own/));
+    expect(lockless.logger.debugs.map((d) => d.message)).toContainEqual(expect.stringMatching(/connects on its own/));
+    expect(unshared.logger.debugs.map((d) => d.message)).not.toContainEqual(expect.stringMatching(/connects on its own/));
   });
 });
