@@ -104,10 +104,41 @@ describe('pusher protocol: connection', () => {
   });
 
   it('closes a connection over the frame rate limit with 4101 (pusher-js backs off and reconnects)', async () => {
-    const { port } = await startPusherGateway({ clientRate: 1, clientBurst: 3 });
+    // The burst is at least maxSubscriptions + 10 frames (a pusher-js client subscribes everything as it connects).
+    const { port } = await startPusherGateway({ clientRate: 1, clientBurst: 3, maxSubscriptions: 1 });
     const c = await PusherTestClient.connect(port);
-    for (let i = 0; i < 5; i++) c.send({ event: 'pusher:ping', data: {} });
+    for (let i = 0; i < 13; i++) c.send({ event: 'pusher:ping', data: {} });
     expect((await c.closed()).code).toBe(PusherCode.RateLimited);
+  });
+
+  it('lets pusher-js subscribe more channels than maxSubscriptions at connect: the one past it is refused, the connection stays', async () => {
+    const { port, gateway } = await startPusherGateway({ maxSubscriptions: 100 });
+    const client = pusherJs(port);
+    const channels = Array.from({ length: 101 }, (_, i) => client.subscribe(`ch-${i}`));
+    const outcomes = await Promise.all(
+      channels.map(
+        (ch) =>
+          new Promise<string>((resolve) => {
+            ch.bind('pusher:subscription_succeeded', () => resolve('ok'));
+            ch.bind('pusher:subscription_error', (e: { type: string; status: number }) => resolve(`${e.type} ${e.status}`));
+          }),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(100);
+    expect(outcomes.filter((o) => o !== 'ok')).toEqual(['LimitReached 400']);
+    expect(client.connection.state).toBe('connected');
+    expect(gateway.stats.closedByCode.get(PusherCode.RateLimited)).toBeUndefined();
+  });
+
+  it('refuses a subscription over the new-channel budget (channelRate) with LimitReached 429, not as an engine error', async () => {
+    const { port, gateway } = await startPusherGateway({ channelRate: 2 });
+    const c = await PusherTestClient.connect(port);
+    expect((await c.subscribe('fresh-1')).event).toBe('pusher_internal:subscription_succeeded');
+    expect((await c.subscribe('fresh-2')).event).toBe('pusher_internal:subscription_succeeded');
+    const refused = await c.subscribe('fresh-3');
+    expect(refused).toMatchObject({ event: 'pusher:subscription_error', data: { type: 'LimitReached', status: 429 } });
+    expect(gateway.stats.limits.get('new_channels')).toBe(1);
+    expect(gateway.stats.engineErrors.get('subscribe') ?? 0).toBe(0);
   });
 
   it('closes a slow consumer with 4100 (pusher-js backs off, then reconnects)', async () => {

@@ -241,7 +241,14 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int',
     description: 'Client frames per second allowed per connection, sustained (close 4029 above it).',
   },
-  { key: 'clientBurst', env: 'HERALD_CLIENT_BURST', flag: '--client-burst', type: 'int', description: 'Client frames allowed in a burst per connection.' },
+  {
+    key: 'clientBurst',
+    env: 'HERALD_CLIENT_BURST',
+    flag: '--client-burst',
+    type: 'int',
+    description:
+      'Client frames allowed in a burst per connection; at least maxSubscriptions + 10 whatever is set (a pusher-js client subscribes each channel with a frame of its own as it connects).',
+  },
   {
     key: 'maxInvalidFrames',
     env: 'HERALD_MAX_INVALID_FRAMES',

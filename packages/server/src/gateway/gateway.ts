@@ -42,6 +42,8 @@ import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOpt
 
 /** Ticks per heartbeat sweep pass: each visits a tenth of the connections (see SlicedPass). */
 const SWEEP_SLICES = 10;
+/** Frames a connection may send in a burst beyond `maxSubscriptions` (see `limits.clientBurst`). */
+const SUBSCRIBE_BURST_HEADROOM = 10;
 
 /** A running gateway. */
 export interface Gateway {
@@ -142,7 +144,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const limits = {
     connectTimeout: options.connectTimeout,
     clientRate: options.clientRate,
-    clientBurst: options.clientBurst,
+    // A pusher-js client subscribes every channel with a frame of its own as it connects: the burst takes that many
+    // (the subscription limit answers the ones past it), else such a client is closed and reconnects for ever.
+    clientBurst: Math.max(options.clientBurst, options.maxSubscriptions + SUBSCRIBE_BURST_HEADROOM),
     sendBufferLimit: options.sendBufferLimit,
   };
 

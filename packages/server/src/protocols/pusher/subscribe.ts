@@ -6,6 +6,7 @@ import type { PusherApp } from './apps.js';
 import { authorizeChannel, type PresenceMember, type SignedInUser } from './channel-auth.js';
 import { stringFrame, subscriptionError } from './frames.js';
 import type { PusherDeps } from './deps.js';
+import { HeraldError } from '../../util/errors.js';
 import { channelKindOf, coreChannel, isPusherChannel, occupancyChannel, OCCUPANT } from './names.js';
 
 /** `pusher_internal:member_added` / `member_removed`, as a broadcast on the channel. */
@@ -102,6 +103,11 @@ export class PusherSubscriber {
       await this.occupy(name);
       if (ch.cache) prepared = await this.withCached(prepared);
     } catch (err) {
+      if (err instanceof HeraldError && err.code === 'too_many_channels') {
+        // The new-channel budget (channelRate), counted by the hub as herald_limited_total: not an engine error.
+        if (!conn.isClosed()) conn.sendJson(subscriptionError(name, 'LimitReached', `${err.message} (${err.code})`, 429));
+        return;
+      }
       d.stats.engineError('subscribe', conn.ids({ channel: name, error: err instanceof Error ? err.message : String(err) }));
       if (!conn.isClosed()) conn.sendJson(subscriptionError(name, 'EngineUnavailable', 'The subscription failed, retry later', 503));
       return;
