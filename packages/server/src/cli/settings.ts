@@ -247,7 +247,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--client-burst',
     type: 'int',
     description:
-      'Client frames allowed in a burst per connection; at least maxSubscriptions + 10 whatever is set (a pusher-js client subscribes each channel with a frame of its own as it connects).',
+      'Client frames allowed in a burst per connection; on Pusher connections at least maxSubscriptions + 10 whatever is set (pusher-js subscribes each channel with a frame of its own as it connects).',
   },
   {
     key: 'maxInvalidFrames',

@@ -42,7 +42,7 @@ import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOpt
 
 /** Ticks per heartbeat sweep pass: each visits a tenth of the connections (see SlicedPass). */
 const SWEEP_SLICES = 10;
-/** Frames a connection may send in a burst beyond `maxSubscriptions` (see `limits.clientBurst`). */
+/** Frames a Pusher connection may send in a burst beyond `maxSubscriptions` (see `frameByFrameDeps`). */
 const SUBSCRIBE_BURST_HEADROOM = 10;
 
 /** A running gateway. */
@@ -144,9 +144,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const limits = {
     connectTimeout: options.connectTimeout,
     clientRate: options.clientRate,
-    // A pusher-js client subscribes every channel with a frame of its own as it connects: the burst takes that many
-    // (the subscription limit answers the ones past it), else such a client is closed and reconnects for ever.
-    clientBurst: Math.max(options.clientBurst, options.maxSubscriptions + SUBSCRIBE_BURST_HEADROOM),
+    clientBurst: options.clientBurst,
     sendBufferLimit: options.sendBufferLimit,
   };
 
@@ -230,10 +228,17 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   // ---- the transport ----
   // One object for every connection (not one each: it is per idle connection memory).
   const connectionDeps = { host: hub, limits, stats, clock };
+  // A protocol whose clients subscribe frame by frame (pusher-js): a burst that takes maxSubscriptions frames (the
+  // subscription limit answers the ones past it), or such a client is closed and reconnects for ever.
+  const frameByFrameDeps = {
+    ...connectionDeps,
+    limits: { ...limits, clientBurst: Math.max(options.clientBurst, options.maxSubscriptions + SUBSCRIBE_BURST_HEADROOM) },
+  };
   const onSocket: OnSocket = (socket, info) => {
     // Admission accepted the path, so a protocol serves it.
     const protocol = protocolFor(info.path) as Protocol;
-    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, connectionDeps);
+    const deps = protocol.subscribesFrameByFrame === true ? frameByFrameDeps : connectionDeps;
+    const conn = new Connection(protocol.clientId?.() ?? newClientId(), info.ip, socket, deps);
     conn.protocol = protocol.name;
     conn.handler = protocol.open(conn, info);
     hub.add(conn);

@@ -84,7 +84,7 @@ export interface GatewayOptions {
   channelRatePerIp?: number;
   /** Client frames allowed per second, sustained (close 4029 above it). @default 50 */
   clientRate?: number;
-  /** Client frames allowed in a burst; at least `maxSubscriptions` + 10 (pusher-js subscribes each channel in a frame of its own). @default 100 */
+  /** Client frames allowed in a burst; on Pusher connections at least `maxSubscriptions` + 10 (pusher-js subscribes frame by frame). @default 100 */
   clientBurst?: number;
   /** Malformed frames tolerated per connection before it is closed with 4500. @default 10 */
   maxInvalidFrames?: number;

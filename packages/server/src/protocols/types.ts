@@ -23,6 +23,12 @@ export interface Protocol {
   open(conn: Connection, info: UpgradeInfo): ProtocolHandler;
   /** The id of a new connection, when the protocol has its own form (Pusher's `<digits>.<digits>`). */
   clientId?(): ClientId;
+  /**
+   * Its clients subscribe each channel with a frame of its own as they connect (pusher-js): their frame burst
+   * must take `maxSubscriptions` such frames, or a client with that many channels is closed for the burst and
+   * reconnects for ever.
+   */
+  readonly subscribesFrameByFrame?: boolean;
   /** HTTP routes of the protocol's own API (the gateway adds them to its HTTP handler). */
   readonly routes?: readonly ProtocolRoute[];
   /** Finishes the protocol's pending work at shutdown, after the connections closed and before the engine does. */

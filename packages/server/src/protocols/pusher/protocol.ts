@@ -87,6 +87,8 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
     accepts: (path) => path.startsWith('/app/'),
     open: (conn: Connection, info: UpgradeInfo): ProtocolHandler => new PusherHandler(conn, handlerDeps, info),
     clientId: newSocketId,
+    // pusher-js sends one pusher:subscribe per channel as it connects.
+    subscribesFrameByFrame: true,
     routes,
     async close() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
