@@ -406,6 +406,42 @@ describe('Redis engine, several gateway processes', () => {
     expect({ codes, left, clientKeys }).toEqual({ codes: conns.map(() => 1012), left: 0, clientKeys: 0 });
   }, 60_000);
 
+  it('--workers 2, a worker killed with kill -9: the primary forks a new one, and the machine answers for two workers again', async () => {
+    const { prefix } = redisPrefix('cluster-proc');
+    const h = twoWorkers('workers-restart', prefix, { HERALD_SHUTDOWN_TIMEOUT_MS: '5000' });
+    await h.listening();
+    const children = (): number[] =>
+      execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => Number(l.trim()))
+        .filter((n) => n > 0);
+    const [doomed, survivor] = children();
+    expect(doomed).toBeDefined();
+    process.kill(doomed as number, 'SIGKILL');
+    await poll(
+      async () => {
+        const now = children();
+        return now.length === 2 && !now.includes(doomed as number) && now.includes(survivor as number) ? true : undefined;
+      },
+      'a new worker beside the survivor',
+      WAIT,
+    );
+    // The new worker listens and answers for its share: the machine view counts two workers again.
+    await poll(
+      async () => {
+        const st = await api(h.http, 'GET', '/api/stats');
+        return st.status === 200 && st.body.workers === 2 ? true : undefined;
+      },
+      'the machine view to count two workers',
+      WAIT,
+    );
+    expect(h.logs().some((l) => l.msg === 'worker exited; forking a new one' && l['signal'] === 'SIGKILL')).toBe(true);
+    const { client } = await TestClient.connect(h.ws, { subs: { news: {} } });
+    client.terminate();
+    expect(h.proc.kill('SIGTERM')).toBe(true);
+    expect((await h.exited()).code).toBe(0);
+  }, 60_000);
+
   it('HERALD_NODE_ID with --workers 2 (ids must be unique per process): either refused with exit 2 naming HERALD_NODE_ID, or direct messages reach connections on either worker', async () => {
     const { prefix } = redisPrefix('cluster-proc');
     const h = twoWorkers('workers-node-id', prefix, { HERALD_NODE_ID: 'gw-1' });

@@ -176,7 +176,16 @@ function onSignals(logger: Logger, deadlineMs: number, stop: () => Promise<void>
   process.on('SIGINT', () => handle('SIGINT'));
 }
 
-/** The primary of `--workers N`: forks the workers, restarts none, and stops them all on a signal. */
+/** A worker that dies is forked anew after this long (ms), doubled for each death within WORKER_STABLE_MS of a restart. */
+const WORKER_RESTART_MS = 1000;
+const WORKER_RESTART_MAX_MS = 30_000;
+/** A worker up this long (ms) has its restart delay reset. */
+const WORKER_STABLE_MS = 30_000;
+
+/**
+ * The primary of `--workers N`: forks the workers, forks a worker anew when one dies (after a delay that grows while
+ * they keep dying: a worker that cannot start does not spin), and stops them all on a signal.
+ */
 function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, deadlineMs: number, node: string): void {
   // Workers run the same command line; a development key generated here is handed down so all share it.
   if (devApiKey !== undefined) process.env['HERALD_DEV_API_KEY'] = devApiKey;
@@ -184,7 +193,10 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
   // One /metrics and one /api/stats for the machine: whichever worker is asked collects every worker's through here.
   serveMachineView(node);
   for (let i = 0; i < n; i++) cluster.fork();
+  // Workers that started (listened): one that dies before is a start-up failure, not restarted.
+  const started = new Set<number>();
   cluster.on('listening', (worker, address) => {
+    started.add(worker.id);
     listening += 1;
     if (listening === n) {
       const base = `http://${address.address && address.address.includes(':') ? `[${address.address}]` : (address.address ?? '127.0.0.1')}:${address.port}`;
@@ -192,11 +204,29 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
     }
     logger.debug({ worker: worker.process.pid }, 'worker listening');
   });
+  let stopping = false;
+  let deaths = 0;
+  let lastRestart = 0;
   cluster.on('exit', (worker, code, signal) => {
-    logger.warn({ worker: worker.process.pid, code, signal }, 'worker exited');
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(code === 0 ? 0 : 1);
+    if (stopping || !started.delete(worker.id)) {
+      if (stopping) logger.info({ worker: worker.process.pid, code, signal }, 'worker exited');
+      else logger.error({ worker: worker.process.pid, code, signal }, 'worker exited before it listened');
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping && code === 0 ? 0 : 1);
+      return;
+    }
+    // Died on its own (a crash, kill -9, out of memory): the machine is a worker short until it is forked anew.
+    deaths = Date.now() - lastRestart > WORKER_STABLE_MS ? 1 : deaths + 1;
+    const delay = Math.min(WORKER_RESTART_MAX_MS, WORKER_RESTART_MS * 2 ** (deaths - 1));
+    logger.error({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'worker exited; forking a new one');
+    setTimeout(() => {
+      if (stopping) return;
+      lastRestart = Date.now();
+      const fresh = cluster.fork();
+      logger.info({ worker: fresh.process.pid }, 'worker forked anew');
+    }, delay);
   });
   onSignals(logger, deadlineMs, async () => {
+    stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
     await Promise.all(
       workers.map(
