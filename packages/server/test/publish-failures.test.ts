@@ -22,6 +22,16 @@ const nested = (depth: number): string => `${'['.repeat(depth - 1)}{}${']'.repea
 /** A publish body around a payload given as JSON text. */
 const body = (payload: string, channel = 'd'): string => `{"channel":"${channel}","type":"t","payload":${payload}}`;
 
+/** The `reason` of the first entry of the ingest's dead-letter stream under `prefix`, once there is one. */
+async function firstDeadLetterReason(raw: ReturnType<typeof rawClient>, prefix: string): Promise<string | undefined> {
+  const dead = await eventually(async () => {
+    const entries = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
+    return entries.length > 0 ? entries : undefined;
+  }, 'the dead letter');
+  const fields = dead[0]?.[1] ?? [];
+  return fields[fields.indexOf('reason') + 1];
+}
+
 describe('payload nesting depth', () => {
   it(`answers 400 payload_too_deep above ${MAX_PAYLOAD_DEPTH} levels (20 000 deep too: no stack overflow), accepts ${MAX_PAYLOAD_DEPTH}`, async () => {
     const gw = await startGateway();
@@ -56,12 +66,7 @@ describe('payload nesting depth', () => {
     });
     onCleanup(() => ingest.close());
     await raw.xadd(`${prefix}:ingest`, '*', 'msg', body(nested(5000), 'deep'));
-    const dead = await eventually(async () => {
-      const entries = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
-      return entries.length > 0 ? entries : undefined;
-    }, 'the dead letter');
-    const fields = dead[0]?.[1] ?? [];
-    expect(fields[fields.indexOf('reason') + 1]).toBe('payload_too_deep');
+    expect(await firstDeadLetterReason(raw, prefix)).toBe('payload_too_deep');
   });
 
   it("dead-letters an ingested message over the node's maxBodySize with body_too_large, and publishes one under it", async () => {
@@ -71,12 +76,7 @@ describe('payload nesting depth', () => {
     const { http } = await startRedisNode(prefix, REDIS_URL, {}, { maxBodySize: 2048 });
     await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'big', type: 't', payload: { text: 'x'.repeat(4000) } }));
     await raw.xadd(`${prefix}:ingest`, '*', 'msg', JSON.stringify({ channel: 'big', type: 't', payload: { text: 'x'.repeat(1000) } }));
-    const dead = await eventually(async () => {
-      const entries = await raw.xrange(`${prefix}:ingest:dead`, '-', '+');
-      return entries.length > 0 ? entries : undefined;
-    }, 'the dead letter');
-    const fields = dead[0]?.[1] ?? [];
-    expect(fields[fields.indexOf('reason') + 1]).toBe('body_too_large');
+    expect(await firstDeadLetterReason(raw, prefix)).toBe('body_too_large');
     await eventually(async () => ((await api(http, 'GET', '/api/channels/big')).body.seq === 1 ? true : undefined), 'the small one published');
   });
 
