@@ -61,7 +61,7 @@ export const ErrorCode = {
   NotFound: 'not_found',
   /** A plain HTTP request on a WebSocket path. */
   UpgradeRequired: 'upgrade_required',
-  /** A WebSocket upgrade that is not a valid handshake (not GET, no valid `Sec-WebSocket-Key`, a version other than 13). */
+  /** A WebSocket upgrade that is not a valid handshake (not GET, no valid `Sec-WebSocket-Key`, a version other than 13 or 8). */
   InvalidHandshake: 'invalid_handshake',
   /** The route exists but not for this HTTP method. */
   MethodNotAllowed: 'method_not_allowed',
@@ -128,7 +128,7 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   invalid_handshake: {
     surface: 'http',
     status: 400,
-    description: 'A WebSocket upgrade that is not a valid handshake: not GET, no valid Sec-WebSocket-Key, or a version other than 13.',
+    description: 'A WebSocket upgrade that is not a valid handshake: not GET, no valid Sec-WebSocket-Key, or a version other than 13 or 8.',
   },
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GatewayOptions } from '../src/gateway/options.js';
-import { API_KEY, eventually, startGateway as startAnyGateway } from './helpers.js';
+import { API_KEY, eventually, startGateway as startAnyGateway, TestClient } from './helpers.js';
 import { get, openFds, openRaw, serverConnections } from './support/sockets.js';
 
 /** These are about the `ws` transport's own guard (uws-transport.test.ts covers uWebSockets.js). */
@@ -85,7 +85,7 @@ describe('sockets that never complete a request (ws transport)', () => {
     const cases = [
       head('GET', 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'),
       head('POST', `Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${key}`),
-      head('GET', `Upgrade: websocket\r\nSec-WebSocket-Version: 8\r\n${key}`),
+      head('GET', `Upgrade: websocket\r\nSec-WebSocket-Version: 7\r\n${key}`),
       head('GET', `Upgrade: h2c\r\nSec-WebSocket-Version: 13\r\n${key}`),
     ];
     const sockets = (await Promise.all(cases.map((send) => openRaw(port, 1, { send })))).flat();
@@ -99,6 +99,11 @@ describe('sockets that never complete a request (ws transport)', () => {
     }
     expect((sockets[2] as { received: string }).received.toLowerCase()).toContain('sec-websocket-version: 13');
     expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(4);
+    // Version 8 (a draft's) is accepted, as the `ws` library itself accepts it.
+    const draft = await TestClient.open(gw.ws, { protocolVersion: 8 });
+    draft.send({ type: 'ping' });
+    expect(await draft.next()).toEqual({ type: 'pong' });
+    draft.terminate();
   });
 
   it('keeps a kept-alive connection between requests for Node keepAliveTimeout, and cuts a request whose body has arrived only when answered', async () => {

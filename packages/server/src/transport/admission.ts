@@ -150,7 +150,8 @@ export function handshakeProblem(method: string | undefined, headers: UpgradeInf
   else if (first(headers.upgrade)?.toLowerCase() !== 'websocket') r = reject('invalid_handshake', 'the Upgrade header must be websocket');
   else if (!/^[+/0-9A-Za-z]{22}==$/.test(first(headers['sec-websocket-key'])?.trim() ?? '')) {
     r = reject('invalid_handshake', 'missing or invalid Sec-WebSocket-Key header');
-  } else if (first(headers['sec-websocket-version'])?.trim() !== '13') {
+  } else if (!['13', '8'].includes(first(headers['sec-websocket-version'])?.trim() ?? '')) {
+    // 8 (a draft's) as `ws` itself accepts it.
     r = reject('invalid_handshake', 'unsupported Sec-WebSocket-Version (the gateway speaks 13)', undefined, { 'sec-websocket-version': '13' });
   }
   if (r) r.headers = { ...r.headers, 'x-request-id': requestIdOf(headers['x-request-id']) };
