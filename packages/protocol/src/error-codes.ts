@@ -63,6 +63,12 @@ export const ErrorCode = {
   UpgradeRequired: 'upgrade_required',
   /** A WebSocket upgrade that is not a valid handshake (not GET, no valid `Sec-WebSocket-Key`, a version other than 13 or 8). */
   InvalidHandshake: 'invalid_handshake',
+  /** The bytes received are not a valid HTTP/1.1 request; answered, then the connection is closed. */
+  MalformedRequest: 'malformed_request',
+  /** A request did not arrive completely in time (Node's request timeout); answered, then the connection is closed. */
+  RequestTimeout: 'request_timeout',
+  /** The request's headers exceed Node's limit; answered, then the connection is closed. */
+  HeadersTooLarge: 'headers_too_large',
   /** The route exists but not for this HTTP method. */
   MethodNotAllowed: 'method_not_allowed',
   /** A publish targeted a client id that has no connection. */
@@ -130,6 +136,13 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
     status: 400,
     description: 'A WebSocket upgrade that is not a valid handshake: not GET, no valid Sec-WebSocket-Key, or a version other than 13 or 8.',
   },
+  malformed_request: {
+    surface: 'http',
+    status: 400,
+    description: 'The bytes received are not a valid HTTP/1.1 request (a bad request line or header); the connection is closed.',
+  },
+  request_timeout: { surface: 'http', status: 408, description: 'A request did not arrive completely in time; the connection is closed.' },
+  headers_too_large: { surface: 'http', status: 431, description: "The request's headers exceed Node's limit; the connection is closed." },
   method_not_allowed: { surface: 'http', status: 405, description: 'The route does not accept this method.' },
   no_such_client: { surface: 'http', status: 404, description: 'The targeted client id has no connection.' },
   no_such_message: {

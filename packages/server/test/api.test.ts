@@ -27,6 +27,40 @@ describe('HTTP API: authentication and routing', () => {
     expect(r.headers.get('allow')).toBe('POST');
   });
 
+  it("answers 405 with the methods of the path itself where a route's paths differ (webhooks, inbox), 404 off its paths", async () => {
+    const gw = await startGateway();
+    for (const [method, path, allow] of [
+      ['POST', '/api/webhooks', 'GET'],
+      ['DELETE', '/api/webhooks', 'GET'],
+      ['GET', '/api/webhooks/replay', 'POST'],
+      ['GET', '/api/users/42/inbox/m1', 'DELETE'],
+      ['POST', '/api/users/42/inbox/m1', 'DELETE'],
+      ['POST', '/api/users/42/inbox', 'GET, DELETE'],
+    ] as const) {
+      const r = await api(gw.http, method, path);
+      expect(r.status, `${method} ${path}`).toBe(405);
+      expect(r.body.error.code).toBe('method_not_allowed');
+      expect(r.headers.get('allow'), `${method} ${path}`).toBe(allow);
+    }
+    for (const path of ['/api/webhooks/nope', '/api/users/42/outbox', '/api/users/42/inbox/m1/x']) {
+      expect((await api(gw.http, 'GET', path)).status, path).toBe(404);
+    }
+  });
+
+  it('refuses a query parameter given twice instead of reading the first one only', async () => {
+    const gw = await startGateway();
+    for (const [path, field] of [
+      ['/api/online?users=1&users=2', 'users'],
+      ['/api/history/a?limit=1&limit=5', 'limit'],
+      ['/api/users/42/inbox?limit=1&limit=2', 'limit'],
+    ] as const) {
+      const r = await api(gw.http, 'GET', path);
+      expect(r.status, path).toBe(400);
+      expect(r.body.error, path).toMatchObject({ code: 'invalid_field', field });
+    }
+    expect((await api(gw.http, 'GET', '/api/online?users=1,2')).status).toBe(200);
+  });
+
   it('echoes or assigns a request id', async () => {
     const gw = await startGateway();
     expect((await api(gw.http, 'GET', '/api/online?users=1', undefined, { headers: { 'x-request-id': 'req-123' } })).headers.get('x-request-id')).toBe(
@@ -141,6 +175,17 @@ describe('HTTP API: publish', () => {
     const msgs = await client.waitMessages('a', 2);
     expect(msgs.map((m) => m.seq)).toEqual([1, 2]);
     expect((await api(gw.http, 'GET', '/api/channels/a')).body.seq).toBe(2);
+  });
+
+  it('refuses an idempotency id holding a lone surrogate (the Redis engine would read x\\ud800 and x\\udc00 as one id)', async () => {
+    const gw = await startGateway();
+    for (const raw of ['{"channel":"a","type":"t","payload":{},"id":"x\\ud800"}', '[{"channel":"a","type":"t","payload":{},"id":"\\udc00y"}]']) {
+      const r = await api(gw.http, 'POST', '/api/publish', undefined, { raw });
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatchObject({ code: 'invalid_field', field: raw.startsWith('[') ? '[0].id' : 'id' });
+    }
+    // A pair is a character: an emoji id publishes.
+    expect((await publish(gw.http, { channel: 'a', type: 't', payload: {}, id: 'evt-😀' })).results.a).toMatchObject({ seq: 1 });
   });
 
   it('forgets idempotency ids after the window', async () => {

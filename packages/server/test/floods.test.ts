@@ -41,7 +41,14 @@ describe('sockets that never complete a request (ws transport)', () => {
     // Malformed: answered 400, then destroyed (the client never closes its side).
     const bad = await openRaw(port, 10, { localAddress: '127.0.0.2', send: 'NONSENSE\r\n\r\n' });
     await Promise.all(bad.map((s) => s.gone));
-    for (const s of bad) expect(s.received).toMatch(/^HTTP\/1\.1 400 /);
+    for (const s of bad) {
+      // In the API's error shape, with a request id (docs/errors.md, malformed_request).
+      const [headText = '', body = ''] = s.received.split('\r\n\r\n');
+      expect(headText).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(headText.toLowerCase()).toMatch(/\r\nx-request-id: [\w-]{22}\r\n/);
+      expect(headText.toLowerCase()).toContain('connection: close');
+      expect(JSON.parse(body)).toMatchObject({ error: { code: 'malformed_request' } });
+    }
 
     await eventually(async () => ((await serverConnections(gw.gateway.server)) === 200 ? true : undefined), '200 sockets on the server');
     await healthy(gw.http);

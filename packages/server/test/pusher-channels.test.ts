@@ -131,6 +131,30 @@ describe('pusher protocol: channels', () => {
     expect((await api(http, 'POST', '/api/publish', { app: APP.id, channel: 'bad channel', type: 't', payload: {} })).body.error.code).toBe('invalid_channel');
   });
 
+  it('refuses with "app" what it would otherwise drop: native targets, inbox fields, a payload nested too deep', async () => {
+    const { http } = await startPusherGateway();
+    const item = { app: APP.id, channel: 'orders', type: 'E', payload: {} };
+    for (const [field, value] of [
+      ['user', '42'],
+      ['inbox', true],
+      ['ttl', 5],
+      ['receipt', true],
+      ['client', 'abc'],
+    ] as const) {
+      const r = await api(http, 'POST', '/api/publish', { ...item, [field]: value });
+      expect(r.status, field).toBe(400);
+      expect(r.body.error, field).toMatchObject({ code: 'invalid_field', field });
+    }
+    // 100 000 levels: a 400 naming the limit, not a stack overflow answered 500.
+    const deep = `{"app":"${APP.id}","channel":"orders","type":"E","payload":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    for (const raw of [deep, `[${deep}]`]) {
+      const r = await api(http, 'POST', '/api/publish', undefined, { raw });
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatchObject({ code: 'payload_too_deep', limit: 64 });
+    }
+    expect((await api(http, 'GET', `/api/channels/orders?app=${APP.id}`)).body.seq).toBe(0);
+  });
+
   it('answers a repeated subscribe again, unsubscribes, and refuses invalid names without closing', async () => {
     const { port, http } = await startPusherGateway();
     const c = await PusherTestClient.connect(port);

@@ -322,6 +322,18 @@ for (const [name, setup] of Object.entries(setups)) {
       const metrics = [...new Set([s.pub, s.sub])].map(async (g) => (await api(g.http, 'GET', '/metrics')).body as string);
       expect((await Promise.all(metrics)).join('\n')).toMatch(/herald_webhooks_dead_total\{endpoint="app",format="standard",node="[^"]+"\} 1/);
       receiver.failNext = 0;
+      // A body that is not {} or {"ids": [...]} queues nothing: a typo must not replay every dead letter.
+      for (const [raw, code] of [
+        ['{"id":["nope"]}', 'invalid_field'],
+        ['{"ids":"x"}', 'invalid_field'],
+        ['null', 'invalid_body'],
+        ['[]', 'invalid_body'],
+      ] as const) {
+        const r = await api(s.pub.http, 'POST', '/api/webhooks/replay', undefined, { raw });
+        expect(r.status, raw).toBe(400);
+        expect(r.body.error.code, raw).toBe(code);
+      }
+      expect((await api(s.pub.http, 'GET', '/api/webhooks')).body).toMatchObject({ dead: 1 });
       expect((await api(s.pub.http, 'POST', '/api/webhooks/replay', {})).body).toEqual({ replayed: 1 });
       await until(s, () => receiver.delivered.length === 1, 'the replayed event');
       expect(eventsOf(receiver)).toEqual(['user.online dead']);

@@ -31,6 +31,8 @@ export interface InboxRequest {
 
 const TARGET_FIELDS = ['channel', 'channels', 'client', 'user'] as const;
 const INBOX_FIELDS = ['ttl', 'receipt'] as const;
+/** Fields of a native publish that a publish into an app's namespace (`app`) refuses. */
+const APP_REFUSED = ['client', 'user', 'inbox', 'ttl', 'receipt'] as const;
 const PUBLISH_FIELDS = new Set(['app', 'channel', 'channels', 'client', 'user', 'type', 'payload', 'id', 'inbox', 'ttl', 'receipt']);
 /** Longest inbox TTL a publish may ask for, in seconds (a year). */
 export const MAX_INBOX_TTL_SECONDS = 31_536_000;
@@ -158,21 +160,7 @@ export function parsePublishItem(raw: unknown, at: string, maxChannels: number, 
   if (isReservedType(type)) throw new HeraldError('reserved_type', `type ${type} is reserved by the protocol`, { field: `${at}type` });
   if (!MESSAGE_TYPE_RE.test(type)) throw invalid(`${at}type`, 'must be 1-100 characters of [A-Za-z0-9_-:.]');
 
-  if (!('payload' in raw)) throw missing(`${at}payload`);
-  const payload = raw['payload'];
-  if (typeof payload !== 'object' || payload === null) throw invalid(`${at}payload`, 'must be a JSON object or array');
-  if (nestingDepth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) {
-    throw new HeraldError('payload_too_deep', `${at}payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, {
-      field: `${at}payload`,
-      extra: { limit: MAX_PAYLOAD_DEPTH },
-    });
-  }
-
-  const id = raw['id'];
-  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {
-    throw invalid(`${at}id`, `must be a string of 1-${MAX_ID_LENGTH} characters`);
-  }
-  const item: PublishItem = { target, type, payloadJson: JSON.stringify(payload), id };
+  const item: PublishItem = { target, type, payloadJson: payloadField(raw, at), id: idField(raw, at) };
   const inbox = parseInbox(raw, at, target);
   if (inbox) item.inbox = inbox;
   return item;
@@ -200,7 +188,8 @@ function parseInbox(raw: Obj, at: string, target: PublishItem['target']): InboxR
 
 /** A publish into another protocol's namespace (`app`): its channel names, any of its event names, a payload. */
 function parseAppItem(raw: Obj, app: string, at: string, maxChannels: number, namespaces: ChannelNamespaces): PublishItem {
-  if (raw['client'] !== undefined) throw invalid(`${at}client`, 'cannot be combined with app');
+  // One connection, a native user and the inbox are native notions: an app's channels are its own names.
+  for (const k of APP_REFUSED) if (raw[k] !== undefined) throw invalid(at + k, 'cannot be combined with app');
   let names: unknown[];
   if (raw['channel'] !== undefined && raw['channels'] !== undefined) throw invalid(`${at}channels`, 'cannot be combined with channel');
   if (raw['channel'] !== undefined) names = [raw['channel']];
@@ -217,14 +206,38 @@ function parseAppItem(raw: Obj, app: string, at: string, maxChannels: number, na
   if (type === undefined) throw missing(`${at}type`);
   if (typeof type !== 'string') throw invalid(`${at}type`, 'must be a string');
   const coreType = namespaces.type(app, type, `${at}type`);
+  return { target: { kind: 'channels', channels: [...new Set(channels)] }, type: coreType, payloadJson: payloadField(raw, at), id: idField(raw, at) };
+}
+
+/** The payload of a publish, serialized: a JSON object or array nesting at most MAX_PAYLOAD_DEPTH levels. */
+function payloadField(raw: Obj, at: string): string {
   if (!('payload' in raw)) throw missing(`${at}payload`);
   const payload = raw['payload'];
   if (typeof payload !== 'object' || payload === null) throw invalid(`${at}payload`, 'must be a JSON object or array');
+  if (nestingDepth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) {
+    throw new HeraldError('payload_too_deep', `${at}payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, {
+      field: `${at}payload`,
+      extra: { limit: MAX_PAYLOAD_DEPTH },
+    });
+  }
+  return JSON.stringify(payload);
+}
+
+/** A lone UTF-16 surrogate (`\ud800` in JSON): no character, and no key name a Redis engine could store apart. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * The idempotency id of a publish: 1-200 characters of well-formed text. A lone surrogate is refused: the Redis
+ * engine stores ids as UTF-8, where every lone surrogate becomes U+FFFD, so `x\ud800` and `x\udc00` would be
+ * one id there and two in memory.
+ */
+function idField(raw: Obj, at: string): string | undefined {
   const id = raw['id'];
-  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)) {
+  if (id === undefined) return undefined;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || LONE_SURROGATE.test(id)) {
     throw invalid(`${at}id`, `must be a string of 1-${MAX_ID_LENGTH} characters`);
   }
-  return { target: { kind: 'channels', channels: [...new Set(channels)] }, type: coreType, payloadJson: JSON.stringify(payload), id };
+  return id;
 }
 
 /** Validates a publish body: one object, or an array of at most `maxItems` objects. All or nothing. */

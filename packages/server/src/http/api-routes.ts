@@ -16,10 +16,18 @@ import { parseDisconnect } from './disconnect-request.js';
  */
 export interface ApiRoute {
   /** The method, or the methods (the handler reads `req.method`). */
-  method: 'GET' | 'POST' | 'DELETE' | ReadonlyArray<'GET' | 'POST' | 'DELETE'>;
+  method: ApiMethod | readonly ApiMethod[];
   param?: 'none' | 'required' | 'optional' | 'path';
+  /**
+   * For a route whose paths take different methods (`/api/webhooks` and `/api/webhooks/replay`): the methods of
+   * the path with this param (`undefined` when the path is not an endpoint: 404), in place of `method` (405 with
+   * `Allow` naming them).
+   */
+  methodsOf?: (param: string | undefined) => readonly ApiMethod[] | undefined;
   handler: (req: HttpRequest, url: RequestTarget, param: string | undefined, requestId: string) => Promise<[number, string]>;
 }
+
+export type ApiMethod = 'GET' | 'POST' | 'DELETE';
 
 /** The parts of the request target a route reads (the query is parsed only when read). */
 export type RequestTarget = Pick<URL, 'pathname' | 'searchParams'>;
@@ -69,7 +77,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
       {
         method: 'GET',
         handler: async (_req, url) => {
-          const raw = url.searchParams.get('users');
+          const raw = queryParam(url, 'users');
           if (raw === null) throw new HeraldError('missing_field', 'users is required (?users=42,43)', { field: 'users' });
           const users = [
             ...new Set(
@@ -101,7 +109,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
           if (param === undefined) {
             // GET /api/channels: the channels with subscribers on this node (docs/protocol.md).
             const limit = intParam(url, 'limit', 1, MAX_CHANNEL_LIST) ?? 100;
-            const prefix = url.searchParams.get('prefix') ?? undefined;
+            const prefix = queryParam(url, 'prefix') ?? undefined;
             const list = deps.hub.listChannels({ prefix, limit });
             return [200, JSON.stringify({ node: deps.node, total: list.total, channels: list.channels })];
           }
@@ -127,7 +135,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
           const channel = channelParam(param, url, deps.namespaces);
           const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam(url, 'limit', 1, MAX_HISTORY_LIMIT) ?? 100;
-          const epoch = url.searchParams.get('epoch') ?? undefined;
+          const epoch = queryParam(url, 'epoch') ?? undefined;
           const page = await engine.history.read(channel, { limit, ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) });
           // Stored frames are already JSON: join them instead of parsing and re-serializing.
           const head = JSON.stringify({ channel, seq: page.position.seq, epoch: page.position.epoch, complete: page.complete });
@@ -152,7 +160,7 @@ export function createApiRoutes(deps: ApiRoutesDeps): Map<string, ApiRoute> {
       {
         method: 'GET',
         handler: async (_req, url) => {
-          const withSeries = ['1', 'true'].includes(url.searchParams.get('series') ?? '');
+          const withSeries = ['1', 'true'].includes(queryParam(url, 'series') ?? '');
           const snapshot = await deps.ops.stats();
           return [200, JSON.stringify(withSeries ? { ...snapshot, series: deps.ops.series() } : snapshot)];
         },
@@ -169,14 +177,24 @@ function channelParam(param: string | undefined, url: RequestTarget, namespaces:
   } catch {
     throw new HeraldError('invalid_channel', 'the channel in the path is not valid percent-encoding', { field: 'channel' });
   }
-  const app = url.searchParams.get('app');
+  const app = queryParam(url, 'app');
   if (app !== null) return namespaces.channel(app, channel, 'channel');
   if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', INVALID_CHANNEL_MESSAGE, { field: 'channel' });
   return channel;
 }
 
+/**
+ * The query parameter `name`, or null when absent. Given twice (`users=1&users=2`) it is refused: reading only
+ * the first would answer for half of what was asked without saying so.
+ */
+export function queryParam(url: RequestTarget, name: string): string | null {
+  const all = url.searchParams.getAll(name);
+  if (all.length > 1) throw new HeraldError('invalid_field', `${name} is given more than once (list values in one, comma-separated)`, { field: name });
+  return all[0] ?? null;
+}
+
 function intParam(url: RequestTarget, name: string, min: number, max: number): number | undefined {
-  const raw = url.searchParams.get(name);
+  const raw = queryParam(url, name);
   if (raw === null) return undefined;
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {

@@ -126,16 +126,22 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
       return undefined;
     }
     const method = req.method;
-    if (route.method !== method && (typeof route.method === 'string' || !route.method.includes(method as 'GET'))) {
-      const methods: readonly string[] = typeof route.method === 'string' ? [route.method] : route.method;
-      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${methods.join(', ')}`), {
+    const arg = param === 'path' ? rest.join('/') : rest[0];
+    const methods = route.methodsOf ? route.methodsOf(arg) : route.method;
+    if (methods === undefined) {
+      sendError(res, new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`), { 'x-request-id': requestId });
+      return undefined;
+    }
+    if (methods !== method && (typeof methods === 'string' || !methods.includes(method as 'GET'))) {
+      const allowed: readonly string[] = typeof methods === 'string' ? [methods] : methods;
+      sendError(res, new HeraldError('method_not_allowed', `${url.pathname} accepts ${allowed.join(', ')}`), {
         'x-request-id': requestId,
-        allow: methods.join(', '),
+        allow: allowed.join(', '),
       });
       return undefined;
     }
     // x-request-id was set when the request arrived.
-    return route.handler(req, url, param === 'path' ? rest.join('/') : rest[0], requestId).then(([status, body]) => sendJson(res, status, body));
+    return route.handler(req, url, arg, requestId).then(([status, body]) => sendJson(res, status, body));
   };
 
   const failed = (err: unknown, res: HttpResponse, path: string, requestId: string): void => {

@@ -4,7 +4,7 @@ import type { HttpRequest } from '../transport/http.js';
 import type { InboxMessage, Receipt } from '../engine/inbox.js';
 import { HeraldError } from '../util/errors.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
-import type { ApiRoute } from './api-routes.js';
+import { queryParam, type ApiRoute } from './api-routes.js';
 import { readJsonBody } from './body.js';
 
 /** What the inbox, receipt and webhook routes use. */
@@ -39,6 +39,29 @@ function receiptBody(r: Receipt): string {
   });
 }
 
+const GET_ONLY = ['GET'] as const;
+const POST_ONLY = ['POST'] as const;
+const DELETE_ONLY = ['DELETE'] as const;
+const GET_DELETE = ['GET', 'DELETE'] as const;
+
+/**
+ * What a replay body asks for: `{}` every dead letter, `{"ids": [...]}` those. Anything else is refused, so that a
+ * typo (`{"id": [...]}`) cannot queue every dead letter again.
+ */
+function replayIds(body: unknown): string[] | 'all' {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HeraldError('invalid_body', 'the body must be a JSON object: {} (every dead letter) or {"ids": [...]}');
+  }
+  for (const k of Object.keys(body))
+    if (k !== 'ids') throw new HeraldError('invalid_field', `${k.slice(0, 64)} is not a known field`, { field: k.slice(0, 64) });
+  const ids = (body as { ids?: unknown }).ids;
+  if (ids === undefined) return 'all';
+  if (!Array.isArray(ids) || !ids.every((i): i is string => typeof i === 'string')) {
+    throw new HeraldError('invalid_field', 'ids must be an array of dead letter ids', { field: 'ids' });
+  }
+  return ids;
+}
+
 function segment(raw: string | undefined, field: string): string {
   try {
     return decodeURIComponent(raw ?? '');
@@ -59,15 +82,19 @@ export function inboxRoutes(deps: InboxRoutesDeps): Array<[string, ApiRoute]> {
       {
         method: ['GET', 'DELETE'],
         param: 'path',
+        // `{id}/inbox` lists (GET) or empties (DELETE) the inbox, `{id}/inbox/{message}` removes one (DELETE).
+        methodsOf: (param) => {
+          const parts = (param ?? '').split('/');
+          if (parts[1] !== 'inbox' || parts.length > 3) return undefined;
+          return parts.length === 3 ? DELETE_ONLY : GET_DELETE;
+        },
         handler: async (req: HttpRequest, url, param) => {
           const parts = (param ?? '').split('/');
           const user = segment(parts[0], 'user');
-          if (parts[1] !== 'inbox' || parts.length > 3) throw new HeraldError('not_found', `no API endpoint at ${url.pathname.slice(0, 100)}`);
           if (!isValidUserId(user)) throw new HeraldError('invalid_field', 'the user id in the path is not a user id', { field: 'user' });
           const message = parts[2] === undefined ? undefined : segment(parts[2], 'message');
           if (req.method === 'GET') {
-            if (message !== undefined) throw new HeraldError('method_not_allowed', 'list the inbox with GET /api/users/{id}/inbox');
-            const limitRaw = url.searchParams.get('limit');
+            const limitRaw = queryParam(url, 'limit');
             const limit = limitRaw === null ? 100 : Number(limitRaw);
             if (!/^\d+$/.test(limitRaw ?? '1') || limit < 1 || limit > MAX_LIST) {
               throw new HeraldError('invalid_field', `limit must be an integer between 1 and ${MAX_LIST}`, { field: 'limit' });
@@ -101,19 +128,16 @@ export function inboxRoutes(deps: InboxRoutesDeps): Array<[string, ApiRoute]> {
       {
         method: ['GET', 'POST'],
         param: 'optional',
+        // GET /api/webhooks, POST /api/webhooks/replay.
+        methodsOf: (param) => (param === undefined ? GET_ONLY : param === 'replay' ? POST_ONLY : undefined),
         handler: async (req, _url, param) => {
-          if (req.method === 'GET' && param === undefined) {
+          if (param === undefined) {
             await deps.webhooks.measure();
             const [stats, dead] = await Promise.all([engine.outbox.stats(), engine.outbox.deadLetters(100)]);
             return [200, JSON.stringify({ ...stats, deadLetters: dead })];
           }
-          if (req.method !== 'POST' || param !== 'replay') throw new HeraldError('not_found', 'GET /api/webhooks or POST /api/webhooks/replay');
-          const body = (await readJsonBody(req, deps.maxBodySize)) as { ids?: unknown } | null;
-          const ids = body?.ids;
-          if (ids !== undefined && (!Array.isArray(ids) || !ids.every((i): i is string => typeof i === 'string'))) {
-            throw new HeraldError('invalid_field', 'ids must be an array of dead letter ids', { field: 'ids' });
-          }
-          const replayed = await engine.outbox.replay(ids ?? 'all', (deps.now ?? Date.now)());
+          const ids = replayIds(await readJsonBody(req, deps.maxBodySize));
+          const replayed = await engine.outbox.replay(ids, (deps.now ?? Date.now)());
           void deps.webhooks.kick();
           return [200, JSON.stringify({ replayed })];
         },

@@ -8,7 +8,9 @@ import type { Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../../util/clock.js';
 import { normalizeIp } from '../../util/ip.js';
+import { randomId } from '../../util/random-id.js';
 import type { Logger } from '../../util/logger.js';
+import { reject, rejectionResponse } from '../admission.js';
 import type { SocketGuardOptions } from '../types.js';
 
 /** One socket that is not a WebSocket (yet). */
@@ -32,11 +34,21 @@ export interface HttpGuard {
   close(): void;
 }
 
-/** Status lines for the client errors Node reports (RFC 9110 15.5). */
+/**
+ * The answer to a client error Node reports (RFC 9110 15.5), in the API's error shape with a request id: 408 for a
+ * request timeout Node detects, 431 for oversized headers, 400 for bytes that are not HTTP/1.1.
+ */
 function clientErrorResponse(code: string | undefined): string {
-  const status =
-    code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-  return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+  const r =
+    code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? reject('request_timeout', 'the request did not arrive in time')
+      : code === 'HPE_HEADER_OVERFLOW'
+        ? reject('headers_too_large', 'the request headers are too large')
+        : reject('malformed_request', 'the bytes received are not a valid HTTP/1.1 request');
+  r.headers = { 'x-request-id': randomId(16) };
+  const { status, headers, body } = rejectionResponse(r);
+  const lines = Object.entries({ ...headers, connection: 'close', 'content-length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`);
+  return `HTTP/1.1 ${status}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
 /**
