@@ -527,6 +527,41 @@ describe('redis engine', () => {
       }
     });
 
+    it('keeps a stale channel that is subscribed again while the node resubscribes after a reconnection', async () => {
+      const proxy = new RedisProxy();
+      await proxy.start();
+      try {
+        const prefix = testPrefix();
+        const a = await node(prefix, { commandTimeout: 300 }, proxy.url);
+        const pub = keysOf(prefix, 'late').pub;
+        const subscribers = async (): Promise<number> => ((await rawClient().pubsub('NUMSUB', pub)) as [string, number])[1];
+        const ready = (): Promise<boolean> =>
+          a.engine.check().then(
+            () => true,
+            () => false,
+          );
+        // A stale channel: its SUBSCRIBE timed out while Redis hung.
+        proxy.pause();
+        await expect(a.engine.broker.subscribe('late')).rejects.toBeInstanceOf(HeraldError);
+        // Redis goes away and comes back: the node resubscribes, and its SUBSCRIBE is held on the way.
+        await proxy.stop();
+        proxy.resume();
+        const resubscribe = proxy.holdNext((chunk) => /\$9\r\nsubscribe\r\n/i.test(chunk.toString('latin1')) && chunk.includes(`${prefix}:control`));
+        await proxy.start();
+        await resubscribe.held;
+        // Meanwhile a client subscribes to the stale channel again.
+        const again = a.engine.broker.subscribe('late');
+        resubscribe.release();
+        await again;
+        await waitFor(ready, 'the node to be in sync');
+        expect(await subscribers()).toBe(1);
+        await a.engine.broker.publish({ channel: 'late', type: 't', payloadJson: '{}' });
+        await a.rec.until((r) => r.messages.some((m) => m.channel === 'late'), 'the message');
+      } finally {
+        await proxy.stop();
+      }
+    });
+
     it('gives a wiped channel (Redis lost its data) a new epoch; seq restarts at 1', async () => {
       const prefix = testPrefix();
       const a = await node(prefix);

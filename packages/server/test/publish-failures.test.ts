@@ -7,11 +7,12 @@ import { MAX_PAYLOAD_DEPTH, MAX_TOKEN_LENGTH } from '@herald/protocol';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
-import { startRedisIngest } from '../src/engine/redis/ingest.js';
+import { startRedisIngest, type RedisIngest } from '../src/engine/redis/ingest.js';
 import type { Engine, PublishInput, PublishOutcome } from '../src/engine/types.js';
 import { createGateway } from '../src/gateway/gateway.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
 import { parseIngestMessage } from '../src/ingest/parse.js';
+import type { Clock, TimerHandle } from '../src/util/clock.js';
 import { EngineUnavailableError } from '../src/util/errors.js';
 import { silentLogger } from '../src/util/logger.js';
 import { api, API_KEY, eventually, onCleanup, startGateway, TestClient } from './helpers.js';
@@ -176,5 +177,90 @@ describe('connect frame', () => {
     const err = await client.next();
     expect(err).toMatchObject({ type: 'error', code: 'invalid_frame' });
     expect(String(err['message'])).toContain(String(MAX_TOKEN_LENGTH));
+  });
+});
+
+describe('the PUBLISH ingest: what its leader takes is published or dead-lettered, never dropped', () => {
+  /** Time as a process sees it: `now()` moved by hand (a process frozen and resumed), timers on the real clock. */
+  class JumpClock implements Clock {
+    t = Date.now();
+    now(): number {
+      return this.t;
+    }
+    setInterval(fn: () => void, ms: number): TimerHandle {
+      return setInterval(fn, ms);
+    }
+    clearInterval(h: TimerHandle): void {
+      clearInterval(h as ReturnType<typeof setInterval>);
+    }
+    setTimeout(fn: () => void, ms: number): TimerHandle {
+      return setTimeout(fn, ms);
+    }
+    clearTimeout(h: TimerHandle): void {
+      clearTimeout(h as ReturnType<typeof setTimeout>);
+    }
+  }
+
+  async function ingestNode(o: { url?: string; leaderTtl: number; clock?: Clock }): Promise<{ prefix: string; engine: Engine; ingest: RedisIngest }> {
+    const prefix = testPrefix();
+    const logger = silentLogger();
+    const engine = createRedisEngine({ url: REDIS_URL, prefix, logger });
+    const gateway = await createGateway({ port: 0, apiKeys: [API_KEY], engine, logger, shutdownTimeout: 2000 });
+    onCleanup(() => gateway.close());
+    const ingest = await startRedisIngest({
+      url: o.url ?? REDIS_URL,
+      prefix,
+      nodeId: engine.nodeId,
+      handle: createIngestHandler({ publisher: gateway.publisher, stats: gateway.stats, maxItems: 100 }),
+      logger,
+      stream: false,
+      leaderTtl: o.leaderTtl,
+      ...(o.clock ? { clock: o.clock } : {}),
+    });
+    onCleanup(() => ingest.close());
+    return { prefix, engine, ingest };
+  }
+  const msg = (channel: string, i: number): string => JSON.stringify({ channel, type: 't', payload: { i } });
+
+  it('a leader frozen past its lock publishes what it took then only if the lock is still its own; else dead-letters it', async () => {
+    const raw = rawClient();
+    onCleanup(() => raw.disconnect());
+    const clock = new JumpClock();
+    const { prefix, engine, ingest } = await ingestNode({ leaderTtl: 60_000, clock });
+    expect(ingest.leader).toBe(true);
+    // Frozen longer than its lock lasts, and nobody took over: what it finds on waking up is published.
+    clock.t += 61_000;
+    expect(await raw.publish(`${prefix}:publish`, msg('frozen', 1))).toBe(1);
+    await eventually(async () => ((await engine.history.position('frozen')).seq === 1 ? true : undefined), 'the first message published');
+    // Frozen again, and another node took the lock meanwhile: it may have published the same messages.
+    clock.t += 61_000;
+    await raw.set(`${prefix}:ingest:leader`, 'another-node', 'PX', 60_000);
+    expect(await raw.publish(`${prefix}:publish`, msg('frozen', 2))).toBe(1);
+    expect(await firstDeadLetterReason(raw, prefix)).toBe('leader_changed');
+    await eventually(() => (ingest.leader ? undefined : true), 'the node to step down');
+    expect((await engine.history.position('frozen')).seq).toBe(1);
+  });
+
+  it('a node that stepped down while Redis was away takes nothing until it leads again: every PUBLISH answered 1 is published', async () => {
+    const raw = rawClient();
+    onCleanup(() => raw.disconnect());
+    const proxy = new RedisProxy();
+    await proxy.start();
+    onCleanup(() => proxy.stop());
+    const { prefix, engine, ingest } = await ingestNode({ url: proxy.url, leaderTtl: 1500 });
+    await eventually(() => (ingest.leader ? true : undefined), 'the node to lead');
+    await proxy.stop();
+    await eventually(() => (ingest.leader ? undefined : true), 'the node to step down');
+    await proxy.start();
+    // Its subscriber connection comes back; the lock it held lapses, and it leads again. A message Redis says a
+    // node took (reply 1) before that would have been taken by a node that does not lead, and dropped.
+    let taken = 0;
+    for (let i = 0; taken < 5 && i < 600; i++) {
+      if ((await raw.publish(`${prefix}:publish`, msg('back', i))) > 0) taken += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(taken).toBe(5);
+    await eventually(async () => ((await engine.history.position('back')).seq === 5 ? true : undefined), 'the five messages taken, published');
+    expect(await raw.exists(`${prefix}:ingest:dead`)).toBe(0);
   });
 });

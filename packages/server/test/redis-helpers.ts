@@ -167,7 +167,21 @@ export class RedisProxy {
       }
       this.clients.add(client);
       client.on('close', () => this.clients.delete(client));
-      client.pipe(upstream).pipe(client);
+      // What the engine sends goes on chunk by chunk, so that holdNext() can stop one on its way.
+      client.on('data', (chunk: Buffer) => {
+        const hold = this.hold;
+        if (hold && hold.match(chunk)) {
+          this.hold = undefined;
+          client.pause();
+          hold.caught(() => {
+            upstream.write(chunk);
+            client.resume();
+          });
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.pipe(client);
       if (this.paused) client.pause();
     });
     await new Promise<void>((resolve, reject) => {
@@ -177,6 +191,27 @@ export class RedisProxy {
     const address = server.address();
     if (address !== null && typeof address === 'object') this.port = address.port;
     this.server = server;
+  }
+
+  private hold: { match: (chunk: Buffer) => boolean; caught: (release: () => void) => void } | undefined;
+
+  /**
+   * Holds back the next chunk the engine sends that `match` accepts (and what follows it on that connection):
+   * `held` settles once one was caught, and `release()` sends it on. A command on its way, for as long as a test
+   * needs to do something while it is out.
+   */
+  holdNext(match: (chunk: Buffer) => boolean): { held: Promise<void>; release: () => void } {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      this.hold = {
+        match,
+        caught: (send) => {
+          release = send;
+          resolve();
+        },
+      };
+    });
+    return { held, release: () => release() };
   }
 
   /** Stops forwarding what the engine sends, keeping the connections open: a hung Redis, no RST. */

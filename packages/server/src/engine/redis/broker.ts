@@ -389,11 +389,13 @@ export class RedisBroker implements Broker {
    */
   private async resync(): Promise<void> {
     const wanted = [this.nodeChannel, this.d.keys.control, ...this.byPub.keys()];
-    const unwanted = [...this.stale].filter((p) => !this.byPub.has(p));
     try {
       await this.command('subscribe', wanted);
+      // What nobody wants is read now, not before the SUBSCRIBE: a stale channel subscribed again meanwhile has its
+      // SUBSCRIBE queued already, and an UNSUBSCRIBE of it sent after that would leave its subscribers deaf.
+      const unwanted = [...this.stale].filter((p) => !this.byPub.has(p));
       await this.command('unsubscribe', unwanted);
-      for (const p of unwanted) this.stale.delete(p);
+      for (const p of unwanted) if (!this.byPub.has(p)) this.stale.delete(p);
       this.synced = true;
       this.resyncFailures = 0;
       for (const fn of [...this.syncListeners]) fn();

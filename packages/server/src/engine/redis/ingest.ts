@@ -57,6 +57,12 @@ export interface RedisIngest {
   close(): Promise<void>;
 }
 
+/** Why a PUBLISH ingest message taken while this node's lead was in doubt was not published (see settleLapsed). */
+const LEADER_CHANGED: DeadLetterReason = {
+  code: 'leader_changed',
+  message: 'taken while this node was no longer sure to be the ingest leader; not published, since the node that took over may have published it',
+};
+
 /** The consumer group every gateway joins. */
 export const INGEST_GROUP = 'herald';
 const BATCH = 100;
@@ -111,7 +117,10 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
       connectionName: `herald-${role}-${nodeId}`,
       // A blocking read holds its connection: no command timeout there.
       ...(role === 'ingest-read' ? { commandTimeout: block + 5000 } : {}),
-      ...(role === 'ingest-subscriber' ? { autoResubscribe: true } : {}),
+      // The subscriber's one channel is subscribed by hand, on 'ready', only while this node leads (below): an
+      // automatic resubscription would make a node that stepped down (its UNSUBSCRIBE lost with the connection)
+      // take messages again without leading.
+      ...(role === 'ingest-subscriber' ? { autoResubscribe: false } : {}),
     };
     // On a Redis Cluster the stream is one key (one slot), and PUBLISH <prefix>:publish reaches every node.
     const client =
@@ -240,9 +249,57 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
 
   // ---- pub/sub, one leader -------------------------------------------------------------------------
   if (subscriber) {
+    /**
+     * Until when this node's lock holds for sure, by its own clock: when the command that took or renewed it was
+     * sent, plus `leaderTtl`. A node frozen longer than that (SIGSTOP, a long pause) may have lost the lock to
+     * another node, which then took the same messages: what arrives after it is held until the lock is read again.
+     */
+    let leaseUntil = 0;
+    /** Messages that arrived after `leaseUntil`, waiting for the lock to be read again. */
+    let lapsed: string[] = [];
+    const deadLetterPubsub = (msg: string, reason: DeadLetterReason): void => {
+      deadLetter(msg, 'pubsub', String(clock.now()), reason).catch((err: unknown) => logger.warn({ err }, 'redis ingest: dead-lettering failed'));
+    };
+    /** Publishes a PUBLISH ingest message; one the engine cannot publish now is dead-lettered (it cannot wait). */
+    const take = (msg: string): void => {
+      handle(msg, 'pubsub', String(clock.now())).then(
+        (done) => {
+          if (!done)
+            deadLetterPubsub(msg, { code: 'engine_unavailable', message: 'the engine could not publish it, and a PUBLISH message cannot wait for a retry' });
+        },
+        (err: unknown) => logger.warn({ err }, 'redis ingest: pub/sub message failed'),
+      );
+    };
+    /**
+     * Messages taken while this node's lead was in doubt: published when the lock turned out to be still its own
+     * (nobody else listened), else dead-lettered with the reason, since the node that took over may have published
+     * them too (a message published twice, with two seqs, is worse than one an operator replays).
+     */
+    const settleLapsed = (stillLeader: boolean): void => {
+      const msgs = lapsed;
+      lapsed = [];
+      for (const msg of msgs) {
+        if (stillLeader) take(msg);
+        else deadLetterPubsub(msg, LEADER_CHANGED);
+      }
+    };
     subscriber.on('message', (ch: string, msg: string) => {
-      if (ch !== channel || !leader) return;
-      handle(msg, 'pubsub', String(clock.now())).catch((err: unknown) => logger.warn({ err }, 'redis ingest: pub/sub message failed'));
+      if (ch !== channel) return;
+      if (!leader) {
+        // Still subscribed although it stepped down (its UNSUBSCRIBE is on its way): the new leader may take it too.
+        deadLetterPubsub(msg, LEADER_CHANGED);
+        return;
+      }
+      if (clock.now() > leaseUntil) {
+        lapsed.push(msg);
+        if (lapsed.length === 1) void campaign();
+        return;
+      }
+      take(msg);
+    });
+    // A new connection holds no subscription: the leader subscribes again.
+    subscriber.on('ready', () => {
+      if (leader) subscriber.subscribe(channel).catch((err: unknown) => logger.debug({ err }, 'redis ingest: resubscribing failed'));
     });
     const setLeader = async (now: boolean): Promise<void> => {
       if (now === leader) return;
@@ -253,11 +310,16 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
     };
     const campaign = async (): Promise<void> => {
       if (!running) return;
+      const sentAt = clock.now();
       try {
         const held = leader ? await command.eval(RENEW, 1, lockKey, nodeId, leaderTtl) : await command.set(lockKey, nodeId, 'PX', leaderTtl, 'NX');
-        await setLeader(held === 1 || held === 'OK');
+        const leads = held === 1 || held === 'OK';
+        if (leads) leaseUntil = sentAt + leaderTtl;
+        settleLapsed(leads && leader);
+        await setLeader(leads);
       } catch (err) {
         // Without Redis no lock can be renewed: step down so two nodes never both take a message.
+        settleLapsed(false);
         await setLeader(false).catch(() => undefined);
         logger.debug({ err }, 'redis ingest: leader lock failed');
       }
