@@ -34,7 +34,7 @@ final class Page
      *        accepted but deprecated.
      * @param string $global The global variable name (a JavaScript identifier).
      * @param string|null $nonce A Content-Security-Policy nonce for the element.
-     * @throws \InvalidArgumentException for a global that is not a JavaScript identifier.
+     * @throws \InvalidArgumentException for a global that is not a JavaScript identifier, or a config JSON cannot hold.
      */
     public static function script(PageConfig|array $config, string $global = 'HERALD', ?string $nonce = null): string
     {
@@ -53,9 +53,14 @@ final class Page
      * attribute, escape it once more: `htmlspecialchars(Page::json($config))`.
      *
      * @param array<mixed>|object $value
+     * @throws \InvalidArgumentException for a value JSON cannot hold (NAN, INF, a recursive structure).
      */
     public static function json(array|object $value): string
     {
-        return json_encode($value === [] ? new \stdClass() : $value, self::SCRIPT_JSON_FLAGS);
+        try {
+            return json_encode($value === [] ? new \stdClass() : $value, self::SCRIPT_JSON_FLAGS);
+        } catch (\JsonException $e) {
+            throw new \InvalidArgumentException('cannot encode the page config as JSON: ' . $e->getMessage(), 0, $e);
+        }
     }
 }

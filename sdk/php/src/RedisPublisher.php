@@ -10,6 +10,7 @@ use Herald\Exception\ValidationFailed;
 use Herald\Internal\Json;
 use Herald\Internal\Options;
 use Herald\Internal\PublishId;
+use Herald\Internal\Url;
 use Herald\Result\ChannelResult;
 use Herald\Result\PublishResult;
 use Herald\Result\UserPublishResult;
@@ -125,10 +126,7 @@ final class RedisPublisher
         if (!\extension_loaded('redis')) {
             throw new \LogicException('Herald\RedisPublisher needs phpredis (apt install php-redis, or pecl install redis)');
         }
-        $parts = parse_url($url);
-        if ($parts === false || !\in_array($parts['scheme'] ?? '', ['redis', 'rediss'], true) || !isset($parts['host'])) {
-            throw new \InvalidArgumentException("not a Redis URL: $url (expected redis://host:port/db)");
-        }
+        [$parts, $db] = self::parseRedisUrl($url);
         $redis = new \Redis();
         try {
             $host = ($parts['scheme'] === 'rediss' ? 'tls://' : '') . $parts['host'];
@@ -141,14 +139,31 @@ final class RedisPublisher
                     : rawurldecode($parts['pass']);
                 $redis->auth($auth);
             }
-            $db = (int) ltrim($parts['path'] ?? '', '/');
-            if ($db > 0) {
-                $redis->select($db);
+            if ($db > 0 && !$redis->select($db)) {
+                throw new \RedisException("cannot select database $db: " . ($redis->getLastError() ?? 'refused'));
             }
         } catch (\RedisException $e) {
             throw new ServiceUnavailable("cannot connect to Redis at {$parts['host']}: " . $e->getMessage(), 'engine_unavailable', 0, null, null, [], $e);
         }
         return new self($redis, $options);
+    }
+
+    /**
+     * The parts of a Redis URL and its database number (0 when none); its password never shows in an error.
+     *
+     * @return array{0: array{scheme: string, host: string, port?: int, user?: string, pass?: string}, 1: int}
+     */
+    private static function parseRedisUrl(string $url): array
+    {
+        $parts = parse_url($url);
+        if ($parts === false || !\in_array($parts['scheme'] ?? '', ['redis', 'rediss'], true) || !isset($parts['host'])) {
+            throw new \InvalidArgumentException('not a Redis URL: ' . Url::redact($url) . ' (expected redis://[:password@]host:port/db)');
+        }
+        $path = ltrim($parts['path'] ?? '', '/');
+        if ($path !== '' && preg_match('/^(0|[1-9][0-9]{0,4})$/D', $path) !== 1) {
+            throw new \InvalidArgumentException('the database of a Redis URL is a number: ' . Url::redact($url));
+        }
+        return [$parts, (int) $path];
     }
 
     /**
@@ -251,13 +266,45 @@ final class RedisPublisher
         if (str_contains($channel, '{') || str_contains($channel, '}')) {
             throw new ValidationFailed("invalid channel name $channel", 'invalid_channel', 0, 'channel');
         }
+        // The HTTP API's rules for the channels the gateway keeps to itself (the script would take them).
+        if (str_starts_with($channel, 'client:')) {
+            throw new ValidationFailed(
+                "$channel: publish to one connection over HTTP (Client::publishToClient), not to a client: channel",
+                'invalid_channel',
+                0,
+                'channel',
+            );
+        }
+        if (str_starts_with($channel, 'herald:')) {
+            throw new HeraldException("$channel: herald: channels are the gateway's own", 'forbidden', 0, 'channel');
+        }
         $base = "{$this->prefix}:{{$channel}}";
         $keys = ["$base:meta", "$base:stream"];
         if ($id !== null) {
             $keys[] = "$base:idem:$id";
         }
-        $args = [$channel, $type, $payloadJson, TokenIssuer::base64url(random_bytes(6)), ...$this->limits];
 
+        // The client's own key prefix (phpredis OPT_PREFIX, which Laravel sets) would move every key, and the
+        // pub/sub channel derived from them, where no gateway looks: the keys are the gateway's, as given.
+        $clientPrefix = $this->redis->getOption(\Redis::OPT_PREFIX);
+        if (\is_string($clientPrefix) && $clientPrefix !== '') {
+            $this->redis->setOption(\Redis::OPT_PREFIX, '');
+        }
+        try {
+            return $this->publishKeys($channel, $base, $keys, [$channel, $type, $payloadJson, TokenIssuer::base64url(random_bytes(6)), ...$this->limits]);
+        } finally {
+            if (\is_string($clientPrefix) && $clientPrefix !== '') {
+                $this->redis->setOption(\Redis::OPT_PREFIX, $clientPrefix);
+            }
+        }
+    }
+
+    /**
+     * @param list<string> $keys
+     * @param list<string> $args
+     */
+    private function publishKeys(string $channel, string $base, array $keys, array $args): ChannelResult
+    {
         $reply = $this->script($keys, $args);
         if (!\is_array($reply) || !\is_int($reply[0] ?? null) || !\is_string($reply[1] ?? null)) {
             throw new HeraldException('unexpected reply from the publish script: ' . json_encode($reply), 'redis_error');
@@ -310,8 +357,8 @@ final class RedisPublisher
      */
     private function call(callable $fn)
     {
-        $this->redis->clearLastError();
         try {
+            $this->redis->clearLastError();
             $out = $fn();
         } catch (\RedisException $e) {
             throw $this->error($e->getMessage(), $e);

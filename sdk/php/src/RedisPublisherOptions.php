@@ -22,7 +22,7 @@ final class RedisPublisherOptions
      * @param string $prefix The gateway's Redis key prefix (`HERALD_REDIS_PREFIX`): no braces, no spaces.
      * @param int|null $historySize Messages kept per channel (>= 0); null means the gateway's default, 1000.
      * @param int|null $historyTtl Milliseconds a channel's history lives after its last publish (>= 1); null: 600000.
-     * @param int|null $historyMetaTtl Milliseconds seq and epoch live after the last use (>= 1); null: 86400000.
+     * @param int|null $historyMetaTtl Milliseconds seq and epoch live after the last use (>= 1); null: 3600000 (the gateway's default).
      * @param int|null $idempotencyTtl Milliseconds a publish id is remembered (>= 1); null: 300000.
      * @param bool $sharded The gateway uses sharded pub/sub (Redis Cluster 7+).
      * @param bool $presence Count the channel's subscribers (and whether a `user:` channel's user is online)

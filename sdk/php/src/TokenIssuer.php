@@ -26,6 +26,9 @@ final class TokenIssuer
 
     private const USER_ID = '/^[A-Za-z0-9_\-:.@=]{1,195}$/D';
     private const RESERVED_CLAIMS = ['sub', 'exp', 'iat', 'channels', 'publish'];
+    /** The gateway's limits: the `info` claim's JSON (bytes) and the whole token (characters of a `connect`). */
+    public const MAX_INFO_BYTES = 1024;
+    public const MAX_TOKEN_LENGTH = 8192;
 
     /** @var \Closure(): int */
     private readonly \Closure $clock;
@@ -78,6 +81,13 @@ final class TokenIssuer
             throw new \InvalidArgumentException('claims cannot set ' . implode(', ', $reserved) . ': use the userId, channels, ttl and publish arguments');
         }
 
+        if (\array_key_exists('info', $claims) && \strlen(Json::encode($claims['info'])) > self::MAX_INFO_BYTES) {
+            throw new \InvalidArgumentException(sprintf(
+                'the info claim must be at most %d bytes of JSON (the gateway closes the connection with 4501)',
+                self::MAX_INFO_BYTES,
+            ));
+        }
+
         $now = ($this->clock)();
         $payload = ['sub' => $userId, 'iat' => $now];
         if ($ttl !== null) {
@@ -89,7 +99,15 @@ final class TokenIssuer
         if ($publish !== []) {
             $payload['publish'] = $publish;
         }
-        return $this->sign($payload + $claims);
+        $token = $this->sign($payload + $claims);
+        if (\strlen($token) > self::MAX_TOKEN_LENGTH) {
+            throw new \InvalidArgumentException(sprintf(
+                'the token is %d characters, over the %d a connect frame may carry: grant fewer or shorter patterns (a wildcard: private:team-7:*)',
+                \strlen($token),
+                self::MAX_TOKEN_LENGTH,
+            ));
+        }
+        return $token;
     }
 
     /**

@@ -8,6 +8,7 @@ use Herald\Client;
 use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
 use Herald\Exception\NotFound;
+use Herald\Exception\OutcomeUnknown;
 use Herald\Exception\PayloadTooLarge;
 use Herald\Exception\TransportError;
 use Herald\Exception\Unauthorized;
@@ -112,6 +113,18 @@ final class ErrorsTest extends GatewayTestCase
         }
     }
 
+    public function testAPasswordInTheBaseUrlNeverShowsInAnError(): void
+    {
+        $client = new Client('http://proxyuser:S3cr3tProxyPass@127.0.0.1:' . self::closedPort(), 'any-key-0123456789', new ClientOptions(retries: 0));
+        try {
+            $client->online(['1']);
+            self::fail('no exception');
+        } catch (TransportError $e) {
+            self::assertStringNotContainsString('S3cr3t', $e->getMessage());
+            self::assertStringContainsString('http://***@127.0.0.1:', $e->getMessage());
+        }
+    }
+
     public function testAGatewayThatNeverAnswersIsATimeout(): void
     {
         // A listening socket that is never accepted from: the kernel completes the TCP handshake, the
@@ -123,11 +136,23 @@ final class ErrorsTest extends GatewayTestCase
 
         $started = microtime(true);
         try {
-            $client->publish('news', 't', ['x' => 1]);
-            self::fail('no exception');
-        } catch (TransportError $e) {
-            self::assertTrue($e->isTimeout());
-            self::assertSame('timeout', $e->getErrorCode());
+            // Not a publish: a plain timeout.
+            try {
+                $client->online(['1']);
+                self::fail('no exception');
+            } catch (TransportError $e) {
+                self::assertTrue($e->isTimeout());
+                self::assertSame('timeout', $e->getErrorCode());
+            }
+            // A publish that was sent and never answered may have been published: its outcome is unknown.
+            try {
+                $client->publish('news', 't', ['x' => 1]);
+                self::fail('no exception');
+            } catch (OutcomeUnknown $e) {
+                self::assertSame('timeout', $e->getErrorCode());
+                self::assertInstanceOf(TransportError::class, $e->getPrevious());
+                self::assertTrue($e->getPrevious()->isTimeout());
+            }
         } finally {
             fclose($server);
         }

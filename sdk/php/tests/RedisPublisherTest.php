@@ -195,6 +195,42 @@ final class RedisPublisherTest extends GatewayTestCase
         return $v;
     }
 
+    public function testAClientKeyPrefixDoesNotMoveTheGatewaysKeys(): void
+    {
+        // Laravel gives its phpredis connections a prefix (OPT_PREFIX): the publish must still reach the gateway.
+        $ch = $this->name('prefixed');
+        $ws = $this->connectRedis('u-prefixed', [$ch]);
+        $this->redis()->setOption(\Redis::OPT_PREFIX, 'myapp_database_');
+        try {
+            $r = $this->publisher()->publish($ch, 'headline', ['n' => 1]);
+            self::assertSame(1, $r->first()->seq);
+            self::assertSame(1, $r->first()->subscribers);
+            self::assertTrue($this->publisher()->publishToUser('u-prefixed', 'notice', ['n' => 2])->online);
+            // The client's prefix is its own again afterwards.
+            self::assertSame('myapp_database_', $this->redis()->getOption(\Redis::OPT_PREFIX));
+        } finally {
+            $this->redis()->setOption(\Redis::OPT_PREFIX, '');
+        }
+        self::assertSame(1, $ws->waitMessage($ch)['seq']);
+        self::assertSame(1, $this->http()->channel($ch)->seq);
+        self::assertSame([], $this->redis()->keys('myapp_database_' . Env::redisPrefix() . '*'));
+    }
+
+    public function testTheGatewaysOwnChannelsAreRefusedAsOverHttp(): void
+    {
+        foreach ([['client:abc', 'invalid_channel', ValidationFailed::class], ['herald:admin', 'forbidden', HeraldException::class]] as [$ch, $code, $class]) {
+            try {
+                $this->publisher()->publish($ch, 'stats', ['forged' => true]);
+                self::fail("$ch accepted");
+            } catch (HeraldException $e) {
+                self::assertInstanceOf($class, $e);
+                self::assertSame([$code, 'channel'], [$e->getErrorCode(), $e->getField()]);
+            }
+        }
+        self::assertSame([], $this->redis()->keys(Env::redisPrefix() . ':{herald:*'));
+        self::assertSame([], $this->redis()->keys(Env::redisPrefix() . ':{client:*'));
+    }
+
     public function testInvalidInputIsAValidationErrorAndWritesNothing(): void
     {
         $ch = $this->name('bad');
@@ -235,6 +271,8 @@ final class RedisPublisherTest extends GatewayTestCase
             fn () => $this->publisher(prefix: 'a{b}'),
             fn () => $this->publisher(historyTtl: 0),
             fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: str_repeat('i', 201)),
+            fn () => $this->publisher()->publish('ok', 't', ['x' => 1], id: "evt-\xFF"),
+            fn () => RedisPublisher::fromUrl('redis://127.0.0.1:6379/notadb'),
         ];
         foreach ($cases as $i => $call) {
             try {
@@ -285,6 +323,20 @@ final class RedisPublisherTest extends GatewayTestCase
         self::assertSame(1, $publisher->publish($ch, 't', ['x' => 1])->first()->seq);
         self::assertSame(1, $this->http()->channel($ch)->seq);
 
+        // A database Redis refuses is an error, not database 0; and a password never shows in a message.
+        try {
+            $parts = parse_url(Env::redisUrl());
+            RedisPublisher::fromUrl(sprintf('redis://%s:%d/99999', $parts['host'] ?? '127.0.0.1', $parts['port'] ?? 6379));
+            self::fail('database 99999 selected');
+        } catch (ServiceUnavailable $e) {
+            self::assertStringContainsString('99999', $e->getMessage());
+        }
+        try {
+            RedisPublisher::fromUrl('redis//:S3cr3tRedisPass@127.0.0.1:6379');
+            self::fail('no exception');
+        } catch (\InvalidArgumentException $e) {
+            self::assertStringNotContainsString('S3cr3t', $e->getMessage());
+        }
         $this->expectException(\InvalidArgumentException::class);
         RedisPublisher::fromUrl('http://127.0.0.1:6379');
     }

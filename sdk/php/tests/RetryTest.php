@@ -7,6 +7,7 @@ namespace Herald\Tests;
 use Herald\Client;
 use Herald\ClientOptions;
 use Herald\Exception\HeraldException;
+use Herald\Exception\OutcomeUnknown;
 use Herald\Exception\ServiceUnavailable;
 use Herald\Exception\TransportError;
 use Herald\Exception\ValidationFailed;
@@ -74,6 +75,32 @@ final class RetryTest extends TestCase
         self::assertCount(2, $this->waits);
     }
 
+    public function testAnAnswerLostAfterThePublishWasSentStaysAPossiblePublish(): void
+    {
+        // The first attempt reached the gateway (it may have published) and its answer was lost; the retries
+        // then find the engine down. Not "nothing was accepted": the id to publish again with.
+        $sent = new TransportError('reset', 'transport_error', 0, null, null, ['sent' => true]);
+        $unavailable = FakeTransport::json(503, ['error' => ['code' => 'engine_unavailable', 'message' => 'down']]);
+        $t = new FakeTransport([$sent, $unavailable, $unavailable]);
+        try {
+            $this->client($t)->publish('news', 't', ['x' => 1]);
+            self::fail('no exception');
+        } catch (OutcomeUnknown $e) {
+            self::assertSame($t->body(0)['id'], $e->getPublishId());
+            self::assertSame('transport_error', $e->getErrorCode());
+            self::assertStringContainsString('last attempt failed with engine_unavailable', $e->getMessage());
+        }
+        // Not sent at all (refused): nothing happened, a TransportError as before.
+        $refused = new TransportError('refused', 'transport_error', 0, null, null, ['sent' => false]);
+        $t = new FakeTransport([$refused, $unavailable, $unavailable]);
+        try {
+            $this->client($t)->publish('news', 't', ['x' => 1]);
+            self::fail('no exception');
+        } catch (ServiceUnavailable $e) {
+            self::assertNotInstanceOf(OutcomeUnknown::class, $e);
+        }
+    }
+
     public function testADuplicateOfYourOwnIdIsReported(): void
     {
         $t = new FakeTransport([new TransportError('reset', 'transport_error'), self::published('news', 3, true, 'evt-9')]);
@@ -115,7 +142,7 @@ final class RetryTest extends TestCase
 
     public function testNoRetriesMeansOneAttemptAndNoGeneratedId(): void
     {
-        $t = new FakeTransport([new TransportError('refused', 'transport_error')]);
+        $t = new FakeTransport([new TransportError('refused', 'transport_error', 0, null, null, ['sent' => false])]);
         try {
             $this->client($t, retries: 0)->publish('news', 't', ['x' => 1]);
             self::fail('no exception');

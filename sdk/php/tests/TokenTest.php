@@ -149,6 +149,9 @@ final class TokenTest extends GatewayTestCase
             static fn () => $issuer->forUser('1', [], 0),
             static fn () => $issuer->forUser('1', [], 60, ['sub' => 'other']),
             static fn () => Token::forUser('1', [], 60, 'short'),
+            // What the gateway would refuse after signing: info over 1024 bytes (4501), a token over 8192 characters.
+            static fn () => $issuer->forUser('1', claims: ['info' => ['bio' => str_repeat('x', 1100)]]),
+            static fn () => $issuer->forUser('1', array_fill(0, 40, 'private:' . str_repeat('p', 192))),
         ];
         foreach ($cases as $i => $call) {
             try {
@@ -173,6 +176,12 @@ final class TokenTest extends GatewayTestCase
         $json = substr($html, \strlen('<script nonce="n&quot;once">window.HERALD = '), -\strlen(';</script>'));
         self::assertSame("</script><script>alert('x')</script> & \u{2028} 😀", json_decode($json, true)['name']);
         self::assertSame('{}', Page::json([]));
+        try {
+            Page::json(['x' => NAN]);
+            self::fail('NAN encoded');
+        } catch (\InvalidArgumentException $e) {
+            self::assertInstanceOf(\JsonException::class, $e->getPrevious());
+        }
 
         $this->expectException(\InvalidArgumentException::class);
         Page::script(new PageConfig('ws://h/ws'), 'not-an-identifier');

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Herald\Http;
 
 use Herald\Exception\TransportError;
+use Herald\Internal\Url;
 
 /**
  * The default Transport, on ext-curl. One curl handle is kept and reused, so consecutive calls from a
@@ -81,22 +82,28 @@ final class CurlTransport implements Transport
         if ($body === false || !\is_string($body)) {
             $errno = curl_errno($h);
             $error = curl_error($h);
+            // Bytes of the request were written: the gateway may have acted on it (its answer is what was lost).
+            $sent = (int) curl_getinfo($h, CURLINFO_REQUEST_SIZE) > 0;
             // A broken connection must not be reused for the next request.
             curl_close($h);
             $this->handle = null;
             $timeout = $errno === CURLE_OPERATION_TIMEDOUT;
+            // Neither the URL's password (a proxy's, say) nor curl's echo of it goes into the message.
+            $url = Url::redact($request->url);
+            $error = str_replace($request->url, $url, $error);
             throw new TransportError(
-                sprintf('%s %s: %s (curl error %d)', $request->method, $request->url, $error !== '' ? $error : 'request failed', $errno),
+                sprintf('%s %s: %s (curl error %d)', $request->method, $url, $error !== '' ? $error : 'request failed', $errno),
                 $timeout ? 'timeout' : 'transport_error',
                 0,
                 null,
                 $request->headers['X-Request-Id'] ?? null,
-                ['curl_errno' => $errno],
+                ['curl_errno' => $errno, 'sent' => $sent],
             );
         }
 
         return new Response((int) curl_getinfo($h, CURLINFO_RESPONSE_CODE), $responseHeaders, $body);
     }
+
 
     public function __destruct()
     {

@@ -14,7 +14,7 @@ final class PublishId
 {
     /**
      * @param string|array<mixed>|null $id
-     * @throws \InvalidArgumentException for an empty id, or an array with another key than `id`.
+     * @throws \InvalidArgumentException for an empty id or one that is not valid UTF-8, or an array with another key than `id`.
      */
     public static function from(string|array|null $id): ?string
     {
@@ -33,6 +33,11 @@ final class PublishId
         }
         if ($id === '') {
             throw new \InvalidArgumentException('the publish id must be a non-empty string');
+        }
+        // Over HTTP invalid bytes would become U+FFFD (so "a\xFF" and "a\xFE" would be one id) and over Redis
+        // stay bytes (two ids): an id is text, the same one whichever way it goes.
+        if ($id !== null && preg_match('//u', $id) !== 1) {
+            throw new \InvalidArgumentException('the publish id must be valid UTF-8');
         }
         return $id;
     }

@@ -6,6 +6,7 @@ namespace Herald\Internal;
 
 use Herald\Exception\HeraldException;
 use Herald\Exception\OutcomeUnknown;
+use Herald\Exception\TransportError;
 use Herald\Http\Request;
 use Herald\Http\Transport;
 use Herald\Version;
@@ -44,7 +45,8 @@ final class Requester
      *                                           (504 `engine_timeout`) is sent again only when every message
      *                                           has an id; the same request, so the same ids.
      * @return array{0: array<mixed>, 1: int} The decoded response body, and how many attempts it took.
-     * @throws HeraldException OutcomeUnknown when any attempt's outcome was unknown and none succeeded.
+     * @throws HeraldException OutcomeUnknown when any attempt's outcome was unknown and none succeeded: a 504
+     *                         `engine_timeout`, or for a publish a request sent whose answer never came.
      */
     public function call(string $method, string $path, array|object|null $body, bool $retry, ?array $publishIds = null): array
     {
@@ -69,9 +71,7 @@ final class Requester
             try {
                 return [$this->once($request, $method, $path, $requestId), $attempt];
             } catch (HeraldException $e) {
-                if ($e instanceof OutcomeUnknown) {
-                    $unknown ??= $e;
-                }
+                $unknown ??= self::unknown($e, $publishIds);
                 $again = $attempt < $attempts && Errors::isRetryable($e) && ($unknown === null || $identified);
                 if (!$again) {
                     throw $unknown === null ? $e : self::outcomeUnknown($unknown, $e, $attempt, $publishIds ?? []);
@@ -79,6 +79,33 @@ final class Requester
                 ($this->sleep)($this->backoff($attempt - 1));
             }
         }
+    }
+
+    /**
+     * The attempt's failure as an unknown outcome, or null when nothing happened for sure: a 504
+     * `engine_timeout`, or for a publish a request that went out and whose answer was lost (the gateway may have
+     * published it).
+     *
+     * @param list<string|null>|null $publishIds
+     */
+    private static function unknown(HeraldException $e, ?array $publishIds): ?OutcomeUnknown
+    {
+        if ($e instanceof OutcomeUnknown) {
+            return $e;
+        }
+        if ($publishIds === null || !$e instanceof TransportError || ($e->getDetails()['sent'] ?? true) === false) {
+            return null;
+        }
+        return new OutcomeUnknown(
+            $e->getMessage() . ' after the request was sent',
+            $e->getErrorCode(),
+            0,
+            null,
+            $e->getRequestId(),
+            $e->getDetails(),
+            $e,
+            $publishIds,
+        );
     }
 
     /**
@@ -96,7 +123,7 @@ final class Requester
             default => 'it may have been published; retry later with the same id (' . implode(', ', $ids) . ')',
         };
         $message = sprintf('%s after %d attempt(s): outcome unknown, %s', $first->getMessage(), $attempts, $advice);
-        if ($last !== $first) {
+        if ($last !== $first && $last !== $first->getPrevious()) {
             $message .= sprintf('; the last attempt failed with %s (HTTP %d)', $last->getErrorCode(), $last->getStatus());
         }
         return new OutcomeUnknown(
