@@ -93,6 +93,8 @@ describe('subscriptions and authorization', () => {
     }
     client.send({ type: 'subscribe', channel: 'c3', id: 3 });
     expect(await client.next()).toMatchObject({ type: 'error', code: 'too_many_subscriptions', id: 3 });
+    // Counted where operators look for refusals by a limit.
+    expect((await api(gw.http, 'GET', '/metrics')).body).toMatch(/herald_limited_total\{limit="subscriptions",node="[^"]+"\} 1\n/);
     client.send({ type: 'subscribe', channel: 'c0', id: 4 }); // a resubscribe is not a new subscription
     expect(await client.next()).toMatchObject({ type: 'subscribed', id: 4 });
     client.send({ type: 'unsubscribe', channel: 'c0', id: 5 });

@@ -86,6 +86,28 @@ describe('presence channels', () => {
     expect(joins.map((f) => f['payload'])).toEqual([{ users: [{ user: 'a' }], count: 2 }, { count: 3 }]);
   });
 
+  it('leaves no member behind for a connection that closes while its join is under way (Redis: the join is a round trip)', async () => {
+    const gw = await startGateway({ engine: createRedisEngine({ url: REDIS_URL, prefix: testPrefix(), logger: silentLogger() }) });
+    const watcher = await TestClient.connect(gw.ws, { token: await member('w'), subs: { [ROOM]: {} } });
+    // Tabs closed right after they asked to join: some close while their join is on its way to Redis.
+    for (let i = 0; i < 8; i++) {
+      const tab = await TestClient.connect(gw.ws, { token: await member(`tab-${i}`) });
+      tab.client.send({ type: 'subscribe', channel: ROOM, id: 1 });
+      setTimeout(() => tab.client.terminate(), i % 4);
+    }
+    await eventually(async () => {
+      const body = (await api(gw.http, 'GET', `/api/channels/${ROOM}`)).body;
+      return body.users === 1 && body.subscribers === 1 ? true : undefined;
+    }, 'only the watcher left in the room');
+    expect((await api(gw.http, 'GET', `/api/channels/${ROOM}`)).body.members).toEqual([{ user: 'w', info: null }]);
+    // Every join the watcher saw has its leave.
+    const users = (type: string): string[] =>
+      framesOf(watcher.client, type)
+        .flatMap((f) => (f['payload'] as { users: Array<{ user: string } | string> }).users.map((u) => (typeof u === 'string' ? u : u.user)))
+        .sort();
+    await eventually(() => (users('leave').join() === users('join').join() ? true : undefined), 'a leave for every join');
+  });
+
   it("keeps members and sends join/leave across two Redis nodes, and says a killed node's users left", async () => {
     const prefix = testPrefix();
     const clients: Redis[] = [];

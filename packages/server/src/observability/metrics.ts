@@ -54,7 +54,7 @@ export const DROP_REASONS = [
 /** Auth failure reasons exported at 0 from the start. */
 export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden', 'publish_forbidden'];
 /** Limits exported at 0 from the start. */
-export const LIMITS = ['new_channels', 'client_publish'];
+export const LIMITS = ['new_channels', 'client_publish', 'subscriptions'];
 /** Engine operations exported at 0 from the start. */
 export const ENGINE_OPERATIONS = ['check', 'api', 'subscribe', 'admin', 'presence', 'inbox', 'client_publish'];
 

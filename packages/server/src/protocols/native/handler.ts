@@ -185,6 +185,11 @@ export class NativeHandler implements ProtocolHandler {
     if (channelKind(channel) !== 'presence' || user === null || conn.isClosed()) return prepared;
     try {
       const { members, count } = await d.presence.join(channel, conn.id, user, conn.identity.infoJson);
+      if (conn.isClosed()) {
+        // Closed while joining: closed() ran before this membership existed, and would never end it.
+        d.presence.leave(channel, conn.id).catch((err: unknown) => d.logger.warn({ err, channel, client: conn.id }, 'presence leave failed'));
+        return prepared;
+      }
       (this.memberOf ??= new Set()).add(channel);
       prepared.result = members === undefined ? { ...prepared.result, count } : { ...prepared.result, members, count };
       return prepared;
@@ -359,6 +364,7 @@ export class NativeHandler implements ProtocolHandler {
       return { type: 'error', code: denied, message: `not allowed to subscribe to ${channel}`, ...base, channel };
     }
     if (!conn.subs.has(channel) && count >= d.maxSubscriptions) {
+      d.stats.limited('subscriptions', conn.ids({ channel }));
       return { type: 'error', code: ErrorCode.TooManySubscriptions, message: `at most ${d.maxSubscriptions} subscriptions`, ...base, channel };
     }
     return null;

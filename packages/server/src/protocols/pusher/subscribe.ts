@@ -80,6 +80,7 @@ export class PusherSubscriber {
     const ch = channelKindOf(name);
     const core = coreChannel(app.id, name);
     if (!conn.subs.has(core) && conn.subs.size >= d.maxSubscriptions) {
+      d.stats.limited('subscriptions', conn.ids({ channel: name }));
       conn.sendJson(subscriptionError(name, 'LimitReached', `At most ${d.maxSubscriptions} subscriptions per connection`, 400));
       return;
     }
