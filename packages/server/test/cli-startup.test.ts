@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { onCleanup } from './helpers.js';
 import { buildCli, HeraldProcess, ROOT, runCli } from './support/cli-process.js';
+import { REDIS_URL } from './redis-helpers.js';
 import { get, upgrade } from './support/sockets.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -199,6 +200,59 @@ describe('log format', () => {
       expect(tty).not.toMatch(/\{"level":30/);
       const prod = await run(SECRETS);
       expect(prod).toMatch(/\{"level":30,[^\n]*"msg":"gateway listening"/);
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('settings refused before the gateway starts', () => {
+  it(
+    'stops with exit 2 naming the setting, never showing a password: URLs with credentials, a bad Redis URL or engine setting, half a webhook, an empty host',
+    async () => {
+      const WHSEC = `whsec_${Buffer.from('0123456789abcdef01234567').toString('base64')}`;
+      const REDIS = ['--redis-url', 'redis://127.0.0.1:6379'];
+      const cases: Array<[string[], Record<string, string>, RegExp]> = [
+        [['--redis-url', 'http://user:SECRETPW@127.0.0.1:6379'], {}, /HERALD_REDIS_URL \/ --redis-url: must be a redis:\/\//],
+        [['--redis-cluster', 'user:SECRETPW@127.0.0.1:7000'], {}, /HERALD_REDIS_CLUSTER \/ --redis-cluster: /],
+        [REDIS, { HERALD_REDIS_PREFIX: 'a b' }, /HERALD_REDIS_PREFIX \/ --redis-prefix: /],
+        [[...REDIS, '--presence-ttl-ms', '29'], {}, /HERALD_PRESENCE_TTL_MS \/ --presence-ttl-ms: /],
+        [['--webhook-url', 'http://hook:SECRETPW@127.0.0.1:1/h', '--webhook-secret', WHSEC], {}, /HERALD_WEBHOOK_URL \/ --webhook-url: .*user or password/],
+        [['--webhook-url', 'http://127.0.0.1:1/h'], {}, /HERALD_WEBHOOK_URL \/ --webhook-url: needs webhookSecret/],
+        [['--webhook-url', 'http://127.0.0.1:1/h', '--webhook-secret', 'whsec_SECRETPWshort'], {}, /HERALD_WEBHOOK_SECRET \/ --webhook-secret: /],
+        [
+          ['--webhook-url', 'http://127.0.0.1:1/h', '--webhook-secret', WHSEC, '--webhook-events', 'user.onlin'],
+          {},
+          /HERALD_WEBHOOK_EVENTS \/ --webhook-events: /,
+        ],
+        [
+          ['--webhooks', JSON.stringify([{ url: 'http://127.0.0.1:1/h', secret: WHSEC, event: ['user.online'] }])],
+          {},
+          /HERALD_WEBHOOKS \/ --webhooks: .*unknown field "event"/,
+        ],
+        [
+          ['--publish-hook-url', 'http://u:SECRETPW@127.0.0.1:1/ph', '--publish-hook-secret', WHSEC],
+          {},
+          /HERALD_PUBLISH_HOOK_URL \/ --publish-hook-url: .*user or password/,
+        ],
+        [['--host='], {}, /HERALD_HOST \/ --host: must not be empty/],
+      ];
+      for (const [args, env, message] of cases) {
+        const r = await runCli(['--port', '0', ...args], { ...SECRETS, ...env });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/SECRETPW|\n\s+at /);
+      }
+      // A Redis refusing the password: the failed AUTH is logged without its arguments.
+      const withPassword = new URL(REDIS_URL);
+      withPassword.username = 'herald-probe-user';
+      withPassword.password = 'SECRETPW';
+      const auth = new HeraldProcess(['--port', '0', '--redis-url', withPassword.toString(), '--workers', '1'], SECRETS);
+      onCleanup(() => auth.kill9());
+      await auth.waitFor(() => auth.logs().find((l) => JSON.stringify(l).includes('"auth"')), 'a log line about the failed AUTH');
+      expect(auth.stdout + auth.stderr).not.toMatch(/SECRETPW/);
+      const stats = await runCli(['stats', '--url', 'http://admin:SECRETPW@127.0.0.1:1', '--key', API_KEY]);
+      expect(stats.code).toBe(2);
+      expect(`${stats.stdout}${stats.stderr}`).not.toMatch(/SECRETPW/);
     },
     TEST_TIMEOUT,
   );

@@ -3,7 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { availableParallelism, hostname } from 'node:os';
 import { ConfigError, helpText, parseConfig, SETTINGS, withPusherApp, type LogFormat, type NodeSettings } from './config.js';
-import { redisTarget, startNode, type HeraldNode } from '../gateway/node.js';
+import { checkEngineSettings, redisTarget, startNode, type HeraldNode } from '../gateway/node.js';
 import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.js';
 import { VERSION } from '../observability/operations.js';
 import { ANY_ORIGIN, SAME_ORIGIN } from '../transport/admission.js';
@@ -301,6 +301,8 @@ async function main(argv: string[]): Promise<void> {
   // Once per node: a primary of --workers says it, its workers do not repeat it.
   if (cluster.isPrimary) for (const n of [...config.notices, ...prepared.notes]) logger[n.level](n.fields, n.msg);
   const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
+  // Checked here, in the primary of --workers too: a bad setting stops it with exit 2 before it forks.
+  checkEngineSettings(prepared.options, config.node);
   const workers = workerCount(config.node);
 
   if (workers > 1 && cluster.isPrimary) {

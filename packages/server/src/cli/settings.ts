@@ -69,7 +69,13 @@ export interface Setting {
  */
 export const SETTINGS: readonly Setting[] = [
   { key: 'port', env: 'HERALD_PORT', flag: '--port', type: 'int', description: 'TCP port to listen on (0 picks a free port).' },
-  { key: 'host', env: 'HERALD_HOST', flag: '--host', type: 'string', description: 'Interface to listen on; 0.0.0.0 for every interface.' },
+  {
+    key: 'host',
+    env: 'HERALD_HOST',
+    flag: '--host',
+    type: 'string',
+    description: 'Interface to listen on; 0.0.0.0 for every interface (an empty value is refused).',
+  },
   {
     key: 'apiKeys',
     env: 'HERALD_API_KEY',
@@ -378,7 +384,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_WEBHOOK_URL',
     flag: '--webhook-url',
     type: 'string',
-    description: 'One webhook endpoint, the simple case: its URL (with HERALD_WEBHOOK_SECRET).',
+    description: 'One webhook endpoint, the simple case: its http(s) URL, without a user or password (HERALD_WEBHOOK_SECRET is required with it).',
     defaultNote: 'none',
   },
   {
@@ -449,7 +455,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--publish-hook-url',
     type: 'string',
     description:
-      'A URL asked about every client publish before it is published: accept, reject with a reason, or rewrite (docs/protocol.md, "The publish hook").',
+      'An http(s) URL (without a user or password) asked about every client publish before it is published: accept, reject with a reason, or rewrite (docs/protocol.md, "The publish hook").',
     defaultNote: 'none',
   },
   {

@@ -1,12 +1,13 @@
 import { createMemoryEngine } from '../engine/memory/engine.js';
-import { createRedisEngine } from '../engine/redis/engine.js';
+import { checkRedisEngineOptions, createRedisEngine, type RedisEngineOptions } from '../engine/redis/engine.js';
+import { parseClusterNodes } from '../engine/redis/client.js';
 import { startRedisIngest, type RedisIngest } from '../engine/redis/ingest.js';
 import type { Engine } from '../engine/types.js';
 import { countDeadLetter, createIngestHandler } from '../ingest/handler.js';
-import type { Logger } from '../util/logger.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import { engineLifecycle, memoryEngineOptions } from './engine-options.js';
 import { createGateway, type Gateway } from './gateway.js';
-import { resolveOptions, type GatewayOptions } from './options.js';
+import { OptionsError, resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 
 /** Which engine a node runs and how (the process-level settings the CLI reads). */
 export interface EngineSettings {
@@ -40,13 +41,68 @@ export function redisTarget(node: Pick<EngineSettings, 'redisUrl' | 'redisCluste
   return node.redisUrl === undefined ? undefined : { url: node.redisUrl };
 }
 
+/** `text` without the user info of a URL or of `user:password@host` nodes: for messages. */
+const withoutCredentials = (text: string): string => text.replace(/[^\s/,@]+@/g, '***@');
+
+/**
+ * The Redis settings, checked before anything connects: a bad one stops the gateway naming the setting (exit 2),
+ * never showing a password. `redis://`, `rediss://` or `redis+cluster://` URLs; cluster nodes as `host:port`.
+ */
+export function checkRedisSettings(node: Pick<EngineSettings, 'redisUrl' | 'redisCluster'>): void {
+  if (node.redisUrl !== undefined && !/^(rediss?|redis\+cluster):\/\/[^\s]+$/.test(node.redisUrl)) {
+    throw new OptionsError('redisUrl', `must be a redis://, rediss:// or redis+cluster:// URL, got ${withoutCredentials(node.redisUrl).slice(0, 200)}`);
+  }
+  const target = redisTarget(node);
+  if (target === undefined || !('cluster' in target)) return;
+  try {
+    parseClusterNodes(target.cluster);
+  } catch (err) {
+    throw new OptionsError(node.redisCluster !== undefined ? 'redisCluster' : 'redisUrl', withoutCredentials(err instanceof Error ? err.message : String(err)));
+  }
+}
+
+/** The engine setting a createRedisEngine RangeError is about (its message names the option). */
+const ENGINE_SETTING: ReadonlyArray<[RegExp, string]> = [
+  [/\bprefix\b/, 'redisPrefix'],
+  [/\bnodeId\b/, 'nodeId'],
+  [/\bpresenceTtl\b/, 'presenceTtl'],
+  [/\bhistoryMetaTtl\b/, 'historyMetaTtl'],
+  [/\bhistorySize\b/, 'historySize'],
+  [/\bhistoryTtl\b/, 'historyTtl'],
+  [/\bhistoryMaxBytes\b/, 'historyMaxBytes'],
+  [/\bidempotencyTtl\b/, 'idempotencyTtl'],
+];
+
 /** Builds the engine the settings select: Redis when a URL or a cluster is given, memory otherwise. */
 export function createEngine(options: GatewayOptions, node: EngineSettings, logger: Logger): Engine {
   const o = resolveOptions(options);
   const target = redisTarget(node);
   if (target === undefined) return createMemoryEngine(memoryEngineOptions(o));
+  checkEngineSettings(options, node);
+  return createRedisEngine(redisEngineOptions(o, node, target, logger));
+}
+
+/**
+ * The engine settings, checked before anything connects (and in the primary of `--workers`, before it forks): a
+ * bad one stops the gateway naming the setting as the user wrote it (exit 2), never showing a password.
+ */
+export function checkEngineSettings(options: GatewayOptions, node: EngineSettings): void {
+  const o = resolveOptions(options);
+  checkRedisSettings(node);
+  const target = redisTarget(node);
+  if (target === undefined) return;
+  try {
+    checkRedisEngineOptions(redisEngineOptions(o, node, target, silentLogger()));
+  } catch (err) {
+    const setting = err instanceof RangeError ? ENGINE_SETTING.find(([re]) => re.test(err.message))?.[1] : undefined;
+    if (setting === undefined) throw err;
+    throw new OptionsError(setting, (err as Error).message.replace(/^createRedisEngine: /, ''));
+  }
+}
+
+function redisEngineOptions(o: ResolvedOptions, node: EngineSettings, target: { url: string } | { cluster: string }, logger: Logger): RedisEngineOptions {
   const lifecycle = engineLifecycle(o);
-  return createRedisEngine({
+  return {
     ...(lifecycle === undefined ? {} : { lifecycle }),
     ...target,
     prefix: node.redisPrefix,
@@ -58,7 +114,7 @@ export function createEngine(options: GatewayOptions, node: EngineSettings, logg
     idempotencyTtl: o.idempotencyTtl,
     logger,
     ...(node.nodeId === undefined ? {} : { nodeId: node.nodeId }),
-  });
+  };
 }
 
 /** Starts a node from the configuration (what `herald serve` runs in each process). */

@@ -6,7 +6,7 @@ import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { defaultFormats, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
+import { defaultFormats, hasCredentials, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
 import { secretKey } from '../webhooks/standard.js';
 import type { WebhookEndpoint } from '../webhooks/types.js';
 
@@ -348,8 +348,10 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.demoTokenSecret !== undefined && !o.jwtSecrets.includes(o.demoTokenSecret)) {
     throw new OptionsError('demoTokenSecret', 'must be one of jwtSecrets (the gateway must accept the tokens the demo page mints)');
   }
-  if (o.jwksUrl !== undefined && !/^https?:\/\//.test(o.jwksUrl)) throw new OptionsError('jwksUrl', 'must be an http(s) URL');
+  if (o.host === '') throw new OptionsError('host', 'must not be empty (127.0.0.1 by default; 0.0.0.0 or :: for every interface)');
+  if (o.jwksUrl !== undefined) checkHttpUrl('jwksUrl', o.jwksUrl);
   checkPublishHook(o);
+  checkWebhooks(o);
   const ids = new Set<string>();
   const keys = new Set<string>();
   for (const app of o.pusherApps) {
@@ -375,13 +377,49 @@ export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
   return resolveEndpoints(configs, defaultFormats(), o.webhookRetryFor);
 }
 
+/** An http(s) URL without a user or password (fetch refuses those, and they would show in every failure logged). */
+function checkHttpUrl(option: keyof ResolvedOptions, url: string): void {
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new OptionsError(option, 'must be an http(s) URL');
+  if (hasCredentials(url)) throw new OptionsError(option, 'must not carry a user or password');
+}
+
+/**
+ * The webhook endpoints, checked before the gateway starts: a bad one stops it naming the setting. `webhookUrl`
+ * needs `webhookSecret`; `webhookSecret` alone serves the publish hook, `webhookEvents` alone nothing.
+ */
+function checkWebhooks(o: ResolvedOptions): void {
+  if (o.webhookUrl === undefined) {
+    if (o.webhookSecret !== undefined && o.publishHookUrl === undefined) {
+      throw new OptionsError('webhookSecret', 'signs the requests to webhookUrl (or the publish hook), and neither is set');
+    }
+    if (o.webhookEvents.length > 0) throw new OptionsError('webhookEvents', 'are the events of webhookUrl, which is not set');
+  } else if (o.webhookSecret === undefined) {
+    throw new OptionsError('webhookUrl', 'needs webhookSecret to sign its requests');
+  }
+  const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+  if (o.webhookUrl !== undefined && o.webhookSecret !== undefined) {
+    try {
+      resolveEndpoints([{ url: o.webhookUrl, secret: o.webhookSecret, events: o.webhookEvents }], defaultFormats(), o.webhookRetryFor);
+    } catch (err) {
+      // Named after the setting at fault: the URL, its secret or its events.
+      const message = messageOf(err).replace(/^webhook endpoint "default": /, '');
+      throw new OptionsError(message.startsWith('secret') ? 'webhookSecret' : message.includes('event') ? 'webhookEvents' : 'webhookUrl', message);
+    }
+  }
+  try {
+    webhookEndpoints(o);
+  } catch (err) {
+    throw new OptionsError('webhooks', messageOf(err));
+  }
+}
+
 /** The publish hook's URL, secret (its own, or the webhook secret) and failure mode. */
 function checkPublishHook(o: ResolvedOptions): void {
   if (o.publishHookFailure !== 'deny' && o.publishHookFailure !== 'allow') {
     throw new OptionsError('publishHookFailure', `must be 'deny' or 'allow', got ${String(o.publishHookFailure)}`);
   }
   if (o.publishHookUrl === undefined) return;
-  if (!/^https?:\/\//.test(o.publishHookUrl)) throw new OptionsError('publishHookUrl', 'must be an http(s) URL');
+  checkHttpUrl('publishHookUrl', o.publishHookUrl);
   const secret = o.publishHookSecret ?? o.webhookSecret;
   if (secret === undefined) throw new OptionsError('publishHookSecret', 'the publish hook needs a signing secret (publishHookSecret, or webhookSecret)');
   try {

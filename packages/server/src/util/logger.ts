@@ -25,7 +25,19 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Fields never written, whatever an object logged holds: a second line of defence behind logging ids only. */
-const REDACT = ['token', 'apiKey', 'jwtSecret', 'secret', 'authorization', '*.authorization', '*.token', '*.secret'];
+const REDACT = [
+  'token',
+  'apiKey',
+  'jwtSecret',
+  'secret',
+  'authorization',
+  '*.authorization',
+  '*.token',
+  '*.secret',
+  // ioredis puts the failed command on its errors: for AUTH its arguments are the user and the password.
+  '*.command.args',
+  '*.lastNodeError.command.args',
+];
 
 /** How `createLogger` writes. */
 export interface LoggerFormat {

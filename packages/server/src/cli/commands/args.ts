@@ -49,3 +49,14 @@ export function required(values: Map<string, string>, flag: string, command: str
   if (v === undefined || v === '') throw new ConfigError(`herald ${command}: ${flag} is required`);
   return v;
 }
+
+/**
+ * The gateway URL of a subcommand (`--url`, `HERALD_URL`), without a trailing slash: an http(s) URL without a user
+ * or password (fetch refuses those, and the password would show in every error printed; the key is `--key`).
+ */
+export function gatewayUrl(values: Map<string, string>, command: string): string {
+  const url = (values.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`herald ${command}: --url must be an http(s) URL`);
+  if (/^[a-z]+:\/\/[^/?#]*@/i.test(url)) throw new ConfigError(`herald ${command}: --url must not carry a user or password (the API key goes in --key)`);
+  return url;
+}

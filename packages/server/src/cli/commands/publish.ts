@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../config.js';
-import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
+import { flagsHelp, type FlagSpec, gatewayUrl, parseFlags, required } from './args.js';
 
 const SPECS: readonly FlagSpec[] = [
   { flag: '--url', env: 'HERALD_URL', description: 'The gateway, e.g. http://127.0.0.1:8080 (default http://127.0.0.1:8080).' },
@@ -36,7 +36,7 @@ const RETRY_BASE_MS = 250;
 /** `herald publish`: resolves with the exit code (0 published, 1 refused by the gateway or unreachable). */
 export async function publishCommand(argv: readonly string[], io: PublishIo): Promise<number> {
   const v = parseFlags(argv, SPECS, io.env, 'publish');
-  const url = (v.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const url = gatewayUrl(v, 'publish');
   const key = required(v, '--key', 'publish');
   const type = required(v, '--type', 'publish');
   const targets = ['--channel', '--user', '--client'].filter((f) => v.has(f));

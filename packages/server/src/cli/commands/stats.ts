@@ -1,5 +1,5 @@
 import type { NodeSnapshot } from '../../observability/snapshot-types.js';
-import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
+import { flagsHelp, type FlagSpec, gatewayUrl, parseFlags, required } from './args.js';
 
 const SPECS: readonly FlagSpec[] = [
   { flag: '--url', env: 'HERALD_URL', description: 'The gateway, e.g. http://127.0.0.1:8080 (default http://127.0.0.1:8080).' },
@@ -19,7 +19,7 @@ export async function statsCommand(
   io: { env: Readonly<Record<string, string | undefined>>; out: (t: string) => void },
 ): Promise<number> {
   const v = parseFlags(argv, SPECS, io.env, 'stats');
-  const url = (v.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const url = gatewayUrl(v, 'stats');
   const key = required(v, '--key', 'stats');
   let s: NodeSnapshot;
   try {

@@ -1,4 +1,4 @@
-import { flagsHelp, parseFlags, required, type FlagSpec } from './args.js';
+import { flagsHelp, type FlagSpec, gatewayUrl, parseFlags, required } from './args.js';
 
 const SPECS: readonly FlagSpec[] = [
   { flag: '--url', env: 'HERALD_URL', description: 'The gateway, e.g. http://127.0.0.1:8080 (default http://127.0.0.1:8080).' },
@@ -23,7 +23,7 @@ export async function webhooksCommand(
     return 2;
   }
   const v = parseFlags(rest, SPECS, io.env, 'webhooks');
-  const url = (v.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const url = gatewayUrl(v, 'webhooks');
   const key = required(v, '--key', 'webhooks');
   const id = v.get('--id');
   try {

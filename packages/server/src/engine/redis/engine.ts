@@ -89,6 +89,11 @@ function integer(name: string, value: number, min: number): number {
   return value;
 }
 
+/** Checks `o` as createRedisEngine would, without connecting: throws its RangeError for an invalid option. */
+export function checkRedisEngineOptions(o: RedisEngineOptions): void {
+  resolve(o);
+}
+
 /** Options with defaults merged and checked: the one place defaults live. */
 function resolve(o: RedisEngineOptions) {
   const D = ENGINE_DEFAULTS;
