@@ -5,6 +5,9 @@
  * demo page listens, and logs are human-readable on a terminal, JSON otherwise. Child processes, loopback only.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { onCleanup } from './helpers.js';
 import { buildCli, HeraldProcess, ROOT, runCli } from './support/cli-process.js';
@@ -235,6 +238,8 @@ describe('settings refused before the gateway starts', () => {
           /HERALD_PUBLISH_HOOK_URL \/ --publish-hook-url: .*user or password/,
         ],
         [['--host='], {}, /HERALD_HOST \/ --host: must not be empty/],
+        [['--allowed-origins', 'https://app.example.com/'], {}, /HERALD_ALLOWED_ORIGINS \/ --allowed-origins: "https:\/\/app.example.com\/" is not an origin/],
+        [[], { HERALD_API_KEY: ' , ' }, /HERALD_API_KEY \/ --api-key: set, but holds no value/],
       ];
       for (const [args, env, message] of cases) {
         const r = await runCli(['--port', '0', ...args], { ...SECRETS, ...env });
@@ -250,6 +255,14 @@ describe('settings refused before the gateway starts', () => {
       onCleanup(() => auth.kill9());
       await auth.waitFor(() => auth.logs().find((l) => JSON.stringify(l).includes('"auth"')), 'a log line about the failed AUTH');
       expect(auth.stdout + auth.stderr).not.toMatch(/SECRETPW/);
+      // A config file that is not JSON: said so, without quoting the text around the error (a secret, here).
+      const dir = mkdtempSync(join(tmpdir(), 'herald-config-'));
+      onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+      writeFileSync(join(dir, 'bad.json'), `{"jwtSecrets": ['SECRETPW_0123456789_0123456789_0123']}`);
+      const bad = await runCli(['--port', '0', '--config', join(dir, 'bad.json')]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/bad\.json: not valid JSON/);
+      expect(bad.stderr).not.toMatch(/SECRETPW/);
       const stats = await runCli(['stats', '--url', 'http://admin:SECRETPW@127.0.0.1:1', '--key', API_KEY]);
       expect(stats.code).toBe(2);
       expect(`${stats.stdout}${stats.stderr}`).not.toMatch(/SECRETPW/);

@@ -193,7 +193,9 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${path}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    // Not the parser's message: it quotes the text around the error, which may be a secret.
+    const at = err instanceof Error ? /position (\d+)/.exec(err.message)?.[1] : undefined;
+    throw new ConfigError(`${path}: not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`${path}: must be a JSON object of settings`);
   const out = new Map<string, unknown>();

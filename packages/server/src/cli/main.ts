@@ -36,6 +36,13 @@ export function prepareOptions(
   const production = env['NODE_ENV'] === 'production';
   const notes: StartupNote[] = [];
   const apiKeys = options.apiKeys ?? [];
+  // Set, yet empty (`HERALD_API_KEY=' , '`): not a request for development mode.
+  for (const [key, list, name] of [
+    ['apiKeys', apiKeys, 'HERALD_API_KEY / --api-key'],
+    ['jwtSecrets', options.jwtSecrets ?? [], 'HERALD_JWT_SECRET / --jwt-secret'],
+  ] as const) {
+    if (explicit.has(key) && list.length === 0) throw new ConfigError(`${name}: set, but holds no value`);
+  }
   // Any way of verifying connection tokens: secrets, public keys, a JWKS URL.
   const tokenKeys = (options.jwtSecrets ?? []).length + (options.jwtPublicKeys ?? []).length + (options.jwksUrl === undefined ? 0 : 1);
   if (apiKeys.length === 0 && tokenKeys === 0) {

@@ -125,7 +125,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--allowed-origins',
     type: 'list',
     description:
-      'Allowed Origin headers for WebSocket upgrades (comma-separated): exact origins, * for any, same-origin for pages of the host clients connect to. Empty allows any in development and means same-origin with NODE_ENV=production.',
+      'Allowed Origin headers for WebSocket upgrades (comma-separated): exact origins (scheme://host[:port], no path or trailing slash; anything else is refused at start), * for any, same-origin for pages of the host clients connect to. Empty allows any in development and means same-origin with NODE_ENV=production.',
     defaultNote: 'empty (any origin; same-origin with NODE_ENV=production)',
   },
   {

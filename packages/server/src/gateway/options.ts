@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { Engine } from '../engine/types.js';
 import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
+import { SAME_ORIGIN } from '../transport/admission.js';
 import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
@@ -349,6 +350,14 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     throw new OptionsError('demoTokenSecret', 'must be one of jwtSecrets (the gateway must accept the tokens the demo page mints)');
   }
   if (o.host === '') throw new OptionsError('host', 'must not be empty (127.0.0.1 by default; 0.0.0.0 or :: for every interface)');
+  // An origin is compared exactly: `https://app.example.com/` (a trailing slash) would never match a browser's.
+  const notOrigin = o.allowedOrigins.find((a) => a !== '*' && a !== SAME_ORIGIN && !/^[a-z][a-z0-9+.-]*:\/\/[^/\s?#@]+$/i.test(a));
+  if (notOrigin !== undefined) {
+    throw new OptionsError(
+      'allowedOrigins',
+      `${JSON.stringify(notOrigin.slice(0, 100))} is not an origin: scheme://host[:port] without a path or a trailing slash, * or ${SAME_ORIGIN}`,
+    );
+  }
   if (o.jwksUrl !== undefined) checkHttpUrl('jwksUrl', o.jwksUrl);
   checkPublishHook(o);
   checkWebhooks(o);
