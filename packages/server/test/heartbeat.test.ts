@@ -1,7 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Connection } from '../src/delivery/connection.js';
 import { SlicedPass } from '../src/delivery/heartbeat.js';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
+import { silentLogger } from '../src/util/logger.js';
 import { eventually, onCleanup, startGateway, TEST_TRANSPORT, TestClient } from './helpers.js';
+import { REDIS_URL, testPrefix } from './redis-helpers.js';
 
 const rules = { pingInterval: 10_000, idleTimeout: 25_000, sweepInterval: 1000 };
 
@@ -62,6 +65,22 @@ describe('limits', () => {
     for (let i = 0; i < 8; i++) c.send({ type: 'ping', id: i });
     expect((await c.closed()).code).toBe(4029);
     expect(c.frames.filter((f) => f.type === 'pong')).toHaveLength(5);
+  });
+
+  it('answers the frames within the rate limit before closing with 4029: subscribes waiting for the engine, an error', async () => {
+    // Redis: a subscribe's answer waits for a round trip, so it is still under way when the limit trips.
+    const gw = await startGateway({
+      clientRate: 2,
+      clientBurst: 6,
+      engine: createRedisEngine({ url: REDIS_URL, prefix: testPrefix(), logger: silentLogger() }),
+    });
+    const { client: c } = await TestClient.connect(gw.ws);
+    c.sendRaw('{bad');
+    for (let i = 0; i < 6; i++) c.send({ type: 'subscribe', channel: `limit-${i}`, id: i });
+    expect((await c.closed()).code).toBe(4029);
+    // connect was the first frame of the burst: the invalid one and four subscribes were within it.
+    expect(c.frames.filter((f) => f.type === 'error').map((f) => f['code'])).toEqual(['invalid_json']);
+    expect(c.frames.filter((f) => f.type === 'subscribed').map((f) => f['id'])).toEqual([0, 1, 2, 3]);
   });
 
   it('refills the rate limit over time', async () => {

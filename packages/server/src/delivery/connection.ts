@@ -105,6 +105,8 @@ export class Connection implements SocketListener, PresenceConnection {
   private queued = false;
   /** The frame rate limit; dropped while full (an idle connection: see `settle`) and made again on the next frame. */
   private bucket: TokenBucket | undefined;
+  /** Past the rate limit: closing once the frames within it are answered (closeForRate). */
+  private overLimit = false;
 
   constructor(
     readonly id: ClientId,
@@ -153,12 +155,32 @@ export class Connection implements SocketListener, PresenceConnection {
     const now = this.deps.clock.now();
     this.lastSeen = now;
     const bucket = (this.bucket ??= new TokenBucket(this.deps.limits.clientRate, this.deps.limits.clientBurst, now));
-    if (!bucket.take(now)) {
+    if (this.overLimit || !bucket.take(now)) {
       this.deps.stats.drop('rate_limited', 1, this.ids());
-      this.closeFor('rate_limited', 'rate limit exceeded');
+      if (!this.overLimit) this.closeForRate();
       return;
     }
     this.handler.message(data, binary);
+  }
+
+  /**
+   * Closes for the rate limit (4029 natively) once the frames within the limit are answered: their answers (a
+   * subscribe's waits for the engine) go out first, within CLOSE_GRACE_MS. Frames after this one are beyond the
+   * limit too: counted and not handled, as the close says.
+   */
+  private closeForRate(): void {
+    this.overLimit = true;
+    const pending = this.handler.settled?.();
+    const close = (): void => this.closeFor('rate_limited', 'rate limit exceeded');
+    if (pending === undefined) {
+      close();
+      return;
+    }
+    const timer = this.deps.clock.setTimeout(close, CLOSE_GRACE_MS);
+    void pending.then(() => {
+      this.deps.clock.clearTimeout(timer);
+      close();
+    });
   }
 
   /**

@@ -57,4 +57,9 @@ export interface ProtocolHandler {
   ping(): void;
   /** The connection closed (either side); called once, after the core forgot it. */
   closed(): void;
+  /**
+   * Settles once the frames received so far are answered (subscribe answers wait for the engine); undefined when
+   * nothing is under way. A close for the rate limit waits for it: frames within the limit keep their answers.
+   */
+  settled?(): Promise<void> | undefined;
 }

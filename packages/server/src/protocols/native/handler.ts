@@ -252,6 +252,10 @@ export class NativeHandler implements ProtocolHandler {
     conn.sendJson({ type: 'acked', inbox: ids });
   }
 
+  settled(): Promise<void> | undefined {
+    return this.work === IDLE ? undefined : this.work;
+  }
+
   private serial(task: () => Promise<void>): void {
     const work = this.work.then(() => (this.conn.state === 'open' ? task() : undefined)).catch((err: unknown) => this.internalError(err));
     this.work = work;

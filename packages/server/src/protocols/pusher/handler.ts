@@ -153,6 +153,10 @@ export class PusherHandler implements ProtocolHandler {
 
   // ---- frames ----------------------------------------------------------------------------------------
 
+  settled(): Promise<void> | undefined {
+    return this.work;
+  }
+
   private serial(task: () => Promise<void>): void {
     this.work = this.work.then(() => (this.conn.isClosed() ? undefined : task())).catch((err: unknown) => this.internalError(err));
   }
