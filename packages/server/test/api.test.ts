@@ -122,6 +122,15 @@ describe('HTTP API: publish validation', () => {
     expect([form.status, form.body.error.code]).toEqual([415, 'unsupported_media_type']);
     const none = await api(gw.http, 'POST', '/api/publish', undefined, { raw: '{}', headers: { 'content-type': '' } });
     expect(none.status).toBe(415);
+    // Another charset than UTF-8 would be read as UTF-8, its accents lost without a word: refused.
+    const item = '{"channel":"a","type":"t","payload":{"s":"caf\u00e9"}}';
+    for (const type of ['application/json; charset=iso-8859-1', 'application/json;charset="windows-1252"']) {
+      const latin = await api(gw.http, 'POST', '/api/publish', undefined, { raw: item, headers: { 'content-type': type } });
+      expect([latin.status, latin.body.error.code], type).toEqual([415, 'unsupported_media_type']);
+    }
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset=UTF8', 'Application/JSON']) {
+      expect((await api(gw.http, 'POST', '/api/publish', undefined, { raw: item, headers: { 'content-type': type } })).status, type).toBe(200);
+    }
     const big = await api(gw.http, 'POST', '/api/publish', { channel: 'a', type: 't', payload: { pad: 'x'.repeat(2000) } });
     expect([big.status, big.body.error.code]).toEqual([413, 'body_too_large']);
     // Still serving afterwards.

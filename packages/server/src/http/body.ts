@@ -14,6 +14,11 @@ export function readJsonBody(req: HttpRequest, maxBytes: number): Promise<unknow
   if (contentType !== 'application/json' && !isJsonType(contentType)) {
     return Promise.reject(new HeraldError('unsupported_media_type', 'the request body must be application/json', { field: 'content-type' }));
   }
+  if (contentType !== 'application/json' && !isUtf8(contentType)) {
+    return Promise.reject(
+      new HeraldError('unsupported_media_type', 'the request body must be UTF-8 (JSON is): its charset would be read as UTF-8', { field: 'content-type' }),
+    );
+  }
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > maxBytes) return Promise.reject(bodyTooLarge(maxBytes));
   return req.body(maxBytes).then(parseJson);
@@ -27,6 +32,15 @@ function parseJson(bytes: Buffer): unknown {
   } catch {
     throw new HeraldError('invalid_body', 'the request body is not valid JSON');
   }
+}
+
+/**
+ * Whether a JSON content type says nothing of its charset or says UTF-8: another charset (`iso-8859-1`, from a
+ * backend that never converted its text) would be decoded as UTF-8, its accents replaced by U+FFFD, unseen.
+ */
+function isUtf8(value: string | undefined): boolean {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(value ?? '')?.[1];
+  return charset === undefined || /^utf-?8$/i.test(charset);
 }
 
 function isJsonType(value: string | undefined): boolean {
