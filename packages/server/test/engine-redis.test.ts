@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EngineTimeoutError, EngineUnavailableError, HeraldError } from '../src/util/errors.js';
 import { encodeMessage } from '../src/engine/message.js';
+import type { Engine } from '../src/engine/types.js';
 import { LuaScript } from '../src/engine/redis/client.js';
 import { ENGINE_DEFAULTS } from '../src/engine/defaults.js';
 import {
@@ -336,6 +337,16 @@ describe('redis engine', () => {
   });
 
   describe('failures', () => {
+    /** Nodes subscribed to the pub/sub channel of `channel` under `prefix` (PUBSUB NUMSUB). */
+    const subscribersOf = async (prefix: string, channel: string): Promise<number> =>
+      ((await rawClient().pubsub('NUMSUB', keysOf(prefix, channel).pub)) as [string, number])[1];
+    /** Whether the engine passes its check: connected, and subscribed to everything it should be. */
+    const inSync = (engine: Engine): Promise<boolean> =>
+      engine.check().then(
+        () => true,
+        () => false,
+      );
+
     it('presence refreshes while the node lives; a node that stops refreshing (kill -9) disappears within presenceTtl', async () => {
       const prefix = testPrefix();
       const ttl = 600;
@@ -481,14 +492,7 @@ describe('redis engine', () => {
         await expect(a.engine.check()).rejects.toBeInstanceOf(HeraldError);
         expect(Date.now() - started).toBeLessThan(5000);
         proxy.resume();
-        await waitFor(
-          () =>
-            a.engine.check().then(
-              () => true,
-              () => false,
-            ),
-          'Redis to answer again',
-        );
+        await waitFor(() => inSync(a.engine), 'Redis to answer again');
         // The publish that timed out reached Redis once the connection moved again: why retries carry an id.
         expect((await a.engine.broker.publish({ channel: 'h', type: 't', payloadJson: '{}' })).seq).toBe(2);
       } finally {
@@ -502,21 +506,12 @@ describe('redis engine', () => {
       try {
         const prefix = testPrefix();
         const a = await node(prefix, { commandTimeout: 300 }, proxy.url);
-        const pub = keysOf(prefix, 'stalled').pub;
-        const subscribers = async (): Promise<number> => ((await rawClient().pubsub('NUMSUB', pub)) as [string, number])[1];
+        const subscribers = (): Promise<number> => subscribersOf(prefix, 'stalled');
         proxy.pause();
         await expect(a.engine.broker.subscribe('stalled')).rejects.toBeInstanceOf(HeraldError);
         // The SUBSCRIBE is still on its way: Redis runs it once the connection moves again.
         proxy.resume();
-        await waitFor(
-          async () =>
-            (await subscribers()) === 0 &&
-            (await a.engine.check().then(
-              () => true,
-              () => false,
-            )),
-          'the stale subscription to go',
-        );
+        await waitFor(async () => (await subscribers()) === 0 && (await inSync(a.engine)), 'the stale subscription to go');
         // A subscriber that comes later gets the channel as usual, and its messages.
         await a.engine.broker.subscribe('stalled');
         expect(await subscribers()).toBe(1);
@@ -533,13 +528,6 @@ describe('redis engine', () => {
       try {
         const prefix = testPrefix();
         const a = await node(prefix, { commandTimeout: 300 }, proxy.url);
-        const pub = keysOf(prefix, 'late').pub;
-        const subscribers = async (): Promise<number> => ((await rawClient().pubsub('NUMSUB', pub)) as [string, number])[1];
-        const ready = (): Promise<boolean> =>
-          a.engine.check().then(
-            () => true,
-            () => false,
-          );
         // A stale channel: its SUBSCRIBE timed out while Redis hung.
         proxy.pause();
         await expect(a.engine.broker.subscribe('late')).rejects.toBeInstanceOf(HeraldError);
@@ -553,8 +541,8 @@ describe('redis engine', () => {
         const again = a.engine.broker.subscribe('late');
         resubscribe.release();
         await again;
-        await waitFor(ready, 'the node to be in sync');
-        expect(await subscribers()).toBe(1);
+        await waitFor(() => inSync(a.engine), 'the node to be in sync');
+        expect(await subscribersOf(prefix, 'late')).toBe(1);
         await a.engine.broker.publish({ channel: 'late', type: 't', payloadJson: '{}' });
         await a.rec.until((r) => r.messages.some((m) => m.channel === 'late'), 'the message');
       } finally {
