@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { onCleanup } from './helpers.js';
 import { buildCli, HeraldProcess, ROOT, runCli } from './support/cli-process.js';
-import { REDIS_URL } from './redis-helpers.js';
+import { REDIS_URL, testPrefix } from './redis-helpers.js';
 import { get, upgrade } from './support/sockets.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -266,6 +266,22 @@ describe('settings refused before the gateway starts', () => {
       const stats = await runCli(['stats', '--url', 'http://admin:SECRETPW@127.0.0.1:1', '--key', API_KEY]);
       expect(stats.code).toBe(2);
       expect(`${stats.stdout}${stats.stderr}`).not.toMatch(/SECRETPW/);
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('development mode with --workers', () => {
+  it(
+    'prints the port the workers listen on, not the one asked for (--port 0), once they listen',
+    async () => {
+      const h = new HeraldProcess(['--port', '0', '--workers', '2', '--redis-url', REDIS_URL, '--redis-prefix', testPrefix()]);
+      const port = await h.waitFor(() => /WebSocket: +ws:\/\/127\.0\.0\.1:(\d+)\/ws/.exec(h.stdout)?.[1], 'the banner');
+      expect(Number(port)).toBeGreaterThan(0);
+      expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // SIGTERM stops the primary and its workers (a SIGKILL would leave the workers holding its output open).
+      h.proc.kill('SIGTERM');
+      expect((await h.exited()).code).toBe(0);
     },
     TEST_TIMEOUT,
   );

@@ -313,18 +313,21 @@ async function main(argv: string[]): Promise<void> {
   const workers = workerCount(config.node);
 
   if (workers > 1 && cluster.isPrimary) {
-    if (prepared.devApiKey !== undefined) {
-      const port = config.options.port ?? DEFAULTS.port;
+    const devApiKey = prepared.devApiKey;
+    if (devApiKey !== undefined) {
       const host = config.options.host ?? DEFAULTS.host;
-      process.stdout.write(
-        banner(
-          `http://${host}:${port}`,
-          (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws',
-          prepared.options.demo === true,
-          prepared.options.admin === true,
-          prepared.devApiKey,
-        ),
-      );
+      // Once the first worker listens: the port it got (`--port 0` picks one), not the one asked for.
+      cluster.once('listening', (_worker, address) => {
+        process.stdout.write(
+          banner(
+            `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+            (prepared.options.wsPaths ?? DEFAULTS.wsPaths)[0] ?? '/ws',
+            prepared.options.demo === true,
+            prepared.options.admin === true,
+            devApiKey,
+          ),
+        );
+      });
     }
     runPrimary(workers, logger, prepared.devApiKey, deadline, config.node.nodeId ?? hostname());
     return;
