@@ -490,6 +490,11 @@ describe('Pusher apps', () => {
     expect(optionsError(() => resolveOptions({ pusherApps: [app, { ...app, key: 'other' }] })).option).toBe('pusherApps');
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, id: 'bad id' }] })).option).toBe('pusherApps');
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, clientEventRate: 0 }] })).option).toBe('pusherApps');
+    // A webhook URL with a password: fetch would refuse every request, and each failure would log the password.
+    const withPassword = optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://u:SECRET@hooks.example/p' }] }] }));
+    expect(withPassword.option).toBe('pusherApps');
+    expect(withPassword.message).toMatch(/user or password/);
+    expect(withPassword.message).not.toMatch(/SECRET/);
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'ftp://x' }] }] })).option).toBe('pusherApps');
     expect(optionsError(() => resolveOptions({ pusherApps: [{ ...app, webhooks: [{ url: 'https://x', events: ['nope' as never] }] }] })).option).toBe(
       'pusherApps',

@@ -7,7 +7,8 @@ import { connectionBudget } from '../util/fd-limit.js';
 import { addressSet } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { defaultFormats, hasCredentials, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
+import { hasCredentials, isHttpUrl } from '../util/url.js';
+import { defaultFormats, resolveEndpoints, type WebhookEndpointConfig } from '../webhooks/config.js';
 import { secretKey } from '../webhooks/standard.js';
 import type { WebhookEndpoint } from '../webhooks/types.js';
 
@@ -388,7 +389,7 @@ export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
 
 /** An http(s) URL without a user or password (fetch refuses those, and they would show in every failure logged). */
 function checkHttpUrl(option: keyof ResolvedOptions, url: string): void {
-  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new OptionsError(option, 'must be an http(s) URL');
+  if (!isHttpUrl(url)) throw new OptionsError(option, 'must be an http(s) URL');
   if (hasCredentials(url)) throw new OptionsError(option, 'must not carry a user or password');
 }
 

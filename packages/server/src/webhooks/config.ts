@@ -2,6 +2,7 @@ import { isValidChannel } from '@herald/protocol';
 import type { LifecycleOptions } from '../engine/outbox.js';
 import { standardFormat } from './standard.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEndpoint, type WebhookFormat } from './types.js';
+import { hasCredentials, isHttpUrl } from '../util/url.js';
 
 /** An endpoint as configured (the `webhooks` setting): `format`, `events` and `channels` are optional. */
 export interface WebhookEndpointConfig {
@@ -25,14 +26,6 @@ export function defaultFormats(): Map<string, WebhookFormat> {
 /** The fields of an endpoint: another (a typo, `event` for `events`) is refused, not ignored. */
 const ENDPOINT_FIELDS = new Set(['name', 'url', 'secret', 'format', 'events', 'channels']);
 
-/**
- * Whether `url` carries a user or a password (`https://user:pass@host/`): fetch refuses to send such a request,
- * and the URL would show its password in every failure logged.
- */
-export function hasCredentials(url: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url);
-}
-
 /** Endpoint names starting with this belong to the Pusher apps' webhooks (`pusher.<app id>.<n>`). */
 export const PUSHER_ENDPOINT_PREFIX = 'pusher.';
 
@@ -53,7 +46,7 @@ export function resolveEndpoints(configs: readonly WebhookEndpointConfig[], form
     const unknownField = Object.keys(c).find((k) => !ENDPOINT_FIELDS.has(k));
     if (unknownField !== undefined)
       throw new Error(`${where}: unknown field ${JSON.stringify(unknownField.slice(0, 64))} (known: ${[...ENDPOINT_FIELDS].join(', ')})`);
-    if (typeof c.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(c.url)) throw new Error(`${where}: url must be an http(s) URL`);
+    if (typeof c.url !== 'string' || !isHttpUrl(c.url)) throw new Error(`${where}: url must be an http(s) URL`);
     if (hasCredentials(c.url)) throw new Error(`${where}: url must not carry a user or password (check the signature instead)`);
     const format = formats.get(c.format ?? 'standard');
     if (!format) throw new Error(`${where}: format must be one of ${[...formats.keys()].join(', ')}`);

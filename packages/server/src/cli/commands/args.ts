@@ -1,4 +1,5 @@
 import { ConfigError } from '../config.js';
+import { hasCredentials, isHttpUrl } from '../../util/url.js';
 
 /** A subcommand's flag: its name, whether it takes a value, and the environment variable it defaults to. */
 export interface FlagSpec {
@@ -56,7 +57,7 @@ export function required(values: Map<string, string>, flag: string, command: str
  */
 export function gatewayUrl(values: Map<string, string>, command: string): string {
   const url = (values.get('--url') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`herald ${command}: --url must be an http(s) URL`);
-  if (/^[a-z]+:\/\/[^/?#]*@/i.test(url)) throw new ConfigError(`herald ${command}: --url must not carry a user or password (the API key goes in --key)`);
+  if (!isHttpUrl(url)) throw new ConfigError(`herald ${command}: --url must be an http(s) URL`);
+  if (hasCredentials(url)) throw new ConfigError(`herald ${command}: --url must not carry a user or password (the API key goes in --key)`);
   return url;
 }

@@ -1,4 +1,5 @@
 import { NAMESPACE_ID_RE } from '@herald/protocol';
+import { hasCredentials, isHttpUrl } from '../../util/url.js';
 
 /** One Pusher app as configured: credentials and limits. */
 export interface PusherAppOptions {
@@ -76,9 +77,10 @@ export function resolvePusherApp(o: PusherAppOptions): PusherApp {
   if (typeof app.batchWebhooks !== 'boolean') throw new Error(`app ${o.id}: batchWebhooks must be true or false`);
   if (!Array.isArray(app.webhooks)) throw new Error(`app ${o.id}: webhooks must be an array of {url, events?}`);
   for (const w of app.webhooks) {
-    if (typeof w !== 'object' || w === null || typeof w.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(w.url)) {
+    if (typeof w !== 'object' || w === null || typeof w.url !== 'string' || !isHttpUrl(w.url)) {
       throw new Error(`app ${o.id}: every webhook needs an http(s) url`);
     }
+    if (hasCredentials(w.url)) throw new Error(`app ${o.id}: a webhook url must not carry a user or password (check the signature instead)`);
     if (w.events !== undefined && (!Array.isArray(w.events) || w.events.some((e: string) => !(PUSHER_WEBHOOK_EVENTS as readonly string[]).includes(e)))) {
       throw new Error(`app ${o.id}: webhook events must be among ${PUSHER_WEBHOOK_EVENTS.join(', ')}`);
     }
