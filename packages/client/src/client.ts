@@ -53,6 +53,7 @@ export class HeraldClient {
       clock: this._o.clock,
       logger: this._o.logger,
       backoff: this._o.backoff,
+      timeout: this._o.connectTimeout,
       send: (frame) => this._link.send(frame),
       nextId: () => ++this._ids,
       filter: (m) => this._publishes.filter(m),

@@ -3,7 +3,7 @@ import { decode } from './decode.js';
 import { ClientErrorCode, HeraldError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Link, LinkHost, StateInfo } from './link.js';
-import type { ResolvedOptions } from './options.js';
+import { fetchToken, type ResolvedOptions } from './options.js';
 import type { ClientState, WebSocketLike } from './types.js';
 
 /** RFC 6455 section 7.1.5: the close code reported when a connection closed without a close frame. */
@@ -121,9 +121,8 @@ export class Connection implements Link {
       this._host.error(new HeraldError(ClientErrorCode.Token, 'getToken() failed', { cause }));
       this._lost(undefined, 'token refresh failed');
     };
-    new Promise<string>((resolve) => resolve(getToken())).then((token) => {
+    fetchToken(this._o).then((token) => {
       if (id !== this._tid) return;
-      if (typeof token !== 'string' || token === '') return failed(new TypeError('getToken() must resolve to a non-empty string'));
       this._token = token;
       this._tokenStale = false;
       this._onToken?.(token);

@@ -23,6 +23,8 @@ export const ClientErrorCode = {
   InvalidChannel: 'HERALD_ERR_CLIENT_INVALID_CHANNEL',
   /** `publish()` got no answer within its timeout; if it was sent, it may have been published. */
   PublishTimeout: 'HERALD_ERR_CLIENT_PUBLISH_TIMEOUT',
+  /** A `subscribe` got no answer within `connectTimeout`; it is sent again with backoff. */
+  SubscribeTimeout: 'HERALD_ERR_CLIENT_SUBSCRIBE_TIMEOUT',
   /** `publish()` on a closed client, or the client was closed before the publish was answered. */
   Closed: 'HERALD_ERR_CLIENT_CLOSED',
 } as const;

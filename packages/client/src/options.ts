@@ -12,8 +12,8 @@ export interface HeraldClientOptions {
   token?: string | undefined;
   /**
    * Fetches a fresh token: when no token is known yet, before reconnecting after close code 4401 (token
-   * expired), and on `connect()` after a terminal close. A rejection is reported as an `error` event and
-   * retried with backoff.
+   * expired), and on `connect()` after a terminal close. A rejection, or no answer within `connectTimeout`, is
+   * reported as an `error` event (`HERALD_ERR_CLIENT_TOKEN`) and retried with backoff.
    */
   getToken?: (() => Promise<string>) | undefined;
   /** The WebSocket implementation; in Node 20 pass `WebSocket` from the `ws` package. @default globalThis.WebSocket */
@@ -154,4 +154,21 @@ export function resolveOptions(o: HeraldClientOptions): ResolvedOptions {
     inboxAck: o.inboxAck ?? 'auto',
     publishTimeout: ms(o.publishTimeout, 'publishTimeout', 10_000, 1),
   };
+}
+
+/**
+ * Calls `getToken()` (which must be set): resolves to a non-empty string, or rejects when it throws, rejects,
+ * resolves to anything else, or does not settle within `connectTimeout` (a token endpoint that never answers
+ * must not keep the client `connecting` for good; a late answer is ignored and the retry calls it again).
+ */
+export function fetchToken(o: ResolvedOptions): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = o.clock.setTimeout(() => reject(new Error(`getToken() did not settle in ${o.connectTimeout} ms`)), o.connectTimeout);
+    new Promise<unknown>((r) => r((o.getToken as () => Promise<string>)()))
+      .then(
+        (token) => (typeof token === 'string' && token !== '' ? resolve(token) : reject(new TypeError('getToken() must resolve to a non-empty string'))),
+        reject,
+      )
+      .finally(() => o.clock.clearTimeout(timer));
+  });
 }

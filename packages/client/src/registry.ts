@@ -28,6 +28,8 @@ export interface RegistryContext {
   clock: Clock;
   logger: Logger;
   backoff: (attempt: number) => number;
+  /** How long a subscribe waits for its answer before it is reported and sent again (`connectTimeout`). */
+  timeout: number;
   /** Sends a frame on the current connection, if one is open. */
   send(frame: ClientFrame): void;
   /** The client's next request id. */
@@ -59,6 +61,8 @@ export class SubscriptionRegistry {
   /** Channels subscribed on the current connection (in the connect frame or by a subscribe frame). */
   private readonly _sent = new Set<ChannelName>();
   private readonly _requests = new Map<number, ChannelName>();
+  /** The answer timers of the subscribes in `_requests`. */
+  private readonly _timers = new Map<number, unknown>();
   private readonly _unsubscribing = new Map<ChannelName, number>();
   private readonly _retries = new Map<Subscription, { timer: unknown; n: number }>();
 
@@ -110,7 +114,9 @@ export class SubscriptionRegistry {
   reset(): void {
     this._generation++;
     for (const r of this._retries.values()) this._ctx.clock.clearTimeout(r.timer);
+    for (const t of this._timers.values()) this._ctx.clock.clearTimeout(t);
     this._retries.clear();
+    this._timers.clear();
     this._requests.clear();
     this._unsubscribing.clear();
     this._sent.clear();
@@ -150,7 +156,7 @@ export class SubscriptionRegistry {
   }
 
   subscribed(f: SubscribedFrame): void {
-    if (f.id !== undefined) this._requests.delete(f.id);
+    if (f.id !== undefined) this._answered(f.id);
     const sub = this._subs.get(f.channel);
     // An answer to an older request (unsubscribed and subscribed again since) is stale.
     if (!sub || (f.id !== undefined && f.id !== sub._req)) return;
@@ -173,7 +179,7 @@ export class SubscriptionRegistry {
 
   error(f: ErrorFrame): void {
     const channel = f.channel ?? (f.id === undefined ? undefined : this._requests.get(f.id));
-    if (f.id !== undefined) this._requests.delete(f.id);
+    if (f.id !== undefined) this._answered(f.id);
     const error = new HeraldError(ClientErrorCode.ServerError, f.message, { serverCode: f.code, channel, data: f });
     const sub = channel === undefined ? undefined : this._subs.get(channel);
     if (sub && (f.id === undefined || f.id === sub._req)) {
@@ -208,7 +214,28 @@ export class SubscriptionRegistry {
     sub._req = id;
     this._requests.set(id, sub.channel);
     this._sent.add(sub.channel);
+    // The server answers every subscribe (`subscribed` or an error); one lost on its way (a broken proxy, a
+    // gateway bug) would leave the subscription waiting for good, its messages unheard: report it and retry.
+    const ms = this._ctx.timeout;
+    this._timers.set(
+      id,
+      this._ctx.clock.setTimeout(() => {
+        this._answered(id);
+        if (this._subs.get(sub.channel) !== sub) return;
+        const error = new HeraldError(ClientErrorCode.SubscribeTimeout, `no answer to subscribe in ${ms} ms`, { channel: sub.channel });
+        this._retry(sub);
+        sub._emit('error', error);
+        this._ctx.report(error);
+      }, ms),
+    );
     this._ctx.send({ type: 'subscribe', channel: sub.channel, ...sub._pos.recovery(), id });
+  }
+
+  /** A subscribe was answered, or given up on (a late `subscribed` still applies until the retry is sent). */
+  private _answered(id: number): void {
+    this._requests.delete(id);
+    this._ctx.clock.clearTimeout(this._timers.get(id));
+    this._timers.delete(id);
   }
 
   private _unsubscribe(sub: Subscription): void {

@@ -3,7 +3,7 @@ import { Connection } from './connection.js';
 import { Election, type ElectionPort } from './election.js';
 import { ClientErrorCode, HeraldError } from './errors.js';
 import type { Link, LinkHost, Transition } from './link.js';
-import type { ResolvedOptions } from './options.js';
+import { fetchToken, type ResolvedOptions } from './options.js';
 import { Relay } from './relay.js';
 import { sharedName, tokenUser } from './shared-key.js';
 import { isLeaderMessage, type LeaderMessage, type SharedMessage, type TabId, type TabMessage } from './tab-messages.js';
@@ -216,8 +216,7 @@ export class SharedLink implements Link, ElectionPort {
         this._open();
       }, delay);
     };
-    new Promise<string>((resolve) => resolve(getToken())).then((token) => {
-      if (typeof token !== 'string' || token === '') return failed(new TypeError('getToken() must resolve to a non-empty string'));
+    fetchToken(o).then((token) => {
       this._token = token;
       if (this._member && !this._bc) this._open();
     }, failed);

@@ -137,6 +137,37 @@ describe('tokens', () => {
     expect(h.sockets).toHaveLength(0);
   });
 
+  it('a getToken that never settles fails after connectTimeout and is called again; its late token opens nothing', async () => {
+    const resolvers: ((t: string) => void)[] = [];
+    const getToken = vi.fn(() => new Promise<string>((r) => resolvers.push(r)));
+    const h = setup({ getToken, connectTimeout: 5000 });
+    h.client.connect();
+    h.clock.advance(4999);
+    await flush();
+    expect(h.client.state).toBe('connecting');
+    h.clock.advance(1);
+    await flush();
+    expect(h.errors.map((e) => e.code)).toEqual([ClientErrorCode.Token]);
+    expect((h.errors[0]?.cause as Error).message).toBe('getToken() did not settle in 5000 ms');
+    expect(h.states.at(-1)).toMatchObject({ from: 'connecting', to: 'disconnected', reason: 'token refresh failed', attempt: 0 });
+    h.clock.advance(500);
+    await flush();
+    expect(getToken).toHaveBeenCalledTimes(2);
+    resolvers[0]?.('late');
+    await flush();
+    expect(h.sockets).toHaveLength(0);
+    resolvers[1]?.('fresh');
+    await flush();
+    h.socket().open();
+    expect(h.socket().frames()[0]).toMatchObject({ token: 'fresh' });
+    expect(h.sockets).toHaveLength(1);
+    // The token's timer is gone: the socket gets a connect timeout of its own, not an early one.
+    h.socket().receive(connectedFrame());
+    h.clock.advance(20_000); // within one ping interval: the socket stays
+    expect(h.client.state).toBe('connected');
+    expect(h.errors).toHaveLength(1);
+  });
+
   it('close() while getToken is pending: the late token opens nothing', async () => {
     let resolve: (t: string) => void = () => {};
     const h = setup({ getToken: () => new Promise<string>((r) => (resolve = r)) });

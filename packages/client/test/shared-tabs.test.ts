@@ -1,6 +1,7 @@
 // Tabs sharing one connection, in a simulated browser (support/tabs.ts): one clock, per-tab timers and tasks,
 // Web Locks with steal, a BroadcastChannel, a small gateway. No sleeps: time moves only in world.advance().
 import { describe, expect, it } from 'vitest';
+import { ClientErrorCode } from '../src/index.js';
 import { range } from './support/harness.js';
 import { World, tokenFor, type Tab } from './support/tabs.js';
 
@@ -267,6 +268,24 @@ describe('tabs sharing one connection', () => {
     await w.until(() => w.gateway.open().length === 1 && b.client.state === 'connected', 'b to take over');
     expect(upstream(w, 'connect')[2]?.token).toBe(refreshed);
     expect(calls).toEqual(['a', 'b', 'a']);
+  });
+
+  it('a getToken that never settles (asked to learn the user) fails after connectTimeout and is asked again', async () => {
+    const w = new World();
+    const resolvers: ((t: string) => void)[] = [];
+    const a = w.tab('a', { getToken: () => new Promise<string>((r) => resolvers.push(r)), connectTimeout: 5000 });
+    a.client.connect();
+    await w.advance(4999);
+    expect(a.errors).toEqual([]);
+    await w.advance(1);
+    expect(a.errors.map((e) => [e.code, (e.cause as Error).message])).toEqual([[ClientErrorCode.Token, 'getToken() did not settle in 5000 ms']]);
+    expect(a.states.at(-1)).toMatchObject({ to: 'disconnected', reason: 'token refresh failed', attempt: 0 });
+    await w.until(() => resolvers.length === 2, 'getToken to be asked again');
+    resolvers[0]?.(tokenFor('42', 'late'));
+    resolvers[1]?.(tokenFor('42', 'fresh'));
+    await w.until(() => a.client.state === 'connected', 'a to connect');
+    expect(upstream(w, 'connect')).toHaveLength(1);
+    expect(a.errors).toHaveLength(1);
   });
 
   it('a sign-out (close()) in one tab closes every tab; connect() starts again only where it is called', async () => {

@@ -191,6 +191,63 @@ describe('subscribe errors', () => {
     expect(sub.state).toBe('subscribed');
   });
 
+  it('a subscribe unanswered within connectTimeout is reported and sent again with backoff', () => {
+    const h = connectedClient();
+    const sub = h.client.subscribe('news');
+    const subErrors: HeraldError[] = [];
+    sub.on('error', (e) => subErrors.push(e));
+    h.clock.advance(9_999);
+    expect(subErrors).toEqual([]);
+    h.clock.advance(1);
+    expect(subErrors).toHaveLength(1);
+    expect(subErrors[0]).toMatchObject({ code: ClientErrorCode.SubscribeTimeout, channel: 'news', message: 'no answer to subscribe in 10000 ms' });
+    expect(h.errors.map((e) => e.code)).toEqual([ClientErrorCode.SubscribeTimeout]);
+    expect(sub.state).toBe('subscribing');
+    h.clock.advance(500);
+    expect(
+      h
+        .socket()
+        .framesOf('subscribe')
+        .map((f) => f['id']),
+    ).toEqual([1, 2]);
+    // The answer to the first request comes now: stale, the second one decides.
+    h.socket().receive({ type: 'subscribed', channel: 'news', ...result(3), id: 1 });
+    expect(sub.state).toBe('subscribing');
+    h.socket().receive({ type: 'subscribed', channel: 'news', ...result(3), id: 2 });
+    expect(sub.state).toBe('subscribed');
+    h.clock.advance(20_000); // within one ping interval: the socket stays
+    expect(subErrors).toHaveLength(1);
+    expect(h.socket().framesOf('subscribe')).toHaveLength(2);
+  });
+
+  it('a late answer before the retry is sent still subscribes, and the retry is called off', () => {
+    const h = connectedClient();
+    const sub = h.client.subscribe('news');
+    h.clock.advance(10_000);
+    expect(h.errors.map((e) => e.code)).toEqual([ClientErrorCode.SubscribeTimeout]);
+    h.socket().receive({ type: 'subscribed', channel: 'news', ...result(0), id: 1 });
+    expect(sub.state).toBe('subscribed');
+    h.clock.advance(20_000); // within one ping interval: the socket stays
+    expect(h.socket().framesOf('subscribe')).toHaveLength(1);
+    expect(h.errors).toHaveLength(1);
+  });
+
+  it('answered, unsubscribed or disconnected subscribes never time out', () => {
+    const h = connectedClient();
+    h.client.subscribe('a');
+    h.socket().receive({ type: 'subscribed', channel: 'a', ...result(0), id: 1 });
+    h.client.subscribe('b').unsubscribe();
+    h.client.subscribe('c');
+    h.client.subscribe('d');
+    h.socket().receive({ type: 'error', code: 'forbidden', message: 'no', channel: 'd', id: 4 });
+    h.socket().serverClose(1006);
+    h.clock.advance(500);
+    h.socket().open();
+    h.socket().receive(connectedFrame({ c: result(0) }));
+    h.clock.advance(20_000); // within one ping interval: the socket stays
+    expect(h.errors.map((e) => e.serverCode ?? e.code)).toEqual(['forbidden']);
+  });
+
   it('a pending subscribe retry dies with its connection', () => {
     const h = connectedClient();
     h.client.subscribe('news');
