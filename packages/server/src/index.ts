@@ -7,6 +7,7 @@ export { ENGINE_DEFAULTS } from './engine/defaults.js';
 export type * from './engine/types.js';
 export {
   createRedisEngine,
+  EngineOptionError,
   type RedisEngine,
   type RedisEngineOptions,
   type RedisFactory,

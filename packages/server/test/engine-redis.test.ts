@@ -690,6 +690,9 @@ describe('redis engine', () => {
       expect(() => createRedisEngine({ historyTtl: 10_000, historyMetaTtl: 5000 })).toThrow(RangeError);
       expect(() => createRedisEngine({ prefix: 'a{b}' })).toThrow(RangeError);
       expect(() => createRedisEngine({ historySize: -1 })).toThrow(RangeError);
+      // The error names the option, for callers that map it to a setting of their own (the gateway does).
+      expect(() => createRedisEngine({ nodeId: ' ' })).toThrow(expect.objectContaining({ name: 'EngineOptionError', option: 'nodeId' }));
+      expect(() => createRedisEngine({ presenceTtl: 5 })).toThrow(expect.objectContaining({ option: 'presenceTtl' }));
       // ioredis' keyPrefix would prefix some keys and not others (script arguments, pub/sub channels).
       const made: Redis[] = [];
       const prefixed = (_role: string, defaults: EngineRedisOptions): Redis => {

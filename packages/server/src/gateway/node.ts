@@ -1,5 +1,5 @@
 import { createMemoryEngine } from '../engine/memory/engine.js';
-import { checkRedisEngineOptions, createRedisEngine, type RedisEngineOptions } from '../engine/redis/engine.js';
+import { checkRedisEngineOptions, createRedisEngine, EngineOptionError, type RedisEngineOptions } from '../engine/redis/engine.js';
 import { parseClusterNodes } from '../engine/redis/client.js';
 import { startRedisIngest, type RedisIngest } from '../engine/redis/ingest.js';
 import type { Engine } from '../engine/types.js';
@@ -61,17 +61,17 @@ export function checkRedisSettings(node: Pick<EngineSettings, 'redisUrl' | 'redi
   }
 }
 
-/** The engine setting a createRedisEngine RangeError is about (its message names the option). */
-const ENGINE_SETTING: ReadonlyArray<[RegExp, string]> = [
-  [/\bprefix\b/, 'redisPrefix'],
-  [/\bnodeId\b/, 'nodeId'],
-  [/\bpresenceTtl\b/, 'presenceTtl'],
-  [/\bhistoryMetaTtl\b/, 'historyMetaTtl'],
-  [/\bhistorySize\b/, 'historySize'],
-  [/\bhistoryTtl\b/, 'historyTtl'],
-  [/\bhistoryMaxBytes\b/, 'historyMaxBytes'],
-  [/\bidempotencyTtl\b/, 'idempotencyTtl'],
-];
+/** The gateway setting behind each engine option an EngineOptionError can name. */
+const ENGINE_SETTING: Partial<Record<keyof RedisEngineOptions, string>> = {
+  prefix: 'redisPrefix',
+  nodeId: 'nodeId',
+  presenceTtl: 'presenceTtl',
+  historyMetaTtl: 'historyMetaTtl',
+  historySize: 'historySize',
+  historyTtl: 'historyTtl',
+  historyMaxBytes: 'historyMaxBytes',
+  idempotencyTtl: 'idempotencyTtl',
+};
 
 /** Builds the engine the settings select: Redis when a URL or a cluster is given, memory otherwise. */
 export function createEngine(options: GatewayOptions, node: EngineSettings, logger: Logger): Engine {
@@ -94,7 +94,7 @@ export function checkEngineSettings(options: GatewayOptions, node: EngineSetting
   try {
     checkRedisEngineOptions(redisEngineOptions(o, node, target, silentLogger()));
   } catch (err) {
-    const setting = err instanceof RangeError ? ENGINE_SETTING.find(([re]) => re.test(err.message))?.[1] : undefined;
+    const setting = err instanceof EngineOptionError ? ENGINE_SETTING[err.option] : undefined;
     if (setting === undefined) throw err;
     throw new OptionsError(setting, (err as Error).message.replace(/^createRedisEngine: /, ''));
   }

@@ -84,12 +84,23 @@ export function redisVersionProblem(info: string): string | undefined {
 /** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
 const TURN_SCRIPTS = ['history', 'touch', 'inbox', 'members', 'lifecycle', 'refresh'];
 
-function integer(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`createRedisEngine: ${name} must be an integer >= ${min}, got ${String(value)}`);
+/** An invalid createRedisEngine option: `option` names it (the gateway maps it to its own setting). */
+export class EngineOptionError extends RangeError {
+  constructor(
+    readonly option: keyof RedisEngineOptions,
+    message: string,
+  ) {
+    super(`createRedisEngine: ${message}`);
+    this.name = 'EngineOptionError';
+  }
+}
+
+function integer(name: keyof RedisEngineOptions, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new EngineOptionError(name, `${name} must be an integer >= ${min}, got ${String(value)}`);
   return value;
 }
 
-/** Checks `o` as createRedisEngine would, without connecting: throws its RangeError for an invalid option. */
+/** Checks `o` as createRedisEngine would, without connecting: throws an EngineOptionError for an invalid option. */
 export function checkRedisEngineOptions(o: RedisEngineOptions): void {
   resolve(o);
 }
@@ -99,12 +110,12 @@ function resolve(o: RedisEngineOptions) {
   const D = ENGINE_DEFAULTS;
   const historyTtl = integer('historyTtl', o.historyTtl ?? D.historyTtl, 1);
   const historyMetaTtl = integer('historyMetaTtl', o.historyMetaTtl ?? defaultMetaTtl(historyTtl), 1);
-  if (historyMetaTtl < historyTtl) throw new RangeError(`createRedisEngine: historyMetaTtl (${historyMetaTtl}) must be >= historyTtl (${historyTtl})`);
+  if (historyMetaTtl < historyTtl) throw new EngineOptionError('historyMetaTtl', `historyMetaTtl (${historyMetaTtl}) must be >= historyTtl (${historyTtl})`);
   const prefix = o.prefix ?? D.redisPrefix;
   // A brace would become the hash tag of every key, putting the whole cluster's data on one slot.
-  if (prefix.length === 0 || /[{}\s]/.test(prefix)) throw new RangeError('createRedisEngine: prefix must be non-empty, without braces or spaces');
+  if (prefix.length === 0 || /[{}\s]/.test(prefix)) throw new EngineOptionError('prefix', 'prefix must be non-empty, without braces or spaces');
   const nodeId = o.nodeId ?? randomBytes(12).toString('base64url');
-  if (nodeId.length === 0 || /\s/.test(nodeId)) throw new RangeError('createRedisEngine: nodeId must be non-empty, without spaces');
+  if (nodeId.length === 0 || /\s/.test(nodeId)) throw new EngineOptionError('nodeId', 'nodeId must be non-empty, without spaces');
   const cluster = o.cluster === undefined ? undefined : typeof o.cluster === 'string' ? parseClusterNodes(o.cluster) : [...o.cluster];
   return {
     url: o.url ?? 'redis://127.0.0.1:6379',
