@@ -100,6 +100,37 @@ describe('hub: prepare and finish', () => {
     },
   );
 
+  it('skips the late live copy of a message the replay already sent (Redis: history and pub/sub travel apart)', async () => {
+    const core = await harness();
+    const epoch = await publish(core, 'news', 3);
+    const { conn, socket } = await core.connect('a');
+    core.send(conn, { type: 'subscribe', channel: 'news', since: 1, epoch, id: 1 });
+    await until(() => (messagesOf(socket, 'news').length >= 2 ? true : undefined), 'the replay');
+    // The subscriber connection hands over seqs 2 and 3 after the history read did.
+    core.hub.message(message('news', 3, epoch));
+    core.hub.message(message('news', 2, epoch));
+    await publish(core, 'news');
+    await until(() => (messagesOf(socket, 'news').length >= 3 ? true : undefined), 'a live message');
+    await turn();
+    expect(messagesOf(socket, 'news').map((f) => f.seq)).toEqual([2, 3, 4]);
+  });
+
+  it('skips a late live copy at or below the position of a subscription without recovery, in a new epoch too', async () => {
+    const core = await harness();
+    const epoch = await publish(core, 'news', 2);
+    const { conn, socket } = await core.connect('a');
+    core.send(conn, { type: 'subscribe', channel: 'news', id: 1 });
+    await until(() => (onChannel(socket, 'news').length >= 1 ? true : undefined), 'subscribed');
+    core.hub.message(message('news', 2, epoch));
+    core.hub.message(message('news', 1, 'E2'));
+    await turn();
+    expect(onChannel(socket, 'news').map((f) => [f.type, f.seq])).toEqual([
+      ['subscribed', 2],
+      ['subscribed', 0],
+      ['t', 1],
+    ]);
+  });
+
   it('announces a new epoch reached while the subscription was set up before its first message', async () => {
     const held = holdRecover(createMemoryEngine({ clock: new ManualClock() }), 'after');
     const core = await harness({ engine: held.engine });

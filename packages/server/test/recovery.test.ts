@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { api, publish, startGateway, TestClient, token } from './helpers.js';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisEngine } from '../src/engine/redis/engine.js';
+import { silentLogger } from '../src/util/logger.js';
+import { api, onCleanup, publish, startGateway, TestClient, token } from './helpers.js';
+import { cleanupRun, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 const seqs = (frames: ReadonlyArray<Record<string, unknown>>): number[] => frames.map((f) => f.seq as number);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -166,5 +171,42 @@ describe('history and recovery', () => {
     const again = await TestClient.connect(gw.ws, { token: t, subs: { 'user:5': { since: 1, epoch } } });
     expect((again.connected.subs as any)['user:5']).toEqual({ seq: 3, epoch, recovered: true });
     expect(seqs(await again.client.waitMessages('user:5', 2))).toEqual([2, 3]);
+  });
+});
+
+describe('history and recovery on Redis', () => {
+  afterAll(cleanupRun);
+
+  // The history read (the command connection) and the live messages (the subscriber connection) travel apart:
+  // the live copy of a message the replay already sent can come after the subscription went live.
+  it('sends a message once when its live copy comes after the replay that held it', async () => {
+    const redis = new URL(REDIS_URL);
+    const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
+    onCleanup(() => proxy.close());
+    const viaProxy = new URL(REDIS_URL);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const engine = createRedisEngine({
+      prefix: testPrefix(),
+      logger: silentLogger(),
+      redis: (role, defaults) => new Redis(role === 'subscriber' ? viaProxy.toString() : REDIS_URL, defaults),
+    });
+    const gw = await startGateway({ engine });
+    const a = await TestClient.connect(gw.ws, { subs: { r: {} } });
+    const epoch = (a.connected.subs as any).r.epoch as string;
+    for (let i = 1; i <= 3; i++) await publish(gw.http, { channel: 'r', type: 'm', payload: { i } });
+    await a.client.waitMessages('r', 3);
+    // Seq 4 is published and stored; its live copy waits on the subscriber connection.
+    expect(proxy.freeze()).toBe(1);
+    await publish(gw.http, { channel: 'r', type: 'm', payload: { i: 4 } });
+    const b = await TestClient.connect(gw.ws, { subs: { r: { since: 3, epoch } } });
+    expect((b.connected.subs as any).r).toEqual({ seq: 4, epoch, recovered: true });
+    expect(seqs(await b.client.waitMessages('r', 1))).toEqual([4]);
+    proxy.unfreeze();
+    await a.client.waitMessages('r', 4);
+    await publish(gw.http, { channel: 'r', type: 'm', payload: { i: 5 } });
+    await waitFor(() => a.client.messages('r').length === 5 && b.client.messages('r').length >= 2, 'seq 5 on both');
+    expect(seqs(a.client.messages('r'))).toEqual([1, 2, 3, 4, 5]);
+    expect(seqs(b.client.messages('r'))).toEqual([4, 5]);
   });
 });

@@ -20,6 +20,12 @@ export class Subscription {
   epoch = '';
   /** Live messages held back while the subscription is set up; null once live. */
   held: EngineMessage[] | null = [];
+  /**
+   * The last seq `finish` gave the client, until a live message passes it (then 0). On an engine whose history
+   * reads and live messages travel apart (Redis: a command connection and a subscriber connection), the live
+   * copy of a message the replay already sent can come after the subscription went live: it is skipped.
+   */
+  floor = 0;
 
   constructor(
     readonly conn: Connection,

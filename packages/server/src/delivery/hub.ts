@@ -98,7 +98,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     for (const sub of valuesOf(entry.subs)) {
       if (exclude !== undefined && sub.conn.id === exclude) continue;
       if (sub.held !== null) sub.held.push(msg);
-      else sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
+      else if (sub.floor === 0 || passes(sub, msg)) sub.conn.enqueue(sub.conn.handler.codec.frame(msg));
     }
     this.delivered(entry, msg);
   }
@@ -127,8 +127,11 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       const codec = sub.conn.handler.codec;
       if (sub.epoch !== msg.epoch) {
         sub.epoch = msg.epoch;
+        sub.floor = 0;
         const reset = codec.epochReset(msg);
         if (reset) sub.conn.enqueue(reset);
+      } else if (sub.floor !== 0 && !passes(sub, msg)) {
+        continue;
       }
       sub.conn.enqueue(codec.frame(msg));
     }
@@ -336,6 +339,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
       last = m.seq;
     }
     sub.epoch = epoch;
+    sub.floor = last;
     const entry = this.channels.get(channel);
     if (entry && entry.epoch !== epoch) entry.epoch = null;
     return out;
@@ -419,4 +423,16 @@ function isOwnUserChannel(conn: Connection, channel: ChannelName): boolean {
 
 function pos(p: StreamPosition): { seq: number; epoch: string } {
   return { seq: p.seq, epoch: p.epoch };
+}
+
+/**
+ * Whether a live message of the subscription's epoch goes out while `sub.floor` is set: not when `finish` already
+ * gave the client its seq (a late live copy of a replayed message); the first one past the floor lifts it, since
+ * live messages of a channel arrive in seq order. Unsequenced ones (seq 0) always pass.
+ */
+function passes(sub: Subscription, msg: EngineMessage): boolean {
+  if (msg.seq === 0) return true;
+  if (msg.seq <= sub.floor) return false;
+  sub.floor = 0;
+  return true;
 }
