@@ -15,7 +15,10 @@
  * Waits are on events (process output, frames, closes); presence, which has no event, is polled.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { poll, proxyTo, range, sdkApp, Signal, type AppLog } from '../../client/test/support/harness.js';
 import { api, API_KEY, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
@@ -438,6 +441,41 @@ describe('Redis engine, several gateway processes', () => {
     expect(h.logs().some((l) => l.msg === 'worker exited; forking a new one' && l['signal'] === 'SIGKILL')).toBe(true);
     const { client } = await TestClient.connect(h.ws, { subs: { news: {} } });
     client.terminate();
+    expect(h.proc.kill('SIGTERM')).toBe(true);
+    expect((await h.exited()).code).toBe(0);
+  }, 60_000);
+
+  it('--workers 2: a new worker that fails to start (its configuration file broken since) is forked again until one starts', async () => {
+    const { prefix } = redisPrefix('cluster-proc');
+    const dir = mkdtempSync(join(tmpdir(), 'herald-workers-'));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const config = join(dir, 'herald.json');
+    writeFileSync(config, JSON.stringify({ historySize: 100 }));
+    const h = new HeraldProcess(
+      ['--port', '0', '--workers', '2', '--allow-anonymous', '--config', config],
+      { ...SECRETS, HERALD_REDIS_URL: REDIS_URL, HERALD_REDIS_PREFIX: prefix, HERALD_SHUTDOWN_TIMEOUT_MS: '5000' },
+      { name: 'workers-refork', timeoutMs: WAIT },
+    );
+    await h.listening();
+    const children = (): number[] =>
+      execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => Number(l.trim()))
+        .filter((n) => n > 0);
+    // An operator's typo, saved while the gateway runs: the next worker to start refuses it (exit 2).
+    writeFileSync(config, JSON.stringify({ histroySize: 100 }));
+    process.kill(children()[0] as number, 'SIGKILL');
+    await h.waitFor(() => h.logs().find((l) => l.msg === 'new worker exited before it listened; forking another' && l['code'] === 2), 'a new worker to fail');
+    writeFileSync(config, JSON.stringify({ historySize: 100 }));
+    await poll(
+      async () => {
+        const st = await api(h.http, 'GET', '/api/stats');
+        return st.status === 200 && st.body.workers === 2 ? true : undefined;
+      },
+      'the machine view to count two workers again',
+      WAIT,
+    );
+    expect(h.logs().filter((l) => l.msg === 'worker forked anew').length).toBeGreaterThanOrEqual(2);
     expect(h.proc.kill('SIGTERM')).toBe(true);
     expect((await h.exited()).code).toBe(0);
   }, 60_000);

@@ -200,10 +200,14 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
   // One /metrics and one /api/stats for the machine: whichever worker is asked collects every worker's through here.
   serveMachineView(node);
   for (let i = 0; i < n; i++) cluster.fork();
-  // Workers that started (listened): one that dies before is a start-up failure, not restarted.
+  // Workers that started (listened). One of the first N that dies before is a start-up failure, not restarted (a
+  // setting the gateway refuses); a worker forked anew that dies before it listens is forked again, later and later
+  // (a configuration file edited since, a port or Redis not there yet: the machine must not stay a worker short).
   const started = new Set<number>();
+  const replacements = new Set<number>();
   cluster.on('listening', (worker, address) => {
     started.add(worker.id);
+    replacements.delete(worker.id);
     listening += 1;
     if (listening === n) {
       const base = `http://${address.address && address.address.includes(':') ? `[${address.address}]` : (address.address ?? '127.0.0.1')}:${address.port}`;
@@ -215,7 +219,9 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
   let deaths = 0;
   let lastRestart = 0;
   cluster.on('exit', (worker, code, signal) => {
-    if (stopping || !started.delete(worker.id)) {
+    const wasStarted = started.delete(worker.id);
+    const wasReplacement = replacements.delete(worker.id);
+    if (stopping || !(wasStarted || wasReplacement)) {
       if (stopping) logger.info({ worker: worker.process.pid, code, signal }, 'worker exited');
       else logger.error({ worker: worker.process.pid, code, signal }, 'worker exited before it listened');
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping && code === 0 ? 0 : 1);
@@ -224,11 +230,13 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
     // Died on its own (a crash, kill -9, out of memory): the machine is a worker short until it is forked anew.
     deaths = Date.now() - lastRestart > WORKER_STABLE_MS ? 1 : deaths + 1;
     const delay = Math.min(WORKER_RESTART_MAX_MS, WORKER_RESTART_MS * 2 ** (deaths - 1));
-    logger.error({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'worker exited; forking a new one');
+    const what = wasStarted ? 'worker exited; forking a new one' : 'new worker exited before it listened; forking another';
+    logger.error({ worker: worker.process.pid, code, signal, restartInMs: delay }, what);
     setTimeout(() => {
       if (stopping) return;
       lastRestart = Date.now();
       const fresh = cluster.fork();
+      replacements.add(fresh.id);
       logger.info({ worker: fresh.process.pid }, 'worker forked anew');
     }, delay);
   });

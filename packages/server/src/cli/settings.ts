@@ -551,7 +551,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--workers',
     type: 'int',
     description:
-      'Gateway processes sharing the port (each a full node; needs the Redis engine above 1). One `/metrics` and one `/api/stats` answer for all of them (summed; per-worker gauges labelled `worker`). A worker that dies is forked anew (after 1 s, doubling up to 30 s while they keep dying).',
+      'Gateway processes sharing the port (each a full node; needs the Redis engine above 1). One `/metrics` and one `/api/stats` answer for all of them (summed; per-worker gauges labelled `worker`). A worker that dies is forked anew (after 1 s, doubling up to 30 s while they keep dying, a new one that fails to start included); one of the first that fails to start stops the gateway.',
     defaultNote: 'the number of cores with Redis, 1 without',
   },
   {
