@@ -7,11 +7,9 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODE_INFO, isValidChannel, type ErrorCode } from '@herald/protocol';
-import type { GatewayOptions } from '../src/gateway/options.js';
-import { api, API_KEY, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
+import { api, API_KEY, capturingLogger, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20_240_611);
 const WAIT = 20_000;
@@ -30,13 +28,6 @@ afterAll(() => {
   process.off('uncaughtException', collect);
   process.off('unhandledRejection', collect);
 });
-
-/** A pino logger that keeps every entry at warn or above. */
-function capturingLogger(): { logger: NonNullable<GatewayOptions['logger']>; entries: Array<Record<string, unknown>> } {
-  const entries: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void entries.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, entries };
-}
 
 // ---- arbitraries: building blocks ----------------------------------------------------------------
 

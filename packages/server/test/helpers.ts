@@ -3,6 +3,7 @@
  * queues every frame so none is missed, and small HTTP API helpers.
  */
 import { SignJWT } from 'jose';
+import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../src/util/clock.js';
 import { createGateway, type Gateway } from '../src/gateway/gateway.js';
@@ -324,3 +325,10 @@ export async function token(
 
 /** Seconds since the epoch for a manual clock time. */
 export const secondsOf = (ms: number): number => Math.floor(ms / 1000);
+
+/** A pino logger that keeps every entry at warn or above. */
+export function capturingLogger(): { logger: NonNullable<GatewayOptions['logger']>; entries: Array<Record<string, unknown>> } {
+  const entries: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void entries.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, entries };
+}

@@ -153,7 +153,8 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     if (err instanceof HeraldError) {
       if (err.code === 'engine_unavailable' || err.code === 'engine_timeout')
         stats.engineError('api', { requestId, path: path.slice(0, 100), code: err.code, error: err.message });
-      else if (err.status >= 500) logger.warn({ err, requestId, path }, 'request failed');
+      // shutting_down is the expected answer while the gateway stops (counted as a drop below), not a failure.
+      else if (err.status >= 500 && err.code !== 'shutting_down') logger.warn({ err, requestId, path }, 'request failed');
       // A publish that was refused (invalid, engine down, shutting down) is a message that will not arrive. One
       // whose outcome is unknown (engine_timeout) may have been published: it is an engine error, not a drop.
       if (path === '/api/publish' && err.code !== 'no_such_client' && err.code !== 'engine_timeout') {
