@@ -44,8 +44,11 @@ interface Pending {
   resolve: (r: PublishResult) => void;
   reject: (e: HeraldError) => void;
   timer: unknown;
-  retry: unknown;
   attempts: number;
+  /** Waits for the shared retry after a failure (see Publishes.error). */
+  wait: boolean;
+  /** Last sent by the SDK on its own schedule (after a reconnect or a failure), not at the app's pace. */
+  late: boolean;
   /** The channel whose echo this publish holds back (echo: false on a followed channel). */
   muting: ChannelName | undefined;
 }
@@ -81,6 +84,8 @@ function newKey(): string {
 export class Publishes {
   private readonly _pending = new Map<number, Pending>();
   private readonly _mutes = new Map<ChannelName, Mute>();
+  /** The one timer that sends the publishes waiting after a failure again (see error()). */
+  private _retry: unknown;
 
   constructor(private readonly _ctx: PublishContext) {}
 
@@ -104,8 +109,9 @@ export class Publishes {
         resolve,
         reject,
         timer: undefined,
-        retry: undefined,
         attempts: 0,
+        wait: false,
+        late: false,
         muting: options.echo === false && ctx.follows(channel) ? channel : undefined,
       };
       p.timer = ctx.clock.setTimeout(() => {
@@ -114,16 +120,17 @@ export class Publishes {
       }, timeout);
       if (p.muting !== undefined) this._mute(p.muting).outstanding++;
       this._pending.set(id, p);
-      if (ctx.connected()) this._send(p);
+      // Behind publishes waiting to go again: it goes with them, in call order.
+      if (this._retry !== undefined) p.wait = true;
+      else if (ctx.connected()) this._send(p, false);
     });
   }
 
-  /** A connection is established: every publish not answered yet is sent (again). */
+  /** A connection is established: every publish not answered yet is sent (again), in call order. */
   connected(): void {
-    for (const p of this._pending.values()) {
-      this._ctx.clock.clearTimeout(p.retry);
-      this._send(p);
-    }
+    this._ctx.clock.clearTimeout(this._retry);
+    this._retry = undefined;
+    for (const p of this._pending.values()) this._send(p, true);
   }
 
   /** The `published` answer of one of ours. */
@@ -136,9 +143,18 @@ export class Publishes {
   error(f: ErrorFrame): boolean {
     const p = f.id === undefined ? undefined : this._pending.get(f.id);
     if (!p) return false;
-    if (RESEND.has(f.code)) {
-      // Nothing published (unavailable) or unknown (timeout): the same frame again, the key keeps it once.
-      p.retry = this._ctx.clock.setTimeout(() => this._ctx.connected() && this._send(p), this._ctx.backoff(p.attempts - 1));
+    // Nothing published (unavailable; over the rate limit, for a publish the SDK sent in a burst of its own) or
+    // unknown (timeout): the same frame again, the key keeps it once. One timer sends every waiting publish, and
+    // those called meanwhile, in call order (a timer each would shuffle them).
+    if (RESEND.has(f.code) || (f.code === 'rate_limited' && p.late)) {
+      p.wait = true;
+      this._retry ??= this._ctx.clock.setTimeout(
+        () => {
+          this._retry = undefined;
+          if (this._ctx.connected()) for (const q of this._pending.values()) if (q.wait) this._send(q, true);
+        },
+        this._ctx.backoff(p.attempts - 1),
+      );
       return true;
     }
     this._settle(p, undefined, new HeraldError(ClientErrorCode.ServerError, f.message, { serverCode: f.code, channel: p.frame.channel, data: f }));
@@ -147,6 +163,8 @@ export class Publishes {
 
   /** The client was closed: every publish not answered yet fails. */
   close(): void {
+    this._ctx.clock.clearTimeout(this._retry);
+    this._retry = undefined;
     for (const p of [...this._pending.values()]) {
       this._settle(p, undefined, new HeraldError(ClientErrorCode.Closed, CLOSED, { channel: p.frame.channel }));
     }
@@ -193,8 +211,10 @@ export class Publishes {
     if (mute.seqs.size === 0 && mute.held.length === 0 && mute.outstanding === 0) this._mutes.delete(channel);
   }
 
-  private _send(p: Pending): void {
+  private _send(p: Pending, late: boolean): void {
     p.attempts++;
+    p.wait = false;
+    p.late = late;
     this._ctx.send(p.frame);
   }
 
@@ -202,7 +222,6 @@ export class Publishes {
     if (this._pending.get(p.frame.id) !== p) return;
     this._pending.delete(p.frame.id);
     this._ctx.clock.clearTimeout(p.timer);
-    this._ctx.clock.clearTimeout(p.retry);
     if (p.muting !== undefined) {
       const mute = this._mute(p.muting);
       mute.outstanding = Math.max(0, mute.outstanding - 1);

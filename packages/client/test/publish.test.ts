@@ -97,6 +97,54 @@ describe('client.publish', () => {
     expect(socket().framesOf('publish')).toHaveLength(3);
   });
 
+  it('sends the publishes an engine failure left unanswered again in call order, with those called meanwhile', async () => {
+    const { client, socket, clock } = setup({ backoff: (n) => [300, 700, 100, 900][n % 4] as number });
+    client.connect();
+    handshake(socket());
+    const done = [1, 2, 3].map((n) => track(client.publish('c', 'm', { n })));
+    const frames = socket().framesOf('publish');
+    // Answered in order, each with its own attempt count: a timer each would send them again shuffled.
+    socket().receive({ type: 'error', code: 'engine_unavailable', message: 'x', channel: 'c', id: frames[0]?.['id'] });
+    socket().receive({ type: 'error', code: 'engine_timeout', message: 'x', channel: 'c', id: frames[1]?.['id'] });
+    socket().receive({ type: 'error', code: 'engine_unavailable', message: 'x', channel: 'c', id: frames[2]?.['id'] });
+    done.push(track(client.publish('c', 'm', { n: 4 })));
+    expect(socket().framesOf('publish')).toHaveLength(3);
+    clock.advance(300);
+    const again = socket().framesOf('publish').slice(3);
+    expect(again.map((f) => f['payload'])).toEqual([1, 2, 3, 4].map((n) => ({ n })));
+    expect(again.slice(0, 3)).toEqual(frames);
+    again.forEach((f, i) => socket().receive({ type: 'published', channel: 'c', seq: i + 1, epoch: 'e', id: f['id'] }));
+    await flush();
+    expect(done.map((d) => d.value?.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("sends a publish again when rate_limited answers the burst of a reconnect (it may be published), not one sent at the app's pace", async () => {
+    const { client, socket, clock } = setup({ backoff: () => 500, publishTimeout: 60_000 });
+    client.connect();
+    handshake(socket());
+    const resent = track(client.publish('c', 'm', { n: 1 }));
+    const frame = socket().framesOf('publish')[0] as Record<string, unknown>;
+    // The answer is lost with the connection; the next one sends it again with the rest, at once.
+    socket().serverClose(1006);
+    clock.advance(500);
+    handshake(socket());
+    expect(socket().framesOf('publish')).toEqual([frame]);
+    socket().receive({ type: 'error', code: 'rate_limited', message: 'slow down', channel: 'c', id: frame['id'] });
+    await flush();
+    expect(resent.error).toBeUndefined();
+    clock.advance(500);
+    expect(socket().framesOf('publish')).toEqual([frame, frame]);
+    socket().receive({ type: 'published', channel: 'c', seq: 9, epoch: 'e', id: frame['id'], duplicate: true });
+    await flush();
+    expect(resent.value).toMatchObject({ seq: 9, duplicate: true });
+    // Sent at once on an open connection: over the limit means not published, and the app is told.
+    const own = track(client.publish('c', 'm', { n: 2 }));
+    const id = socket().framesOf('publish')[2]?.['id'];
+    socket().receive({ type: 'error', code: 'rate_limited', message: 'slow down', channel: 'c', id });
+    await flush();
+    expect(own.error).toMatchObject({ code: ClientErrorCode.ServerError, serverCode: 'rate_limited' });
+  });
+
   it('rejects after its timeout (saying whether it was sent), on close(), and at once when closed or invalid', async () => {
     const { client, socket, clock } = setup({ publishTimeout: 5000 });
     const unsent = track(client.publish('c', 'm', {}));
