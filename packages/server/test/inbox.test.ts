@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import type { GatewayOptions } from '../src/gateway/options.js';
 import { api, ManualClock, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
-import { cleanupRun, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { cleanupRun, engineWithSubscriberProxy, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
 
@@ -179,3 +179,23 @@ for (const [name, setup] of Object.entries(setups)) {
     });
   });
 }
+
+describe('inbox on Redis: the replay and the live messages travel apart', () => {
+  it('sends a stored message once to a new connection when its live copy comes after the replay that read it', async () => {
+    const clock = new ManualClock();
+    const { engine, proxy } = await engineWithSubscriberProxy({ clock });
+    const gw = { ...(await startGateway({ clock, engine })), clock };
+    const a = await device(gw, 'late');
+    // The message is stored; its live copy waits on the subscriber connection while a second device connects.
+    expect(proxy.freeze()).toBe(1);
+    const first = (await push(gw, 'late', 1)).results['user:late'].message as string;
+    const b = await device(gw, 'late');
+    await b.waitFor(() => inboxFrames(b).find((f) => f['inbox'] === first), 'the stored message on the new device');
+    proxy.unfreeze();
+    await a.waitFor(() => inboxFrames(a).find((f) => f['inbox'] === first), 'its live copy on the first device');
+    const second = (await push(gw, 'late', 2)).results['user:late'].message as string;
+    await waitFor(() => [a, b].every((c) => inboxFrames(c).some((f) => f['inbox'] === second)), 'the next message on both');
+    expect(inboxFrames(b).map((f) => f['inbox'])).toEqual([first, second]);
+    expect(inboxFrames(a).map((f) => f['inbox'])).toEqual([first, second]);
+  });
+});

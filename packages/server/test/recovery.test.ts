@@ -1,10 +1,6 @@
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedisEngine } from '../src/engine/redis/engine.js';
-import { silentLogger } from '../src/util/logger.js';
-import { api, onCleanup, publish, startGateway, TestClient, token } from './helpers.js';
-import { cleanupRun, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { api, publish, startGateway, TestClient, token } from './helpers.js';
+import { cleanupRun, engineWithSubscriberProxy, waitFor } from './redis-helpers.js';
 
 const seqs = (frames: ReadonlyArray<Record<string, unknown>>): number[] => frames.map((f) => f.seq as number);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -180,17 +176,7 @@ describe('history and recovery on Redis', () => {
   // The history read (the command connection) and the live messages (the subscriber connection) travel apart:
   // the live copy of a message the replay already sent can come after the subscription went live.
   it('sends a message once when its live copy comes after the replay that held it', async () => {
-    const redis = new URL(REDIS_URL);
-    const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
-    onCleanup(() => proxy.close());
-    const viaProxy = new URL(REDIS_URL);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    const engine = createRedisEngine({
-      prefix: testPrefix(),
-      logger: silentLogger(),
-      redis: (role, defaults) => new Redis(role === 'subscriber' ? viaProxy.toString() : REDIS_URL, defaults),
-    });
+    const { engine, proxy } = await engineWithSubscriberProxy();
     const gw = await startGateway({ engine });
     const a = await TestClient.connect(gw.ws, { subs: { r: {} } });
     const epoch = (a.connected.subs as any).r.epoch as string;

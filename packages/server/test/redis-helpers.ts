@@ -10,10 +10,12 @@ import type { DisconnectTarget, EngineHandlers, EngineMessage } from '../src/eng
 import type { InboxMessage } from '../src/engine/inbox.js';
 import type { NodeSettings } from '../src/cli/config.js';
 import { startNode, type HeraldNode } from '../src/gateway/node.js';
+import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
 import type { GatewayOptions } from '../src/gateway/options.js';
 import { silentLogger } from '../src/util/logger.js';
 import { API_KEY, JWT_SECRET } from './helpers.js';
 import { onCleanup } from './support/cleanup.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 /** The Redis the tests use. */
 export const REDIS_URL = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -266,4 +268,25 @@ export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Par
   onCleanup(() => node.close());
   const { port } = node.gateway.address();
   return { node, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
+}
+
+/**
+ * A Redis engine (own prefix) whose subscriber connection goes through a TcpProxy and whose command connection does
+ * not: `proxy.freeze()` holds the live messages back while history reads and publishes go on, as when the two
+ * connections of a busy node are read at different moments.
+ */
+export async function engineWithSubscriberProxy(options: RedisEngineOptions = {}): Promise<{ engine: RedisEngine; proxy: TcpProxy }> {
+  const redis = new URL(REDIS_URL);
+  const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
+  onCleanup(() => proxy.close());
+  const viaProxy = new URL(REDIS_URL);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  const engine = createRedisEngine({
+    prefix: testPrefix(),
+    logger: silentLogger(),
+    ...options,
+    redis: (role, defaults) => new Redis(role === 'subscriber' ? viaProxy.toString() : REDIS_URL, defaults),
+  });
+  return { engine, proxy };
 }

@@ -106,6 +106,11 @@ export class Connection implements SocketListener, PresenceConnection {
    * replay reads them), the live ones held meanwhile, then null (live). See InboxDelivery.
    */
   inboxHeld: InboxMessage[] | null | undefined = undefined;
+  /**
+   * The inbox ids the replay sent, until a live inbox message not among them arrives (then undefined): the live
+   * copy of a stored message can come after the replay that read it (Redis: two connections), and is skipped.
+   */
+  inboxSent: Set<string> | undefined = undefined;
   /** Frames queued for the next flush (NO_FRAMES, shared and never written to, while there are none). */
   private queue: Buffer[] = NO_FRAMES;
   private queued = false;

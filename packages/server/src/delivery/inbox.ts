@@ -56,7 +56,7 @@ export class InboxDelivery implements InboxPort {
       const codec = conn.handler.codec;
       if (!codec.inbox || conn.inboxHeld === undefined || conn.state === 'closed') continue;
       if (conn.inboxHeld !== null) conn.inboxHeld.push(msg);
-      else {
+      else if (conn.inboxSent === undefined || fresh(conn, msg.id)) {
         conn.enqueue(codec.inbox(msg));
         n += 1;
       }
@@ -88,6 +88,7 @@ export class InboxDelivery implements InboxPort {
     }
     this.stats.delivered += out.length;
     this.count(receipts, 1);
+    if (seen.size > 0) conn.inboxSent = seen;
     return out;
   }
 
@@ -107,4 +108,14 @@ export class InboxDelivery implements InboxPort {
     if (ids.length === 0) return;
     this.engine.inbox.delivered(ids, connections, this.now()).catch((err: unknown) => this.logger.warn({ err }, 'counting receipt deliveries failed'));
   }
+}
+
+/**
+ * Whether a live inbox message goes to a connection whose replay sent `inboxSent`: not a late copy of one of
+ * those; the first one that is not lifts the check, since a user's live inbox messages arrive in publish order.
+ */
+function fresh(conn: Connection, id: string): boolean {
+  if (conn.inboxSent?.has(id)) return false;
+  conn.inboxSent = undefined;
+  return true;
 }
