@@ -98,9 +98,13 @@ export class PusherSubscriber {
         conn.sendJson(subscriptionError(name, 'LimitReached', `Presence channels have at most ${app.maxPresenceMembers} members`, 400));
         return;
       }
+      // After each wait: a connection closed meanwhile has left everything it held (leaveAll); what it would
+      // join now would stay for good (a subscriber, an occupant that never vacates).
+      if (conn.isClosed()) return;
       prepared = await d.subscriptions.prepare(conn, core, {});
       if (conn.isClosed()) return;
       if (auth.member !== undefined) presence = await this.join(core, auth.member);
+      if (conn.isClosed()) return;
       await this.occupy(name);
       if (ch.cache) prepared = await this.withCached(prepared);
     } catch (err) {
