@@ -53,8 +53,10 @@ local function add(c, u, i)
   return redis.call('HINCRBY', users, u, 1) == 1
 end
 
+-- Twice the TTL: a dead node's members expire after one, and the keys stay for the sweep that finds them
+-- (src/engine/redis/members.ts) to report them gone.
 local function keep()
-  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
+  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl * 2) end
 end
 
 if mode == 'join' then

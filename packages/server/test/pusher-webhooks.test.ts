@@ -9,11 +9,15 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
-import { api, ManualClock, onCleanup, TestClient, token } from './helpers.js';
+import { coreChannel, occupancyChannel } from '../src/protocols/pusher/names.js';
+import { api, eventually, ManualClock, onCleanup, TestClient, token } from './helpers.js';
 import { APP, presenceAuth, privateAuth, PusherServer, PusherTestClient, startPusherGateway } from './pusher-helpers.js';
 import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { deferred, turn } from './support/core.js';
 
 afterAll(cleanupRun);
 
@@ -109,6 +113,74 @@ describe('pusher webhooks', () => {
     await run();
     expect(hook.names().slice(5).sort()).toEqual(['channel_vacated', 'member_removed']);
     for (const r of hook.got) verifyPusher(r);
+  });
+
+  it('counts no occupancy for a connection that closed while its presence join was answered: no channel_occupied without channel_vacated', async () => {
+    const hook = await receiver();
+    const clock = new ManualClock(Date.now());
+    const engine = createMemoryEngine({ clock });
+    const presence = coreChannel(APP.id, 'presence-g');
+    const answered = deferred();
+    const caught = deferred();
+    const listed = deferred();
+    const { join, list } = { join: engine.members.join.bind(engine.members), list: engine.members.list.bind(engine.members) };
+    // The join runs at once (as Redis would run it); its answer is held, as if still on its way back.
+    engine.members.join = async (channel, client, member) => {
+      const r = await join(channel, client, member);
+      if (channel === presence) {
+        caught.resolve();
+        await answered.promise;
+      }
+      return r;
+    };
+    engine.members.list = async (channel) => {
+      const r = await list(channel);
+      if (channel === presence) listed.resolve();
+      return r;
+    };
+    const { port, gateway } = await startPusherGateway({ clock, engine, app: { webhooks: [{ url: hook.url }] } });
+    const a = await PusherTestClient.connect(port);
+    a.send({ event: 'pusher:subscribe', data: { channel: 'presence-g', ...presenceAuth(a.socketId, 'presence-g', { user_id: 'gone' }) } });
+    await caught.promise;
+    a.ws.terminate();
+    await eventually(() => (gateway.connectionCount === 0 ? true : undefined), 'the server to see the close');
+    answered.resolve();
+    // The subscribe goes on: the member list, then (before the fix) the occupancy join.
+    await listed.promise;
+    await turn();
+    expect(await engine.members.count(occupancyChannel(APP.id, 'presence-g'))).toBe(0);
+    clock.advance(3000);
+    await gateway.webhooks.kick();
+    const names = hook.names();
+    expect(names.filter((n) => n === 'channel_occupied').length).toBe(names.filter((n) => n === 'channel_vacated').length);
+  });
+
+  it('subscribes nothing for a connection that closed while its presence room was counted', async () => {
+    const engine = createMemoryEngine({ clock: new ManualClock(Date.now()) });
+    const presence = coreChannel(APP.id, 'presence-h');
+    const answered = deferred();
+    const caught = deferred();
+    const count = engine.members.count.bind(engine.members);
+    engine.members.count = async (channel) => {
+      const n = await count(channel);
+      if (channel === presence) {
+        caught.resolve();
+        await answered.promise;
+      }
+      return n;
+    };
+    const { port, gateway } = await startPusherGateway({ engine });
+    const a = await PusherTestClient.connect(port);
+    a.send({ event: 'pusher:subscribe', data: { channel: 'presence-h', ...presenceAuth(a.socketId, 'presence-h', { user_id: 'gone' }) } });
+    await caught.promise;
+    a.ws.terminate();
+    await eventually(() => (gateway.connectionCount === 0 ? true : undefined), 'the server to see the close');
+    answered.resolve();
+    await turn();
+    await turn();
+    // Before the fix the closed connection was subscribed after all: the node held the channel for good.
+    expect(gateway.channelCount).toBe(0);
+    expect(await engine.members.count(presence)).toBe(0);
   });
 
   it('sends nothing when a channel or member comes back within 3 s, and only the events a URL asks for', async () => {
@@ -245,6 +317,36 @@ describe('pusher webhooks', () => {
     await runAll();
     expect(hook.names().sort()).toEqual(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
     for (const r of hook.got) verifyPusher(r);
+  });
+  it('reports the members and channels only a dead node had gone (member_removed, channel_vacated): a sweep finds them', async () => {
+    const hook = await receiver();
+    const prefix = testPrefix();
+    const clock = new ManualClock(Date.now());
+    const ttl = 600;
+    const clients: Redis[] = [];
+    const app = { webhooks: [{ url: hook.url }] };
+    const a = await startPusherGateway({ clock, app, engine: createRedisEngine({ url: REDIS_URL, prefix, presenceTtl: ttl }) });
+    const b = await startPusherGateway({
+      clock,
+      app,
+      engine: createRedisEngine({ prefix, presenceTtl: ttl, redis: (_role, defaults) => clients[clients.push(new Redis(REDIS_URL, defaults)) - 1] as Redis }),
+    });
+    // Nobody on node a is in the channel: no script of a ever runs on it by itself.
+    const doomed = await PusherTestClient.connect(b.port);
+    await doomed.subscribe('presence-solo', presenceAuth(doomed.socketId, 'presence-solo', { user_id: 'doomed' }));
+    await a.gateway.webhooks.kick();
+    expect(hook.names().sort()).toEqual(['channel_occupied', 'member_added']);
+    // kill -9 of node b's engine: its Redis connections are gone and nothing is cleaned up.
+    for (const c of clients) c.disconnect();
+    const raw = rawClient();
+    await expect.poll(() => raw.zcard(`${prefix}:{webhooks}:held`), { timeout: 10_000 }).toBe(2);
+    clock.advance(3000);
+    await a.gateway.webhooks.kick();
+    await a.gateway.webhooks.kick();
+    expect(hook.names().sort()).toEqual(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
+    expect(hook.events().find((e) => e['name'] === 'member_removed')).toEqual({ name: 'member_removed', channel: 'presence-solo', user_id: 'doomed' });
+    // Swept and emptied: out of the index.
+    await expect.poll(() => raw.zcard(`${prefix}:pm:index`), { timeout: 10_000 }).toBe(0);
   });
 });
 

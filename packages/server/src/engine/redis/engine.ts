@@ -231,6 +231,7 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
   const tick = (): void => {
     presence.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: presence refresh failed'));
     members.refresh().catch((err: unknown) => logger.debug({ err }, 'redis engine: members refresh failed'));
+    members.sweep().catch((err: unknown) => logger.debug({ err }, 'redis engine: members sweep failed'));
     if (clock.now() - lastTouch >= touchEvery) {
       lastTouch = clock.now();
       history.touch(broker.channels()).catch((err: unknown) => logger.debug({ err }, 'redis engine: touching channels failed'));

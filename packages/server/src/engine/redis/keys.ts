@@ -68,6 +68,14 @@ export class RedisKeys {
     };
   }
 
+  /**
+   * ZSET channel -> the expiry (ms) of its latest member join or refresh: the channels with members, so that a sweep
+   * finds those no live node renews (a dead node's only). One key for the cluster (one slot).
+   */
+  get membersIndex(): string {
+    return `${this.prefix}:pm:index`;
+  }
+
   /** The four keys of a channel's members (lua/members.lua): connections, their users, user counts, user infos. */
   memberKeys(channel: ChannelName): [string, string, string, string] {
     const b = `${this.base(channel)}:pm`;

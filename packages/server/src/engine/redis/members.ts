@@ -8,6 +8,13 @@ type Mode = 'join' | 'leave' | 'list' | 'count' | 'refresh';
 
 /** Members renewed per round trip of a refresh (whole channels: a slice ends after the channel that reaches it). */
 export const REFRESH_MEMBERS = 100;
+/** Channels looked at per sweep (the next sweep takes the rest). */
+const SWEEP_CHANNELS = 100;
+
+/** Takes a swept channel out of the index unless a join or refresh renewed it since (KEYS[1] index; ARGV channel, now). */
+const UNINDEX = `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0`;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 
@@ -17,7 +24,9 @@ const isString = (v: unknown): v is string => typeof v === 'string';
  * leave are one atomic script each, so the first connection and the last disconnection of a user are decided
  * once for the cluster. Each node renews its own connections every refresh (as presence does); connections of
  * a node that stopped renewing expire after `ttl`, and the next script to run on the channel, on any node,
- * removes them and reports the users that left that way (`onGone`), once.
+ * removes them and reports the users that left that way (`onGone`), once. A channel that only a dead node had
+ * members in gets no such script: the index (`keys.membersIndex`) scores each channel by its latest join or
+ * refresh, and every node's `sweep` runs the script on the channels whose score passed.
  */
 export class RedisMembers implements Members {
   private readonly script = LuaScript.load('members');
@@ -40,6 +49,7 @@ export class RedisMembers implements Members {
     if (!m) this.local.set(channel, (m = new Map()));
     m.set(client, member);
     const result = await this.run(channel, 'join', [client, member.user, member.infoJson]);
+    this.index([channel]);
     return { first: result === 1 };
   }
 
@@ -81,24 +91,47 @@ export class RedisMembers implements Members {
     let failed: { reason: unknown } | undefined;
     try {
       let slice: Array<Promise<unknown>> = [];
+      let channels: ChannelName[] = [];
       let members = 0;
+      const send = async (): Promise<void> => {
+        this.index(channels);
+        await Promise.all(slice);
+        slice = [];
+        channels = [];
+        members = 0;
+      };
       for (const [channel, m] of this.local) {
         const args: string[] = [];
         for (const [client, member] of m) args.push(client, member.user, member.infoJson);
         if (args.length === 0) continue;
         slice.push(this.run(channel, 'refresh', args).catch((reason: unknown) => (failed ??= { reason })));
+        channels.push(channel);
         members += m.size;
-        if (members >= REFRESH_MEMBERS) {
-          await Promise.all(slice);
-          slice = [];
-          members = 0;
-        }
+        if (members >= REFRESH_MEMBERS) await send();
       }
-      await Promise.all(slice);
+      await send();
     } finally {
       this.refreshing = false;
     }
     if (failed) throw failed.reason;
+  }
+
+  /**
+   * Runs the script on channels whose members nobody renewed for `ttl` (a dead node's only: a live node's refresh
+   * moves its channels' score ahead), so their users are reported gone; takes the emptied ones out of the index.
+   * Every node sweeps (each refresh tick); a user is reported once whichever node removes its last entry.
+   */
+  async sweep(): Promise<void> {
+    const now = this.now();
+    const index = this.keys.membersIndex;
+    const due = await this.ctx.call('members sweep', (r) => r.zrangebyscore(index, '-inf', now, 'LIMIT', 0, SWEEP_CHANNELS));
+    await Promise.all(
+      due.map(async (channel) => {
+        if ((await this.count(channel)) === 0) await this.ctx.call('members sweep', (r) => r.eval(UNINDEX, 1, index, channel, now));
+        // Members left that expire later (another node's clock ahead): looked at again in a third of the TTL.
+        else await this.ctx.call('members sweep', (r) => r.zadd(index, 'GT', now + Math.ceil(this.ttl / 3), channel));
+      }),
+    );
   }
 
   /** Removes every member of this node (a graceful shutdown), reporting the users that left with them. */
@@ -111,6 +144,16 @@ export class RedisMembers implements Members {
         if (left?.last) await this.gone(channel, left.user);
       }),
     );
+  }
+
+  /** Scores `channels` in the index with the expiry their join or refresh just gave (see sweep). */
+  private index(channels: readonly ChannelName[]): void {
+    if (channels.length === 0) return;
+    const score = this.now() + this.ttl;
+    const args = channels.flatMap((c) => [score, c]);
+    this.ctx
+      .pipeline('members index', (p) => p.zadd(this.keys.membersIndex, 'GT', ...args))
+      .catch((err: unknown) => this.logger.debug({ err }, 'redis engine: indexing members failed'));
   }
 
   private forget(channel: ChannelName, client: ClientId): void {
