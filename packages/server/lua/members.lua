@@ -13,11 +13,12 @@ ARGV[1] mode, ARGV[2] now (ms), ARGV[3] ttl (ms), then by mode:
   leave    ARGV[4] connection                              -> { {user, last (0/1)} or {}, gone }
   list                                                      -> { {user, info, user, info, ...}, gone }
   count                                                     -> { users, gone }
-  refresh  ARGV[4..] connection, user, info triples        -> { users back (their entry had expired), gone }
+  refresh  ARGV[4..] connection, user, info triples        -> { users back (their entry was removed), gone }
 
-Every mode first removes the connections whose expiry passed (a node that stopped refreshing them), and
-`gone` lists the users that lost their last connection that way: whoever runs the script reports them, so
-each is reported once for the whole cluster.
+Every mode removes the connections whose expiry passed (a node that stopped refreshing them; a refresh does so
+after renewing its own), and `gone` lists the users that lost their last connection that way: whoever runs the
+script reports them, so each is reported once for the whole cluster. `back` lists the users a refresh added again
+after another call had removed them (and reported them gone): they are announced again.
 ]]
 
 local conns, owner, users, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -33,12 +34,18 @@ local function drop(user)
 end
 
 local gone = {}
-for _, c in ipairs(redis.call('ZRANGEBYSCORE', conns, '-inf', '(' .. now)) do
-  redis.call('ZREM', conns, c)
-  local u = redis.call('HGET', owner, c)
-  redis.call('HDEL', owner, c)
-  if u and drop(u) then gone[#gone + 1] = u end
+-- Removes the connections whose expiry passed, listing in `gone` the users that lost their last one.
+local function trim()
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', conns, '-inf', '(' .. now)) do
+    redis.call('ZREM', conns, c)
+    local u = redis.call('HGET', owner, c)
+    redis.call('HDEL', owner, c)
+    if u and drop(u) then gone[#gone + 1] = u end
+  end
 end
+-- A refresh renews its connections first: a node late with its own refresh (a stall, a Redis outage shorter
+-- than the keys' life) must not report its own users gone and put them back in the same call.
+if mode ~= 'refresh' then trim() end
 
 -- Adds (or renews) `c` as `u`; true when `u` had no other live connection.
 local function add(c, u, i)
@@ -83,6 +90,7 @@ elseif mode == 'refresh' then
       if add(c, u, ARGV[i + 2]) then back[#back + 1] = u end
     end
   end
+  trim()
   keep()
   return { back, gone }
 end

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseChannelMessage } from '../src/engine/redis/broker.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
+import type { RedisMembers } from '../src/engine/redis/members.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
@@ -134,6 +135,33 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
     const before = await score();
     await waitFor(async () => (await score()) > before, 'another refresh');
     expect(gone).toEqual([`${ch}/dead`]);
+  });
+
+  it('renews its own late members without reporting them gone, and reports back those another node removed meanwhile', async () => {
+    const prefix = testPrefix();
+    // Long TTLs: the refreshes here are the test's own, not the engines' ticks.
+    const a = await node(prefix, { presenceTtl: 60_000 });
+    const b = await node(prefix, { presenceTtl: 60_000 });
+    const ch = '$pusher.app:presence-late';
+    const events: string[] = [];
+    a.engine.members.onGone((_c, user) => void events.push(`a gone ${user}`));
+    a.engine.members.onBack((_c, user, info) => void events.push(`a back ${user} ${info}`));
+    b.engine.members.onGone((_c, user) => void events.push(`b gone ${user}`));
+    await a.engine.members.join(ch, 'a1', { user: 'x', infoJson: '{"n":1}' });
+    const raw = rawClient();
+    const conns = `${prefix}:{${ch}}:pm:conns`;
+    const refresh = (n: typeof a) => (n.engine.members as RedisMembers).refresh();
+    // Node a was late (a stall): its entry expired, nobody else looked. Its refresh renews it, nothing to report.
+    await raw.zadd(conns, Date.now() - 1, 'a1');
+    await refresh(a);
+    expect(Number(await raw.zscore(conns, 'a1'))).toBeGreaterThan(Date.now());
+    // Late again, and node b looked first: x is gone for the cluster; a's refresh puts x back and says so.
+    await raw.zadd(conns, Date.now() - 1, 'a1');
+    expect(await b.engine.members.count(ch)).toBe(0);
+    await refresh(a);
+    await waitFor(() => events.length === 2, 'the member to be reported back');
+    expect(events).toEqual(['b gone x', 'a back x {"n":1}']);
+    expect(await b.engine.members.list(ch)).toEqual([{ user: 'x', infoJson: '{"n":1}' }]);
   });
 
   it('puts members back after a shutdown of their node: leaves them and reports the users gone', async () => {

@@ -164,6 +164,7 @@ describe('NativePresence', () => {
       list: () => Promise.resolve([...users].filter(([, s]) => s.size > 0).map(([user]): ChannelMember => ({ user, infoJson: 'null' }))),
       count: () => Promise.resolve([...users.values()].filter((s) => s.size > 0).length),
       onGone: () => () => undefined,
+      onBack: () => () => undefined,
     };
     const broker = {
       broadcast: (b: { type: string; payloadJson: string }) => void sent.push({ type: b.type, payload: JSON.parse(b.payloadJson) }),

@@ -8,6 +8,8 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PusherCode } from '@herald/protocol';
 import { createRedisEngine, type RedisEngineOptions } from '../src/engine/redis/engine.js';
+import type { RedisMembers } from '../src/engine/redis/members.js';
+import { coreChannel } from '../src/protocols/pusher/names.js';
 import { startNode } from '../src/gateway/node.js';
 import { silentLogger } from '../src/util/logger.js';
 import { onCleanup, TEST_TRANSPORT } from './helpers.js';
@@ -99,6 +101,24 @@ describe('pusher protocol on two Redis-backed nodes', () => {
     const killedAt = Date.now();
     expect((await watcher.nextEvent('pusher_internal:member_removed')).data).toBe('{"user_id":"doomed"}');
     expect(Date.now() - killedAt).toBeLessThan(3000);
+  });
+
+  it('announces member_added again for a member its node put back after another node reported it gone', async () => {
+    const prefix = testPrefix();
+    // Long TTLs: the refresh that puts the member back is the test's own.
+    const node = () => startPusherGateway({ engine: createRedisEngine({ url: REDIS_URL, prefix, presenceTtl: 60_000 }) });
+    const a = await node();
+    const b = await node();
+    const x = await PusherTestClient.connect(a.port);
+    await join(x, 'x', { name: 'X' });
+    const watcher = await PusherTestClient.connect(b.port);
+    await join(watcher, 'watcher');
+    // Node a could not renew x in time (a stall, a Redis outage): node b finds the entry expired first.
+    await rawClient().zadd(`${prefix}:{${coreChannel(APP.id, ROOM)}}:pm:conns`, Date.now() - 1, x.socketId);
+    expect(await b.gateway.engine.members.count(coreChannel(APP.id, ROOM))).toBe(1);
+    expect((await watcher.nextEvent('pusher_internal:member_removed')).data).toBe('{"user_id":"x"}');
+    await (a.gateway.engine.members as RedisMembers).refresh();
+    expect(JSON.parse((await watcher.nextEvent('pusher_internal:member_added')).data as string)).toEqual({ user_id: 'x', user_info: { name: 'X' } });
   });
 
   it('publishes what backends write to the Redis ingest with an "app" field to that app\'s Pusher clients', async () => {

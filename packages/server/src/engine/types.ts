@@ -190,6 +190,12 @@ export interface ChannelMember {
 export type MemberGoneListener = (channel: ChannelName, user: UserId) => void | Promise<void>;
 
 /**
+ * Called when this node's refresh put back a user that had been reported gone (its entries expired while the node
+ * could not renew them: a Redis outage, a stalled process), with the info it joined with: announce it again.
+ */
+export type MemberBackListener = (channel: ChannelName, user: UserId, infoJson: string) => void | Promise<void>;
+
+/**
  * Channel members with user info, cluster-wide: the first connection and the last disconnection of a user in a
  * channel are detected atomically, whichever nodes the connections are on (Pusher presence channels use it;
  * native presence channels will too). Connections of a node that died disappear within the engine's presence
@@ -206,6 +212,8 @@ export interface Members {
   count(channel: ChannelName): Promise<number>;
   /** Registers a listener for users gone without leaving; returns a function that removes it. */
   onGone(fn: MemberGoneListener): () => void;
+  /** Registers a listener for users put back after they were reported gone; returns a function that removes it. */
+  onBack(fn: MemberBackListener): () => void;
 }
 
 /** What an engine holds in this process (the memory engine; the Redis engine's state is in Redis). */

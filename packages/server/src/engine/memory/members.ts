@@ -1,5 +1,5 @@
 import type { ChannelName, ClientId, UserId } from '@herald/protocol';
-import type { ChannelMember, MemberGoneListener, MemberInput, Members } from '../types.js';
+import type { ChannelMember, MemberBackListener, MemberGoneListener, MemberInput, Members } from '../types.js';
 
 /** One channel's members: connection -> user, and per user its connection count and latest info. */
 interface ChannelMembers {
@@ -9,12 +9,13 @@ interface ChannelMembers {
 
 /**
  * Channel members for one process. Connections leave when they close (the hub's owner calls `leave`), and a
- * process that dies takes every member with it, so nothing ever expires here: `onGone` listeners are kept for
- * the contract but never called.
+ * process that dies takes every member with it, so nothing ever expires here: `onGone` and `onBack` listeners
+ * are kept for the contract but never called.
  */
 export class MemoryMembers implements Members {
   private readonly channels = new Map<ChannelName, ChannelMembers>();
   private readonly listeners = new Set<MemberGoneListener>();
+  private readonly backListeners = new Set<MemberBackListener>();
 
   join(channel: ChannelName, client: ClientId, member: MemberInput): Promise<{ first: boolean }> {
     let ch = this.channels.get(channel);
@@ -60,6 +61,11 @@ export class MemoryMembers implements Members {
   onGone(fn: MemberGoneListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  onBack(fn: MemberBackListener): () => void {
+    this.backListeners.add(fn);
+    return () => this.backListeners.delete(fn);
   }
 
   /** One connection of `user` less; true when it was the last. */

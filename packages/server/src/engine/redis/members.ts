@@ -2,7 +2,7 @@ import type { ChannelName, ClientId, UserId } from '@herald/protocol';
 import type { Logger } from '../../util/logger.js';
 import { LuaScript, type RedisContext } from './client.js';
 import type { RedisKeys } from './keys.js';
-import type { ChannelMember, MemberGoneListener, MemberInput, Members } from '../types.js';
+import type { ChannelMember, MemberBackListener, MemberGoneListener, MemberInput, Members } from '../types.js';
 
 type Mode = 'join' | 'leave' | 'list' | 'count' | 'refresh';
 
@@ -33,6 +33,7 @@ export class RedisMembers implements Members {
   /** This node's members: channel -> connection -> member, what a refresh renews. */
   private readonly local = new Map<ChannelName, Map<ClientId, MemberInput>>();
   private readonly listeners = new Set<MemberGoneListener>();
+  private readonly backListeners = new Set<MemberBackListener>();
   private refreshing = false;
 
   constructor(
@@ -80,6 +81,11 @@ export class RedisMembers implements Members {
     return () => this.listeners.delete(fn);
   }
 
+  onBack(fn: MemberBackListener): () => void {
+    this.backListeners.add(fn);
+    return () => this.backListeners.delete(fn);
+  }
+
   /**
    * Renews every member of this node (the engine's presence tick), about REFRESH_MEMBERS members per round trip
    * as presence does (publishes go out between the slices; every channel's args are built when its slice goes);
@@ -104,7 +110,12 @@ export class RedisMembers implements Members {
         const args: string[] = [];
         for (const [client, member] of m) args.push(client, member.user, member.infoJson);
         if (args.length === 0) continue;
-        slice.push(this.run(channel, 'refresh', args).catch((reason: unknown) => (failed ??= { reason })));
+        slice.push(
+          this.run(channel, 'refresh', args).then(
+            (back) => this.back(channel, back, m),
+            (reason: unknown) => (failed ??= { reason }),
+          ),
+        );
         channels.push(channel);
         members += m.size;
         if (members >= REFRESH_MEMBERS) await send();
@@ -169,6 +180,20 @@ export class RedisMembers implements Members {
     if (!Array.isArray(reply) || reply.length < 2 || !Array.isArray(reply[1])) throw new Error('unexpected reply from the members script');
     for (const user of reply[1] as unknown[]) if (isString(user)) void this.gone(channel, user);
     return reply[0];
+  }
+
+  /** Reports the users a refresh put back (see MemberBackListener), with the info this node holds for them. */
+  private back(channel: ChannelName, users: unknown, local: Map<ClientId, MemberInput>): void {
+    if (!Array.isArray(users)) return;
+    for (const user of users) {
+      if (!isString(user)) continue;
+      const infoJson = [...local.values()].find((m) => m.user === user)?.infoJson ?? 'null';
+      for (const fn of [...this.backListeners]) {
+        Promise.resolve()
+          .then(() => fn(channel, user, infoJson))
+          .catch((err: unknown) => this.logger.warn({ err, channel }, 'redis engine: a member-back listener failed'));
+      }
+    }
   }
 
   private async gone(channel: ChannelName, user: UserId): Promise<void> {

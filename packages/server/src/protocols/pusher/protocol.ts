@@ -77,6 +77,22 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
       deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed');
     }
   });
+  // A user this node put back after it was reported gone (the node could not renew it in time): announced again.
+  deps.engine.members.onBack(async (channel, user, infoJson) => {
+    const ns = parseNamespacedChannel(channel);
+    const app = ns === undefined ? undefined : apps.id(ns.id);
+    if (!ns || !app) return;
+    try {
+      if (ns.kind === 'pusherocc') {
+        await webhooks.occupied(app, coreChannel(app.id, ns.name));
+      } else if (ns.kind === 'pusher') {
+        await announceMember(deps.engine, channel, 'added', user, { infoJson });
+        await webhooks.memberAdded(app, channel, user);
+      }
+    } catch (err) {
+      deps.logger.warn({ err, channel }, 'pusher: announcing a member back failed');
+    }
+  });
   const routes: ProtocolRoute[] = [createPusherHttpApi({ ...deps, apps })];
   return {
     name: 'pusher',
