@@ -13,12 +13,12 @@ ARGV[1] mode, ARGV[2] now (ms), ARGV[3] ttl (ms), then by mode:
   leave    ARGV[4] connection                              -> { {user, last (0/1)} or {}, gone }
   list                                                      -> { {user, info, user, info, ...}, gone }
   count                                                     -> { users, gone }
-  refresh  ARGV[4..] connection, user, info triples        -> { users back (their entry was removed), gone }
+  refresh  ARGV[4..] connection, user, info triples        -> { {user, info, ...} back, gone }
 
 Every mode removes the connections whose expiry passed (a node that stopped refreshing them; a refresh does so
 after renewing its own), and `gone` lists the users that lost their last connection that way: whoever runs the
 script reports them, so each is reported once for the whole cluster. `back` lists the users a refresh added again
-after another call had removed them (and reported them gone): they are announced again.
+after another call removed them (and reported them gone), with their info: they are announced again.
 ]]
 
 local conns, owner, users, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -85,9 +85,12 @@ elseif mode == 'refresh' then
   local back = {}
   for i = 4, #ARGV, 3 do
     local c, u = ARGV[i], ARGV[i + 1]
-    -- Renew a live entry; re-add one that expired meanwhile (this node was too slow to refresh it).
+    -- Renew a live entry; re-add one that was removed meanwhile (this node was too slow to refresh it).
     if redis.call('ZADD', conns, 'XX', 'CH', now + ttl, c) == 0 and redis.call('ZSCORE', conns, c) == false then
-      if add(c, u, ARGV[i + 2]) then back[#back + 1] = u end
+      if add(c, u, ARGV[i + 2]) then
+        back[#back + 1] = u
+        back[#back + 1] = ARGV[i + 2]
+      end
     end
   end
   trim()

@@ -9,7 +9,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseChannelMessage } from '../src/engine/redis/broker.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import type { RedisMembers } from '../src/engine/redis/members.js';
+import { onCleanup } from './helpers.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 afterAll(cleanupRun);
 
@@ -139,8 +141,14 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
 
   it('renews its own late members without reporting them gone, and reports back those another node removed meanwhile', async () => {
     const prefix = testPrefix();
-    // Long TTLs: the refreshes here are the test's own, not the engines' ticks.
-    const a = await node(prefix, { presenceTtl: 60_000 });
+    // Node a reaches Redis through a proxy the test can freeze. Long TTLs: the refreshes are the test's own.
+    const redis = new URL(REDIS_URL);
+    const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
+    onCleanup(() => proxy.close());
+    const viaProxy = new URL(REDIS_URL);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const a = await node(prefix, { presenceTtl: 60_000, commandTimeout: 300, redis: (_role, defaults) => new Redis(viaProxy.toString(), defaults) });
     const b = await node(prefix, { presenceTtl: 60_000 });
     const ch = '$pusher.app:presence-late';
     const events: string[] = [];
@@ -162,6 +170,19 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
     await waitFor(() => events.length === 2, 'the member to be reported back');
     expect(events).toEqual(['b gone x', 'a back x {"n":1}']);
     expect(await b.engine.members.list(ch)).toEqual([{ user: 'x', infoJson: '{"n":1}' }]);
+    // Late once more, reported gone by b; a's next refresh times out on a frozen connection, and runs in Redis
+    // when it moves again, putting x back with its answer lost. The next refresh that answers reports x back.
+    await raw.zadd(conns, Date.now() - 1, 'a1');
+    expect(await b.engine.members.count(ch)).toBe(0);
+    proxy.freeze();
+    await expect(refresh(a)).rejects.toBeDefined();
+    proxy.unfreeze();
+    await waitFor(async () => (await raw.zscore(conns, 'a1')) !== null, 'the late refresh to run in Redis');
+    await refresh(a);
+    await waitFor(() => events.length === 4, 'the member to be reported back again');
+    expect(events.slice(2)).toEqual(['b gone x', 'a back x {"n":1}']);
+    await refresh(a);
+    expect(events).toHaveLength(4);
   });
 
   it('puts members back after a shutdown of their node: leaves them and reports the users gone', async () => {

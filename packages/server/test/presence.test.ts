@@ -7,10 +7,11 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { Broker, ChannelMember, Members } from '../src/engine/types.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
+import type { RedisMembers } from '../src/engine/redis/members.js';
 import { NativePresence } from '../src/protocols/native/presence.js';
 import { silentLogger } from '../src/util/logger.js';
 import { api, eventually, startGateway, TestClient, token, type Frame } from './helpers.js';
-import { REDIS_URL, testPrefix } from './redis-helpers.js';
+import { rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
 
 const ROOM = 'presence:room';
 const pushed = <T>(list: T[], item: T): T => (list.push(item), item);
@@ -142,6 +143,25 @@ describe('presence channels', () => {
     const leave = await eventually(() => framesOf(ann.client, 'leave')[0], "the leave of the dead node's user", 15_000);
     expect(leave['payload']).toEqual({ users: ['2'], count: 1 });
     expect((await api(n1.http, 'GET', `/api/channels/${ROOM}`)).body.members).toEqual([{ user: '1', info: null }]);
+  });
+
+  it('says a user joined again when its node puts it back after another node said it left (a stalled node)', async () => {
+    const prefix = testPrefix();
+    // Long TTLs: the refresh that puts the member back is the test's own.
+    const node = () => startGateway({ engine: createRedisEngine({ url: REDIS_URL, prefix, logger: silentLogger(), presenceTtl: 60_000 }) });
+    const n1 = await node();
+    const n2 = await node();
+    const ann = await TestClient.connect(n1.ws, { token: await member('1', { name: 'Ann' }), subs: { [ROOM]: {} } });
+    const bob = await TestClient.connect(n2.ws, { token: await member('2'), subs: { [ROOM]: {} } });
+    await eventually(() => framesOf(ann.client, 'join')[0], 'the join from the other node');
+    // n1 could not renew Ann in time: n2 finds her entry expired first, and says she left.
+    const conns = `${prefix}:{${ROOM}}:pm:conns`;
+    await rawClient().zadd(conns, Date.now() - 1, ann.connected['client'] as string);
+    expect(await n2.gateway.engine.members.count(ROOM)).toBe(1);
+    expect((await eventually(() => framesOf(bob.client, 'leave')[0], 'the leave'))['payload']).toEqual({ users: ['1'], count: 1 });
+    await (n1.gateway.engine.members as RedisMembers).refresh();
+    const join = await eventually(() => framesOf(bob.client, 'join')[0], 'the join again');
+    expect(join['payload']).toEqual({ users: [{ user: '1', info: { name: 'Ann' } }], count: 2 });
   });
 });
 

@@ -34,6 +34,8 @@ export class RedisMembers implements Members {
   private readonly local = new Map<ChannelName, Map<ClientId, MemberInput>>();
   private readonly listeners = new Set<MemberGoneListener>();
   private readonly backListeners = new Set<MemberBackListener>();
+  /** Channels whose last refresh failed (see refresh). */
+  private readonly uncertain = new Set<ChannelName>();
   private refreshing = false;
 
   constructor(
@@ -112,8 +114,20 @@ export class RedisMembers implements Members {
         if (args.length === 0) continue;
         slice.push(
           this.run(channel, 'refresh', args).then(
-            (back) => this.back(channel, back, m),
-            (reason: unknown) => (failed ??= { reason }),
+            (back) => {
+              // A refresh of this channel failed since the last one that answered: it may have run in Redis
+              // later (a command that timed out on a stalled connection) and put users back with its answer
+              // lost. Its users are announced again (a join of a known member changes nothing for clients).
+              if (this.uncertain.delete(channel)) {
+                const all: string[] = [];
+                for (const member of new Map([...m.values()].map((v) => [v.user, v.infoJson]))) all.push(...member);
+                this.back(channel, all);
+              } else this.back(channel, back);
+            },
+            (reason: unknown) => {
+              this.uncertain.add(channel);
+              failed ??= { reason };
+            },
           ),
         );
         channels.push(channel);
@@ -182,12 +196,12 @@ export class RedisMembers implements Members {
     return reply[0];
   }
 
-  /** Reports the users a refresh put back (see MemberBackListener), with the info this node holds for them. */
-  private back(channel: ChannelName, users: unknown, local: Map<ClientId, MemberInput>): void {
-    if (!Array.isArray(users)) return;
-    for (const user of users) {
-      if (!isString(user)) continue;
-      const infoJson = [...local.values()].find((m) => m.user === user)?.infoJson ?? 'null';
+  /** Reports the users a refresh put back (see MemberBackListener): `[user, info, ...]` from the script. */
+  private back(channel: ChannelName, flat: unknown): void {
+    if (!Array.isArray(flat)) return;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [user, infoJson] = [flat[i] as unknown, flat[i + 1] as unknown];
+      if (!isString(user) || !isString(infoJson)) continue;
       for (const fn of [...this.backListeners]) {
         Promise.resolve()
           .then(() => fn(channel, user, infoJson))

@@ -4,8 +4,8 @@ import type { Logger } from '../../util/logger.js';
 
 /** Changes of one channel's members since its last join/leave frames. */
 interface Pending {
-  /** Users whose first connection joined, with their info and that connection. */
-  joined: Map<UserId, { infoJson: string | undefined; client: string }>;
+  /** Users whose first connection joined, with their info and that connection (none for a user put back). */
+  joined: Map<UserId, { infoJson: string | undefined; client: string | undefined }>;
   /** Users whose last connection left. */
   left: Set<UserId>;
 }
@@ -41,6 +41,10 @@ export class NativePresence {
     d.members.onGone((channel, user) => {
       if (channelKind(channel) === 'presence') this.left(channel, user);
     });
+    // A user put back after it was reported gone (its node could not renew it in time): it joins again.
+    d.members.onBack((channel, user, infoJson) => {
+      if (channelKind(channel) === 'presence') this.joined(channel, user, infoJson, undefined);
+    });
   }
 
   /** Adds a connection of `user` to `channel`; resolves the members to answer `subscribed` with. */
@@ -68,7 +72,7 @@ export class NativePresence {
     return p;
   }
 
-  private joined(channel: ChannelName, user: UserId, infoJson: string | undefined, client: string): void {
+  private joined(channel: ChannelName, user: UserId, infoJson: string | undefined, client: string | undefined): void {
     const p = this.entry(channel);
     // Left and back within one turn: nothing changed for the others.
     if (!p.left.delete(user)) p.joined.set(user, { infoJson, client });
