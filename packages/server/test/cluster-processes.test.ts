@@ -50,6 +50,13 @@ const twoWorkers = (name: string, prefix: string, env: Record<string, string> = 
     { name, timeoutMs: WAIT },
   );
 
+/** The pids of a process's children (the workers of `--workers`). */
+const childrenOf = (h: HeraldProcess): number[] =>
+  execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
+
 /** Whether `seqs` is exactly 1..n (a cheap check before the full `toEqual`). */
 const isRange = (seqs: readonly number[], n: number): boolean => seqs.length === n && seqs.every((s, i) => s === i + 1);
 
@@ -413,11 +420,7 @@ describe('Redis engine, several gateway processes', () => {
     const { prefix } = redisPrefix('cluster-proc');
     const h = twoWorkers('workers-restart', prefix, { HERALD_SHUTDOWN_TIMEOUT_MS: '5000' });
     await h.listening();
-    const children = (): number[] =>
-      execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
-        .split('\n')
-        .map((l) => Number(l.trim()))
-        .filter((n) => n > 0);
+    const children = (): number[] => childrenOf(h);
     const [doomed, survivor] = children();
     expect(doomed).toBeDefined();
     process.kill(doomed as number, 'SIGKILL');
@@ -457,11 +460,7 @@ describe('Redis engine, several gateway processes', () => {
       { name: 'workers-refork', timeoutMs: WAIT },
     );
     await h.listening();
-    const children = (): number[] =>
-      execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
-        .split('\n')
-        .map((l) => Number(l.trim()))
-        .filter((n) => n > 0);
+    const children = (): number[] => childrenOf(h);
     // An operator's typo, saved while the gateway runs: the next worker to start refuses it (exit 2).
     writeFileSync(config, JSON.stringify({ histroySize: 100 }));
     process.kill(children()[0] as number, 'SIGKILL');

@@ -9,9 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseChannelMessage } from '../src/engine/redis/broker.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import type { RedisMembers } from '../src/engine/redis/members.js';
-import { onCleanup } from './helpers.js';
-import { cleanupRun, rawClient, Recorder, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { cleanupRun, rawClient, Recorder, REDIS_URL, redisBehindProxy, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
 
@@ -142,13 +140,8 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
   it('renews its own late members without reporting them gone, and reports back those another node removed meanwhile', async () => {
     const prefix = testPrefix();
     // Node a reaches Redis through a proxy the test can freeze. Long TTLs: the refreshes are the test's own.
-    const redis = new URL(REDIS_URL);
-    const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
-    onCleanup(() => proxy.close());
-    const viaProxy = new URL(REDIS_URL);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    const a = await node(prefix, { presenceTtl: 60_000, commandTimeout: 300, redis: (_role, defaults) => new Redis(viaProxy.toString(), defaults) });
+    const { proxy, url } = await redisBehindProxy();
+    const a = await node(prefix, { presenceTtl: 60_000, commandTimeout: 300, redis: (_role, defaults) => new Redis(url, defaults) });
     const b = await node(prefix, { presenceTtl: 60_000 });
     const ch = '$pusher.app:presence-late';
     const events: string[] = [];

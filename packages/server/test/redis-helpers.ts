@@ -276,17 +276,23 @@ export async function startRedisNode(prefix: string, url = REDIS_URL, extra: Par
  * connections of a busy node are read at different moments.
  */
 export async function engineWithSubscriberProxy(options: RedisEngineOptions = {}): Promise<{ engine: RedisEngine; proxy: TcpProxy }> {
-  const redis = new URL(REDIS_URL);
-  const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
-  onCleanup(() => proxy.close());
-  const viaProxy = new URL(REDIS_URL);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String(proxy.port);
+  const { proxy, url } = await redisBehindProxy();
   const engine = createRedisEngine({
     prefix: testPrefix(),
     logger: silentLogger(),
     ...options,
-    redis: (role, defaults) => new Redis(role === 'subscriber' ? viaProxy.toString() : REDIS_URL, defaults),
+    redis: (role, defaults) => new Redis(role === 'subscriber' ? url : REDIS_URL, defaults),
   });
   return { engine, proxy };
+}
+
+/** A TcpProxy in front of the test Redis (closed after the test), and the Redis URL through it. */
+export async function redisBehindProxy(): Promise<{ proxy: TcpProxy; url: string }> {
+  const redis = new URL(REDIS_URL);
+  const proxy = await TcpProxy.start(Number(redis.port || 6379), redis.hostname);
+  onCleanup(() => proxy.close());
+  const via = new URL(REDIS_URL);
+  via.hostname = '127.0.0.1';
+  via.port = String(proxy.port);
+  return { proxy, url: via.toString() };
 }

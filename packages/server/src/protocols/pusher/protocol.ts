@@ -1,4 +1,4 @@
-import { parseNamespacedChannel } from '@herald/protocol';
+import { parseNamespacedChannel, type ChannelName } from '@herald/protocol';
 import type { Connection } from '../../delivery/connection.js';
 import type { ChannelNamespaces } from '../../delivery/publish-request.js';
 import type { ProtocolHandler } from '../../delivery/protocol.js';
@@ -61,38 +61,29 @@ export function createPusherProtocol(deps: PusherProtocolDeps): PusherProtocol {
   };
   const webhooks = new PusherWebhooks({ sink: deps.webhookSink, clock: deps.clock }, pusherName);
   const handlerDeps: PusherDeps = { ...deps, apps, codec: new PusherCodec(), counts, track, webhooks };
-  // Not removed at close: the engine's own close reports the members of this node's last connections.
-  deps.engine.members.onGone(async (channel, user) => {
+  /**
+   * A member the engine found gone (a node that died) or put back (a node that could not renew it in time):
+   * `member_removed`/`member_added` to the channel, and the app's webhooks (the occupancy channel's: vacated or
+   * occupied). Not removed at close: the engine's own close reports the members of this node's last connections.
+   */
+  const announce = async (kind: 'added' | 'removed', channel: ChannelName, user: string, infoJson?: string): Promise<void> => {
     const ns = parseNamespacedChannel(channel);
     const app = ns === undefined ? undefined : apps.id(ns.id);
     if (!ns || !app) return;
     try {
       if (ns.kind === 'pusherocc') {
-        await webhooks.vacated(app, coreChannel(app.id, ns.name));
+        const core = coreChannel(app.id, ns.name);
+        await (kind === 'added' ? webhooks.occupied(app, core) : webhooks.vacated(app, core));
       } else if (ns.kind === 'pusher') {
-        await announceMember(deps.engine, channel, 'removed', user);
-        await webhooks.memberRemoved(app, channel, user);
+        await announceMember(deps.engine, channel, kind, user, infoJson === undefined ? {} : { infoJson });
+        await (kind === 'added' ? webhooks.memberAdded(app, channel, user) : webhooks.memberRemoved(app, channel, user));
       }
     } catch (err) {
-      deps.logger.warn({ err, channel }, 'pusher: announcing a gone member failed');
+      deps.logger.warn({ err, channel, kind }, 'pusher: announcing a member the engine found failed');
     }
-  });
-  // A user this node put back after it was reported gone (the node could not renew it in time): announced again.
-  deps.engine.members.onBack(async (channel, user, infoJson) => {
-    const ns = parseNamespacedChannel(channel);
-    const app = ns === undefined ? undefined : apps.id(ns.id);
-    if (!ns || !app) return;
-    try {
-      if (ns.kind === 'pusherocc') {
-        await webhooks.occupied(app, coreChannel(app.id, ns.name));
-      } else if (ns.kind === 'pusher') {
-        await announceMember(deps.engine, channel, 'added', user, { infoJson });
-        await webhooks.memberAdded(app, channel, user);
-      }
-    } catch (err) {
-      deps.logger.warn({ err, channel }, 'pusher: announcing a member back failed');
-    }
-  });
+  };
+  deps.engine.members.onGone((channel, user) => announce('removed', channel, user));
+  deps.engine.members.onBack((channel, user, infoJson) => announce('added', channel, user, infoJson));
   const routes: ProtocolRoute[] = [createPusherHttpApi({ ...deps, apps })];
   return {
     name: 'pusher',
