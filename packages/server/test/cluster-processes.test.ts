@@ -50,6 +50,17 @@ const twoWorkers = (name: string, prefix: string, env: Record<string, string> = 
     { name, timeoutMs: WAIT },
   );
 
+/** Waits until the machine view of `h` (`/api/stats`) counts two workers. */
+const twoWorkersAnswer = (h: HeraldProcess): Promise<true> =>
+  poll(
+    async () => {
+      const st = await api(h.http, 'GET', '/api/stats');
+      return st.status === 200 && st.body.workers === 2 ? true : undefined;
+    },
+    'the machine view to count two workers',
+    WAIT,
+  );
+
 /** The pids of a process's children (the workers of `--workers`). */
 const childrenOf = (h: HeraldProcess): number[] =>
   execFileSync('ps', ['-o', 'pid=', '--ppid', String(h.proc.pid)], { encoding: 'utf8' })
@@ -433,14 +444,7 @@ describe('Redis engine, several gateway processes', () => {
       WAIT,
     );
     // The new worker listens and answers for its share: the machine view counts two workers again.
-    await poll(
-      async () => {
-        const st = await api(h.http, 'GET', '/api/stats');
-        return st.status === 200 && st.body.workers === 2 ? true : undefined;
-      },
-      'the machine view to count two workers',
-      WAIT,
-    );
+    await twoWorkersAnswer(h);
     expect(h.logs().some((l) => l.msg === 'worker exited; forking a new one' && l['signal'] === 'SIGKILL')).toBe(true);
     const { client } = await TestClient.connect(h.ws, { subs: { news: {} } });
     client.terminate();
@@ -466,14 +470,7 @@ describe('Redis engine, several gateway processes', () => {
     process.kill(children()[0] as number, 'SIGKILL');
     await h.waitFor(() => h.logs().find((l) => l.msg === 'new worker exited before it listened; forking another' && l['code'] === 2), 'a new worker to fail');
     writeFileSync(config, JSON.stringify({ historySize: 100 }));
-    await poll(
-      async () => {
-        const st = await api(h.http, 'GET', '/api/stats');
-        return st.status === 200 && st.body.workers === 2 ? true : undefined;
-      },
-      'the machine view to count two workers again',
-      WAIT,
-    );
+    await twoWorkersAnswer(h);
     expect(h.logs().filter((l) => l.msg === 'worker forked anew').length).toBeGreaterThanOrEqual(2);
     expect(h.proc.kill('SIGTERM')).toBe(true);
     expect((await h.exited()).code).toBe(0);

@@ -14,10 +14,12 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import { coreChannel, occupancyChannel } from '../src/protocols/pusher/names.js';
-import { api, eventually, ManualClock, onCleanup, TestClient, token } from './helpers.js';
+import { api, eventually, ManualClock, onCleanup, TestClient, token, type TestGateway } from './helpers.js';
 import { APP, presenceAuth, privateAuth, PusherServer, PusherTestClient, startPusherGateway } from './pusher-helpers.js';
 import { cleanupRun, rawClient, REDIS_URL, testPrefix } from './redis-helpers.js';
 import { deferred, turn } from './support/core.js';
+
+type Deferred = ReturnType<typeof deferred<void>>;
 
 afterAll(cleanupRun);
 
@@ -52,6 +54,19 @@ async function receiver(statuses: number[] = []) {
     /** Every event received. */
     events: () => got.flatMap((g) => g.events),
   };
+}
+
+/**
+ * Subscribes a new connection to the presence channel `channel` and closes it while the engine holds an answer of
+ * that subscribe (`caught` once held); once the gateway saw the close, lets the answer go (`answered`).
+ */
+async function closeWhileHeld(port: number, gateway: TestGateway['gateway'], channel: string, caught: Deferred, answered: Deferred): Promise<void> {
+  const a = await PusherTestClient.connect(port);
+  a.send({ event: 'pusher:subscribe', data: { channel, ...presenceAuth(a.socketId, channel, { user_id: 'gone' }) } });
+  await caught.promise;
+  a.ws.terminate();
+  await eventually(() => (gateway.connectionCount === 0 ? true : undefined), 'the server to see the close');
+  answered.resolve();
 }
 
 /** What pusher-http-node checks (content type, key, HMAC of the raw body); returns the webhook's time_ms. */
@@ -139,12 +154,7 @@ describe('pusher webhooks', () => {
       return r;
     };
     const { port, gateway } = await startPusherGateway({ clock, engine, app: { webhooks: [{ url: hook.url }] } });
-    const a = await PusherTestClient.connect(port);
-    a.send({ event: 'pusher:subscribe', data: { channel: 'presence-g', ...presenceAuth(a.socketId, 'presence-g', { user_id: 'gone' }) } });
-    await caught.promise;
-    a.ws.terminate();
-    await eventually(() => (gateway.connectionCount === 0 ? true : undefined), 'the server to see the close');
-    answered.resolve();
+    await closeWhileHeld(port, gateway, 'presence-g', caught, answered);
     // The subscribe goes on: the member list, then (before the fix) the occupancy join.
     await listed.promise;
     await turn();
@@ -170,12 +180,7 @@ describe('pusher webhooks', () => {
       return n;
     };
     const { port, gateway } = await startPusherGateway({ engine });
-    const a = await PusherTestClient.connect(port);
-    a.send({ event: 'pusher:subscribe', data: { channel: 'presence-h', ...presenceAuth(a.socketId, 'presence-h', { user_id: 'gone' }) } });
-    await caught.promise;
-    a.ws.terminate();
-    await eventually(() => (gateway.connectionCount === 0 ? true : undefined), 'the server to see the close');
-    answered.resolve();
+    await closeWhileHeld(port, gateway, 'presence-h', caught, answered);
     await turn();
     await turn();
     // Before the fix the closed connection was subscribed after all: the node held the channel for good.
