@@ -224,7 +224,8 @@ function runPrimary(n: number, logger: Logger, devApiKey: string | undefined, de
     if (stopping || !(wasStarted || wasReplacement)) {
       if (stopping) logger.info({ worker: worker.process.pid, code, signal }, 'worker exited');
       else logger.error({ worker: worker.process.pid, code, signal }, 'worker exited before it listened');
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping && code === 0 ? 0 : 1);
+      // Stopping, a worker still starting has no handler for the SIGTERM it is sent yet: killed by it, a normal stop.
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping && (code === 0 || signal === 'SIGTERM') ? 0 : 1);
       return;
     }
     // Died on its own (a crash, kill -9, out of memory): the machine is a worker short until it is forked anew.
