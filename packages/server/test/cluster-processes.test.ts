@@ -14,11 +14,12 @@
  * Every test uses its own random key prefix and deletes its keys afterwards (SCAN + UNLINK, never FLUSHALL).
  * Waits are on events (process output, frames, closes); presence, which has no event, is polled.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { poll, proxyTo, range, sdkApp, Signal, type AppLog } from '../../client/test/support/harness.js';
 import { api, API_KEY, JWT_SECRET, onCleanup, TestClient, token, type Frame } from './helpers.js';
@@ -546,6 +547,31 @@ async function dialThrough(proxy: TcpProxy): Promise<Socket | null> {
   const closed = new Promise<null>((resolve) => socket.once('close', () => resolve(null)));
   return Promise.race([proxy.waitAccepted(before + 1, WAIT).then(() => socket), closed]);
 }
+
+describe('the machine view of --workers (one /metrics, one /api/stats)', () => {
+  /** Runs support/machine-view-child.mjs: what a worker asking for the machine's /metrics gets back. */
+  const machineMetrics = (scenario: 'starting' | 'exits'): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(process.execPath, [fileURLToPath(new URL('./support/machine-view-child.mjs', import.meta.url)), scenario], { timeout: WAIT }, (err, stdout) => {
+        if (err) reject(err);
+        else resolve((JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { result: string }).result);
+      });
+    });
+
+  // The primary waits for workers up to a timeout (2 s in production, 10 minutes here): asking a worker that cannot
+  // answer made every scrape during a worker's start, or around its death, wait for it.
+  it('does not wait for a worker that is still starting: the machine answers with the workers that run', async () => {
+    const metrics = await machineMetrics('starting');
+    expect(metrics).not.toBe('LOCAL');
+    expect(metrics).toMatch(/^probe_total\{node="n1"\} 1$/m);
+  });
+
+  it('does not wait for a worker that exits before it answers', async () => {
+    const metrics = await machineMetrics('exits');
+    expect(metrics).not.toBe('LOCAL');
+    expect(metrics).toMatch(/^probe_total\{node="n1"\} 1$/m);
+  });
+});
 
 describe('TcpProxy with several targets', () => {
   it('spreads new connections round-robin, skips a target that refuses, and ends the client only when every target refuses', async () => {

@@ -4,11 +4,16 @@ import type { Gateway } from '../gateway/gateway.js';
 import { aggregateMetrics, sumSnapshots, type WorkerMetrics } from '../observability/aggregate.js';
 import type { NodeSnapshot } from '../observability/snapshot-types.js';
 
-// The machine view of `herald --workers N` over cluster IPC. A worker asked for /metrics or /api/stats sends
-// `machine` to the primary; the primary sends `collect` to every worker (the asking one too), each answers
-// `collected` with its own figures, and the primary answers `machine-result` with their aggregate.
+// The machine view of `herald --workers N` over cluster IPC. A worker whose gateway runs says `machine-joined`. A
+// worker asked for /metrics or /api/stats sends `machine` to the primary; the primary sends `collect` to every worker
+// that joined (the asking one too), each answers `collected` with its own figures, and the primary answers
+// `machine-result` with their aggregate. A worker still starting has no figures to give yet, and one that exits is
+// not waited for.
 
 type Kind = 'metrics' | 'snapshot';
+interface MachineJoined {
+  herald: 'machine-joined';
+}
 interface MachineRequest {
   herald: 'machine';
   id: number;
@@ -41,12 +46,29 @@ function isMessage<T extends { herald: string }>(m: unknown, herald: T['herald']
   return typeof m === 'object' && m !== null && (m as { herald?: unknown }).herald === herald;
 }
 
-/** The primary: answers the workers' `machine` requests by collecting every worker's figures. */
-export function serveMachineView(node: string): void {
+/**
+ * The primary: answers the workers' `machine` requests by collecting the figures of every worker that joined.
+ * `collectTimeoutMs`: how long a worker that does not answer is waited for (tests give a long one).
+ */
+export function serveMachineView(node: string, collectTimeoutMs = COLLECT_TIMEOUT_MS): void {
   let next = 0;
   const pending = new Map<number, { answers: Map<number, Collected['data']>; expected: Set<number>; done: () => void }>();
+  /** Workers whose gateway runs: the ones asked for their figures. */
+  const joined = new Set<number>();
+
+  // A worker that goes away (exit, kill -9, a lost IPC channel) will not answer: its figures are left out now.
+  const gone = (worker: Worker): void => {
+    joined.delete(worker.id);
+    for (const p of [...pending.values()]) if (p.expected.delete(worker.id) && p.expected.size === 0) p.done();
+  };
+  cluster.on('disconnect', gone);
+  cluster.on('exit', gone);
 
   cluster.on('message', (worker: Worker, message: unknown) => {
+    if (isMessage<MachineJoined>(message, 'machine-joined')) {
+      if (worker.isConnected()) joined.add(worker.id);
+      return;
+    }
     if (isMessage<Collected>(message, 'collected')) {
       const p = pending.get(message.id);
       if (p === undefined) return;
@@ -58,7 +80,7 @@ export function serveMachineView(node: string): void {
     if (!isMessage<MachineRequest>(message, 'machine')) return;
     const { kind } = message;
     const id = next++;
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && joined.has(w.id) && w.isConnected());
     const answers = new Map<number, Collected['data']>();
     const reply = (r: Omit<MachineResult, 'herald' | 'id'>): void => {
       if (worker.isConnected()) worker.send({ herald: 'machine-result', id: message.id, ...r } satisfies MachineResult);
@@ -86,7 +108,7 @@ export function serveMachineView(node: string): void {
         (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),
       );
     };
-    const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
+    const timer = setTimeout(finish, collectTimeoutMs);
     pending.set(id, { answers, expected: new Set(workers.map((w) => w.id)), done: finish });
     for (const w of workers) w.send({ herald: 'collect', id, kind } satisfies Collect);
     if (workers.length === 0) finish();
@@ -102,6 +124,7 @@ export function joinMachineView(gateway: Gateway): void {
   if (send === undefined) return;
   let next = 0;
   const waiting = new Map<number, (r: MachineResult) => void>();
+  send({ herald: 'machine-joined' } satisfies MachineJoined);
   process.on('message', (message: unknown) => {
     if (isMessage<MachineResult>(message, 'machine-result')) {
       waiting.get(message.id)?.(message);
