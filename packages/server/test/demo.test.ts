@@ -67,7 +67,16 @@ describe('demo page route', () => {
 
   it('embeds the API key only for requesters on this machine: not when a forwarding header names another address', async () => {
     const gw = await startGateway({ demo: true, demoApiKey: API_KEY });
-    for (const headers of [{ 'x-forwarded-for': '203.0.113.5' }, { forwarded: 'for="[2001:db8::7]:443"' }, { 'x-forwarded-for': 'unknown' }]) {
+    const spoofs = [
+      { 'x-forwarded-for': '203.0.113.5' },
+      { forwarded: 'for="[2001:db8::7]:443"' },
+      { 'x-forwarded-for': 'unknown' },
+      // A local proxy adding the client to X-Forwarded-For passes on the Forwarded header the client wrote, and the
+      // other way round: neither header alone says the request is local.
+      { forwarded: 'for=127.0.0.1', 'x-forwarded-for': '203.0.113.5' },
+      { 'x-forwarded-for': '127.0.0.1', forwarded: 'for=203.0.113.5' },
+    ];
+    for (const headers of spoofs) {
       const page = await get(gw.http, '/', { headers });
       expect(page.status).toBe(200);
       expect(embeddedConfig(page.body)).toEqual(config('/ws', null));
@@ -111,6 +120,7 @@ describe('demo page route', () => {
     expect(await client.nextOf('error')).toMatchObject({ code: 'forbidden', id: 2 });
 
     expect((await get(gw.http, '/demo-token?name=Ann', { headers: { 'x-forwarded-for': '203.0.113.5' } })).status).toBe(404);
+    expect((await get(gw.http, '/demo-token?name=Ann', { headers: { forwarded: 'for=127.0.0.1', 'x-forwarded-for': '203.0.113.5' } })).status).toBe(404);
     for (const bad of ['', '?name=', '?name=%3Cscript%3E', `?name=${'x'.repeat(33)}`]) {
       const refused = await get(gw.http, `/demo-token${bad}`);
       expect(refused.status).toBe(400);

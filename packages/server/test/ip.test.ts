@@ -11,30 +11,40 @@ describe('addresses', () => {
     for (const h of ['0.0.0.0', '::', '192.168.1.1', '10.0.0.1', 'example.com', '']) expect(isLoopbackHost(h), h).toBe(false);
   });
 
-  it('reads Forwarded (for=, quoted, bracketed, with ports) before X-Forwarded-For', () => {
-    expect(forwardedChain({ forwarded: 'for=192.0.2.43, for="[2001:db8:cafe::17]:4711";proto=https, for=198.51.100.17:80' })).toEqual([
-      '192.0.2.43',
-      '2001:db8:cafe::17',
-      '198.51.100.17',
-    ]);
-    expect(forwardedChain({ 'x-forwarded-for': '203.0.113.1, 10.0.0.2' })).toEqual(['203.0.113.1', '10.0.0.2']);
-    expect(forwardedChain({ 'x-forwarded-for': ['203.0.113.1', '10.0.0.2'] })).toEqual(['203.0.113.1', '10.0.0.2']);
-    expect(forwardedChain({})).toEqual([]);
+  it('reads the one forwarding header it is told: Forwarded (for=, quoted, bracketed, with ports) or X-Forwarded-For', () => {
+    const both = { forwarded: 'for=192.0.2.43, for="[2001:db8:cafe::17]:4711";proto=https, for=198.51.100.17:80', 'x-forwarded-for': '203.0.113.1, 10.0.0.2' };
+    expect(forwardedChain(both, 'forwarded')).toEqual(['192.0.2.43', '2001:db8:cafe::17', '198.51.100.17']);
+    expect(forwardedChain(both, 'x-forwarded-for')).toEqual(['203.0.113.1', '10.0.0.2']);
+    expect(forwardedChain({ 'x-forwarded-for': ['203.0.113.1', '10.0.0.2'] }, 'x-forwarded-for')).toEqual(['203.0.113.1', '10.0.0.2']);
+    expect(forwardedChain({ forwarded: 'for=192.0.2.43' }, 'x-forwarded-for')).toEqual([]);
+    expect(forwardedChain({ 'x-forwarded-for': '203.0.113.1' }, 'forwarded')).toEqual([]);
+    expect(forwardedChain({}, 'forwarded')).toEqual([]);
   });
 
   it('believes forwarding headers only from trusted proxies, read from the right', () => {
     const trusted = addressSet(['10.0.0.0/8', '192.0.2.1', '::1']);
     const none = addressSet([]);
     const xff = (v: string) => ({ 'x-forwarded-for': v });
-    expect(clientAddress('203.0.113.9', xff('198.51.100.1'), trusted)).toBe('203.0.113.9');
-    expect(clientAddress('10.1.1.1', xff('198.51.100.1'), none)).toBe('10.1.1.1');
-    expect(clientAddress('10.1.1.1', xff('6.6.6.6, 198.51.100.1'), trusted)).toBe('198.51.100.1');
-    expect(clientAddress('::ffff:10.1.1.1', xff('198.51.100.1, 10.2.2.2, 192.0.2.1'), trusted)).toBe('198.51.100.1');
-    expect(clientAddress('::1', { forwarded: 'for="[2001:db8::1]"' }, trusted)).toBe('2001:db8::1');
+    const client = (peer: string, headers: Record<string, string>, set = trusted) => clientAddress(peer, headers, set, 'x-forwarded-for');
+    expect(client('203.0.113.9', xff('198.51.100.1'))).toBe('203.0.113.9');
+    expect(client('10.1.1.1', xff('198.51.100.1'), none)).toBe('10.1.1.1');
+    expect(client('10.1.1.1', xff('6.6.6.6, 198.51.100.1'))).toBe('198.51.100.1');
+    expect(client('::ffff:10.1.1.1', xff('198.51.100.1, 10.2.2.2, 192.0.2.1'))).toBe('198.51.100.1');
+    expect(clientAddress('::1', { forwarded: 'for="[2001:db8::1]"' }, trusted, 'forwarded')).toBe('2001:db8::1');
     // All hops trusted: the leftmost; garbage where the client should be: the last trusted hop.
-    expect(clientAddress('10.1.1.1', xff('10.3.3.3'), trusted)).toBe('10.3.3.3');
-    expect(clientAddress('10.1.1.1', xff('not-an-ip'), trusted)).toBe('10.1.1.1');
-    expect(clientAddress('10.1.1.1', {}, trusted)).toBe('10.1.1.1');
+    expect(client('10.1.1.1', xff('10.3.3.3'))).toBe('10.3.3.3');
+    expect(client('10.1.1.1', xff('not-an-ip'))).toBe('10.1.1.1');
+    expect(client('10.1.1.1', {})).toBe('10.1.1.1');
+  });
+
+  it('never reads the forwarding header the proxy does not write: the client wrote it, and the proxy passed it on', () => {
+    const trusted = addressSet(['127.0.0.0/8']);
+    // nginx with $proxy_add_x_forwarded_for appends the client to X-Forwarded-For and passes a Forwarded header on.
+    const spoofed = { forwarded: 'for=10.9.9.9', 'x-forwarded-for': '192.0.2.2' };
+    expect(clientAddress('127.0.0.1', spoofed, trusted, 'x-forwarded-for')).toBe('192.0.2.2');
+    expect(clientAddress('127.0.0.1', { forwarded: 'for=unknown', 'x-forwarded-for': '192.0.2.2' }, trusted, 'x-forwarded-for')).toBe('192.0.2.2');
+    // A proxy that writes Forwarded, and passes on the X-Forwarded-For a client wrote.
+    expect(clientAddress('127.0.0.1', { forwarded: 'for=192.0.2.2', 'x-forwarded-for': '10.9.9.9' }, trusted, 'forwarded')).toBe('192.0.2.2');
   });
 
   it('refuses entries that are not addresses or CIDR ranges', () => {
@@ -63,6 +73,10 @@ describe('addresses', () => {
     expect(isLoopbackRequest(undefined, {})).toBe(false);
     expect(isLoopbackRequest('127.0.0.1', { 'x-forwarded-for': '127.0.0.1, 203.0.113.1' })).toBe(false);
     expect(isLoopbackRequest('127.0.0.1', { forwarded: 'for=unknown' })).toBe(false);
+    // Both headers are looked at: a local proxy adds the client to one and passes the other on as the client wrote it.
+    expect(isLoopbackRequest('127.0.0.1', { forwarded: 'for=127.0.0.1', 'x-forwarded-for': '192.0.2.2' })).toBe(false);
+    expect(isLoopbackRequest('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', forwarded: 'for=192.0.2.2' })).toBe(false);
+    expect(isLoopbackRequest('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', forwarded: 'for=127.0.0.1;proto=https' })).toBe(true);
   });
 });
 

@@ -181,7 +181,16 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--trusted-proxies',
     type: 'list',
     description:
-      'Addresses or CIDR ranges (comma-separated) of reverse proxies whose X-Forwarded-For / Forwarded headers name the client (a proxy that names none is limited only globally); nobody else is believed. Add your load balancer; empty trusts nobody.',
+      'Addresses or CIDR ranges (comma-separated) of reverse proxies whose forwarding header (HERALD_FORWARDED_HEADER) names the client (a proxy that names none is limited only globally); nobody else is believed. Add your load balancer; empty trusts nobody.',
+  },
+  {
+    key: 'forwardedHeader',
+    env: 'HERALD_FORWARDED_HEADER',
+    flag: '--forwarded-header',
+    type: 'enum',
+    values: ['x-forwarded-for', 'forwarded'],
+    description:
+      'The forwarding header the trusted proxies write, the only one read: x-forwarded-for (nginx, HAProxy, most load balancers; with X-Forwarded-Host) or forwarded (RFC 7239). A proxy passes the other through as the client wrote it.',
   },
   {
     key: 'connectTimeout',

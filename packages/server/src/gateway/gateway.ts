@@ -259,6 +259,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     endpoints: protocols.flatMap((p) => p.endpoints),
     allowedOrigins: options.allowedOrigins,
     trustedProxies,
+    forwardedHeader: options.forwardedHeader,
     limits: connectionLimits,
     clock,
     refused: (reason) => stats.refuse(reason),

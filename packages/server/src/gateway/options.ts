@@ -4,7 +4,7 @@ import type { Engine } from '../engine/types.js';
 import { resolvePusherApp, type PusherAppOptions } from '../protocols/pusher/apps.js';
 import { SAME_ORIGIN } from '../transport/admission.js';
 import { connectionBudget } from '../util/fd-limit.js';
-import { addressSet } from '../util/ip.js';
+import { addressSet, FORWARDED_HEADERS, type ForwardedHeader } from '../util/ip.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { hasCredentials, isHttpUrl } from '../util/url.js';
@@ -63,6 +63,12 @@ export interface GatewayOptions {
    * are read. The default trusts a reverse proxy on this machine. @default ['127.0.0.0/8', '::1']
    */
   trustedProxies?: readonly string[];
+  /**
+   * The forwarding header the trusted proxies write, the only one read: `x-forwarded-for` (nginx's
+   * `$proxy_add_x_forwarded_for`, HAProxy's `forwardfor`, most load balancers; with `X-Forwarded-Host`) or RFC 7239
+   * `forwarded` (`for=`, `host=`). A proxy passes the other through as the client wrote it. @default 'x-forwarded-for'
+   */
+  forwardedHeader?: ForwardedHeader;
   /** Time a new connection has to send `connect`, in ms (close 4000). @default 10000 */
   connectTimeout?: number;
   /** Ping interval advertised to clients, and silence after which the server sends a protocol ping, in ms. @default 25000 */
@@ -211,6 +217,7 @@ export const DEFAULTS: ResolvedOptions = {
   connectRate: 20,
   connectBurst: 100,
   trustedProxies: ['127.0.0.0/8', '::1'],
+  forwardedHeader: 'x-forwarded-for',
   connectTimeout: 10_000,
   pingInterval: 25_000,
   idleTimeout: 60_000,
@@ -331,6 +338,9 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     addressSet(o.trustedProxies);
   } catch (err) {
     throw new OptionsError('trustedProxies', (err as Error).message);
+  }
+  if (!FORWARDED_HEADERS.includes(o.forwardedHeader)) {
+    throw new OptionsError('forwardedHeader', `must be one of ${FORWARDED_HEADERS.join(', ')}, got ${String(o.forwardedHeader)}`);
   }
   if (o.transport !== 'ws' && o.transport !== 'uws') throw new OptionsError('transport', `must be 'ws' or 'uws', got ${String(o.transport)}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', `must be 0-65535, got ${o.port}`);

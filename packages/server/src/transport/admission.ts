@@ -1,6 +1,6 @@
 import { ERROR_CODE_INFO, type ErrorCode } from '@herald/protocol';
 import type { Clock } from '../util/clock.js';
-import { clientAddress, type AddressSet } from '../util/ip.js';
+import { clientAddress, type AddressSet, type ForwardedHeader } from '../util/ip.js';
 import { requestIdOf } from '../util/request-id.js';
 import type { ConnectionLimits, LimitReason } from './limits.js';
 import type { Admission, Rejection, UpgradeInfo } from './types.js';
@@ -25,8 +25,13 @@ export interface AdmissionRules {
    * (and requests without `Origin`, which browsers always send); other entries are exact origins.
    */
   allowedOrigins: readonly string[];
-  /** TCP peers whose forwarding headers name the client (`X-Forwarded-For`, `Forwarded`, `X-Forwarded-Host`). */
+  /** TCP peers whose forwarding headers name the client and the host they asked for. */
   trustedProxies: AddressSet;
+  /**
+   * The forwarding header the trusted proxies write: `x-forwarded-for` (with `X-Forwarded-Host`) or RFC 7239
+   * `forwarded` (`for=` and `host=`). The other is never read: a proxy passes it through as the client wrote it.
+   */
+  forwardedHeader: ForwardedHeader;
   /** The connection limits (global, per address, connect rate). */
   limits: ConnectionLimits;
   clock: Clock;
@@ -52,14 +57,20 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The host a client asked for: `X-Forwarded-Host` (or `Forwarded: host=`) from a trusted proxy, else `Host`. */
-function requestedHost(info: UpgradeInfo, peerTrusted: boolean): string | undefined {
+/**
+ * The host a client asked for: from a trusted proxy, what its forwarding header says (`X-Forwarded-Host`, or the
+ * `host=` of RFC 7239 `Forwarded`), else `Host`.
+ */
+function requestedHost(info: UpgradeInfo, peerTrusted: boolean, name: ForwardedHeader): string | undefined {
   if (peerTrusted) {
-    const forwarded = first(info.headers['forwarded']);
-    const m = forwarded === undefined ? null : /(?:^|[;,\s])host="?([^";,\s]+)"?/i.exec(forwarded);
-    const xfh = first(info.headers['x-forwarded-host'])?.split(',')[0]?.trim();
-    if (m?.[1]) return m[1].toLowerCase();
-    if (xfh) return xfh.toLowerCase();
+    if (name === 'forwarded') {
+      const forwarded = first(info.headers['forwarded']);
+      const m = forwarded === undefined ? null : /(?:^|[;,\s])host="?([^";,\s]+)"?/i.exec(forwarded);
+      if (m?.[1]) return m[1].toLowerCase();
+    } else {
+      const xfh = first(info.headers['x-forwarded-host'])?.split(',')[0]?.trim();
+      if (xfh) return xfh.toLowerCase();
+    }
   }
   return first(info.headers.host)?.toLowerCase();
 }
@@ -93,7 +104,7 @@ export function createAdmission(rules: AdmissionRules): Admission {
     if (info.origin !== undefined && origins.has(info.origin)) return true;
     // Only browsers send Origin, and cross-site WebSocket hijacking needs a browser: a client without one
     // (a backend, a mobile app) is not what the same-origin rule protects against.
-    if (allowSame) return info.origin === undefined || sameOrigin(info.origin, requestedHost(info, peerTrusted));
+    if (allowSame) return info.origin === undefined || sameOrigin(info.origin, requestedHost(info, peerTrusted, rules.forwardedHeader));
     return false;
   };
 
@@ -111,7 +122,7 @@ export function createAdmission(rules: AdmissionRules): Admission {
     }
     const peer = info.ip;
     const peerTrusted = !rules.trustedProxies.empty && rules.trustedProxies.matches(peer);
-    info.ip = clientAddress(peer, info.headers, rules.trustedProxies);
+    info.ip = clientAddress(peer, info.headers, rules.trustedProxies, rules.forwardedHeader);
     if (!originAllowed(info, peerTrusted)) return reject('forbidden', 'origin not allowed');
     const refusal = rules.limits.check(limitKey(info.ip), rules.clock.now());
     if (refusal === undefined) return undefined;

@@ -44,29 +44,34 @@ function addressOf(raw: string): string {
 }
 
 /**
- * The hops a request went through, as the forwarding headers list them, client first: RFC 7239 `Forwarded`
- * (`for=` of each element) when present, else `X-Forwarded-For`. Entries that are not IP addresses
- * (`unknown`, obfuscated names) are kept as they are; callers decide what to do with them.
+ * The forwarding header a trusted proxy writes: `x-forwarded-for` (nginx, HAProxy, most load balancers) or RFC 7239
+ * `forwarded`. Only that one is read: a proxy passes the other through as the client wrote it.
  */
-export function forwardedChain(headers: HeaderBag): string[] {
-  const forwarded = header(headers, 'forwarded');
-  if (forwarded !== undefined) {
-    const out: string[] = [];
-    for (const element of forwarded.split(',')) {
-      for (const pair of element.split(';')) {
-        const eq = pair.indexOf('=');
-        if (eq > 0 && pair.slice(0, eq).trim().toLowerCase() === 'for') out.push(addressOf(pair.slice(eq + 1)));
-      }
-    }
-    return out;
+export type ForwardedHeader = 'x-forwarded-for' | 'forwarded';
+export const FORWARDED_HEADERS: readonly ForwardedHeader[] = ['x-forwarded-for', 'forwarded'];
+
+/**
+ * The hops a request went through, as one forwarding header lists them, client first: the `for=` of each element
+ * of RFC 7239 `Forwarded`, or the entries of `X-Forwarded-For`. Entries that are not IP addresses (`unknown`,
+ * obfuscated names) are kept as they are; callers decide what to do with them.
+ */
+export function forwardedChain(headers: HeaderBag, name: ForwardedHeader): string[] {
+  const value = header(headers, name);
+  if (value === undefined) return [];
+  if (name === 'x-forwarded-for') {
+    return value
+      .split(',')
+      .map(addressOf)
+      .filter((a) => a !== '');
   }
-  const xff = header(headers, 'x-forwarded-for');
-  return xff === undefined
-    ? []
-    : xff
-        .split(',')
-        .map(addressOf)
-        .filter((a) => a !== '');
+  const out: string[] = [];
+  for (const element of value.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0 && pair.slice(0, eq).trim().toLowerCase() === 'for') out.push(addressOf(pair.slice(eq + 1)));
+    }
+  }
+  return out;
 }
 
 /** A set of addresses and CIDR ranges (IPv4 and IPv6); `matches` takes normalised or raw addresses. */
@@ -118,15 +123,16 @@ export const ADDRESS_MEMO = 4096;
 const MAX_ADDRESS_TEXT = 64;
 
 /**
- * The client's address: the TCP peer, unless the peer is a trusted proxy; then the forwarding headers are
- * read from the right (the hop the proxy itself added) and the first address that is not a trusted proxy
- * is the client. Entries left of it were written by the client and are never believed. An entry that is not
- * an address where the client should be (a broken or hostile chain) leaves the last trusted hop as the client.
+ * The client's address: the TCP peer, unless the peer is a trusted proxy; then the forwarding header that proxy
+ * writes (`name`) is read from the right (the hop the proxy itself added) and the first address that is not a
+ * trusted proxy is the client. Entries left of it were written by the client and are never believed, and neither is
+ * the other forwarding header (the proxy passes it through untouched). An entry that is not an address where the
+ * client should be (a broken chain) leaves the last trusted hop as the client.
  */
-export function clientAddress(peer: string, headers: HeaderBag, trusted: AddressSet): string {
+export function clientAddress(peer: string, headers: HeaderBag, trusted: AddressSet, name: ForwardedHeader): string {
   let client = normalizeIp(peer);
   if (trusted.empty || !trusted.matches(client)) return client;
-  const chain = forwardedChain(headers);
+  const chain = forwardedChain(headers, name);
   for (let i = chain.length - 1; i >= 0; i--) {
     const hop = chain[i] as string;
     if (isIP(hop) === 0) return client;
@@ -137,10 +143,11 @@ export function clientAddress(peer: string, headers: HeaderBag, trusted: Address
 }
 
 /**
- * Whether an HTTP request comes from this machine: the TCP peer is loopback and so is every address the
- * forwarding headers name (a reverse proxy on this machine adds the remote client's address there). Used to keep the development API key away from other machines.
+ * Whether an HTTP request comes from this machine: the TCP peer is loopback and so is every address that either
+ * forwarding header names (a reverse proxy on this machine adds the remote client's address to one of them, and
+ * passes the other through as the client wrote it). Used to keep the development API key away from other machines.
  */
 export function isLoopbackRequest(peer: string | undefined, headers: HeaderBag): boolean {
   if (peer === undefined || !isLoopbackIp(peer)) return false;
-  return forwardedChain(headers).every((hop) => isIP(hop) !== 0 && isLoopbackIp(hop));
+  return FORWARDED_HEADERS.every((name) => forwardedChain(headers, name).every((hop) => isIP(hop) !== 0 && isLoopbackIp(hop)));
 }
