@@ -12,7 +12,7 @@ import { stringToSign, verifyRequest } from '../src/protocols/pusher/http-auth.j
 import { channelKindOf } from '../src/protocols/pusher/names.js';
 import { sign, userAuthText, verifyAuth } from '../src/protocols/pusher/signatures.js';
 import { APP, presenceAuth, PusherTestClient, startPusherGateway } from './pusher-helpers.js';
-import { signedRequest } from './pusher-http-helpers.js';
+import { signedRequest, signQuery } from './pusher-http-helpers.js';
 
 const PusherServer = ((PusherServerModule as { default?: unknown }).default ?? PusherServerModule) as typeof PusherServerModule;
 
@@ -137,6 +137,21 @@ describe('pusher HTTP API with the pusher server SDK', () => {
     expect(await (await api.get({ path: '/channels/empty' })).json()).toEqual({ occupied: false });
     expect(await (await api.get({ path: '/channels/presence-lobby', params: { info: 'user_count' } })).json()).toEqual({ occupied: true, user_count: 1 });
     expect(await (await api.get({ path: '/channels/presence-lobby/users' })).json()).toEqual({ users: [{ id: '7' }] });
+  });
+
+  it('reads parameters by their lowercased names, as the signature covers them: a name re-cased under a valid signature still counts', async () => {
+    const { port, http } = await startPusherGateway();
+    const c = await PusherTestClient.connect(port);
+    await c.subscribe('internal-orders');
+    await c.subscribe('presence-lobby', presenceAuth(c.socketId, 'presence-lobby', { user_id: '7' }));
+    const path = `/apps/${APP.id}/channels`;
+    // Signed as filter_by_prefix=presence-, sent as FILTER_BY_PREFIX (it signs the same): still filtered, not a listing of all.
+    const query = signQuery('GET', path, '', { query: { filter_by_prefix: 'presence-', info: 'user_count' } })
+      .replace('filter_by_prefix=', 'FILTER_BY_PREFIX=')
+      .replace('info=', 'INFO=');
+    const res = await fetch(`${http}${path}?${query}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ channels: { 'presence-lobby': { user_count: 1 } } });
   });
 
   it("terminates a user's connections (close 4009) and sends to a user (#server-to-user)", async () => {

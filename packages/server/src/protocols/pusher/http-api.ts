@@ -30,7 +30,8 @@ export const MAX_BATCH = 10;
 /** Most channels `GET /channels` lists. */
 const MAX_CHANNEL_LIST = 10_000;
 
-type Handler = (app: PusherApp, parts: string[], url: URL, body: Buffer) => Promise<object>;
+/** `query`: the request's parameters with their names lowercased, as the signature covers them. */
+type Handler = (app: PusherApp, parts: string[], query: URLSearchParams, body: Buffer) => Promise<object>;
 
 interface Route {
   method: 'GET' | 'POST';
@@ -49,8 +50,8 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
   const routes: Route[] = [
     { method: 'POST', pattern: ['events'], handler: (app, _p, _u, body) => events(app, body) },
     { method: 'POST', pattern: ['batch_events'], handler: (app, _p, _u, body) => batchEvents(app, body) },
-    { method: 'GET', pattern: ['channels'], handler: (app, _p, url) => channels(app, url) },
-    { method: 'GET', pattern: ['channels', '*'], handler: (app, p, url) => channel(app, p[1] as string, url) },
+    { method: 'GET', pattern: ['channels'], handler: (app, _p, query) => channels(app, query) },
+    { method: 'GET', pattern: ['channels', '*'], handler: (app, p, query) => channel(app, p[1] as string, query) },
     { method: 'GET', pattern: ['channels', '*', 'users'], handler: (app, p) => users(app, p[1] as string) },
     { method: 'POST', pattern: ['users', '*', 'terminate_connections'], handler: (app, p) => terminate(app, p[1] as string) },
   ];
@@ -102,9 +103,9 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
     return { batch: infos.map((x) => (x === undefined ? {} : (Object.values(x)[0] ?? {}))) };
   };
 
-  const channels = async (app: PusherApp, url: URL): Promise<object> => {
-    const prefix = url.searchParams.get('filter_by_prefix') ?? '';
-    const info = listParam(url.searchParams.get('info'));
+  const channels = async (app: PusherApp, query: URLSearchParams): Promise<object> => {
+    const prefix = query.get('filter_by_prefix') ?? '';
+    const info = listParam(query.get('info'));
     if (info.some((a) => a !== 'user_count')) throw new HeraldError('invalid_field', 'info: only user_count is supported here', { field: 'info' });
     if (info.length > 0 && !prefix.startsWith('presence-')) {
       throw new HeraldError('invalid_field', 'info=user_count needs filter_by_prefix=presence-', { field: 'info' });
@@ -115,9 +116,9 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
     return { channels: out };
   };
 
-  const channel = async (app: PusherApp, raw: string, url: URL): Promise<object> => {
+  const channel = async (app: PusherApp, raw: string, query: URLSearchParams): Promise<object> => {
     const name = channelParam(raw);
-    const info = listParam(url.searchParams.get('info'));
+    const info = listParam(query.get('info'));
     const presence = channelKindOf(name).kind === 'presence';
     for (const a of info) {
       if (a === 'user_count' && !presence) throw new HeraldError('invalid_field', 'info: user_count is only for presence channels', { field: 'info' });
@@ -156,7 +157,11 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
       d.stats.authFailure('pusher_api_signature', { path: path.slice(0, 100), error: problem });
       throw new HeraldError('unauthorized', problem);
     }
-    send(res, 200, JSON.stringify(await route.handler(app, parts, url, body)));
+    // The signature covers the parameters with their names lowercased (FILTER_BY_PREFIX signs as filter_by_prefix):
+    // the handlers read them so, or a name's case could be changed under a valid signature to make one go unread.
+    const query = new URLSearchParams();
+    for (const [k, v] of url.searchParams) query.append(k.toLowerCase(), v);
+    send(res, 200, JSON.stringify(await route.handler(app, parts, query, body)));
   };
 
   return (req, res) => {
