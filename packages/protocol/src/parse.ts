@@ -8,7 +8,7 @@ export interface ParseFailure {
   code: ErrorCode;
   message: string;
   id?: number;
-  /** The channel the frame named (its first 200 characters), for an `invalid_channel`. */
+  /** The channel the frame named (its first 200 characters), for an `invalid_channel` and a refused `publish`. */
   channel?: string;
 }
 
@@ -56,7 +56,8 @@ function readRecovery(v: unknown, where: string): SubscribeRecovery | string {
     r.since = v['since'];
   }
   if (v['epoch'] !== undefined) {
-    if (typeof v['epoch'] !== 'string' || v['epoch'].length > MAX_EPOCH_LENGTH) return `${where}.epoch must be a string`;
+    if (typeof v['epoch'] !== 'string' || v['epoch'].length > MAX_EPOCH_LENGTH)
+      return `${where}.epoch must be a string of at most ${MAX_EPOCH_LENGTH} characters`;
     r.epoch = v['epoch'];
   }
   return r;
@@ -147,15 +148,17 @@ function readPublish(raw: Obj, id: number | undefined): ParseResult<ClientFrame>
   const { channel, event, payload, key, echo } = raw;
   if (typeof channel !== 'string') return fail(ErrorCode.InvalidFrame, 'publish.channel must be a string', id);
   if (!isValidChannel(channel)) return invalidChannel(channel, id);
+  // From here the channel is valid: the error names it, as the server's own answers to a publish do.
+  const refuse = (code: ErrorCode, message: string): ParseFailure => ({ ...fail(code, message, id), channel });
   if (typeof event !== 'string' || !MESSAGE_TYPE_RE.test(event)) {
-    return fail(ErrorCode.InvalidFrame, 'publish.event must be a message type of 1-100 characters of [A-Za-z0-9_-:.]', id);
+    return refuse(ErrorCode.InvalidFrame, 'publish.event must be a message type of 1-100 characters of [A-Za-z0-9_-:.]');
   }
-  if (isReservedType(event)) return fail(ErrorCode.ReservedType, `publish.event ${event} is a reserved frame type`, id);
-  if (typeof payload !== 'object' || payload === null) return fail(ErrorCode.InvalidFrame, 'publish.payload must be a JSON object or array', id);
+  if (isReservedType(event)) return refuse(ErrorCode.ReservedType, `publish.event ${event} is a reserved frame type`);
+  if (typeof payload !== 'object' || payload === null) return refuse(ErrorCode.InvalidFrame, 'publish.payload must be a JSON object or array');
   if (key !== undefined && (typeof key !== 'string' || !PUBLISH_KEY_RE.test(key))) {
-    return fail(ErrorCode.InvalidFrame, 'publish.key must be 1-64 characters of [A-Za-z0-9_-:.]', id);
+    return refuse(ErrorCode.InvalidFrame, 'publish.key must be 1-64 characters of [A-Za-z0-9_-:.]');
   }
-  if (echo !== undefined && typeof echo !== 'boolean') return fail(ErrorCode.InvalidFrame, 'publish.echo must be a boolean', id);
+  if (echo !== undefined && typeof echo !== 'boolean') return refuse(ErrorCode.InvalidFrame, 'publish.echo must be a boolean');
   const frame: ClientFrame = { type: 'publish', channel, event, payload: payload as Payload };
   if (id !== undefined) frame.id = id;
   if (key !== undefined) frame.key = key;

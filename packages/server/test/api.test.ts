@@ -100,6 +100,7 @@ describe('HTTP API: publish validation', () => {
     ],
     ['empty array', [], 400, 'invalid_body', undefined],
     ['body is a string', 'hello', 400, 'invalid_body', undefined],
+    ['array item not an object', [{ channel: 'a', type: 't', payload: {} }, 1], 400, 'invalid_body', '[1]'],
   ];
   it.each(cases)('%s', async (_name, body, status, code, field) => {
     const gw = await startGateway();
@@ -108,6 +109,8 @@ describe('HTTP API: publish validation', () => {
     expect(r.body.error.code).toBe(code);
     if (field !== undefined) expect(r.body.error.field).toBe(field);
     expect(typeof r.body.error.message).toBe('string');
+    // The message names the item as `field` does (`[1] must be ...`, not `[1]. must be ...`).
+    if (code === 'invalid_body' && field !== undefined) expect(r.body.error.message).toBe(`${field} must be a JSON object`);
     expect((await api(gw.http, 'GET', '/api/channels/a')).body.seq).toBe(0);
     // The channel answer does move with a publish: seq 0 above meant that nothing was published.
     await publish(gw.http, { channel: 'a', type: 't', payload: {} });

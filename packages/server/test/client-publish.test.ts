@@ -119,12 +119,13 @@ describe('client publish: grants', () => {
   it('refuses malformed publishes with their codes: reserved or invalid event, payload not an object, too deep, too large', async () => {
     const gw = await startGateway({ clientPublishMaxBytes: 100 });
     const ann = await publisher(gw.ws, 'ann', ['*']);
-    expect(await send(ann, 'c', 'published', {})).toMatchObject({ type: 'error', code: 'reserved_type' });
-    expect(await send(ann, 'c', 'a b', {})).toMatchObject({ type: 'error', code: 'invalid_frame' });
-    expect(await send(ann, 'c', 'x', 'text')).toMatchObject({ type: 'error', code: 'invalid_frame' });
-    expect(await send(ann, 'bad channel', 'x', {})).toMatchObject({ type: 'error', code: 'invalid_channel' });
-    expect(await send(ann, 'c', 'x', {}, { key: 'not a key' })).toMatchObject({ type: 'error', code: 'invalid_frame' });
-    expect(await send(ann, 'c', 'x', {}, { echo: 'no' })).toMatchObject({ type: 'error', code: 'invalid_frame' });
+    // Each names the frame's channel (docs/protocol.md: the error carries the frame's id and channel).
+    expect(await send(ann, 'c', 'published', {})).toMatchObject({ type: 'error', code: 'reserved_type', channel: 'c' });
+    expect(await send(ann, 'c', 'a b', {})).toMatchObject({ type: 'error', code: 'invalid_frame', channel: 'c' });
+    expect(await send(ann, 'c', 'x', 'text')).toMatchObject({ type: 'error', code: 'invalid_frame', channel: 'c' });
+    expect(await send(ann, 'bad channel', 'x', {})).toMatchObject({ type: 'error', code: 'invalid_channel', channel: 'bad channel' });
+    expect(await send(ann, 'c', 'x', {}, { key: 'not a key' })).toMatchObject({ type: 'error', code: 'invalid_frame', channel: 'c' });
+    expect(await send(ann, 'c', 'x', {}, { echo: 'no' })).toMatchObject({ type: 'error', code: 'invalid_frame', channel: 'c' });
     let deep: unknown = {};
     for (let i = 0; i < 70; i++) deep = [deep];
     expect(await send(ann, 'c', 'x', deep)).toMatchObject({ type: 'error', code: 'payload_too_deep', channel: 'c' });

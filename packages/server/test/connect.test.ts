@@ -90,18 +90,20 @@ describe('connect', () => {
     expect(await c.next()).toMatchObject({ type: 'error', code: 'forbidden', id: 2 });
   });
 
-  it('answers malformed frames sent right behind connect after connected too, in the order they came', async () => {
+  it('answers malformed and binary frames sent right behind connect after connected too, in the order they came', async () => {
     const gw = await startGateway();
     const c = await TestClient.open(gw.ws);
     c.send({ type: 'connect', token: await token({ sub: '1' }) });
     c.send({ type: 'subscribe', channel: 'ok1', id: 1 });
     c.send({ type: 'subscribe', channel: 'bad name', id: 2 });
     c.sendRaw('not json');
+    c.sendRaw(Buffer.from([1, 2, 3]), true);
     c.send({ type: 'subscribe', channel: 'ok5', id: 5 });
     expect((await c.next()).type).toBe('connected');
     expect(await c.next()).toMatchObject({ type: 'subscribed', channel: 'ok1', id: 1 });
     expect(await c.next()).toMatchObject({ type: 'error', code: 'invalid_channel', id: 2, channel: 'bad name' });
     expect(await c.next()).toMatchObject({ type: 'error', code: 'invalid_json' });
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'binary_frame' });
     expect(await c.next()).toMatchObject({ type: 'subscribed', channel: 'ok5', id: 5 });
   });
 });

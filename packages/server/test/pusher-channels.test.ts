@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PusherCode } from '@herald/protocol';
-import { api, publish, TestClient } from './helpers.js';
+import { api, publish, startGateway, TestClient } from './helpers.js';
 import { APP, privateAuth, PusherTestClient, signinAuth, startPusherGateway } from './pusher-helpers.js';
 import { signedRequest } from './pusher-http-helpers.js';
 
@@ -153,6 +153,23 @@ describe('pusher protocol: channels', () => {
       expect(r.body.error).toMatchObject({ code: 'payload_too_deep', limit: 64 });
     }
     expect((await api(http, 'GET', `/api/channels/orders?app=${APP.id}`)).body.seq).toBe(0);
+  });
+
+  it('answers an unknown app with 404 naming the app field, in a single publish, a batch item and a channel query', async () => {
+    const { http } = await startPusherGateway();
+    const item = { app: 'nope', channel: 'orders', type: 'E', payload: {} };
+    const single = await api(http, 'POST', '/api/publish', item);
+    expect(single.status).toBe(404);
+    expect(single.body.error).toMatchObject({ code: 'not_found', field: 'app' });
+    const batch = await api(http, 'POST', '/api/publish', [{ channel: 'news', type: 'E', payload: {} }, item]);
+    expect(batch.status).toBe(404);
+    expect(batch.body.error).toMatchObject({ code: 'not_found', field: '[1].app' });
+    const query = await api(http, 'GET', '/api/channels/orders?app=nope');
+    expect(query.status).toBe(404);
+    expect(query.body.error).toMatchObject({ code: 'not_found', field: 'app' });
+    // Without any Pusher app configured, the same.
+    const gw = await startGateway();
+    expect((await api(gw.http, 'POST', '/api/publish', item)).body.error).toMatchObject({ code: 'not_found', field: 'app' });
   });
 
   it('answers a repeated subscribe again, unsubscribes, and refuses invalid names without closing', async () => {

@@ -43,6 +43,8 @@ export const MAX_INBOX_TTL_SECONDS = 31_536_000;
  * names. Methods throw a HeraldError naming `field` (an unknown app is `not_found`).
  */
 export interface ChannelNamespaces {
+  /** Whether `app` is a namespace (a configured app). */
+  has(app: string): boolean;
   /** The core channel of `channel` in namespace `app`. */
   channel(app: string, channel: string, field: string): ChannelName;
   /** The core message type of event `type` in namespace `app`. */
@@ -51,6 +53,7 @@ export interface ChannelNamespaces {
 
 /** No namespace configured: every `app` is unknown. */
 export const NO_NAMESPACES: ChannelNamespaces = {
+  has: () => false,
   channel: (app, _channel, field) => {
     throw new HeraldError('not_found', `no app ${app.slice(0, 64)}`, { field });
   },
@@ -62,6 +65,11 @@ const MAX_ID_LENGTH = 200;
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The `not_found` of an `app` that is not a configured namespace, naming `field`. */
+export function unknownApp(app: string, field: string): HeraldError {
+  return new HeraldError('not_found', `no app ${app.slice(0, 64)}`, { field });
+}
 
 /** A `missing_field` error naming `field`. */
 export function missing(field: string): HeraldError {
@@ -117,7 +125,7 @@ export function isValidUserId(id: string): boolean {
 
 /** Validates one publish object; `at` prefixes field names inside an array (`[2].`). */
 export function parsePublishItem(raw: unknown, at: string, maxChannels: number, namespaces: ChannelNamespaces = NO_NAMESPACES): PublishItem {
-  if (!isObject(raw)) throw new HeraldError('invalid_body', `${at || 'the body'} must be a JSON object`, at ? { field: at.slice(0, -1) } : {});
+  if (!isObject(raw)) throw new HeraldError('invalid_body', `${at ? at.slice(0, -1) : 'the body'} must be a JSON object`, at ? { field: at.slice(0, -1) } : {});
   for (const k of Object.keys(raw)) if (!PUBLISH_FIELDS.has(k)) throw invalid(at + k, 'is not a known field');
   const app = raw['app'];
   if (app !== undefined) {
@@ -188,6 +196,7 @@ function parseInbox(raw: Obj, at: string, target: PublishItem['target']): InboxR
 
 /** A publish into another protocol's namespace (`app`): its channel names, any of its event names, a payload. */
 function parseAppItem(raw: Obj, app: string, at: string, maxChannels: number, namespaces: ChannelNamespaces): PublishItem {
+  if (!namespaces.has(app)) throw unknownApp(app, `${at}app`);
   // One connection, a native user and the inbox are native notions: an app's channels are its own names.
   for (const k of APP_REFUSED) if (raw[k] !== undefined) throw invalid(at + k, 'cannot be combined with app');
   let names: unknown[];

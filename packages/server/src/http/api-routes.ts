@@ -1,6 +1,6 @@
 import { channelKind, INVALID_CHANNEL_MESSAGE, isValidChannel, type ChannelName } from '@herald/protocol';
 import type { Hub } from '../delivery/hub.js';
-import { isValidUserId, parsePublishBody, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
+import { isValidUserId, parsePublishBody, unknownApp, type ChannelNamespaces, type PublishItem } from '../delivery/publish-request.js';
 import type { Publisher } from '../delivery/publisher.js';
 import type { Engine } from '../engine/types.js';
 import type { Operations } from '../observability/operations.js';
@@ -178,7 +178,10 @@ function channelParam(param: string | undefined, url: RequestTarget, namespaces:
     throw new HeraldError('invalid_channel', 'the channel in the path is not valid percent-encoding', { field: 'channel' });
   }
   const app = queryParam(url, 'app');
-  if (app !== null) return namespaces.channel(app, channel, 'channel');
+  if (app !== null) {
+    if (!namespaces.has(app)) throw unknownApp(app, 'app');
+    return namespaces.channel(app, channel, 'channel');
+  }
   if (!isValidChannel(channel)) throw new HeraldError('invalid_channel', INVALID_CHANNEL_MESSAGE, { field: 'channel' });
   return channel;
 }

@@ -10,6 +10,7 @@ import {
   type ClientFrame,
   type ConnectFrame,
   type ErrorFrame,
+  type ParseResult,
   type SubscribeFrame,
   type SubscriptionResult,
 } from '@herald/protocol';
@@ -104,11 +105,10 @@ export class NativeHandler implements ProtocolHandler {
   }
 
   message(data: Buffer, binary: boolean): void {
-    if (binary) {
-      this.fail({ type: 'error', code: ErrorCode.BinaryFrame, message: 'binary frames are not supported; send JSON text frames' });
-      return;
-    }
-    const parsed = parseClientFrame(data.toString('utf8'));
+    // A binary frame is answered as a malformed one: in its place among the frames around it.
+    const parsed: ParseResult<ClientFrame> = binary
+      ? { ok: false, code: ErrorCode.BinaryFrame, message: 'binary frames are not supported; send JSON text frames' }
+      : parseClientFrame(data.toString('utf8'));
     if (!parsed.ok) {
       const err: ErrorFrame = { type: 'error', code: parsed.code, message: parsed.message };
       if (parsed.id !== undefined) err.id = parsed.id;

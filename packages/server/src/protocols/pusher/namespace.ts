@@ -16,6 +16,7 @@ export function pusherNamespaces(apps: PusherApps): ChannelNamespaces {
     return found.id;
   };
   return {
+    has: (id) => apps.id(id) !== undefined,
     channel(id, channel, field) {
       const appId = app(id);
       if (!isPusherChannel(channel)) throw new HeraldError('invalid_channel', `${field} is not a valid Pusher channel name`, { field });
