@@ -248,7 +248,7 @@ describe('herald CLI: --help and --version', () => {
   it(
     'prints every flag and env variable of SETTINGS with --help and exits 0 without starting',
     async () => {
-      for (const args of [['--help'], ['-h'], ['serve', '--help'], ['--port', 'abc', '--help']]) {
+      for (const args of [['--help'], ['-h'], ['help'], ['serve', '--help'], ['--port', 'abc', '--help']]) {
         const h = new HeraldProcess(args);
         const { code } = await h.exited();
         expect(code, `${args.join(' ')}: ${h.stderr}`).toBe(0);
@@ -259,6 +259,17 @@ describe('herald CLI: --help and --version', () => {
         expect(h.stdout).toContain('--help');
         expect(h.stdout).not.toContain('gateway listening');
       }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'refuses an unknown command with exit 2, naming it and the commands there are',
+    async () => {
+      const h = new HeraldProcess(['srve', '--port', '0']);
+      expect((await h.exited()).code).toBe(2);
+      expect(h.stderr).toContain('unknown command srve (commands: serve, publish, token, stats, webhooks');
+      expect(h.stdout).not.toContain('gateway listening');
     },
     TEST_TIMEOUT,
   );

@@ -262,7 +262,7 @@ const COMMANDS = `Commands:
   herald token ...           Mint a development connection token.
   herald stats ...           Show connections, channels and rates of a running gateway.
   herald webhooks replay     Send the webhook dead letters of a running gateway again (list: show them).
-  herald <command> --help    Options of a command.
+  herald <command> --help    Options of a command (herald help: this help).
 `;
 
 function readStdin(): Promise<string> {
@@ -298,8 +298,11 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await webhooksCommand(rest, { env: process.env, out: (t) => process.stdout.write(t) });
     return;
   }
+  if (command !== undefined && command !== 'serve' && command !== 'help' && !command.startsWith('-')) {
+    throw new ConfigError(`unknown command ${command.slice(0, 50)} (commands: serve, publish, token, stats, webhooks; see herald --help)`);
+  }
   const args = command === 'serve' ? rest : argv;
-  if (args.includes('--help') || args.includes('-h')) {
+  if (command === 'help' || args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${helpText()}\n\n${COMMANDS}`);
     return;
   }
