@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
+import { MemoryOutbox } from '../src/engine/memory/outbox.js';
+import type { OutboxJob } from '../src/engine/outbox.js';
 import { engineContract } from './engine-contract.js';
 import { ManualClock } from './helpers.js';
 
@@ -65,5 +67,81 @@ describe('memory engine: forgetting idle channels', () => {
     expect(fresh.seq).toBe(0);
     expect(fresh.epoch).not.toBe(gone.epoch);
     await engine.close();
+  });
+});
+
+describe('memory engine: the webhook outbox', () => {
+  const ev = (n: number): string => JSON.stringify({ id: `e${n}`, type: 'user.online', time: 0, data: { n } });
+  const numberOf = (event: string): number => (JSON.parse(event) as { data: { n: number } }).data.n;
+
+  it('hands out due jobs earliest first (due time, then event time, then queue order) through leases, retries and settles', async () => {
+    let now = 1000;
+    const outbox = new MemoryOutbox(() => now);
+    await outbox.publish([ev(1), ev(2), ev(3)]);
+    expect(await outbox.fanOut(() => ['a'], 2, now)).toBe(2);
+    now = 2000;
+    expect(await outbox.fanOut(() => ['a', 'b'], 10, now)).toBe(1);
+    // Due at 1000 (e1, e2), then at 2000 (e3 to two endpoints, in route order).
+    const first = await outbox.claim(now, 10_000, 3);
+    expect(first.map((j) => [numberOf(j.event), j.endpoint])).toEqual([
+      [1, 'a'],
+      [2, 'a'],
+      [3, 'a'],
+    ]);
+    const [j1, j2, j3] = first as [OutboxJob, OutboxJob, OutboxJob];
+    // Leased: not due again until the lease ends, unless settled first.
+    expect((await outbox.claim(now, 10_000, 10)).map((j) => [numberOf(j.event), j.endpoint])).toEqual([[3, 'b']]);
+    await outbox.settle(j1, { kind: 'retry', due: 5000 }, now);
+    await outbox.settle(j2, { kind: 'done' }, now);
+    await outbox.settle(j3, { kind: 'retry', due: 4000 }, now);
+    expect(await outbox.claim(3999, 10_000, 10)).toEqual([]);
+    expect((await outbox.claim(5000, 10_000, 10)).map((j) => [numberOf(j.event), j.attempt])).toEqual([
+      [3, 1],
+      [1, 1],
+    ]);
+    // The leases end: e3's job for b (leased at 2000) first, then the two leased at 5000, the older event first; the
+    // done one never comes back.
+    expect((await outbox.claim(15_000, 10_000, 10)).map((j) => [numberOf(j.event), j.endpoint])).toEqual([
+      [3, 'b'],
+      [1, 'a'],
+      [3, 'a'],
+    ]);
+    expect(await outbox.claim(15_000, 10_000, 10)).toEqual([]);
+    expect(await outbox.stats()).toMatchObject({ queued: 3, held: 0 });
+  });
+
+  it('queues held events in due order, a replaced one at its new time and a cancelled one never', async () => {
+    const outbox = new MemoryOutbox(() => 0);
+    outbox.holdNow('k1', ev(1), 300);
+    outbox.holdNow('k2', ev(2), 100);
+    outbox.holdNow('k3', ev(3), 200);
+    outbox.holdNow('k2', ev(4), 400);
+    expect(outbox.cancelNow('k3')).toBe(true);
+    expect(outbox.cancelNow('k3')).toBe(false);
+    const routed: number[] = [];
+    const route = (e: string): string[] => (routed.push(numberOf(e)), []);
+    expect(await outbox.fanOut(route, 10, 299)).toBe(0);
+    expect(await outbox.fanOut(route, 10, 1000)).toBe(2);
+    expect(routed).toEqual([1, 4]);
+    expect(await outbox.stats()).toMatchObject({ queued: 0, held: 0 });
+  });
+
+  it('keeps the order over many jobs rescheduled many times, while stale places in its heap are dropped', async () => {
+    let now = 0;
+    const outbox = new MemoryOutbox(() => now);
+    await outbox.publish(Array.from({ length: 3000 }, (_, i) => ev(i)));
+    while ((await outbox.fanOut(() => ['a'], 200, now)) > 0);
+    // Every job leased, then retried at a time that reverses their order, five times over.
+    for (let round = 1; round <= 5; round++) {
+      const jobs = await outbox.claim(now, 1_000_000, 5000);
+      expect(jobs).toHaveLength(3000);
+      for (const j of jobs)
+        await outbox.settle(j, { kind: 'retry', due: now + 10_000 - (round % 2 === 0 ? numberOf(j.event) : 3000 - numberOf(j.event)) }, now);
+      now += 10_000;
+    }
+    const order = (await outbox.claim(now, 1000, 5000)).map((j) => numberOf(j.event));
+    // The last round (odd) put e0 first, the reverse of the round before it.
+    expect(order).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(await outbox.stats()).toMatchObject({ queued: 3000 });
   });
 });

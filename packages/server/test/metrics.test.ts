@@ -9,7 +9,7 @@ import { createRedisEngine } from '../src/engine/redis/engine.js';
 import type { Logger } from '../src/util/logger.js';
 import { readiness } from '../src/observability/health.js';
 import { LatencySampler } from '../src/delivery/latency.js';
-import { LogLimiter } from '../src/observability/log-limiter.js';
+import { LogLimiter } from '../src/util/log-limiter.js';
 import { API_KEY, api, eventually, onCleanup, publish, startGateway, TestClient, token } from './helpers.js';
 import { cleanupRun, REDIS_URL, testPrefix } from './redis-helpers.js';
 import { TcpProxy } from './tcp-proxy.js';

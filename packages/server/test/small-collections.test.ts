@@ -1,6 +1,7 @@
-/** SmallMap and OneOrSet: the per-connection collections that keep one entry without a Map or a Set. */
+/** SmallMap and OneOrSet (the per-connection collections that keep one entry without a Map or a Set), and MinHeap. */
 import { describe, expect, it } from 'vitest';
 import { addTo, holds, removeFrom, sizeOf, valuesOf, withoutValue, withValue, type OneOrSet } from '../src/util/one-or-set.js';
+import { MinHeap } from '../src/util/min-heap.js';
 import { SmallMap } from '../src/util/small-map.js';
 
 describe('SmallMap', () => {
@@ -49,5 +50,34 @@ describe('OneOrSet', () => {
     expect(withoutValue(v, a)).toBe(b);
     expect(withoutValue(v, b)).toBeUndefined();
     expect([...valuesOf(undefined)]).toEqual([]);
+  });
+});
+
+describe('MinHeap', () => {
+  it('gives back what it was given in order, through interleaved pushes and pops and a retain', () => {
+    let seed = 7;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const heap = new MinHeap<number>((a, b) => a < b);
+    const model: number[] = [];
+    expect([heap.size, heap.peek(), heap.pop()]).toEqual([0, undefined, undefined]);
+    for (let i = 0; i < 5000; i++) {
+      if (random() < 0.6) {
+        const v = Math.floor(random() * 1000);
+        heap.push(v);
+        model.push(v);
+      } else {
+        model.sort((a, b) => a - b);
+        expect(heap.peek()).toBe(model[0]);
+        expect(heap.pop()).toBe(model.shift());
+      }
+      if (i === 2500) {
+        heap.retain((v) => v % 3 !== 0);
+        model.splice(0, model.length, ...model.filter((v) => v % 3 !== 0));
+      }
+      expect(heap.size).toBe(model.length);
+    }
+    const rest: number[] = [];
+    for (let v = heap.pop(); v !== undefined; v = heap.pop()) rest.push(v);
+    expect(rest).toEqual(model.sort((a, b) => a - b));
   });
 });

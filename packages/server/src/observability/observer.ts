@@ -1,6 +1,6 @@
 import { CloseCode } from '@herald/protocol';
 import type { EventIds, StatsObserver } from '../delivery/stats.js';
-import type { LogLimiter } from './log-limiter.js';
+import type { LogLimiter } from '../util/log-limiter.js';
 
 /** Close codes that are part of normal operation: logged at debug, not info. */
 const ROUTINE_CLOSES: ReadonlySet<number> = new Set([CloseCode.Normal, CloseCode.GoingAway, CloseCode.ServiceRestart, 1005]);

@@ -8,7 +8,7 @@ import type { WebhookStats } from '../webhooks/stats.js';
 import type { MachineView } from './aggregate.js';
 import { createAdminFeed } from './admin-feed.js';
 import { probeEngine, readiness } from './health.js';
-import { LogLimiter } from './log-limiter.js';
+import { LogLimiter } from '../util/log-limiter.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createLogObserver } from './observer.js';
 import { RateSeries, type NodeSnapshot, type SeriesPoint } from './snapshot.js';

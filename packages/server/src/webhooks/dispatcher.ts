@@ -1,6 +1,7 @@
 import type { AckedMessage, InboxListener } from '../delivery/inbox.js';
 import type { JobOutcome, Outbox, OutboxEvent, OutboxJob } from '../engine/outbox.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { LogLimiter } from '../util/log-limiter.js';
 import type { Logger } from '../util/logger.js';
 import { randomId } from '../util/random-id.js';
 import { retryDelay } from './backoff.js';
@@ -76,6 +77,12 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
   private lastMeasure = Number.NEGATIVE_INFINITY;
   /** Longer than any request may take (3 timeouts and 10 s): a job whose node died is tried again after it. */
   private readonly lease: number;
+  /**
+   * Lines about given-up deliveries, per endpoint: a receiver down during connection churn dead-letters thousands of
+   * jobs a second, each a line otherwise (docs/metrics.md: each kind of line has a token bucket).
+   */
+  private readonly log: LogLimiter;
+  private lastLogFlush = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: DispatcherOptions) {
     this.stats = o.stats;
@@ -84,12 +91,17 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     this.send = o.send ?? fetchSender(o.clock);
     this.random = o.random ?? Math.random;
     this.lease = o.timeout * 3 + 10_000;
+    this.log = new LogLimiter(o.logger, () => o.clock.now());
   }
 
   /** Starts polling the outbox. */
   start(): void {
     if (this.timer !== undefined || this.o.endpoints.length === 0) return;
-    this.timer = this.o.clock.setInterval(() => void this.kick(), this.o.pollInterval ?? 500);
+    this.timer = this.o.clock.setInterval(() => {
+      void this.kick();
+      // Also while a long pass runs (a backlog being drained): the queue gauges are what an operator alerts on.
+      this.housekeeping();
+    }, this.o.pollInterval ?? 500);
     void this.kick();
   }
 
@@ -99,6 +111,19 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     if (this.timer !== undefined) this.o.clock.clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    this.log.flush();
+  }
+
+  /** Measures the queue every MEASURE_EVERY ms and writes what the log limiter suppressed every second. */
+  private housekeeping(): void {
+    const now = this.o.clock.now();
+    if (now - this.lastMeasure >= MEASURE_EVERY) {
+      this.measure().catch((err: unknown) => this.o.logger.debug({ err }, 'webhooks: measuring the queue failed'));
+    }
+    if (now - this.lastLogFlush >= 1000) {
+      this.lastLogFlush = now;
+      this.log.flush();
+    }
   }
 
   /** Queues events; like the engine's lifecycle events they go out at the next poll, several to a request where the format batches. */
@@ -199,6 +224,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
       if (jobs.length < BATCH || this.stopped) break;
     }
     if (clock.now() - this.lastMeasure >= MEASURE_EVERY) await this.measure();
+    this.housekeeping();
   }
 
   /** Measures the queue for the metrics and the admin page. */
@@ -266,7 +292,12 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
         const delay = retryDelay(j.attempt, format.maxRetryDelay, this.random);
         if (now + delay - j.created > endpoint.retryFor) {
           this.stats.count(this.stats.dead, endpoint.name);
-          logger.warn({ endpoint: endpoint.name, job: j.id, attempts: j.attempt + 1, failure }, 'webhooks: delivery given up; dead-lettered');
+          this.log.log(
+            'warn',
+            `webhook_dead:${endpoint.name}`,
+            { endpoint: endpoint.name, job: j.id, attempts: j.attempt + 1, failure },
+            'webhooks: delivery given up; dead-lettered',
+          );
           return this.settle(j, { kind: 'dead', reason: failure });
         }
         this.stats.count(this.stats.retried, endpoint.name);

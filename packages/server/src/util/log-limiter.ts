@@ -1,5 +1,5 @@
-import type { Logger } from '../util/logger.js';
-import { TokenBucket } from '../util/token-bucket.js';
+import type { Logger } from './logger.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** Log levels the limiter writes at. */
 export type LimitedLevel = 'debug' | 'info' | 'warn' | 'error';
