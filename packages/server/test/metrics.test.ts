@@ -246,6 +246,33 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('herald_connections_closed_total', () => {
+  it('counts the closes by clients with codes of the application range as one series, the server’s own codes by code', async () => {
+    const gw = await startGateway({ clientRate: 1, clientBurst: 1 });
+    const node = gw.gateway.nodeId;
+    for (let code = 3000; code < 3010; code++) {
+      const { client } = await TestClient.connect(gw.ws);
+      client.ws.close(code + 1000 * (code % 2), 'bye');
+      await client.closed();
+    }
+    const { client } = await TestClient.connect(gw.ws);
+    client.ws.close(1000);
+    await client.closed();
+    // The server closes one itself with one of its own codes (4029, past its rate).
+    const r = await TestClient.connect(gw.ws);
+    for (let i = 0; i < 5; i++) r.client.send({ type: 'ping' });
+    expect((await r.client.closed()).code).toBe(4029);
+    // The gateway counts a close when its socket is gone, which the client may see first.
+    await eventually(() => (gw.gateway.stats.connectionsClosed === 12 ? true : undefined), 'the twelve closes counted');
+    const m = parse((await scrape(gw.http)).text, node);
+    expect(pick(m, 'herald_connections_closed_total')).toEqual({
+      'herald_connections_closed_total{code="3000-4999"}': 10,
+      'herald_connections_closed_total{code="1000"}': 1,
+      'herald_connections_closed_total{code="4029"}': 1,
+    });
+  });
+});
+
 describe('docs/metrics.md', () => {
   it('lists exactly the registered metrics, each with its type', async () => {
     const gw = await startGateway();

@@ -39,6 +39,9 @@ export type ClientPublishOutcome = (typeof CLIENT_PUBLISH_OUTCOMES)[number];
 /** Verdicts of the publish hook, as counted (herald_publish_hook_requests_total{result}). */
 export const PUBLISH_HOOK_RESULTS = ['accept', 'reject', 'rewrite', 'failed'] as const;
 
+/** The `code` under which closes by clients with a code of the application range (3000-4999) are counted. */
+export const PEER_APPLICATION_CLOSE = '3000-4999';
+
 /**
  * Counters kept by the gateway (exported as Prometheus metrics by the operations layer). Plain numbers:
  * incremented on hot paths, so no labels or maps here except the per-reason maps.
@@ -46,8 +49,11 @@ export const PUBLISH_HOOK_RESULTS = ['accept', 'reject', 'rewrite', 'failed'] as
 export class Stats {
   connectionsOpened = 0;
   connectionsClosed = 0;
-  /** Closes by close code. */
-  readonly closedByCode = new Map<number, number>();
+  /**
+   * Closes by close code; the codes of the application range (3000-4999) that a client closed with are counted
+   * together under PEER_APPLICATION_CLOSE: a client picks them, and each would be a metric series for good.
+   */
+  readonly closedByCode = new Map<number | typeof PEER_APPLICATION_CLOSE, number>();
   published = 0;
   /** Frames handed to connections' queues (one per message per recipient). */
   delivered = 0;
@@ -90,7 +96,8 @@ export class Stats {
   /** Counts a closed connection; `ids` (client, user, reason) are for the log line. */
   closed(code: number, ids: EventIds = {}): void {
     this.connectionsClosed += 1;
-    this.closedByCode.set(code, (this.closedByCode.get(code) ?? 0) + 1);
+    const key = ids['by'] === 'peer' && code >= 3000 ? PEER_APPLICATION_CLOSE : code;
+    this.closedByCode.set(key, (this.closedByCode.get(key) ?? 0) + 1);
     this.observer?.closed(code, ids);
   }
 
