@@ -3,7 +3,7 @@ import { createMemoryEngine } from '../src/engine/memory/engine.js';
 import { MemoryOutbox } from '../src/engine/memory/outbox.js';
 import type { OutboxJob } from '../src/engine/outbox.js';
 import { engineContract } from './engine-contract.js';
-import { ManualClock } from './helpers.js';
+import { api, ManualClock, publish, startGateway } from './helpers.js';
 
 let clock = new ManualClock();
 
@@ -67,6 +67,24 @@ describe('memory engine: forgetting idle channels', () => {
     expect(fresh.seq).toBe(0);
     expect(fresh.epoch).not.toBe(gone.epoch);
     await engine.close();
+  });
+});
+
+describe('historyMetaTtl (HERALD_HISTORY_META_TTL_MS)', () => {
+  it('is how long a published channel is remembered on the gateway: its seq and epoch, then a fresh start', async () => {
+    const gw = await startGateway({ historyTtl: 60_000, historyMetaTtl: 120_000 });
+    const first = await publish(gw.http, { channel: 'job-1', type: 't', payload: {} });
+    gw.clock.advance(110_000);
+    expect((await api(gw.http, 'GET', '/api/channels/job-1')).body).toMatchObject({ seq: 1, epoch: first.results['job-1'].epoch });
+    gw.clock.advance(130_000);
+    const later = (await api(gw.http, 'GET', '/api/channels/job-1')).body;
+    expect(later.seq).toBe(0);
+    expect(later.epoch).not.toBe(first.results['job-1'].epoch);
+  });
+
+  it('is refused below historyTtl (seq and epoch outlive the history they number) and when not a positive integer', async () => {
+    await expect(startGateway({ historyTtl: 60_000, historyMetaTtl: 59_999 })).rejects.toThrow(/historyMetaTtl.*at least historyTtl/);
+    await expect(startGateway({ historyMetaTtl: 0 })).rejects.toThrow(/historyMetaTtl/);
   });
 });
 

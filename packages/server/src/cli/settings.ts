@@ -308,6 +308,15 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'historyTtl', env: 'HERALD_HISTORY_TTL_MS', flag: '--history-ttl-ms', type: 'int', description: 'How long a message stays in history.' },
   {
+    key: 'historyMetaTtl',
+    env: 'HERALD_HISTORY_META_TTL_MS',
+    flag: '--history-meta-ttl-ms',
+    type: 'int',
+    defaultNote: 'the larger of historyTtl and 3600000 (1 hour)',
+    description:
+      "How long a published channel's seq and epoch outlive its last publish (at least HERALD_HISTORY_TTL_MS): a client back within it learns whether it missed anything; later, the channel starts a new epoch. Memory engine: about 300 bytes per published channel for that long, history or not.",
+  },
+  {
     key: 'historyMaxBytes',
     env: 'HERALD_HISTORY_MAX_BYTES',
     flag: '--history-max-bytes',

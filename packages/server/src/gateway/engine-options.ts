@@ -15,6 +15,7 @@ export function memoryEngineOptions(o: ResolvedOptions): MemoryEngineOptions {
     ...(lifecycle === undefined ? {} : { lifecycle }),
     historySize: o.historySize,
     historyTtl: o.historyTtl,
+    ...(o.historyMetaTtl === undefined ? {} : { historyMetaTtl: o.historyMetaTtl }),
     historyMaxBytes: o.historyMaxBytes,
     historyTotalBytes: o.historyTotalBytes,
     idempotencyTtl: o.idempotencyTtl,

@@ -110,6 +110,7 @@ function redisEngineOptions(o: ResolvedOptions, node: EngineSettings, target: { 
     presenceTtl: node.presenceTtl,
     historySize: o.historySize,
     historyTtl: o.historyTtl,
+    ...(o.historyMetaTtl === undefined ? {} : { historyMetaTtl: o.historyMetaTtl }),
     historyMaxBytes: o.historyMaxBytes,
     idempotencyTtl: o.idempotencyTtl,
     logger,

@@ -108,6 +108,13 @@ export interface GatewayOptions {
   historySize?: number;
   /** How long messages stay in history, in ms (memory engine). @default 600000 */
   historyTtl?: number;
+  /**
+   * How long a published channel's seq and epoch outlive its last publish, in ms (at least `historyTtl`): a client
+   * back within it is told `recovered: true`, or that history no longer reaches back; past it the channel starts a
+   * new epoch. With the memory engine each published channel costs about 300 bytes for that long, whether it keeps
+   * history or not. @default the larger of historyTtl and 3600000
+   */
+  historyMetaTtl?: number;
   /** Bytes of message frames kept in one channel's history; a larger message is published but not kept. @default 1048576 */
   historyMaxBytes?: number;
   /** Bytes of history the memory engine keeps for the whole process. @default 268435456 */
@@ -185,9 +192,20 @@ export interface GatewayOptions {
 export type ResolvedOptions = Required<
   Omit<
     GatewayOptions,
-    'engine' | 'clock' | 'logger' | 'demoApiKey' | 'demoTokenSecret' | 'jwksUrl' | 'webhookUrl' | 'webhookSecret' | 'publishHookUrl' | 'publishHookSecret'
+    | 'engine'
+    | 'clock'
+    | 'logger'
+    | 'demoApiKey'
+    | 'demoTokenSecret'
+    | 'jwksUrl'
+    | 'webhookUrl'
+    | 'webhookSecret'
+    | 'publishHookUrl'
+    | 'publishHookSecret'
+    | 'historyMetaTtl'
   >
 > & {
+  historyMetaTtl: number | undefined;
   demoApiKey: string | undefined;
   demoTokenSecret: string | undefined;
   jwksUrl: string | undefined;
@@ -236,6 +254,7 @@ export const DEFAULTS: ResolvedOptions = {
   shutdownTimeout: 10_000,
   historySize: ENGINE_DEFAULTS.historySize,
   historyTtl: ENGINE_DEFAULTS.historyTtl,
+  historyMetaTtl: undefined,
   historyMaxBytes: ENGINE_DEFAULTS.historyMaxBytes,
   historyTotalBytes: ENGINE_DEFAULTS.historyTotalBytes,
   idempotencyTtl: ENGINE_DEFAULTS.idempotencyTtl,
@@ -333,6 +352,11 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(k, `must be a positive number, got ${String(v)}`);
     // Durations feed timers, and Node's timers overflow (firing at once) above 2^31-1 ms.
     if (v > MAX_TIMER_MS) throw new OptionsError(k, `must be at most ${MAX_TIMER_MS}, got ${v}`);
+  }
+  if (o.historyMetaTtl !== undefined) {
+    const v = o.historyMetaTtl;
+    if (!Number.isSafeInteger(v) || v <= 0) throw new OptionsError('historyMetaTtl', `must be a positive integer (ms), got ${String(v)}`);
+    if (v < o.historyTtl) throw new OptionsError('historyMetaTtl', `must be at least historyTtl (${o.historyTtl}): seq and epoch outlive the history they number, got ${v}`);
   }
   try {
     addressSet(o.trustedProxies);
