@@ -81,7 +81,7 @@ export class IdempotencyIndex {
       return;
     }
     if (this.count === this.capacity) {
-      if (this.capacity < this.maxKeys) this.grow(Math.min(this.maxKeys, Math.max(MIN_CAPACITY, this.capacity * 2)));
+      if (this.capacity < this.maxKeys) this.resize(Math.min(this.maxKeys, Math.max(MIN_CAPACITY, this.capacity * 2)));
       else {
         // Full within the window: forget the oldest id before its time, and say so.
         this.dropHead();
@@ -98,9 +98,18 @@ export class IdempotencyIndex {
     this.link(a, i);
   }
 
-  /** Forgets the ids whose window has passed (they are at the head of the ring). */
+  /**
+   * Forgets the ids whose window has passed (they are at the head of the ring), and gives memory back once few are
+   * left: after a burst the arrays would otherwise stay at its high-water mark (about 130 MB at the default bound).
+   */
   private expire(now: number): void {
-    while (this.count > 0 && (this.expires[this.head] as number) <= now) this.dropHead();
+    let dropped = false;
+    while (this.count > 0 && (this.expires[this.head] as number) <= now) {
+      this.dropHead();
+      dropped = true;
+    }
+    // Down to a quarter full at most, so that the next growth (at full) is far: no resizing back and forth.
+    if (dropped && this.capacity > MIN_CAPACITY && this.count <= this.capacity / 8) this.resize(Math.max(MIN_CAPACITY, this.count * 4));
   }
 
   private dropHead(): void {
@@ -149,8 +158,8 @@ export class IdempotencyIndex {
     }
   }
 
-  /** Reallocates the ring (oldest first at index 0) and rebuilds the table at twice its size. */
-  private grow(capacity: number): void {
+  /** Reallocates the ring at `capacity` (at least `count`; oldest first at index 0) and rebuilds the table at twice its size. */
+  private resize(capacity: number): void {
     const old = { h1: this.h1, h2: this.h2, expires: this.expires, seqs: this.seqs, epochs: this.epochs, head: this.head, capacity: this.capacity };
     this.h1 = new Uint32Array(capacity);
     this.h2 = new Uint32Array(capacity);
