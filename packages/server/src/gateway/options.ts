@@ -356,7 +356,8 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (o.historyMetaTtl !== undefined) {
     const v = o.historyMetaTtl;
     if (!Number.isSafeInteger(v) || v <= 0) throw new OptionsError('historyMetaTtl', `must be a positive integer (ms), got ${String(v)}`);
-    if (v < o.historyTtl) throw new OptionsError('historyMetaTtl', `must be at least historyTtl (${o.historyTtl}): seq and epoch outlive the history they number, got ${v}`);
+    if (v < o.historyTtl)
+      throw new OptionsError('historyMetaTtl', `must be at least historyTtl (${o.historyTtl}): seq and epoch outlive the history they number, got ${v}`);
   }
   try {
     addressSet(o.trustedProxies);
