@@ -125,6 +125,19 @@ describe('the forwarding header a trusted proxy writes (forwardedHeader)', () =>
   it('refuses another value at startup', async () => {
     await expect(startGateway({ forwardedHeader: 'x-real-ip' as never })).rejects.toThrow(/forwardedHeader/);
   });
+
+  it('takes the host a same-origin check compares from that header too, its rightmost entry (what the nearest proxy wrote)', async () => {
+    const status = async (opts: { forwardedHeader?: 'forwarded' }, headers: Record<string, string>): Promise<number> => {
+      const gw = await startGateway({ allowedOrigins: ['same-origin'], ...opts });
+      return (await upgrade(gw.gateway.address().port, { headers: { origin: 'https://app.example', ...headers } })).status;
+    };
+    expect(await status({}, { 'x-forwarded-host': 'app.example' })).toBe(101);
+    expect(await status({}, { 'x-forwarded-host': 'evil.example, app.example' })).toBe(101);
+    expect(await status({}, { 'x-forwarded-host': 'app.example, evil.example' })).toBe(403);
+    expect(await status({}, { forwarded: 'host=app.example' })).toBe(403);
+    expect(await status({ forwardedHeader: 'forwarded' }, { forwarded: 'for=192.0.2.1;host=evil.example, for=192.0.2.9;host=app.example' })).toBe(101);
+    expect(await status({ forwardedHeader: 'forwarded' }, { 'x-forwarded-host': 'app.example' })).toBe(403);
+  });
 });
 
 describe('a limit found after the handshake', () => {

@@ -314,7 +314,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int',
     defaultNote: 'the larger of historyTtl and 3600000 (1 hour)',
     description:
-      "How long a published channel's seq and epoch outlive its last publish (at least HERALD_HISTORY_TTL_MS): a client back within it learns whether it missed anything; later, the channel starts a new epoch. Memory engine: about 300 bytes per published channel for that long, history or not.",
+      "How long a published channel's seq and epoch outlive its last use (a publish or a read of its position; kept while subscribed), at least HERALD_HISTORY_TTL_MS: a client back within it learns whether it missed anything; later, the channel starts a new epoch. Memory engine: about 300 bytes per published channel for that long, history or not.",
   },
   {
     key: 'historyMaxBytes',

@@ -57,10 +57,10 @@ export interface GatewayOptions {
   /** New WebSocket connections per client address in a burst. @default 100 */
   connectBurst?: number;
   /**
-   * Addresses and CIDR ranges of reverse proxies whose `X-Forwarded-For` / `Forwarded` (and
-   * `X-Forwarded-Host`) headers are believed: behind them, limits count the forwarded client address, and a
-   * proxy that names no client is not limited per address (only globally). Nobody else's forwarding headers
-   * are read. The default trusts a reverse proxy on this machine. @default ['127.0.0.0/8', '::1']
+   * Addresses and CIDR ranges of reverse proxies whose forwarding header (`forwardedHeader`) is believed: behind
+   * them, limits count the forwarded client address, and a proxy that names no client is not limited per address
+   * (only globally). Nobody else's forwarding headers are read. The default trusts a reverse proxy on this machine.
+   * @default ['127.0.0.0/8', '::1']
    */
   trustedProxies?: readonly string[];
   /**
@@ -109,10 +109,11 @@ export interface GatewayOptions {
   /** How long messages stay in history, in ms (memory engine). @default 600000 */
   historyTtl?: number;
   /**
-   * How long a published channel's seq and epoch outlive its last publish, in ms (at least `historyTtl`): a client
-   * back within it is told `recovered: true`, or that history no longer reaches back; past it the channel starts a
-   * new epoch. With the memory engine each published channel costs about 300 bytes for that long, whether it keeps
-   * history or not. @default the larger of historyTtl and 3600000
+   * How long a published channel's seq and epoch outlive its last use (a publish, a subscribe's or a recovery's
+   * read, `GET /api/channels/<channel>`), in ms (at least `historyTtl`); a node's subscribed channels are kept. A
+   * client back within it is told `recovered: true`, or that history no longer reaches back; past it the channel
+   * starts a new epoch. With the memory engine each published channel costs about 300 bytes for that long, whether
+   * it keeps history or not. @default the larger of historyTtl and 3600000
    */
   historyMetaTtl?: number;
   /** Bytes of message frames kept in one channel's history; a larger message is published but not kept. @default 1048576 */

@@ -63,12 +63,14 @@ function first(v: string | string[] | undefined): string | undefined {
  */
 function requestedHost(info: UpgradeInfo, peerTrusted: boolean, name: ForwardedHeader): string | undefined {
   if (peerTrusted) {
+    // The rightmost entry: what the proxy nearest to Herald wrote (one that appends leaves the client's on the left).
     if (name === 'forwarded') {
       const forwarded = first(info.headers['forwarded']);
-      const m = forwarded === undefined ? null : /(?:^|[;,\s])host="?([^";,\s]+)"?/i.exec(forwarded);
-      if (m?.[1]) return m[1].toLowerCase();
+      const hosts = forwarded === undefined ? [] : [...forwarded.matchAll(/(?:^|[;,\s])host="?([^";,\s]+)"?/gi)];
+      const host = hosts.at(-1)?.[1];
+      if (host) return host.toLowerCase();
     } else {
-      const xfh = first(info.headers['x-forwarded-host'])?.split(',')[0]?.trim();
+      const xfh = first(info.headers['x-forwarded-host'])?.split(',').at(-1)?.trim();
       if (xfh) return xfh.toLowerCase();
     }
   }

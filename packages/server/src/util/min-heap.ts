@@ -31,7 +31,14 @@ export class MinHeap<T> {
     const last = a.pop();
     if (a.length === 0 || last === undefined) return top;
     a[0] = last;
-    let i = 0;
+    this.down(0);
+    return top;
+  }
+
+  /** Moves the item at `start` down to its place. */
+  private down(start: number): void {
+    const a = this.items;
+    let i = start;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
@@ -42,13 +49,11 @@ export class MinHeap<T> {
       [a[i], a[min]] = [a[min] as T, a[i] as T];
       i = min;
     }
-    return top;
   }
 
-  /** Keeps only the items `keep` accepts (in O(n)), e.g. to drop entries that went stale. */
+  /** Keeps only the items `keep` accepts, in O(n) (filtered, then heapified bottom up), e.g. to drop entries that went stale. */
   retain(keep: (item: T) => boolean): void {
-    const kept = this.items.filter(keep);
-    this.items = [];
-    for (const item of kept) this.push(item);
+    this.items = this.items.filter(keep);
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 }

@@ -4,7 +4,7 @@ import type { DeadJob, JobOutcome, Outbox, OutboxEvent, OutboxJob, OutboxStats }
 
 /** Dead letters kept; past it the oldest go (the Redis engine keeps about as many). */
 const MAX_DEAD = 10_000;
-/** Events taken off the front of the queue before its array is compacted (and at least half of it). */
+/** Events taken off the front of the queue before its array is compacted (and at least half of it; all: at once). */
 const COMPACT_EVENTS = 1024;
 
 /** A place in a due-time heap: stale once its entry is gone or was given another due time (`version`). */
@@ -151,7 +151,7 @@ export class MemoryOutbox implements Outbox {
     }
     const taken = end - this.head;
     this.head = end;
-    if (this.head >= COMPACT_EVENTS && this.head * 2 >= this.events.length) {
+    if (this.head === this.events.length || (this.head >= COMPACT_EVENTS && this.head * 2 >= this.events.length)) {
       this.events = this.events.slice(this.head);
       this.head = 0;
     }
