@@ -1,4 +1,4 @@
-import { defaultText, NODE_DEFAULTS, SETTINGS, type Setting } from './settings.js';
+import { defaultText, flagArgument, NODE_DEFAULTS, SETTINGS, type Setting } from './settings.js';
 
 /**
  * Renders docs/configuration.md from the configuration schema (`SETTINGS` and `defaultText()` in
@@ -88,26 +88,6 @@ export function renderConfigurationDoc(): string {
     '',
     table,
   ].join('\n')}\n`;
-}
-
-/** Placeholder shown after a flag for the value it takes. */
-function flagArgument(s: Setting): string {
-  switch (s.type) {
-    case 'bool':
-      return '';
-    case 'int':
-      return s.env.endsWith('_MS') ? ' <ms>' : s.env.endsWith('_BYTES') ? ' <bytes>' : ' <n>';
-    case 'list':
-      return ' <list>';
-    case 'files':
-      return ' <paths>';
-    case 'enum':
-      return ' <value>';
-    case 'string':
-      return ' <value>';
-    case 'json':
-      return ' <json>';
-  }
 }
 
 function description(s: Setting): string {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { GatewayOptions } from '../gateway/options.js';
 import type { LogLevel } from '../util/logger.js';
 import { isKubernetesServiceVariable, nearMisses } from './env-names.js';
-import { defaultText, NODE_DEFAULTS, SETTINGS, type NodeSettings, type Setting } from './settings.js';
+import { defaultText, flagArgument, NODE_DEFAULTS, SETTINGS, type NodeSettings, type Setting } from './settings.js';
 
 export { defaultText, LOG_FORMATS, NODE_DEFAULTS, SETTINGS } from './settings.js';
 export type { LogFormat, NodeSettings, Setting, SettingType } from './settings.js';
@@ -223,7 +223,7 @@ function readConfigFile(path: string, readFile: (path: string) => string, byKey:
 export function helpText(): string {
   const lines = SETTINGS.map(
     (s) =>
-      `  ${`${s.flag}${s.type === 'bool' ? '' : ' <value>'}`.padEnd(30)} ${s.description}${s.values === undefined ? '' : ` One of ${s.values.join(', ')}.`} [${s.env}; default: ${defaultText(s)}]`,
+      `  ${`${s.flag}${flagArgument(s)}`.padEnd(30)} ${s.description}${s.values === undefined ? '' : ` One of ${s.values.join(', ')}.`} [${s.env}; default: ${defaultText(s)}]`,
   );
   return [
     'Usage: herald [serve] [options]',

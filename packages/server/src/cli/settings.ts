@@ -649,3 +649,23 @@ export function defaultText(s: Setting): string {
   if (Array.isArray(v)) return v.length === 0 ? 'empty' : v.join(',');
   return String(v);
 }
+
+/** Placeholder shown after a flag for the value it takes. */
+export function flagArgument(s: Setting): string {
+  switch (s.type) {
+    case 'bool':
+      return '';
+    case 'int':
+      return s.env.endsWith('_MS') ? ' <ms>' : s.env.endsWith('_BYTES') ? ' <bytes>' : ' <n>';
+    case 'list':
+      return ' <list>';
+    case 'files':
+      return ' <paths>';
+    case 'enum':
+      return ' <value>';
+    case 'string':
+      return ' <value>';
+    case 'json':
+      return ' <json>';
+  }
+}
