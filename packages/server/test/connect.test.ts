@@ -108,6 +108,21 @@ describe('connect', () => {
   });
 });
 
+describe('answers once connected', () => {
+  it('answers malformed and binary frames in their place among subscribe answers, not ahead of them', async () => {
+    const gw = await startGateway();
+    const { client: c } = await TestClient.connect(gw.ws, { token: await token({ sub: '1' }) });
+    c.send({ type: 'subscribe', channel: 'a', id: 1 });
+    c.sendRaw(Buffer.from([1, 2, 3]), true);
+    c.sendRaw('not json');
+    c.send({ type: 'subscribe', channel: 'b', id: 2 });
+    expect(await c.next()).toMatchObject({ type: 'subscribed', channel: 'a', id: 1 });
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'binary_frame' });
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'invalid_json' });
+    expect(await c.next()).toMatchObject({ type: 'subscribed', channel: 'b', id: 2 });
+  });
+});
+
 describe('tokens', () => {
   const expectClose = async (url: string, tok: string | undefined, code: number) => {
     const c = await TestClient.open(url);
