@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../src/cli/config.js';
-import { flagArgument } from '../src/cli/settings.js';
+import { flagArgument } from '../src/cli/setting-text.js';
 import { api, onCleanup, TestClient, token } from './helpers.js';
 import { buildCli, freePort, HeraldProcess, runCli } from './support/cli-process.js';
 import { makeKey, serveJwks, signWith } from './support/jwt-keys.js';

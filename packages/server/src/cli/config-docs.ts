@@ -1,8 +1,9 @@
-import { defaultText, flagArgument, NODE_DEFAULTS, SETTINGS, type Setting } from './settings.js';
+import { defaultText, flagArgument } from './setting-text.js';
+import { NODE_DEFAULTS, SETTINGS, type Setting } from './settings.js';
 
 /**
- * Renders docs/configuration.md from the configuration schema (`SETTINGS` and `defaultText()` in
- * config.ts). `scripts/gen-config-docs.mjs` writes the result to disk; a test checks that the committed
+ * Renders docs/configuration.md from the configuration schema (`SETTINGS` in settings.ts; defaults and flag
+ * placeholders as setting-text.ts shows them). `scripts/gen-config-docs.mjs` writes the result to disk; a test checks that the committed
  * file equals this output, so the schema and the documentation cannot drift apart.
  *
  * The output is already in the shape Prettier gives Markdown (padded tables), so formatting the

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { GatewayOptions } from '../gateway/options.js';
 import type { LogLevel } from '../util/logger.js';
 import { isKubernetesServiceVariable, nearMisses } from './env-names.js';
-import { defaultText, flagArgument, NODE_DEFAULTS, SETTINGS, type NodeSettings, type Setting } from './settings.js';
+import { defaultText, flagArgument } from './setting-text.js';
+import { NODE_DEFAULTS, SETTINGS, type NodeSettings, type Setting } from './settings.js';
 
-export { defaultText, LOG_FORMATS, NODE_DEFAULTS, SETTINGS } from './settings.js';
+export { defaultText } from './setting-text.js';
+export { LOG_FORMATS, NODE_DEFAULTS, SETTINGS } from './settings.js';
 export type { LogFormat, NodeSettings, Setting, SettingType } from './settings.js';
 
 /** A setting that could not be parsed; the message names it. */

@@ -4,7 +4,7 @@
  */
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { EngineSettings } from '../gateway/node.js';
-import { DEFAULTS, type GatewayOptions } from '../gateway/options.js';
+import type { GatewayOptions } from '../gateway/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 
 /** The value type of a setting, which decides how its text is parsed. */
@@ -641,31 +641,3 @@ export const SETTINGS: readonly Setting[] = [
       'Let development mode (no API key, no JWT secret: anonymous clients, a generated key) listen on an interface other than loopback. Anyone who can reach it can connect.',
   },
 ];
-
-/** The default of a setting, as text for docs and help. */
-export function defaultText(s: Setting): string {
-  if (s.defaultNote !== undefined) return s.defaultNote;
-  const v = s.key in NODE_DEFAULTS ? NODE_DEFAULTS[s.key as keyof NodeSettings] : DEFAULTS[s.key as keyof typeof DEFAULTS];
-  if (Array.isArray(v)) return v.length === 0 ? 'empty' : v.join(',');
-  return String(v);
-}
-
-/** Placeholder shown after a flag for the value it takes. */
-export function flagArgument(s: Setting): string {
-  switch (s.type) {
-    case 'bool':
-      return '';
-    case 'int':
-      return s.env.endsWith('_MS') ? ' <ms>' : s.env.endsWith('_BYTES') ? ' <bytes>' : ' <n>';
-    case 'list':
-      return ' <list>';
-    case 'files':
-      return ' <paths>';
-    case 'enum':
-      return ' <value>';
-    case 'string':
-      return ' <value>';
-    case 'json':
-      return ' <json>';
-  }
-}
