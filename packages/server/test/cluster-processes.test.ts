@@ -364,6 +364,13 @@ describe('Redis engine, several gateway processes', () => {
       expect(conn.map((c) => c.value).sort((a, b) => a - b)).toEqual(perWorker);
       expect(conn.reduce((a, c) => a + c.value, 0)).toBe(N);
       expect(series('herald_event_loop_lag_seconds')).toHaveLength(2);
+      // Each process's own series, one per worker: a leak shows in the worker that has it, not in a sum.
+      const rss = series('process_resident_memory_bytes');
+      const workerOf = (labels: string): string => /worker="(\d+)"/.exec(labels)?.[1] ?? 'none';
+      expect(rss).toHaveLength(2);
+      expect(new Set(rss.map((r) => workerOf(r.labels)))).toEqual(new Set(conn.map((c) => workerOf(c.labels))));
+      expect(rss.every((r) => r.value > 10_000_000)).toBe(true);
+      expect(series('nodejs_heap_size_used_bytes')).toHaveLength(2);
       // Counters are summed into one series per label set, without a worker label.
       expect(series('herald_messages_published_total')).toEqual([{ labels: expect.not.stringContaining('worker') as string, value: published }]);
       expect(series('herald_connections_opened_total').map((c) => c.value)).toEqual([N]);

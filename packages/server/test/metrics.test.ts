@@ -32,7 +32,7 @@ function parse(text: string, node: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    const m = /^([a-z_:][a-z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`unparsable line: ${line}`);
     const labels = [...(m[2] ?? '').matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k as string, v as string] as const);
     expect(labels.find(([k]) => k === 'node')?.[1], `node label of ${line}`).toBe(node);
@@ -276,13 +276,44 @@ describe('herald_connections_closed_total', () => {
 describe('docs/metrics.md', () => {
   it('lists exactly the registered metrics, each with its type', async () => {
     const gw = await startGateway();
-    const registered = gw.gateway.metrics.registry.getMetricsAsArray().map((m) => `${m.name} ${(m as unknown as { type: string }).type}`);
+    const registered = gw.gateway.metrics.registry
+      .getMetricsAsArray()
+      .filter((m) => m.name.startsWith('herald_'))
+      .map((m) => `${m.name} ${(m as unknown as { type: string }).type}`);
     const md = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
     const start = md.indexOf('\n## Metrics\n');
     expect(start, 'a "## Metrics" section').toBeGreaterThan(0);
     const section = md.slice(start + 1).split(/\n## /)[0] as string;
     const documented = [...section.matchAll(/^\|\s*`(herald_[a-z_]+)`\s*\|\s*(counter|gauge|histogram)\s*\|/gm)].map(([, name, type]) => `${name} ${type}`);
     expect(documented.sort()).toEqual(registered.sort());
+  });
+
+  it("lists the process's own series (prom-client's defaults), each with its type, and /metrics shows them with the node label", async () => {
+    const gw = await startGateway();
+    const registered = gw.gateway.metrics.registry
+      .getMetricsAsArray()
+      .filter((m) => !m.name.startsWith('herald_'))
+      .map((m) => `${m.name} ${(m as unknown as { type: string }).type}`);
+    expect(registered).toContain('process_resident_memory_bytes gauge');
+    const md = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+    const start = md.indexOf("\n### The process's own series\n");
+    expect(start, 'a "### The process\'s own series" section').toBeGreaterThan(0);
+    const section = md.slice(start + 1).split(/\n##+ /)[0] as string;
+    const documented = [...section.matchAll(/^\|([^|]*)\|\s*(counter|gauge|histogram)\s*\|/gm)].flatMap(([, names, type]) =>
+      [...(names as string).matchAll(/`((?:process|nodejs)_[a-z0-9_]+)`/g)].map(([, name]) => `${name} ${type}`),
+    );
+    expect(documented.sort()).toEqual(registered.sort());
+    const text = (await api(gw.http, 'GET', '/metrics')).body as string;
+    expect(text).toMatch(new RegExp(`^process_resident_memory_bytes\\{node="${gw.gateway.nodeId}"\\} [1-9]\\d+$`, 'm'));
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes\{node="[^"]+"\} [1-9]\d+$/m);
+  });
+
+  it("shares one collector of the process's series between the gateways of one process (each collector watches GC and the event loop for good)", async () => {
+    const a = await startGateway();
+    const b = await startGateway();
+    const metricOf = (gw: typeof a) => gw.gateway.metrics.registry.getSingleMetric('nodejs_gc_duration_seconds');
+    expect(metricOf(a)).toBeDefined();
+    expect(metricOf(a)).toBe(metricOf(b));
   });
 });
 

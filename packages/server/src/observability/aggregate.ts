@@ -1,4 +1,5 @@
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { isProcessMetric } from './process-metrics.js';
 import type { ChannelCount, NodeSnapshot, SeriesPoint } from './snapshot-types.js';
 
 /**
@@ -16,7 +17,7 @@ export interface WorkerMetrics {
   metrics: MetricObjectWithValues<MetricValue<string>>[];
 }
 
-/** Per-worker figures: kept one series per worker (label `worker`) instead of summed. */
+/** Per-worker figures: kept one series per worker (label `worker`) instead of summed; so are the process's own series. */
 export const PER_WORKER_METRICS: ReadonlySet<string> = new Set([
   'herald_connections',
   'herald_protocol_connections',
@@ -35,12 +36,13 @@ const CLUSTER_WIDE_METRICS: ReadonlySet<string> = new Set([
 
 /**
  * The machine's exposition: every series relabelled `node=<machine>`; counters, histograms and the other
- * gauges summed over the workers; the per-worker gauges labelled `worker`; the cluster-wide ones the largest.
+ * gauges summed over the workers; the per-worker gauges and each process's own series (`process_*`, `nodejs_*`)
+ * labelled `worker`; the cluster-wide ones the largest.
  */
 export async function aggregateMetrics(workers: readonly WorkerMetrics[], node: string): Promise<string> {
   const relabelled = workers.map(({ worker, metrics }) =>
     metrics.map((m) => {
-      const perWorker = PER_WORKER_METRICS.has(m.name);
+      const perWorker = PER_WORKER_METRICS.has(m.name) || isProcessMetric(m.name);
       const aggregator = m.name === 'herald_info' ? 'first' : CLUSTER_WIDE_METRICS.has(m.name) ? 'max' : 'sum';
       return {
         ...m,

@@ -5,6 +5,7 @@ import type { EngineUsage } from '../engine/types.js';
 import { LIMIT_REASONS } from '../transport/limits.js';
 import { SOCKET_DROP_REASONS } from '../transport/types.js';
 import type { WebhookStats } from '../webhooks/stats.js';
+import { processMetrics } from './process-metrics.js';
 
 /** What the metrics read: plain counters and live sizes, at scrape time only. */
 export interface MetricsSource {
@@ -36,6 +37,9 @@ export interface Metrics {
   useMachine(machine: () => Promise<string>): void;
   /** Records one engine check (`/readyz`, the periodic probe): its round trip and whether it passed. */
   engineCheck(seconds: number, ok: boolean): void;
+  /** Stops measuring the event loop (the gateway stopped); `start` measures it again. */
+  stop(): void;
+  start(): void;
 }
 
 /** Drop reasons exported at 0 from the start (others, such as `ingest_<code>`, appear when they happen). */
@@ -387,6 +391,9 @@ export function createMetrics(src: MetricsSource): Metrics {
   // Event-loop delay since the previous scrape (per worker with --workers: the `worker` label).
   const loop = monitorEventLoopDelay({ resolution: 20 });
   loop.enable();
+
+  // The process's own series (RSS, heap, GC, CPU, handles), shared by every gateway of the process.
+  for (const m of processMetrics()) registry.registerMetric(m);
   new Gauge({
     name: 'herald_event_loop_lag_seconds',
     help: 'Event-loop delay of this process since the previous scrape: the 99th percentile (how long a ready callback waited).',
@@ -411,5 +418,7 @@ export function createMetrics(src: MetricsSource): Metrics {
       roundTrip.observe({ engine: src.engine }, seconds);
       up.set({ engine: src.engine }, ok ? 1 : 0);
     },
+    stop: () => loop.disable(),
+    start: () => loop.enable(),
   };
 }

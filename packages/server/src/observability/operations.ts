@@ -164,12 +164,14 @@ export function createOperations(deps: OperationsDeps): Operations {
     start() {
       if (timer !== undefined) return;
       rates.tick(clock.now());
+      metrics.start();
       probe();
       timer = clock.setInterval(tick, TICK_MS);
     },
     stop() {
       if (timer !== undefined) clock.clearInterval(timer);
       timer = undefined;
+      metrics.stop();
       limiter.flush();
     },
   };
