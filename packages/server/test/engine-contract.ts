@@ -540,6 +540,30 @@ export function engineContract(name: string, factory: ContractFactory): void {
       );
     });
 
+    it('defers an outbox job without counting an attempt, and dead-letters an untried one with its attempts as they were', async () => {
+      const { engine } = await start();
+      const now = 1_000_000;
+      await engine.outbox.publish([ev('d1'), ev('d2')]);
+      await engine.outbox.fanOut(() => ['a'], 100, now);
+      const [j1, j2] = (await engine.outbox.claim(now, 10_000, 100)) as [OutboxJob, OutboxJob];
+      await engine.outbox.settle(j1, { kind: 'retry', due: now + 1000 }, now);
+      await engine.outbox.settle(j2, { kind: 'defer', due: now + 1000 }, now);
+      expect(await engine.outbox.claim(now + 999, 10_000, 100)).toEqual([]);
+      const again = await engine.outbox.claim(now + 1000, 10_000, 100);
+      expect(again.map((j) => [j.id, j.attempt]).sort()).toEqual(
+        [
+          [j1.id, 1],
+          [j2.id, 0],
+        ].sort(),
+      );
+      const k1 = again.find((j) => j.id === j1.id) as OutboxJob;
+      const k2 = again.find((j) => j.id === j2.id) as OutboxJob;
+      await engine.outbox.settle(k1, { kind: 'defer', due: now + 5000 }, now + 1000);
+      await engine.outbox.settle(k2, { kind: 'dead', reason: 'connect ECONNREFUSED', untried: true }, now + 1000);
+      expect((await engine.outbox.claim(now + 5000, 10_000, 100)).map((j) => [j.id, j.attempt])).toEqual([[j1.id, 1]]);
+      expect(await engine.outbox.deadLetters(10)).toEqual([expect.objectContaining({ event: j2.event, reason: 'connect ECONNREFUSED', attempt: 0 })]);
+    });
+
     it('holds outbox events back until due, drops the ones cancelled in time, replaces one held under the same key', async () => {
       const { engine } = await start();
       const now = 1_000_000;

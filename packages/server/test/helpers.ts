@@ -326,9 +326,9 @@ export async function token(
 /** Seconds since the epoch for a manual clock time. */
 export const secondsOf = (ms: number): number => Math.floor(ms / 1000);
 
-/** A pino logger that keeps every entry at warn or above. */
-export function capturingLogger(): { logger: NonNullable<GatewayOptions['logger']>; entries: Array<Record<string, unknown>> } {
+/** A pino logger that keeps every entry at `level` (warn) or above. */
+export function capturingLogger(level: 'info' | 'warn' = 'warn'): { logger: NonNullable<GatewayOptions['logger']>; entries: Array<Record<string, unknown>> } {
   const entries: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void entries.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = pino({ level }, { write: (line: string) => void entries.push(JSON.parse(line) as Record<string, unknown>) });
   return { logger, entries };
 }

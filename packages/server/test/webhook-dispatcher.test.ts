@@ -1,6 +1,7 @@
 /**
  * The webhook dispatcher with a receiver that is down, on the memory outbox: its log lines about given-up deliveries
- * go through a token bucket, and its queue gauges are measured while a pass is still under way.
+ * go through a token bucket, its queue gauges are measured while a pass is still under way, and the endpoint's
+ * circuit breaker sends one probe per back-off instead of every due delivery.
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryOutbox } from '../src/engine/memory/outbox.js';
@@ -21,14 +22,14 @@ const endpoint: WebhookEndpoint = {
   channels: [],
 };
 
-function dispatcher(send: WebhookSender) {
+function dispatcher(send: WebhookSender, ep: WebhookEndpoint = endpoint) {
   const clock = new ManualClock();
-  const { logger, entries } = capturingLogger();
+  const { logger, entries } = capturingLogger('info');
   const outbox = new MemoryOutbox(() => clock.now());
   const stats = new WebhookStats();
   const d = new WebhookDispatcher({
     outbox,
-    endpoints: [endpoint],
+    endpoints: [ep],
     formats: new Map([['standard', standardFormat]]),
     stats,
     clock,
@@ -43,10 +44,20 @@ function dispatcher(send: WebhookSender) {
 describe('webhook dispatcher, receiver down', () => {
   it('logs given-up deliveries through a token bucket: a burst of lines, then one line counting the rest', async () => {
     // Refused at once, as a closed port is; each job's first retry would come after its retryFor (1 ms), so each dies.
-    const { entries, stats, d, events } = dispatcher(() => Promise.reject(new Error('connect ECONNREFUSED')));
+    let sent = 0;
+    const { entries, stats, d, events, outbox } = dispatcher(() => {
+      sent += 1;
+      return Promise.reject(new Error('connect ECONNREFUSED'));
+    });
     await d.queue(events(500));
     await d.kick();
     expect(stats.dead.get('app')).toBe(500);
+    // Once the circuit opened, the rest died untried (their wait would pass retryFor): attempts as they were.
+    const letters = await outbox.deadLetters(1000);
+    expect(letters.filter((l) => l.attempt === 1)).toHaveLength(sent);
+    expect(letters.filter((l) => l.attempt === 0)).toHaveLength(500 - sent);
+    expect(letters.every((l) => l.reason === 'connect ECONNREFUSED')).toBe(true);
+    expect(sent).toBeLessThan(20);
     const given = entries.filter((e) => e['msg'] === 'webhooks: delivery given up; dead-lettered');
     expect(given.length).toBeGreaterThan(0);
     expect(given.length).toBeLessThanOrEqual(20);
@@ -67,5 +78,56 @@ describe('webhook dispatcher, receiver down', () => {
     clock.advance(5000);
     await new Promise((r) => setImmediate(r));
     expect(stats.queued).toBe(100);
+  });
+
+  it('sends a receiver that is down one probe per back-off, not every due delivery; all go, once each, when it answers again', async () => {
+    let up = false;
+    let requests = 0;
+    const delivered: string[] = [];
+    const hourly: WebhookEndpoint = { ...endpoint, retryFor: 3_600_000 };
+    const { clock, entries, stats, d, events } = dispatcher((_url, req) => {
+      requests += 1;
+      if (!up) return Promise.reject(new Error('connect ECONNREFUSED'));
+      delivered.push((JSON.parse(req.body) as { data: { user: string } }).data.user);
+      return Promise.resolve(204);
+    }, hourly);
+    await d.queue(events(200));
+    await d.kick();
+    // The requests in flight when the circuit opened (a pass sends a few at once), then none: the rest wait, untried.
+    const first = requests;
+    expect(first).toBeGreaterThanOrEqual(5);
+    expect(first).toBeLessThan(20);
+    expect(stats.deferred.get('app')).toBe(200 - first);
+    expect(stats.open.has('app')).toBe(true);
+    expect(entries.filter((e) => e['msg'] === 'webhooks: endpoint failing; its deliveries wait (one probe request per back-off)')).toHaveLength(1);
+
+    // Ten minutes down, passes every half second: one probe per back-off (1 s doubling to 30 s, half of it random),
+    // 20-45 in all, where each delivery retried on its own (1 s doubling to 10 minutes) would be about 2000 requests.
+    for (let t = 0; t < 1200; t++) {
+      clock.advance(500);
+      await d.kick();
+    }
+    const probes = requests - first;
+    expect(probes).toBeGreaterThanOrEqual(20);
+    expect(probes).toBeLessThanOrEqual(45);
+    expect(stats.dead.get('app') ?? 0).toBe(0);
+    expect(stats.failed.get('app')).toBe(requests);
+
+    // Back: found by the next probe (within 30 s), then every delivery goes.
+    up = true;
+    const back = clock.now();
+    for (let t = 0; t < 2400 && delivered.length < 200; t++) {
+      clock.advance(500);
+      await d.kick();
+    }
+    expect(delivered.sort()).toEqual(
+      events(200)
+        .map((e) => e.data.user)
+        .sort(),
+    );
+    expect(clock.now() - back).toBeLessThanOrEqual(30_000 + 2 * 1000 + 1000);
+    expect(stats.open.has('app')).toBe(false);
+    expect(stats.sent.get('app')).toBe(200);
+    expect(entries.filter((e) => e['msg'] === 'webhooks: endpoint answers again; sending its deliveries')).toHaveLength(1);
   });
 });

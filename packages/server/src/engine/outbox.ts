@@ -27,8 +27,12 @@ export interface DeadJob extends OutboxJob {
   died: number;
 }
 
-/** What became of a job that was tried. */
-export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'dead'; reason: string };
+/**
+ * What became of a leased job: sent (`done`); tried and failed, due again at a time (`retry`, one more attempt);
+ * not tried, due again at a time (`defer`: its endpoint's circuit is open); given up on (`dead`, `untried` when it
+ * was not tried this time, so that its attempts are not counted one too many).
+ */
+export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'defer'; due: number } | { kind: 'dead'; reason: string; untried?: true };
 
 /** The outbox's size now. */
 export interface OutboxStats {

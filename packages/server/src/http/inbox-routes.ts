@@ -138,7 +138,7 @@ export function inboxRoutes(deps: InboxRoutesDeps): Array<[string, ApiRoute]> {
           }
           const ids = replayIds(await readJsonBody(req, deps.maxBodySize));
           const replayed = await engine.outbox.replay(ids, (deps.now ?? Date.now)());
-          void deps.webhooks.kick();
+          void deps.webhooks.replayed();
           return [200, JSON.stringify({ replayed })];
         },
       },

@@ -25,6 +25,7 @@ export const PER_WORKER_METRICS: ReadonlySet<string> = new Set([
   'herald_channels',
   'herald_engine_up',
   'herald_event_loop_lag_seconds',
+  'herald_webhooks_circuit_open',
 ]);
 /** Cluster-wide figures every worker measures alike (the shared outbox): the largest, not the sum. */
 const CLUSTER_WIDE_METRICS: ReadonlySet<string> = new Set([

@@ -355,6 +355,21 @@ export function createMetrics(src: MetricsSource): Metrics {
     "Webhook deliveries given up on (retried for their endpoint's retry time) and dead-lettered, by endpoint and format.",
     (w) => w.dead,
   );
+  perEndpoint(
+    'herald_webhooks_deferred_total',
+    "Webhook deliveries put off without a request because their endpoint's circuit was open (it kept failing), by endpoint and format.",
+    (w) => w.deferred,
+  );
+  new Gauge({
+    name: 'herald_webhooks_circuit_open',
+    help: '1 for each endpoint whose circuit is open on this node (it kept failing: one probe request per back-off), by endpoint and format.',
+    labelNames: ['endpoint', 'format'],
+    registers,
+    collect() {
+      this.reset();
+      for (const endpoint of hooks.formats.keys()) this.set({ endpoint, format: hooks.formats.get(endpoint) ?? 'unknown' }, hooks.open.has(endpoint) ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'herald_webhooks_queued',
     help: 'Webhook events and deliveries waiting in the outbox, cluster-wide (measured every 5 seconds).',

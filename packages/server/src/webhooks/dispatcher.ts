@@ -5,6 +5,7 @@ import { LogLimiter } from '../util/log-limiter.js';
 import type { Logger } from '../util/logger.js';
 import { randomId } from '../util/random-id.js';
 import { retryDelay } from './backoff.js';
+import { Circuits, type Transition } from './circuit.js';
 import type { WebhookStats } from './stats.js';
 import { parseEvent, wants, type WebhookEndpoint, type WebhookEvent, type WebhookFormat, type WebhookRequest, type WebhookSink } from './types.js';
 
@@ -83,6 +84,8 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
    */
   private readonly log: LogLimiter;
   private lastLogFlush = Number.NEGATIVE_INFINITY;
+  /** One circuit breaker per endpoint: a receiver that is down gets a probe per back-off, not every due delivery. */
+  private readonly circuits: Circuits;
 
   constructor(private readonly o: DispatcherOptions) {
     this.stats = o.stats;
@@ -92,6 +95,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     this.random = o.random ?? Math.random;
     this.lease = o.timeout * 3 + 10_000;
     this.log = new LogLimiter(o.logger, () => o.clock.now());
+    this.circuits = new Circuits(this.random, o.timeout);
   }
 
   /** Starts polling the outbox. */
@@ -193,6 +197,15 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     return this.running;
   }
 
+  /**
+   * Dead letters were replayed (`herald webhooks replay`): the receiver should be back, so every open circuit of this
+   * node probes now instead of at the end of its back-off, and a pass runs.
+   */
+  replayed(): Promise<void> {
+    this.circuits.probeNow();
+    return this.kick();
+  }
+
   /** Which endpoints want an event (none for one that cannot be read: it is dropped, logged). */
   private route = (json: OutboxEvent): string[] => {
     const e = parseEvent(json);
@@ -272,11 +285,17 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
       await Promise.all(jobs.map((j) => this.settle(j, { kind: 'dead', reason })));
       return;
     }
+    const admission = this.circuits.admit(endpoint.name, clock.now());
+    if (admission.kind === 'defer') {
+      await this.defer(jobs, endpoint, admission.until);
+      return;
+    }
     let failure: string;
     try {
       const status = await this.send(endpoint.url, format.request(endpoint, events as WebhookEvent[], clock.now()), this.o.timeout);
       if (status >= 200 && status < 300) {
         this.stats.count(this.stats.sent, endpoint.name, jobs.length);
+        this.transition(endpoint.name, this.circuits.succeeded(endpoint.name, clock.now()));
         await Promise.all(jobs.map((j) => this.settle(j, { kind: 'done' })));
         return;
       }
@@ -286,6 +305,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     }
     this.stats.count(this.stats.failed, endpoint.name, jobs.length);
     const now = clock.now();
+    this.transition(endpoint.name, this.circuits.failed(endpoint.name, now, format.maxRetryDelay, admission.probe, failure));
     // Each job by its own history: one batch may mix a first attempt with an old retry.
     await Promise.all(
       jobs.map((j) => {
@@ -305,6 +325,48 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
         return this.settle(j, { kind: 'retry', due: now + delay });
       }),
     );
+  }
+
+  /**
+   * Puts off an endpoint's jobs without a request while its circuit is open: each is due again once the circuit may
+   * probe (plus up to a second, so that they do not all come due in one pass), or dead-lettered now when that is
+   * past its endpoint's retry time, as a failed attempt would be.
+   */
+  private async defer(jobs: OutboxJob[], endpoint: WebhookEndpoint, until: number): Promise<void> {
+    await Promise.all(
+      jobs.map((j) => {
+        const due = until + Math.round(this.random() * 1000);
+        if (due - j.created > endpoint.retryFor) {
+          const failure = this.circuits.failure(endpoint.name);
+          this.stats.count(this.stats.dead, endpoint.name);
+          this.log.log(
+            'warn',
+            `webhook_dead:${endpoint.name}`,
+            { endpoint: endpoint.name, job: j.id, attempts: j.attempt, failure },
+            'webhooks: delivery given up; dead-lettered',
+          );
+          return this.settle(j, { kind: 'dead', reason: failure, untried: true });
+        }
+        this.stats.count(this.stats.deferred, endpoint.name);
+        return this.settle(j, { kind: 'defer', due });
+      }),
+    );
+  }
+
+  /** Logs an endpoint's circuit opening and closing, and keeps the `open` set of the metrics. */
+  private transition(endpoint: string, t: Transition): void {
+    if (t === undefined) return;
+    if (t.kind === 'closed') {
+      this.stats.open.delete(endpoint);
+      this.log.log('info', `webhook_circuit:${endpoint}`, { endpoint, downFor: t.openedFor }, 'webhooks: endpoint answers again; sending its deliveries');
+      return;
+    }
+    const first = !this.stats.open.has(endpoint);
+    this.stats.open.add(endpoint);
+    const retryIn = t.until - this.o.clock.now();
+    const fields = { endpoint, failure: t.failure, retryIn };
+    if (first) this.log.log('warn', `webhook_circuit:${endpoint}`, fields, 'webhooks: endpoint failing; its deliveries wait (one probe request per back-off)');
+    else this.o.logger.debug(fields, 'webhooks: probe failed; endpoint still failing');
   }
 
   private settle(job: OutboxJob, outcome: JobOutcome): Promise<void> {

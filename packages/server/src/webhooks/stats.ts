@@ -10,6 +10,10 @@ export class WebhookStats {
   readonly retried = new Map<string, number>();
   /** Jobs given up on (dead-lettered), by endpoint. */
   readonly dead = new Map<string, number>();
+  /** Jobs put off without a request because their endpoint's circuit was open, by endpoint. */
+  readonly deferred = new Map<string, number>();
+  /** Endpoints whose circuit is open on this node (see Circuits). */
+  readonly open = new Set<string>();
   /** Jobs and events waiting, events held back, dead letters kept, and the age of the oldest waiting one (s), as last measured. */
   queued = 0;
   held = 0;

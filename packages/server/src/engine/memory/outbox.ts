@@ -173,14 +173,14 @@ export class MemoryOutbox implements Outbox {
   settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void> {
     const entry = this.jobs.entries.get(job.id);
     if (!entry) return Promise.resolve();
-    if (outcome.kind === 'retry') {
-      entry.job = { ...entry.job, attempt: job.attempt + 1 };
+    if (outcome.kind === 'retry' || outcome.kind === 'defer') {
+      if (outcome.kind === 'retry') entry.job = { ...entry.job, attempt: job.attempt + 1 };
       this.jobs.reschedule(job.id, entry, outcome.due);
       return Promise.resolve();
     }
     this.jobs.delete(job.id);
     if (outcome.kind === 'dead') {
-      this.dead.push({ ...job, attempt: job.attempt + 1, reason: outcome.reason, died: now });
+      this.dead.push({ ...job, attempt: outcome.untried ? job.attempt : job.attempt + 1, reason: outcome.reason, died: now });
       if (this.dead.length > MAX_DEAD) this.dead = this.dead.slice(-MAX_DEAD);
     }
     return Promise.resolve();

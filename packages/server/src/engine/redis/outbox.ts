@@ -136,12 +136,14 @@ export class RedisOutbox implements Outbox {
   async settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void> {
     if (outcome.kind === 'done') await this.run('done', now, [job.id]);
     else if (outcome.kind === 'retry') await this.run('retry', now, [job.id, jobJson({ ...job, attempt: job.attempt + 1 }), outcome.due]);
+    // Rescheduled as a retry is, without counting an attempt.
+    else if (outcome.kind === 'defer') await this.run('retry', now, [job.id, jobJson(job), outcome.due]);
     else {
       const letter = JSON.stringify({
         id: job.id,
         endpoint: job.endpoint,
         event: job.event,
-        attempt: job.attempt + 1,
+        attempt: outcome.untried ? job.attempt : job.attempt + 1,
         created: job.created,
         reason: outcome.reason,
         died: now,
