@@ -4,7 +4,17 @@ import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { EngineUnavailableError } from '../../util/errors.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
 import { RedisBroker } from './broker.js';
-import { clientDefaults, clusterOptions, LuaScript, parseClusterNodes, RedisContext, type RedisClient, type RedisFactory, type RedisRole } from './client.js';
+import {
+  clientDefaults,
+  clusterOptions,
+  isCluster,
+  LuaScript,
+  parseClusterNodes,
+  RedisContext,
+  type RedisClient,
+  type RedisFactory,
+  type RedisRole,
+} from './client.js';
 import { RedisHistory } from './history.js';
 import { RedisKeys } from './keys.js';
 import { RedisMembers } from './members.js';
@@ -79,6 +89,28 @@ export function redisVersionProblem(info: string): string | undefined {
   const [wantMajor, wantMinor] = MIN_REDIS_VERSION;
   if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return undefined;
   return `Redis ${major}.${minor} is too old for the Redis engine: it needs Redis ${wantMajor}.${wantMinor} or later (see docs/redis.md)`;
+}
+
+/**
+ * PINGs every master that holds slots in the client's map of the cluster; fails naming the first that does not
+ * answer, or that the client has no connection to (it drops the connection of a node that went away, so asking
+ * only the connected ones would pass while that node's slots refuse every call).
+ */
+async function pingMasters(cluster: Cluster): Promise<string> {
+  const owners = new Set<string>();
+  for (const nodes of cluster.slots) if (nodes?.[0] !== undefined) owners.add(nodes[0]);
+  if (owners.size === 0) throw new EngineUnavailableError('Redis Cluster: no slot has a master');
+  const connected = new Map(cluster.nodes('master').map((m) => [`${m.options.host ?? ''}:${m.options.port ?? ''}`, m]));
+  const answers = await Promise.allSettled(
+    [...owners].map(async (key) => {
+      const node = connected.get(key);
+      if (node === undefined) throw new Error('no connection');
+      await node.ping();
+    }),
+  );
+  const down = answers.findIndex((a) => a.status === 'rejected');
+  if (down >= 0) throw new EngineUnavailableError(`Redis Cluster: master ${[...owners][down] ?? '?'} did not answer PING`);
+  return 'PONG';
 }
 
 /** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
@@ -298,7 +330,9 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       if (!broker.ready) throw new EngineUnavailableError('Redis is unavailable (subscriber connection down)');
       // Readiness probes give up after about a second: answer within one, whatever commandTimeout is.
       let pingTimer: TimerHandle | undefined;
-      const ping = ctx.call('ping', (r) => r.ping());
+      // On a Redis Cluster every master is asked: one that is down (its slots not yet failed over) refuses the
+      // publishes, presence and history of every channel it holds, which a PING to some node would not show.
+      const ping = ctx.call('ping', (r) => (isCluster(r) ? pingMasters(r) : r.ping()));
       const late = new Promise<never>((_, reject) => {
         pingTimer = clock.setTimeout(() => reject(new EngineUnavailableError('Redis did not answer PING in time')), Math.min(o.commandTimeout, CHECK_TIMEOUT));
       });
