@@ -350,6 +350,21 @@ describe('GET /healthz and /readyz', () => {
     expect(stats.engineErrors.get('check')).toBe(1);
   });
 
+  it('readiness() is 200 "degraded" with the reason when the engine serves only part of its channels (a cluster master down), counted in herald_engine_degraded', async () => {
+    const gw = await startGateway();
+    const { stats } = gw.gateway;
+    const said = 'Redis Cluster: master 10.0.0.3:7001 did not answer PING; the channels of its slots fail, the others work';
+    const engine = { ...gw.gateway.engine, check: () => Promise.resolve({ degraded: said }) };
+    const [status, body] = await readiness({ engine, node: 'n1', shuttingDown: false, stats, metrics: gw.gateway.metrics });
+    expect(status).toBe(200);
+    expect(JSON.parse(body)).toMatchObject({ status: 'degraded', reason: said, checks: { engine: { ok: true, degraded: said }, shutdown: { ok: true } } });
+    const m = parse((await scrape(gw.http)).text, gw.gateway.nodeId);
+    expect(m.get('herald_engine_degraded{engine="memory"}')).toBe(1);
+    expect(m.get('herald_engine_up{engine="memory"}')).toBe(1);
+    await readiness({ engine: gw.gateway.engine, node: 'n1', shuttingDown: false, stats, metrics: gw.gateway.metrics });
+    expect(parse((await scrape(gw.http)).text, gw.gateway.nodeId).get('herald_engine_degraded{engine="memory"}')).toBe(0);
+  });
+
   it('/readyz fails with a JSON reason when the Redis engine loses Redis, and recovers when Redis is back', async () => {
     const redisPort = Number(new URL(REDIS_URL).port || 6379);
     const proxy = await TcpProxy.start(redisPort, new URL(REDIS_URL).hostname);

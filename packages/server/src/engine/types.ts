@@ -9,6 +9,9 @@ export type NodeId = string;
  * A sequenced message as the engine hands it to a node: the envelope is serialized once, here. A message to
  * one connection has the pseudo-channel `client:<id>`, seq 0 and no epoch.
  */
+/** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */
+export type EngineCheck = void | { degraded: string };
+
 export interface EngineMessage {
   channel: ChannelName;
   seq: number;
@@ -243,8 +246,11 @@ export interface Engine {
   readonly members: Members;
   /** Connects and starts handing messages to `handlers`. */
   start(handlers: EngineHandlers): Promise<void>;
-  /** Rejects when the engine cannot serve requests (used by `/readyz`). */
-  check(): Promise<void>;
+  /**
+   * Rejects when the engine cannot serve requests (used by `/readyz`); resolves `{ degraded }` when it serves only
+   * part of them (a Redis Cluster with one master down: its channels fail, the others work).
+   */
+  check(): Promise<EngineCheck>;
   /** What it holds in this process, for metrics; absent when its state lives elsewhere. */
   usage?(): EngineUsage;
   close(): Promise<void>;

@@ -24,6 +24,7 @@ export const PER_WORKER_METRICS: ReadonlySet<string> = new Set([
   'herald_subscriptions',
   'herald_channels',
   'herald_engine_up',
+  'herald_engine_degraded',
   'herald_event_loop_lag_seconds',
   'herald_webhooks_circuit_open',
 ]);

@@ -35,8 +35,8 @@ export interface Metrics {
   renderLocal(): Promise<string>;
   /** A worker of `--workers N`: `render()` answers for the whole machine through `machine`. */
   useMachine(machine: () => Promise<string>): void;
-  /** Records one engine check (`/readyz`, the periodic probe): its round trip and whether it passed. */
-  engineCheck(seconds: number, ok: boolean): void;
+  /** Records one engine check (`/readyz`, the periodic probe): its round trip, whether it passed, and whether part of the engine was down. */
+  engineCheck(seconds: number, ok: boolean, degraded: boolean): void;
   /** Stops measuring the event loop (the gateway stopped); `start` measures it again. */
   stop(): void;
   start(): void;
@@ -267,6 +267,13 @@ export function createMetrics(src: MetricsSource): Metrics {
     registers,
   });
   up.set({ engine: src.engine }, 1);
+  const degradedGauge = new Gauge({
+    name: 'herald_engine_degraded',
+    help: '1 when the last engine check found part of the engine down (a Redis Cluster master: its channels fail, the others work), else 0.',
+    labelNames: ['engine'],
+    registers,
+  });
+  degradedGauge.set({ engine: src.engine }, 0);
   const usage = src.engineUsage;
   if (usage) {
     new Gauge({
@@ -429,9 +436,10 @@ export function createMetrics(src: MetricsSource): Metrics {
     useMachine(m) {
       machine = m;
     },
-    engineCheck(seconds, ok) {
+    engineCheck(seconds, ok, degraded) {
       roundTrip.observe({ engine: src.engine }, seconds);
       up.set({ engine: src.engine }, ok ? 1 : 0);
+      degradedGauge.set({ engine: src.engine }, degraded ? 1 : 0);
     },
     stop: () => loop.disable(),
     start: () => loop.enable(),

@@ -24,7 +24,7 @@ import { RedisLifecycle } from './lifecycle.js';
 import { RedisOutbox } from './outbox.js';
 import type { LifecycleOptions } from '../outbox.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
-import type { Engine, EngineHandlers, NodeId } from '../types.js';
+import type { Engine, EngineCheck, EngineHandlers, NodeId } from '../types.js';
 
 export type { EngineRedisOptions, RedisClient, RedisFactory, RedisRole } from './client.js';
 
@@ -92,11 +92,11 @@ export function redisVersionProblem(info: string): string | undefined {
 }
 
 /**
- * PINGs every master that holds slots in the client's map of the cluster; fails naming the first that does not
- * answer, or that the client has no connection to (it drops the connection of a node that went away, so asking
- * only the connected ones would pass while that node's slots refuse every call).
+ * PINGs every master that holds slots in the client's map of the cluster: the ones that do not answer, or that the
+ * client has no connection to (it drops the connection of a node that went away, so asking only the connected ones
+ * would pass while that node's slots refuse every call), make the cluster degraded; all of them, unavailable.
  */
-async function pingMasters(cluster: Cluster): Promise<string> {
+async function pingMasters(cluster: Cluster, clock: Clock, timeout: number): Promise<EngineCheck> {
   const owners = new Set<string>();
   for (const nodes of cluster.slots) if (nodes?.[0] !== undefined) owners.add(nodes[0]);
   if (owners.size === 0) throw new EngineUnavailableError('Redis Cluster: no slot has a master');
@@ -105,12 +105,26 @@ async function pingMasters(cluster: Cluster): Promise<string> {
     [...owners].map(async (key) => {
       const node = connected.get(key);
       if (node === undefined) throw new Error('no connection');
-      await node.ping();
+      // A stalled master (not answering, its connection up) is down too, within the check's time.
+      let timer: TimerHandle | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = clock.setTimeout(() => reject(new Error('no answer in time')), timeout);
+      });
+      const ping = node.ping();
+      try {
+        await Promise.race([ping, late]);
+      } finally {
+        if (timer !== undefined) clock.clearTimeout(timer);
+        ping.catch(() => undefined);
+      }
     }),
   );
-  const down = answers.findIndex((a) => a.status === 'rejected');
-  if (down >= 0) throw new EngineUnavailableError(`Redis Cluster: master ${[...owners][down] ?? '?'} did not answer PING`);
-  return 'PONG';
+  const keys = [...owners];
+  const down = keys.filter((_, i) => answers[i]?.status === 'rejected');
+  if (down.length === 0) return undefined;
+  const what = `Redis Cluster: ${down.length === 1 ? 'master' : 'masters'} ${down.join(', ')} did not answer PING`;
+  if (down.length === keys.length) throw new EngineUnavailableError(what);
+  return { degraded: `${what}; the channels of ${down.length === 1 ? 'its' : 'their'} slots fail, the others work` };
 }
 
 /** The scripts the engine runs through `RedisContext.script` (reads, presence, members, lifecycle): the turn script's. */
@@ -332,12 +346,13 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       let pingTimer: TimerHandle | undefined;
       // On a Redis Cluster every master is asked: one that is down (its slots not yet failed over) refuses the
       // publishes, presence and history of every channel it holds, which a PING to some node would not show.
-      const ping = ctx.call('ping', (r) => (isCluster(r) ? pingMasters(r) : r.ping()));
+      const limit = Math.min(o.commandTimeout, CHECK_TIMEOUT);
+      const ping = ctx.call('ping', (r): Promise<EngineCheck> => (isCluster(r) ? pingMasters(r, clock, limit * 0.8) : r.ping().then(() => undefined)));
       const late = new Promise<never>((_, reject) => {
-        pingTimer = clock.setTimeout(() => reject(new EngineUnavailableError('Redis did not answer PING in time')), Math.min(o.commandTimeout, CHECK_TIMEOUT));
+        pingTimer = clock.setTimeout(() => reject(new EngineUnavailableError('Redis did not answer PING in time')), limit);
       });
       try {
-        await Promise.race([ping, late]);
+        return await Promise.race([ping, late]);
       } finally {
         if (pingTimer !== undefined) clock.clearTimeout(pingTimer);
         // The loser of the race must not become an unhandled rejection.
