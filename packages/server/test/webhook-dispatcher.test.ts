@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryOutbox } from '../src/engine/memory/outbox.js';
+import { Circuits, type Transition } from '../src/webhooks/circuit.js';
 import { WebhookDispatcher, type WebhookSender } from '../src/webhooks/dispatcher.js';
 import { standardFormat } from '../src/webhooks/standard.js';
 import { WebhookStats } from '../src/webhooks/stats.js';
@@ -111,9 +112,13 @@ describe('webhook dispatcher, receiver down', () => {
     expect(probes).toBeGreaterThanOrEqual(20);
     expect(probes).toBeLessThanOrEqual(45);
     expect(stats.dead.get('app') ?? 0).toBe(0);
+    // Each deferred delivery backs off as a failed one would (1 s doubling to 10 min): about ten deferrals each in
+    // ten minutes, not one per probe (every 15-30 s, about 27 each: a backlog claimed and settled again and again).
+    expect(stats.deferred.get('app')).toBeLessThanOrEqual(200 * 13);
     expect(stats.failed.get('app')).toBe(requests);
 
-    // Back: found by the next probe (within 30 s), then every delivery goes.
+    // Back: found by the next probe (within 30 s); each delivery then goes when its back-off comes due (at most
+    // the format's longest retry delay, 10 minutes), as it would have without the circuit.
     up = true;
     const back = clock.now();
     for (let t = 0; t < 2400 && delivered.length < 200; t++) {
@@ -125,9 +130,45 @@ describe('webhook dispatcher, receiver down', () => {
         .map((e) => e.data.user)
         .sort(),
     );
-    expect(clock.now() - back).toBeLessThanOrEqual(30_000 + 2 * 1000 + 1000);
+    expect(clock.now() - back).toBeLessThanOrEqual(600_000 + 2000);
     expect(stats.open.has('app')).toBe(false);
     expect(stats.sent.get('app')).toBe(200);
     expect(entries.filter((e) => e['msg'] === 'webhooks: endpoint answers again; sending its deliveries')).toHaveLength(1);
+  });
+});
+
+describe('webhook circuit', () => {
+  it('opens after 5 failures in a row, lets one probe through once its back-off ends, and closes on a success', () => {
+    const c = new Circuits(() => 0.5, 1000);
+    for (let i = 0; i < 4; i++) expect(c.failed('e', 0, 600_000, false, 'status 503')).toBeUndefined();
+    expect(c.admit('e', 0)).toEqual({ kind: 'send', probe: false });
+    const opened = c.failed('e', 0, 600_000, false, 'status 503');
+    expect(opened).toMatchObject({ kind: 'opened', first: true, failure: 'status 503' });
+    const until = (opened as { until: number }).until;
+    expect(c.isOpen('e')).toBe(true);
+    expect(c.admit('e', until - 1)).toEqual({ kind: 'defer', until });
+    expect(c.admit('e', until)).toEqual({ kind: 'send', probe: true });
+    // One probe at a time: the others wait for its answer.
+    expect(c.admit('e', until)).toEqual({ kind: 'defer', until: until + 1000 });
+    expect(c.failed('e', until, 600_000, true, 'timeout')).toMatchObject({ kind: 'opened', first: false, failure: 'timeout' });
+    expect(c.failure('e')).toBe('timeout');
+    expect(c.succeeded('e', until + 5000)).toEqual({ kind: 'closed', openedFor: until + 5000 });
+    expect(c.isOpen('e')).toBe(false);
+    expect(c.admit('e', until + 5000)).toEqual({ kind: 'send', probe: false });
+  });
+
+  it('a probe failing after a stale success closed the circuit does not open it again (nor leave it shown open)', () => {
+    const c = new Circuits(() => 0.5, 1000);
+    let t: Transition;
+    for (let i = 0; i < 5; i++) t = c.failed('e', 0, 600_000, false, 'status 500');
+    if (t?.kind !== 'opened') throw new Error('the circuit did not open');
+    const until = t.until;
+    expect(c.admit('e', until)).toEqual({ kind: 'send', probe: true });
+    // A request sent before the circuit opened answers 2xx while the probe is out: closed.
+    expect(c.succeeded('e', until)).toMatchObject({ kind: 'closed' });
+    // The probe then fails: one failure of a closed circuit, no transition.
+    expect(c.failed('e', until + 10, 600_000, true, 'status 500')).toBeUndefined();
+    expect(c.isOpen('e')).toBe(false);
+    expect(c.admit('e', until + 10)).toEqual({ kind: 'send', probe: false });
   });
 });

@@ -18,10 +18,12 @@ export interface OutboxJob {
   attempt: number;
   /** When its event was fanned out (ms): retries stop some time after it. */
   created: number;
+  /** Times it was deferred untried (its endpoint's circuit open); absent for none. Deferrals back off as attempts do. */
+  deferred?: number;
 }
 
 /** A job that was given up on, with why. */
-export interface DeadJob extends OutboxJob {
+export interface DeadJob extends Omit<OutboxJob, 'deferred'> {
   reason: string;
   /** When it was given up on (ms). */
   died: number;
@@ -29,7 +31,7 @@ export interface DeadJob extends OutboxJob {
 
 /**
  * What became of a leased job: sent (`done`); tried and failed, due again at a time (`retry`, one more attempt);
- * not tried, due again at a time (`defer`: its endpoint's circuit is open); given up on (`dead`, `untried` when it
+ * not tried, due again at a time (`defer`: its endpoint's circuit is open; counted in `deferred`); given up on (`dead`, `untried` when it
  * was not tried this time, so that its attempts are not counted one too many).
  */
 export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'defer'; due: number } | { kind: 'dead'; reason: string; untried?: true };

@@ -9,9 +9,6 @@ export type NodeId = string;
  * A sequenced message as the engine hands it to a node: the envelope is serialized once, here. A message to
  * one connection has the pseudo-channel `client:<id>`, seq 0 and no epoch.
  */
-/** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */
-export type EngineCheck = void | { degraded: string };
-
 export interface EngineMessage {
   channel: ChannelName;
   seq: number;
@@ -232,6 +229,9 @@ export interface EngineUsage {
   /** Publish ids forgotten before their window ended, since start (the bound was reached). */
   idempotencyEarlyEvictions: number;
 }
+
+/** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */
+export type EngineCheck = undefined | { degraded: string };
 
 /** The pluggable backend: memory for one process, Redis for many. Both pass one contract test suite. */
 export interface Engine {

@@ -8,8 +8,8 @@ export const MAX_OPEN = 30_000;
 /** Whether a request to an endpoint may go now: sent (as the one probe of an open circuit or not), or deferred until a time. */
 export type Admission = { kind: 'send'; probe: boolean } | { kind: 'defer'; until: number };
 
-/** What a request's outcome changed: the circuit opened (or stayed open after its probe failed), or closed. */
-export type Transition = { kind: 'opened'; until: number; failure: string } | { kind: 'closed'; openedFor: number } | undefined;
+/** What a request's outcome changed: the circuit opened (`first`: it was closed; else its probe failed), or closed. */
+export type Transition = { kind: 'opened'; first: boolean; until: number; failure: string } | { kind: 'closed'; openedFor: number } | undefined;
 
 interface Circuit {
   /** Failed requests in a row. */
@@ -26,13 +26,13 @@ interface Circuit {
 }
 
 /**
- * A circuit breaker per webhook endpoint, on this node (docs/webhooks.md, "A receiver that is down"). Closed, every
- * due delivery is sent. After OPEN_AFTER failed requests in a row it opens: deliveries that come due are deferred
- * (rescheduled without an attempt, no request, no signature) until the circuit's back-off ends (1 s doubling up to
- * 30 s, or the format's longest retry delay when shorter, half of it random); then one request goes as a probe while the others wait for
- * its answer: a 2xx closes the circuit, anything else opens it again for the next back-off. So a receiver that is
- * down costs a request per back-off instead of one per delivery, and one coming back is not hit by the whole queue
- * before it answered once.
+ * A circuit breaker per webhook endpoint, in this process (docs/webhooks.md, "Held while the receiver is down").
+ * Closed, every due delivery is sent. After OPEN_AFTER failed requests in a row it opens: the endpoint's deliveries
+ * that come due are deferred (rescheduled without an attempt, no request, no signature; see the dispatcher for
+ * when to) until the circuit's back-off ends (1 s doubling up to 30 s, or the format's longest retry delay when
+ * shorter, half of it random); then one request goes as a probe while the others wait for its answer: a 2xx closes
+ * the circuit, anything else opens it again for the next back-off. So a receiver that is down costs a request per
+ * back-off instead of one per delivery, and one coming back is not hit by the whole queue before it answered once.
  */
 export class Circuits {
   private readonly circuits = new Map<string, Circuit>();
@@ -60,10 +60,14 @@ export class Circuits {
     return c.failures >= OPEN_AFTER ? { kind: 'closed', openedFor: now - c.since } : undefined;
   }
 
-  /** A request failed (`failure`: why); `maxDelay` caps the back-off (the format's longest retry delay). */
+  /**
+   * A request failed (`failure`: why; `probe`: it went as the circuit's probe); `maxDelay` caps the back-off (the
+   * format's longest retry delay).
+   */
   failed(endpoint: string, now: number, maxDelay: number, probe: boolean, failure: string): Transition {
     let c = this.circuits.get(endpoint);
     if (c === undefined) {
+      // A probe whose circuit a success closed meanwhile starts a new count like any failure.
       c = { failures: 0, opens: 0, openUntil: 0, since: now, probing: false, failure };
       this.circuits.set(endpoint, c);
     }
@@ -71,12 +75,14 @@ export class Circuits {
     c.failure = failure;
     // Opens on the OPEN_AFTERth failure in a row, and again when its probe fails; requests that were in flight
     // when it opened change nothing.
-    if (!(probe || c.failures === OPEN_AFTER)) return undefined;
-    if (c.opens === 0) c.since = now;
+    const probeFailed = probe && c.probing;
+    if (!(probeFailed || c.failures === OPEN_AFTER)) return undefined;
+    const first = c.opens === 0;
+    if (first) c.since = now;
     c.probing = false;
     c.openUntil = now + retryDelay(c.opens, Math.min(maxDelay, MAX_OPEN), this.random);
     c.opens += 1;
-    return { kind: 'opened', until: c.openUntil, failure };
+    return { kind: 'opened', first, until: c.openUntil, failure };
   }
 
   /** Every open circuit probes at its next chance (an operator replayed dead letters: the receiver should be back). */

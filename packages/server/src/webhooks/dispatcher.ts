@@ -287,7 +287,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     }
     const admission = this.circuits.admit(endpoint.name, clock.now());
     if (admission.kind === 'defer') {
-      await this.defer(jobs, endpoint, admission.until);
+      await this.defer(jobs, endpoint, format, admission.until);
       return;
     }
     let failure: string;
@@ -328,14 +328,17 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
   }
 
   /**
-   * Puts off an endpoint's jobs without a request while its circuit is open: each is due again once the circuit may
-   * probe (plus up to a second, so that they do not all come due in one pass), or dead-lettered now when that is
-   * past its endpoint's retry time, as a failed attempt would be.
+   * Puts off an endpoint's jobs without a request while its circuit is open. Each waits as if it had been tried and
+   * had failed (its own back-off, counting deferrals as attempts, up to the format's longest retry delay), and at
+   * least until the circuit may probe: so a long outage costs each job a few deferrals, not one per probe (a backlog
+   * all due at every probe would be claimed and settled again every 30 s). Dead-lettered now when that wait is past
+   * its endpoint's retry time, as a failed attempt would be.
    */
-  private async defer(jobs: OutboxJob[], endpoint: WebhookEndpoint, until: number): Promise<void> {
+  private async defer(jobs: OutboxJob[], endpoint: WebhookEndpoint, format: WebhookFormat, until: number): Promise<void> {
+    const now = this.o.clock.now();
     await Promise.all(
       jobs.map((j) => {
-        const due = until + Math.round(this.random() * 1000);
+        const due = Math.max(until + Math.round(this.random() * 1000), now + retryDelay(j.attempt + (j.deferred ?? 0), format.maxRetryDelay, this.random));
         if (due - j.created > endpoint.retryFor) {
           const failure = this.circuits.failure(endpoint.name);
           this.stats.count(this.stats.dead, endpoint.name);
@@ -353,19 +356,18 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     );
   }
 
-  /** Logs an endpoint's circuit opening and closing, and keeps the `open` set of the metrics. */
+  /** Logs an endpoint's circuit opening and closing, and keeps the metrics' set of open circuits in step with it. */
   private transition(endpoint: string, t: Transition): void {
+    if (this.circuits.isOpen(endpoint)) this.stats.open.add(endpoint);
+    else this.stats.open.delete(endpoint);
     if (t === undefined) return;
     if (t.kind === 'closed') {
-      this.stats.open.delete(endpoint);
       this.log.log('info', `webhook_circuit:${endpoint}`, { endpoint, downFor: t.openedFor }, 'webhooks: endpoint answers again; sending its deliveries');
       return;
     }
-    const first = !this.stats.open.has(endpoint);
-    this.stats.open.add(endpoint);
-    const retryIn = t.until - this.o.clock.now();
-    const fields = { endpoint, failure: t.failure, retryIn };
-    if (first) this.log.log('warn', `webhook_circuit:${endpoint}`, fields, 'webhooks: endpoint failing; its deliveries wait (one probe request per back-off)');
+    const fields = { endpoint, failure: t.failure, retryIn: t.until - this.o.clock.now() };
+    if (t.first)
+      this.log.log('warn', `webhook_circuit:${endpoint}`, fields, 'webhooks: endpoint failing; its deliveries wait (one probe request per back-off)');
     else this.o.logger.debug(fields, 'webhooks: probe failed; endpoint still failing');
   }
 

@@ -181,7 +181,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       return Promise.resolve();
     },
     check() {
-      return closed ? Promise.reject(new EngineUnavailableError('memory engine closed')) : Promise.resolve();
+      return closed ? Promise.reject(new EngineUnavailableError('memory engine closed')) : Promise.resolve(undefined);
     },
     close() {
       closed = true;

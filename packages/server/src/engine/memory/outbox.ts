@@ -175,12 +175,14 @@ export class MemoryOutbox implements Outbox {
     if (!entry) return Promise.resolve();
     if (outcome.kind === 'retry' || outcome.kind === 'defer') {
       if (outcome.kind === 'retry') entry.job = { ...entry.job, attempt: job.attempt + 1 };
+      else entry.job = { ...entry.job, deferred: (job.deferred ?? 0) + 1 };
       this.jobs.reschedule(job.id, entry, outcome.due);
       return Promise.resolve();
     }
     this.jobs.delete(job.id);
     if (outcome.kind === 'dead') {
-      this.dead.push({ ...job, attempt: outcome.untried ? job.attempt : job.attempt + 1, reason: outcome.reason, died: now });
+      const { deferred: _deferred, ...tried } = job;
+      this.dead.push({ ...tried, attempt: outcome.untried ? job.attempt : job.attempt + 1, reason: outcome.reason, died: now });
       if (this.dead.length > MAX_DEAD) this.dead = this.dead.slice(-MAX_DEAD);
     }
     return Promise.resolve();

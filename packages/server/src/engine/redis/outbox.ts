@@ -27,13 +27,20 @@ const fieldOf = (fields: string[] | null, name: string): string | undefined => {
 };
 
 /** A job as stored (lua/outbox.lua): everything but its id. */
-const jobJson = (j: Omit<OutboxJob, 'id'>): string => JSON.stringify({ endpoint: j.endpoint, event: j.event, attempt: j.attempt, created: j.created });
+const jobJson = (j: Omit<OutboxJob, 'id'>): string =>
+  JSON.stringify(
+    j.deferred === undefined || j.deferred === 0
+      ? { endpoint: j.endpoint, event: j.event, attempt: j.attempt, created: j.created }
+      : { endpoint: j.endpoint, event: j.event, attempt: j.attempt, created: j.created, deferred: j.deferred },
+  );
 
 function parseJob(id: string, json: string): OutboxJob | undefined {
   try {
     const v = JSON.parse(json) as Partial<OutboxJob>;
     if (typeof v.endpoint !== 'string' || typeof v.event !== 'string' || typeof v.attempt !== 'number' || typeof v.created !== 'number') return undefined;
-    return { id, endpoint: v.endpoint, event: v.event, attempt: v.attempt, created: v.created };
+    const job: OutboxJob = { id, endpoint: v.endpoint, event: v.event, attempt: v.attempt, created: v.created };
+    if (typeof v.deferred === 'number' && v.deferred > 0) job.deferred = v.deferred;
+    return job;
   } catch {
     return undefined;
   }
@@ -137,7 +144,7 @@ export class RedisOutbox implements Outbox {
     if (outcome.kind === 'done') await this.run('done', now, [job.id]);
     else if (outcome.kind === 'retry') await this.run('retry', now, [job.id, jobJson({ ...job, attempt: job.attempt + 1 }), outcome.due]);
     // Rescheduled as a retry is, without counting an attempt.
-    else if (outcome.kind === 'defer') await this.run('retry', now, [job.id, jobJson(job), outcome.due]);
+    else if (outcome.kind === 'defer') await this.run('retry', now, [job.id, jobJson({ ...job, deferred: (job.deferred ?? 0) + 1 }), outcome.due]);
     else {
       const letter = JSON.stringify({
         id: job.id,
