@@ -11,8 +11,8 @@ import { ADMIN_CHANNEL, mintAdminToken } from '../src/auth/admin-token.js';
 import { JwtAuth } from '../src/auth/jwt-auth.js';
 import type { Verification } from '../src/auth/types.js';
 import { OptionsError, resolveOptions } from '../src/gateway/options.js';
-import { API_KEY, JWT_SECRET, ManualClock, startGateway, TestClient } from './helpers.js';
-import { asAlgorithm, makeKey, serveJwks, signWith, unsignedToken, type TestKey } from './support/jwt-keys.js';
+import { API_KEY, capturingLogger, eventually, JWT_SECRET, ManualClock, startGateway, TestClient } from './helpers.js';
+import { asAlgorithm, makeKey, serveJwks, signWith, unsignedToken, type JwksMode, type TestKey } from './support/jwt-keys.js';
 
 /** The time of the gateways' manual clock, and token expiries around it (seconds). */
 const NOW = new ManualClock().now();
@@ -115,6 +115,71 @@ describe('JwtAuth: a JWKS URL', () => {
   });
 });
 
+describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
+  const rs = (kid = 'rsa-1', key: TestKey = rsa) => signWith(key.privateKey, 'RS256', CLAIMS, { kid, exp: LATER });
+  const message = (v: Verification): string => (v.ok ? 'accepted' : v.message);
+
+  it('says a token could not be checked ("unavailable", not "invalid") in every way the JWKS fetch fails, and fetches again after a back-off, not per connect', async () => {
+    const cases: Array<[JwksMode, string]> = [
+      ['error', 'the JWKS answered HTTP 500'],
+      ['redirect', 'the JWKS answered HTTP 302'],
+      ['not-json', 'the JWKS is not JSON'],
+      ['huge', 'the JWKS is larger than 1048576 bytes'],
+      ['hang', 'the JWKS did not answer within 300 ms'],
+    ];
+    for (const [mode, said] of cases) {
+      const server = await jwks();
+      server.mode(mode);
+      const auth = new JwtAuth({ jwksUrl: server.url, jwks: { timeout: 300 } });
+      const token = await rs();
+      const v = await verify(auth, token);
+      expect(refused(v), mode).toBe('unavailable');
+      expect(message(v), mode).toContain(said);
+      // A provider that is down is not asked again for every connect: not before 1 s, then 2 s, ...
+      for (let i = 0; i < 10; i++) expect(refused(await auth.verifyConnection(token, NOW + 999)), mode).toBe('unavailable');
+      expect(server.requests(), mode).toBe(1);
+      server.mode('ok');
+      expect((await auth.verifyConnection(token, NOW + 1000)).ok, mode).toBe(true);
+      expect(server.requests(), mode).toBe(2);
+    }
+  });
+
+  it('keeps verifying with the keys it has while the JWKS is down, and takes a rotated key once a fetch gets it', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    expect((await verify(auth, await rs())).ok).toBe(true);
+    server.mode('error');
+    // Ten minutes on, the set is old: fetched again in the background, the old keys serving meanwhile (and after).
+    const later = NOW + 600_000;
+    expect((await auth.verifyConnection(await rs(), later)).ok).toBe(true);
+    await eventually(() => (server.requests() === 2 ? true : undefined), 'the background fetch');
+    expect((await auth.verifyConnection(await rs(), later + 100)).ok).toBe(true);
+    // The provider rotates while it is down: a token of its new key cannot be judged yet, then is once it answers.
+    const next = await makeKey('RS256');
+    server.setKeys([{ ...next.jwk, kid: 'rsa-2' }]);
+    expect(refused(await auth.verifyConnection(await rs('rsa-2', next), later + 2000))).toBe('unavailable');
+    server.mode('ok');
+    expect((await auth.verifyConnection(await rs('rsa-2', next), later + 31_000)).ok).toBe(true);
+    // The retired key is gone with the fetch that got the new set.
+    expect(refused(await auth.verifyConnection(await rs(), later + 31_001))).toBe('invalid');
+  });
+
+  it('refuses a token whose aud or iss is not an accepted one, when they are set (any key type)', async () => {
+    const auth = new JwtAuth({ secrets: [JWT_SECRET], publicKeys: [rsa.pem], audiences: ['herald', 'herald-eu'], issuers: ['https://idp.example/'] });
+    const hs = (claims: Record<string, unknown>) => signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', { ...CLAIMS, ...claims }, { exp: LATER });
+    const iss = 'https://idp.example/';
+    expect((await verify(auth, await hs({ aud: 'herald', iss }))).ok).toBe(true);
+    expect((await verify(auth, await hs({ aud: ['billing', 'herald-eu'], iss }))).ok).toBe(true);
+    expect(message(await verify(auth, await hs({ aud: 'billing', iss })))).toBe('token rejected (aud is not this gateway)');
+    expect(refused(await verify(auth, await hs({ iss })))).toBe('invalid');
+    expect(message(await verify(auth, await hs({ aud: 'herald', iss: 'https://evil.example/' })))).toBe('token rejected (iss is not an accepted issuer)');
+    expect(refused(await verify(auth, await hs({ aud: 'herald' })))).toBe('invalid');
+    expect(refused(await verify(auth, await signWith(rsa.privateKey, 'RS256', { ...CLAIMS, aud: 'other', iss }, { exp: LATER })))).toBe('invalid');
+    // Not set: not checked.
+    expect((await verify(new JwtAuth({ secrets: [JWT_SECRET] }), await hs({ aud: 'billing', iss: 'https://evil.example/' }))).ok).toBe(true);
+  });
+});
+
 describe('gateway: asymmetric connection tokens end to end', () => {
   it('connects clients with RS256 and ES256 tokens (jwtPublicKeys); wrong key 4501, expired 4401', async () => {
     const gw = await startGateway({ jwtPublicKeys: [rsa.pem, ec.pem], allowAnonymous: false });
@@ -133,6 +198,32 @@ describe('gateway: asymmetric connection tokens end to end', () => {
     expect(await outcome(gw.ws, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'nope', exp: LATER }))).toBe(4501);
     expect(await outcome(gw.ws, await signWith(stranger.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER }))).toBe(4501);
     expect(server.requests()).toBe(1);
+  });
+
+  it('closes a client with 1013 (try again), not 4501, while the JWKS cannot be fetched, counts it, and connects it once the JWKS answers', async () => {
+    const server = await jwks();
+    server.mode('error');
+    const gw = await startGateway({ jwksUrl: server.url, allowAnonymous: false });
+    const token = await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER });
+    const c = await TestClient.open(gw.ws);
+    c.send({ type: 'connect', token });
+    const closed = await c.closed();
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toContain('the JWKS answered HTTP 500');
+    expect(gw.gateway.stats.authFailures.get('keys_unavailable')).toBe(1);
+    server.mode('ok');
+    gw.clock.advance(1000);
+    expect(await outcome(gw.ws, token)).toBe('42');
+  });
+
+  it('warns at start of a plain http JWKS URL that is not on this machine', async () => {
+    const { logger, entries } = capturingLogger();
+    const said = () => entries.filter((e) => String(e['msg']).includes('the JWKS URL is plain http')).map((e) => e['jwksUrl']);
+    await startGateway({ jwksUrl: 'http://idp.example/.well-known/jwks.json', logger });
+    await startGateway({ jwksUrl: 'https://idp.example/.well-known/jwks.json', logger });
+    await startGateway({ jwksUrl: 'http://127.0.0.1:9/jwks.json', logger });
+    await startGateway({ jwksUrl: 'http://[::1]:9/jwks.json', logger });
+    expect(said()).toEqual(['http://idp.example']);
   });
 });
 

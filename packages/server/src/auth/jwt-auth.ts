@@ -1,10 +1,12 @@
 import { createPublicKey } from 'node:crypto';
 import { createVerifier, TokenError, type Algorithm } from 'fast-jwt';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { isValidChannel, userChannel, type ChannelName, type ErrorCode } from '@herald/protocol';
 import { AdminTokens, ADMIN_TOKEN_KID } from './admin-token.js';
 import { ApiKeyChecker } from './api-key.js';
 import { checkPublish, checkSubscribe } from './channel-policy.js';
+import { KeysUnavailableError, RemoteKeySet, type RemoteKeySetOptions } from './jwks.js';
+import type { Logger } from '../util/logger.js';
 import type { ApiScope, Auth, Identity, Verification } from './types.js';
 
 /** Algorithms of shared secrets: an explicit list, so `alg: none` and algorithm confusion are impossible. */
@@ -22,8 +24,15 @@ export interface JwtAuthOptions {
   secrets?: readonly string[];
   /** PEM public keys (SPKI) of RS256 (RSA) or ES256 (P-256) signers. */
   publicKeys?: readonly string[];
-  /** A JWKS URL (an identity provider's); keys are fetched on demand and cached (jose's remote key set). */
+  /** A JWKS URL (an identity provider's); keys are fetched on demand and kept (see RemoteKeySet). */
   jwksUrl?: string | undefined;
+  /** How the JWKS is fetched (tests shorten the timeout). */
+  jwks?: RemoteKeySetOptions;
+  /** Accepted `aud` values: a token must name one (in `aud`, a string or a list). Empty: `aud` is not checked. */
+  audiences?: readonly string[];
+  /** Accepted `iss` values: a token's `iss` must be one. Empty: `iss` is not checked. */
+  issuers?: readonly string[];
+  logger?: Logger;
   /** API keys accepted by `/api/*` (and `/metrics`). */
   apiKeys?: readonly string[];
   /** Tokens accepted by `/metrics` only. */
@@ -126,7 +135,9 @@ export class JwtAuth implements Auth {
   // JWKS stays with jose's remote key set (fetched, cached and rotated keys).
   private readonly hmac: Verify[];
   private readonly publicKeys: Array<{ alg: string; verify: Verify }>;
-  private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private readonly jwks: RemoteKeySet | undefined;
+  private readonly audiences: readonly string[];
+  private readonly issuers: readonly string[];
   private readonly admin: AdminTokens | undefined;
   private readonly apiKeys: ApiKeyChecker;
   private readonly metricsTokens: ApiKeyChecker;
@@ -142,7 +153,10 @@ export class JwtAuth implements Auth {
         return [];
       }
     });
-    this.jwks = o.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(o.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    this.jwks =
+      o.jwksUrl === undefined ? undefined : new RemoteKeySet(new URL(o.jwksUrl), { ...o.jwks, ...(o.logger === undefined ? {} : { logger: o.logger }) });
+    this.audiences = o.audiences ?? [];
+    this.issuers = o.issuers ?? [];
     this.admin = o.admin ? new AdminTokens(o.apiKeys ?? []) : undefined;
     this.apiKeys = new ApiKeyChecker(o.apiKeys ?? []);
     this.metricsTokens = new ApiKeyChecker(o.metricsTokens ?? []);
@@ -179,9 +193,10 @@ export class JwtAuth implements Auth {
     }
     if (this.jwks !== undefined && alg !== 'HS256') {
       try {
-        const { payload } = await jwtVerify(token, this.jwks, { algorithms: [...PUBLIC_KEY_ALGORITHMS], currentDate: new Date(now) });
+        const { payload } = await jwtVerify(token, this.jwks.resolver(now), { algorithms: [...PUBLIC_KEY_ALGORITHMS], currentDate: new Date(now) });
         return this.accept(payload, now);
       } catch (err) {
+        if (err instanceof KeysUnavailableError) return { ok: false, reason: 'unavailable', message: `token not checked: ${err.message}` };
         if (err instanceof errors.JWTExpired) return { ok: false, reason: 'expired', message: 'token expired' };
         code = err instanceof errors.JOSEError ? err.code : undefined;
       }
@@ -197,6 +212,15 @@ export class JwtAuth implements Auth {
     const time = timeClaims(payload, now);
     if (time === 'expired') return { ok: false, reason: 'expired', message: 'token expired' };
     if (time === 'invalid') return { ok: false, reason: 'invalid', message: 'token rejected (ERR_JWT_CLAIM_VALIDATION_FAILED)' };
+    // A token of the same identity provider for another application (a shared tenant) must not connect here.
+    if (this.audiences.length > 0) {
+      const aud = payload.aud;
+      const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+      if (!named.some((a) => this.audiences.includes(a))) return { ok: false, reason: 'invalid', message: 'token rejected (aud is not this gateway)' };
+    }
+    if (this.issuers.length > 0 && (typeof payload.iss !== 'string' || !this.issuers.includes(payload.iss))) {
+      return { ok: false, reason: 'invalid', message: 'token rejected (iss is not an accepted issuer)' };
+    }
     const identity = identityOf(payload);
     return typeof identity === 'string' ? { ok: false, reason: 'invalid', message: identity } : { ok: true, identity };
   }

@@ -24,8 +24,11 @@ export const ANONYMOUS: Identity = Object.freeze({
   expiresAt: undefined,
 });
 
-/** Why a credential was refused: `expired` (the client refreshes it) or `invalid` (it does not). */
-export type AuthFailure = { ok: false; reason: 'expired' | 'invalid'; message: string };
+/**
+ * Why a credential was refused: `expired` (the client refreshes it), `invalid` (it does not), or `unavailable`: it
+ * could not be checked now (the identity provider's keys could not be fetched), and the client tries again later.
+ */
+export type AuthFailure = { ok: false; reason: 'expired' | 'invalid' | 'unavailable'; message: string };
 
 /** The answer to a connection credential. */
 export type Verification = { ok: true; identity: Identity } | AuthFailure;

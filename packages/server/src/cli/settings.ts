@@ -111,6 +111,23 @@ export const SETTINGS: readonly Setting[] = [
     defaultNote: 'none',
   },
   {
+    key: 'jwtAudiences',
+    env: 'HERALD_JWT_AUDIENCE',
+    flag: '--jwt-audience',
+    type: 'list',
+    description:
+      'Accepted aud values of connection tokens (comma-separated): a token must name one. Set it with an identity provider shared by other applications, or its tokens for them connect here too.',
+    defaultNote: 'none (aud not checked)',
+  },
+  {
+    key: 'jwtIssuers',
+    env: 'HERALD_JWT_ISSUER',
+    flag: '--jwt-issuer',
+    type: 'list',
+    description: 'Accepted iss values of connection tokens (comma-separated): a token must carry one.',
+    defaultNote: 'none (iss not checked)',
+  },
+  {
     key: 'allowAnonymous',
     env: 'HERALD_ALLOW_ANONYMOUS',
     flag: '--allow-anonymous',

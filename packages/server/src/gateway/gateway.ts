@@ -35,7 +35,7 @@ import { ConnectionLimits } from '../transport/limits.js';
 import { TRANSPORTS } from '../transport/registry.js';
 import type { OnSocket } from '../transport/types.js';
 import { sleep, systemClock, type Clock } from '../util/clock.js';
-import { addressSet } from '../util/ip.js';
+import { addressSet, isLoopbackHost } from '../util/ip.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { newClientId } from '../util/random-id.js';
 import { resolveOptions, webhookEndpoints, type GatewayOptions, type ResolvedOptions } from './options.js';
@@ -133,10 +133,20 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     timeout: options.webhookTimeout,
   });
   inbox.listener = webhooks;
+  if (options.jwksUrl !== undefined) {
+    const jwks = new URL(options.jwksUrl);
+    if (jwks.protocol === 'http:' && !isLoopbackHost(jwks.hostname.replace(/^\[|\]$/g, ''))) {
+      // Whoever can answer that fetch in the provider's place can sign any user's token.
+      logger.warn({ jwksUrl: jwks.origin }, 'auth: the JWKS URL is plain http: anyone on the path to it can forge connection tokens; use https');
+    }
+  }
   const auth: Auth = new JwtAuth({
     secrets: options.jwtSecrets,
     publicKeys: options.jwtPublicKeys,
     jwksUrl: options.jwksUrl,
+    audiences: options.jwtAudiences,
+    issuers: options.jwtIssuers,
+    logger,
     apiKeys: options.apiKeys,
     metricsTokens: options.metricsTokens,
     admin: options.admin,

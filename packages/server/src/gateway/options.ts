@@ -26,6 +26,13 @@ export interface GatewayOptions {
   jwtPublicKeys?: readonly string[];
   /** A JWKS URL (an identity provider's `jwks_uri`) whose keys verify RS256/ES256 connection tokens; fetched on demand and cached. */
   jwksUrl?: string;
+  /**
+   * Accepted `aud` values of connection tokens: a token must name one. Set it when the identity provider also
+   * issues tokens for other applications (a shared tenant), or those connect here too. @default [] (not checked)
+   */
+  jwtAudiences?: readonly string[];
+  /** Accepted `iss` values of connection tokens: a token must carry one. @default [] (not checked) */
+  jwtIssuers?: readonly string[];
   /** Whether connections without a token may connect (public channels only). @default false */
   allowAnonymous?: boolean;
   /** Paths that accept WebSocket upgrades. @default ['/ws'] */
@@ -226,6 +233,8 @@ export const DEFAULTS: ResolvedOptions = {
   jwtSecrets: [],
   jwtPublicKeys: [],
   jwksUrl: undefined,
+  jwtAudiences: [],
+  jwtIssuers: [],
   allowAnonymous: false,
   wsPaths: ['/ws'],
   allowedOrigins: [],
@@ -396,6 +405,9 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     );
   }
   if (o.jwksUrl !== undefined) checkHttpUrl('jwksUrl', o.jwksUrl);
+  if (o.jwtAudiences.some((a) => a.length === 0) || o.jwtIssuers.some((i) => i.length === 0)) {
+    throw new OptionsError(o.jwtAudiences.some((a) => a.length === 0) ? 'jwtAudiences' : 'jwtIssuers', 'must not hold an empty value');
+  }
   checkPublishHook(o);
   checkWebhooks(o);
   const ids = new Set<string>();

@@ -56,7 +56,16 @@ export const DROP_REASONS = [
   'inbox_full',
 ];
 /** Auth failure reasons exported at 0 from the start. */
-export const AUTH_FAILURE_REASONS = ['api_key', 'metrics', 'token_missing', 'token_invalid', 'token_expired', 'subscribe_forbidden', 'publish_forbidden'];
+export const AUTH_FAILURE_REASONS = [
+  'api_key',
+  'metrics',
+  'token_missing',
+  'token_invalid',
+  'token_expired',
+  'keys_unavailable',
+  'subscribe_forbidden',
+  'publish_forbidden',
+];
 /** Limits exported at 0 from the start. */
 export const LIMITS = ['new_channels', 'client_publish', 'subscriptions'];
 /** Engine operations exported at 0 from the start. */

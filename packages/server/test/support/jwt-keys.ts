@@ -45,16 +45,33 @@ export function unsignedToken(claims: Record<string, unknown>): string {
   return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
 }
 
-/** Serves `{ keys }` at `/.well-known/jwks.json` on 127.0.0.1:0; `requests()` counts what it served. */
-export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: () => number }> {
+/** How the test JWKS server answers: the set, an error status, a redirect, no answer, text that is not JSON, or 2 MB. */
+export type JwksMode = 'ok' | 'error' | 'redirect' | 'hang' | 'not-json' | 'huge';
+
+/**
+ * Serves `keys` as a JWKS at `url` and counts the requests; `mode` makes it fail in the ways an identity provider
+ * can, and `keys` may be replaced (a rotation).
+ */
+export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: () => number; mode: (m: JwksMode) => void; setKeys: (k: JWK[]) => void }> {
   let n = 0;
+  let mode: JwksMode = 'ok';
+  let current = keys;
   const server = createServer((req, res) => {
     n += 1;
     if (req.url !== '/.well-known/jwks.json') {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
+    if (mode === 'hang') return;
+    if (mode === 'error') res.writeHead(500).end('down');
+    else if (mode === 'redirect') res.writeHead(302, { location: 'http://127.0.0.1:9/jwks.json' }).end();
+    else if (mode === 'not-json') res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
+    else if (mode === 'huge') {
+      // Chunked, no Content-Length: the reader must count what arrives.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`{"keys":[],"pad":"${'x'.repeat(1_000_000)}`);
+      res.end(`${'x'.repeat(1_000_000)}"}`);
+    } else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: current }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   onCleanup(
@@ -65,5 +82,14 @@ export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: (
       }),
   );
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/.well-known/jwks.json`, requests: () => n };
+  return {
+    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    requests: () => n,
+    mode: (m) => {
+      mode = m;
+    },
+    setKeys: (k) => {
+      current = k;
+    },
+  };
 }

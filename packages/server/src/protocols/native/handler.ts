@@ -28,6 +28,8 @@ import { nativeCodec } from './codec.js';
 import type { NativePresence } from './presence.js';
 import type { ClientPublishing } from './publish.js';
 
+/** The `herald_auth_failures_total` reason of each way a token is refused. */
+const AUTH_FAILURE = { expired: 'token_expired', invalid: 'token_invalid', unavailable: 'keys_unavailable' } as const;
 /** What the native protocol needs. */
 export interface NativeDeps {
   /** The WebSocket paths it serves. */
@@ -272,8 +274,9 @@ export class NativeHandler implements ProtocolHandler {
       const v = await d.auth.verifyConnection(frame.token, d.clock.now());
       if (conn.isClosed()) return;
       if (!v.ok) {
-        d.stats.authFailure(v.reason === 'expired' ? 'token_expired' : 'token_invalid', { client: conn.id, error: v.message });
-        conn.close(v.reason === 'expired' ? CloseCode.TokenExpired : CloseCode.InvalidToken, v.message);
+        d.stats.authFailure(AUTH_FAILURE[v.reason], { client: conn.id, error: v.message });
+        // A token that could not be checked now (the identity provider's keys out of reach) is not refused for good.
+        conn.close(v.reason === 'expired' ? CloseCode.TokenExpired : v.reason === 'unavailable' ? CloseCode.TryAgainLater : CloseCode.InvalidToken, v.message);
         return;
       }
       conn.authenticate(v.identity);
