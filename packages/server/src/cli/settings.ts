@@ -167,7 +167,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--max-connections-per-ip',
     type: 'int',
     description:
-      'Most open WebSocket connections per client address (HTTP 429 too_many_connections_per_ip beyond it), and most not-yet-upgraded sockets per TCP peer (dropped beyond it).',
+      'Most open WebSocket connections per client address (HTTP 429 too_many_connections_per_ip beyond it), and, on transport ws, most not-yet-upgraded sockets per TCP peer (dropped beyond it; uWebSockets.js only times them out after 10 s).',
   },
   {
     key: 'maxPendingConnections',

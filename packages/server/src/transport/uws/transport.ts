@@ -12,10 +12,11 @@ import { UwsSocket, type SocketData } from './socket.js';
  * uWebSockets.js drops a connection without a close frame (1006) when a frame exceeds its own limit, while
  * the protocol promises 1009. So its limit is `maxPayload` plus this much, and a frame between the two is
  * answered with 1009 here. uWebSockets.js buffers a message up to its limit before the handler sees it,
- * so this is also the most a connection can make it hold beyond `maxPayload`; a frame over the sum still
- * ends in a bare drop, as it is refused from its header.
+ * so this is also the most a connection can make it hold beyond `maxPayload` (64 KiB: with 1 MiB, a thousand
+ * connections of one address sending unfinished messages held a GiB); a frame over the sum still ends in a
+ * bare drop, as it is refused from its header.
  */
-const OVERSIZE_HEADROOM = 1024 * 1024;
+const OVERSIZE_HEADROOM = 64 * 1024;
 
 /** uWebSockets.js reads `maxPayloadLength` as a signed 32-bit integer. */
 const MAX_UWS_PAYLOAD = 2 ** 31 - 1;
