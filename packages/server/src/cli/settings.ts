@@ -604,7 +604,8 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--transport',
     type: 'enum',
     values: ['ws', 'uws'],
-    description: 'WebSocket library: ws, or uws (uWebSockets.js, installed separately; it then serves the port, the HTTP API included).',
+    description:
+      "WebSocket library: ws, or uws (uWebSockets.js, installed separately from its authors' GitHub releases: npm install uNetworking/uWebSockets.js#<tag>; it then serves the port, the HTTP API included).",
   },
   {
     key: 'pusherAppId',

@@ -77,7 +77,8 @@ export async function loadUws(): Promise<UwsModule> {
   } catch (err) {
     throw new Error(
       `transport 'uws' needs the optional package ${UWS_PACKAGE}, which could not be loaded (${(err as Error).message}). ` +
-        `Install it (the official build from uNetworking/uWebSockets.js on GitHub, or the npm alias uWebSockets.js@npm:uwebsockets@3.0.6) or use transport 'ws'.`,
+        `Install its authors' build from GitHub (npm install uNetworking/uWebSockets.js#<release tag>) or use transport 'ws'. ` +
+        `(The npm package uwebsockets, which the benchmarks install, is a build republished by a third party: not for production.)`,
       { cause: err },
     );
   }
