@@ -8,6 +8,7 @@ KEYS[4] <prefix>:{webhooks}:age     zset: job id -> when its event was fanned ou
 KEYS[5] <prefix>:{webhooks}:dead    stream: dead letters (field j: job JSON with "id","reason","died")
 KEYS[6] <prefix>:{webhooks}:held    zset: hold key -> when its event is due (ms) (also written by lifecycle.lua)
 KEYS[7] <prefix>:{webhooks}:held:events  hash: hold key -> event JSON
+KEYS[8] <prefix>:{webhooks}:deferred:<endpoint>  zset: job id -> the due time its deferral gave it (defer, release)
 
 ARGV[1] mode, ARGV[2] now (ms)
 hold:    ARGV[3] key, ARGV[4] event JSON, ARGV[5] due (ms)  -> holds it (replacing what the key held)
@@ -19,6 +20,10 @@ fanout: ARGV[3..]: groups of  <stream entry id> <n> <job id> <job JSON> x n  -> 
 claim:  ARGV[3] lease (ms), ARGV[4] max            -> { job id, job JSON, ... } leased until now + lease
 done:   ARGV[3] job id
 retry:  ARGV[3] job id, ARGV[4] job JSON, ARGV[5] due (ms)
+defer:  ARGV[3] job id, ARGV[4] job JSON, ARGV[5] due (ms), ARGV[6] keep (ms)  -> as retry, and remembered in KEYS[8]
+        (which lives at least `keep` after the last deferral)
+release: ARGV[3] max  -> takes up to max remembered jobs off KEYS[8] and makes each due now if its due time is still
+        the one its deferral gave it (not leased or settled since); returns { moved, taken }
 dead:   ARGV[3] job id, ARGV[4] dead letter JSON, ARGV[5] most dead letters kept
 replay: ARGV[3..]: groups of <dead entry id> <new job id> <job JSON>  -> queues them due now, deletes the letters
 ]]
@@ -94,6 +99,26 @@ elseif mode == 'retry' then
   redis.call('HSET', jobs, ARGV[3], ARGV[4])
   redis.call('ZADD', due, tonumber(ARGV[5]), ARGV[3])
   return 0
+elseif mode == 'defer' then
+  if redis.call('HEXISTS', jobs, ARGV[3]) == 0 then return 0 end
+  local at, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
+  redis.call('HSET', jobs, ARGV[3], ARGV[4])
+  redis.call('ZADD', due, at, ARGV[3])
+  redis.call('ZADD', KEYS[8], at, ARGV[3])
+  if redis.call('PTTL', KEYS[8]) < keep then redis.call('PEXPIRE', KEYS[8], keep) end
+  return 0
+elseif mode == 'release' then
+  local taken = redis.call('ZPOPMIN', KEYS[8], tonumber(ARGV[3]))
+  local moved = 0
+  for i = 1, #taken, 2 do
+    local id, at = taken[i], tonumber(taken[i + 1])
+    local current = tonumber(redis.call('ZSCORE', due, id))
+    if current ~= nil and current == at and at > now then
+      redis.call('ZADD', due, now, id)
+      moved = moved + 1
+    end
+  end
+  return { moved, #taken / 2 }
 elseif mode == 'dead' then
   if redis.call('HEXISTS', jobs, ARGV[3]) == 0 then return 0 end
   forget(ARGV[3])

@@ -547,7 +547,7 @@ export function engineContract(name: string, factory: ContractFactory): void {
       await engine.outbox.fanOut(() => ['a'], 100, now);
       const [j1, j2] = (await engine.outbox.claim(now, 10_000, 100)) as [OutboxJob, OutboxJob];
       await engine.outbox.settle(j1, { kind: 'retry', due: now + 1000 }, now);
-      await engine.outbox.settle(j2, { kind: 'defer', due: now + 1000 }, now);
+      await engine.outbox.settle(j2, { kind: 'defer', due: now + 1000, keep: 60_000 }, now);
       expect(await engine.outbox.claim(now + 999, 10_000, 100)).toEqual([]);
       const again = await engine.outbox.claim(now + 1000, 10_000, 100);
       expect(again.map((j) => [j.id, j.attempt]).sort()).toEqual(
@@ -558,10 +558,32 @@ export function engineContract(name: string, factory: ContractFactory): void {
       );
       const k1 = again.find((j) => j.id === j1.id) as OutboxJob;
       const k2 = again.find((j) => j.id === j2.id) as OutboxJob;
-      await engine.outbox.settle(k1, { kind: 'defer', due: now + 5000 }, now + 1000);
+      await engine.outbox.settle(k1, { kind: 'defer', due: now + 5000, keep: 60_000 }, now + 1000);
       await engine.outbox.settle(k2, { kind: 'dead', reason: 'connect ECONNREFUSED', untried: true }, now + 1000);
       expect((await engine.outbox.claim(now + 5000, 10_000, 100)).map((j) => [j.id, j.attempt])).toEqual([[j1.id, 1]]);
       expect(await engine.outbox.deadLetters(10)).toEqual([expect.objectContaining({ event: j2.event, reason: 'connect ECONNREFUSED', attempt: 0 })]);
+    });
+
+    it("releases an endpoint's deferred jobs (due at once), but not one leased since, retried, or of another endpoint", async () => {
+      const { engine } = await start();
+      const box = engine.outbox;
+      const now = 1_000_000;
+      await box.publish([ev('r1'), ev('r2'), ev('r3'), ev('r4')]);
+      await box.fanOut((e) => [(JSON.parse(e) as { id: string }).id === 'r4' ? 'b' : 'a'], 100, now);
+      const jobs = await box.claim(now, 10_000, 100);
+      const byEvent = (id: string) => jobs.find((j) => (JSON.parse(j.event) as { id: string }).id === id) as OutboxJob;
+      const [j1, j2, j3, j4] = ['r1', 'r2', 'r3', 'r4'].map(byEvent) as [OutboxJob, OutboxJob, OutboxJob, OutboxJob];
+      await box.settle(j1, { kind: 'defer', due: now + 60_000, keep: 60_000 }, now);
+      await box.settle(j2, { kind: 'defer', due: now + 2000, keep: 60_000 }, now);
+      await box.settle(j3, { kind: 'retry', due: now + 60_000 }, now);
+      await box.settle(j4, { kind: 'defer', due: now + 60_000, keep: 60_000 }, now);
+      // j2 comes due and is leased (a node is sending it): a release must not hand it to another.
+      expect((await box.claim(now + 2000, 10_000, 100)).map((j) => j.id)).toEqual([j2.id]);
+      expect(await box.release('a', now + 3000)).toBe(1);
+      expect((await box.claim(now + 3000, 10_000, 100)).map((j) => [j.id, j.attempt])).toEqual([[j1.id, 0]]);
+      expect(await box.release('a', now + 3000)).toBe(0);
+      expect(await box.release('b', now + 4000)).toBe(1);
+      expect((await box.claim(now + 4000, 10_000, 100)).map((j) => j.id)).toEqual([j4.id]);
     });
 
     it('holds outbox events back until due, drops the ones cancelled in time, replaces one held under the same key', async () => {

@@ -31,10 +31,12 @@ export interface DeadJob extends Omit<OutboxJob, 'deferred'> {
 
 /**
  * What became of a leased job: sent (`done`); tried and failed, due again at a time (`retry`, one more attempt);
- * not tried, due again at a time (`defer`: its endpoint's circuit is open; counted in `deferred`); given up on (`dead`, `untried` when it
- * was not tried this time, so that its attempts are not counted one too many).
+ * not tried, due again at a time (`defer`: its endpoint's circuit is open; counted in `deferred`, and remembered
+ * for `release` for `keep` ms); given up on (`dead`, `untried` when it was not tried this time, so that its
+ * attempts are not counted one too many).
  */
-export type JobOutcome = { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'defer'; due: number } | { kind: 'dead'; reason: string; untried?: true };
+export type JobOutcome =
+  { kind: 'done' } | { kind: 'retry'; due: number } | { kind: 'defer'; due: number; keep: number } | { kind: 'dead'; reason: string; untried?: true };
 
 /** The outbox's size now. */
 export interface OutboxStats {
@@ -76,6 +78,11 @@ export interface Outbox {
   claim(now: number, lease: number, max: number): Promise<OutboxJob[]>;
   /** Settles a leased job. */
   settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void>;
+  /**
+   * Makes the jobs of `endpoint` that were deferred (and not leased or settled since) due at `now`: its receiver
+   * answers again, and they need not wait out their back-off. Resolves how many.
+   */
+  release(endpoint: string, now: number): Promise<number>;
   /** Dead letters, oldest first, at most `limit`. */
   deadLetters(limit: number): Promise<DeadJob[]>;
   /** Queues dead letters again (all, or those ids) as fresh jobs due now; resolves how many. */

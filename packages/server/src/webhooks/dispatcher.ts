@@ -331,8 +331,8 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
    * Puts off an endpoint's jobs without a request while its circuit is open. Each waits as if it had been tried and
    * had failed (its own back-off, counting deferrals as attempts, up to the format's longest retry delay), and at
    * least until the circuit may probe: so a long outage costs each job a few deferrals, not one per probe (a backlog
-   * all due at every probe would be claimed and settled again every 30 s). Dead-lettered now when that wait is past
-   * its endpoint's retry time, as a failed attempt would be.
+   * all due at every probe would be claimed and settled again every 30 s). When the circuit closes they are released
+   * (due at once). Dead-lettered now when that wait is past its endpoint's retry time, as a failed attempt would be.
    */
   private async defer(jobs: OutboxJob[], endpoint: WebhookEndpoint, format: WebhookFormat, until: number): Promise<void> {
     const now = this.o.clock.now();
@@ -351,7 +351,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
           return this.settle(j, { kind: 'dead', reason: failure, untried: true });
         }
         this.stats.count(this.stats.deferred, endpoint.name);
-        return this.settle(j, { kind: 'defer', due });
+        return this.settle(j, { kind: 'defer', due, keep: endpoint.retryFor });
       }),
     );
   }
@@ -363,6 +363,13 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     if (t === undefined) return;
     if (t.kind === 'closed') {
       this.log.log('info', `webhook_circuit:${endpoint}`, { endpoint, downFor: t.openedFor }, 'webhooks: endpoint answers again; sending its deliveries');
+      // What the circuit put off goes now, not when each one's back-off would have let it.
+      this.o.outbox.release(endpoint, this.o.clock.now()).then(
+        (n) => {
+          if (n > 0) void this.kick();
+        },
+        (err: unknown) => this.o.logger.warn({ err, endpoint }, 'webhooks: releasing deferred deliveries failed; they go as their back-off ends'),
+      );
       return;
     }
     const fields = { endpoint, failure: t.failure, retryIn: t.until - this.o.clock.now() };

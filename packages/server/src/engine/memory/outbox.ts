@@ -102,6 +102,8 @@ export class MemoryOutbox implements Outbox {
   private readonly held = new DueMap<HeldEntry>((h) => h.due);
   private readonly jobs = new DueMap<JobEntry>((j) => j.job.created);
   private dead: DeadJob[] = [];
+  /** Deferred jobs by endpoint, each with the version its deferral gave it (a later lease or settle changes it). */
+  private readonly deferred = new Map<string, Map<string, number>>();
 
   constructor(private readonly now: () => number) {}
 
@@ -173,9 +175,17 @@ export class MemoryOutbox implements Outbox {
   settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void> {
     const entry = this.jobs.entries.get(job.id);
     if (!entry) return Promise.resolve();
-    if (outcome.kind === 'retry' || outcome.kind === 'defer') {
-      if (outcome.kind === 'retry') entry.job = { ...entry.job, attempt: job.attempt + 1 };
-      else entry.job = { ...entry.job, deferred: (job.deferred ?? 0) + 1 };
+    const waiting = this.deferred.get(job.endpoint);
+    if (outcome.kind === 'defer') {
+      entry.job = { ...entry.job, deferred: (job.deferred ?? 0) + 1 };
+      this.jobs.reschedule(job.id, entry, outcome.due);
+      if (waiting === undefined) this.deferred.set(job.endpoint, new Map([[job.id, entry.version]]));
+      else waiting.set(job.id, entry.version);
+      return Promise.resolve();
+    }
+    waiting?.delete(job.id);
+    if (outcome.kind === 'retry') {
+      entry.job = { ...entry.job, attempt: job.attempt + 1 };
       this.jobs.reschedule(job.id, entry, outcome.due);
       return Promise.resolve();
     }
@@ -186,6 +196,20 @@ export class MemoryOutbox implements Outbox {
       if (this.dead.length > MAX_DEAD) this.dead = this.dead.slice(-MAX_DEAD);
     }
     return Promise.resolve();
+  }
+
+  release(endpoint: string, now: number): Promise<number> {
+    const waiting = this.deferred.get(endpoint);
+    this.deferred.delete(endpoint);
+    let n = 0;
+    for (const [id, version] of waiting ?? []) {
+      const entry = this.jobs.entries.get(id);
+      // Leased or settled since (another version), or due already: not this release's to move.
+      if (entry === undefined || entry.version !== version || entry.due <= now) continue;
+      this.jobs.reschedule(id, entry, now);
+      n++;
+    }
+    return Promise.resolve(n);
   }
 
   deadLetters(limit: number): Promise<DeadJob[]> {

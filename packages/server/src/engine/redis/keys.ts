@@ -113,6 +113,11 @@ export class RedisKeys {
     return `${this.prefix}:receipt:{${id}}`;
   }
 
+  /** The jobs of a webhook endpoint deferred while its circuit was open (lua/outbox.lua `defer`, `release`). */
+  deferredJobs(endpoint: string): string {
+    return `${this.prefix}:{webhooks}:deferred:${endpoint}`;
+  }
+
   /** The webhook outbox's keys, under one hash tag (lua/outbox.lua, lua/lifecycle.lua). */
   get hooks(): {
     events: string;

@@ -27,6 +27,9 @@ const fieldOf = (fields: string[] | null, name: string): string | undefined => {
 };
 
 /** A job as stored (lua/outbox.lua): everything but its id. */
+/** Deferred jobs made due per script call of `release`. */
+const RELEASE_SLICE = 1000;
+
 const jobJson = (j: Omit<OutboxJob, 'id'>): string =>
   JSON.stringify(
     j.deferred === undefined || j.deferred === 0
@@ -65,9 +68,12 @@ export class RedisOutbox implements Outbox {
     private readonly logger: Logger,
   ) {}
 
-  private run(mode: string, now: number, args: Array<string | number>): Promise<unknown> {
+  /** Runs lua/outbox.lua in `mode`; `endpoint` adds the key of its deferred jobs (`defer`, `release`). */
+  private run(mode: string, now: number, args: Array<string | number>, endpoint?: string): Promise<unknown> {
     const h = this.keys.hooks;
-    return this.ctx.call(`outbox ${mode}`, (r) => this.script.run(r, [h.events, h.due, h.jobs, h.age, h.dead, h.held, h.heldEvents], [mode, now, ...args]));
+    const keys = [h.events, h.due, h.jobs, h.age, h.dead, h.held, h.heldEvents];
+    if (endpoint !== undefined) keys.push(this.keys.deferredJobs(endpoint));
+    return this.ctx.call(`outbox ${mode}`, (r) => this.script.run(r, keys, [mode, now, ...args]));
   }
 
   async publish(events: readonly OutboxEvent[]): Promise<void> {
@@ -143,8 +149,14 @@ export class RedisOutbox implements Outbox {
   async settle(job: OutboxJob, outcome: JobOutcome, now: number): Promise<void> {
     if (outcome.kind === 'done') await this.run('done', now, [job.id]);
     else if (outcome.kind === 'retry') await this.run('retry', now, [job.id, jobJson({ ...job, attempt: job.attempt + 1 }), outcome.due]);
-    // Rescheduled as a retry is, without counting an attempt.
-    else if (outcome.kind === 'defer') await this.run('retry', now, [job.id, jobJson({ ...job, deferred: (job.deferred ?? 0) + 1 }), outcome.due]);
+    // Rescheduled as a retry is, without counting an attempt, and remembered for `release`.
+    else if (outcome.kind === 'defer')
+      await this.run(
+        'defer',
+        now,
+        [job.id, jobJson({ ...job, deferred: (job.deferred ?? 0) + 1 }), outcome.due, Math.max(1, Math.ceil(outcome.keep))],
+        job.endpoint,
+      );
     else {
       const letter = JSON.stringify({
         id: job.id,
@@ -156,6 +168,16 @@ export class RedisOutbox implements Outbox {
         died: now,
       });
       await this.run('dead', now, [job.id, letter, MAX_DEAD]);
+    }
+  }
+
+  async release(endpoint: string, now: number): Promise<number> {
+    // In slices, so that a backlog of many thousands does not hold Redis in one script.
+    let moved = 0;
+    for (;;) {
+      const [n, taken] = (await this.run('release', now, [RELEASE_SLICE], endpoint)) as [number, number];
+      moved += n;
+      if (taken < RELEASE_SLICE) return moved;
     }
   }
 
