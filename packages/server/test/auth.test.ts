@@ -164,6 +164,23 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
     expect(refused(await auth.verifyConnection(await rs(), later + 31_001))).toBe('invalid');
   });
 
+  it('answers a token whose nbf is ahead of this clock "early" (valid in a moment: a clock skew), with any key, then accepts it', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ secrets: [JWT_SECRET], publicKeys: [ec.pem], jwksUrl: server.url });
+    const nbf = Math.floor(NOW / 1000) + 3;
+    const tokens = [
+      await signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', { ...CLAIMS, nbf }, { exp: LATER }),
+      await signWith(ec.privateKey, 'ES256', { ...CLAIMS, nbf }, { exp: LATER }),
+      await signWith(rsa.privateKey, 'RS256', { ...CLAIMS, nbf }, { kid: 'rsa-1', exp: LATER }),
+    ];
+    for (const token of tokens) {
+      const v = await auth.verifyConnection(token, Math.floor(NOW / 1000) * 1000);
+      expect(refused(v)).toBe('early');
+      expect(message(v)).toBe("token not valid yet (nbf 3 s ahead of this gateway's clock)");
+      expect((await auth.verifyConnection(token, nbf * 1000)).ok).toBe(true);
+    }
+  });
+
   it('refuses a token whose aud or iss is not an accepted one, when they are set (any key type)', async () => {
     const auth = new JwtAuth({ secrets: [JWT_SECRET], publicKeys: [rsa.pem], audiences: ['herald', 'herald-eu'], issuers: ['https://idp.example/'] });
     const hs = (claims: Record<string, unknown>) => signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', { ...CLAIMS, ...claims }, { exp: LATER });
@@ -213,6 +230,19 @@ describe('gateway: asymmetric connection tokens end to end', () => {
     expect(gw.gateway.stats.authFailures.get('keys_unavailable')).toBe(1);
     server.mode('ok');
     gw.clock.advance(1000);
+    expect(await outcome(gw.ws, token)).toBe('42');
+  });
+
+  it('closes a client whose token is not valid yet (nbf ahead of the clock) with 1013, so that it tries again, and counts it', async () => {
+    const gw = await startGateway({ allowAnonymous: false });
+    const nbf = Math.floor(gw.clock.now() / 1000) + 2;
+    const token = await signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', { ...CLAIMS, nbf }, { exp: LATER });
+    const c = await TestClient.open(gw.ws);
+    c.send({ type: 'connect', token });
+    const closed = await c.closed();
+    expect([closed.code, closed.reason]).toEqual([1013, "token not valid yet (nbf 2 s ahead of this gateway's clock)"]);
+    expect(gw.gateway.stats.authFailures.get('token_early')).toBe(1);
+    gw.clock.advance(2000);
     expect(await outcome(gw.ws, token)).toBe('42');
   });
 

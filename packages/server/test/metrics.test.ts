@@ -198,6 +198,7 @@ describe('GET /metrics', () => {
       'herald_auth_failures_total{reason="token_missing"}': 0,
       'herald_auth_failures_total{reason="token_invalid"}': 1,
       'herald_auth_failures_total{reason="token_expired"}': 0,
+      'herald_auth_failures_total{reason="token_early"}': 0,
       'herald_auth_failures_total{reason="keys_unavailable"}': 0,
       'herald_auth_failures_total{reason="subscribe_forbidden"}': 1,
       'herald_auth_failures_total{reason="publish_forbidden"}': 0,

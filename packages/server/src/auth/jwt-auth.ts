@@ -7,7 +7,7 @@ import { ApiKeyChecker } from './api-key.js';
 import { checkPublish, checkSubscribe } from './channel-policy.js';
 import { KeysUnavailableError, RemoteKeySet, type RemoteKeySetOptions } from './jwks.js';
 import type { Logger } from '../util/logger.js';
-import type { ApiScope, Auth, Identity, Verification } from './types.js';
+import type { ApiScope, Auth, AuthFailure, Identity, Verification } from './types.js';
 
 /** Algorithms of shared secrets: an explicit list, so `alg: none` and algorithm confusion are impossible. */
 export const SECRET_ALGORITHMS = ['HS256'] as const;
@@ -70,15 +70,24 @@ function verifierOf(key: string, alg: Algorithm, cache: number | false): Verify 
 }
 
 /** jose's checks of `exp`, `nbf` and `iat` at `now` (no tolerance): undefined when they pass. */
-function timeClaims(payload: JWTPayload, now: number): 'expired' | 'invalid' | undefined {
+function timeClaims(payload: JWTPayload, now: number): 'expired' | 'invalid' | 'early' | undefined {
   const { exp, nbf, iat } = payload;
   if ((exp !== undefined && typeof exp !== 'number') || (nbf !== undefined && typeof nbf !== 'number') || (iat !== undefined && typeof iat !== 'number')) {
     return 'invalid';
   }
   const seconds = Math.floor(now / 1000);
   if (exp !== undefined && exp <= seconds) return 'expired';
-  if (nbf !== undefined && nbf > seconds) return 'invalid';
+  if (nbf !== undefined && nbf > seconds) return 'early';
   return undefined;
+}
+
+/**
+ * A token whose `nbf` is ahead of this gateway's clock: the clocks of its issuer and the gateway differ (a token is
+ * minted just before it is used), so it is valid in a moment; refusing it for good would strand the client.
+ */
+function notYet(payload: JWTPayload, now: number): AuthFailure {
+  const ahead = typeof payload.nbf === 'number' ? Math.max(1, Math.ceil(payload.nbf - now / 1000)) : undefined;
+  return { ok: false, reason: 'early', message: `token not valid yet (nbf${ahead === undefined ? '' : ` ${ahead} s ahead of this gateway's clock`})` };
 }
 
 /** The empty list every identity without such claims shares (one array less per idle connection). */
@@ -198,6 +207,7 @@ export class JwtAuth implements Auth {
       } catch (err) {
         if (err instanceof KeysUnavailableError) return { ok: false, reason: 'unavailable', message: `token not checked: ${err.message}` };
         if (err instanceof errors.JWTExpired) return { ok: false, reason: 'expired', message: 'token expired' };
+        if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') return notYet(err.payload, now);
         code = err instanceof errors.JOSEError ? err.code : undefined;
       }
     }
@@ -212,6 +222,7 @@ export class JwtAuth implements Auth {
     const time = timeClaims(payload, now);
     if (time === 'expired') return { ok: false, reason: 'expired', message: 'token expired' };
     if (time === 'invalid') return { ok: false, reason: 'invalid', message: 'token rejected (ERR_JWT_CLAIM_VALIDATION_FAILED)' };
+    if (time === 'early') return notYet(payload, now);
     // A token of the same identity provider for another application (a shared tenant) must not connect here.
     if (this.audiences.length > 0) {
       const aud = payload.aud;

@@ -25,10 +25,11 @@ export const ANONYMOUS: Identity = Object.freeze({
 });
 
 /**
- * Why a credential was refused: `expired` (the client refreshes it), `invalid` (it does not), or `unavailable`: it
- * could not be checked now (the identity provider's keys could not be fetched), and the client tries again later.
+ * Why a credential was refused: `expired` (the client refreshes it), `invalid` (it does not), `early` (its `nbf` is
+ * ahead of this gateway's clock: a clock skew, valid in a moment), or `unavailable`: it could not be checked now (the
+ * identity provider's keys could not be fetched). After the last two the client tries again later.
  */
-export type AuthFailure = { ok: false; reason: 'expired' | 'invalid' | 'unavailable'; message: string };
+export type AuthFailure = { ok: false; reason: 'expired' | 'invalid' | 'early' | 'unavailable'; message: string };
 
 /** The answer to a connection credential. */
 export type Verification = { ok: true; identity: Identity } | AuthFailure;

@@ -62,6 +62,7 @@ export const AUTH_FAILURE_REASONS = [
   'token_missing',
   'token_invalid',
   'token_expired',
+  'token_early',
   'keys_unavailable',
   'subscribe_forbidden',
   'publish_forbidden',

@@ -29,7 +29,7 @@ import type { NativePresence } from './presence.js';
 import type { ClientPublishing } from './publish.js';
 
 /** The `herald_auth_failures_total` reason of each way a token is refused. */
-const AUTH_FAILURE = { expired: 'token_expired', invalid: 'token_invalid', unavailable: 'keys_unavailable' } as const;
+const AUTH_FAILURE = { expired: 'token_expired', invalid: 'token_invalid', early: 'token_early', unavailable: 'keys_unavailable' } as const;
 /** What the native protocol needs. */
 export interface NativeDeps {
   /** The WebSocket paths it serves. */
@@ -275,8 +275,9 @@ export class NativeHandler implements ProtocolHandler {
       if (conn.isClosed()) return;
       if (!v.ok) {
         d.stats.authFailure(AUTH_FAILURE[v.reason], { client: conn.id, error: v.message });
-        // A token that could not be checked now (the identity provider's keys out of reach) is not refused for good.
-        conn.close(v.reason === 'expired' ? CloseCode.TokenExpired : v.reason === 'unavailable' ? CloseCode.TryAgainLater : CloseCode.InvalidToken, v.message);
+        // A token that could not be checked now (the identity provider's keys out of reach) or is valid in a moment (its
+        // nbf ahead of this clock) is not refused for good: 1013, the client tries again.
+        conn.close(v.reason === 'expired' ? CloseCode.TokenExpired : v.reason === 'invalid' ? CloseCode.InvalidToken : CloseCode.TryAgainLater, v.message);
         return;
       }
       conn.authenticate(v.identity);
