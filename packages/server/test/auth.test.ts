@@ -164,7 +164,7 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
     expect(refused(await auth.verifyConnection(await rs(), later + 31_001))).toBe('invalid');
   });
 
-  it('answers a token whose nbf is ahead of this clock "early" (valid in a moment: a clock skew), with any key, then accepts it', async () => {
+  it('answers a token whose nbf is up to a minute ahead of this clock "early" (valid in a moment: a clock skew), with any key, then accepts it', async () => {
     const server = await jwks();
     const auth = new JwtAuth({ secrets: [JWT_SECRET], publicKeys: [ec.pem], jwksUrl: server.url });
     const nbf = Math.floor(NOW / 1000) + 3;
@@ -179,6 +179,9 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
       expect(message(v)).toBe("token not valid yet (nbf 3 s ahead of this gateway's clock)");
       expect((await auth.verifyConnection(token, nbf * 1000)).ok).toBe(true);
     }
+    // More than a minute ahead is no clock skew: a token minted for later, refused.
+    const later = await signWith(new TextEncoder().encode(JWT_SECRET), 'HS256', { ...CLAIMS, nbf: Math.floor(NOW / 1000) + 61 }, { exp: LATER });
+    expect(message(await auth.verifyConnection(later, Math.floor(NOW / 1000) * 1000))).toBe('token rejected (not valid yet: nbf is in the future)');
   });
 
   it('refuses a token whose aud or iss is not an accepted one, when they are set (any key type)', async () => {

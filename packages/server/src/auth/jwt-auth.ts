@@ -81,13 +81,18 @@ function timeClaims(payload: JWTPayload, now: number): 'expired' | 'invalid' | '
   return undefined;
 }
 
+/** The most a token's `nbf` may be ahead of this gateway's clock and be taken for a clock skew (seconds). */
+const MAX_SKEW = 60;
+
 /**
- * A token whose `nbf` is ahead of this gateway's clock: the clocks of its issuer and the gateway differ (a token is
- * minted just before it is used), so it is valid in a moment; refusing it for good would strand the client.
+ * A token whose `nbf` is ahead of this gateway's clock. Up to MAX_SKEW, the clocks of its issuer and the gateway
+ * differ (a token is minted just before it is used), so it is valid in a moment: `early`, and the client tries again
+ * (refusing it for good would strand it). Further ahead it was minted for later: refused.
  */
 function notYet(payload: JWTPayload, now: number): AuthFailure {
   const ahead = typeof payload.nbf === 'number' ? Math.max(1, Math.ceil(payload.nbf - now / 1000)) : undefined;
-  return { ok: false, reason: 'early', message: `token not valid yet (nbf${ahead === undefined ? '' : ` ${ahead} s ahead of this gateway's clock`})` };
+  if (ahead === undefined || ahead > MAX_SKEW) return { ok: false, reason: 'invalid', message: 'token rejected (not valid yet: nbf is in the future)' };
+  return { ok: false, reason: 'early', message: `token not valid yet (nbf ${ahead} s ahead of this gateway's clock)` };
 }
 
 /** The empty list every identity without such claims shares (one array less per idle connection). */
