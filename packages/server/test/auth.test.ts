@@ -124,13 +124,15 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
       ['error', 'the JWKS answered HTTP 500'],
       ['redirect', 'the JWKS answered HTTP 302'],
       ['not-json', 'the JWKS is not JSON'],
+      ['bad-set', 'the JWKS is not a key set'],
       ['huge', 'the JWKS is larger than 1048576 bytes'],
       ['hang', 'the JWKS did not answer within 300 ms'],
     ];
     for (const [mode, said] of cases) {
       const server = await jwks();
       server.mode(mode);
-      const auth = new JwtAuth({ jwksUrl: server.url, jwks: { timeout: 300 } });
+      // A short timeout only where no answer comes: the others must not race it on a busy machine.
+      const auth = new JwtAuth({ jwksUrl: server.url, jwks: mode === 'hang' ? { timeout: 300 } : {} });
       const token = await rs();
       const v = await verify(auth, token);
       expect(refused(v), mode).toBe('unavailable');
@@ -164,6 +166,38 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
     expect(refused(await auth.verifyConnection(await rs(), later + 31_001))).toBe('invalid');
   });
 
+  it('checks again for a key published after the last fetch (a token issued since), whatever tokens of unknown keys others send', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    expect((await verify(auth, await rs())).ok).toBe(true);
+    // Someone sends a token of a key nobody has: refused (it was issued before the set was fetched, or has no iat).
+    expect(refused(await auth.verifyConnection(await rs('made-up', stranger), NOW + 1000))).toBe('invalid');
+    // The provider publishes a key and signs with it at once, within the 30 s between fetches: not refused for good.
+    const next = await makeKey('RS256');
+    server.setKeys([
+      { ...rsa.jwk, kid: 'rsa-1' },
+      { ...next.jwk, kid: 'rsa-2' },
+    ]);
+    const fresh = await signWith(next.privateKey, 'RS256', CLAIMS, { kid: 'rsa-2', exp: LATER, iat: Math.floor(NOW / 1000) + 5 });
+    expect(refused(await auth.verifyConnection(fresh, NOW + 5000))).toBe('unavailable');
+    expect(server.requests()).toBe(1);
+    // Its retry, once the cooldown allows a fetch, connects.
+    expect((await auth.verifyConnection(fresh, NOW + 30_000)).ok).toBe(true);
+    expect(server.requests()).toBe(2);
+  });
+
+  it('stops trusting the keys it has once the JWKS could not be fetched for a day', async () => {
+    const server = await jwks();
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    const token = await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: Math.floor(NOW / 1000) + 3 * 86_400 });
+    expect((await verify(auth, token)).ok).toBe(true);
+    server.mode('error');
+    expect((await auth.verifyConnection(token, NOW + 86_399_000)).ok).toBe(true);
+    expect(refused(await auth.verifyConnection(token, NOW + 86_400_000))).toBe('unavailable');
+    server.mode('ok');
+    expect((await auth.verifyConnection(token, NOW + 86_460_000)).ok).toBe(true);
+  });
+
   it('answers a token whose nbf is up to a minute ahead of this clock "early" (valid in a moment: a clock skew), with any key, then accepts it', async () => {
     const server = await jwks();
     const auth = new JwtAuth({ secrets: [JWT_SECRET], publicKeys: [ec.pem], jwksUrl: server.url });
@@ -195,6 +229,9 @@ describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {
     expect(message(await verify(auth, await hs({ aud: 'herald', iss: 'https://evil.example/' })))).toBe('token rejected (iss is not an accepted issuer)');
     expect(refused(await verify(auth, await hs({ aud: 'herald' })))).toBe('invalid');
     expect(refused(await verify(auth, await signWith(rsa.privateKey, 'RS256', { ...CLAIMS, aud: 'other', iss }, { exp: LATER })))).toBe('invalid');
+    // A token for another application that is not valid yet either: refused at once, not retried.
+    const nbf = Math.floor(NOW / 1000) + 10;
+    expect(message(await verify(auth, await hs({ aud: 'billing', iss, nbf })))).toBe('token rejected (aud is not this gateway)');
     // Not set: not checked.
     expect((await verify(new JwtAuth({ secrets: [JWT_SECRET] }), await hs({ aud: 'billing', iss: 'https://evil.example/' }))).ok).toBe(true);
   });

@@ -212,7 +212,7 @@ export class JwtAuth implements Auth {
       } catch (err) {
         if (err instanceof KeysUnavailableError) return { ok: false, reason: 'unavailable', message: `token not checked: ${err.message}` };
         if (err instanceof errors.JWTExpired) return { ok: false, reason: 'expired', message: 'token expired' };
-        if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') return notYet(err.payload, now);
+        if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') return this.foreign(err.payload) ?? notYet(err.payload, now);
         code = err instanceof errors.JOSEError ? err.code : undefined;
       }
     }
@@ -224,11 +224,19 @@ export class JwtAuth implements Auth {
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       return { ok: false, reason: 'invalid', message: 'token rejected (ERR_JWT_INVALID)' };
     }
+    // Who it is for first: a token of another application gets its final answer even while not valid yet.
+    const foreign = this.foreign(payload);
+    if (foreign !== undefined) return foreign;
     const time = timeClaims(payload, now);
     if (time === 'expired') return { ok: false, reason: 'expired', message: 'token expired' };
     if (time === 'invalid') return { ok: false, reason: 'invalid', message: 'token rejected (ERR_JWT_CLAIM_VALIDATION_FAILED)' };
     if (time === 'early') return notYet(payload, now);
-    // A token of the same identity provider for another application (a shared tenant) must not connect here.
+    const identity = identityOf(payload);
+    return typeof identity === 'string' ? { ok: false, reason: 'invalid', message: identity } : { ok: true, identity };
+  }
+
+  /** The refusal of a token whose `aud` or `iss` is not an accepted one (when they are set): one of the same identity provider for another application. */
+  private foreign(payload: JWTPayload): AuthFailure | undefined {
     if (this.audiences.length > 0) {
       const aud = payload.aud;
       const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
@@ -237,8 +245,7 @@ export class JwtAuth implements Auth {
     if (this.issuers.length > 0 && (typeof payload.iss !== 'string' || !this.issuers.includes(payload.iss))) {
       return { ok: false, reason: 'invalid', message: 'token rejected (iss is not an accepted issuer)' };
     }
-    const identity = identityOf(payload);
-    return typeof identity === 'string' ? { ok: false, reason: 'invalid', message: identity } : { ok: true, identity };
+    return undefined;
   }
 
   maySubscribe(identity: Identity, channel: ChannelName): ErrorCode | null {

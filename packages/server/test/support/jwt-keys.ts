@@ -32,10 +32,11 @@ export async function signWith(
   key: CryptoKey | Uint8Array,
   alg: string,
   claims: Record<string, unknown>,
-  opts: { kid?: string; exp?: number } = {},
+  opts: { kid?: string; exp?: number; iat?: number } = {},
 ): Promise<string> {
   let jwt = new SignJWT(claims).setProtectedHeader(opts.kid === undefined ? { alg } : { alg, kid: opts.kid });
   if (opts.exp !== undefined) jwt = jwt.setExpirationTime(opts.exp);
+  if (opts.iat !== undefined) jwt = jwt.setIssuedAt(opts.iat);
   return jwt.sign(key);
 }
 
@@ -45,8 +46,8 @@ export function unsignedToken(claims: Record<string, unknown>): string {
   return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
 }
 
-/** How the test JWKS server answers: the set, an error status, a redirect, no answer, text that is not JSON, or 2 MB. */
-export type JwksMode = 'ok' | 'error' | 'redirect' | 'hang' | 'not-json' | 'huge';
+/** How the test JWKS server answers: the set, an error status, a redirect, no answer, text that is not JSON, JSON that is no key set, or 2 MB. */
+export type JwksMode = 'ok' | 'error' | 'redirect' | 'hang' | 'not-json' | 'bad-set' | 'huge';
 
 /**
  * Serves `keys` as a JWKS at `url` and counts the requests; `mode` makes it fail in the ways an identity provider
@@ -66,6 +67,7 @@ export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: (
     if (mode === 'error') res.writeHead(500).end('down');
     else if (mode === 'redirect') res.writeHead(302, { location: 'http://127.0.0.1:9/jwks.json' }).end();
     else if (mode === 'not-json') res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
+    else if (mode === 'bad-set') res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[null]}');
     else if (mode === 'huge') {
       // Chunked, no Content-Length: the reader must count what arrives.
       res.writeHead(200, { 'content-type': 'application/json' });
