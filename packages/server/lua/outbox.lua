@@ -105,6 +105,9 @@ elseif mode == 'defer' then
   redis.call('HSET', jobs, ARGV[3], ARGV[4])
   redis.call('ZADD', due, at, ARGV[3])
   redis.call('ZADD', KEYS[8], at, ARGV[3])
+  -- Deferrals already due are nothing to release (and may be of jobs long settled): the set stays the size of what
+  -- waits, however long the outage.
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
   if redis.call('PTTL', KEYS[8]) < keep then redis.call('PEXPIRE', KEYS[8], keep) end
   return 0
 elseif mode == 'release' then

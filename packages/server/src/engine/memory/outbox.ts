@@ -4,6 +4,8 @@ import type { DeadJob, JobOutcome, Outbox, OutboxEvent, OutboxJob, OutboxStats }
 
 /** Dead letters kept; past it the oldest go (the Redis engine keeps about as many). */
 const MAX_DEAD = 10_000;
+/** Deferred jobs released per event-loop turn. */
+const RELEASE_SLICE = 5000;
 /** Events taken off the front of the queue before its array is compacted (and at least half of it; all: at once). */
 const COMPACT_EVENTS = 1024;
 
@@ -198,18 +200,21 @@ export class MemoryOutbox implements Outbox {
     return Promise.resolve();
   }
 
-  release(endpoint: string, now: number): Promise<number> {
+  async release(endpoint: string, now: number): Promise<number> {
     const waiting = this.deferred.get(endpoint);
     this.deferred.delete(endpoint);
     let n = 0;
+    let slice = 0;
     for (const [id, version] of waiting ?? []) {
+      // A backlog of hundreds of thousands must not hold the event loop: a turn per slice.
+      if (++slice % RELEASE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const entry = this.jobs.entries.get(id);
       // Leased or settled since (another version), or due already: not this release's to move.
       if (entry === undefined || entry.version !== version || entry.due <= now) continue;
       this.jobs.reschedule(id, entry, now);
       n++;
     }
-    return Promise.resolve(n);
+    return n;
   }
 
   deadLetters(limit: number): Promise<DeadJob[]> {
