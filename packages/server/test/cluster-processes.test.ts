@@ -299,6 +299,8 @@ describe('Redis engine, several gateway processes', () => {
     const h = twoWorkers('workers', prefix, { HERALD_SHUTDOWN_TIMEOUT_MS: '5000' });
     await h.listening();
     expect(h.logs().find((l) => l.msg === 'gateway listening')?.['workers']).toBe(2);
+    // A worker's lines say which worker wrote them (the `worker` label of its metrics); the primary's do not.
+    expect(h.logs().find((l) => l.msg === 'gateway listening')?.['worker']).toBeUndefined();
 
     const channel = 'fan';
     const USERS = 10;
@@ -386,6 +388,23 @@ describe('Redis engine, several gateway processes', () => {
     expect(h.proc.kill('SIGTERM')).toBe(true);
     expect((await Promise.all(closes)).map((c) => c.code)).toEqual(conns.map(() => 1012));
     expect(await exit).toEqual({ code: 0, signal: null });
+    // Each worker's own lines name it.
+    expect(
+      new Set(
+        h
+          .logs()
+          .filter((l) => l.msg === 'gateway stopped')
+          .map((l) => typeof l['worker']),
+      ),
+    ).toEqual(new Set(['number']));
+    expect(
+      new Set(
+        h
+          .logs()
+          .filter((l) => l.msg === 'gateway stopped')
+          .map((l) => l['worker']),
+      ).size,
+    ).toBe(2);
     // A graceful stop leaves presence at once: no connection of any user, no client key left.
     for (const u of users) expect(await redis.zcard(`${prefix}:user:{${u}}`), u).toBe(0);
     for (const c of conns) expect(await nodeOf(redis, prefix, c.id)).toBeNull();

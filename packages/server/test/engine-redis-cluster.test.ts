@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisCluster, type TestRedisCluster } from '../../../scripts/redis-cluster.mjs';
 import { parseConfig } from '../src/cli/config.js';
@@ -347,10 +347,30 @@ describe('the engine without its cluster', () => {
     );
     expect(failure).toMatchObject({ code: expect.stringMatching(/^engine_(unavailable|timeout)$/) });
     expect(Date.now() - started).toBeLessThan(3000);
-    // Degraded while one master is down (a PING to another node would pass), said within the probe's second.
+    // Not ready once the cluster marks the master failed: with cluster-require-full-coverage yes (Redis's default,
+    // and this cluster's) the other masters then refuse every command, though they answer PING. Before that (the
+    // node timeout, 2 s here) it is degraded: the others still serve their slots.
     const checked = Date.now();
-    expect(await engine.check()).toEqual({ degraded: expect.stringContaining(`:${victim} did not answer PING`) as string });
+    const first = await engine.check().then(
+      (v) => v,
+      (err: unknown) => err,
+    );
     expect(Date.now() - checked).toBeLessThan(2500);
+    if (first instanceof Error) expect(first.message).toContain('cluster_state:fail');
+    else expect(first).toEqual({ degraded: expect.stringContaining(`:${victim} did not answer PING`) as string });
+    const down = await eventually(
+      () =>
+        engine.check().then(
+          () => undefined,
+          (err: unknown) => err as Error & { code?: string },
+        ),
+      'the check failing once the cluster is down',
+      30_000,
+    );
+    expect(down).toMatchObject({
+      code: 'engine_unavailable',
+      message: expect.stringContaining(`:${victim} did not answer PING, and the cluster refuses every command`) as string,
+    });
     await c.restart(victim);
     await eventually(
       () =>
@@ -417,5 +437,54 @@ describe('the engine without its cluster', () => {
       30_000,
     );
     await rec.until((r) => r.messages.some((m) => m.seq === after.seq), 'the message after the outage, delivered');
+  }, 90_000);
+
+  it('is degraded, not unready, while a master is down in a cluster that does not require full coverage: the others serve their slots', async () => {
+    const c = await theCluster();
+    const configure = async (value: 'yes' | 'no'): Promise<void> => {
+      for (const port of c.ports) {
+        const node = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        await node.connect().then(
+          () => node.config('SET', 'cluster-require-full-coverage', value),
+          () => undefined,
+        );
+        node.disconnect();
+      }
+    };
+    await configure('no');
+    onCleanup(() => configure('yes'));
+    const engine = createRedisEngine({ cluster: c.spec, prefix: testPrefix(), commandTimeout: 2000 });
+    onCleanup(() => engine.close());
+    await engine.start(new Recorder());
+    const victim = await c.ownerOf(`${engine.prefix}:{y}:meta`);
+    const other = c.ports.find((p) => p !== victim) as number;
+    await c.kill(victim);
+    let back = false;
+    onCleanup(async () => {
+      if (!back) await c.restart(victim);
+    });
+    // Past the node timeout: the cluster has marked the master failed, and still serves the other slots.
+    const observer = new Redis({ port: other, host: '127.0.0.1' });
+    onCleanup(() => observer.disconnect());
+    await eventually(
+      async () =>
+        ((await observer.cluster('NODES')) as string).split('\n').some((l) => l.includes(`:${victim}@`) && / fail[ ,]|,fail[ ,]/.test(l)) || undefined,
+      'the master marked failed',
+      30_000,
+    );
+    expect(await engine.check()).toEqual({
+      degraded: expect.stringContaining(`:${victim} did not answer PING; the channels of its slots fail, the others work`) as string,
+    });
+    await c.restart(victim);
+    back = true;
+    await eventually(
+      () =>
+        engine.check().then(
+          (v) => (v === undefined ? true : undefined),
+          () => undefined,
+        ),
+      'ready again',
+      30_000,
+    );
   }, 90_000);
 });

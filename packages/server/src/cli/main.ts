@@ -316,6 +316,8 @@ async function main(argv: string[]): Promise<void> {
     pretty: prettyLogs(config.node.logFormat, prepared.devApiKey !== undefined),
     // https://no-color.org
     color: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+    // Under --workers, which worker wrote a line (as the `worker` label of its per-worker metrics).
+    ...(cluster.worker === undefined ? {} : { fields: { worker: cluster.worker.id } }),
   });
   // Once per node: a primary of --workers says it, its workers do not repeat it.
   if (cluster.isPrimary) for (const n of [...config.notices, ...prepared.notes]) logger[n.level](n.fields, n.msg);

@@ -45,6 +45,8 @@ export interface LoggerFormat {
   pretty?: boolean;
   /** ANSI colors in pretty lines. @default false */
   color?: boolean;
+  /** Fields every line carries besides `service` (a worker's number under `--workers`). */
+  fields?: Record<string, string | number>;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface LoggerFormat {
  * never reach it: the gateway logs ids and codes, never tokens or keys, and the paths above are redacted as well.
  */
 export function createLogger(level: LogLevel = 'info', format: LoggerFormat = {}): Logger {
-  const options = { level, base: { service: 'herald' }, redact: { paths: REDACT, censor: '[redacted]' } };
+  const options = { level, base: { service: 'herald', ...format.fields }, redact: { paths: REDACT, censor: '[redacted]' } };
   if (!format.pretty) return pino(options);
   return pino(options, prettyDestination(process.stdout, format.color === true));
 }

@@ -91,6 +91,20 @@ export function redisVersionProblem(info: string): string | undefined {
   return `Redis ${major}.${minor} is too old for the Redis engine: it needs Redis ${wantMajor}.${wantMinor} or later (see docs/redis.md)`;
 }
 
+/** `p`, or a rejection once `ms` passed without its answer (`p` is then left to settle unobserved, harmlessly). */
+async function withTimeout<T>(p: Promise<T>, clock: Clock, ms: number): Promise<T> {
+  let timer: TimerHandle | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(new Error('no answer in time')), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    p.catch(() => undefined);
+  }
+}
+
 /**
  * PINGs every master that holds slots in the client's map of the cluster: the ones that do not answer, or that the
  * client has no connection to (it drops the connection of a node that went away, so asking only the connected ones
@@ -106,17 +120,7 @@ async function pingMasters(cluster: Cluster, clock: Clock, timeout: number): Pro
       const node = connected.get(key);
       if (node === undefined) throw new Error('no connection');
       // A stalled master (not answering, its connection up) is down too, within the check's time.
-      let timer: TimerHandle | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = clock.setTimeout(() => reject(new Error('no answer in time')), timeout);
-      });
-      const ping = node.ping();
-      try {
-        await Promise.race([ping, late]);
-      } finally {
-        if (timer !== undefined) clock.clearTimeout(timer);
-        ping.catch(() => undefined);
-      }
+      await withTimeout(node.ping(), clock, timeout);
     }),
   );
   const keys = [...owners];
@@ -124,6 +128,13 @@ async function pingMasters(cluster: Cluster, clock: Clock, timeout: number): Pro
   if (down.length === 0) return undefined;
   const what = `Redis Cluster: ${down.length === 1 ? 'master' : 'masters'} ${down.join(', ')} did not answer PING`;
   if (down.length === keys.length) throw new EngineUnavailableError(what);
+  // With cluster-require-full-coverage yes (Redis's default), once the cluster marks the master failed the others
+  // refuse every command (CLUSTERDOWN), though they answer PING: ask one of them how the cluster sees itself.
+  const live = connected.get(keys.find((_, i) => answers[i]?.status === 'fulfilled') ?? '');
+  const info = live === undefined ? undefined : await withTimeout(live.cluster('INFO') as Promise<string>, clock, timeout / 4).catch(() => undefined);
+  if (info !== undefined && /^cluster_state:fail/m.test(info)) {
+    throw new EngineUnavailableError(`${what}, and the cluster refuses every command (cluster_state:fail: it requires full coverage)`);
+  }
   return { degraded: `${what}; the channels of ${down.length === 1 ? 'its' : 'their'} slots fail, the others work` };
 }
 
