@@ -91,16 +91,17 @@ export function redisVersionProblem(info: string): string | undefined {
   return `Redis ${major}.${minor} is too old for the Redis engine: it needs Redis ${wantMajor}.${wantMinor} or later (see docs/redis.md)`;
 }
 
-/** `p`, or a rejection once `ms` passed without its answer (`p` is then left to settle unobserved, harmlessly). */
-async function withTimeout<T>(p: Promise<T>, clock: Clock, ms: number): Promise<T> {
+/** `p`, or a rejection (`late()`) once `ms` passed without its answer (`p` is then left to settle unobserved, harmlessly). */
+async function withTimeout<T>(p: Promise<T>, clock: Clock, ms: number, late: () => Error = () => new Error('no answer in time')): Promise<T> {
   let timer: TimerHandle | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => reject(new Error('no answer in time')), ms);
+  const expired = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(late()), ms);
   });
   try {
-    return await Promise.race([p, late]);
+    return await Promise.race([p, expired]);
   } finally {
     if (timer !== undefined) clock.clearTimeout(timer);
+    // The loser of the race must not become an unhandled rejection.
     p.catch(() => undefined);
   }
 }
@@ -354,21 +355,11 @@ export function createRedisEngine(options: RedisEngineOptions = {}): RedisEngine
       if (closed) throw new EngineUnavailableError('the Redis engine is closed');
       if (!broker.ready) throw new EngineUnavailableError('Redis is unavailable (subscriber connection down)');
       // Readiness probes give up after about a second: answer within one, whatever commandTimeout is.
-      let pingTimer: TimerHandle | undefined;
       // On a Redis Cluster every master is asked: one that is down (its slots not yet failed over) refuses the
       // publishes, presence and history of every channel it holds, which a PING to some node would not show.
       const limit = Math.min(o.commandTimeout, CHECK_TIMEOUT);
       const ping = ctx.call('ping', (r): Promise<EngineCheck> => (isCluster(r) ? pingMasters(r, clock, limit * 0.8) : r.ping().then(() => undefined)));
-      const late = new Promise<never>((_, reject) => {
-        pingTimer = clock.setTimeout(() => reject(new EngineUnavailableError('Redis did not answer PING in time')), limit);
-      });
-      try {
-        return await Promise.race([ping, late]);
-      } finally {
-        if (pingTimer !== undefined) clock.clearTimeout(pingTimer);
-        // The loser of the race must not become an unhandled rejection.
-        ping.catch(() => undefined);
-      }
+      return withTimeout(ping, clock, limit, () => new EngineUnavailableError('Redis did not answer PING in time'));
     },
     async close() {
       if (closed) return;
