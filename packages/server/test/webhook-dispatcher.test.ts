@@ -137,6 +137,59 @@ describe('webhook dispatcher, receiver down', () => {
   });
 });
 
+describe('webhook dispatcher, restarted during an outage', () => {
+  it('releases what an earlier process deferred once one of those deliveries goes through, not as each back-off ends', async () => {
+    const clock = new ManualClock();
+    const { logger } = capturingLogger();
+    const outbox = new MemoryOutbox(() => clock.now());
+    const hourly: WebhookEndpoint = { ...endpoint, retryFor: 3_600_000 };
+    let up = false;
+    const delivered: string[] = [];
+    const send: WebhookSender = (_url, req) => {
+      if (!up) return Promise.reject(new Error('connect ECONNREFUSED'));
+      delivered.push((JSON.parse(req.body) as { data: { user: string } }).data.user);
+      return Promise.resolve(204);
+    };
+    const make = () =>
+      new WebhookDispatcher({
+        outbox,
+        endpoints: [hourly],
+        formats: new Map([['standard', standardFormat]]),
+        stats: new WebhookStats(),
+        clock,
+        logger,
+        timeout: 1000,
+        send,
+      });
+    const first = make();
+    await first.queue(Array.from({ length: 100 }, (_, i) => ({ id: `evt_${i}`, type: 'user.online', time: 0, data: { user: String(i) } })));
+    // Down for ten minutes: the deferred deliveries back off to minutes apart.
+    for (let t = 0; t < 1200; t++) {
+      clock.advance(500);
+      await first.kick();
+    }
+    await first.stop();
+    // A new process, with a closed circuit, while the receiver is back: the first deferred delivery that comes due
+    // and goes through releases the rest, which go within a few passes.
+    up = true;
+    const second = make();
+    let waited = 0;
+    while (delivered.length === 0) {
+      clock.advance(500);
+      waited += 500;
+      await second.kick();
+    }
+    const sinceFirst = clock.now();
+    for (let t = 0; t < 20 && delivered.length < 100; t++) {
+      clock.advance(500);
+      await second.kick();
+    }
+    expect(new Set(delivered).size).toBe(100);
+    expect(clock.now() - sinceFirst).toBeLessThanOrEqual(10_000);
+    expect(waited).toBeLessThanOrEqual(600_000);
+  });
+});
+
 describe('webhook circuit', () => {
   it('opens after 5 failures in a row, lets one probe through once its back-off ends, and closes on a success', () => {
     const c = new Circuits(() => 0.5, 1000);

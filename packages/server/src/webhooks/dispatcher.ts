@@ -38,6 +38,8 @@ const BATCH = 64;
 const FAN_OUT = 200;
 /** Requests in flight at once. */
 const CONCURRENCY = 16;
+/** Least time between two releases of an endpoint's deferred jobs not made by its circuit closing (ms). */
+const RELEASE_EVERY = 30_000;
 /** How often the queue is measured for the metrics and the admin page (ms). */
 const MEASURE_EVERY = 5000;
 
@@ -86,6 +88,8 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
   private lastLogFlush = Number.NEGATIVE_INFINITY;
   /** One circuit breaker per endpoint: a receiver that is down gets a probe per back-off, not every due delivery. */
   private readonly circuits: Circuits;
+  /** When this process last released each endpoint's deferred jobs (ms). */
+  private readonly releasedAt = new Map<string, number>();
 
   constructor(private readonly o: DispatcherOptions) {
     this.stats = o.stats;
@@ -296,6 +300,9 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
       if (status >= 200 && status < 300) {
         this.stats.count(this.stats.sent, endpoint.name, jobs.length);
         this.transition(endpoint.name, this.circuits.succeeded(endpoint.name, clock.now()));
+        // A delivery some circuit deferred went through: the receiver is back, though this process saw it down
+        // (another node's circuit, or this process's before a restart): release the others too.
+        if (jobs.some((j) => (j.deferred ?? 0) > 0)) this.release(endpoint.name, false);
         await Promise.all(jobs.map((j) => this.settle(j, { kind: 'done' })));
         return;
       }
@@ -364,18 +371,29 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     if (t.kind === 'closed') {
       this.log.log('info', `webhook_circuit:${endpoint}`, { endpoint, downFor: t.openedFor }, 'webhooks: endpoint answers again; sending its deliveries');
       // What the circuit put off goes now, not when each one's back-off would have let it.
-      this.o.outbox.release(endpoint, this.o.clock.now()).then(
-        (n) => {
-          if (n > 0) void this.kick();
-        },
-        (err: unknown) => this.o.logger.warn({ err, endpoint }, 'webhooks: releasing deferred deliveries failed; they go as their back-off ends'),
-      );
+      this.release(endpoint, true);
       return;
     }
     const fields = { endpoint, failure: t.failure, retryIn: t.until - this.o.clock.now() };
     if (t.first)
       this.log.log('warn', `webhook_circuit:${endpoint}`, fields, 'webhooks: endpoint failing; its deliveries wait (one probe request per back-off)');
     else this.o.logger.debug(fields, 'webhooks: probe failed; endpoint still failing');
+  }
+
+  /**
+   * Makes the endpoint's deferred jobs due now (see Outbox.release): always when this process's circuit closes, else
+   * at most once per RELEASE_EVERY (each released job that goes through would ask again).
+   */
+  private release(endpoint: string, always: boolean): void {
+    const now = this.o.clock.now();
+    if (!always && now - (this.releasedAt.get(endpoint) ?? Number.NEGATIVE_INFINITY) < RELEASE_EVERY) return;
+    this.releasedAt.set(endpoint, now);
+    this.o.outbox.release(endpoint, now).then(
+      (n) => {
+        if (n > 0) void this.kick();
+      },
+      (err: unknown) => this.o.logger.warn({ err, endpoint }, 'webhooks: releasing deferred deliveries failed; they go as their back-off ends'),
+    );
   }
 
   private settle(job: OutboxJob, outcome: JobOutcome): Promise<void> {
