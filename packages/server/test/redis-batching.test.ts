@@ -229,6 +229,11 @@ describe('redis engine: one write per turn', () => {
     const { engine, rec } = await node();
     const channels = ['o1', 'o2', 'o3', 'o4'];
     for (const c of channels) await engine.broker.subscribe(c);
+    // As the hub does: each subscriber reads its position once subscribed, in the read that sets the broker's
+    // baseline or after it. Without it, a publish could land between SUBSCRIBE and that read: at or below the
+    // baseline, it is then dropped as seen (the hub's subscribers read that position too, so they are not owed it),
+    // and this count would miss it.
+    for (const c of channels) await engine.history.position(c);
     const outs: Array<Promise<PublishOutcome>> = [];
     for (let turn = 0; turn < 10; turn++) {
       for (let i = 0; i < 12; i++) outs.push(engine.broker.publish({ channel: channels[i % 4] as string, type: 't', payloadJson: `{"t":${turn},"i":${i}}` }));
