@@ -318,14 +318,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
       jobs.map((j) => {
         const delay = retryDelay(j.attempt, format.maxRetryDelay, this.random);
         if (now + delay - j.created > endpoint.retryFor) {
-          this.stats.count(this.stats.dead, endpoint.name);
-          this.log.log(
-            'warn',
-            `webhook_dead:${endpoint.name}`,
-            { endpoint: endpoint.name, job: j.id, attempts: j.attempt + 1, failure },
-            'webhooks: delivery given up; dead-lettered',
-          );
-          return this.settle(j, { kind: 'dead', reason: failure });
+          return this.giveUp(j, endpoint, failure, true);
         }
         this.stats.count(this.stats.retried, endpoint.name);
         logger.debug({ endpoint: endpoint.name, job: j.id, attempt: j.attempt + 1, failure, retryIn: delay }, 'webhooks: delivery failed; will retry');
@@ -347,20 +340,25 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
       jobs.map((j) => {
         const due = Math.max(until + Math.round(this.random() * 1000), now + retryDelay(j.attempt + (j.deferred ?? 0), format.maxRetryDelay, this.random));
         if (due - j.created > endpoint.retryFor) {
-          const failure = this.circuits.failure(endpoint.name);
-          this.stats.count(this.stats.dead, endpoint.name);
-          this.log.log(
-            'warn',
-            `webhook_dead:${endpoint.name}`,
-            { endpoint: endpoint.name, job: j.id, attempts: j.attempt, failure },
-            'webhooks: delivery given up; dead-lettered',
-          );
-          return this.settle(j, { kind: 'dead', reason: failure, untried: true });
+          return this.giveUp(j, endpoint, this.circuits.failure(endpoint.name), false);
         }
         this.stats.count(this.stats.deferred, endpoint.name);
         return this.settle(j, { kind: 'defer', due, keep: endpoint.retryFor });
       }),
     );
+  }
+
+  /** Dead-letters a job past its endpoint's retry time (`tried`: it was just attempted, and that attempt counts), counted and logged. */
+  private giveUp(j: OutboxJob, endpoint: WebhookEndpoint, failure: string, tried: boolean): Promise<void> {
+    this.stats.count(this.stats.dead, endpoint.name);
+    const attempts = tried ? j.attempt + 1 : j.attempt;
+    this.log.log(
+      'warn',
+      `webhook_dead:${endpoint.name}`,
+      { endpoint: endpoint.name, job: j.id, attempts, failure },
+      'webhooks: delivery given up; dead-lettered',
+    );
+    return this.settle(j, tried ? { kind: 'dead', reason: failure } : { kind: 'dead', reason: failure, untried: true });
   }
 
   /** Logs an endpoint's circuit opening and closing, and keeps the metrics' set of open circuits in step with it. */
