@@ -11,6 +11,7 @@
  *   HERALD_PERF_PIN=1 ...    the server on core 0 and this load generator on core 1 (taskset), as the bench does
  *   HERALD_PERF_NEW=1 ...    a new TCP connection per request (no keep-alive), as php-fpm without a reused curl handle
  *   HERALD_PERF_OPTS='{"historySize":0}' ...   more gateway options for Herald's kinds (JSON)
+ *   HERALD_PERF_REDIS=redis://127.0.0.1:6379 ...   Herald's kinds on the Redis engine (a prefix of their own, deleted after)
  *   HERALD_PERF_CHANNELS=5000 ...   how many user channels the publishes go to, in turn
  *   HERALD_PERF_EXEC_ARGV='--trace-deopt' ...   Node options of the server process (without HERALD_PERF_PROF)
  *   HERALD_PERF_ALLOC=<dir> ...  each server writes a sampling profile of all its allocations (collected ones too) there
@@ -32,6 +33,8 @@ const self = fileURLToPath(import.meta.url);
 
 async function serve(kind) {
   const port = 0;
+  const redisUrl = kind === 'socketio' ? undefined : process.env.HERALD_PERF_REDIS;
+  const prefix = `herald-perf-${process.pid}`;
   let address;
   if (kind === 'socketio') {
     const { createServer } = await import('node:http');
@@ -70,7 +73,7 @@ async function serve(kind) {
     // `ws@other` / `uws@other`: the gateway built in HERALD_PERF_OTHER_DIST (another checkout's dist), for before/after in one run.
     const [transport, other] = kind.split('@');
     const dist = other === undefined ? new URL('../dist/', import.meta.url).href : `file://${process.env.HERALD_PERF_OTHER_DIST}/`;
-    const { createGateway, createLogger } = await import(`${dist}index.js`);
+    const { createGateway, createLogger, createRedisEngine } = await import(`${dist}index.js`);
     if (process.env.HERALD_PERF_TRIVIAL) {
       // Diagnosis: the transport with a handler that only reads the body and answers (no gateway work).
       const { TRANSPORTS } = await import(`${dist}transport/registry.js`);
@@ -103,7 +106,9 @@ async function serve(kind) {
           },
         });
     }
+    const engine = redisUrl ? createRedisEngine({ url: redisUrl, prefix, logger: createLogger('warn') }) : undefined;
     const gateway = await createGateway({
+      ...(engine ? { engine } : {}),
       port,
       host: '127.0.0.1',
       apiKeys: [API_KEY],
@@ -121,11 +126,27 @@ async function serve(kind) {
       const u = process.cpuUsage();
       process.send({ cpu: u.user + u.system, sys: u.system });
     } else if (m === 'exit') {
-      if (allocs) void allocs().then(() => process.exit(0));
-      else process.exit(0);
+      void (async () => {
+        if (allocs) await allocs();
+        if (redisUrl) await dropPrefix(redisUrl, prefix);
+        process.exit(0);
+      })();
     }
   });
   process.send({ port: address });
+}
+
+/** Deletes the keys a Redis-engine run wrote. */
+async function dropPrefix(url, prefix) {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
 }
 
 /** Starts sampling every allocation of this process (collected ones too); the function returned writes the profile. */
