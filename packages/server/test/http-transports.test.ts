@@ -19,10 +19,12 @@ interface Answer {
 
 function call(
   url: string,
-  opts: { method?: string; headers?: Record<string, string | number>; body?: string | string[]; agent?: Agent; slow?: number } = {},
+  opts: { method?: string; headers?: Record<string, string | number>; body?: string | string[]; agent?: Agent; slow?: number; path?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+    // `path`: the request target as it is (a URL string would have its dot segments, even encoded ones, removed).
+    const target = opts.path === undefined ? {} : { path: opts.path };
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false, ...target }, (res) => {
       const chunks: Buffer[] = [];
       if (opts.slow !== undefined) {
         // A slow reader: nothing is read for a while, so the server's writes back up.
@@ -148,5 +150,28 @@ describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transpo
     expect(JSON.parse(dotted.body)).toMatchObject({ channel: 'b' });
     const missing = await call(`${gw.http}/nothing-here`);
     expect([missing.status, JSON.parse(missing.body).error.code]).toEqual([404, 'not_found']);
+  });
+
+  it('reads the channels `.` and `..` (valid names) when the path says them percent-encoded', async () => {
+    const gw = await start();
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    for (const channel of ['.', '..']) {
+      const body = JSON.stringify({ channel, type: 'note', payload: { channel } });
+      const r = await call(`${gw.http}/api/publish`, { method: 'POST', headers: publishHeaders(body), body });
+      expect(r.status).toBe(200);
+    }
+    const history = await call(gw.http, { path: '/api/history/%2E%2E', headers: auth });
+    expect(history.status).toBe(200);
+    expect(JSON.parse(history.body)).toMatchObject({ channel: '..', seq: 1, messages: [{ channel: '..', payload: { channel: '..' }, seq: 1 }] });
+    const one = await call(gw.http, { path: '/api/channels/%2e', headers: auth });
+    expect(JSON.parse(one.body)).toMatchObject({ channel: '.', seq: 1 });
+    const user = await call(gw.http, { path: '/api/users/%2E%2E/inbox', headers: auth });
+    expect([user.status, JSON.parse(user.body)]).toMatchObject([200, { user: '..' }]);
+    // Literal dot segments are still removed, as every client removes them, and an encoded one outside the API
+    // is a dot segment as before.
+    const literal = await call(gw.http, { path: '/api/history/x/../%2E%2E', headers: auth });
+    expect(JSON.parse(literal.body)).toMatchObject({ channel: '..' });
+    const outside = await call(gw.http, { path: '/nothing/%2E%2E/healthz' });
+    expect(outside.status).toBe(200);
   });
 });

@@ -298,7 +298,7 @@ final class Client
      */
     public function channel(string $name): ChannelInfo
     {
-        [$response] = $this->requester->call('GET', '/api/channels/' . rawurlencode($name), null, true);
+        [$response] = $this->requester->call('GET', '/api/channels/' . Requester::segment($name), null, true);
         return $this->wrap(static fn () => ChannelInfo::fromArray($response));
     }
 
@@ -317,7 +317,7 @@ final class Client
     public function history(string $name, ?int $since = null, ?string $epoch = null, ?int $limit = null): HistoryPage
     {
         $query = array_filter(['since' => $since, 'epoch' => $epoch, 'limit' => $limit], static fn ($v) => $v !== null);
-        $path = '/api/history/' . rawurlencode($name) . ($query === [] ? '' : '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
+        $path = '/api/history/' . Requester::segment($name) . ($query === [] ? '' : '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
         [$response] = $this->requester->call('GET', $path, null, true);
         return $this->wrap(static fn () => HistoryPage::fromArray($response));
     }
@@ -331,7 +331,7 @@ final class Client
      */
     public function inbox(string|int $userId, ?int $limit = null): array
     {
-        $path = '/api/users/' . rawurlencode((string) $userId) . '/inbox' . ($limit === null ? '' : '?limit=' . $limit);
+        $path = '/api/users/' . Requester::segment((string) $userId) . '/inbox' . ($limit === null ? '' : '?limit=' . $limit);
         [$response] = $this->requester->call('GET', $path, null, true);
         return $this->wrap(static function () use ($response): array {
             $out = [];
@@ -353,7 +353,7 @@ final class Client
      */
     public function removeFromInbox(string|int $userId, string $messageId): void
     {
-        $path = '/api/users/' . rawurlencode((string) $userId) . '/inbox/' . rawurlencode($messageId);
+        $path = '/api/users/' . Requester::segment((string) $userId) . '/inbox/' . Requester::segment($messageId);
         // Not retried: a retry after a lost answer would report NotFound for the message this call removed.
         $this->requester->call('DELETE', $path, null, false);
     }
@@ -365,7 +365,7 @@ final class Client
      */
     public function clearInbox(string|int $userId): int
     {
-        [$response] = $this->requester->call('DELETE', '/api/users/' . rawurlencode((string) $userId) . '/inbox', null, true);
+        [$response] = $this->requester->call('DELETE', '/api/users/' . Requester::segment((string) $userId) . '/inbox', null, true);
         return $this->wrap(static fn () => Internal\Read::int($response, 'removed'));
     }
 
@@ -378,7 +378,7 @@ final class Client
      */
     public function receipt(string $messageId): Receipt
     {
-        [$response] = $this->requester->call('GET', '/api/receipts/' . rawurlencode($messageId), null, true);
+        [$response] = $this->requester->call('GET', '/api/receipts/' . Requester::segment($messageId), null, true);
         return $this->wrap(static fn () => Receipt::fromArray($response));
     }
 

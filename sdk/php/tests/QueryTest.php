@@ -135,6 +135,21 @@ final class QueryTest extends GatewayTestCase
         self::assertFalse($future->complete);
     }
 
+    public function testTheChannelsDotAndDotDotAreReadLikeAnyOther(): void
+    {
+        // Valid names that a path could not carry as they are: curl removes the dot segment `..` before sending.
+        $client = $this->client();
+        $marker = $this->name('dots');
+        $dotDot = $client->publish('..', 'note', ['marker' => $marker]);
+        $dot = $client->publish('.', 'note', ['marker' => $marker]);
+
+        $page = $client->history('..', limit: 1);
+        self::assertSame($dotDot->channels['..']->seq, $page->seq);
+        self::assertSame(['type' => 'note', 'channel' => '..', 'payload' => ['marker' => $marker], 'seq' => $page->seq], (array) $page->messages[0]);
+        self::assertSame($dot->channels['.']->seq, $client->channel('.')->seq);
+        self::assertSame([], $client->inbox('..'));
+    }
+
     public function testHistoryRefusesAnInvalidLimit(): void
     {
         try {

@@ -46,18 +46,42 @@ class Target implements RequestTarget {
 /** Paths that a URL parser would leave as they are (no dot segments, backslashes or characters it escapes). */
 const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@%/.]*$/;
 
-/** The request target as `new URL` reads it, without building a URL for the plain paths of the API. */
+/**
+ * The request target as `new URL` reads it, without building a URL for the plain paths of the API. One exception:
+ * under `/api/` a percent-encoded dot segment (`%2E`, `%2E%2E`) is data, not a dot segment: the only way to name
+ * the valid channels `.` and `..` (or such a user id) in a path. RFC 3986 removes literal dot segments only, and
+ * curl and PHP send `%2E%2E` as it is; WHATWG URL (a browser, Node's fetch) turns it into `..` before sending.
+ */
 function parseTarget(raw: string): Target | undefined {
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
-  if (PLAIN_PATH.test(path) && !path.includes('/.') && !/%2e/i.test(path) && (q < 0 || !raw.includes('#', q)))
-    return new Target(path, q < 0 ? '' : raw.slice(q + 1));
+  if (PLAIN_PATH.test(path) && (q < 0 || !raw.includes('#', q))) {
+    const query = q < 0 ? '' : raw.slice(q + 1);
+    if (path.startsWith('/api/')) return new Target(path.includes('/.') ? removeDotSegments(path) : path, query);
+    if (!path.includes('/.') && !/%2e/i.test(path)) return new Target(path, query);
+  }
   try {
     const url = new URL(raw, 'http://localhost');
     return new Target(url.pathname, url.search.slice(1));
   } catch {
     return undefined;
   }
+}
+
+/** RFC 3986's remove_dot_segments for a path of PLAIN_PATH: the literal `.` and `..` segments only. */
+function removeDotSegments(path: string): string {
+  const out: string[] = [];
+  const segments = path.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i] as string;
+    const last = i === segments.length - 1;
+    if (s === '.' || s === '..') {
+      if (s === '..') out.pop();
+      // `/a/b/..` is `/a/`: a dot segment at the end leaves its slash.
+      if (last) out.push('');
+    } else out.push(s);
+  }
+  return `/${out.join('/')}`;
 }
 
 /**

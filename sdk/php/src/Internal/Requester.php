@@ -38,6 +38,16 @@ final class Requester
     }
 
     /**
+     * One segment of a path to `call`: percent-encoded, and `.` or `..` (valid channel names and user ids) as
+     * `%2E`, which the gateway reads as data, where a literal dot segment would be removed on the way (by curl,
+     * proxies, the gateway).
+     */
+    public static function segment(string $value): string
+    {
+        return $value === '.' || $value === '..' ? str_repeat('%2E', \strlen($value)) : rawurlencode($value);
+    }
+
+    /**
      * @param array<mixed>|object|null $body Encoded as JSON for a POST.
      * @param bool $retry Whether the call may be sent again after a failure that may be transient.
      * @param list<string|null>|null $publishIds For a publish: the idempotency id of each message (null for
