@@ -4,12 +4,13 @@
 // (scripts/readme-commands.mjs says which and how): npm start in development mode, the node WebSocket
 // subscriber, the curl publish with the printed key (the subscriber must print what the README says it
 // prints), npm start with secrets, and "Scaling out" (three `npx herald` nodes on Redis; a publish on one
-// reaches a subscriber on another). The commands use fixed ports (8080-8083, Redis 6379), so they run in a
+// reaches a subscriber on another); before them, packages/client/README.md's install block (clientInstall). The
+// commands use fixed ports (8080-8083, Redis 6379), so they run in a
 // network namespace of their own (`unshare -n`, loopback only, with a Redis started there) when the machine
 // allows it, else on this machine's loopback with the Redis it finds on 6379 (the ports must be free).
 // Usage: node scripts/readme-check.mjs        (scripts/test.sh runs it; about 2-3 minutes with a warm npm cache)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,7 @@ async function outside() {
     say('npm ci');
     const ci = spawnSync('npm', ['ci'], { cwd: clone, stdio: 'inherit', env: userEnv() });
     if (ci.status !== 0) fail('npm ci failed on a fresh clone');
+    clientInstall(clone, dir);
     const script = join(clone, 'scripts', 'readme-check.mjs');
     const ns = spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
     const inner = ns
@@ -56,6 +58,49 @@ async function outside() {
     if (inner.status !== 0) fail(`the README commands failed (exit ${inner.status})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * packages/client/README.md's "Install" block, as a user of the clone types it: `npm run build` in the clone (the
+ * README says so first), then each command with `/path/to/herald` as the clone and `/tmp` as a folder of this run;
+ * `npm pack -w ...` runs in the clone, the installs in a new project, which must then import `@herald/client`.
+ */
+function clientInstall(clone, dir) {
+  const readme = readFileSync(join(clone, 'packages', 'client', 'README.md'), 'utf8');
+  const block = /## Install\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (block === undefined) fail('packages/client/README.md has no sh block under "## Install"');
+  const commands = block
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line !== '');
+  if (commands.length === 0) fail("the client README's install block has no command");
+  say('npm run build (the client README: build the clone first)');
+  if (spawnSync('npm', ['run', 'build', '--silent'], { cwd: clone, stdio: 'inherit', env: userEnv() }).status !== 0) fail('npm run build failed');
+  const app = join(dir, 'client-app');
+  const packed = join(dir, 'packed');
+  mkdirSync(app);
+  mkdirSync(packed);
+  writeFileSync(join(app, 'package.json'), '{"name":"client-app","version":"1.0.0","private":true,"type":"module"}\n');
+  for (const command of commands) {
+    // `/tmp` first: the clone itself is in a temporary folder.
+    const line = command.replace(/(^|\s)\/tmp(?=\/|\s|$)/g, `$1${packed}`).replaceAll('/path/to/herald', clone);
+    const cwd = line.startsWith('npm pack ') ? clone : app;
+    say(`${command}   (in ${cwd === clone ? 'the clone' : 'a new project'})`);
+    const r = spawnSync('sh', ['-c', line], { cwd, stdio: 'inherit', env: userEnv() });
+    if (r.status !== 0) fail(`the client README's install command failed: ${command}`);
+    if (line.startsWith('npm install ')) {
+      const check = spawnSync(
+        process.execPath,
+        ['-e', "import('@herald/client').then((m) => { if (typeof m.createClient !== 'function') process.exit(1); })"],
+        {
+          cwd: app,
+          stdio: 'inherit',
+        },
+      );
+      if (check.status !== 0) fail(`after \`${command}\` the project cannot import @herald/client`);
+      if (!existsSync(join(app, 'node_modules', '@herald', 'client', 'dist', 'herald.min.js'))) fail(`after \`${command}\` there is no dist/herald.min.js`);
+    }
   }
 }
 
