@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startRedisCluster } from './redis-cluster.mjs';
+import { deleteRedisKeys } from './redis-keys.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ART = join(ROOT, 'test-artifacts');
@@ -61,23 +62,6 @@ function startRedisGateway(redisUrl, prefix, cluster = undefined, name = 'redis'
     HERALD_TEST_JWT_SECRET: JWT_SECRET,
   };
   return waitListening(name, [join(ROOT, 'sdk/php/tests/Support/redis-gateway.mjs')], env);
-}
-
-/** Deletes every key of the test prefix (history, presence, idempotency keys) from the test Redis. */
-async function deleteRedisKeys(redisUrl, prefix) {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /**

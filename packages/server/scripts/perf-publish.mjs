@@ -26,6 +26,7 @@
 import { fork, spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { deleteRedisKeys } from '../../../scripts/redis-keys.mjs';
 
 const API_KEY = 'perf_api_key_0123456789';
 const CHANNELS = Number(process.env.HERALD_PERF_CHANNELS ?? 5000);
@@ -128,25 +129,12 @@ async function serve(kind) {
     } else if (m === 'exit') {
       void (async () => {
         if (allocs) await allocs();
-        if (redisUrl) await dropPrefix(redisUrl, prefix);
+        if (redisUrl) await deleteRedisKeys(redisUrl, prefix);
         process.exit(0);
       })();
     }
   });
   process.send({ port: address });
-}
-
-/** Deletes the keys a Redis-engine run wrote. */
-async function dropPrefix(url, prefix) {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
 }
 
 /** Starts sampling every allocation of this process (collected ones too); the function returned writes the profile. */
