@@ -113,6 +113,35 @@ describe('JwtAuth: a JWKS URL', () => {
     // The set itself is fine: the right token passes.
     expect((await verify(auth, await signWith(rsa.privateKey, 'RS256', CLAIMS, { kid: 'rsa-1', exp: LATER }))).ok).toBe(true);
   });
+
+  it('checks a token without kid against each key of the set it could be signed with (a rotation publishes two), a few at most', async () => {
+    const next = await makeKey('RS256');
+    // Two RSA keys without kid (the old and the new one of a rotation) and the EC key.
+    const server = await serveJwks([
+      { ...rsa.jwk, use: 'sig' },
+      { ...next.jwk, use: 'sig' },
+      { ...ec.jwk, alg: 'ES256' },
+    ]);
+    const auth = new JwtAuth({ jwksUrl: server.url });
+    const v = await Promise.all([rsa, next].map(async (key) => verify(auth, await signWith(key.privateKey, 'RS256', { sub: '7' }, { exp: LATER }))));
+    expect(v.map((r) => (r.ok ? r.identity.user : r.reason))).toEqual(['7', '7']);
+    // A key that is not in the set, a key of the set with an expired token, and the claims of the matching key checked.
+    const strangers = await verify(auth, await signWith(stranger.privateKey, 'RS256', CLAIMS, { exp: LATER }));
+    expect(strangers).toMatchObject({ ok: false, reason: 'invalid', message: 'token rejected (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)' });
+    expect(refused(await verify(auth, await signWith(next.privateKey, 'RS256', CLAIMS, { exp: EARLIER })))).toBe('expired');
+    expect(server.requests()).toBe(1);
+    // A set with more candidates than are tried: a token of the last one is refused, and says why.
+    const more = await Promise.all([1, 2, 3, 4].map(() => makeKey('RS256')));
+    const many = await serveJwks([rsa, ...more].map((k) => k.jwk));
+    const last = more[3] as TestKey;
+    const big = new JwtAuth({ jwksUrl: many.url });
+    expect((await verify(big, await signWith(rsa.privateKey, 'RS256', CLAIMS, { exp: LATER }))).ok).toBe(true);
+    const tooMany = await verify(big, await signWith(last.privateKey, 'RS256', CLAIMS, { exp: LATER }));
+    expect(tooMany).toMatchObject({ ok: false, reason: 'invalid', message: 'token rejected (ERR_JWKS_MULTIPLE_MATCHING_KEYS)' });
+    // With its kid it passes.
+    const named = await serveJwks([rsa, ...more].map((k, i) => ({ ...k.jwk, kid: `k${i}` })));
+    expect((await verify(new JwtAuth({ jwksUrl: named.url }), await signWith(last.privateKey, 'RS256', CLAIMS, { kid: 'k4', exp: LATER }))).ok).toBe(true);
+  });
 });
 
 describe('JwtAuth: a JWKS that fails, and the claims aud and iss', () => {

@@ -52,6 +52,38 @@ type Verify = (token: string) => JWTPayload;
 const PUBLIC_KEY_CACHE = 10_000;
 
 /**
+ * Most keys of a JWKS tried for a token without `kid` that several of its keys could have signed (a provider
+ * rotating keys publishes the old and the new): a few signature checks, not one per key of a large set.
+ */
+export const MAX_KID_LESS_CANDIDATES = 4;
+
+/**
+ * jose's `jwtVerify` with the keys of `keys`. A token without `kid` that more than one key of the set could verify
+ * (jose's `JWKSMultipleMatchingKeys`) is checked with each of them in turn, at most MAX_KID_LESS_CANDIDATES: the
+ * first key whose signature matches decides (its claims are then checked); when none does, the token is refused
+ * as a bad signature, or, when the set held more candidates than were tried, with jose's multiple-keys error.
+ */
+async function verifyWithKeySet(token: string, keys: RemoteKeySet, now: number): ReturnType<typeof jwtVerify> {
+  const options = { algorithms: [...PUBLIC_KEY_ALGORITHMS], currentDate: new Date(now) };
+  try {
+    return await jwtVerify(token, keys.resolver(now), options);
+  } catch (err) {
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    let tried = 0;
+    for await (const key of err) {
+      if (tried === MAX_KID_LESS_CANDIDATES) throw err;
+      tried += 1;
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (inner) {
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
+}
+
+/**
  * The close reasons of fast-jwt's errors, in jose's codes as the protocol documents them
  * (`token rejected (ERR_JWS_INVALID)`), so that they did not change when the verifier did.
  */
@@ -207,7 +239,7 @@ export class JwtAuth implements Auth {
     }
     if (this.jwks !== undefined && alg !== 'HS256') {
       try {
-        const { payload } = await jwtVerify(token, this.jwks.resolver(now), { algorithms: [...PUBLIC_KEY_ALGORITHMS], currentDate: new Date(now) });
+        const { payload } = await verifyWithKeySet(token, this.jwks, now);
         return this.accept(payload, now);
       } catch (err) {
         if (err instanceof KeysUnavailableError) return { ok: false, reason: 'unavailable', message: `token not checked: ${err.message}` };
