@@ -131,9 +131,10 @@ export class SubscriptionRegistry {
       const p = m.payload as Partial<JoinPayload & LeavePayload>;
       const users = Array.isArray(p.users) ? p.users : undefined;
       const count = typeof p.count === 'number' ? p.count : sub.memberCount;
-      sub._presence(m.type, users, count);
-      if (m.type === 'join') sub._emit('join', { users: users as PresenceMember[] | undefined, count });
-      else sub._emit('leave', { users: users as UserId[] | undefined, count });
+      const changed = sub._presence(m.type, users, count);
+      if (changed === null) return;
+      if (m.type === 'join') sub._emit('join', { users: changed as PresenceMember[] | undefined, count });
+      else sub._emit('leave', { users: changed as UserId[] | undefined, count });
       return;
     }
     // seq 0: sent to this connection only (`client:<id>`) or otherwise unsequenced; nothing to track.

@@ -73,14 +73,32 @@ export class Subscription<P extends Payload = Payload> {
     this._host.unsubscribe(this as unknown as Subscription);
   }
 
-  /** Applies a presence channel's members: all of them (`subscribed`), or who joined or left. @internal */
-  _presence(kind: 'set' | 'join' | 'leave', users: ReadonlyArray<PresenceMember | UserId> | undefined, count: number): void {
-    if (kind === 'set' || users === undefined) this.members.clear();
+  /**
+   * Applies a presence channel's members: all of them (`subscribed`), or who joined or left. Returns the users a
+   * join or leave changes (all of them, undefined, over the member limit), or null when it changes nothing: join
+   * and leave frames are unsequenced, so one published while this subscription was being set up can arrive after
+   * the `subscribed` that already counted it (its count older than the one known), and a join may name users
+   * already known. @internal
+   */
+  _presence(
+    kind: 'set' | 'join' | 'leave',
+    users: ReadonlyArray<PresenceMember | UserId> | undefined,
+    count: number,
+  ): ReadonlyArray<PresenceMember | UserId> | undefined | null {
+    if (kind === 'set' || !users) {
+      this.members.clear();
+    } else if (this.members.size === this.memberCount) {
+      // Every member is known (over the member limit only counts are: nothing to compare then).
+      // A leave (user ids) changes the set for members, a join for users who are not.
+      users = users.filter((u) => this.members.has((u as PresenceMember).user ?? (u as UserId)) === (kind === 'leave'));
+      if (!users.length) return null;
+    }
     for (const u of users ?? []) {
       if (typeof u === 'string') this.members.delete(u);
       else this.members.set(u.user, u.info);
     }
     this.memberCount = count;
+    return users;
   }
 
   /** @internal */

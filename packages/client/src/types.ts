@@ -94,9 +94,12 @@ export interface SubscriptionEvents<P extends Payload = Payload> {
   reset: { reason: ResetReason; seq: number; epoch: string; previous: { seq: number; epoch?: string } };
   /** The server ended the subscription (not sent for your own `unsubscribe()`). */
   unsubscribed: { reason?: string };
-  /** Presence channels: users whose first connection joined (`users` absent over the gateway's member limit). */
+  /**
+   * Presence channels: users whose first connection joined and who were not members already (`users` absent over
+   * the gateway's member limit); not emitted for a join the subscription already counted.
+   */
   join: { users: PresenceMember[] | undefined; count: number };
-  /** Presence channels: users whose last connection left (`users` absent over the gateway's member limit). */
+  /** Presence channels: members whose last connection left (`users` absent over the gateway's member limit). */
   leave: { users: UserId[] | undefined; count: number };
   /** A server error about this subscription (`serverCode`), for example `forbidden`. */
   error: HeraldError;

@@ -19,7 +19,7 @@ beforeAll(async () => {
 
 describe('dist/herald.min.js', () => {
   it('stays within its min+gzip budget', () => {
-    expect(BUDGET_BYTES).toBe(12 * 1024 + 256);
+    expect(BUDGET_BYTES).toBe(12 * 1024 + 256 + 64);
     expect(gzipSync(code, { level: 9 }).length).toBeLessThanOrEqual(BUDGET_BYTES);
   });
 
