@@ -84,34 +84,45 @@ describe('sockets that never complete a request (ws transport)', () => {
     expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(2);
   });
 
-  it('refuses an upgrade that is not a valid WebSocket handshake with 400 invalid_handshake in JSON, counted', async () => {
-    const gw = await startGateway();
-    const port = gw.gateway.address().port;
-    const head = (method: string, headers: string): string => `${method} /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n${headers}\r\n`;
-    const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
-    const cases = [
-      head('GET', 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'),
-      head('POST', `Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${key}`),
-      head('GET', `Upgrade: websocket\r\nSec-WebSocket-Version: 7\r\n${key}`),
-      head('GET', `Upgrade: h2c\r\nSec-WebSocket-Version: 13\r\n${key}`),
-    ];
-    const sockets = (await Promise.all(cases.map((send) => openRaw(port, 1, { send })))).flat();
-    for (const s of sockets) {
-      await s.gone;
-      const [headText = '', body = ''] = s.received.split('\r\n\r\n');
-      expect(headText).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
-      expect(headText.toLowerCase()).toContain('content-type: application/json; charset=utf-8');
-      expect(headText.toLowerCase()).toContain('x-request-id: ');
-      expect(JSON.parse(body)).toMatchObject({ error: { code: 'invalid_handshake' } });
-    }
-    expect((sockets[2] as { received: string }).received.toLowerCase()).toContain('sec-websocket-version: 13');
-    expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(4);
-    // Version 8 (a draft's) is accepted, as the `ws` library itself accepts it.
-    const draft = await TestClient.open(gw.ws, { protocolVersion: 8 });
-    draft.send({ type: 'ping' });
-    expect(await draft.next()).toEqual({ type: 'pong' });
-    draft.terminate();
-  });
+  it.each(['ws', 'uws'] as const)(
+    'refuses an upgrade that is not a valid WebSocket handshake with 400 invalid_handshake in JSON, counted (%s transport)',
+    async (transport) => {
+      const gw = await startAnyGateway({ transport });
+      const port = gw.gateway.address().port;
+      const head = (method: string, headers: string): string => `${method} /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n${headers}\r\n`;
+      const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+      const cases = [
+        head('GET', 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'),
+        head('POST', `Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${key}`),
+        head('GET', `Upgrade: websocket\r\nSec-WebSocket-Version: 7\r\n${key}`),
+        head('GET', `Upgrade: h2c\r\nSec-WebSocket-Version: 13\r\n${key}`),
+        head('GET', 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n'),
+        head('GET', `Upgrade: websocket\r\n${key}`),
+      ];
+      const sockets = (await Promise.all(cases.map((send) => openRaw(port, 1, { send })))).flat();
+      for (const s of sockets) {
+        await s.gone;
+        const [headText = '', body = ''] = s.received.split('\r\n\r\n');
+        expect(headText).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+        expect(headText.toLowerCase()).toContain('content-type: application/json; charset=utf-8');
+        expect(headText.toLowerCase()).toContain('x-request-id: ');
+        expect(JSON.parse(body)).toMatchObject({ error: { code: 'invalid_handshake' } });
+      }
+      expect((sockets[2] as { received: string }).received.toLowerCase()).toContain('sec-websocket-version: 13');
+      expect(await metric(gw.http, 'herald_sockets_dropped_total{reason="client_error"}')).toBe(6);
+      expect(gw.gateway.stats.connectionsOpened).toBe(0);
+      // Without `Connection: Upgrade` it is a plain request for the WebSocket path: 426.
+      const [plain] = await openRaw(port, 1, { send: `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${key}\r\n` });
+      await eventually(() => (plain?.received.includes('\r\n\r\n') ? true : undefined), 'the answer');
+      expect(plain?.received).toMatch(/^HTTP\/1\.1 426 /);
+      plain?.socket.destroy();
+      // Version 8 (a draft's) is accepted, as the `ws` library itself accepts it.
+      const draft = await TestClient.open(gw.ws, { protocolVersion: 8 });
+      draft.send({ type: 'ping' });
+      expect(await draft.next()).toEqual({ type: 'pong' });
+      draft.terminate();
+    },
+  );
 
   it('keeps a kept-alive connection between requests for Node keepAliveTimeout, and cuts a request whose body has arrived only when answered', async () => {
     const gw = await startGateway({ requestTimeout: 1000 });

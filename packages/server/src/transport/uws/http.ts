@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { handshakeProblem, rejectionResponse, type Rejection } from '../admission.js';
 import { bodyTooLarge, ClientAbortedError, type HttpHeaders, type HttpRequest, type HttpRequestHandler, type HttpResponse } from '../http.js';
 import type { UwsRequest, UwsResponse } from './module.js';
 
@@ -30,13 +31,62 @@ function statusLine(status: number): string {
 
 const METHODS: Record<string, string> = { get: 'GET', post: 'POST', head: 'HEAD', delete: 'DELETE', put: 'PUT', options: 'OPTIONS', patch: 'PATCH' };
 
+/**
+ * Request headers of which Node's `IncomingMessage` keeps the first when one is repeated (an `Authorization` or
+ * `Host` added after the first does not count); it joins the others (`Cookie` with "; ", the rest with ", ").
+ */
+const FIRST_WINS = new Set([
+  'age',
+  'authorization',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
 /** The headers `readHeader` fills: set around the synchronous `req.forEach` call (no closure per request). */
 let reading: IncomingHttpHeaders | undefined;
+/** Reads one request header as Node does (see FIRST_WINS); a repeated `Content-Length` is kept joined, to be refused. */
 function readHeader(k: string, v: string): void {
   const headers = reading as IncomingHttpHeaders;
   const prev = headers[k];
-  // Node joins repeated headers with ", " (set-cookie aside, which a request does not carry).
-  headers[k] = prev === undefined ? v : `${String(prev)}, ${v}`;
+  if (prev === undefined) headers[k] = v;
+  else if (!FIRST_WINS.has(k)) headers[k] = `${String(prev)}${k === 'cookie' ? '; ' : ', '}${v}`;
+}
+
+/** A request's headers, read as Node reads them (see readHeader); only while `req` is valid (in its handler). */
+export function readHeaders(req: UwsRequest): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  reading = headers;
+  req.forEach(readHeader);
+  reading = undefined;
+  return headers;
+}
+
+/**
+ * Whether uWebSockets.js framed a request by a `Content-Length` that Node's parser refuses: repeated, or not a
+ * number. uWebSockets.js reads the body by the first one and the bytes after it as the next request: request
+ * smuggling, behind a proxy that reads the other one.
+ */
+function badLength(x: UwsExchange): boolean {
+  const length = x.headers['content-length'];
+  return length !== undefined && !/^\d+$/.test(length);
+}
+
+/** An upgrade request that is not a valid WebSocket handshake (a valid one goes to the upgrade handler, not here). */
+function badUpgrade(x: UwsExchange): Rejection | undefined {
+  return x.headers.upgrade !== undefined && /\bupgrade\b/i.test(String(x.headers.connection)) ? handshakeProblem(x.method, x.headers) : undefined;
 }
 
 /** The exchange (and body) `corkedEnd` writes: set around the synchronous `res.cork` call. */
@@ -58,7 +108,7 @@ type Waiter = { max: number; resolve: (b: Buffer) => void; reject: (e: Error) =>
 export class UwsExchange implements HttpRequest, HttpResponse {
   readonly method: string;
   readonly url: string;
-  readonly headers: IncomingHttpHeaders = {};
+  readonly headers: IncomingHttpHeaders;
   private address: string | undefined;
   statusCode = 200;
   headersSent = false;
@@ -83,9 +133,7 @@ export class UwsExchange implements HttpRequest, HttpResponse {
     this.method = METHODS[m] ?? m.toUpperCase();
     const query = req.getQuery();
     this.url = query ? `${req.getUrl()}?${query}` : req.getUrl();
-    reading = this.headers;
-    req.forEach(readHeader);
-    reading = undefined;
+    this.headers = readHeaders(req);
     const headers = this.headers;
     const length = headers['content-length'];
     this.complete = headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
@@ -200,13 +248,11 @@ export class UwsExchange implements HttpRequest, HttpResponse {
     res.writeStatus(statusLine(this.statusCode));
     // A body not read whole is left unread: the connection cannot carry another request.
     let close = !this.complete;
-    let length: number | undefined;
     if (pending !== undefined) {
       for (const k of Object.keys(pending)) {
         if (head !== undefined && head[k] !== undefined) continue;
         const v = pending[k] as string;
         if (!OWN_HEADERS.has(k)) res.writeHeader(k, v);
-        else if (k === 'content-length') length = Number(v);
         else if (k === 'connection') close = connectionHeader(res, k, v) || close;
       }
     }
@@ -215,11 +261,13 @@ export class UwsExchange implements HttpRequest, HttpResponse {
         const v = String(head[k]);
         const lower = k.toLowerCase();
         if (!OWN_HEADERS.has(lower)) res.writeHeader(k, v);
-        else if (lower === 'content-length') length = Number(v);
         else if (lower === 'connection') close = connectionHeader(res, k, v) || close;
       }
     }
-    if (this.method === 'HEAD') res.endWithoutBody(length ?? (body === undefined ? 0 : Buffer.byteLength(body)), close);
+    // HEAD: uWebSockets.js (20.x) takes a response ended with endWithoutBody(n > 0) for one still owing n bytes of
+    // body: the connection then answers nothing more and never times out (one socket held per HEAD request). So
+    // a HEAD answer says `Content-Length: 0`, whatever the GET's would be.
+    if (this.method === 'HEAD') res.endWithoutBody(0, close);
     else if (body !== undefined && body.length > LARGE_BODY && !close) this.endLarge(typeof body === 'string' ? Buffer.from(body) : body);
     else res.end(body ?? '', close);
   }
@@ -247,9 +295,24 @@ export class UwsExchange implements HttpRequest, HttpResponse {
 }
 
 /** The handler for `app.any('/*')`: every plain HTTP request, served natively. */
-export function nativeHttp(handler: HttpRequestHandler, maxBody: number): (res: UwsResponse, req: UwsRequest) => void {
+export function nativeHttp(handler: HttpRequestHandler, maxBody: number, onRefused: () => void = () => undefined): (res: UwsResponse, req: UwsRequest) => void {
   return (res, req) => {
     const x = new UwsExchange(res, req, maxBody);
-    handler(x, x);
+    if (badLength(x)) {
+      // Dropped without an answer: uWebSockets.js would read on after an answer (even one that closes the
+      // connection), and closing at once discards what was written. Node's parser answers 400 here.
+      onRefused();
+      x.destroy();
+      return;
+    }
+    const refused = badUpgrade(x);
+    if (refused === undefined) {
+      handler(x, x);
+      return;
+    }
+    onRefused();
+    const { headers, body } = rejectionResponse(refused);
+    x.writeHead(refused.status, { ...headers, connection: 'close' });
+    x.end(body);
   };
 }

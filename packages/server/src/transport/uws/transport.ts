@@ -1,10 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { rejectionResponse, type Rejection } from '../admission.js';
+import { handshakeProblem, rejectionResponse, type Rejection } from '../admission.js';
 import { CloseCode } from '@herald/protocol';
 import type { AddressInfo } from 'node:net';
 import { Drain } from '../../util/drain.js';
 import type { Transport, TransportDeps, UpgradeInfo } from '../types.js';
-import { nativeHttp } from './http.js';
+import { nativeHttp, readHeaders, UwsExchange } from './http.js';
 import { loadUws, type UwsModule, type UwsResponse } from './module.js';
 import { UwsSocket, type SocketData } from './socket.js';
 
@@ -65,13 +64,20 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       // Everything from `req` must be read now: it is invalid once this handler returns.
       const path = req.getUrl();
       const query = req.getQuery() ?? '';
-      const headers: IncomingHttpHeaders = {};
-      req.forEach((k, v) => {
-        headers[k] = v;
-      });
+      const headers = readHeaders(req);
+      // Without `Connection: upgrade` Node's server sees a plain request (the handler answers it: 426 on `/ws`).
+      if (!/\bupgrade\b/i.test(String(headers.connection))) {
+        const x = new UwsExchange(res, req, deps.maxRequestBody);
+        deps.http(x, x);
+        return;
+      }
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       const info: UpgradeInfo = { path, query, ip, origin: headers.origin, headers };
-      const refused = deps.admission.admit(info);
+      // What uWebSockets.js would accept though `ws` refuses it (another version, a key that is not 16 bytes in
+      // base64, an Upgrade other than websocket): refused as on the `ws` transport.
+      const malformed = handshakeProblem(req.getMethod().toUpperCase(), headers);
+      if (malformed) deps.guard.dropped('client_error');
+      const refused = malformed ?? deps.admission.admit(info);
       if (refused) {
         writeRejection(res, refused, true);
         return;
@@ -114,7 +120,10 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       drain.check();
     },
   });
-  app.any('/*', nativeHttp(deps.http, deps.maxRequestBody));
+  app.any(
+    '/*',
+    nativeHttp(deps.http, deps.maxRequestBody, () => deps.guard.dropped('client_error')),
+  );
 
   const closeListen = (): void => {
     if (listenSocket === undefined) return;
