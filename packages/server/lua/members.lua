@@ -10,7 +10,7 @@ KEYS (one channel, one hash tag {<channel>}):
 
 ARGV[1] mode, ARGV[2] now (ms), ARGV[3] ttl (ms), then by mode:
   join     ARGV[4] connection, ARGV[5] user, ARGV[6] info  -> { first (0/1), gone }
-  leave    ARGV[4] connection                              -> { {user, last (0/1)} or {}, gone }
+  leave    ARGV[4] connection                              -> { {user, last (0/1), emptied (0/1)} or {}, gone }
   list                                                      -> { {user, info, user, info, ...}, gone }
   count                                                     -> { users, gone }
   refresh  ARGV[4..] connection, user, info triples        -> { {user, info, ...} back, gone }
@@ -76,7 +76,9 @@ elseif mode == 'leave' then
   if not u then return { {}, gone } end
   redis.call('ZREM', conns, c)
   redis.call('HDEL', owner, c)
-  return { { u, drop(u) and 1 or 0 }, gone }
+  local last = drop(u) and 1 or 0
+  -- Emptied: the node takes the channel out of the sweep's index (src/engine/redis/members.ts).
+  return { { u, last, redis.call('ZCARD', conns) == 0 and 1 or 0 }, gone }
 elseif mode == 'list' then
   return { redis.call('HGETALL', info), gone }
 elseif mode == 'count' then

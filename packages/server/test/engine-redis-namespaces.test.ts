@@ -9,6 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseChannelMessage } from '../src/engine/redis/broker.js';
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions, type RedisRole } from '../src/engine/redis/engine.js';
 import type { RedisMembers } from '../src/engine/redis/members.js';
+import { ManualClock } from './helpers.js';
 import { cleanupRun, rawClient, Recorder, REDIS_URL, redisBehindProxy, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
@@ -205,5 +206,37 @@ describe('redis engine: namespaces, exclusions, broadcasts and members', () => {
     }
     // The channel is in the index of member channels, scored by its member's expiry.
     await expect.poll(() => raw.zscore(`${prefix}:pm:index`, ch)).not.toBeNull();
+  });
+
+  it("takes a channel out of the members index when its last member leaves, and a sweep takes hundreds of a dead node's", async () => {
+    const prefix = testPrefix();
+    const clock = new ManualClock();
+    const a = await node(prefix, { presenceTtl: 9000, clock });
+    const dead = await node(prefix, { presenceTtl: 9000, clock });
+    const raw = rawClient();
+    const index = `${prefix}:pm:index`;
+    const member = (user: string) => ({ user, infoJson: '{}' });
+    await a.engine.members.join('presence:solo', 'c1', member('u'));
+    await a.engine.members.join('presence:shared', 'c2', member('u'));
+    await dead.engine.members.join('presence:shared', 'c3', member('v'));
+    // (A leave in the very millisecond of its join leaves the channel to a sweep: see RedisMembers.leave.)
+    clock.advance(1);
+    await a.engine.members.leave('presence:solo', 'c1');
+    await a.engine.members.leave('presence:shared', 'c2');
+    // Emptied: out at once (a channel per conversation must not wait for sweeps); the other one keeps its member.
+    await expect.poll(() => raw.zscore(index, 'presence:solo')).toBeNull();
+    expect(await raw.zscore(index, 'presence:shared')).not.toBeNull();
+    // A node with 250 channels dies (its connections to Redis gone, nothing cleaned up).
+    await Promise.all(Array.from({ length: 250 }, (_, i) => dead.engine.members.join(`presence:d${i}`, `x${i}`, member(`w${i}`))));
+    await expect.poll(() => raw.zcard(index)).toBe(251);
+    for (const c of Object.values(dead.clients)) c?.disconnect();
+    const gone: string[] = [];
+    a.engine.members.onGone((_c, user) => void gone.push(user));
+    clock.advance(9001);
+    // One sweep takes them all out (100 channels per round trip, several rounds), and reports their users gone.
+    await (a.engine.members as RedisMembers).sweep();
+    expect(await raw.zcard(index)).toBe(0);
+    await waitFor(() => gone.length === 251, 'the users of the dead node reported gone');
+    expect(new Set(gone).size).toBe(251);
   });
 });

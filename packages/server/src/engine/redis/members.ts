@@ -8,13 +8,22 @@ type Mode = 'join' | 'leave' | 'list' | 'count' | 'refresh';
 
 /** Members renewed per round trip of a refresh (whole channels: a slice ends after the channel that reaches it). */
 export const REFRESH_MEMBERS = 100;
-/** Channels looked at per sweep (the next sweep takes the rest). */
+/** Channels looked at per round trip of a sweep. */
 const SWEEP_CHANNELS = 100;
+/** Most rounds of one sweep (the next sweep takes the rest): up to 1000 channels per node per refresh tick. */
+const SWEEP_ROUNDS = 10;
 
-/** Takes a swept channel out of the index unless a join or refresh renewed it since (KEYS[1] index; ARGV channel, now). */
-const UNINDEX = `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+/**
+ * Takes a channel out of the index unless a join or refresh renewed it since: its score is at most ARGV[2] (KEYS[1]
+ * index; ARGV channel, score). A script of its own, not part of `members.lua`: the index is one key for every
+ * channel, on a slot of its own in a Redis Cluster.
+ */
+const UNINDEX = new LuaScript(
+  'members-unindex',
+  `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0`;
+return 0`,
+);
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 
@@ -58,8 +67,14 @@ export class RedisMembers implements Members {
 
   async leave(channel: ChannelName, client: ClientId): Promise<{ user: UserId; last: boolean } | null> {
     this.forget(channel, client);
-    const result = await this.run(channel, 'leave', [client]);
+    const now = this.now();
+    const result = await this.run(channel, 'leave', [client], now);
     if (!Array.isArray(result) || !isString(result[0])) return null;
+    // Emptied: out of the index now, not at a sweep after its score passes (a channel per conversation would
+    // otherwise pile up there faster than sweeps take them out). Unless a join renewed it since: a join after this
+    // leave scores the channel later than this node's join or refresh before it could have (the same millisecond
+    // as the leave counts as later; a join and leave within one millisecond leave it to a sweep).
+    if (result[2] === 1) this.unindex(channel, now + this.ttl - 1);
     return { user: result[0], last: result[1] === 1 };
   }
 
@@ -149,14 +164,27 @@ export class RedisMembers implements Members {
   async sweep(): Promise<void> {
     const now = this.now();
     const index = this.keys.membersIndex;
-    const due = await this.ctx.call('members sweep', (r) => r.zrangebyscore(index, '-inf', now, 'LIMIT', 0, SWEEP_CHANNELS));
-    await Promise.all(
-      due.map(async (channel) => {
-        if ((await this.count(channel)) === 0) await this.ctx.call('members sweep', (r) => r.eval(UNINDEX, 1, index, channel, now));
-        // Members left that expire later (another node's clock ahead): looked at again in a third of the TTL.
-        else await this.ctx.call('members sweep', (r) => r.zadd(index, 'GT', now + Math.ceil(this.ttl / 3), channel));
-      }),
-    );
+    for (let round = 0; round < SWEEP_ROUNDS; round++) {
+      const due = await this.ctx.call('members sweep', (r) => r.zrangebyscore(index, '-inf', now, 'LIMIT', 0, SWEEP_CHANNELS));
+      await Promise.all(
+        due.map(async (channel) => {
+          if ((await this.count(channel)) === 0) await this.unindexed(channel, now);
+          // Members left that expire later (another node's clock ahead): looked at again in a third of the TTL.
+          else await this.ctx.call('members sweep', (r) => r.zadd(index, 'GT', now + Math.ceil(this.ttl / 3), channel));
+        }),
+      );
+      if (due.length < SWEEP_CHANNELS) return;
+    }
+  }
+
+  /** Takes `channel` out of the index unless a join or refresh scored it above `score` (see UNINDEX). */
+  private unindexed(channel: ChannelName, score: number): Promise<unknown> {
+    return this.ctx.script('members unindex', UNINDEX, [this.keys.membersIndex], [channel, score]);
+  }
+
+  /** unindexed, in the background: a failure leaves the channel to a sweep. */
+  private unindex(channel: ChannelName, score: number): void {
+    this.unindexed(channel, score).catch((err: unknown) => this.logger.debug({ err }, 'redis engine: unindexing members failed'));
   }
 
   /** Removes every member of this node (a graceful shutdown), reporting the users that left with them. */
@@ -188,9 +216,9 @@ export class RedisMembers implements Members {
   }
 
   /** Runs one mode of the script on `channel`; reports the users it found gone; returns the mode's result. */
-  private async run(channel: ChannelName, mode: Mode, args: string[]): Promise<unknown> {
+  private async run(channel: ChannelName, mode: Mode, args: string[], now = this.now()): Promise<unknown> {
     const keys = this.keys.memberKeys(channel);
-    const reply = await this.ctx.script(`members ${mode}`, this.script, keys, [mode, this.now(), this.ttl, ...args]);
+    const reply = await this.ctx.script(`members ${mode}`, this.script, keys, [mode, now, this.ttl, ...args]);
     if (!Array.isArray(reply) || reply.length < 2 || !Array.isArray(reply[1])) throw new Error('unexpected reply from the members script');
     for (const user of reply[1] as unknown[]) if (isString(user)) void this.gone(channel, user);
     return reply[0];
