@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/util/logger.js';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import { createGateway } from '../src/gateway/gateway.js';
+import { pruneConsumers } from '../src/engine/redis/consumers.js';
 import { INGEST_GROUP, startRedisIngest } from '../src/engine/redis/ingest.js';
 import { createIngestHandler } from '../src/ingest/handler.js';
 import { api, API_KEY, eventually, onCleanup, TestClient, token, type Frame } from './helpers.js';
@@ -80,6 +81,36 @@ describe('Redis ingest', () => {
     }, 'the orphaned entry published by another node');
     expect(got.map((m) => m.seq)).toEqual([1]);
     await eventually(async () => (((await raw.xpending(stream, INGEST_GROUP)) as unknown[])[0] === 0 ? true : undefined), 'nothing pending');
+    // The dead node's consumer goes too, once it holds nothing (each process reads under an id of its own: every
+    // restart would leave one behind); the live node's stays.
+    const consumers = async (): Promise<string[]> =>
+      ((await raw.call('XINFO', 'CONSUMERS', stream, INGEST_GROUP)) as unknown[][]).map((c) => String(c[c.indexOf('name') + 1]));
+    await eventually(async () => (!(await consumers()).includes('dead-node') ? true : undefined), "the dead node's consumer removed");
+    expect(await consumers()).toEqual([engine.nodeId]);
+  });
+
+  it('removes only the consumers that hold nothing and were idle long enough, never the caller (webhook events and ingest alike)', async () => {
+    const prefix = testPrefix();
+    const raw = rawClient();
+    const stream = `${prefix}:consumers`;
+    await raw.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    await raw.xadd(stream, '*', 'n', '1');
+    await raw.xadd(stream, '*', 'n', '2');
+    await raw.xadd(stream, '*', 'n', '3');
+    const read = (consumer: string) => raw.call('XREADGROUP', ['GROUP', 'g', consumer, 'COUNT', 1, 'STREAMS', stream, '>']);
+    await read('holding');
+    const [[, [[done]]]] = (await read('idle')) as [[string, [[string]]]];
+    await raw.xack(stream, 'g', done);
+    await read('self');
+    await raw.xack(stream, 'g', ...((await raw.xpending(stream, 'g', '-', '+', 10, 'self')) as [[string]]).map(([id]) => id));
+    const names = async (): Promise<string[]> =>
+      ((await raw.call('XINFO', 'CONSUMERS', stream, 'g')) as unknown[][]).map((c) => String(c[c.indexOf('name') + 1])).sort();
+    expect(await names()).toEqual(['holding', 'idle', 'self']);
+    // Not idle long enough yet: nobody goes.
+    expect(await pruneConsumers(raw, stream, 'g', 'self', 60_000)).toBe(0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await pruneConsumers(raw, stream, 'g', 'self', 20)).toBe(1);
+    expect(await names()).toEqual(['holding', 'self']);
   });
 
   it('dead-letters what cannot be published, with the reason, and counts it', async () => {

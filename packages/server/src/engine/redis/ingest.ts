@@ -3,6 +3,7 @@ import { sleep, systemClock, type Clock, type TimerHandle } from '../../util/clo
 import type { Logger } from '../../util/logger.js';
 import { ENGINE_DEFAULTS } from '../defaults.js';
 import { clientDefaults, clusterOptions, parseClusterNodes, whenReady, type RedisClient } from './client.js';
+import { pruneConsumers } from './consumers.js';
 import { RedisKeys } from './keys.js';
 
 /** Why an ingested message could not be published (written to the dead-letter stream with it). */
@@ -241,6 +242,8 @@ export async function startRedisIngest(options: RedisIngestOptions): Promise<Red
             logger.debug({ count: claimed.length }, 'redis ingest: claimed idle pending entries');
             ownPending = true;
           }
+          // Then the consumers of stopped nodes (each process reads under its own id) go, their entries claimed.
+          return pruneConsumers(command, streamKey, INGEST_GROUP, nodeId, claimIdle);
         })
         .catch((err: unknown) => logger.debug({ err }, 'redis ingest: claim failed'));
     };

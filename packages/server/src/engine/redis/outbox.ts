@@ -3,6 +3,7 @@ import type { Logger } from '../../util/logger.js';
 import type { DeadJob, JobOutcome, Outbox, OutboxEvent, OutboxJob, OutboxStats } from '../outbox.js';
 import type { NodeId } from '../types.js';
 import { LuaScript, type RedisContext } from './client.js';
+import { pruneConsumers } from './consumers.js';
 import type { RedisKeys } from './keys.js';
 
 /** The consumer group every node joins on the events stream. */
@@ -114,6 +115,8 @@ export class RedisOutbox implements Outbox {
         this.lastClaim = now;
         // Events a dead node left pending: this node takes them over (they come back below, as its own).
         await this.ctx.call('outbox claim', (r) => r.xautoclaim(key, GROUP, this.node, CLAIM_IDLE, '0-0', 'COUNT', max));
+        // Then the consumers of stopped nodes (each process reads under its own id) go, their events claimed.
+        await this.ctx.call('outbox prune', (r) => pruneConsumers(r, key, GROUP, this.node, CLAIM_IDLE));
       }
       got = entries(await read('0'));
       if (got.length === 0) got = entries(await read('>'));
