@@ -5,10 +5,11 @@
  * to a reader that is slow (backpressure), HEAD.
  */
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { GatewayOptions } from '../src/gateway/options.js';
-import { API_KEY, eventually, startGateway } from './helpers.js';
+import { createMemoryEngine } from '../src/engine/memory/engine.js';
+import { API_KEY, eventually, onCleanup, startGateway } from './helpers.js';
 
 interface Answer {
   status: number;
@@ -52,6 +53,22 @@ const publishHeaders = (body: string): Record<string, string | number> => ({
 
 describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transport) => {
   const start = (o: GatewayOptions = {}): ReturnType<typeof startGateway> => startGateway({ ...o, transport });
+
+  it('says why it cannot listen (a port in use: EADDRINUSE, as Node says it), and stops what it started', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+    const port = (busy.address() as AddressInfo).port;
+    const engine = createMemoryEngine();
+    const failed = await start({ port, engine }).then(
+      () => undefined,
+      (err: unknown) => err as NodeJS.ErrnoException,
+    );
+    expect(failed?.code).toBe('EADDRINUSE');
+    expect(failed?.message).toContain(`127.0.0.1:${port}`);
+    // The engine it started is closed again.
+    await expect(engine.check()).rejects.toThrow(/closed/);
+  });
 
   it('answers many publishes on one kept-alive connection', async () => {
     const gw = await start();

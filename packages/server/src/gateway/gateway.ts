@@ -296,7 +296,18 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   await engine.start(hub);
   // Webhook events wait in the engine; this node sends its share of them (each once for the cluster).
   webhooks.start();
-  await transport.listen(options.port, options.host);
+  try {
+    await transport.listen(options.port, options.host);
+  } catch (err) {
+    // Nothing is served (a port in use): what started for it stops, so a caller that handles the error is left
+    // with no timer, no Redis connection and no uWebSockets.js app.
+    transport.stop();
+    transport.terminateAll();
+    await webhooks.stop();
+    await Promise.all(protocols.map((p) => p.close?.()));
+    await engine.close();
+    throw err;
+  }
   ops.start();
 
   const sweepLimits = (now: number): void => {

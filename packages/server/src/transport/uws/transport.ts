@@ -1,6 +1,6 @@
 import { handshakeProblem, rejectionResponse, type Rejection } from '../admission.js';
 import { CloseCode } from '@herald/protocol';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { Drain } from '../../util/drain.js';
 import type { Transport, TransportDeps, UpgradeInfo } from '../types.js';
 import { nativeHttp, readHeaders, UwsExchange } from './http.js';
@@ -19,6 +19,19 @@ const OVERSIZE_HEADROOM = 64 * 1024;
 
 /** uWebSockets.js reads `maxPayloadLength` as a signed 32-bit integer. */
 const MAX_UWS_PAYLOAD = 2 ** 31 - 1;
+
+/**
+ * Why uWebSockets.js could not listen on `host:port` (it does not say): Node's own listen on the same address gives
+ * the error the `ws` transport would have (EADDRINUSE, EACCES, EADDRNOTAVAIL: code and message), or, when that
+ * succeeds, a plain error.
+ */
+function listenError(host: string, port: number): Promise<Error> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err) => resolve(err));
+    probe.listen(port, host, () => probe.close(() => resolve(new Error(`uWebSockets.js could not listen on ${host}:${port}`))));
+  });
+}
 
 /** Writes a rejection (status, headers, JSON body) on a uWebSockets.js response. */
 function writeRejection(res: UwsResponse, r: Rejection, close = false): void {
@@ -136,7 +149,7 @@ export function uwsTransport(uws: UwsModule, deps: TransportDeps): Transport {
       listenSocket = await new Promise<unknown>((resolve) => app.listen(host, port, resolve));
       if (!listenSocket) {
         listenSocket = undefined;
-        throw new Error(`uWebSockets.js could not listen on ${host}:${port}`);
+        throw await listenError(host, port);
       }
       publicAddress = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: uws.us_socket_local_port(listenSocket) };
     },
