@@ -224,4 +224,25 @@ describe('webhook circuit', () => {
     expect(c.isOpen('e')).toBe(false);
     expect(c.admit('e', until + 10)).toEqual({ kind: 'send', probe: false });
   });
+
+  it('takes up what became due meanwhile (a held user.offline) between batches of a backlog, not after all of it', async () => {
+    // Each delivery takes a millisecond of the manual clock; the held event is due 100 ms on.
+    const delivered: string[] = [];
+    let heldAt1100: number | undefined;
+    const { clock, d, events, outbox } = dispatcher(async (_url, req) => {
+      delivered.push(req.headers['webhook-id'] ?? '');
+      clock.advance(1);
+      if (delivered.length === 1100) heldAt1100 = (await outbox.stats()).held;
+      return 200;
+    });
+    await d.queue(events(3000));
+    await d.hold('offline:9', { id: 'evt_offline', type: 'user.offline', time: 0, data: { user: '9' } }, clock.now() + 100);
+    await d.kick();
+    // Queued as a job after at most one pass of deliveries (1024), not when the 3000 were done...
+    expect(heldAt1100).toBe(0);
+    // ...and delivered in due order: after the backlog queued before it.
+    expect(delivered).toHaveLength(3001);
+    expect(delivered.at(-1)).toBe('evt_offline');
+    await d.stop();
+  });
 });

@@ -32,8 +32,14 @@ export interface DispatcherOptions {
   random?: () => number;
 }
 
-/** Jobs leased per pass. */
+/** Jobs leased at a time. */
 const BATCH = 64;
+/**
+ * Most leases of one pass (1024 jobs): then the pass ends and the next starts at once with the fan-out, so that what
+ * became due meanwhile (a held `user.offline` whose delay passed, events queued since) waits for at most this many
+ * deliveries of a backlog, not for the whole of it.
+ */
+const BATCHES_PER_PASS = 16;
 /** Events fanned out per call. */
 const FAN_OUT = 200;
 /** Requests in flight at once. */
@@ -235,10 +241,15 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
   private async pass(): Promise<void> {
     const { outbox, clock } = this.o;
     while ((await outbox.fanOut(this.route, FAN_OUT, clock.now())) === FAN_OUT && !this.stopped);
-    for (;;) {
+    for (let batches = 1; ; batches++) {
       const jobs = await outbox.claim(clock.now(), this.lease, BATCH);
       if (jobs.length > 0) await this.deliverAll(jobs);
       if (jobs.length < BATCH || this.stopped) break;
+      if (batches === BATCHES_PER_PASS) {
+        // More are due: another pass, after the fan-out.
+        this.again = true;
+        break;
+      }
     }
     if (clock.now() - this.lastMeasure >= MEASURE_EVERY) await this.measure();
     this.housekeeping();
