@@ -32,8 +32,11 @@ describe('pusher protocol: connection', () => {
     const { port } = await startPusherGateway();
     const c = new PusherTestClient(`ws://127.0.0.1:${port}/app/nope?protocol=7`);
     const err = await c.nextEvent('pusher:error');
-    expect(err.data).toMatchObject({ code: PusherCode.AppDoesNotExist });
+    expect(err.data).toEqual({ code: PusherCode.AppDoesNotExist, message: 'App key nope does not exist' });
     expect((await c.closed()).code).toBe(PusherCode.AppDoesNotExist);
+    // No key at all: the message says so (not "App key undefined").
+    const bare = new PusherTestClient(`ws://127.0.0.1:${port}/app/?protocol=7`);
+    expect((await bare.nextEvent('pusher:error')).data).toEqual({ code: PusherCode.AppDoesNotExist, message: 'No app key in the path (/app/<key>)' });
     const client = pusherJs(port, { key: 'nope' });
     await pusherState(client, 'disconnected');
   });

@@ -73,7 +73,7 @@ export class PusherHandler implements ProtocolHandler {
     const app = key === undefined ? undefined : d.apps.key(key);
     if (!app) {
       d.stats.authFailure('pusher_app_key', conn.ids());
-      this.refuse(PusherCode.AppDoesNotExist, `App key ${String(key).slice(0, 100)} does not exist`);
+      this.refuse(PusherCode.AppDoesNotExist, key === undefined ? 'No app key in the path (/app/<key>)' : `App key ${key.slice(0, 100)} does not exist`);
       return;
     }
     const q = new URLSearchParams(info.query);
@@ -213,7 +213,9 @@ export class PusherHandler implements ProtocolHandler {
     const channel = frame.channel;
     const kind = isPusherChannel(channel) ? channelKindOf(channel).kind : undefined;
     if (channel === undefined || (kind !== 'private' && kind !== 'presence')) {
-      return reject(PusherCode.ClientEventRejected, 'Client events are only allowed on private and presence channels');
+      // An encrypted channel is a private one, but its payloads are end-to-end encrypted: Pusher takes no client events there.
+      const which = kind === 'encrypted' ? 'not on encrypted channels' : 'only allowed on private and presence channels';
+      return reject(PusherCode.ClientEventRejected, `Client events are ${which}`);
     }
     const core = coreChannel(app.id, channel);
     if (!this.subscriber.isSubscribed(core)) return reject(PusherCode.Unauthorized, `Not subscribed to ${channel}`);
