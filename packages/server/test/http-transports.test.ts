@@ -45,6 +45,17 @@ function call(
   });
 }
 
+/** A raw TCP connection to `port`: what it received so far (latin1), and when it closed. */
+function rawConnection(port: number): { write(bytes: string): void; text(): string; closed: Promise<void> } {
+  const socket = connect({ port, host: '127.0.0.1' });
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  socket.on('error', () => undefined);
+  onCleanup(() => socket.destroy());
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  return { write: (bytes) => socket.write(bytes), text: () => text, closed };
+}
+
 const publishHeaders = (body: string): Record<string, string | number> => ({
   authorization: `Bearer ${API_KEY}`,
   'content-type': 'application/json',
@@ -160,35 +171,29 @@ describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transpo
 
   it('answers the next request on a kept-alive connection after a HEAD, and closes after a HEAD that asks for it', async () => {
     const gw = await start();
-    const socket = connect({ port: gw.gateway.address().port, host: '127.0.0.1' });
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-    await eventually(() => (text.includes('\r\n\r\n') ? true : undefined), 'the HEAD answer');
-    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-    await eventually(() => (text.endsWith('{"status":"ok"}') ? true : undefined), 'the GET answer on the same connection');
-    expect(text.match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
-    socket.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await closed;
-    expect(text.match(/HTTP\/1\.1 200 /g)).toHaveLength(3);
+    const c = rawConnection(gw.gateway.address().port);
+    c.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => (c.text().includes('\r\n\r\n') ? true : undefined), 'the HEAD answer');
+    c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => (c.text().endsWith('{"status":"ok"}') ? true : undefined), 'the GET answer on the same connection');
+    expect(c.text().match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+    c.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await c.closed;
+    expect(c.text().match(/HTTP\/1\.1 200 /g)).toHaveLength(3);
   });
 
   it('refuses a request with two Content-Length headers (request smuggling) and reads nothing after it', async () => {
     const gw = await start();
-    const socket = connect({ port: gw.gateway.address().port, host: '127.0.0.1' });
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.on('error', () => undefined);
+    const c = rawConnection(gw.gateway.address().port);
     const inner = `{"channel":"smuggled","type":"m","payload":{}}`;
     const second = `POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${inner.length}\r\n\r\n${inner}`;
     const first = `{"channel":"a","type":"m","payload":{}}`;
-    socket.write(
+    c.write(
       `POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${first.length}\r\nContent-Length: ${first.length + second.length}\r\n\r\n${first}${second}`,
     );
-    await closed;
+    await c.closed;
+    const text = c.text();
     if (transport === 'ws') {
       expect(text).toMatch(/^HTTP\/1\.1 400 /);
       expect(text.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1);
@@ -204,13 +209,9 @@ describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transpo
     const gw = await start({ allowedOrigins: ['http://good.example'] });
     const port = gw.gateway.address().port;
     const ask = async (request: string): Promise<string> => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      let text = '';
-      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-      socket.write(request);
-      await eventually(() => (text.includes('\r\n\r\n') ? true : undefined), 'an answer');
-      socket.destroy();
-      return text;
+      const c = rawConnection(port);
+      c.write(request);
+      return eventually(() => (c.text().includes('\r\n\r\n') ? c.text() : undefined), 'an answer');
     };
     const stats = await ask(`GET /api/stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nAuthorization: Bearer nope\r\n\r\n`);
     expect(stats).toMatch(/^HTTP\/1\.1 200 /);
