@@ -44,6 +44,41 @@ describe('pusher protocol: presence', () => {
     expect(b.events('pusher_internal:member_added')).toEqual([]);
   });
 
+  it('sends no member_added of a user its subscription_succeeded listed (published while the subscription was set up)', async () => {
+    const { port, gateway } = await startPusherGateway();
+    const dave = await PusherTestClient.connect(port);
+    await join(dave, 'dave');
+    // Bob's subscription reads the members only once Ann has joined and Dave has left: Ann's member_added and Dave's
+    // member_removed, published meanwhile, are held for him while his subscription is set up, and his
+    // subscription_succeeded lists Ann already and Dave no more.
+    const members = gateway.engine.members;
+    const list = members.list.bind(members);
+    let release: (() => void) | undefined;
+    let gated: Promise<void> | undefined = new Promise<void>((resolve) => (release = resolve));
+    members.list = async (channel) => {
+      const gate = gated;
+      gated = undefined;
+      if (gate) await gate;
+      return list(channel);
+    };
+    const b = await PusherTestClient.connect(port);
+    b.send({ event: 'pusher:subscribe', data: { channel: ROOM, ...presenceAuth(b.socketId, ROOM, { user_id: 'bob' }) } });
+    await b.roundTrip();
+    const a = await PusherTestClient.connect(port);
+    const okA = await join(a, 'ann');
+    expect(JSON.parse(okA.data as string).presence.ids.sort()).toEqual(['ann', 'bob', 'dave']);
+    dave.ws.terminate();
+    await a.nextEvent('pusher_internal:member_removed', ROOM);
+    release?.();
+    const okB = await b.nextEvent('pusher_internal:subscription_succeeded', ROOM);
+    expect(JSON.parse(okB.data as string).presence.ids.sort()).toEqual(['ann', 'bob']);
+    // A later change still comes through: Ann leaves.
+    a.ws.terminate();
+    expect(JSON.parse((await b.nextEvent('pusher_internal:member_removed', ROOM)).data as string)).toEqual({ user_id: 'ann' });
+    expect(b.events('pusher_internal:member_added')).toEqual([]);
+    expect(b.events('pusher_internal:member_removed').map((f) => f.data)).toEqual(['{"user_id":"ann"}']);
+  });
+
   it('announces member_removed when the last connection of a user closes', async () => {
     const { port } = await startPusherGateway();
     const a = await PusherTestClient.connect(port);

@@ -46,8 +46,11 @@ export interface Subscriptions {
   register(conn: Connection): Promise<void>;
   /** First half of a subscription (see Hub.prepare). */
   prepare(conn: Connection, channel: ChannelName, rec: SubscribeRecovery): Promise<PreparedSubscription>;
-  /** Second half: the frames that follow the subscription answer (see Hub.finish). */
-  finish(conn: Connection, prepared: PreparedSubscription): Buffer[];
+  /**
+   * Second half: the frames that follow the subscription answer (see Hub.finish). `admit` may leave out unsequenced
+   * broadcasts that arrived while it was set up (a presence event the answer already counted).
+   */
+  finish(conn: Connection, prepared: PreparedSubscription, admit?: (msg: EngineMessage) => boolean): Buffer[];
   /** Removes `conn` from `channel`. */
   unsubscribe(conn: Connection, channel: ChannelName): void;
 }
@@ -311,7 +314,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
    * messages, then the live messages held meanwhile, without duplicates: anything at or below the last
    * recovered seq was already covered) and switches the subscription to live delivery.
    */
-  finish(conn: Connection, prepared: PreparedSubscription): Buffer[] {
+  finish(conn: Connection, prepared: PreparedSubscription, admit?: (msg: EngineMessage) => boolean): Buffer[] {
     const { channel, result } = prepared;
     const sub = conn.subs.get(channel);
     if (sub === undefined) return [];
@@ -324,7 +327,7 @@ export class Hub implements EngineHandlers, ConnectionHost, Subscriptions {
     for (const m of held) {
       if (m.seq === 0) {
         // An unsequenced broadcast that arrived meanwhile: live only, in arrival order.
-        out.push(codec.frame(m));
+        if (admit === undefined || admit(m)) out.push(codec.frame(m));
         continue;
       }
       if (m.epoch !== epoch) {

@@ -18,6 +18,24 @@ function memberPayload(user: string, infoJson?: string): string {
   return infoJson === undefined || infoJson === 'null' ? `{"user_id":${JSON.stringify(user)}}` : `{"user_id":${JSON.stringify(user)},"user_info":${infoJson}}`;
 }
 
+/**
+ * Which member events that arrived while a presence subscription was set up still say something after its
+ * `subscription_succeeded` listed `members` (kept up to date as they pass): a `member_added` of a listed user was
+ * published before the list was read (pusher-js would announce, and Laravel Echo's `joining` report, a member it
+ * already has), and so was a `member_removed` of a user not listed.
+ */
+function memberNews(members: Set<string>): (msg: EngineMessage) => boolean {
+  return (msg) => {
+    const f = JSON.parse(msg.frame.toString('utf8')) as { type?: unknown; payload?: { user_id?: unknown } };
+    if (f.type !== MEMBER_ADDED && f.type !== MEMBER_REMOVED) return true;
+    const user = String(f.payload?.user_id);
+    if (f.type === MEMBER_REMOVED) return members.delete(user);
+    if (members.has(user)) return false;
+    members.add(user);
+    return true;
+  };
+}
+
 /** `{presence:{ids, hash, count}}`, what `pusher_internal:subscription_succeeded` carries on a presence channel. */
 function presenceData(members: readonly ChannelMember[]): object {
   const hash = Object.create(null) as Record<string, unknown>;
@@ -119,7 +137,8 @@ export class PusherSubscriber {
     }
     if (conn.isClosed()) return;
     conn.sendJson(stringFrame('pusher_internal:subscription_succeeded', presence === undefined ? {} : presenceData(presence), name));
-    for (const f of d.subscriptions.finish(conn, prepared)) conn.enqueue(f);
+    const admit = presence === undefined ? undefined : memberNews(new Set(presence.map((m) => m.user)));
+    for (const f of d.subscriptions.finish(conn, prepared, admit)) conn.enqueue(f);
     if (ch.cache && prepared.messages.length === 0) conn.sendJson({ event: 'pusher:cache_miss', channel: name });
   }
 
