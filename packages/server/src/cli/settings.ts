@@ -1,73 +1,17 @@
 /**
  * The configuration schema: every setting with its option name, environment variable, flag, type, default and
- * documentation. The CLI parses with it (config.ts), `--help` and docs/configuration.md are generated from it.
+ * documentation. The CLI parses with it (config.ts), `--help` and docs/configuration.md are generated from it. The
+ * gateway's own settings are here; the deployment's (engine, process, Pusher apps, logging) in settings-deployment.ts.
  */
-import { ENGINE_DEFAULTS } from '../engine/defaults.js';
-import type { EngineSettings } from '../gateway/node.js';
-import type { GatewayOptions } from '../gateway/options.js';
-import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+import type { Setting } from './setting-schema.js';
+import { DEPLOYMENT_SETTINGS } from './settings-deployment.js';
 
-/** The value type of a setting, which decides how its text is parsed. */
-export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'enum' | 'files' | 'json';
-
-/** One configuration setting: its option name, environment variable, flag, type and documentation. */
-/** Settings of the process rather than of one gateway: logging, the engine, the ingest, workers. */
-export interface NodeSettings extends EngineSettings {
-  logLevel: LogLevel;
-  /** Processes to run; undefined means the default (cores with Redis, 1 without). */
-  workers: number | undefined;
-  /** The JSON configuration file the settings were read from, if any. */
-  config: string | undefined;
-  /** Let development mode listen on an interface other than loopback. */
-  devAllowRemote: boolean;
-  /** `json`, `pretty`, or `auto` (pretty in development mode on a terminal, JSON otherwise). */
-  logFormat: LogFormat;
-  /** One Pusher app from the environment (all three or none); added to `pusherApps`. */
-  pusherAppId?: string | undefined;
-  pusherAppKey?: string | undefined;
-  pusherAppSecret?: string | undefined;
-}
-
-/** How log lines are written. */
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-
-export const NODE_DEFAULTS: NodeSettings = {
-  logLevel: 'info',
-  redisUrl: undefined,
-  redisCluster: undefined,
-  redisPrefix: ENGINE_DEFAULTS.redisPrefix,
-  redisSharded: false,
-  presenceTtl: ENGINE_DEFAULTS.presenceTtl,
-  nodeId: undefined,
-  ingest: true,
-  workers: undefined,
-  config: undefined,
-  devAllowRemote: false,
-  logFormat: 'auto',
-  pusherAppId: undefined,
-  pusherAppKey: undefined,
-  pusherAppSecret: undefined,
-};
-
-export interface Setting {
-  key: keyof GatewayOptions | keyof NodeSettings;
-  env: string;
-  flag: string;
-  type: SettingType;
-  /** Never printed or logged. */
-  secret?: boolean;
-  values?: readonly string[];
-  description: string;
-  /** Shown instead of the default value when the default depends on something else. */
-  defaultNote?: string;
-}
+export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Setting, type SettingType } from './setting-schema.js';
 
 /**
  * The one configuration schema: the CLI parses flags and environment variables with it and
  * docs/configuration.md is generated from it (a test keeps them in step).
- */
-export const SETTINGS: readonly Setting[] = [
+ */ export const SETTINGS: readonly Setting[] = [
   { key: 'port', env: 'HERALD_PORT', flag: '--port', type: 'int', description: 'TCP port to listen on (0 picks a free port).' },
   {
     key: 'host',
@@ -525,137 +469,5 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int',
     description: 'Most publish hook requests in flight at once per process; past it a client publish counts as a failed hook.',
   },
-  {
-    key: 'redisUrl',
-    env: 'HERALD_REDIS_URL',
-    flag: '--redis-url',
-    type: 'string',
-    secret: true,
-    description:
-      'Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, redis+cluster://host:port,host:port for a Redis Cluster); set, it selects the Redis engine for many processes and machines.',
-    defaultNote: 'none (the in-memory engine)',
-  },
-  {
-    key: 'redisCluster',
-    env: 'HERALD_REDIS_CLUSTER',
-    flag: '--redis-cluster',
-    type: 'string',
-    description:
-      'Redis Cluster nodes to start from (host:port,host:port; Redis 7+), instead of a Redis URL (the URL form redis+cluster://host:port,host:port works too): keys of one operation share a slot, pub/sub is sharded.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'redisPrefix',
-    env: 'HERALD_REDIS_PREFIX',
-    flag: '--redis-prefix',
-    type: 'string',
-    description: 'Prefix of every Redis key and pub/sub channel (several clusters can share one Redis).',
-  },
-  {
-    key: 'redisSharded',
-    env: 'HERALD_REDIS_SHARDED',
-    flag: '--redis-sharded',
-    type: 'bool',
-    description: 'Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+); always on with HERALD_REDIS_CLUSTER or a redis+cluster:// URL.',
-  },
-  {
-    key: 'presenceTtl',
-    env: 'HERALD_PRESENCE_TTL_MS',
-    flag: '--presence-ttl-ms',
-    type: 'int',
-    description: 'Redis engine: a node that dies without cleaning up leaves presence within this time.',
-  },
-  {
-    key: 'nodeId',
-    env: 'HERALD_NODE_ID',
-    flag: '--node-id',
-    type: 'string',
-    description: "This node's id in the cluster (unique per process).",
-    defaultNote: 'random',
-  },
-  {
-    key: 'ingest',
-    env: 'HERALD_INGEST',
-    flag: '--ingest',
-    type: 'bool',
-    description: 'Redis engine: publish what backends write to <prefix>:ingest (XADD) and <prefix>:publish (PUBLISH).',
-  },
-  {
-    key: 'workers',
-    env: 'HERALD_WORKERS',
-    flag: '--workers',
-    type: 'int',
-    description:
-      'Gateway processes sharing the port (each a full node; needs the Redis engine above 1). One `/metrics` and one `/api/stats` answer for all of them (summed; per-worker gauges labelled `worker`). A worker that dies is forked anew (after 1 s, doubling up to 30 s while they keep dying, a new one that fails to start included); one of the first that fails to start stops the gateway.',
-    defaultNote: 'the number of cores with Redis, 1 without',
-  },
-  {
-    key: 'config',
-    env: 'HERALD_CONFIG',
-    flag: '--config',
-    type: 'string',
-    description:
-      'A JSON file of settings, keyed by the names in the first column (e.g. {"port": 8080, "redisUrl": "redis://..."}); environment variables and flags override it.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'transport',
-    env: 'HERALD_TRANSPORT',
-    flag: '--transport',
-    type: 'enum',
-    values: ['ws', 'uws'],
-    description:
-      "WebSocket library: ws, or uws (uWebSockets.js, installed separately from its authors' GitHub releases: npm install uNetworking/uWebSockets.js#<tag>; it then serves the port, the HTTP API included).",
-  },
-  {
-    key: 'pusherAppId',
-    env: 'HERALD_PUSHER_APP_ID',
-    flag: '--pusher-app-id',
-    type: 'string',
-    description: 'A Pusher app (docs/pusher.md): its id ([A-Za-z0-9_-]{1,64}); needs the key and the secret too. Added to pusherApps.',
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherAppKey',
-    env: 'HERALD_PUSHER_APP_KEY',
-    flag: '--pusher-app-key',
-    type: 'string',
-    description: "The Pusher app's key (clients connect to /app/<key>).",
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherAppSecret',
-    env: 'HERALD_PUSHER_APP_SECRET',
-    flag: '--pusher-app-secret',
-    type: 'string',
-    secret: true,
-    description: "The Pusher app's secret (signs subscriptions, sign-ins and HTTP API requests; at least 16 characters).",
-    defaultNote: 'none',
-  },
-  {
-    key: 'pusherApps',
-    env: 'HERALD_PUSHER_APPS',
-    flag: '--pusher-apps',
-    type: 'json',
-    secret: true,
-    description:
-      'Pusher apps as a JSON array of {id, key, secret} objects with optional limits (maxConnections, clientEvents, clientEventRate, maxEventSize, maxPresenceMembers, activityTimeout, webhooks, webhookRetryFor, batchWebhooks); see docs/pusher.md. None: the Pusher endpoints do not exist.',
-  },
-  { key: 'logLevel', env: 'HERALD_LOG_LEVEL', flag: '--log-level', type: 'enum', values: LOG_LEVELS, description: 'Log level (logs go to stdout).' },
-  {
-    key: 'logFormat',
-    env: 'HERALD_LOG_FORMAT',
-    flag: '--log-format',
-    type: 'enum',
-    values: LOG_FORMATS,
-    description: 'Log lines as JSON, as human-readable text (pretty), or auto: pretty in development mode when stdout is a terminal, JSON otherwise.',
-  },
-  {
-    key: 'devAllowRemote',
-    env: 'HERALD_DEV_ALLOW_REMOTE',
-    flag: '--dev-allow-remote',
-    type: 'bool',
-    description:
-      'Let development mode (no API key, no JWT secret: anonymous clients, a generated key) listen on an interface other than loopback. Anyone who can reach it can connect.',
-  },
+  ...DEPLOYMENT_SETTINGS,
 ];
