@@ -45,15 +45,16 @@ function call(
   });
 }
 
-/** A raw TCP connection to `port`: what it received so far (latin1), and when it closed. */
-function rawConnection(port: number): { write(bytes: string): void; text(): string; closed: Promise<void> } {
+/** A raw TCP connection to `port`: what it received so far (latin1), its socket errors, and when it closed. */
+function rawConnection(port: number): { write(bytes: string): void; text(): string; errors(): string[]; closed: Promise<void> } {
   const socket = connect({ port, host: '127.0.0.1' });
   let text = '';
+  const errors: string[] = [];
   socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-  socket.on('error', () => undefined);
+  socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message));
   onCleanup(() => socket.destroy());
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  return { write: (bytes) => socket.write(bytes), text: () => text, closed };
+  return { write: (bytes) => socket.write(bytes), text: () => text, errors: () => errors, closed };
 }
 
 const publishHeaders = (body: string): Record<string, string | number> => ({
@@ -132,6 +133,27 @@ describe.each(['ws', 'uws'] as const)('plain HTTP on the %s transport', (transpo
     const r = await call(`${gw.http}/api/publish`, { method: 'POST', headers: publishHeaders(body), body });
     expect(r.status).toBe(413);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'body_too_large' } });
+  });
+
+  it('answers 413 to a client still sending its body without resetting it: on ws it reads the rest and keeps the connection', async () => {
+    const gw = await start({ maxBodySize: 1024 });
+    const c = rawConnection(gw.gateway.address().port);
+    const size = 256 * 1024;
+    c.write(`POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+    // Answered from the headers, while the body is still to come.
+    await eventually(() => (c.text().includes('body_too_large') ? true : undefined), 'the 413');
+    expect(c.text()).toMatch(/^HTTP\/1\.1 413 /);
+    // The client goes on sending it (as curl does), in pieces.
+    for (let sent = 0; sent < size; sent += 64 * 1024) c.write('x'.repeat(64 * 1024));
+    if (transport === 'ws') {
+      c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await eventually(() => (c.text().endsWith('{"status":"ok"}') ? true : undefined), 'the next answer on the same connection');
+      expect(c.errors()).toEqual([]);
+    } else {
+      // uWebSockets.js closes a connection whose request body was not read.
+      await c.closed;
+    }
+    expect(gw.gateway.stats.published).toBe(0);
   });
 
   it('forgets a request whose client went away mid-body, publishes nothing, and keeps serving', async () => {

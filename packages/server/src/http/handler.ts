@@ -43,6 +43,9 @@ class Target implements RequestTarget {
   }
 }
 
+/** The most bytes a request body refused as too large may declare and still be read and dropped (see `failed`). */
+const DRAIN_MAX = 16 * 1024 * 1024;
+
 /** Paths that a URL parser would leave as they are (no dot segments, backslashes or characters it escapes). */
 const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@%/.]*$/;
 
@@ -168,7 +171,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     return route.handler(req, url, arg, requestId).then(([status, body]) => sendJson(res, status, body));
   };
 
-  const failed = (err: unknown, res: HttpResponse, path: string, requestId: string): void => {
+  const failed = (err: unknown, req: HttpRequest, res: HttpResponse, path: string, requestId: string): void => {
     if (err instanceof ClientAbortedError) {
       logger.debug({ requestId, path }, 'client aborted the request');
       res.destroy();
@@ -185,8 +188,12 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         const reason = err.status < 500 ? 'invalid' : err.code === 'shutting_down' ? 'shutting_down' : 'engine_unavailable';
         stats.drop(reason, 1, { requestId, code: err.code, ...(err.field === undefined ? {} : { field: err.field }) });
       }
-      // A refused body may still be arriving: answer, then drop the connection instead of reading it.
-      sendError(res, err, { 'x-request-id': requestId, ...(err.code === 'body_too_large' ? { connection: 'close' } : {}) });
+      // A refused body may still be arriving. One that declared at most DRAIN_MAX bytes is read and dropped after
+      // the answer (Node's server does so for a body nobody read) and the connection stays: closing it under a
+      // client still sending makes the kernel reset it, and the client then reports a send failure instead of this
+      // answer (curl: "Send failure: Broken pipe"). A larger or unknown length: the connection is closed.
+      const drain = err.code === 'body_too_large' && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_MAX;
+      sendError(res, err, { 'x-request-id': requestId, ...(err.code === 'body_too_large' && !drain ? { connection: 'close' } : {}) });
       return;
     }
     logger.error({ err, requestId, path }, 'request failed');
@@ -212,10 +219,10 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         sendError(res, new HeraldError('not_found', `nothing at ${path.slice(0, 100)}`));
       }
     } catch (err) {
-      failed(err, res, path, requestId);
+      failed(err, req, res, path, requestId);
       return;
     }
-    if (later !== undefined) later.then(undefined, (err: unknown) => failed(err, res, path, requestId));
+    if (later !== undefined) later.then(undefined, (err: unknown) => failed(err, req, res, path, requestId));
   };
 
   const ended = (): void => inFlight.end();
