@@ -1,7 +1,7 @@
 import type { Auth } from '../auth/types.js';
 import type { Stats } from '../delivery/stats.js';
 import type { Operations } from '../observability/operations.js';
-import type { HttpRequest, HttpResponse } from '../transport/http.js';
+import { closesAfterRefusedBody, type HttpRequest, type HttpResponse } from '../transport/http.js';
 import { Drain } from '../util/drain.js';
 import { HeraldError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -42,9 +42,6 @@ class Target implements RequestTarget {
     return (this.params ??= new URLSearchParams(this.query));
   }
 }
-
-/** The most bytes a request body refused as too large may declare and still be read and dropped (see `failed`). */
-const DRAIN_MAX = 16 * 1024 * 1024;
 
 /** Paths that a URL parser would leave as they are (no dot segments, backslashes or characters it escapes). */
 const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@%/.]*$/;
@@ -188,12 +185,10 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         const reason = err.status < 500 ? 'invalid' : err.code === 'shutting_down' ? 'shutting_down' : 'engine_unavailable';
         stats.drop(reason, 1, { requestId, code: err.code, ...(err.field === undefined ? {} : { field: err.field }) });
       }
-      // A refused body may still be arriving. One that declared at most DRAIN_MAX bytes is read and dropped after
-      // the answer (Node's server does so for a body nobody read) and the connection stays: closing it under a
-      // client still sending makes the kernel reset it, and the client then reports a send failure instead of this
-      // answer (curl: "Send failure: Broken pipe"). A larger or unknown length: the connection is closed.
-      const drain = err.code === 'body_too_large' && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_MAX;
-      sendError(res, err, { 'x-request-id': requestId, ...(err.code === 'body_too_large' && !drain ? { connection: 'close' } : {}) });
+      // A refused body may still be arriving: read and dropped after the answer, or the connection closed (see
+      // closesAfterRefusedBody).
+      const close = err.code === 'body_too_large' && closesAfterRefusedBody(req);
+      sendError(res, err, { 'x-request-id': requestId, ...(close ? { connection: 'close' } : {}) });
       return;
     }
     logger.error({ err, requestId, path }, 'request failed');

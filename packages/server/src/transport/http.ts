@@ -53,6 +53,19 @@ export class ClientAbortedError extends Error {
   }
 }
 
+/**
+ * The most bytes a body refused as too large may declare and still be read and dropped after the answer, the
+ * connection kept: closing it under a client still sending makes the kernel reset it, and the client then reports a
+ * send failure instead of the answer (curl: "Send failure: Broken pipe"). Node's server reads and drops a body nobody
+ * read once the answer is sent.
+ */
+export const DRAIN_MAX = 16 * 1024 * 1024;
+
+/** Whether the answer to `req`'s body refused as too large closes the connection: its length unknown or over DRAIN_MAX. */
+export function closesAfterRefusedBody(req: HttpRequest): boolean {
+  return !(Number(req.headers['content-length'] ?? Infinity) <= DRAIN_MAX);
+}
+
 /** The 413 of a body over `max` bytes. */
 export function bodyTooLarge(max: number): HeraldError {
   return new HeraldError('body_too_large', `the request body exceeds ${max} bytes`, { extra: { limit: max } });

@@ -2,7 +2,7 @@ import { PusherCode } from '@herald/protocol';
 import type { Publisher } from '../../delivery/publisher.js';
 import type { Stats } from '../../delivery/stats.js';
 import type { Engine } from '../../engine/types.js';
-import { ClientAbortedError, type HttpRequest, type HttpResponse } from '../../transport/http.js';
+import { ClientAbortedError, closesAfterRefusedBody, type HttpRequest, type HttpResponse } from '../../transport/http.js';
 import type { Clock } from '../../util/clock.js';
 import { errorBody, HeraldError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -176,7 +176,8 @@ export function createPusherHttpApi(d: PusherHttpDeps): ProtocolRoute {
     const segments = url.pathname.split('/').slice(2);
     serve(req, res, url, segments).catch((err: unknown) => {
       if (err instanceof HeraldError) {
-        if (err.code === 'body_too_large' || (err.code === 'invalid_field' && err.status === 413)) res.setHeader('connection', 'close');
+        // A body still arriving: read and dropped after the answer, or the connection closed (closesAfterRefusedBody).
+        if (err.code === 'body_too_large' && closesAfterRefusedBody(req)) res.setHeader('connection', 'close');
         if (err.status >= 500) d.logger.warn({ err, path: url.pathname.slice(0, 100) }, 'pusher api request failed');
         send(res, err.status, errorBody(err));
         return;
