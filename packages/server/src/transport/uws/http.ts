@@ -1,6 +1,14 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { handshakeProblem, rejectionResponse, type Rejection } from '../admission.js';
-import { bodyTooLarge, ClientAbortedError, type HttpHeaders, type HttpRequest, type HttpRequestHandler, type HttpResponse } from '../http.js';
+import {
+  bodyTooLarge,
+  ClientAbortedError,
+  closesAfterRefusedBody,
+  type HttpHeaders,
+  type HttpRequest,
+  type HttpRequestHandler,
+  type HttpResponse,
+} from '../http.js';
 import type { UwsRequest, UwsResponse } from './module.js';
 
 /** Headers uWebSockets.js writes itself (`content-length`, `date`) or that say how the connection goes (`connection`). */
@@ -246,8 +254,9 @@ export class UwsExchange implements HttpRequest, HttpResponse {
   write(body: string | Buffer | undefined): void {
     const { res, head, pending } = this;
     res.writeStatus(statusLine(this.statusCode));
-    // A body not read whole is left unread: the connection cannot carry another request.
-    let close = !this.complete;
+    // A body not read whole: uWebSockets.js reads the rest (dropped in `data`) and frames the next request after it
+    // when its length was declared, up to DRAIN_MAX; otherwise the connection closes (see closesAfterRefusedBody).
+    let close = !this.complete && closesAfterRefusedBody(this);
     if (pending !== undefined) {
       for (const k of Object.keys(pending)) {
         if (head !== undefined && head[k] !== undefined) continue;
