@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { deleteRedisKeys } from '../scripts/redis-keys.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const KINDS = ['ioredis-6', 'ioredis', 'node-redis'];
@@ -46,8 +47,8 @@ async function child(kind, perTurn, total, url) {
     send = (items) => Promise.all(items.map(({ keys, args }) => r.evalSha(one, { keys, arguments: args })));
     info = () => r.info('cpu');
     close = async () => {
-      for await (const keys of r.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) if (keys.length > 0) await r.del(keys);
       await r.quit();
+      await deleteRedisKeys(url, prefix);
     };
   } else {
     const { Redis, Command } = await import(kind === 'ioredis-6' ? 'ioredis-6' : 'ioredis');
@@ -82,13 +83,8 @@ async function child(kind, perTurn, total, url) {
           };
     info = () => r.info('cpu');
     close = async () => {
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length > 0) await r.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
       await r.quit();
+      await deleteRedisKeys(url, prefix);
     };
   }
   const redisCpu = async () => {

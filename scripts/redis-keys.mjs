@@ -1,5 +1,5 @@
 // Deletes a key prefix's keys from a Redis, for the scripts that run against a shared one (php-tests.mjs, the server's
-// perf-publish.mjs): SCAN and UNLINK, never FLUSHDB.
+// perf-publish.mjs, bench/redis-clients.mjs): SCAN and UNLINK, never FLUSHDB.
 
 /** Deletes every key named `<prefix>:...` from the Redis at `redisUrl`. */
 export async function deleteRedisKeys(redisUrl, prefix) {
