@@ -28,6 +28,8 @@ export async function startHerald(port: number, o: HeraldBenchOptions): Promise<
     transport: o.transport,
     ...(engine ? { engine } : {}),
     ...(o.pusher ? { pusherApps: [{ ...PUSHER_APP, maxConnections: 1_000_000 }] } : {}),
+    // HERALD_BENCH_OPTS: more gateway options as JSON (e.g. '{"historySize":0}'), to take a cost apart within a run.
+    ...(process.env.HERALD_BENCH_OPTS ? (JSON.parse(process.env.HERALD_BENCH_OPTS) as object) : {}),
   };
   const gateway: Gateway = await createGateway(opts);
   return { stop: () => gateway.close() };

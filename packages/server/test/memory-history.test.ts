@@ -64,10 +64,14 @@ class Model {
 }
 
 describe('memory history: frames kept back to back per channel', () => {
-  it('agrees with a plain model through growth, reuse and shrinking of its buffers, expiry and global eviction', () => {
-    const rand = prng(20261206);
+  // Small frames in small chunks; then frames of up to 40 KB, over the largest standard chunk (16 KiB), so that
+  // reads gather frames from many chunks and a frame may take a chunk of its own.
+  it.each([
+    { seed: 20261206, limits: { size: 40, ttl: 5_000, metaTtl: 60_000, maxBytes: 3_000, totalBytes: 12_000 }, large: 1_500 },
+    { seed: 20261207, limits: { size: 60, ttl: 5_000, metaTtl: 60_000, maxBytes: 120_000, totalBytes: 400_000 }, large: 40_000 },
+  ])('agrees with a plain model through growth, reuse of its chunks, expiry and global eviction (seed $seed)', ({ seed, limits, large }) => {
+    const rand = prng(seed);
     let t = 1_000_000;
-    const limits: MemoryHistoryLimits = { size: 40, ttl: 5_000, metaTtl: 60_000, maxBytes: 3_000, totalBytes: 12_000 };
     const store = new MemoryHistory(limits, () => t);
     const model = new Model(limits);
     const channels = ['a', 'b', 'c', 'd', 'e', 'f'];
@@ -78,7 +82,7 @@ describe('memory history: frames kept back to back per channel', () => {
       const channel = channels[Math.floor(rand() * channels.length)] as string;
       // Mostly small frames, some large, now and then one over the per-channel bound (not kept).
       const r = rand();
-      const size = r < 0.8 ? 20 + Math.floor(rand() * 200) : r < 0.99 ? 500 + Math.floor(rand() * 1500) : 3_500;
+      const size = r < 0.8 ? 20 + Math.floor(rand() * 200) : r < 0.99 ? 500 + Math.floor(rand() * large) : limits.maxBytes + 500;
       const body = `é${'x'.repeat(size)}😀`;
       const msg = store.append(channel, (seq) => Buffer.from(`{"seq":${seq},"body":"${body}"}`));
       const seq = (seqs.get(channel) ?? 0) + 1;
@@ -182,10 +186,36 @@ describe('memory history: buffer memory', () => {
     store.sweep(() => true);
     expect(store.read('big', { limit: 10 }).messages).toHaveLength(3);
     expect(store.usage.bytes).toBe(3_000);
-    expect(store.usage.buffers).toBeLessThanOrEqual(16_384);
-    // Everything expired: nothing held.
+    // The emptied chunks are kept for reuse until a sweep interval passes without a need for them.
+    expect(store.usage.buffers).toBeGreaterThan(1_000_000);
+    store.sweep(() => true);
+    expect(store.usage.buffers).toBeLessThanOrEqual(1_000 * 256 + 16_384);
+    // Everything expired: nothing held, and after one more quiet sweep nothing pooled.
     t += 1_000;
     store.sweep(() => true);
+    store.sweep(() => true);
     expect(store.usage).toEqual({ channels: 1_001, bytes: 0, buffers: 0 });
+  });
+
+  it('reuses the chunks one channel emptied for another instead of allocating, and pools at most 16 MiB', () => {
+    let t = 0;
+    const store = new MemoryHistory({ size: 100_000, ttl: 1_000, metaTtl: 60_000, maxBytes: 100_000_000, totalBytes: 100_000_000 }, () => t);
+    const frame = Buffer.alloc(1_000, 0x61);
+    for (let i = 0; i < 500; i++) store.append('a', () => frame);
+    const peak = store.usage.buffers;
+    t += 1_001;
+    store.sweep(() => true);
+    expect(store.usage.bytes).toBe(0);
+    expect(store.usage.buffers).toBe(peak);
+    // `b` grows the way `a` did: every chunk it needs comes from the pool.
+    for (let i = 0; i < 500; i++) store.append('b', () => frame);
+    expect(store.usage.buffers).toBe(peak);
+    expect(store.read('b', { limit: 1_000 }).messages.map((m) => m.frame.length)).toEqual(new Array(500).fill(1_000));
+    // 40 MB emptied at once: at most 16 MiB of it stays pooled.
+    for (let i = 0; i < 40_000; i++) store.append('c', () => frame);
+    t += 2_002;
+    store.sweep(() => true);
+    expect(store.usage.bytes).toBe(0);
+    expect(store.usage.buffers).toBeLessThanOrEqual(16 * 1024 * 1024);
   });
 });

@@ -291,7 +291,7 @@ export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Set
     flag: '--history-total-bytes',
     type: 'int',
     description:
-      'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages. Counts the messages; the buffers holding them take 1.2-1.6x that (herald_history_buffer_bytes).',
+      'Memory engine: bytes of history kept by the whole process; past it the least recently published channels lose their oldest messages. Counts the messages; the buffers holding them take 1.2-2x that, plus up to 16 MiB of emptied buffers kept for reuse (herald_history_buffer_bytes).',
   },
   {
     key: 'idempotencyMaxKeys',

@@ -2,27 +2,46 @@ import type { ChannelName, StreamPosition } from '@herald/protocol';
 import { newEpoch } from '../../util/random-id.js';
 import type { EngineMessage, HistoryPage, Recovery } from '../types.js';
 
-/** Smallest frame buffer a channel gets (bytes); it grows by doubling. */
-const MIN_ARENA = 256;
+/** Smallest chunk a channel gets (bytes). */
+const MIN_CHUNK = 256;
+/** A channel with one chunk smaller than this moves its frames to a larger one instead of adding a chunk. */
+const GROW_BY_COPY = 4096;
+/** Largest chunk size a channel grows to; a frame larger than this gets a chunk of its own size. */
+const MAX_CHUNK = 16_384;
 /** Dropped entries at the front of a channel's index arrays before they are cut off. */
 const MAX_DEAD_ENTRIES = 64;
-/** A channel buffer larger than this (bytes) is replaced by a smaller one once a quarter of it or less is in use. */
-const SHRINK_ABOVE = 4096;
+/** Most bytes of emptied chunks kept for reuse (see ChunkPool). */
+const POOL_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A piece of a channel's frame log: `buf` holds the frames from virtual offset `base` on, `fill` bytes of it in
+ * use. Frames never span chunks; a channel's chunks follow each other without a gap in its virtual byte space (a
+ * chunk starts where the channel's log ended when it was added).
+ */
+interface Chunk {
+  buf: Buffer;
+  base: number;
+  fill: number;
+}
 
 /**
  * One channel's seq, epoch and kept messages. The messages are held without a JS object per message: their
- * frames back to back in one buffer (`arena`, bytes [start, end)), and per message, oldest first from `head`,
- * where its frame begins and when it was appended. A busy process keeps hundreds of thousands of messages; as
- * objects (an entry, a message, a Buffer view each) they made every garbage collection mark and copy them,
- * which showed as 100-250 ms pauses under load. Seqs are contiguous and end at `seq`.
+ * frames back to back in a few chunks, and per message, oldest first from `head`, where its frame begins (a
+ * virtual offset: the channel's log as if it were one buffer) and when it was appended. A busy process keeps
+ * hundreds of thousands of messages; as objects (an entry, a message, a Buffer view each) they made every garbage
+ * collection mark and copy them, which showed as 100-250 ms pauses under load. Seqs are contiguous and end at `seq`.
  */
 interface ChannelState {
   epoch: string;
   seq: number;
-  arena: Buffer | undefined;
+  /** The chunks holding the kept frames, oldest first (empty when nothing is kept). */
+  chunks: Chunk[];
+  /** Bytes of the chunks' buffers. */
+  capacity: number;
+  /** Virtual offsets: the oldest kept frame begins at `start`, the log ends at `end`. */
   start: number;
   end: number;
-  /** Offset in `arena` of each kept frame (index `head` is the oldest); a frame ends where the next begins, the last at `end`. */
+  /** Virtual offset of each kept frame (index `head` is the oldest); a frame ends where the next begins, the last at `end`. */
   offsets: number[];
   /** When each kept message was appended (ms), same indexes. */
   times: number[];
@@ -47,6 +66,60 @@ export interface MemoryHistoryLimits {
 
 const kept = (s: ChannelState): number => s.offsets.length - s.head;
 
+/** The power of two (MIN_CHUNK to MAX_CHUNK) a chunk of at least `n` bytes is made with; larger ones are `n` exactly. */
+function chunkSize(n: number): number {
+  if (n > MAX_CHUNK) return n;
+  let size = MIN_CHUNK;
+  while (size < n) size *= 2;
+  return size;
+}
+
+/**
+ * Emptied chunks of the standard sizes, kept for the next chunk of that size (any channel's) instead of being left
+ * to the garbage collector. Channels fill and empty chunks all the time (a message expires, a channel at its count
+ * bound drops its oldest); their buffers lie outside the JS heap, and each one dropped counts towards V8's
+ * external-memory pressure, which starts full garbage collections of the whole heap: under a steady publish load
+ * that was a full collection every second or two, tens of ms of stalls each on a busy core. Bounded
+ * (POOL_MAX_BYTES), and what a whole sweep interval did not need is given back (`trim`).
+ */
+class ChunkPool {
+  private readonly free = new Map<number, Buffer[]>();
+  /** Fewest chunks of each size that were free at once since the last trim: those nobody needed. */
+  private readonly lowWater = new Map<number, number>();
+  bytes = 0;
+
+  take(size: number): Buffer {
+    const list = this.free.get(size);
+    const buf = list?.pop();
+    if (buf === undefined || list === undefined) return Buffer.allocUnsafeSlow(size);
+    this.bytes -= size;
+    if (list.length < (this.lowWater.get(size) ?? Infinity)) this.lowWater.set(size, list.length);
+    return buf;
+  }
+
+  give(buf: Buffer): void {
+    const size = buf.length;
+    if (size > MAX_CHUNK || size !== chunkSize(size) || this.bytes + size > POOL_MAX_BYTES) return;
+    let list = this.free.get(size);
+    if (list === undefined) {
+      this.free.set(size, (list = []));
+      this.lowWater.set(size, 0);
+    }
+    list.push(buf);
+    this.bytes += size;
+  }
+
+  /** Gives back the chunks that stayed free since the last trim (none was needed), and starts the next interval. */
+  trim(): void {
+    for (const [size, list] of this.free) {
+      const unused = Math.min(list.length, this.lowWater.get(size) ?? 0);
+      list.splice(0, unused);
+      this.bytes -= unused * size;
+      this.lowWater.set(size, list.length);
+    }
+  }
+}
+
 /**
  * Per-channel seq, epoch and a bounded, expiring message log: bounded by count and bytes per channel and by
  * bytes for the process. Synchronous: the memory engine wraps it.
@@ -58,16 +131,22 @@ const kept = (s: ChannelState): number => s.offsets.length - s.head;
  * subscriber), so a position stays valid as long as anyone can hold it. History is never partial: a message that
  * is not kept (too large, evicted) makes recovery across it answer `recovered: false`.
  *
+ * A channel's frames go into its newest chunk while it has room. A channel of one small chunk (under 4 KiB) moves
+ * them to one twice as large; past that, it adds a chunk as large as the ones it holds together (up to 16 KiB), so
+ * a growing channel neither copies its log nor drops a buffer. A chunk is emptied by its messages leaving (or a
+ * move) and goes back to a pool that the next chunk of its size is taken from.
+ *
  * Messages read back (recovery, the history API) are copies: the frames they hand out never change when the
- * channel's buffer is reused.
+ * channel's chunks are reused.
  */
 export class MemoryHistory {
   private readonly channels = new Map<ChannelName, ChannelState>();
   /** Channels holding messages, least recently published first (a publish moves its channel to the end): the order of global eviction. */
   private readonly evictable = new Set<ChannelState>();
   private totalBytes = 0;
-  /** Bytes of the channel buffers holding the frames (at least totalBytes). */
+  /** Bytes of the chunks channels hold (at least totalBytes). */
   private bufferBytes = 0;
+  private readonly pool = new ChunkPool();
 
   constructor(
     private readonly limits: MemoryHistoryLimits,
@@ -77,7 +156,7 @@ export class MemoryHistory {
   private state(channel: ChannelName): ChannelState {
     let s = this.channels.get(channel);
     if (!s) {
-      s = { epoch: newEpoch(), seq: 0, arena: undefined, start: 0, end: 0, offsets: [], times: [], head: 0, touched: this.now() };
+      s = { epoch: newEpoch(), seq: 0, chunks: [], capacity: 0, start: 0, end: 0, offsets: [], times: [], head: 0, touched: this.now() };
       this.channels.set(channel, s);
     }
     return s;
@@ -91,15 +170,16 @@ export class MemoryHistory {
     this.dropOldest(s, drop);
   }
 
-  /** Drops the `n` oldest entries of `s`. */
+  /** Drops the `n` oldest entries of `s`, and the chunks that held only those. */
   private dropOldest(s: ChannelState, n: number): void {
     if (n <= 0) return;
     if (n >= kept(s)) {
-      // Empty: the buffer goes too, so an idle channel holds no bytes.
+      // Empty: every chunk goes, so an idle channel holds no bytes.
       this.totalBytes -= s.end - s.start;
-      this.bufferBytes -= s.arena?.length ?? 0;
-      s.arena = undefined;
-      s.start = s.end = s.head = 0;
+      for (const c of s.chunks) this.freeChunk(s, c);
+      s.chunks = [];
+      s.start = s.end;
+      s.head = 0;
       s.offsets = [];
       s.times = [];
       this.evictable.delete(s);
@@ -109,41 +189,49 @@ export class MemoryHistory {
     const start = s.offsets[s.head] as number;
     this.totalBytes -= start - s.start;
     s.start = start;
+    // A chunk whose successor begins at or before the oldest kept frame holds no kept frame.
+    let freed = 0;
+    while (freed + 1 < s.chunks.length && (s.chunks[freed + 1] as Chunk).base <= start) this.freeChunk(s, s.chunks[freed++] as Chunk);
+    if (freed > 0) s.chunks.splice(0, freed);
     if (s.head > MAX_DEAD_ENTRIES && s.head * 2 > s.offsets.length) {
       s.offsets.splice(0, s.head);
       s.times.splice(0, s.head);
       s.head = 0;
     }
-    // A large buffer that now holds little (expiry, eviction) is replaced by a smaller one.
-    if (s.arena && s.arena.length > SHRINK_ABOVE && (s.end - s.start) * 4 < s.arena.length) this.reserve(s, 0, true);
+  }
+
+  private freeChunk(s: ChannelState, c: Chunk): void {
+    s.capacity -= c.buf.length;
+    this.bufferBytes -= c.buf.length;
+    this.pool.give(c.buf);
   }
 
   /**
-   * Makes room for `length` more bytes at the end of `s.arena`: moves the kept frames to the front, or to a
-   * larger buffer (or, `shrink`, to a smaller one).
+   * The chunk the next `length` bytes of `s` go into: its newest while that has room; else, for a channel with a
+   * single chunk under GROW_BY_COPY bytes, a chunk twice as large that its frames move to (most channels hold a few
+   * small messages: one buffer each); else a new chunk as large as all it holds (at most MAX_CHUNK, at least
+   * `length`).
    */
-  private reserve(s: ChannelState, length: number, shrink = false): Buffer {
-    const arena = s.arena;
-    if (arena && !shrink && s.end + length <= arena.length) return arena;
+  private room(s: ChannelState, length: number): Chunk {
+    const last = s.chunks[s.chunks.length - 1];
+    if (last !== undefined && last.fill + length <= last.buf.length) return last;
     const live = s.end - s.start;
-    const need = live + length;
-    let target: Buffer;
-    if (arena && need <= arena.length && need * 4 > arena.length) {
-      arena.copyWithin(0, s.start, s.end);
-      target = arena;
-    } else {
-      // Doubling (amortized O(1) per byte), and shrinking again when most of a large buffer went unused.
-      const size = arena ? Math.max(need, Math.min(2 * need, 2 * arena.length), MIN_ARENA) : Math.max(length, MIN_ARENA);
-      target = Buffer.allocUnsafeSlow(size);
-      if (arena && live > 0) arena.copy(target, 0, s.start, s.end);
+    if (last !== undefined && s.chunks.length === 1 && last.buf.length < GROW_BY_COPY && live + length <= GROW_BY_COPY) {
+      const buf = this.pool.take(chunkSize(Math.max(live + length, 2 * last.buf.length)));
+      last.buf.copy(buf, 0, s.start - last.base, last.fill);
+      this.freeChunk(s, last);
+      const moved: Chunk = { buf, base: s.start, fill: live };
+      s.chunks[0] = moved;
+      s.capacity += buf.length;
+      this.bufferBytes += buf.length;
+      return moved;
     }
-    const shift = s.start;
-    for (let i = s.head; i < s.offsets.length; i++) s.offsets[i] = (s.offsets[i] as number) - shift;
-    this.bufferBytes += target.length - (arena?.length ?? 0);
-    s.arena = target;
-    s.start = 0;
-    s.end = live;
-    return target;
+    const size = chunkSize(Math.max(length, Math.min(MAX_CHUNK, s.capacity)));
+    const c: Chunk = { buf: this.pool.take(size), base: s.end, fill: 0 };
+    s.chunks.push(c);
+    s.capacity += size;
+    this.bufferBytes += size;
+    return c;
   }
 
   /** Appends a message with the next seq; `build` serializes it once the seq is known. */
@@ -167,8 +255,9 @@ export class MemoryHistory {
         over++;
       }
       this.dropOldest(s, over);
-      const arena = this.reserve(s, length);
-      frame.copy(arena, s.end);
+      const chunk = this.room(s, length);
+      frame.copy(chunk.buf, chunk.fill);
+      chunk.fill += length;
       s.offsets.push(s.end);
       s.times.push(now);
       s.end += length;
@@ -213,10 +302,10 @@ export class MemoryHistory {
   /** At most `limit` kept messages from entry index `from` (absolute, >= head) on, as copies. */
   private messagesFrom(channel: ChannelName, s: ChannelState, from: number, limit = Infinity): EngineMessage[] {
     const count = Math.min(limit, s.offsets.length - from);
-    if (count <= 0 || !s.arena) return [];
+    if (count <= 0 || s.chunks.length === 0) return [];
     const base = s.offsets[from] as number;
-    // One copy for the whole range; each message is a view of it.
-    const copy = Buffer.from(s.arena.subarray(base, MemoryHistory.frameEnd(s, from + count - 1)));
+    // One copy for the whole range (gathered from the chunks it spans); each message is a view of it.
+    const copy = this.bytesBetween(s, base, MemoryHistory.frameEnd(s, from + count - 1));
     const firstSeq = s.seq - kept(s) + 1 + (from - s.head);
     const out: EngineMessage[] = new Array(count);
     for (let k = 0; k < count; k++) {
@@ -224,6 +313,20 @@ export class MemoryHistory {
       const a = (s.offsets[i] as number) - base;
       const b = MemoryHistory.frameEnd(s, i) - base;
       out[k] = { channel, seq: firstSeq + k, epoch: s.epoch, frame: copy.subarray(a, b) };
+    }
+    return out;
+  }
+
+  /** A copy of the bytes of `s`'s log between virtual offsets `from` and `to` (within what it keeps). */
+  private bytesBetween(s: ChannelState, from: number, to: number): Buffer {
+    const out = Buffer.allocUnsafe(to - from);
+    let i = s.chunks.length - 1;
+    while (i > 0 && (s.chunks[i] as Chunk).base > from) i--;
+    for (let at = from; at < to; i++) {
+      const c = s.chunks[i] as Chunk;
+      const stop = Math.min(to, c.base + c.fill);
+      c.buf.copy(out, at - from, at - c.base, stop - c.base);
+      at = stop;
     }
     return out;
   }
@@ -274,10 +377,16 @@ export class MemoryHistory {
       this.trim(s, now);
       if (kept(s) === 0 && (s.seq === 0 || now - s.touched > this.limits.metaTtl) && !keep(channel)) this.channels.delete(channel);
     }
+    // Then the pooled chunks no channel needed since the last sweep are given back; what this one emptied stays
+    // pooled for the interval ahead.
+    this.pool.trim();
   }
 
-  /** Channels with state, the bytes of history held, and the bytes of the buffers holding them (for metrics and tests). */
+  /**
+   * Channels with state, the bytes of history held, and the bytes of the buffers holding them, the emptied ones
+   * kept for reuse included (for metrics and tests).
+   */
   get usage(): { channels: number; bytes: number; buffers: number } {
-    return { channels: this.channels.size, bytes: this.totalBytes, buffers: this.bufferBytes };
+    return { channels: this.channels.size, bytes: this.totalBytes, buffers: this.bufferBytes + this.pool.bytes };
   }
 }
