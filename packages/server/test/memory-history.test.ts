@@ -197,6 +197,35 @@ describe('memory history: buffer memory', () => {
     expect(store.usage).toEqual({ channels: 1_001, bytes: 0, buffers: 0 });
   });
 
+  // Buffers stay within about twice the kept frames (plus one smallest chunk per channel) whatever a channel held
+  // before: bounded channels, a burst followed by a trickle, a steady stream through a short TTL. Read after two
+  // sweeps without publishes, when the pool has given its chunks back.
+  it.each([
+    { name: 'two messages kept of a steady stream', limits: { size: 2 }, channels: 10, rounds: 40, trickle: 0 },
+    { name: 'ten messages kept', limits: { size: 10 }, channels: 10, rounds: 400, trickle: 0 },
+    { name: 'a 300-byte bound per channel', limits: { maxBytes: 300 }, channels: 10, rounds: 400, trickle: 0 },
+    { name: 'a burst of 20 KB, then one message a minute through a 10-minute TTL', limits: {}, channels: 200, rounds: 200, trickle: 30 },
+    { name: 'a steady stream through a 2-second TTL', limits: { ttl: 2_000 }, channels: 200, rounds: 300, trickle: 0, step: 100 },
+  ])('holds at most about twice its frames in buffers: $name', ({ limits, channels, rounds, trickle, step }) => {
+    let t = 0;
+    const store = new MemoryHistory({ size: 1000, ttl: 600_000, metaTtl: 3_600_000, maxBytes: 1_048_576, totalBytes: 268_435_456, ...limits }, () => t);
+    const frame = Buffer.alloc(100, 0x61);
+    for (let r = 0; r < rounds; r++) {
+      t += step ?? 0;
+      for (let c = 0; c < channels; c++) store.append(`c${c}`, () => frame);
+    }
+    for (let m = 0; m < trickle; m++) {
+      t += 60_000;
+      for (let c = 0; c < channels; c++) store.append(`c${c}`, () => frame);
+      store.sweep(() => true);
+    }
+    store.sweep(() => true);
+    store.sweep(() => true);
+    const { bytes, buffers } = store.usage;
+    expect(bytes).toBeGreaterThan(0);
+    expect(buffers).toBeLessThanOrEqual(2.6 * bytes + 256 * channels);
+  });
+
   it('reuses the chunks one channel emptied for another instead of allocating, and pools at most 16 MiB', () => {
     let t = 0;
     const store = new MemoryHistory({ size: 100_000, ttl: 1_000, metaTtl: 60_000, maxBytes: 100_000_000, totalBytes: 100_000_000 }, () => t);

@@ -36,8 +36,6 @@ interface ChannelState {
   seq: number;
   /** The chunks holding the kept frames, oldest first (empty when nothing is kept). */
   chunks: Chunk[];
-  /** Bytes of the chunks' buffers. */
-  capacity: number;
   /** Virtual offsets: the oldest kept frame begins at `start`, the log ends at `end`. */
   start: number;
   end: number;
@@ -131,10 +129,11 @@ class ChunkPool {
  * subscriber), so a position stays valid as long as anyone can hold it. History is never partial: a message that
  * is not kept (too large, evicted) makes recovery across it answer `recovered: false`.
  *
- * A channel's frames go into its newest chunk while it has room. A channel of one small chunk (under 4 KiB) moves
- * them to one twice as large; past that, it adds a chunk as large as the ones it holds together (up to 16 KiB), so
- * a growing channel neither copies its log nor drops a buffer. A chunk is emptied by its messages leaving (or a
- * move) and goes back to a pool that the next chunk of its size is taken from.
+ * A channel's frames go into its newest chunk while it has room. While they fit in 4 KiB a channel keeps one chunk,
+ * rearranged as one buffer (frames moved to its front, or to a chunk twice as large or, once it holds little, a
+ * smaller one); past that it adds a chunk as large as its kept frames (up to 16 KiB), so a growing channel neither
+ * copies its log nor drops a buffer, and its chunks take about twice its frames. A chunk is emptied by its
+ * messages leaving (or a move) and goes back to a pool that the next chunk of its size is taken from.
  *
  * Messages read back (recovery, the history API) are copies: the frames they hand out never change when the
  * channel's chunks are reused.
@@ -156,7 +155,7 @@ export class MemoryHistory {
   private state(channel: ChannelName): ChannelState {
     let s = this.channels.get(channel);
     if (!s) {
-      s = { epoch: newEpoch(), seq: 0, chunks: [], capacity: 0, start: 0, end: 0, offsets: [], times: [], head: 0, touched: this.now() };
+      s = { epoch: newEpoch(), seq: 0, chunks: [], start: 0, end: 0, offsets: [], times: [], head: 0, touched: this.now() };
       this.channels.set(channel, s);
     }
     return s;
@@ -193,6 +192,10 @@ export class MemoryHistory {
     let freed = 0;
     while (freed + 1 < s.chunks.length && (s.chunks[freed + 1] as Chunk).base <= start) this.freeChunk(s, s.chunks[freed++] as Chunk);
     if (freed > 0) s.chunks.splice(0, freed);
+    // A large single chunk that now holds little (expiry, a burst followed by a trickle) is replaced by a small one.
+    const only = s.chunks.length === 1 ? (s.chunks[0] as Chunk) : undefined;
+    const live = s.end - start;
+    if (only !== undefined && only.buf.length > GROW_BY_COPY && live * 4 <= only.buf.length) this.move(s, only, chunkSize(Math.max(2 * live, MIN_CHUNK)));
     if (s.head > MAX_DEAD_ENTRIES && s.head * 2 > s.offsets.length) {
       s.offsets.splice(0, s.head);
       s.times.splice(0, s.head);
@@ -201,37 +204,49 @@ export class MemoryHistory {
   }
 
   private freeChunk(s: ChannelState, c: Chunk): void {
-    s.capacity -= c.buf.length;
     this.bufferBytes -= c.buf.length;
     this.pool.give(c.buf);
   }
 
   /**
-   * The chunk the next `length` bytes of `s` go into: its newest while that has room; else, for a channel with a
-   * single chunk under GROW_BY_COPY bytes, a chunk twice as large that its frames move to (most channels hold a few
-   * small messages: one buffer each); else a new chunk as large as all it holds (at most MAX_CHUNK, at least
-   * `length`).
+   * The chunk the next `length` bytes of `s` go into: its newest while that has room. A channel of one chunk
+   * rearranges it as one buffer while its frames fit in GROW_BY_COPY bytes (most channels hold a few small
+   * messages): they move to the chunk's front when that leaves it more than a quarter full, else to a chunk about
+   * twice their size. Otherwise a chunk as large as the kept frames (at most MAX_CHUNK, at least `length`) is
+   * added, so the chunks take about twice what they hold.
    */
   private room(s: ChannelState, length: number): Chunk {
-    const last = s.chunks[s.chunks.length - 1];
+    const chunks = s.chunks;
+    const last = chunks[chunks.length - 1];
     if (last !== undefined && last.fill + length <= last.buf.length) return last;
     const live = s.end - s.start;
-    if (last !== undefined && s.chunks.length === 1 && last.buf.length < GROW_BY_COPY && live + length <= GROW_BY_COPY) {
-      const buf = this.pool.take(chunkSize(Math.max(live + length, 2 * last.buf.length)));
-      last.buf.copy(buf, 0, s.start - last.base, last.fill);
-      this.freeChunk(s, last);
-      const moved: Chunk = { buf, base: s.start, fill: live };
-      s.chunks[0] = moved;
-      s.capacity += buf.length;
-      this.bufferBytes += buf.length;
-      return moved;
+    const need = live + length;
+    if (last !== undefined && chunks.length === 1) {
+      const size = last.buf.length;
+      if (need <= size && need * 4 > size) {
+        last.buf.copyWithin(0, s.start - last.base, last.fill);
+        last.base = s.start;
+        last.fill = live;
+        return last;
+      }
+      if (need <= GROW_BY_COPY) return this.move(s, last, chunkSize(Math.max(need, Math.min(2 * need, 2 * size, GROW_BY_COPY))));
     }
-    const size = chunkSize(Math.max(length, Math.min(MAX_CHUNK, s.capacity)));
+    const size = chunkSize(Math.max(length, Math.min(MAX_CHUNK, live)));
     const c: Chunk = { buf: this.pool.take(size), base: s.end, fill: 0 };
-    s.chunks.push(c);
-    s.capacity += size;
+    chunks.push(c);
     this.bufferBytes += size;
     return c;
+  }
+
+  /** Moves the kept frames of `s`'s only chunk into a new chunk of `size` bytes; returns it. */
+  private move(s: ChannelState, from: Chunk, size: number): Chunk {
+    const buf = this.pool.take(size);
+    from.buf.copy(buf, 0, s.start - from.base, from.fill);
+    this.freeChunk(s, from);
+    const moved: Chunk = { buf, base: s.start, fill: s.end - s.start };
+    s.chunks[0] = moved;
+    this.bufferBytes += size;
+    return moved;
   }
 
   /** Appends a message with the next seq; `build` serializes it once the seq is known. */
