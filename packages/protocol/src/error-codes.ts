@@ -65,6 +65,8 @@ export const ErrorCode = {
   InvalidHandshake: 'invalid_handshake',
   /** The bytes received are not a valid HTTP/1.1 request; answered, then the connection is closed. */
   MalformedRequest: 'malformed_request',
+  /** The request asks for an expectation the gateway does not meet (an `Expect` other than `100-continue`). */
+  ExpectationFailed: 'expectation_failed',
   /** A request did not arrive completely in time (Node's request timeout); answered, then the connection is closed. */
   RequestTimeout: 'request_timeout',
   /** The request's headers exceed Node's limit; answered, then the connection is closed. */
@@ -139,7 +141,12 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
   malformed_request: {
     surface: 'http',
     status: 400,
-    description: 'The bytes received are not a valid HTTP/1.1 request (a bad request line or header); the connection is closed.',
+    description: 'The bytes received are not a valid HTTP/1.1 request (a bad request line or header, no Host header); the connection is closed.',
+  },
+  expectation_failed: {
+    surface: 'http',
+    status: 417,
+    description: 'The request has an Expect header other than 100-continue; answered without reading its body, then the connection is closed.',
   },
   request_timeout: { surface: 'http', status: 408, description: 'A request did not arrive completely in time; the connection is closed.' },
   headers_too_large: { surface: 'http', status: 431, description: "The request's headers exceed Node's limit; the connection is closed." },

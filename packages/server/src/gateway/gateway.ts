@@ -233,7 +233,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     extraRoutes.push(createDemoRoute({ wsPath: options.wsPaths[0] ?? '/ws', apiKey: options.demoApiKey, tokenSecret: options.demoTokenSecret, clock, logger }));
   }
   const http = createHttpHandler({ auth, stats, logger, apiRoutes, ops, isEndpoint, extraRoutes });
-  const server = createServer();
+  // A missing Host is refused by the handler, in the JSON error shape (Node's own 400 has no body).
+  const server = createServer({ requireHostHeader: false });
 
   // ---- the transport ----
   // One object for every connection (not one each: it is per idle connection memory).

@@ -235,6 +235,20 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         logger.debug({ requestId, method: req.method, path: req.url.split('?', 1)[0]?.slice(0, 100), status: res.statusCode, ms }, 'http request');
       });
     }
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      // RFC 9112 3.2: a server responds 400 to an HTTP/1.1 request without Host.
+      sendError(res, new HeraldError('malformed_request', 'an HTTP/1.1 request needs a Host header'), { 'x-request-id': requestId, connection: 'close' });
+      return;
+    }
+    const expectation = req.headers.expect;
+    if (expectation !== undefined && !/^100-continue$/i.test(expectation)) {
+      // Its body, if any, was not asked for: the connection is not reused.
+      sendError(res, new HeraldError('expectation_failed', `cannot meet Expect: ${expectation.slice(0, 100)}`), {
+        'x-request-id': requestId,
+        connection: 'close',
+      });
+      return;
+    }
     const url = parseTarget(req.url);
     if (url === undefined) {
       sendError(res, new HeraldError('not_found', 'malformed request target'));

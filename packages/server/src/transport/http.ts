@@ -16,6 +16,8 @@ export interface HttpRequest {
   readonly headers: IncomingHttpHeaders;
   /** The TCP peer's address. */
   readonly remoteAddress: string | undefined;
+  /** `1.1` or `1.0`. */
+  readonly httpVersion: string;
   /**
    * The whole body, at most `maxBytes`: rejects with a `body_too_large` HeraldError (413) beyond it, as soon as
    * it is known, and with `ClientAbortedError` when the client goes away first. Call it once.

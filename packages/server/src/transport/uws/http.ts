@@ -117,6 +117,8 @@ export class UwsExchange implements HttpRequest, HttpResponse {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** uWebSockets.js answers HTTP/1.0 with 505 itself. */
+  readonly httpVersion = '1.1';
   private address: string | undefined;
   statusCode = 200;
   headersSent = false;

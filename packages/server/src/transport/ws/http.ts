@@ -71,6 +71,9 @@ class NodeExchange implements HttpRequest, HttpResponse {
   get remoteAddress(): string | undefined {
     return this.req.socket.remoteAddress;
   }
+  get httpVersion(): string {
+    return this.req.httpVersion;
+  }
   body(maxBytes: number): Promise<Buffer> {
     return readBody(this.req, maxBytes);
   }

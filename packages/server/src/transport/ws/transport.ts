@@ -100,7 +100,11 @@ function splitUrl(url: string | undefined): { path: string; query: string } {
 export function createWsTransport(deps: TransportDeps): Promise<Transport> {
   const { server, logger, clock, admission } = deps;
   const guard = guardHttpServer(server, deps.guard, clock, logger);
-  server.on('request', nodeHttp(deps.http));
+  const onRequest = nodeHttp(deps.http);
+  server.on('request', onRequest);
+  // An Expect other than 100-continue: Node answers a bare 417 unless someone listens; the handler answers it in the
+  // JSON error shape, as on uWS.
+  server.on('checkExpectation', onRequest);
   // Clients are tracked here rather than by `ws` (clientTracking), whose per-socket close listener would
   // make every socket's close listeners an array.
   const wss = new WebSocketServer<typeof TrackedWebSocket>({
