@@ -36,6 +36,11 @@ export function profileServersInto(dir: string): void {
   defaultProfileDir = dir;
 }
 
+export interface Pauses {
+  fullGcs: number;
+  longestStallMs: number;
+}
+
 export interface ServerProc {
   kind: Kind;
   port: number;
@@ -45,6 +50,8 @@ export interface ServerProc {
   prefix?: string;
   /** RSS and JS heap in use after a full GC, in bytes. */
   mem(): Promise<{ rss: number; heapUsed: number }>;
+  /** Full GCs and the longest event-loop stall (ms) since the last call (server.ts, Pauses). */
+  pauses(): Promise<Pauses>;
   stop(): Promise<void>;
 }
 
@@ -109,6 +116,16 @@ function startOnce(kind: Kind, opts: StartOptions): Promise<ServerProc> {
             };
             child.on('message', on);
             child.send({ cmd: 'mem' });
+          }),
+        pauses: () =>
+          new Promise((res) => {
+            const on = (r: { type: string } & Pauses): void => {
+              if (r.type !== 'pauses') return;
+              child.off('message', on);
+              res({ fullGcs: r.fullGcs, longestStallMs: r.longestStallMs });
+            };
+            child.on('message', on);
+            child.send({ cmd: 'pauses' });
           }),
         stop: async () => {
           if (child.exitCode === null) {

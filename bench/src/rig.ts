@@ -7,7 +7,7 @@ import { stampOf } from './client.js';
 import { CpuWindow, percentile } from './proc.js';
 import type { Publisher } from './publisher.js';
 import { totals, type RawWs } from './raw-ws.js';
-import { sleep } from './harness.js';
+import { sleep, type Pauses, type ServerProc } from './harness.js';
 
 /** CPU % taken by other processes above which a failed step counts as noisy and is retried. */
 const NOISY_CPU = 20;
@@ -28,6 +28,14 @@ export interface Rig {
   /** Processes whose CPU is reported: [server..., load generator, redis?]. */
   pids: number[];
   pidNames: string[];
+  /** The server processes (their pauses are read per step). */
+  servers: readonly ServerProc[];
+}
+
+/** Full GCs and the longest event-loop stall of the servers since the last call: summed, and the longest of all. */
+async function takePauses(servers: readonly ServerProc[]): Promise<Pauses> {
+  const all = await Promise.all(servers.map((s) => s.pauses()));
+  return { fullGcs: all.reduce((a, p) => a + p.fullGcs, 0), longestStallMs: Math.max(0, ...all.map((p) => p.longestStallMs)) };
 }
 
 export interface StepResult {
@@ -50,6 +58,9 @@ export interface StepResult {
   usPerRequest: number;
   usPerMessage: number;
   disconnects: number;
+  /** Full (mark-compact) GCs of the servers in the window, and their longest event-loop stall (ms). */
+  fullGcs: number;
+  longestStallMs: number;
   /** CPU % (of one core) used in the window by processes other than the server(s), the load generator and Redis. */
   others: number;
   /** Attempts this step took (a failed step in a noisy window is run again). */
@@ -112,6 +123,7 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
   const batch = rig.publisher.batch;
   lat.samples = [];
   const base = totals.frames;
+  await takePauses(rig.servers);
   const cpu = new CpuWindow(rig.pids);
   const t0 = performance.now();
   let published = 0;
@@ -131,6 +143,7 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
   const inWindow = totals.frames - base;
   const requests = rig.publisher.requests - requests0;
   const cpuPct = cpu.read();
+  const pauses = await takePauses(rig.servers);
   const serverCpu = rig.pidNames.reduce((a, n, i) => (n === 'server' || n.startsWith('node') ? a + (cpuPct[i] as number) : a), 0);
   const windowUs = (t1 - t0) * 1000;
   const cores = cpu.coresBusy();
@@ -172,6 +185,8 @@ export async function runStep(rig: Rig, lat: { samples: number[] }, target: numb
     usPerRequest: requests > 0 ? round1((serverCpu / 100) * (windowUs / requests)) : NaN,
     usPerMessage: published > 0 ? round1((serverCpu / 100) * (windowUs / published)) : NaN,
     disconnects,
+    fullGcs: pauses.fullGcs,
+    longestStallMs: pauses.longestStallMs,
     others: Math.max(0, cores.reduce((a, b) => a + b, 0) - cpuPct.reduce((a, b) => a + b, 0)),
     attempts: 1,
     ok: why === undefined,

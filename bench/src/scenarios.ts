@@ -44,7 +44,7 @@ function stepLine(kind: Kind, s: StepResult): string {
   const cpu = Object.entries(s.cpu)
     .map(([k, v]) => `${k} ${v}%`)
     .join(', ');
-  return `  ${kind.padEnd(13)} target ${fmt(s.target).padStart(6)}/s  got ${fmt(s.achieved).padStart(6)}/s  p50 ${s.p50} p99 ${s.p99} ms  cpu ${cpu} (cores busy ${s.cores.join('/')}%, others ${s.others}%)  ${s.ok ? 'ok' : `FAIL: ${s.why}`}`;
+  return `  ${kind.padEnd(13)} target ${fmt(s.target).padStart(6)}/s  got ${fmt(s.achieved).padStart(6)}/s  p50 ${s.p50} p99 ${s.p99} ms  cpu ${cpu} (cores busy ${s.cores.join('/')}%, others ${s.others}%)  server pauses: ${s.fullGcs} full GCs, longest ${s.longestStallMs} ms  ${s.ok ? 'ok' : `FAIL: ${s.why}`}`;
 }
 
 function pidsFor(servers: readonly ServerProc[], withRedis: boolean): { pids: number[]; names: string[] } {
@@ -85,6 +85,7 @@ async function fanoutRig(kind: Kind, servers: ServerProc[], s: Settings): Promis
     fanout: s.subscribers,
     pids,
     pidNames: names,
+    servers,
     close() {
       publisher.close();
       for (const c of clients) c.destroy();
@@ -327,7 +328,7 @@ export async function manyChannels(s: Settings, o: ManyChannelsOptions): Promise
           };
           for (const shape of o.shapes) {
             const publisher = new Publisher(kind, srv.port, shape, o.httpConnections);
-            const rig: Rig = { clients, probes, publisher, fanout: 1, pids, pidNames: names, channels: (n) => Array.from({ length: n }, pick) };
+            const rig: Rig = { clients, probes, publisher, fanout: 1, pids, pidNames: names, servers: [srv], channels: (n) => Array.from({ length: n }, pick) };
             try {
               const key = `${kind}/${shape}`;
               const l = await ladder(rig, startTargets(previous.get(key), targets), s.seconds, (st) => s.log(`${stepLine(kind, st)}  [${shape}]`));

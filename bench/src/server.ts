@@ -2,9 +2,11 @@
  * One benchmark server process (the harness starts it pinned to the server core with taskset):
  * `node dist/server.js <kind> <port> [json options]`. Talks to the harness over IPC: `ready` once
  * listening, `{cmd:'mem'}` answers the RSS once the idle process has settled (see
- * settledMemory), `{cmd:'stop'}` shuts down and exits (which
+ * settledMemory), `{cmd:'pauses'}` the full GCs and the longest event-loop stall since the last ask (see
+ * Pauses), `{cmd:'stop'}` shuts down and exits (which
  * also writes a --cpu-prof profile).
  */
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Kind } from './kinds.js';
 import { startHerald, type HeraldBenchOptions } from './servers/herald.js';
@@ -77,11 +79,35 @@ async function settledMemory(): Promise<{ rss: number; heapUsed: number }> {
   const { rss, heapUsed } = process.memoryUsage();
   return { rss, heapUsed };
 }
+/**
+ * What paused this server's event loop since the last ask: full (mark-compact) collections, whose marking shares
+ * the pinned core with the event loop, and the longest delay of a 10 ms timer. The same for every kind; a step's
+ * p99 that a server's CPU does not explain usually shows here (docs/benchmarks.md, the memory history's chunks).
+ */
+class Pauses {
+  private fullGcs = 0;
+  private readonly loop = monitorEventLoopDelay({ resolution: 10 });
+  constructor() {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.fullGcs++;
+    }).observe({ entryTypes: ['gc'] });
+    this.loop.enable();
+  }
+  take(): { fullGcs: number; longestStallMs: number } {
+    const r = { fullGcs: this.fullGcs, longestStallMs: Math.round(this.loop.max / 1e6) };
+    this.fullGcs = 0;
+    this.loop.reset();
+    return r;
+  }
+}
+const pauses = new Pauses();
 const running = await start();
 process.send?.({ type: 'ready', pid: process.pid });
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'mem') {
     void settledMemory().then((r) => process.send?.({ type: 'mem', ...r }));
+  } else if (m.cmd === 'pauses') {
+    process.send?.({ type: 'pauses', ...pauses.take() });
   } else if (m.cmd === 'stop') {
     const bye = setTimeout(() => process.exit(0), 5000);
     running.stop().finally(() => {
