@@ -1,6 +1,7 @@
 import type { AckedMessage, InboxListener } from '../delivery/inbox.js';
 import type { JobOutcome, Outbox, OutboxEvent, OutboxJob } from '../engine/outbox.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { postText } from '../util/http-post.js';
 import { LogLimiter } from '../util/log-limiter.js';
 import type { Logger } from '../util/logger.js';
 import { randomId } from '../util/random-id.js';
@@ -26,7 +27,7 @@ export interface DispatcherOptions {
   timeout: number;
   /** How often the outbox is looked at, in ms. */
   pollInterval?: number;
-  /** @default fetch */
+  /** @default httpSender */
   send?: WebhookSender;
   /** @default Math.random */
   random?: () => number;
@@ -49,20 +50,12 @@ const RELEASE_EVERY = 30_000;
 /** How often the queue is measured for the metrics and the admin page (ms). */
 const MEASURE_EVERY = 5000;
 
-/** `fetch` with a timeout on the given clock. */
-export function fetchSender(clock: Clock): WebhookSender {
-  return async (url, req, timeoutMs) => {
-    const abort = new AbortController();
-    const timer = clock.setTimeout(() => abort.abort(), timeoutMs);
-    try {
-      const res = await fetch(url, { method: 'POST', headers: req.headers, body: req.body, signal: abort.signal, redirect: 'manual' });
-      // The body is not needed, but must be consumed or the connection stays busy.
-      await res.arrayBuffer().catch(() => undefined);
-      return res.status;
-    } finally {
-      clock.clearTimeout(timer);
-    }
-  };
+/** Most bytes of a receiver's answer read (its status is what counts); a longer one is dropped with its connection. */
+const ANSWER_READ_MAX = 65_536;
+
+/** A POST with undici (see postText) with a timeout on the given clock. */
+export function httpSender(clock: Clock): WebhookSender {
+  return async (url, req, timeoutMs) => (await postText(clock, url, { headers: req.headers, body: req.body, timeoutMs, maxBytes: ANSWER_READ_MAX })).status;
 }
 
 /**
@@ -101,7 +94,7 @@ export class WebhookDispatcher implements InboxListener, WebhookSink {
     this.stats = o.stats;
     this.byName = new Map(o.endpoints.map((e) => [e.name, e]));
     for (const e of o.endpoints) o.stats.formats.set(e.name, e.format);
-    this.send = o.send ?? fetchSender(o.clock);
+    this.send = o.send ?? httpSender(o.clock);
     this.random = o.random ?? Math.random;
     this.lease = o.timeout * 3 + 10_000;
     this.log = new LogLimiter(o.logger, () => o.clock.now());

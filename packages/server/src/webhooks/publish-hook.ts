@@ -2,6 +2,7 @@ import { isReservedType, MAX_PAYLOAD_DEPTH, MESSAGE_TYPE_RE } from '@herald/prot
 import { nestingDepth } from '../delivery/publish-request.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { postText } from '../util/http-post.js';
 import { randomId } from '../util/random-id.js';
 import { secretKey, sign } from './standard.js';
 
@@ -77,14 +78,10 @@ export class HttpPublishHook implements PublishHook {
       `"user":${JSON.stringify(req.user)},"client":${JSON.stringify(req.client)}${req.infoJson === undefined ? '' : `,"info":${req.infoJson}`}}`;
     const id = `pub_${randomId(12)}`;
     const timestamp = Math.floor(o.clock.now() / 1000);
-    const abort = new AbortController();
-    const timer = o.clock.setTimeout(() => abort.abort(), o.timeout);
     this.inFlight += 1;
     try {
-      const res = await fetch(o.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: abort.signal,
+      // An answer holds at most a rewritten payload and a few fields.
+      const { status, text } = await postText(o.clock, o.url, {
         body,
         headers: {
           'content-type': 'application/json',
@@ -92,36 +89,19 @@ export class HttpPublishHook implements PublishHook {
           'webhook-timestamp': String(timestamp),
           'webhook-signature': sign(this.key, id, timestamp, body),
         },
+        timeoutMs: o.timeout,
+        maxBytes: o.maxPayloadBytes + 1024,
       });
-      // An answer holds at most a rewritten payload and a few fields.
-      const text = await readCapped(res, o.maxPayloadBytes + 1024);
-      if (res.status === 204) return { action: 'accept' };
-      if (res.status !== 200) return { action: 'failed', why: `status ${res.status}` };
+      if (status === 204) return { action: 'accept' };
+      if (status !== 200) return { action: 'failed', why: `status ${status}` };
       if (text === undefined) return { action: 'failed', why: 'answer too large' };
       return verdictOf(text, req, o.maxPayloadBytes);
     } catch (err) {
-      return { action: 'failed', why: abort.signal.aborted ? `no answer within ${o.timeout} ms` : err instanceof Error ? err.message : String(err) };
+      return { action: 'failed', why: err instanceof Error ? err.message : String(err) };
     } finally {
       this.inFlight -= 1;
-      o.clock.clearTimeout(timer);
     }
   }
-}
-
-/** A response body up to `limit` bytes; undefined (the rest discarded) when it is longer. */
-async function readCapped(res: Response, limit: number): Promise<string | undefined> {
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > limit) {
-      await res.body.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads the hook's 200 answer. */
