@@ -3,6 +3,16 @@ import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
 
 /**
+ * `frame` in a buffer of its own. A short Buffer made from a string is a slice of Node's shared 8 KiB pool, and a
+ * kept slice keeps the whole slab: an inbox message lives for days, so each could hold 8 KiB for its 200 bytes.
+ */
+function ownCopy(frame: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(frame.length);
+  frame.copy(copy);
+  return copy;
+}
+
+/**
  * Inboxes in this process (see Inbox in engine/inbox.ts): per user a Map in insertion order (which is publish
  * order), swept of expired messages whenever it is touched and by `sweep`; receipts in a Map beside them.
  */
@@ -28,7 +38,7 @@ export class MemoryInbox implements Inbox {
     const msg: InboxMessage = {
       id,
       user: input.user,
-      frame: encodeInboxMessage(input.type, input.user, input.payloadJson, id, now),
+      frame: ownCopy(encodeInboxMessage(input.type, input.user, input.payloadJson, id, now)),
       time: now,
       expires: now + input.ttl,
       receipt: input.receipt,
