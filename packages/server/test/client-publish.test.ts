@@ -5,7 +5,6 @@
  * signed requests); and client publishes counted, kept in history and recovered like any other.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
@@ -14,6 +13,7 @@ import type { GatewayOptions } from '../src/gateway/options.js';
 import { silentLogger } from '../src/util/logger.js';
 import { api, eventually, ManualClock, onCleanup, startGateway, TestClient, token, type Frame } from './helpers.js';
 import { REDIS_URL, testPrefix } from './redis-helpers.js';
+import { listenUntilCleanup } from './support/cleanup.js';
 
 const HOOK_SECRET = `whsec_${Buffer.from('publish-hook-secret-0123456789').toString('base64')}`;
 
@@ -59,16 +59,12 @@ async function hookServer(answer: (body: Record<string, unknown>) => { status: n
       res.end(a.body === undefined ? undefined : JSON.stringify(a.body));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const r of held) r.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
+  const port = await listenUntilCleanup(server);
+  // Runs first (last registered): the answers held back go before the server closes.
+  onCleanup(() => {
+    for (const r of held) r.destroy();
+  });
+  return { url: `http://127.0.0.1:${port}/hook`, received };
 }
 
 describe('client publish: grants', () => {

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { postText } from '../src/util/http-post.js';
 import { systemClock } from '../src/util/clock.js';
-import { eventually, ManualClock, onCleanup } from './helpers.js';
+import { eventually, ManualClock } from './helpers.js';
+import { listenUntilCleanup } from './support/cleanup.js';
 
 /** A local receiver: `answer` handles each request; the ports of the sockets requests came on, in order. */
 async function receiver(answer: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ url: string; sockets: number[] }> {
@@ -14,15 +14,7 @@ async function receiver(answer: (req: IncomingMessage, res: ServerResponse, body
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => answer(req, res, Buffer.concat(chunks).toString('utf8')));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, sockets };
+  return { url: `http://127.0.0.1:${await listenUntilCleanup(server)}/hook`, sockets };
 }
 
 const post = { headers: { 'content-type': 'application/json' }, body: '{"a":"é😀"}', timeoutMs: 10_000, maxBytes: 1000 };

@@ -3,6 +3,8 @@
  * and the client's harness alike): whatever a test registers runs after it, last registered first, whatever
  * its outcome. A cleanup that takes long is named on stderr, so a hook timeout says which one hung.
  */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach } from 'vitest';
 
 const cleanups: Array<() => unknown> = [];
@@ -10,6 +12,19 @@ const cleanups: Array<() => unknown> = [];
 /** Registers `fn` to run after the current test (reverse order of registration). */
 export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn);
+}
+
+/** Listens on a free port of 127.0.0.1, and closes `server` and its connections after the current test; returns the port. */
+export async function listenUntilCleanup(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
 }
 
 /** A cleanup slower than this is reported. */

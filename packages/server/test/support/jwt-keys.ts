@@ -4,9 +4,8 @@
  * requests. Closed after the test.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { onCleanup } from './cleanup.js';
+import { listenUntilCleanup } from './cleanup.js';
 
 /** A signing key pair: the private key, the public key as SPKI PEM and as a JWK. */
 export interface TestKey {
@@ -75,15 +74,7 @@ export async function serveJwks(keys: JWK[]): Promise<{ url: string; requests: (
       res.end(`${'x'.repeat(1_000_000)}"}`);
     } else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: current }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
+  const port = await listenUntilCleanup(server);
   return {
     url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
     requests: () => n,
