@@ -3,10 +3,9 @@
 // connection) is sent again after the reconnect and published exactly once; a token without the grant is refused.
 // Every wait is on an event; nothing sleeps.
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { api, onCleanup, poll, proxyTo, sdkApp, Signal, startGateway } from './support/harness.js';
+import { api, listenUntilCleanup, poll, proxyTo, sdkApp, Signal, startGateway } from './support/harness.js';
 
 const SECRET = 'publish_integration_secret_0123456789_0123';
 const HOOK_SECRET = `whsec_${Buffer.from('publish-integration-hook-secret').toString('base64')}`;
@@ -29,17 +28,10 @@ describe('client.publish against the real gateway', () => {
         signal.notify();
       });
     });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-    onCleanup(
-      () =>
-        new Promise<void>((resolve) => {
-          hook.closeAllConnections();
-          hook.close(() => resolve());
-        }),
-    );
+    const hookPort = await listenUntilCleanup(hook);
     const gw = await startGateway({
       jwtSecrets: [SECRET],
-      publishHookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
+      publishHookUrl: `http://127.0.0.1:${hookPort}/hook`,
       publishHookSecret: HOOK_SECRET,
       publishHookTimeout: 20_000,
     });

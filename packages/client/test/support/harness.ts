@@ -9,12 +9,12 @@ import WebSocket from 'ws';
 import { createGateway, type Gateway } from '../../../server/src/gateway/gateway.js';
 import { silentLogger } from '../../../server/src/util/logger.js';
 import type { GatewayOptions } from '../../../server/src/gateway/options.js';
-import { onCleanup } from '../../../server/test/support/cleanup.js';
+import { listenUntilCleanup, onCleanup } from '../../../server/test/support/cleanup.js';
 import { TcpProxy } from '../../../server/test/tcp-proxy.js';
 import { createClient, type HeraldClient, type HeraldClientOptions, type Logger, type StateChange, type WebSocketConstructor } from '../../src/index.js';
 import type { HeraldError } from '../../src/errors.js';
 
-export { onCleanup };
+export { listenUntilCleanup, onCleanup };
 
 /** The default timeout of a wait. */
 export const WAIT = 20_000;
