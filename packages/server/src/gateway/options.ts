@@ -435,7 +435,7 @@ export function webhookEndpoints(o: ResolvedOptions): WebhookEndpoint[] {
   return resolveEndpoints(configs, defaultFormats(), o.webhookRetryFor);
 }
 
-/** An http(s) URL without a user or password (fetch refuses those, and they would show in every failure logged). */
+/** An http(s) URL without a user or password: they would show in every failure logged (undici, which posts webhooks, would send them). */
 function checkHttpUrl(option: keyof ResolvedOptions, url: string): void {
   if (!isHttpUrl(url)) throw new OptionsError(option, 'must be an http(s) URL');
   if (hasCredentials(url)) throw new OptionsError(option, 'must not carry a user or password');
