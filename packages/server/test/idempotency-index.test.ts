@@ -128,4 +128,21 @@ describe('the memory engine honours the idempotency window', () => {
     expect((await engine.broker.publish({ channel: 'c', type: 't', payloadJson: '{}', idempotencyKey: 'k1499' })).duplicate).toBe(true);
     await engine.close();
   });
+
+  it("bounds the inbox's ids the same way, and counts them in its usage (an inbox kept every id for the window)", async () => {
+    const evicted: number[] = [];
+    const engine = createMemoryEngine({ idempotencyMaxKeys: 1000, onEarlyEviction: (n) => evicted.push(n) });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
+    const put = (i: number) =>
+      engine.inbox.put(
+        { user: `u${i % 7}`, type: 't', payloadJson: '{}', ttl: 60_000, receipt: false, idempotencyKey: `k${i}` },
+        { max: 1000, idempotencyTtl: 300_000 },
+      );
+    for (let i = 0; i < 1500; i++) await put(i);
+    expect(engine.usage?.()).toMatchObject({ idempotencyKeys: 1000, idempotencyEarlyEvictions: 500 });
+    expect(evicted.reduce((a, b) => a + b, 0)).toBe(500);
+    expect((await put(0)).duplicate).toBe(false);
+    expect((await put(1499)).duplicate).toBe(true);
+    await engine.close();
+  });
 });

@@ -1,12 +1,26 @@
 import { describe, expect, it } from 'vitest';
+import { IdempotencyIndex } from '../src/engine/memory/idempotency.js';
 import { MemoryInbox } from '../src/engine/memory/inbox.js';
+
+/** An inbox on a manual clock, with its ids in an index of `maxKeys` for `ttl` ms. */
+function inboxAt(clock: { now: number }, opts: { maxKeys?: number; ttl?: number; evicted?: (n: number) => void } = {}): MemoryInbox {
+  const now = (): number => clock.now;
+  return new MemoryInbox(now, () => undefined, new IdempotencyIndex(opts.ttl ?? 60_000, opts.maxKeys ?? 1_000, now, opts.evicted));
+}
+
+const note = (user: string, n: number, extra: { ttl?: number; idempotencyKey?: string } = {}) => ({
+  user,
+  type: 'note',
+  payloadJson: `{"n":${n}}`,
+  ttl: extra.ttl ?? 60_000,
+  receipt: false,
+  ...(extra.idempotencyKey === undefined ? {} : { idempotencyKey: extra.idempotencyKey }),
+});
+const LIMITS = { max: 10, idempotencyTtl: 60_000 };
 
 describe('memory inbox: what a stored message holds', () => {
   it("keeps each message's frame in a buffer of its own, not a slice of Node's shared 8 KiB pool (which it would keep whole)", async () => {
-    const inbox = new MemoryInbox(
-      () => 1_000,
-      () => undefined,
-    );
+    const inbox = inboxAt({ now: 1_000 });
     // Short Buffers made from strings are slices of Node's pool; an inbox frame made the same way would be one.
     expect(Buffer.from('{"a":1}').buffer.byteLength).toBeGreaterThan(1_000);
     for (let i = 0; i < 3; i++)
@@ -14,5 +28,59 @@ describe('memory inbox: what a stored message holds', () => {
     const kept = await inbox.list('ann', 10);
     expect(kept.map((m) => m.frame.buffer.byteLength)).toEqual(kept.map((m) => m.frame.length));
     expect(kept.map((m) => (JSON.parse(m.frame.toString()) as { payload: unknown }).payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+  });
+});
+
+describe('memory inbox: the ids of keyed puts', () => {
+  it('stores a repeated id once within the window, and again after it', async () => {
+    const clock = { now: 1_000 };
+    const inbox = inboxAt(clock, { ttl: 5_000 });
+    const first = await inbox.put(note('ann', 1, { idempotencyKey: 'k' }), LIMITS);
+    const again = await inbox.put(note('ann', 2, { idempotencyKey: 'k' }), LIMITS);
+    expect(again).toMatchObject({ id: first.id, duplicate: true });
+    // The same id for another user is another message.
+    expect(await inbox.put(note('bob', 3, { idempotencyKey: 'k' }), LIMITS)).toMatchObject({ duplicate: false });
+    clock.now += 5_000;
+    const later = await inbox.put(note('ann', 4, { idempotencyKey: 'k' }), LIMITS);
+    expect(later.duplicate).toBe(false);
+    expect(later.id).not.toBe(first.id);
+    expect((await inbox.list('ann', 10)).map((m) => m.id)).toEqual([first.id, later.id]);
+  });
+
+  it('remembers at most maxKeys ids: the oldest is forgotten early, and counted', async () => {
+    const clock = { now: 1_000 };
+    let evicted = 0;
+    const inbox = inboxAt(clock, { maxKeys: 3, evicted: (n) => (evicted += n) });
+    for (let i = 0; i < 5; i++) await inbox.put(note('ann', i, { idempotencyKey: `k${i}` }), LIMITS);
+    expect(evicted).toBe(2);
+    // k0 and k1 were forgotten (a repeat stores again); k2..k4 are still known.
+    expect((await inbox.put(note('ann', 9, { idempotencyKey: 'k0' }), LIMITS)).duplicate).toBe(false);
+    expect((await inbox.put(note('ann', 9, { idempotencyKey: 'k4' }), LIMITS)).duplicate).toBe(true);
+  });
+});
+
+describe('memory inbox: expiry', () => {
+  it('drops a message at its own ttl even when a longer-lived one was put before it', async () => {
+    const clock = { now: 1_000 };
+    const inbox = inboxAt(clock);
+    await inbox.put(note('ann', 1, { ttl: 60_000 }), LIMITS);
+    await inbox.list('ann', 10); // a touch before anything expired
+    await inbox.put(note('ann', 2, { ttl: 100 }), LIMITS);
+    await inbox.put(note('ann', 3, { ttl: 200 }), LIMITS);
+    clock.now += 150;
+    const payloads = async (): Promise<unknown[]> =>
+      (await inbox.list('ann', 10)).map((m) => (JSON.parse(m.frame.toString()) as { payload: { n: number } }).payload.n);
+    expect(await payloads()).toEqual([1, 3]);
+    clock.now += 100;
+    expect(await payloads()).toEqual([1]);
+    clock.now += 60_000;
+    expect(await payloads()).toEqual([]);
+  });
+
+  it('lists at most `limit` messages, oldest first', async () => {
+    const inbox = inboxAt({ now: 1_000 });
+    for (let i = 0; i < 5; i++) await inbox.put(note('ann', i), LIMITS);
+    const kept = await inbox.list('ann', 2);
+    expect(kept.map((m) => (JSON.parse(m.frame.toString()) as { payload: { n: number } }).payload.n)).toEqual([0, 1]);
   });
 });

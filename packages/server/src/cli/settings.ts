@@ -299,7 +299,7 @@ export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Set
     flag: '--idempotency-max-keys',
     type: 'int',
     description:
-      'Memory engine: most publish ids remembered (about 40 bytes each; the default covers 10 000 publishes/s with ids for 5 minutes). Past it the oldest id is forgotten early, counted in herald_idempotency_early_evictions_total.',
+      'Memory engine: most publish ids remembered (about 40 bytes each; the default covers 10 000 publishes/s with ids for 5 minutes), as many again for inbox publishes and for direct ones. Past it the oldest id is forgotten early, counted in herald_idempotency_early_evictions_total.',
   },
   {
     key: 'idempotencyTtl',

@@ -312,7 +312,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     });
     new Gauge({
       name: 'herald_idempotency_keys',
-      help: 'Publish ids the memory engine remembers for the idempotency window (bounded by idempotencyMaxKeys).',
+      help: 'Publish ids the memory engine remembers for the idempotency window: channel, inbox and direct publishes (each bounded by idempotencyMaxKeys).',
       registers,
       collect() {
         this.set(usage().idempotencyKeys);

@@ -71,9 +71,6 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, outbox);
   const presence = new MemoryPresence(lifecycle);
   const members = new MemoryMembers();
-  const inbox = new MemoryInbox(now, (msg) => {
-    if (handlers && !closed) handlers.inbox(msg);
-  });
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
   let earlyEvictions = 0;
@@ -83,6 +80,14 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   };
   const published = new IdempotencyIndex(idempotencyTtl, maxKeys, now, early);
   const direct = new IdempotencyIndex(idempotencyTtl, maxKeys, now, early);
+  const inboxIds = new IdempotencyIndex(idempotencyTtl, maxKeys, now, early);
+  const inbox = new MemoryInbox(
+    now,
+    (msg) => {
+      if (handlers && !closed) handlers.inbox(msg);
+    },
+    inboxIds,
+  );
   const subscribed = new Set<ChannelName>();
   let handlers: EngineHandlers | undefined;
   let sweeper: TimerHandle | undefined;
@@ -159,7 +164,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       channels: store.usage.channels,
       historyBytes: store.usage.bytes,
       historyBufferBytes: store.usage.buffers,
-      idempotencyKeys: published.size + direct.size,
+      idempotencyKeys: published.size + direct.size + inboxIds.size,
       idempotencyEarlyEvictions: earlyEvictions,
     }),
     broker,

@@ -1,6 +1,7 @@
 import type { ClientId, UserId } from '@herald/protocol';
 import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
+import type { IdempotencyIndex } from './idempotency.js';
 
 /**
  * `frame` in a buffer of its own. A short Buffer made from a string is a slice of Node's shared 8 KiB pool, and a
@@ -12,13 +13,21 @@ function ownCopy(frame: Buffer): Buffer {
   return copy;
 }
 
+/** One user's inbox: messages in insertion order (publish order), and a bound on when the first of them expires. */
+interface Box {
+  readonly messages: Map<string, InboxMessage>;
+  /** No message expires before this (ms): a touch before it has nothing to sweep. */
+  soonest: number;
+}
+
 /**
  * Inboxes in this process (see Inbox in engine/inbox.ts): per user a Map in insertion order (which is publish
- * order), swept of expired messages whenever it is touched and by `sweep`; receipts in a Map beside them.
+ * order), swept of expired messages when it is touched once one may have expired, and by `sweep`; receipts in a
+ * Map beside them. The ids of keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids
+ * are: about 40 bytes each, at most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
  */
 export class MemoryInbox implements Inbox {
-  private readonly users = new Map<UserId, Map<string, InboxMessage>>();
-  private readonly idempotency = new Map<string, { id: string; until: number }>();
+  private readonly users = new Map<UserId, Box>();
   private readonly receipts = new Map<string, Receipt>();
   private readonly watched = new Set<UserId>();
 
@@ -26,13 +35,15 @@ export class MemoryInbox implements Inbox {
     private readonly now: () => number,
     /** Hands a new message to the node (set when the engine starts). */
     private readonly deliver: (msg: InboxMessage) => void,
+    /** user + key -> the message id, kept as the index's string (`epoch`; its `seq` is unused). */
+    private readonly ids: IdempotencyIndex,
   ) {}
 
   put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
     const now = this.now();
     const key = input.idempotencyKey === undefined ? undefined : `${input.user}\u0000${input.idempotencyKey}`;
-    const seen = key === undefined ? undefined : this.idempotency.get(key);
-    if (seen && seen.until > now) return Promise.resolve({ id: seen.id, duplicate: true, live: this.watched.has(input.user), dropped: 0 });
+    const seen = key === undefined ? undefined : this.ids.get(key);
+    if (seen) return Promise.resolve({ id: seen.epoch, duplicate: true, live: this.watched.has(input.user), dropped: 0 });
     const box = this.box(input.user, now);
     const id = randomId(12);
     const msg: InboxMessage = {
@@ -43,30 +54,36 @@ export class MemoryInbox implements Inbox {
       expires: now + input.ttl,
       receipt: input.receipt,
     };
-    box.set(id, msg);
+    box.messages.set(id, msg);
+    box.soonest = Math.min(box.soonest, msg.expires);
     this.users.set(input.user, box);
     if (input.receipt) this.receipts.set(id, { id, user: input.user, created: now, expires: msg.expires, delivered: 0, deliveredAt: null, acked: null });
     let dropped = 0;
-    for (const oldest of box.keys()) {
-      if (box.size <= opts.max) break;
-      box.delete(oldest);
+    for (const oldest of box.messages.keys()) {
+      if (box.messages.size <= opts.max) break;
+      box.messages.delete(oldest);
       dropped += 1;
     }
-    if (key !== undefined) this.idempotency.set(key, { id, until: now + opts.idempotencyTtl });
+    if (key !== undefined) this.ids.set(key, { seq: 0, epoch: id });
     const live = this.watched.has(input.user);
     if (live) this.deliver(msg);
     return Promise.resolve({ id, duplicate: false, live, dropped });
   }
 
   list(user: UserId, limit: number): Promise<InboxMessage[]> {
-    return Promise.resolve([...this.box(user, this.now()).values()].slice(0, limit));
+    const out: InboxMessage[] = [];
+    for (const m of this.box(user, this.now()).messages.values()) {
+      if (out.length >= limit) break;
+      out.push(m);
+    }
+    return Promise.resolve(out);
   }
 
   remove(user: UserId, ids: readonly string[] | 'all'): Promise<InboxMessage[]> {
-    const box = this.box(user, this.now());
-    const gone = ids === 'all' ? [...box.values()] : ids.flatMap((id) => box.get(id) ?? []);
-    for (const m of gone) box.delete(m.id);
-    if (box.size === 0) this.users.delete(user);
+    const { messages } = this.box(user, this.now());
+    const gone = ids === 'all' ? [...messages.values()] : ids.flatMap((id) => messages.get(id) ?? []);
+    for (const m of gone) messages.delete(m.id);
+    if (messages.size === 0) this.users.delete(user);
     return Promise.resolve(gone);
   }
 
@@ -107,20 +124,30 @@ export class MemoryInbox implements Inbox {
     return Promise.resolve(r && r.expires > this.now() ? { ...r, acked: r.acked && { ...r.acked } } : null);
   }
 
-  /** Drops what expired: messages, receipts, idempotency keys (the engine's sweep timer). */
+  /** Drops what expired: messages and receipts (the engine's sweep timer; the ids expire in their index). */
   sweep(): void {
     const now = this.now();
     for (const user of [...this.users.keys()]) this.box(user, now);
     for (const [id, r] of this.receipts) if (r.expires <= now) this.receipts.delete(id);
-    for (const [k, v] of this.idempotency) if (v.until <= now) this.idempotency.delete(k);
   }
 
-  /** The user's inbox without its expired messages (created empty, forgotten again when it stays empty). */
-  private box(user: UserId, now: number): Map<string, InboxMessage> {
+  /**
+   * The user's inbox without its expired messages (created empty, forgotten again when it stays empty). Its
+   * messages are looked at only once the first of them may have expired: a put, list or remove is not a scan of the
+   * whole inbox (up to `inboxMaxMessages`) each time.
+   */
+  private box(user: UserId, now: number): Box {
     let box = this.users.get(user);
-    if (!box) this.users.set(user, (box = new Map()));
-    for (const [id, m] of box) if (m.expires <= now) box.delete(id);
-    if (box.size === 0) this.users.delete(user);
+    if (!box) this.users.set(user, (box = { messages: new Map(), soonest: Infinity }));
+    if (box.soonest <= now) {
+      let soonest = Infinity;
+      for (const [id, m] of box.messages) {
+        if (m.expires <= now) box.messages.delete(id);
+        else if (m.expires < soonest) soonest = m.expires;
+      }
+      box.soonest = soonest;
+    }
+    if (box.messages.size === 0) this.users.delete(user);
     return box;
   }
 }
