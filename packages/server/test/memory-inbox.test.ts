@@ -84,3 +84,23 @@ describe('memory inbox: expiry', () => {
     expect(kept.map((m) => (JSON.parse(m.frame.toString()) as { payload: { n: number } }).payload.n)).toEqual([0, 1]);
   });
 });
+
+describe('memory inbox: usage', () => {
+  it('counts the messages kept through drops at the per-user bound, removals and expiry, and the receipts until their expiry', async () => {
+    const clock = { now: 1_000 };
+    const inbox = inboxAt(clock);
+    for (let i = 0; i < 12; i++) await inbox.put(note('ann', i, { ttl: 1_000 }), { max: 10, idempotencyTtl: 60_000 });
+    expect(inbox.usage.messages).toBe(10);
+    const bob = await inbox.put({ ...note('bob', 0, { ttl: 5_000 }), receipt: true }, LIMITS);
+    await inbox.put(note('bob', 1, { ttl: 5_000 }), LIMITS);
+    expect(inbox.usage).toEqual({ messages: 12, receipts: 1 });
+    await inbox.remove('bob', [bob.id, 'not-there']);
+    expect(inbox.usage).toEqual({ messages: 11, receipts: 1 });
+    clock.now += 1_000;
+    inbox.sweep();
+    expect(inbox.usage).toEqual({ messages: 1, receipts: 1 });
+    clock.now += 4_000;
+    inbox.sweep();
+    expect(inbox.usage).toEqual({ messages: 0, receipts: 0 });
+  });
+});

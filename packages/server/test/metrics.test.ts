@@ -249,6 +249,20 @@ describe('GET /metrics', () => {
 });
 
 describe('herald_connections_closed_total', () => {
+  it('counts the inbox messages and receipts the memory engine keeps (herald_inbox_messages, herald_inbox_receipts)', async () => {
+    const gw = await startGateway();
+    const node = gw.gateway.nodeId;
+    const inbox = async (): Promise<Record<string, number>> =>
+      pick(parse((await scrape(gw.http)).text, node), 'herald_inbox_messages', 'herald_inbox_receipts');
+    expect(await inbox()).toEqual({ herald_inbox_messages: 0, herald_inbox_receipts: 0 });
+    for (let i = 0; i < 3; i++) await publish(gw.http, { user: '7', type: 't', payload: { i }, inbox: true, receipt: true });
+    await publish(gw.http, { user: '8', type: 't', payload: {}, inbox: true });
+    expect(await inbox()).toEqual({ herald_inbox_messages: 4, herald_inbox_receipts: 3 });
+    // Removed messages are gone; their receipts stay until the messages' expiry.
+    expect((await api(gw.http, 'DELETE', '/api/users/7/inbox')).body).toMatchObject({ removed: 3 });
+    expect(await inbox()).toEqual({ herald_inbox_messages: 1, herald_inbox_receipts: 3 });
+  });
+
   it('counts the closes by clients with codes of the application range as one series, the server’s own codes by code', async () => {
     const gw = await startGateway({ clientRate: 1, clientBurst: 1 });
     const node = gw.gateway.nodeId;

@@ -228,6 +228,10 @@ export interface EngineUsage {
   idempotencyKeys: number;
   /** Publish ids forgotten before their window ended, since start (the bound was reached). */
   idempotencyEarlyEvictions: number;
+  /** Inbox messages kept (every user's, not yet acknowledged, removed or expired). */
+  inboxMessages: number;
+  /** Delivery receipts kept (each until its message's expiry, acknowledged or not). */
+  inboxReceipts: number;
 }
 
 /** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */

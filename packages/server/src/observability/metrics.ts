@@ -318,6 +318,22 @@ export function createMetrics(src: MetricsSource): Metrics {
         this.set(usage().idempotencyKeys);
       },
     });
+    new Gauge({
+      name: 'herald_inbox_messages',
+      help: "Inbox messages the memory engine keeps: every user's, until acknowledged, removed or expired (inboxTtl; at most inboxMaxMessages per user).",
+      registers,
+      collect() {
+        this.set(usage().inboxMessages);
+      },
+    });
+    new Gauge({
+      name: 'herald_inbox_receipts',
+      help: "Delivery receipts the memory engine keeps: one per message published with receipt:true, until the message's expiry (acknowledged or not).",
+      registers,
+      collect() {
+        this.set(usage().inboxReceipts);
+      },
+    });
     new Counter({
       name: 'herald_idempotency_early_evictions_total',
       help: 'Publish ids forgotten before their idempotency window ended because idempotencyMaxKeys was reached: a repeat of one would publish again.',

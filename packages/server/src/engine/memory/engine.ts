@@ -166,6 +166,8 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       historyBufferBytes: store.usage.buffers,
       idempotencyKeys: published.size + direct.size + inboxIds.size,
       idempotencyEarlyEvictions: earlyEvictions,
+      inboxMessages: inbox.usage.messages,
+      inboxReceipts: inbox.usage.receipts,
     }),
     broker,
     history,

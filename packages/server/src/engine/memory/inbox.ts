@@ -30,6 +30,8 @@ export class MemoryInbox implements Inbox {
   private readonly users = new Map<UserId, Box>();
   private readonly receipts = new Map<string, Receipt>();
   private readonly watched = new Set<UserId>();
+  /** Messages in every user's box. */
+  private messages = 0;
 
   constructor(
     private readonly now: () => number,
@@ -55,6 +57,7 @@ export class MemoryInbox implements Inbox {
       receipt: input.receipt,
     };
     box.messages.set(id, msg);
+    this.messages += 1;
     box.soonest = Math.min(box.soonest, msg.expires);
     this.users.set(input.user, box);
     if (input.receipt) this.receipts.set(id, { id, user: input.user, created: now, expires: msg.expires, delivered: 0, deliveredAt: null, acked: null });
@@ -64,6 +67,7 @@ export class MemoryInbox implements Inbox {
       box.messages.delete(oldest);
       dropped += 1;
     }
+    this.messages -= dropped;
     if (key !== undefined) this.ids.set(key, { seq: 0, epoch: id });
     const live = this.watched.has(input.user);
     if (live) this.deliver(msg);
@@ -83,6 +87,7 @@ export class MemoryInbox implements Inbox {
     const { messages } = this.box(user, this.now());
     const gone = ids === 'all' ? [...messages.values()] : ids.flatMap((id) => messages.get(id) ?? []);
     for (const m of gone) messages.delete(m.id);
+    this.messages -= gone.length;
     if (messages.size === 0) this.users.delete(user);
     return Promise.resolve(gone);
   }
@@ -124,6 +129,11 @@ export class MemoryInbox implements Inbox {
     return Promise.resolve(r && r.expires > this.now() ? { ...r, acked: r.acked && { ...r.acked } } : null);
   }
 
+  /** What is kept now: messages (every user's) and receipts (the engine's `usage`). */
+  get usage(): { messages: number; receipts: number } {
+    return { messages: this.messages, receipts: this.receipts.size };
+  }
+
   /** Drops what expired: messages and receipts (the engine's sweep timer; the ids expire in their index). */
   sweep(): void {
     const now = this.now();
@@ -142,8 +152,10 @@ export class MemoryInbox implements Inbox {
     if (box.soonest <= now) {
       let soonest = Infinity;
       for (const [id, m] of box.messages) {
-        if (m.expires <= now) box.messages.delete(id);
-        else if (m.expires < soonest) soonest = m.expires;
+        if (m.expires <= now) {
+          box.messages.delete(id);
+          this.messages -= 1;
+        } else if (m.expires < soonest) soonest = m.expires;
       }
       box.soonest = soonest;
     }
