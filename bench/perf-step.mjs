@@ -6,7 +6,7 @@
  * split into kernel, JIT code and the rest of the `node` binary (V8 builtins, inline-cache handlers, GC, C++
  * bindings), its GC share, and the JS frames holding the most user-space samples (inclusive).
  *
- *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single] [--seconds 15] [--record 8] [--top 25]
+ *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single|single-new] [--seconds 15] [--record 8] [--top 25]
  *
  * Needs `perf` and the right to attach to a process (root, or kernel.perf_event_paranoid <= 1). Why not `--profile`
  * (V8's sampler): its samples of a native call include whatever the thread waited for, and its own cost (about 1.5x
@@ -30,6 +30,8 @@ const { values: o } = parseArgs({
     top: { type: 'string', default: '25' },
   },
 });
+// Per request: the one-message shapes only (a `batch` request carries up to 100 messages).
+if (o.shape !== 'single' && o.shape !== 'single-new') throw new Error('--shape must be single or single-new (one message per request)');
 const kinds = o.kinds.split(',');
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const target = Number(o.target);
