@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisEngine } from '../src/engine/redis/engine.js';
 import type { GatewayOptions } from '../src/gateway/options.js';
-import { api, ManualClock, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
+import { api, capturingLogger, ManualClock, publish, startGateway, TestClient, token, type Frame, type TestGateway } from './helpers.js';
 import { cleanupRun, engineWithSubscriberProxy, REDIS_URL, testPrefix, waitFor } from './redis-helpers.js';
 
 afterAll(cleanupRun);
@@ -197,5 +197,28 @@ describe('inbox on Redis: the replay and the live messages travel apart', () => 
     await waitFor(() => [a, b].every((c) => inboxFrames(c).some((f) => f['inbox'] === second)), 'the next message on both');
     expect(inboxFrames(b).map((f) => f['inbox'])).toEqual([first, second]);
     expect(inboxFrames(a).map((f) => f['inbox'])).toEqual([first, second]);
+  });
+});
+
+describe('inbox on the memory engine: the bound on receipts', () => {
+  it('keeps at most inboxMaxReceipts receipts: the oldest answers 404 before its message expires, counted in /metrics and logged', async () => {
+    const { logger, entries } = capturingLogger();
+    const clock = new ManualClock();
+    const gw = await startGateway({ clock, inboxMaxReceipts: 2, logger });
+    const ids: string[] = [];
+    for (let n = 0; n < 3; n++) ids.push((await push(gw, `r${n}`, n, { receipt: true })).results[`user:r${n}`].message as string);
+    const first = await api(gw.http, 'GET', `/api/receipts/${ids[0]}`);
+    expect(first.status).toBe(404);
+    expect(first.body).toMatchObject({ error: { code: 'no_such_message' } });
+    for (const id of ids.slice(1)) expect((await api(gw.http, 'GET', `/api/receipts/${id}`)).body).toMatchObject({ status: 'pending' });
+    // Its message is still in the user's inbox: only the receipt went.
+    expect((await api(gw.http, 'GET', '/api/users/r0/inbox')).body.messages).toHaveLength(1);
+    const metrics = (await api(gw.http, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/herald_inbox_receipts_evicted_total\{node="[^"]+"\} 1\n/);
+    expect(metrics).toMatch(/herald_inbox_receipts\{node="[^"]+"\} 2\n/);
+    // The operations tick (each second of the gateway's clock) says so once, with the count.
+    clock.advance(1000);
+    const said = entries.filter((e) => String(e['msg']).startsWith('delivery receipts dropped'));
+    expect(said).toEqual([expect.objectContaining({ level: 40, dropped: 1, total: 1 })]);
   });
 });

@@ -3,9 +3,9 @@ import { IdempotencyIndex } from '../src/engine/memory/idempotency.js';
 import { MemoryInbox } from '../src/engine/memory/inbox.js';
 
 /** An inbox on a manual clock, with its ids in an index of `maxKeys` for `ttl` ms. */
-function inboxAt(clock: { now: number }, opts: { maxKeys?: number; ttl?: number; evicted?: (n: number) => void } = {}): MemoryInbox {
+function inboxAt(clock: { now: number }, opts: { maxKeys?: number; ttl?: number; evicted?: (n: number) => void; maxReceipts?: number } = {}): MemoryInbox {
   const now = (): number => clock.now;
-  return new MemoryInbox(now, () => undefined, new IdempotencyIndex(opts.ttl ?? 60_000, opts.maxKeys ?? 1_000, now, opts.evicted));
+  return new MemoryInbox(now, () => undefined, new IdempotencyIndex(opts.ttl ?? 60_000, opts.maxKeys ?? 1_000, now, opts.evicted), opts.maxReceipts ?? 1_000);
 }
 
 const note = (user: string, n: number, extra: { ttl?: number; idempotencyKey?: string } = {}) => ({
@@ -93,14 +93,41 @@ describe('memory inbox: usage', () => {
     expect(inbox.usage.messages).toBe(10);
     const bob = await inbox.put({ ...note('bob', 0, { ttl: 5_000 }), receipt: true }, LIMITS);
     await inbox.put(note('bob', 1, { ttl: 5_000 }), LIMITS);
-    expect(inbox.usage).toEqual({ messages: 12, receipts: 1 });
+    expect(inbox.usage).toEqual({ messages: 12, receipts: 1, receiptEvictions: 0 });
     await inbox.remove('bob', [bob.id, 'not-there']);
-    expect(inbox.usage).toEqual({ messages: 11, receipts: 1 });
+    expect(inbox.usage).toEqual({ messages: 11, receipts: 1, receiptEvictions: 0 });
     clock.now += 1_000;
     inbox.sweep();
-    expect(inbox.usage).toEqual({ messages: 1, receipts: 1 });
+    expect(inbox.usage).toEqual({ messages: 1, receipts: 1, receiptEvictions: 0 });
     clock.now += 4_000;
     inbox.sweep();
-    expect(inbox.usage).toEqual({ messages: 0, receipts: 0 });
+    expect(inbox.usage).toEqual({ messages: 0, receipts: 0, receiptEvictions: 0 });
+  });
+
+  it('keeps at most maxReceipts receipts: the oldest goes first and is counted, unless it had expired anyway', async () => {
+    const clock = { now: 1_000 };
+    const inbox = inboxAt(clock, { maxReceipts: 3 });
+    const put = (user: string, ttl: number) => inbox.put({ ...note(user, 0, { ttl }), receipt: true }, LIMITS);
+    const ids: string[] = [];
+    for (const user of ['a', 'b', 'c']) ids.push((await put(user, 60_000)).id);
+    expect(inbox.usage).toEqual({ messages: 3, receipts: 3, receiptEvictions: 0 });
+    // A fourth and a fifth: the two oldest receipts go, before their messages expire; the messages stay.
+    for (const user of ['d', 'e']) ids.push((await put(user, 60_000)).id);
+    expect(inbox.usage).toEqual({ messages: 5, receipts: 3, receiptEvictions: 2 });
+    expect(await inbox.receipt(ids[0] as string)).toBeNull();
+    expect(await inbox.receipt(ids[1] as string)).toBeNull();
+    expect(await inbox.receipt(ids[2] as string)).toMatchObject({ id: ids[2], user: 'c', delivered: 0 });
+    expect((await inbox.list('a', 10)).map((m) => m.id)).toEqual([ids[0]]);
+    // Acknowledging an evicted one finds no receipt (no message.acked from it); a kept one still counts.
+    expect(await inbox.acked([ids[0] as string, ids[4] as string], 'client-1', clock.now)).toEqual([ids[4]]);
+    // An oldest receipt that had expired already is not an early eviction.
+    const short = new Set<string>();
+    const inbox2 = inboxAt(clock, { maxReceipts: 2 });
+    short.add((await inbox2.put({ ...note('x', 0, { ttl: 100 }), receipt: true }, LIMITS)).id);
+    await inbox2.put({ ...note('y', 0, { ttl: 60_000 }), receipt: true }, LIMITS);
+    clock.now += 200;
+    await inbox2.put({ ...note('z', 0, { ttl: 60_000 }), receipt: true }, LIMITS);
+    expect(inbox2.usage).toMatchObject({ receipts: 2, receiptEvictions: 0 });
+    expect(await inbox2.receipt([...short][0] as string)).toBeNull();
   });
 });

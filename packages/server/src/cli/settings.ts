@@ -349,6 +349,14 @@ export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Set
     description: 'Most messages kept in one user\'s inbox; past it the oldest is dropped (counted in herald_messages_dropped_total{reason="inbox_full"}).',
   },
   {
+    key: 'inboxMaxReceipts',
+    env: 'HERALD_INBOX_MAX_RECEIPTS',
+    flag: '--inbox-max-receipts',
+    type: 'int',
+    description:
+      'Memory engine: most delivery receipts kept (publishes with "receipt": true; about 150 bytes each, each until its message\'s expiry). Past it the oldest receipt goes early (its GET /api/receipts answers 404), counted in herald_inbox_receipts_evicted_total. With the Redis engine receipts are Redis keys.',
+  },
+  {
     key: 'webhooks',
     env: 'HERALD_WEBHOOKS',
     flag: '--webhooks',

@@ -29,6 +29,11 @@ export const ENGINE_DEFAULTS = {
    * for the whole 5-minute window. Past it the oldest id is forgotten early (counted).
    */
   idempotencyMaxKeys: 3_000_000,
+  /**
+   * Memory engine: most delivery receipts kept at once, about 150 bytes each: a receipt a second for an inbox
+   * message's default week and room to spare. Past it the oldest receipt goes before its message's expiry (counted).
+   */
+  inboxMaxReceipts: 1_000_000,
   /** Redis engine: a node that stops without cleaning up disappears from presence within this many ms. */
   presenceTtl: 30_000,
   /** Redis engine: most ms a command may take before the call fails (a hung connection). */

@@ -230,8 +230,10 @@ export interface EngineUsage {
   idempotencyEarlyEvictions: number;
   /** Inbox messages kept (every user's, not yet acknowledged, removed or expired). */
   inboxMessages: number;
-  /** Delivery receipts kept (each until its message's expiry, acknowledged or not). */
+  /** Delivery receipts kept (each until its message's expiry, acknowledged or not, or until the bound pushes it out). */
   inboxReceipts: number;
+  /** Delivery receipts dropped before their message's expiry, since start (the bound was reached). */
+  inboxReceiptEvictions: number;
 }
 
 /** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */

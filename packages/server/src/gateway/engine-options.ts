@@ -20,5 +20,6 @@ export function memoryEngineOptions(o: ResolvedOptions): MemoryEngineOptions {
     historyTotalBytes: o.historyTotalBytes,
     idempotencyTtl: o.idempotencyTtl,
     idempotencyMaxKeys: o.idempotencyMaxKeys,
+    inboxMaxReceipts: o.inboxMaxReceipts,
   };
 }

@@ -153,6 +153,8 @@ export interface GatewayOptions {
   inboxTtl?: number;
   /** Most messages kept in one user's inbox; past it the oldest is dropped (counted as `inbox_full`). @default 1000 */
   inboxMaxMessages?: number;
+  /** Most delivery receipts the memory engine keeps (about 150 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
+  inboxMaxReceipts?: number;
   /** Webhook endpoints (URL, secret, event types, channel prefixes); see docs/webhooks.md. @default [] */
   webhooks?: readonly WebhookEndpointConfig[];
   /** One more endpoint, the simple case: its URL (with `webhookSecret`, and `webhookEvents`). */
@@ -277,6 +279,7 @@ export const DEFAULTS: ResolvedOptions = {
   metricsTokens: [],
   inboxTtl: 604_800_000,
   inboxMaxMessages: 1000,
+  inboxMaxReceipts: ENGINE_DEFAULTS.inboxMaxReceipts,
   webhooks: [],
   webhookUrl: undefined,
   webhookSecret: undefined,
@@ -341,6 +344,7 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'idempotencyMaxKeys',
   'inboxTtl',
   'inboxMaxMessages',
+  'inboxMaxReceipts',
   'webhookRetryFor',
   'webhookOfflineDelay',
   'webhookTimeout',

@@ -335,6 +335,15 @@ export function createMetrics(src: MetricsSource): Metrics {
       },
     });
     new Counter({
+      name: 'herald_inbox_receipts_evicted_total',
+      help: "Delivery receipts the memory engine dropped before their message's expiry because inboxMaxReceipts was reached: their GET /api/receipts answers 404.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(usage().inboxReceiptEvictions);
+      },
+    });
+    new Counter({
       name: 'herald_idempotency_early_evictions_total',
       help: 'Publish ids forgotten before their idempotency window ended because idempotencyMaxKeys was reached: a repeat of one would publish again.',
       registers,

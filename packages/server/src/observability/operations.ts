@@ -137,6 +137,21 @@ export function createOperations(deps: OperationsDeps): Operations {
     }
   };
 
+  let receiptsDropped = engine.usage?.().inboxReceiptEvictions ?? 0;
+  /** Says (at most once a second) when delivery receipts were dropped before their message's expiry. */
+  const watchReceipts = (): void => {
+    const now = engine.usage?.().inboxReceiptEvictions ?? 0;
+    if (now > receiptsDropped) {
+      limiter.log(
+        'warn',
+        'receipts',
+        { dropped: now - receiptsDropped, total: now },
+        "delivery receipts dropped before their message's expiry (raise HERALD_INBOX_MAX_RECEIPTS, or use the Redis engine)",
+      );
+      receiptsDropped = now;
+    }
+  };
+
   let machine: MachineView | undefined;
 
   let ticks = 0;
@@ -144,6 +159,7 @@ export function createOperations(deps: OperationsDeps): Operations {
   const tick = (): void => {
     ticks += 1;
     watchIdempotency();
+    watchReceipts();
     rates.tick(clock.now());
     stats.latency.sweep();
     limiter.flush();

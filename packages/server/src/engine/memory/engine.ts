@@ -43,6 +43,8 @@ export interface MemoryEngineOptions {
   idempotencyMaxKeys?: number;
   /** Told when ids are forgotten before their window ended (the bound was reached). */
   onEarlyEviction?: (n: number) => void;
+  /** Most delivery receipts kept at once (about 150 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
+  inboxMaxReceipts?: number;
   /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
   lifecycle?: LifecycleOptions;
   /** @default the system clock */
@@ -87,6 +89,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       if (handlers && !closed) handlers.inbox(msg);
     },
     inboxIds,
+    options.inboxMaxReceipts ?? ENGINE_DEFAULTS.inboxMaxReceipts,
   );
   const subscribed = new Set<ChannelName>();
   let handlers: EngineHandlers | undefined;
@@ -168,6 +171,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       idempotencyEarlyEvictions: earlyEvictions,
       inboxMessages: inbox.usage.messages,
       inboxReceipts: inbox.usage.receipts,
+      inboxReceiptEvictions: inbox.usage.receiptEvictions,
     }),
     broker,
     history,

@@ -23,7 +23,7 @@ interface Box {
 /**
  * Inboxes in this process (see Inbox in engine/inbox.ts): per user a Map in insertion order (which is publish
  * order), swept of expired messages when it is touched once one may have expired, and by `sweep`; receipts in a
- * Map beside them. The ids of keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids
+ * Map beside them, in creation order, at most `maxReceipts` (past it the oldest goes first, counted). The ids of keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids
  * are: about 40 bytes each, at most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
  */
 export class MemoryInbox implements Inbox {
@@ -32,6 +32,8 @@ export class MemoryInbox implements Inbox {
   private readonly watched = new Set<UserId>();
   /** Messages in every user's box. */
   private messages = 0;
+  /** Receipts dropped before their message's expiry because `maxReceipts` was reached. */
+  private receiptEvictions = 0;
 
   constructor(
     private readonly now: () => number,
@@ -39,6 +41,8 @@ export class MemoryInbox implements Inbox {
     private readonly deliver: (msg: InboxMessage) => void,
     /** user + key -> the message id, kept as the index's string (`epoch`; its `seq` is unused). */
     private readonly ids: IdempotencyIndex,
+    /** Most receipts kept at once (at least 1). */
+    private readonly maxReceipts: number,
   ) {}
 
   put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
@@ -60,7 +64,10 @@ export class MemoryInbox implements Inbox {
     this.messages += 1;
     box.soonest = Math.min(box.soonest, msg.expires);
     this.users.set(input.user, box);
-    if (input.receipt) this.receipts.set(id, { id, user: input.user, created: now, expires: msg.expires, delivered: 0, deliveredAt: null, acked: null });
+    if (input.receipt) {
+      this.receipts.set(id, { id, user: input.user, created: now, expires: msg.expires, delivered: 0, deliveredAt: null, acked: null });
+      if (this.receipts.size > this.maxReceipts) this.dropOldestReceipt(now);
+    }
     let dropped = 0;
     for (const oldest of box.messages.keys()) {
       if (box.messages.size <= opts.max) break;
@@ -129,9 +136,21 @@ export class MemoryInbox implements Inbox {
     return Promise.resolve(r && r.expires > this.now() ? { ...r, acked: r.acked && { ...r.acked } } : null);
   }
 
-  /** What is kept now: messages (every user's) and receipts (the engine's `usage`). */
-  get usage(): { messages: number; receipts: number } {
-    return { messages: this.messages, receipts: this.receipts.size };
+  /** What is kept now: messages (every user's) and receipts, and the receipts dropped early (the engine's `usage`). */
+  get usage(): { messages: number; receipts: number; receiptEvictions: number } {
+    return { messages: this.messages, receipts: this.receipts.size, receiptEvictions: this.receiptEvictions };
+  }
+
+  /**
+   * Makes room for a receipt: the oldest goes (Map order is creation order). One that had expired anyway is not an
+   * early eviction; its query answered nothing already.
+   */
+  private dropOldestReceipt(now: number): void {
+    for (const [id, r] of this.receipts) {
+      this.receipts.delete(id);
+      if (r.expires > now) this.receiptEvictions += 1;
+      return;
+    }
   }
 
   /** Drops what expired: messages and receipts (the engine's sweep timer; the ids expire in their index). */
