@@ -354,7 +354,7 @@ export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Set
     flag: '--inbox-max-receipts',
     type: 'int',
     description:
-      'Memory engine: most delivery receipts kept (publishes with "receipt": true; about 150 bytes each, each until its message\'s expiry). Past it the oldest receipt goes early (its GET /api/receipts answers 404), counted in herald_inbox_receipts_evicted_total. With the Redis engine receipts are Redis keys.',
+      'Memory engine: most delivery receipts kept (publishes with "receipt": true; about 180 bytes each, each until its message\'s expiry). Past it the oldest receipt goes early (its GET /api/receipts answers 404), counted in herald_inbox_receipts_evicted_total. With the Redis engine receipts are Redis keys.',
   },
   {
     key: 'webhooks',

@@ -30,7 +30,7 @@ export const ENGINE_DEFAULTS = {
    */
   idempotencyMaxKeys: 3_000_000,
   /**
-   * Memory engine: most delivery receipts kept at once, about 150 bytes each: a receipt a second for an inbox
+   * Memory engine: most delivery receipts kept at once, about 180 bytes each: a receipt a second for an inbox
    * message's default week and room to spare. Past it the oldest receipt goes before its message's expiry (counted).
    */
   inboxMaxReceipts: 1_000_000,

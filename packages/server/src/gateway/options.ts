@@ -153,7 +153,7 @@ export interface GatewayOptions {
   inboxTtl?: number;
   /** Most messages kept in one user's inbox; past it the oldest is dropped (counted as `inbox_full`). @default 1000 */
   inboxMaxMessages?: number;
-  /** Most delivery receipts the memory engine keeps (about 150 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
+  /** Most delivery receipts the memory engine keeps (about 180 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
   inboxMaxReceipts?: number;
   /** Webhook endpoints (URL, secret, event types, channel prefixes); see docs/webhooks.md. @default [] */
   webhooks?: readonly WebhookEndpointConfig[];

@@ -43,7 +43,7 @@ export interface MemoryEngineOptions {
   idempotencyMaxKeys?: number;
   /** Told when ids are forgotten before their window ended (the bound was reached). */
   onEarlyEviction?: (n: number) => void;
-  /** Most delivery receipts kept at once (about 150 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
+  /** Most delivery receipts kept at once (about 180 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
   inboxMaxReceipts?: number;
   /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
   lifecycle?: LifecycleOptions;
