@@ -122,35 +122,32 @@ export function createOperations(deps: OperationsDeps): Operations {
     });
   };
 
-  let evicted = engine.usage?.().idempotencyEarlyEvictions ?? 0;
-  /** Says (at most once a second) when publish ids were forgotten before their window ended. */
-  const watchIdempotency = (): void => {
-    const now = engine.usage?.().idempotencyEarlyEvictions ?? 0;
-    if (now > evicted) {
-      limiter.log(
-        'warn',
-        'idempotency',
-        { forgotten: now - evicted, total: now },
-        'publish ids forgotten before their idempotency window ended (raise HERALD_IDEMPOTENCY_MAX_KEYS)',
-      );
-      evicted = now;
-    }
+  /**
+   * Says (a warning, at most once a second per kind) when an engine count of early evictions grew: how many since
+   * the last tick (`what`), and the total.
+   */
+  const growth = (read: () => number, kind: string, what: string, msg: string): (() => void) => {
+    let seen = read();
+    return () => {
+      const now = read();
+      if (now <= seen) return;
+      limiter.log('warn', kind, { [what]: now - seen, total: now }, msg);
+      seen = now;
+    };
   };
-
-  let receiptsDropped = engine.usage?.().inboxReceiptEvictions ?? 0;
-  /** Says (at most once a second) when delivery receipts were dropped before their message's expiry. */
-  const watchReceipts = (): void => {
-    const now = engine.usage?.().inboxReceiptEvictions ?? 0;
-    if (now > receiptsDropped) {
-      limiter.log(
-        'warn',
-        'receipts',
-        { dropped: now - receiptsDropped, total: now },
-        "delivery receipts dropped before their message's expiry (raise HERALD_INBOX_MAX_RECEIPTS, or use the Redis engine)",
-      );
-      receiptsDropped = now;
-    }
-  };
+  // Publish ids forgotten before their window ended; delivery receipts dropped before their message's expiry.
+  const watchIdempotency = growth(
+    () => engine.usage?.().idempotencyEarlyEvictions ?? 0,
+    'idempotency',
+    'forgotten',
+    'publish ids forgotten before their idempotency window ended (raise HERALD_IDEMPOTENCY_MAX_KEYS)',
+  );
+  const watchReceipts = growth(
+    () => engine.usage?.().inboxReceiptEvictions ?? 0,
+    'receipts',
+    'dropped',
+    "delivery receipts dropped before their message's expiry (raise HERALD_INBOX_MAX_RECEIPTS, or use the Redis engine)",
+  );
 
   let machine: MachineView | undefined;
 
