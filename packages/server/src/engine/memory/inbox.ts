@@ -23,8 +23,9 @@ interface Box {
 /**
  * Inboxes in this process (see Inbox in engine/inbox.ts): per user a Map in insertion order (which is publish
  * order), swept of expired messages when it is touched once one may have expired, and by `sweep`; receipts in a
- * Map beside them, in creation order, at most `maxReceipts` (past it the oldest goes first, counted). The ids of keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids
- * are: about 40 bytes each, at most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
+ * Map beside them, in creation order, at most `maxReceipts` (past it the oldest goes first, counted). The ids of
+ * keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids are: about 40 bytes each, at
+ * most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
  */
 export class MemoryInbox implements Inbox {
   private readonly users = new Map<UserId, Box>();
