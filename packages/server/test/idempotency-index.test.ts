@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IdempotencyIndex } from '../src/engine/memory/idempotency.js';
 import { createMemoryEngine } from '../src/engine/memory/engine.js';
-import { ManualClock } from './helpers.js';
+import { capturingLogger, ManualClock, startGateway } from './helpers.js';
 
 describe('IdempotencyIndex', () => {
   it('remembers an id for the window, then forgets it', () => {
@@ -144,5 +144,25 @@ describe('the memory engine honours the idempotency window', () => {
     expect((await put(0)).duplicate).toBe(false);
     expect((await put(1499)).duplicate).toBe(true);
     await engine.close();
+  });
+
+  it('says so in the log, once a second with the count since the last time, when a gateway forgets ids early', async () => {
+    const { logger, entries } = capturingLogger();
+    const clock = new ManualClock();
+    const engine = createMemoryEngine({ idempotencyMaxKeys: 1000, clock });
+    await startGateway({ clock, engine, logger });
+    const publishIds = async (from: number, n: number): Promise<void> => {
+      for (let i = from; i < from + n; i++) await engine.broker.publish({ channel: 'c', type: 't', payloadJson: '{}', idempotencyKey: `k${i}` });
+    };
+    const said = () => entries.filter((e) => String(e['msg']).startsWith('publish ids forgotten'));
+    await publishIds(0, 1200);
+    clock.advance(1000);
+    expect(said()).toEqual([expect.objectContaining({ level: 40, forgotten: 200, total: 200 })]);
+    // Nothing new: nothing said; then 50 more, said with their own count.
+    clock.advance(1000);
+    expect(said()).toHaveLength(1);
+    await publishIds(1200, 50);
+    clock.advance(1000);
+    expect(said()[1]).toMatchObject({ forgotten: 50, total: 250 });
   });
 });
