@@ -6,7 +6,10 @@
  * split into kernel, JIT code and the rest of the `node` binary (V8 builtins, inline-cache handlers, GC, C++
  * bindings), its GC share, and the JS frames holding the most user-space samples (inclusive).
  *
- *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single|single-new] [--seconds 15] [--record 8] [--top 25]
+ *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single|single-new|batch] [--seconds 15] [--record 8] [--top 25]
+ *
+ * `--target` is messages per second in every shape; in `batch` (up to 100 messages per request) the figures are
+ * per message rather than per request.
  *
  * Needs `perf` and the right to attach to a process (root, or kernel.perf_event_paranoid <= 1). Why not `--profile`
  * (V8's sampler): its samples of a native call include whatever the thread waited for, and its own cost (about 1.5x
@@ -30,8 +33,8 @@ const { values: o } = parseArgs({
     top: { type: 'string', default: '25' },
   },
 });
-// Per request: the one-message shapes only (a `batch` request carries up to 100 messages).
-if (o.shape !== 'single' && o.shape !== 'single-new') throw new Error('--shape must be single or single-new (one message per request)');
+if (!['single', 'single-new', 'batch'].includes(o.shape)) throw new Error('--shape must be single, single-new or batch');
+const unit = o.shape === 'batch' ? 'message' : 'request';
 const kinds = o.kinds.split(',');
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const target = Number(o.target);
@@ -137,11 +140,11 @@ await new Promise((r) => bench.on('exit', r));
 finished = true;
 const files = await Promise.all(recordings);
 
-// Requests in the recorded window: the step's rate (one message per request in the single shapes) times its length;
-// a server that did not keep up (its `got` below the target) handled fewer, and reads low here.
+// Messages in the recorded window (requests in the single shapes): the step's rate times its length; a server that
+// did not keep up (its `got` below the target) handled fewer, and reads low here.
 const requests = target * recordSeconds;
 const us = (samples) => ((samples / 999 / requests) * 1e6).toFixed(1);
-console.log(`\nserver CPU per request (µs), from perf samples at 999 Hz over ${recordSeconds} s at ${target} requests/s:`);
+console.log(`\nserver CPU per ${unit} (µs), from perf samples at 999 Hz over ${recordSeconds} s at ${target} ${unit}s/s:`);
 console.log('kind           total  kernel   JIT  node binary (builtins, ICs, GC, C++)   of which GC');
 const results = new Map();
 kinds.forEach((kind, i) => {
@@ -161,6 +164,6 @@ kinds.forEach((kind, i) => {
   );
 });
 for (const [kind, r] of results) {
-  console.log(`\n${kind}: JS frames by user-space samples (inclusive; µs per request)`);
+  console.log(`\n${kind}: JS frames by user-space samples (inclusive; µs per ${unit})`);
   for (const [k, v] of [...r.frames].sort((a, b) => b[1] - a[1]).slice(0, Number(o.top))) console.log(`${us(v).padStart(7)}  ${k}`);
 }
