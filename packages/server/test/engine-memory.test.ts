@@ -40,6 +40,41 @@ describe('memory engine: bounded state', () => {
     await engine.close();
   });
 
+  it('keeps a channel record for presence only while someone is there, and counts from it with the publish', async () => {
+    const c = new ManualClock();
+    const engine = createMemoryEngine({ clock: c, historyTtl: 60_000, historyMetaTtl: 120_000 });
+    await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });
+    const conn = (client: string, user: string | null) => ({ client, user });
+    // 5000 users connect and join a room each, without subscribing or publishing: records for the user channel and the room.
+    for (let i = 0; i < 5_000; i++) {
+      await engine.presence.add(conn(`c${i}`, `u${i}`));
+      await engine.presence.join(`room-${i}`, conn(`c${i}`, `u${i}`));
+    }
+    expect(engine.usage?.().channels).toBe(10_000);
+    // A second connection of u0, and a publish to u0 and to room-0: the counts come from the records.
+    await engine.presence.add(conn('c0b', 'u0'));
+    expect(await engine.broker.publish({ channel: 'user:u0', type: 't', payloadJson: '{}', counts: true })).toMatchObject({ subscribers: 0, online: 2 });
+    expect(await engine.broker.publish({ channel: 'room-0', type: 't', payloadJson: '{}', counts: true })).toMatchObject({ subscribers: 1 });
+    expect((await engine.presence.online(['u0', 'u1', 'nobody'])).get('u0')).toBe(2);
+    expect(await engine.presence.channels('room-', 100_000)).toHaveLength(5_000);
+    // Everyone leaves: the records nothing was published to go at once, the two published ones stay, even past the
+    // sweep while someone is still there, and are forgotten once idle and empty.
+    for (let i = 0; i < 5_000; i++) {
+      await engine.presence.leave(`room-${i}`, conn(`c${i}`, `u${i}`));
+      if (i !== 0) await engine.presence.remove(conn(`c${i}`, `u${i}`));
+    }
+    expect(engine.usage?.().channels).toBe(2);
+    c.advance(180_000);
+    expect(engine.usage?.().channels).toBe(1);
+    expect(await engine.presence.online(['u0'])).toEqual(new Map([['u0', 2]]));
+    await engine.presence.remove(conn('c0', 'u0'));
+    await engine.presence.remove(conn('c0b', 'u0'));
+    expect(await engine.presence.online(['u0'])).toEqual(new Map([['u0', 0]]));
+    c.advance(180_000);
+    expect(engine.usage?.().channels).toBe(0);
+    await engine.close();
+  });
+
   it('bounds the history of the whole process by bytes, taking from the least recently published channels first', async () => {
     const engine = createMemoryEngine({ historyTotalBytes: 10_000 });
     await engine.start({ message: () => undefined, direct: () => false, disconnect: () => 0, inbox: () => undefined });

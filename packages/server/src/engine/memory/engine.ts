@@ -1,7 +1,8 @@
-import { channelKind, USER_CHANNEL_PREFIX, type ChannelName, type StreamPosition } from '@herald/protocol';
+import { channelKind, type StreamPosition } from '@herald/protocol';
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { EngineUnavailableError } from '../../util/errors.js';
 import { defaultMetaTtl, ENGINE_DEFAULTS } from '../defaults.js';
+import { sizeOf } from '../../util/one-or-set.js';
 import { broadcastMessage, clientChannel, directMessage, encodeMessage } from '../message.js';
 import type {
   BroadcastInput,
@@ -16,7 +17,7 @@ import type {
   PublishOutcome,
   Recovery,
 } from '../types.js';
-import { MemoryHistory } from './history.js';
+import { MemoryHistory, type ChannelRecord } from './history.js';
 import { IdempotencyIndex } from './idempotency.js';
 import { MemoryMembers } from './members.js';
 import { MemoryPresence } from './presence.js';
@@ -71,7 +72,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
   );
   const outbox = new MemoryOutbox(now);
   const lifecycle = options.lifecycle && new MemoryLifecycle(options.lifecycle, clock, outbox);
-  const presence = new MemoryPresence(lifecycle);
+  const presence = new MemoryPresence(store, lifecycle);
   const members = new MemoryMembers();
   const idempotencyTtl = options.idempotencyTtl ?? ENGINE_DEFAULTS.idempotencyTtl;
   const maxKeys = options.idempotencyMaxKeys ?? ENGINE_DEFAULTS.idempotencyMaxKeys;
@@ -91,7 +92,6 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     inboxIds,
     options.inboxMaxReceipts ?? ENGINE_DEFAULTS.inboxMaxReceipts,
   );
-  const subscribed = new Set<ChannelName>();
   let handlers: EngineHandlers | undefined;
   let sweeper: TimerHandle | undefined;
   let closed = false;
@@ -101,11 +101,14 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     return handlers;
   };
 
-  /** With `counts`, the publish answers its channel's subscribers and its user's connections itself: both are here. */
-  const counted = (input: PublishInput, outcome: PublishOutcome): PublishOutcome => {
+  /**
+   * With `counts`, the publish answers its channel's subscribers and its user's connections itself: both are in
+   * the channel's record (`rec`; undefined when it has none, so nobody is there).
+   */
+  const counted = (input: PublishInput, rec: ChannelRecord | undefined, outcome: PublishOutcome): PublishOutcome => {
     if (input.counts !== true) return outcome;
-    outcome.subscribers = presence.subscriberCount(input.channel);
-    if (channelKind(input.channel) === 'user') outcome.online = presence.connectionCount(input.channel.slice(USER_CHANNEL_PREFIX.length));
+    outcome.subscribers = sizeOf(rec?.members);
+    if (channelKind(input.channel) === 'user') outcome.online = sizeOf(rec?.conns);
     return outcome;
   };
 
@@ -115,19 +118,20 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       const key = input.idempotencyKey === undefined ? undefined : `${input.idempotencyKey}\u0000${input.channel}`;
       if (key !== undefined) {
         const seen = published.get(key);
-        if (seen) return Promise.resolve(counted(input, { seq: seen.seq, epoch: seen.epoch, duplicate: true }));
+        if (seen) return Promise.resolve(counted(input, store.peek(input.channel), { seq: seen.seq, epoch: seen.epoch, duplicate: true }));
       }
-      const msg = store.append(input.channel, (seq) => encodeMessage(input.type, input.channel, input.payloadJson, seq));
+      const rec = store.record(input.channel);
+      const msg = store.appendTo(rec, input.channel, (seq) => encodeMessage(input.type, input.channel, input.payloadJson, seq));
       const outcome: PublishOutcome = { seq: msg.seq, epoch: msg.epoch, duplicate: false };
       if (key !== undefined) published.set(key, { seq: msg.seq, epoch: msg.epoch });
       // History keeps a copy of its own: the exclusion belongs to this live delivery only.
       if (input.exclude !== undefined) msg.exclude = input.exclude;
-      if (subscribed.has(input.channel)) h.message(msg);
-      return Promise.resolve(counted(input, outcome));
+      if (rec.subscribed) h.message(msg);
+      return Promise.resolve(counted(input, rec, outcome));
     },
     broadcast(input: BroadcastInput): Promise<void> {
       const h = alive();
-      if (subscribed.has(input.channel)) h.message(broadcastMessage(input));
+      if (store.peek(input.channel)?.subscribed === true) h.message(broadcastMessage(input));
       return Promise.resolve();
     },
     publishDirect(input: DirectInput): Promise<boolean> {
@@ -142,11 +146,12 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       return Promise.resolve(ok);
     },
     subscribe(channel) {
-      subscribed.add(channel);
+      store.record(channel).subscribed = true;
       return Promise.resolve();
     },
     unsubscribe(channel) {
-      subscribed.delete(channel);
+      const rec = store.peek(channel);
+      if (rec !== undefined) rec.subscribed = false;
       store.release(channel);
       return Promise.resolve();
     },
@@ -184,7 +189,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       closed = false;
       sweeper = clock.setInterval(
         () => {
-          store.sweep((ch) => subscribed.has(ch));
+          store.sweep();
           inbox.sweep();
         },
         Math.min(60_000, historyTtl),

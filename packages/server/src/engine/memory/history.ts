@@ -1,4 +1,5 @@
-import type { ChannelName, StreamPosition } from '@herald/protocol';
+import type { ChannelName, ClientId, StreamPosition } from '@herald/protocol';
+import type { OneOrSet } from '../../util/one-or-set.js';
 import { newEpoch } from '../../util/random-id.js';
 import type { EngineMessage, HistoryPage, Recovery } from '../types.js';
 
@@ -25,13 +26,19 @@ interface Chunk {
 }
 
 /**
- * One channel's seq, epoch and kept messages. The messages are held without a JS object per message: their
- * frames back to back in a few chunks, and per message, oldest first from `head`, where its frame begins (a
- * virtual offset: the channel's log as if it were one buffer) and when it was appended. A busy process keeps
- * hundreds of thousands of messages; as objects (an entry, a message, a Buffer view each) they made every garbage
- * collection mark and copy them, which showed as 100-250 ms pauses under load. Seqs are contiguous and end at `seq`.
+ * Everything the memory engine keeps about one channel, in one record so that a publish finds it with one lookup:
+ * its seq, epoch and kept messages, whether this process is subscribed, and its presence (the connections that
+ * joined it; on a `user:` channel, the user's connections). A publish used to look the channel up in five maps (its
+ * history, the subscribed set, the eviction order, the members, the users); a subscribed user channel held an entry
+ * in four of them.
+ *
+ * The messages are held without a JS object per message: their frames back to back in a few chunks, and per
+ * message, oldest first from `head`, where its frame begins (a virtual offset: the channel's log as if it were one
+ * buffer) and when it was appended. A busy process keeps hundreds of thousands of messages; as objects (an entry, a
+ * message, a Buffer view each) they made every garbage collection mark and copy them, which showed as 100-250 ms
+ * pauses under load. Seqs are contiguous and end at `seq`.
  */
-interface ChannelState {
+export interface ChannelRecord {
   epoch: string;
   seq: number;
   /** The chunks holding the kept frames, oldest first (empty when nothing is kept). */
@@ -46,7 +53,18 @@ interface ChannelState {
   head: number;
   /** Last publish or read (ms); decides when an idle channel's seq and epoch may be forgotten. */
   touched: number;
+  /** This process has subscribed to the channel (the engine's `subscribe`, until its `unsubscribe`). */
+  subscribed: boolean;
+  /** Presence: the connections that joined the channel (one client id, a Set only from the second on). */
+  members: OneOrSet<ClientId> | undefined;
+  /** Presence, on a `user:` channel: the user's connections, whatever they subscribed to. */
+  conns: OneOrSet<ClientId> | undefined;
+  /** Neighbours in the order of global eviction while the channel holds messages (see MemoryHistory.oldest). */
+  older: ChannelRecord | null;
+  newer: ChannelRecord | null;
 }
+
+type ChannelState = ChannelRecord;
 
 /** Limits of the in-memory history. */
 export interface MemoryHistoryLimits {
@@ -63,6 +81,8 @@ export interface MemoryHistoryLimits {
 }
 
 const kept = (s: ChannelState): number => s.offsets.length - s.head;
+/** Nothing keeps the record: no seq to remember, no subscription, no presence (see MemoryHistory.release). */
+const unused = (s: ChannelState): boolean => s.seq === 0 && !s.subscribed && s.members === undefined && s.conns === undefined;
 
 /** The power of two (MIN_CHUNK to MAX_CHUNK) a chunk of at least `n` bytes is made with; larger ones are `n` exactly. */
 function chunkSize(n: number): number {
@@ -119,12 +139,14 @@ class ChunkPool {
 }
 
 /**
- * Per-channel seq, epoch and a bounded, expiring message log: bounded by count and bytes per channel and by
- * bytes for the process. Synchronous: the memory engine wraps it.
+ * The memory engine's channel records (see ChannelRecord): per channel seq, epoch and a bounded, expiring message
+ * log, bounded by count and bytes per channel and by bytes for the process, and the flags and presence the engine
+ * keeps in the same record. Synchronous: the memory engine wraps it.
  *
- * A channel's state (a fresh epoch) is made on first use. State nothing was published to is kept only while
- * the channel has subscribers and forgotten at the next sweep after the last one left (`release`, `sweep`), so
- * subscribers alone leave nothing behind; a position of 0 holds nothing, so a client at 0 recovers in any epoch.
+ * A channel's record (a fresh epoch) is made on first use. A record nothing was published to is kept only while
+ * the channel is subscribed or has presence, and forgotten when the last of those goes (`release`) or at the next
+ * sweep, so subscribers alone leave nothing behind; a position of 0 holds nothing, so a client at 0 recovers in any
+ * epoch.
  * A published channel's epoch changes only when its state is forgotten (idle past `metaTtl` with no
  * subscriber), so a position stays valid as long as anyone can hold it. History is never partial: a message that
  * is not kept (too large, evicted) makes recovery across it answer `recovered: false`.
@@ -140,8 +162,12 @@ class ChunkPool {
  */
 export class MemoryHistory {
   private readonly channels = new Map<ChannelName, ChannelState>();
-  /** Channels holding messages, least recently published first (a publish moves its channel to the end): the order of global eviction. */
-  private readonly evictable = new Set<ChannelState>();
+  /**
+   * Channels holding messages, least recently published first (a publish moves its channel to the end): the order
+   * of global eviction, as a list through the records (`older`, `newer`), so a publish reorders it without a lookup.
+   */
+  private oldest: ChannelState | null = null;
+  private newest: ChannelState | null = null;
   private totalBytes = 0;
   /** Bytes of the chunks channels hold (at least totalBytes). */
   private bufferBytes = 0;
@@ -152,13 +178,67 @@ export class MemoryHistory {
     private readonly now: () => number,
   ) {}
 
-  private state(channel: ChannelName): ChannelState {
+  /** The channel's record, made (with a fresh epoch) when it has none. */
+  record(channel: ChannelName): ChannelRecord {
     let s = this.channels.get(channel);
     if (!s) {
-      s = { epoch: newEpoch(), seq: 0, chunks: [], start: 0, end: 0, offsets: [], times: [], head: 0, touched: this.now() };
+      s = {
+        epoch: newEpoch(),
+        seq: 0,
+        chunks: [],
+        start: 0,
+        end: 0,
+        offsets: [],
+        times: [],
+        head: 0,
+        touched: this.now(),
+        subscribed: false,
+        members: undefined,
+        conns: undefined,
+        older: null,
+        newer: null,
+      };
       this.channels.set(channel, s);
     }
     return s;
+  }
+
+  /** The channel's record, if it has one. */
+  peek(channel: ChannelName): ChannelRecord | undefined {
+    return this.channels.get(channel);
+  }
+
+  /** Records, for listing (presence's channels). */
+  records(): IterableIterator<[ChannelName, ChannelRecord]> {
+    return this.channels.entries();
+  }
+
+  private state(channel: ChannelName): ChannelState {
+    return this.record(channel);
+  }
+
+  /** Takes `s` out of the eviction order (it holds no message any more). */
+  private unlist(s: ChannelState): void {
+    if (s.older === null) {
+      if (this.oldest !== s) return;
+      this.oldest = s.newer;
+    } else {
+      s.older.newer = s.newer;
+    }
+    if (s.newer === null) this.newest = s.older;
+    else s.newer.older = s.older;
+    s.older = null;
+    s.newer = null;
+  }
+
+  /** Puts `s` at the end of the eviction order (it was just published to). */
+  private listNewest(s: ChannelState): void {
+    if (this.newest === s) return;
+    this.unlist(s);
+    s.older = this.newest;
+    if (this.newest === null) this.oldest = s;
+    else this.newest.newer = s;
+    this.newest = s;
   }
 
   private trim(s: ChannelState, now: number): void {
@@ -181,7 +261,7 @@ export class MemoryHistory {
       s.head = 0;
       s.offsets = [];
       s.times = [];
-      this.evictable.delete(s);
+      this.unlist(s);
       return;
     }
     s.head += n;
@@ -251,8 +331,12 @@ export class MemoryHistory {
 
   /** Appends a message with the next seq; `build` serializes it once the seq is known. */
   append(channel: ChannelName, build: (seq: number) => Buffer): EngineMessage {
+    return this.appendTo(this.record(channel), channel, build);
+  }
+
+  /** `append` to a record already at hand (`s` is `channel`'s). */
+  appendTo(s: ChannelRecord, channel: ChannelName, build: (seq: number) => Buffer): EngineMessage {
     const now = this.now();
-    const s = this.state(channel);
     s.seq += 1;
     s.touched = now;
     const msg: EngineMessage = { channel, seq: s.seq, epoch: s.epoch, frame: build(s.seq) };
@@ -277,8 +361,7 @@ export class MemoryHistory {
       s.times.push(now);
       s.end += length;
       this.totalBytes += length;
-      this.evictable.delete(s);
-      this.evictable.add(s);
+      this.listNewest(s);
       if (this.totalBytes > this.limits.totalBytes) this.evict();
     } else {
       // Not kept: recovery across it must fail, so the entries before it are of no use any more.
@@ -292,9 +375,12 @@ export class MemoryHistory {
    * bound. Only channels holding messages are visited, so a publish never walks channels evicted earlier.
    */
   private evict(): void {
-    for (const s of this.evictable) {
+    for (let s = this.oldest; s !== null;) {
+      // Emptying a channel takes it out of the order: its successor is read first.
+      const next: ChannelState | null = s.newer;
       while (kept(s) > 0 && this.totalBytes > this.limits.totalBytes) this.dropOldest(s, 1);
       if (this.totalBytes <= this.limits.totalBytes) return;
+      s = next;
     }
   }
 
@@ -304,9 +390,13 @@ export class MemoryHistory {
     return { seq: s.seq, epoch: s.epoch };
   }
 
-  /** The channel's last local subscriber left: state nothing was published to is forgotten now. */
+  /**
+   * Something that kept the channel's record let go of it (its subscription, its last member or connection): a
+   * record nothing was published to and nothing else keeps is forgotten now.
+   */
   release(channel: ChannelName): void {
-    if (this.channels.get(channel)?.seq === 0) this.channels.delete(channel);
+    const s = this.channels.get(channel);
+    if (s !== undefined && unused(s)) this.channels.delete(channel);
   }
 
   /** Where the frame of entry `i` (an absolute index) ends. */
@@ -383,14 +473,16 @@ export class MemoryHistory {
   }
 
   /**
-   * Drops expired entries everywhere and forgets channels for which `keep` (subscribed) is false: at once when
-   * nothing was ever published to them, after `metaTtl` of idleness otherwise.
+   * Drops expired entries everywhere and forgets channels that are neither subscribed nor present (see
+   * ChannelRecord) and for which `keep` is not true: at once when nothing was ever published to them, after
+   * `metaTtl` of idleness otherwise.
    */
-  sweep(keep: (channel: ChannelName) => boolean): void {
+  sweep(keep?: (channel: ChannelName) => boolean): void {
     const now = this.now();
     for (const [channel, s] of this.channels) {
       this.trim(s, now);
-      if (kept(s) === 0 && (s.seq === 0 || now - s.touched > this.limits.metaTtl) && !keep(channel)) this.channels.delete(channel);
+      if (kept(s) > 0 || s.subscribed || s.members !== undefined || s.conns !== undefined) continue;
+      if ((s.seq === 0 || now - s.touched > this.limits.metaTtl) && keep?.(channel) !== true) this.channels.delete(channel);
     }
     // Then the pooled chunks no channel needed since the last sweep are given back; what this one emptied stays
     // pooled for the interval ahead.

@@ -1,37 +1,59 @@
-import type { ChannelName, ClientId, UserId } from '@herald/protocol';
+import { userChannel, type ChannelName, type UserId } from '@herald/protocol';
 import type { Presence, PresenceConnection } from '../types.js';
-import { addTo, removeFrom, sizeOf, type OneOrSet } from '../../util/one-or-set.js';
+import { sizeOf, withoutValue, withValue } from '../../util/one-or-set.js';
+import type { MemoryHistory } from './history.js';
 import type { MemoryLifecycle } from './lifecycle.js';
 
-/** Presence for one process: users and channel members kept in maps. */
+/**
+ * Presence for one process, kept in the channel records of the memory engine (see ChannelRecord): a channel's
+ * members in its record, a user's connections in the record of the user's channel, so that a publish reads both
+ * counts with the one lookup it makes for its channel anyway.
+ */
 export class MemoryPresence implements Presence {
-  // A user's connections and a channel's members: one client id, a Set only from the second one on.
-  private readonly users = new Map<UserId, OneOrSet<ClientId>>();
-  private readonly members = new Map<ChannelName, OneOrSet<ClientId>>();
-
-  /** @param lifecycle told of every change when webhooks want lifecycle events */
-  constructor(private readonly lifecycle?: MemoryLifecycle) {}
+  /**
+   * @param records the engine's channel records
+   * @param lifecycle told of every change when webhooks want lifecycle events
+   */
+  constructor(
+    private readonly records: MemoryHistory,
+    private readonly lifecycle?: MemoryLifecycle,
+  ) {}
 
   add(conn: PresenceConnection): Promise<void> {
-    if (conn.user !== null) addTo(this.users, conn.user, conn.client);
+    if (conn.user !== null) {
+      const rec = this.records.record(userChannel(conn.user));
+      rec.conns = withValue(rec.conns, conn.client);
+    }
     this.lifecycle?.connected(conn.client, conn.user);
     return Promise.resolve();
   }
 
   remove(conn: PresenceConnection): Promise<void> {
-    if (conn.user !== null) removeFrom(this.users, conn.user, conn.client);
+    if (conn.user !== null) {
+      const channel = userChannel(conn.user);
+      const rec = this.records.peek(channel);
+      if (rec !== undefined) {
+        rec.conns = withoutValue(rec.conns, conn.client);
+        this.records.release(channel);
+      }
+    }
     this.lifecycle?.disconnected(conn.client, conn.user);
     return Promise.resolve();
   }
 
   join(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    addTo(this.members, channel, conn.client);
+    const rec = this.records.record(channel);
+    rec.members = withValue(rec.members, conn.client);
     this.lifecycle?.joined(channel, conn.client);
     return Promise.resolve();
   }
 
   leave(channel: ChannelName, conn: PresenceConnection): Promise<void> {
-    removeFrom(this.members, channel, conn.client);
+    const rec = this.records.peek(channel);
+    if (rec !== undefined) {
+      rec.members = withoutValue(rec.members, conn.client);
+      this.records.release(channel);
+    }
     this.lifecycle?.left(channel, conn.client);
     return Promise.resolve();
   }
@@ -46,19 +68,19 @@ export class MemoryPresence implements Presence {
 
   /** A user's connections, now (what `online` answers for one user). */
   connectionCount(user: UserId): number {
-    return sizeOf(this.users.get(user));
+    return sizeOf(this.records.peek(userChannel(user))?.conns);
   }
 
   /** A channel's subscribers, now (what `subscribers` answers). */
   subscriberCount(channel: ChannelName): number {
-    return sizeOf(this.members.get(channel));
+    return sizeOf(this.records.peek(channel)?.members);
   }
 
   channels(prefix: string, limit: number): Promise<ChannelName[]> {
     const out: ChannelName[] = [];
-    for (const ch of this.members.keys()) {
+    for (const [ch, rec] of this.records.records()) {
       if (out.length >= limit) break;
-      if (ch.startsWith(prefix)) out.push(ch);
+      if (rec.members !== undefined && ch.startsWith(prefix)) out.push(ch);
     }
     return Promise.resolve(out);
   }
