@@ -1,5 +1,13 @@
 /** Herald as a user runs it: every feature on (envelope, seq, history, slow-consumer limit, rate limits). */
-import { createGateway, createLogger, createRedisEngine, type Engine, type Gateway, type GatewayOptions } from '../../../packages/server/src/index.js';
+import {
+  createGateway,
+  createLogger,
+  createRedisEngine,
+  tuneGarbageCollection,
+  type Engine,
+  type Gateway,
+  type GatewayOptions,
+} from '../../../packages/server/src/index.js';
 import { API_KEY, JWT_SECRET } from '../kinds.js';
 import { PUSHER_APP } from '../pusher-kinds.js';
 import type { Running } from './types.js';
@@ -15,6 +23,8 @@ export interface HeraldBenchOptions {
 }
 
 export async function startHerald(port: number, o: HeraldBenchOptions): Promise<Running> {
+  // As the `herald` command does (HERALD_BENCH_NODE_ARGS=--allocation-site-pretenuring measures without it).
+  tuneGarbageCollection();
   const logger = createLogger('warn');
   let engine: Engine | undefined;
   if (o.engine === 'redis') engine = createRedisEngine({ url: o.redisUrl ?? 'redis://127.0.0.1:6379', prefix: o.prefix ?? 'herald-bench', logger });

@@ -17,6 +17,7 @@ export {
 export { startRedisIngest, type RedisIngest, type RedisIngestOptions } from './engine/redis/ingest.js';
 export { systemClock, type Clock, type TimerHandle } from './util/clock.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './util/logger.js';
+export { tuneGarbageCollection } from './util/gc-tuning.js';
 export { HeraldError, EngineUnavailableError } from './util/errors.js';
 export type { Socket, SocketListener, UpgradeInfo, Transport, TransportDeps, TransportFactory } from './transport/types.js';
 export type { Auth, Identity, Verification } from './auth/types.js';

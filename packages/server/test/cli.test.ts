@@ -93,6 +93,15 @@ describe('herald CLI: development mode', () => {
   );
 
   it(
+    'runs with allocation-site pretenuring off (see tuneGarbageCollection), and says so at debug level',
+    async () => {
+      const h = await startHerald(['--log-level', 'debug', '--log-format', 'json']);
+      expect(h.logs().find((l) => l.msg === 'garbage collector: allocation-site pretenuring off')?.['v8Flags']).toBe('--no-allocation-site-pretenuring');
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
     'is not development mode when only a JWT secret is set: no banner, no usable API key, token-less clients refused',
     async () => {
       const h = await startHerald([], { HERALD_JWT_SECRET: JWT_SECRET });

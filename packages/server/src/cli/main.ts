@@ -8,6 +8,7 @@ import { DEFAULTS, OptionsError, type GatewayOptions } from '../gateway/options.
 import { VERSION } from '../observability/operations.js';
 import { ANY_ORIGIN, SAME_ORIGIN } from '../transport/admission.js';
 import { isLoopbackHost } from '../util/ip.js';
+import { GC_FLAG, tuneGarbageCollection } from '../util/gc-tuning.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { publishCommand, PUBLISH_HELP } from './commands/publish.js';
 import { statsCommand, STATS_HELP } from './commands/stats.js';
@@ -311,6 +312,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = parseConfig(args, process.env);
+  // Before the gateway allocates anything (see tuneGarbageCollection); each worker of --workers runs this too.
+  const tuned = tuneGarbageCollection();
   const prepared = prepareOptions(withPusherApp(config.options, config.node), config.explicit, process.env, config.node.devAllowRemote);
   const logger = createLogger(config.logLevel, {
     pretty: prettyLogs(config.node.logFormat, prepared.devApiKey !== undefined),
@@ -319,6 +322,7 @@ async function main(argv: string[]): Promise<void> {
     // Under --workers, which worker wrote a line (as the `worker` label of its per-worker metrics).
     ...(cluster.worker === undefined ? {} : { fields: { worker: cluster.worker.id } }),
   });
+  if (tuned) logger.debug({ v8Flags: GC_FLAG }, 'garbage collector: allocation-site pretenuring off');
   // Once per node: a primary of --workers says it, its workers do not repeat it.
   if (cluster.isPrimary) for (const n of [...config.notices, ...prepared.notes]) logger[n.level](n.fields, n.msg);
   const deadline = (config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout) + 5000;
