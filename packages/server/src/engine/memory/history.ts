@@ -64,8 +64,6 @@ export interface ChannelRecord {
   newer: ChannelRecord | null;
 }
 
-type ChannelState = ChannelRecord;
-
 /** Limits of the in-memory history. */
 export interface MemoryHistoryLimits {
   /** Messages kept per channel. */
@@ -80,9 +78,9 @@ export interface MemoryHistoryLimits {
   totalBytes: number;
 }
 
-const kept = (s: ChannelState): number => s.offsets.length - s.head;
+const kept = (s: ChannelRecord): number => s.offsets.length - s.head;
 /** Nothing keeps the record: no seq to remember, no subscription, no presence (see MemoryHistory.release). */
-const unused = (s: ChannelState): boolean => s.seq === 0 && !s.subscribed && s.members === undefined && s.conns === undefined;
+const unused = (s: ChannelRecord): boolean => s.seq === 0 && !s.subscribed && s.members === undefined && s.conns === undefined;
 
 /** The power of two (MIN_CHUNK to MAX_CHUNK) a chunk of at least `n` bytes is made with; larger ones are `n` exactly. */
 function chunkSize(n: number): number {
@@ -161,13 +159,13 @@ class ChunkPool {
  * channel's chunks are reused.
  */
 export class MemoryHistory {
-  private readonly channels = new Map<ChannelName, ChannelState>();
+  private readonly channels = new Map<ChannelName, ChannelRecord>();
   /**
    * Channels holding messages, least recently published first (a publish moves its channel to the end): the order
    * of global eviction, as a list through the records (`older`, `newer`), so a publish reorders it without a lookup.
    */
-  private oldest: ChannelState | null = null;
-  private newest: ChannelState | null = null;
+  private oldest: ChannelRecord | null = null;
+  private newest: ChannelRecord | null = null;
   private totalBytes = 0;
   /** Bytes of the chunks channels hold (at least totalBytes). */
   private bufferBytes = 0;
@@ -213,12 +211,8 @@ export class MemoryHistory {
     return this.channels.entries();
   }
 
-  private state(channel: ChannelName): ChannelState {
-    return this.record(channel);
-  }
-
   /** Takes `s` out of the eviction order (it holds no message any more). */
-  private unlist(s: ChannelState): void {
+  private unlist(s: ChannelRecord): void {
     if (s.older === null) {
       if (this.oldest !== s) return;
       this.oldest = s.newer;
@@ -232,7 +226,7 @@ export class MemoryHistory {
   }
 
   /** Puts `s` at the end of the eviction order (it was just published to). */
-  private listNewest(s: ChannelState): void {
+  private listNewest(s: ChannelRecord): void {
     if (this.newest === s) return;
     this.unlist(s);
     s.older = this.newest;
@@ -241,7 +235,7 @@ export class MemoryHistory {
     this.newest = s;
   }
 
-  private trim(s: ChannelState, now: number): void {
+  private trim(s: ChannelRecord, now: number): void {
     const cutoff = now - this.limits.ttl;
     let drop = 0;
     const n = kept(s);
@@ -250,7 +244,7 @@ export class MemoryHistory {
   }
 
   /** Drops the `n` oldest entries of `s`, and the chunks that held only those. */
-  private dropOldest(s: ChannelState, n: number): void {
+  private dropOldest(s: ChannelRecord, n: number): void {
     if (n <= 0) return;
     if (n >= kept(s)) {
       // Empty: every chunk goes, so an idle channel holds no bytes.
@@ -283,7 +277,7 @@ export class MemoryHistory {
     }
   }
 
-  private freeChunk(s: ChannelState, c: Chunk): void {
+  private freeChunk(s: ChannelRecord, c: Chunk): void {
     this.bufferBytes -= c.buf.length;
     this.pool.give(c.buf);
   }
@@ -295,7 +289,7 @@ export class MemoryHistory {
    * twice their size. Otherwise a chunk as large as the kept frames (at most MAX_CHUNK, at least `length`) is
    * added, so the chunks take about twice what they hold.
    */
-  private room(s: ChannelState, length: number): Chunk {
+  private room(s: ChannelRecord, length: number): Chunk {
     const chunks = s.chunks;
     const last = chunks[chunks.length - 1];
     if (last !== undefined && last.fill + length <= last.buf.length) return last;
@@ -319,7 +313,7 @@ export class MemoryHistory {
   }
 
   /** Moves the kept frames of `s`'s only chunk into a new chunk of `size` bytes; returns it. */
-  private move(s: ChannelState, from: Chunk, size: number): Chunk {
+  private move(s: ChannelRecord, from: Chunk, size: number): Chunk {
     const buf = this.pool.take(size);
     from.buf.copy(buf, 0, s.start - from.base, from.fill);
     this.freeChunk(s, from);
@@ -377,7 +371,7 @@ export class MemoryHistory {
   private evict(): void {
     for (let s = this.oldest; s !== null;) {
       // Emptying a channel takes it out of the order: its successor is read first.
-      const next: ChannelState | null = s.newer;
+      const next: ChannelRecord | null = s.newer;
       while (kept(s) > 0 && this.totalBytes > this.limits.totalBytes) this.dropOldest(s, 1);
       if (this.totalBytes <= this.limits.totalBytes) return;
       s = next;
@@ -385,7 +379,7 @@ export class MemoryHistory {
   }
 
   position(channel: ChannelName): StreamPosition {
-    const s = this.state(channel);
+    const s = this.record(channel);
     s.touched = this.now();
     return { seq: s.seq, epoch: s.epoch };
   }
@@ -400,12 +394,12 @@ export class MemoryHistory {
   }
 
   /** Where the frame of entry `i` (an absolute index) ends. */
-  private static frameEnd(s: ChannelState, i: number): number {
+  private static frameEnd(s: ChannelRecord, i: number): number {
     return i + 1 < s.offsets.length ? (s.offsets[i + 1] as number) : s.end;
   }
 
   /** At most `limit` kept messages from entry index `from` (absolute, >= head) on, as copies. */
-  private messagesFrom(channel: ChannelName, s: ChannelState, from: number, limit = Infinity): EngineMessage[] {
+  private messagesFrom(channel: ChannelName, s: ChannelRecord, from: number, limit = Infinity): EngineMessage[] {
     const count = Math.min(limit, s.offsets.length - from);
     if (count <= 0 || s.chunks.length === 0) return [];
     const base = s.offsets[from] as number;
@@ -423,7 +417,7 @@ export class MemoryHistory {
   }
 
   /** A copy of the bytes of `s`'s log between virtual offsets `from` and `to` (within what it keeps). */
-  private bytesBetween(s: ChannelState, from: number, to: number): Buffer {
+  private bytesBetween(s: ChannelRecord, from: number, to: number): Buffer {
     const out = Buffer.allocUnsafe(to - from);
     let i = s.chunks.length - 1;
     while (i > 0 && (s.chunks[i] as Chunk).base > from) i--;
@@ -441,7 +435,7 @@ export class MemoryHistory {
    * a position ahead of the channel, or entries already evicted or expired). Never a partial list. A
    * position of 0 holds nothing, so it recovers from seq 1 in any epoch.
    */
-  private after(channel: ChannelName, s: ChannelState, since: number, epoch: string | undefined, limit = Infinity): EngineMessage[] | undefined {
+  private after(channel: ChannelName, s: ChannelRecord, since: number, epoch: string | undefined, limit = Infinity): EngineMessage[] | undefined {
     if (epoch !== undefined && epoch !== s.epoch && since !== 0) return undefined;
     if (since > s.seq) return undefined;
     if (since === s.seq) return [];
@@ -453,7 +447,7 @@ export class MemoryHistory {
   }
 
   recover(channel: ChannelName, since: number, epoch?: string): Recovery {
-    const s = this.state(channel);
+    const s = this.record(channel);
     s.touched = this.now();
     const position = { seq: s.seq, epoch: s.epoch };
     const messages = this.after(channel, s, since, epoch);
@@ -461,7 +455,7 @@ export class MemoryHistory {
   }
 
   read(channel: ChannelName, opts: { since?: number; epoch?: string; limit: number }): HistoryPage {
-    const s = this.state(channel);
+    const s = this.record(channel);
     const position = { seq: s.seq, epoch: s.epoch };
     if (opts.since === undefined) {
       this.trim(s, this.now());
