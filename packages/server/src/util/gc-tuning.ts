@@ -11,10 +11,11 @@ const OWN_CHOICE = /(^|\s)--(no-)?allocation[-_]site[-_]pretenuring(\s|=|$)/;
  *
  * `--no-allocation-site-pretenuring`: V8 watches where objects are made, and once most of a site's objects survive a
  * young-generation collection it makes that site's objects in the old generation from then on ("pretenuring"),
- * where only a full collection frees them. The sites a publish allocates at are shared with the connect path (the
- * engine's script calls, their arguments, their promises), and a burst of connects (whose objects do live long)
- * or of publishes held across Redis round trips could tip them: the run then made every publish's short-lived
- * objects in the old generation. Measured with the Redis engine, 10k messages/s in requests of 100 (2026-12-07,
+ * where only a full collection frees them. Some sites a publish allocates at are shared with the connect path (the
+ * engine's script calls and their arguments), whose objects do live long, and a publish's objects live across a
+ * Redis round trip: a run could then make a publish's short-lived objects in the old generation. Which sites tip
+ * was not pinned down (`--trace-pretenuring-statistics` showed 80-90 tenured in good and bad runs alike); the effect
+ * was. Measured with the Redis engine, 10k messages/s in requests of 100 (2026-12-07,
  * `npm run bench -- many-channels --kinds herald-redis --shapes batch --targets 10000`, `--trace-gc`): with
  * pretenuring, 4 runs of 7 promoted about 215 MB in 45 s and ran a full collection every 3-6 s (p99 at half the
  * rate 24-25 ms), the others about 60 MB and none; without it, 6 runs of 6 promoted 55-73 MB, at most one full
