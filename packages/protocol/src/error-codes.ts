@@ -77,6 +77,8 @@ export const ErrorCode = {
   NoSuchClient: 'no_such_client',
   /** No inbox message (or receipt) with this id: never published, acknowledged, removed or expired. */
   NoSuchMessage: 'no_such_message',
+  /** An inbox publish refused: the memory engine's inboxes hold `inboxTotalBytes` (HTTP 507). */
+  InboxStorageFull: 'inbox_storage_full',
   /** The gateway is shutting down and accepts no more work. */
   ShuttingDown: 'shutting_down',
   /** A WebSocket upgrade refused: the gateway holds `maxConnections` connections (HTTP 503 with `Retry-After`). */
@@ -156,6 +158,11 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, { surface: ErrorSurface
     surface: 'http',
     status: 404,
     description: 'No inbox message or receipt with this id (acknowledged, removed, expired or never published).',
+  },
+  inbox_storage_full: {
+    surface: 'http',
+    status: 507,
+    description: "An inbox publish refused: the memory engine's inboxes hold inboxTotalBytes; nothing more was stored.",
   },
   shutting_down: { surface: 'http', status: 503, description: 'The gateway is shutting down.' },
   too_many_connections: { surface: 'http', status: 503, description: 'A WebSocket upgrade refused: the gateway is at its connection limit.' },

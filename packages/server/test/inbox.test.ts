@@ -222,3 +222,36 @@ describe('inbox on the memory engine: the bound on receipts', () => {
     expect(said).toEqual([expect.objectContaining({ level: 40, dropped: 1, total: 1 })]);
   });
 });
+
+describe('inbox on the memory engine: the bound on every inbox together', () => {
+  it('refuses an inbox publish past inboxTotalBytes with 507 inbox_storage_full, drops nothing stored, counts it in /metrics and logs it', async () => {
+    const { logger, entries } = capturingLogger();
+    const clock = new ManualClock();
+    // Room for two notifications to two users (each about 200 bytes of frame, 512 + 256 counted beside it).
+    const gw = await startGateway({ clock, inboxTotalBytes: 2_200, logger });
+    const first = (await push(gw, 'full-a', 1)).results['user:full-a'];
+    expect(first).toMatchObject({ stored: true });
+    await push(gw, 'full-b', 2);
+    const refused = await api(gw.http, 'POST', '/api/publish', { user: 'full-c', type: 'notice', payload: { n: 3 }, inbox: true, id: 'k-3' });
+    expect(refused.status).toBe(507);
+    expect(refused.body).toEqual({ error: { code: 'inbox_storage_full', message: expect.stringContaining('inboxTotalBytes'), limit: 2_200 } });
+    // Nothing stored was dropped to make room, and the refused user has nothing.
+    expect((await api(gw.http, 'GET', '/api/users/full-a/inbox')).body.messages).toEqual([expect.objectContaining({ inbox: first.message })]);
+    expect((await api(gw.http, 'GET', '/api/users/full-b/inbox')).body.messages).toHaveLength(1);
+    expect((await api(gw.http, 'GET', '/api/users/full-c/inbox')).body.messages).toEqual([]);
+    const metrics = (await api(gw.http, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/herald_inbox_rejected_total\{node="[^"]+"\} 1\n/);
+    const bytes = Number(/herald_inbox_bytes\{node="[^"]+"\} (\d+)\n/.exec(metrics)?.[1]);
+    expect(bytes).toBeGreaterThan(2 * (512 + 256));
+    expect(bytes).toBeLessThanOrEqual(2_200);
+    // The operations tick says so once, with the count.
+    clock.advance(1000);
+    expect(entries.filter((e) => String(e['msg']).startsWith('inbox publishes refused'))).toEqual([
+      expect.objectContaining({ level: 40, refused: 1, total: 1 }),
+    ]);
+    // Once a message is acknowledged (removed), the retry with the same id is stored.
+    expect((await api(gw.http, 'DELETE', `/api/users/full-a/inbox/${first.message}`)).status).toBe(200);
+    const retried = await publish(gw.http, { user: 'full-c', type: 'notice', payload: { n: 3 }, inbox: true, id: 'k-3' });
+    expect(retried.results['user:full-c']).toMatchObject({ stored: true, duplicate: false });
+  });
+});

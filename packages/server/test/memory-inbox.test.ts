@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { IdempotencyIndex } from '../src/engine/memory/idempotency.js';
-import { MemoryInbox } from '../src/engine/memory/inbox.js';
+import { INBOX_BOX_OVERHEAD, INBOX_MESSAGE_OVERHEAD, MemoryInbox } from '../src/engine/memory/inbox.js';
+import { HeraldError } from '../src/util/errors.js';
 
 /** An inbox on a manual clock, with its ids in an index of `maxKeys` for `ttl` ms. */
-function inboxAt(clock: { now: number }, opts: { maxKeys?: number; ttl?: number; evicted?: (n: number) => void; maxReceipts?: number } = {}): MemoryInbox {
+function inboxAt(
+  clock: { now: number },
+  opts: { maxKeys?: number; ttl?: number; evicted?: (n: number) => void; maxReceipts?: number; maxBytes?: number } = {},
+): MemoryInbox {
   const now = (): number => clock.now;
-  return new MemoryInbox(now, () => undefined, new IdempotencyIndex(opts.ttl ?? 60_000, opts.maxKeys ?? 1_000, now, opts.evicted), opts.maxReceipts ?? 1_000);
+  const ids = new IdempotencyIndex(opts.ttl ?? 60_000, opts.maxKeys ?? 1_000, now, opts.evicted);
+  return new MemoryInbox(now, () => undefined, ids, opts.maxReceipts ?? 1_000, opts.maxBytes ?? 1e9);
 }
 
 const note = (user: string, n: number, extra: { ttl?: number; idempotencyKey?: string } = {}) => ({
@@ -93,15 +98,16 @@ describe('memory inbox: usage', () => {
     expect(inbox.usage.messages).toBe(10);
     const bob = await inbox.put({ ...note('bob', 0, { ttl: 5_000 }), receipt: true }, LIMITS);
     await inbox.put(note('bob', 1, { ttl: 5_000 }), LIMITS);
-    expect(inbox.usage).toEqual({ messages: 12, receipts: 1, receiptEvictions: 0 });
+    expect(inbox.usage).toMatchObject({ messages: 12, receipts: 1, receiptEvictions: 0 });
     await inbox.remove('bob', [bob.id, 'not-there']);
-    expect(inbox.usage).toEqual({ messages: 11, receipts: 1, receiptEvictions: 0 });
+    expect(inbox.usage).toMatchObject({ messages: 11, receipts: 1, receiptEvictions: 0 });
     clock.now += 1_000;
     inbox.sweep();
-    expect(inbox.usage).toEqual({ messages: 1, receipts: 1, receiptEvictions: 0 });
+    expect(inbox.usage).toMatchObject({ messages: 1, receipts: 1, receiptEvictions: 0 });
     clock.now += 4_000;
     inbox.sweep();
-    expect(inbox.usage).toEqual({ messages: 0, receipts: 0, receiptEvictions: 0 });
+    expect(inbox.usage).toMatchObject({ messages: 0, receipts: 0, receiptEvictions: 0 });
+    expect(inbox.usage.bytes).toBe(0);
   });
 
   it('keeps at most maxReceipts receipts: the oldest goes first and is counted, unless it had expired anyway', async () => {
@@ -110,10 +116,10 @@ describe('memory inbox: usage', () => {
     const put = (user: string, ttl: number) => inbox.put({ ...note(user, 0, { ttl }), receipt: true }, LIMITS);
     const ids: string[] = [];
     for (const user of ['a', 'b', 'c']) ids.push((await put(user, 60_000)).id);
-    expect(inbox.usage).toEqual({ messages: 3, receipts: 3, receiptEvictions: 0 });
+    expect(inbox.usage).toMatchObject({ messages: 3, receipts: 3, receiptEvictions: 0 });
     // A fourth and a fifth: the two oldest receipts go, before their messages expire; the messages stay.
     for (const user of ['d', 'e']) ids.push((await put(user, 60_000)).id);
-    expect(inbox.usage).toEqual({ messages: 5, receipts: 3, receiptEvictions: 2 });
+    expect(inbox.usage).toMatchObject({ messages: 5, receipts: 3, receiptEvictions: 2 });
     expect(await inbox.receipt(ids[0] as string)).toBeNull();
     expect(await inbox.receipt(ids[1] as string)).toBeNull();
     expect(await inbox.receipt(ids[2] as string)).toMatchObject({ id: ids[2], user: 'c', delivered: 0 });
@@ -129,5 +135,82 @@ describe('memory inbox: usage', () => {
     await inbox2.put({ ...note('z', 0, { ttl: 60_000 }), receipt: true }, LIMITS);
     expect(inbox2.usage).toMatchObject({ receipts: 2, receiptEvictions: 0 });
     expect(await inbox2.receipt([...short][0] as string)).toBeNull();
+  });
+});
+
+describe('memory inbox: the bound on every inbox together (maxBytes)', () => {
+  const MSG = INBOX_MESSAGE_OVERHEAD;
+  const BOX = INBOX_BOX_OVERHEAD;
+  /** The frame length of note(user, n) as stored. */
+  const frameOf = async (user: string, n: number): Promise<number> => {
+    const probe = inboxAt({ now: 1_000 });
+    await probe.put(note(user, n), LIMITS);
+    return (await probe.list(user, 1))[0]?.frame.length ?? 0;
+  };
+
+  it('counts each message and each user holding any, and gives it all back through drops, removals and expiry', async () => {
+    const clock = { now: 1_000 };
+    const inbox = inboxAt(clock);
+    const f = await frameOf('ann', 1);
+    await inbox.put(note('ann', 1, { ttl: 1_000 }), LIMITS);
+    expect(inbox.usage.bytes).toBe(f + MSG + BOX);
+    await inbox.put(note('ann', 2, { ttl: 1_000 }), LIMITS);
+    expect(inbox.usage.bytes).toBe(2 * (f + MSG) + BOX);
+    const bob = await inbox.put(note('bob', 1, { ttl: 60_000 }), LIMITS);
+    expect(inbox.usage.bytes).toBe(3 * (f + MSG) + 2 * BOX);
+    // At the per-user bound a put replaces the oldest: the count stays.
+    for (let n = 0; n < 20; n++) await inbox.put(note('cat', n % 10, { ttl: 60_000 }), { max: 2, idempotencyTtl: 60_000 });
+    expect(inbox.usage.bytes).toBe(5 * (f + MSG) + 3 * BOX);
+    await inbox.remove('cat', 'all');
+    await inbox.remove('bob', [bob.id]);
+    expect(inbox.usage.bytes).toBe(2 * (f + MSG) + BOX);
+    clock.now += 1_000;
+    inbox.sweep();
+    expect(inbox.usage).toMatchObject({ messages: 0, bytes: 0 });
+  });
+
+  it('refuses a put past the bound with inbox_storage_full (HTTP 507), keeps what it stored, and counts the refusal', async () => {
+    const clock = { now: 1_000 };
+    const f = await frameOf('u0', 0);
+    const limit = 3 * (f + MSG + BOX) + 10; // room for three users with one message each, not a fourth
+    const inbox = inboxAt(clock, { maxBytes: limit });
+    const stored: string[] = [];
+    for (let i = 0; i < 3; i++) stored.push((await inbox.put(note(`u${i}`, 0, { ttl: 1_000 }), LIMITS)).id);
+    const refused = inbox.put(note('u3', 0, { idempotencyKey: 'k' }), LIMITS);
+    await expect(refused).rejects.toBeInstanceOf(HeraldError);
+    await expect(refused).rejects.toMatchObject({ code: 'inbox_storage_full', status: 507, extra: { limit } });
+    // A second message for a user who has one does not fit either; nothing was dropped for either attempt.
+    await expect(inbox.put(note('u0', 1), LIMITS)).rejects.toMatchObject({ code: 'inbox_storage_full' });
+    expect(inbox.usage).toMatchObject({ messages: 3, bytes: 3 * (f + MSG + BOX), rejected: 2 });
+    for (let i = 0; i < 3; i++) expect((await inbox.list(`u${i}`, 10)).map((m) => m.id)).toEqual([stored[i]]);
+    expect(await inbox.list('u3', 10)).toEqual([]);
+    // A put that only replaces the oldest message of a user at the per-user bound still fits.
+    expect(await inbox.put(note('u0', 2), { max: 1, idempotencyTtl: 60_000 })).toMatchObject({ duplicate: false, dropped: 1 });
+    // Room comes back as messages leave: an acknowledgement (remove) or expiry. The refused keyed put left no id
+    // behind: once there is room it is stored, not answered as a duplicate.
+    await inbox.remove('u1', 'all');
+    expect(await inbox.put(note('u3', 0, { idempotencyKey: 'k' }), LIMITS)).toMatchObject({ duplicate: false });
+    await expect(inbox.put(note('u4', 0), LIMITS)).rejects.toMatchObject({ code: 'inbox_storage_full' });
+    // u2's message expires: a put at the bound sweeps expired messages (at most once a second) before refusing.
+    clock.now += 1_000;
+    expect(await inbox.put(note('u4', 0), LIMITS)).toMatchObject({ duplicate: false });
+    expect(inbox.usage).toMatchObject({ messages: 3, bytes: 3 * (f + MSG + BOX), rejected: 3 });
+  });
+
+  it('holds against a flood of puts to new users: the count never passes the bound', async () => {
+    const inbox = inboxAt({ now: 1_000 }, { maxBytes: 100_000 });
+    let refused = 0;
+    for (let i = 0; i < 10_000; i++) {
+      try {
+        await inbox.put(note(`flood-${i}`, i), LIMITS);
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'inbox_storage_full' });
+        refused += 1;
+      }
+      expect(inbox.usage.bytes).toBeLessThanOrEqual(100_000);
+    }
+    expect(refused).toBeGreaterThan(9_000);
+    expect(inbox.usage.rejected).toBe(refused);
+    expect(inbox.usage.messages).toBe(10_000 - refused);
   });
 });

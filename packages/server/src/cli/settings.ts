@@ -357,6 +357,14 @@ export { LOG_FORMATS, NODE_DEFAULTS, type LogFormat, type NodeSettings, type Set
       'Memory engine: most delivery receipts kept (publishes with "receipt": true; about 180 bytes each, each until its message\'s expiry). Past it the oldest receipt goes early (its GET /api/receipts answers 404), counted in herald_inbox_receipts_evicted_total. With the Redis engine receipts are Redis keys.',
   },
   {
+    key: 'inboxTotalBytes',
+    env: 'HERALD_INBOX_TOTAL_BYTES',
+    flag: '--inbox-total-bytes',
+    type: 'int',
+    description:
+      "Memory engine: bytes every user's inbox messages may take together (each message counts its frame plus 512 bytes, each user with messages 256 more). Past it an inbox publish is refused with inbox_storage_full (HTTP 507; nothing is dropped to make room), counted in herald_inbox_rejected_total; herald_inbox_bytes shows the total. With the Redis engine inboxes are Redis keys (bound them with Redis's maxmemory).",
+  },
+  {
     key: 'webhooks',
     env: 'HERALD_WEBHOOKS',
     flag: '--webhooks',

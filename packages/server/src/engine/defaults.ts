@@ -34,6 +34,12 @@ export const ENGINE_DEFAULTS = {
    * message's default week and room to spare. Past it the oldest receipt goes before its message's expiry (counted).
    */
   inboxMaxReceipts: 1_000_000,
+  /**
+   * Memory engine: bytes every user's inbox messages may take together (frame plus INBOX_MESSAGE_OVERHEAD each),
+   * as the history's default: about a million notifications of a few hundred bytes. Past it an inbox publish is
+   * refused (`inbox_storage_full`).
+   */
+  inboxTotalBytes: 256 * 1024 * 1024,
   /** Redis engine: a node that stops without cleaning up disappears from presence within this many ms. */
   presenceTtl: 30_000,
   /** Redis engine: most ms a command may take before the call fails (a hung connection). */

@@ -234,6 +234,10 @@ export interface EngineUsage {
   inboxReceipts: number;
   /** Delivery receipts dropped before their message's expiry, since start (the bound was reached). */
   inboxReceiptEvictions: number;
+  /** What the kept inbox messages count towards inboxTotalBytes (frame plus per-message overhead). */
+  inboxBytes: number;
+  /** Inbox puts refused since start because inboxTotalBytes was reached. */
+  inboxRejected: number;
 }
 
 /** What an engine check found when the engine answers: all well (nothing), or part of it down (`degraded`: what). */

@@ -21,5 +21,6 @@ export function memoryEngineOptions(o: ResolvedOptions): MemoryEngineOptions {
     idempotencyTtl: o.idempotencyTtl,
     idempotencyMaxKeys: o.idempotencyMaxKeys,
     inboxMaxReceipts: o.inboxMaxReceipts,
+    inboxTotalBytes: o.inboxTotalBytes,
   };
 }

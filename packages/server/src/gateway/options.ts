@@ -155,6 +155,11 @@ export interface GatewayOptions {
   inboxMaxMessages?: number;
   /** Most delivery receipts the memory engine keeps (about 180 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
   inboxMaxReceipts?: number;
+  /**
+   * Memory engine: bytes every user's inbox messages may take together (frame plus 512 bytes each, and 256 per user with messages); past it an inbox
+   * publish is refused with `inbox_storage_full` (HTTP 507). @default 268435456 (256 MiB)
+   */
+  inboxTotalBytes?: number;
   /** Webhook endpoints (URL, secret, event types, channel prefixes); see docs/webhooks.md. @default [] */
   webhooks?: readonly WebhookEndpointConfig[];
   /** One more endpoint, the simple case: its URL (with `webhookSecret`, and `webhookEvents`). */
@@ -280,6 +285,7 @@ export const DEFAULTS: ResolvedOptions = {
   inboxTtl: 604_800_000,
   inboxMaxMessages: 1000,
   inboxMaxReceipts: ENGINE_DEFAULTS.inboxMaxReceipts,
+  inboxTotalBytes: ENGINE_DEFAULTS.inboxTotalBytes,
   webhooks: [],
   webhookUrl: undefined,
   webhookSecret: undefined,
@@ -345,6 +351,7 @@ const POSITIVE: ReadonlyArray<keyof ResolvedOptions> = [
   'inboxTtl',
   'inboxMaxMessages',
   'inboxMaxReceipts',
+  'inboxTotalBytes',
   'webhookRetryFor',
   'webhookOfflineDelay',
   'webhookTimeout',

@@ -327,6 +327,23 @@ export function createMetrics(src: MetricsSource): Metrics {
       },
     });
     new Gauge({
+      name: 'herald_inbox_bytes',
+      help: "What the memory engine's inbox messages count towards inboxTotalBytes: each message's frame plus 512 bytes, each user with messages 256 more.",
+      registers,
+      collect() {
+        this.set(usage().inboxBytes);
+      },
+    });
+    new Counter({
+      name: 'herald_inbox_rejected_total',
+      help: 'Inbox publishes the memory engine refused (inbox_storage_full, HTTP 507) because its inboxes held inboxTotalBytes.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(usage().inboxRejected);
+      },
+    });
+    new Gauge({
       name: 'herald_inbox_receipts',
       help: "Delivery receipts the memory engine keeps: one per message published with receipt:true, until the message's expiry (acknowledged or not).",
       registers,

@@ -149,6 +149,13 @@ export function createOperations(deps: OperationsDeps): Operations {
     "delivery receipts dropped before their message's expiry (raise HERALD_INBOX_MAX_RECEIPTS, or use the Redis engine)",
   );
 
+  const watchInbox = growth(
+    () => engine.usage?.().inboxRejected ?? 0,
+    'inbox',
+    'refused',
+    'inbox publishes refused: the inboxes hold inboxTotalBytes (raise HERALD_INBOX_TOTAL_BYTES, or use the Redis engine)',
+  );
+
   let machine: MachineView | undefined;
 
   let ticks = 0;
@@ -157,6 +164,7 @@ export function createOperations(deps: OperationsDeps): Operations {
     ticks += 1;
     watchIdempotency();
     watchReceipts();
+    watchInbox();
     rates.tick(clock.now());
     stats.latency.sweep();
     limiter.flush();

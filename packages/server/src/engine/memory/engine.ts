@@ -46,6 +46,8 @@ export interface MemoryEngineOptions {
   onEarlyEviction?: (n: number) => void;
   /** Most delivery receipts kept at once (about 180 bytes each); past it the oldest goes before its message's expiry, counted. @default 1000000 */
   inboxMaxReceipts?: number;
+  /** Bytes every user's inbox messages may take together (frame plus 512 bytes each, and 256 per user with messages); past it a put is refused with `inbox_storage_full`. @default 268435456 */
+  inboxTotalBytes?: number;
   /** Lifecycle events to queue for the webhooks (user online/offline, channel occupied/vacated). @default none */
   lifecycle?: LifecycleOptions;
   /** @default the system clock */
@@ -91,6 +93,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     inboxIds,
     options.inboxMaxReceipts ?? ENGINE_DEFAULTS.inboxMaxReceipts,
+    options.inboxTotalBytes ?? ENGINE_DEFAULTS.inboxTotalBytes,
   );
   let handlers: EngineHandlers | undefined;
   let sweeper: TimerHandle | undefined;
@@ -177,6 +180,8 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       inboxMessages: inbox.usage.messages,
       inboxReceipts: inbox.usage.receipts,
       inboxReceiptEvictions: inbox.usage.receiptEvictions,
+      inboxBytes: inbox.usage.bytes,
+      inboxRejected: inbox.usage.rejected,
     }),
     broker,
     history,

@@ -1,4 +1,5 @@
 import type { ClientId, UserId } from '@herald/protocol';
+import { HeraldError } from '../../util/errors.js';
 import { randomId } from '../../util/random-id.js';
 import { encodeInboxMessage, type Inbox, type InboxMessage, type InboxPutInput, type InboxPutOutcome, type Receipt } from '../inbox.js';
 import type { IdempotencyIndex } from './idempotency.js';
@@ -13,6 +14,21 @@ function ownCopy(frame: Buffer): Buffer {
   return copy;
 }
 
+/**
+ * What a kept message takes besides its frame (bytes), counted towards `maxBytes`: its object, its id string, its
+ * Map entry and the Buffer (about 370 bytes of JS heap measured with 300 000 puts of a 158-byte frame, plus the
+ * buffer's native bookkeeping and allocation).
+ */
+export const INBOX_MESSAGE_OVERHEAD = 512;
+/** What a user's box takes while it holds messages (its object and Map: about 230 bytes of JS heap, measured). */
+export const INBOX_BOX_OVERHEAD = 256;
+
+/** Most often (ms) a put at the bound sweeps every inbox of expired messages before it is refused. */
+const SWEEP_AT_BOUND_EVERY = 1000;
+
+/** What a message counts towards the bound on every inbox's bytes (its box's share aside). */
+const footprint = (m: InboxMessage): number => m.frame.length + INBOX_MESSAGE_OVERHEAD;
+
 /** One user's inbox: messages in insertion order (publish order), and a bound on when the first of them expires. */
 interface Box {
   readonly messages: Map<string, InboxMessage>;
@@ -26,13 +42,24 @@ interface Box {
  * Map beside them, in creation order, at most `maxReceipts` (past it the oldest goes first, counted). The ids of
  * keyed puts are kept in the engine's bounded idempotency index (`ids`), as publish ids are: about 40 bytes each, at
  * most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
+ *
+ * Every user's messages together are bounded in bytes (`maxBytes`: frames plus INBOX_MESSAGE_OVERHEAD each, and
+ * INBOX_BOX_OVERHEAD for each user's box that holds any): a put
+ * past it is refused (`inbox_storage_full`, HTTP 507) rather than dropping a message someone else was told was
+ * stored. A put into a box at its own bound counts the oldest message it replaces, so a full process still takes a
+ * message that only replaces one.
  */
 export class MemoryInbox implements Inbox {
   private readonly users = new Map<UserId, Box>();
   private readonly receipts = new Map<string, Receipt>();
   private readonly watched = new Set<UserId>();
-  /** Messages in every user's box. */
+  /** Messages in every user's box, and what they count towards `maxBytes`. */
   private messages = 0;
+  private bytes = 0;
+  /** Puts refused because `maxBytes` was reached. */
+  private rejected = 0;
+  /** When a put at the bound last swept expired messages (ms). */
+  private sweptAtBound = -Infinity;
   /** Receipts dropped before their message's expiry because `maxReceipts` was reached. */
   private receiptEvictions = 0;
 
@@ -44,6 +71,8 @@ export class MemoryInbox implements Inbox {
     private readonly ids: IdempotencyIndex,
     /** Most receipts kept at once (at least 1). */
     private readonly maxReceipts: number,
+    /** Most bytes every user's messages may count (see INBOX_MESSAGE_OVERHEAD). */
+    private readonly maxBytes: number,
   ) {}
 
   put(input: InboxPutInput, opts: { max: number; idempotencyTtl: number }): Promise<InboxPutOutcome> {
@@ -53,14 +82,26 @@ export class MemoryInbox implements Inbox {
     if (seen) return Promise.resolve({ id: seen.epoch, duplicate: true, live: this.watched.has(input.user), dropped: 0 });
     const box = this.box(input.user, now);
     const id = randomId(12);
-    const msg: InboxMessage = {
-      id,
-      user: input.user,
-      frame: ownCopy(encodeInboxMessage(input.type, input.user, input.payloadJson, id, now)),
-      time: now,
-      expires: now + input.ttl,
-      receipt: input.receipt,
-    };
+    const frame = encodeInboxMessage(input.type, input.user, input.payloadJson, id, now);
+    const added = (): number => frame.length + INBOX_MESSAGE_OVERHEAD + (box.messages.size === 0 ? INBOX_BOX_OVERHEAD : 0);
+    const fits = (): boolean => this.bytes + added() - this.oldestBytes(box, box.messages.size + 1 - opts.max) <= this.maxBytes;
+    // At the bound, expired messages still counted (the sweep timer runs every minute) make room first: one sweep a
+    // second at most, so a flood of refused puts is not a scan of every inbox each.
+    if (!fits() && now - this.sweptAtBound >= SWEEP_AT_BOUND_EVERY) {
+      this.sweptAtBound = now;
+      this.sweep();
+    }
+    if (!fits()) {
+      this.rejected += 1;
+      const err = new HeraldError(
+        'inbox_storage_full',
+        `the inboxes hold ${this.bytes} bytes of the ${this.maxBytes} they may (inboxTotalBytes): the message for ${input.user.slice(0, 64)} was not stored`,
+        { extra: { limit: this.maxBytes } },
+      );
+      return Promise.reject(err);
+    }
+    const msg: InboxMessage = { id, user: input.user, frame: ownCopy(frame), time: now, expires: now + input.ttl, receipt: input.receipt };
+    this.bytes += added();
     box.messages.set(id, msg);
     this.messages += 1;
     box.soonest = Math.min(box.soonest, msg.expires);
@@ -70,12 +111,11 @@ export class MemoryInbox implements Inbox {
       if (this.receipts.size > this.maxReceipts) this.dropOldestReceipt(now);
     }
     let dropped = 0;
-    for (const oldest of box.messages.keys()) {
+    for (const oldest of box.messages.values()) {
       if (box.messages.size <= opts.max) break;
-      box.messages.delete(oldest);
+      this.forget(box, oldest);
       dropped += 1;
     }
-    this.messages -= dropped;
     if (key !== undefined) this.ids.set(key, { seq: 0, epoch: id });
     const live = this.watched.has(input.user);
     if (live) this.deliver(msg);
@@ -92,11 +132,10 @@ export class MemoryInbox implements Inbox {
   }
 
   remove(user: UserId, ids: readonly string[] | 'all'): Promise<InboxMessage[]> {
-    const { messages } = this.box(user, this.now());
-    const gone = ids === 'all' ? [...messages.values()] : ids.flatMap((id) => messages.get(id) ?? []);
-    for (const m of gone) messages.delete(m.id);
-    this.messages -= gone.length;
-    if (messages.size === 0) this.users.delete(user);
+    const box = this.box(user, this.now());
+    const gone = ids === 'all' ? [...box.messages.values()] : ids.flatMap((id) => box.messages.get(id) ?? []);
+    for (const m of gone) this.forget(box, m);
+    if (box.messages.size === 0) this.users.delete(user);
     return Promise.resolve(gone);
   }
 
@@ -137,9 +176,29 @@ export class MemoryInbox implements Inbox {
     return Promise.resolve(r && r.expires > this.now() ? { ...r, acked: r.acked && { ...r.acked } } : null);
   }
 
-  /** What is kept now: messages (every user's) and receipts, and the receipts dropped early (the engine's `usage`). */
-  get usage(): { messages: number; receipts: number; receiptEvictions: number } {
-    return { messages: this.messages, receipts: this.receipts.size, receiptEvictions: this.receiptEvictions };
+  /**
+   * What is kept now: messages (every user's), the bytes they count, receipts; the receipts dropped early and the
+   * puts refused for `maxBytes` (the engine's `usage`).
+   */
+  get usage(): { messages: number; bytes: number; receipts: number; receiptEvictions: number; rejected: number } {
+    return { messages: this.messages, bytes: this.bytes, receipts: this.receipts.size, receiptEvictions: this.receiptEvictions, rejected: this.rejected };
+  }
+
+  /** Takes a message out of its user's box, and out of the counts. */
+  private forget(box: Box, m: InboxMessage): void {
+    if (!box.messages.delete(m.id)) return;
+    this.messages -= 1;
+    this.bytes -= footprint(m) + (box.messages.size === 0 ? INBOX_BOX_OVERHEAD : 0);
+  }
+
+  /** What the `n` oldest messages of the box count (0 when `n` is not positive). */
+  private oldestBytes(box: Box, n: number): number {
+    let bytes = 0;
+    for (const m of box.messages.values()) {
+      if (n-- <= 0) break;
+      bytes += footprint(m);
+    }
+    return bytes;
   }
 
   /**
@@ -171,11 +230,9 @@ export class MemoryInbox implements Inbox {
     if (!box) this.users.set(user, (box = { messages: new Map(), soonest: Infinity }));
     if (box.soonest <= now) {
       let soonest = Infinity;
-      for (const [id, m] of box.messages) {
-        if (m.expires <= now) {
-          box.messages.delete(id);
-          this.messages -= 1;
-        } else if (m.expires < soonest) soonest = m.expires;
+      for (const m of box.messages.values()) {
+        if (m.expires <= now) this.forget(box, m);
+        else if (m.expires < soonest) soonest = m.expires;
       }
       box.soonest = soonest;
     }
