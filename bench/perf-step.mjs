@@ -6,7 +6,10 @@
  * split into kernel, JIT code and the rest of the `node` binary (V8 builtins, inline-cache handlers, GC, C++
  * bindings), its GC share, and the JS frames holding the most user-space samples (inclusive).
  *
- *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single|single-new|batch] [--seconds 15] [--record 8] [--top 25]
+ *   node bench/perf-step.mjs [--kinds herald,ws] [--target 10000] [--shape single|single-new|batch] [--seconds 15] [--record 8] [--top 25] [--leaves 0]
+ *
+ * `--leaves N` also lists the N user-space symbols with the most samples of their own (self time: the builtin, IC
+ * handler, GC phase or JS function the CPU was in), where the JS frames (inclusive) do not say what inside them costs.
  *
  * `--target` is messages per second in every shape; in `batch` (up to 100 messages per request) the figures are
  * per message rather than per request.
@@ -31,6 +34,7 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '15' },
     record: { type: 'string', default: '8' },
     top: { type: 'string', default: '25' },
+    leaves: { type: 'string', default: '0' },
   },
 });
 if (!['single', 'single-new', 'batch'].includes(o.shape)) throw new Error('--shape must be single, single-new or batch');
@@ -96,6 +100,7 @@ function analyze(file) {
   let jit = 0;
   let gc = 0;
   const frames = new Map();
+  const leaves = new Map();
   for (const block of text.split('\n\n')) {
     const lines = block
       .split('\n')
@@ -110,6 +115,8 @@ function analyze(file) {
       continue;
     }
     if (syms[0].startsWith('JS:')) jit++;
+    const leaf = syms[0].replace(/file:\/\/\S*\/bench\/dist\//, '').replace(/\S*node_modules\//, '');
+    leaves.set(leaf, (leaves.get(leaf) ?? 0) + 1);
     if (syms.some((s) => GC.test(s))) gc++;
     const seen = new Set();
     for (const s of syms) {
@@ -123,7 +130,7 @@ function analyze(file) {
       frames.set(k, (frames.get(k) ?? 0) + 1);
     }
   }
-  return { total, kernel, jit, native: total - kernel - jit, gc, frames };
+  return { total, kernel, jit, native: total - kernel - jit, gc, frames, leaves };
 }
 
 let finished = false;
@@ -166,4 +173,8 @@ kinds.forEach((kind, i) => {
 for (const [kind, r] of results) {
   console.log(`\n${kind}: JS frames by user-space samples (inclusive; µs per ${unit})`);
   for (const [k, v] of [...r.frames].sort((a, b) => b[1] - a[1]).slice(0, Number(o.top))) console.log(`${us(v).padStart(7)}  ${k}`);
+  if (Number(o.leaves) > 0) {
+    console.log(`\n${kind}: user-space symbols by samples of their own (self; µs per ${unit})`);
+    for (const [k, v] of [...r.leaves].sort((a, b) => b[1] - a[1]).slice(0, Number(o.leaves))) console.log(`${us(v).padStart(7)}  ${k.slice(0, 140)}`);
+  }
 }
