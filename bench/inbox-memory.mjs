@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 
 const dist = process.argv[2] ?? fileURLToPath(new URL('../packages/server/dist', import.meta.url));
 const { MemoryInbox } = await import(`${dist}/engine/memory/inbox.js`);
-const inbox = new MemoryInbox(
-  () => 1000,
-  () => undefined,
-);
+const { IdempotencyIndex } = await import(`${dist}/engine/memory/idempotency.js`);
+const now = () => 1000;
+// No receipts, no keyed puts, no bound on the whole (the defaults' 256 MiB would hold these too).
+const inbox = new MemoryInbox(now, () => undefined, new IdempotencyIndex(1000, 1000, now), 1, 1e12);
 globalThis.gc();
 const before = process.memoryUsage();
 let other = 0;

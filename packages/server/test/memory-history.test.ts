@@ -108,6 +108,12 @@ describe('memory history: frames kept back to back per channel', () => {
             if (since > 0) expect(store.recover(ch, since - 1, epochs.get(ch)).recovered).toBe(false);
             const tail = store.read(ch, { since, epoch: epochs.get(ch) as string, limit: 3 });
             expect(tail.messages.map((m) => m.frame.toString())).toEqual(now.slice(0, 3).map((e) => e.frame));
+            // From a position in the middle (the walk back from the newest stops there), and the newest few.
+            const mid = Math.floor(rand() * now.length);
+            const fromMid = store.recover(ch, now[mid]?.seq as number, epochs.get(ch));
+            expect(fromMid.messages.map((m) => [m.seq, m.frame.toString()])).toEqual(now.slice(mid + 1).map((e) => [e.seq, e.frame]));
+            const newest = store.read(ch, { limit: 2 });
+            expect(newest.messages.map((m) => m.frame.toString())).toEqual(now.slice(-2).map((e) => e.frame));
           } else if (last > 0) {
             expect(store.recover(ch, last, epochs.get(ch)).recovered).toBe(true);
           }

@@ -9,15 +9,22 @@ const MIN_CHUNK = 256;
 const GROW_BY_COPY = 4096;
 /** Largest chunk size a channel grows to; a frame larger than this gets a chunk of its own size. */
 const MAX_CHUNK = 16_384;
-/** Dropped entries at the front of a channel's index arrays before they are cut off. */
-const MAX_DEAD_ENTRIES = 64;
+/**
+ * Bytes before each frame in a chunk: its length (uint32) and when it was appended (ms, float64); after it, its
+ * length again (uint32, TRAILER), so the log can be walked from either end. Little-endian. An entry (header, frame,
+ * trailer) is never split between chunks.
+ */
+const HEADER = 12;
+const TRAILER = 4;
+/** What an entry adds to its frame. */
+const ENTRY = HEADER + TRAILER;
 /** Most bytes of emptied chunks kept for reuse (see ChunkPool). */
 const POOL_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
- * A piece of a channel's frame log: `buf` holds the frames from virtual offset `base` on, `fill` bytes of it in
- * use. Frames never span chunks; a channel's chunks follow each other without a gap in its virtual byte space (a
- * chunk starts where the channel's log ended when it was added).
+ * A piece of a channel's log: `buf` holds entries (a HEADER, the frame, a TRAILER) from virtual offset `base` on, `fill`
+ * bytes of it in use. Entries never span chunks; a channel's chunks follow each other without a gap in its virtual
+ * byte space (a chunk starts where the channel's log ended when it was added).
  */
 interface Chunk {
   buf: Buffer;
@@ -32,25 +39,26 @@ interface Chunk {
  * history, the subscribed set, the eviction order, the members, the users); a subscribed user channel held an entry
  * in four of them.
  *
- * The messages are held without a JS object per message: their frames back to back in a few chunks, and per
- * message, oldest first from `head`, where its frame begins (a virtual offset: the channel's log as if it were one
- * buffer) and when it was appended. A busy process keeps hundreds of thousands of messages; as objects (an entry, a
- * message, a Buffer view each) they made every garbage collection mark and copy them, which showed as 100-250 ms
- * pauses under load. Seqs are contiguous and end at `seq`.
+ * The messages are held without anything per message on the JS heap: each frame, after a header saying its length
+ * and when it was appended, back to back in a few chunks (buffers outside the heap), oldest first from `start` (a
+ * virtual offset: the channel's log as if it were one buffer). A busy process keeps hundreds of thousands of
+ * messages; as objects (an entry, a message, a Buffer view each) they made every garbage collection mark and copy
+ * them, which showed as 100-250 ms pauses under load, and as arrays of offsets and times they still grew the JS
+ * heap by 12-15 bytes a message (about 25 MB at the default bound of 256 MiB of frames), all of it marked by every
+ * full collection. Recovery and reads find their messages by walking the entries back from the newest, as many as
+ * they return; expiry and the bounds drop from the oldest. Seqs are contiguous and end at `seq`.
  */
 export interface ChannelRecord {
   epoch: string;
   seq: number;
-  /** The chunks holding the kept frames, oldest first (empty when nothing is kept). */
+  /** The chunks holding the kept entries, oldest first (empty when nothing is kept). */
   chunks: Chunk[];
-  /** Virtual offsets: the oldest kept frame begins at `start`, the log ends at `end`. */
+  /** Virtual offsets: the oldest kept entry begins at `start`, the log ends at `end`. */
   start: number;
   end: number;
-  /** Virtual offset of each kept frame (index `head` is the oldest); a frame ends where the next begins, the last at `end`. */
-  offsets: number[];
-  /** When each kept message was appended (ms), same indexes. */
-  times: number[];
-  head: number;
+  /** Messages kept (the entries between `start` and `end`), and the bytes of their frames (headers aside). */
+  count: number;
+  bytes: number;
   /** Last publish or read (ms); decides when an idle channel's seq and epoch may be forgotten. */
   touched: number;
   /** This process has subscribed to the channel (the engine's `subscribe`, until its `unsubscribe`). */
@@ -78,7 +86,6 @@ export interface MemoryHistoryLimits {
   totalBytes: number;
 }
 
-const kept = (s: ChannelRecord): number => s.offsets.length - s.head;
 /** Nothing keeps the record: no seq to remember, no subscription, no presence (see MemoryHistory.release). */
 const unused = (s: ChannelRecord): boolean => s.seq === 0 && !s.subscribed && s.members === undefined && s.conns === undefined;
 
@@ -88,6 +95,59 @@ function chunkSize(n: number): number {
   let size = MIN_CHUNK;
   while (size < n) size *= 2;
   return size;
+}
+
+/**
+ * Walks a channel's entries from its oldest: `offset` is where the current entry begins (a virtual offset), `time`
+ * reads when it was appended, `next` steps past it and answers its frame's length. The caller keeps within the
+ * channel's `count` entries.
+ */
+class Cursor {
+  offset: number;
+  private i = 0;
+  private chunk: Chunk | undefined;
+
+  constructor(private readonly s: ChannelRecord) {
+    this.offset = s.start;
+    this.chunk = s.chunks[0];
+  }
+
+  /** The chunk holding the current entry (entries end where the next chunk's begin). */
+  private here(): Chunk {
+    let c = this.chunk as Chunk;
+    while (this.offset >= c.base + c.fill) c = this.chunk = this.s.chunks[++this.i] as Chunk;
+    return c;
+  }
+
+  time(): number {
+    const c = this.here();
+    return c.buf.readDoubleLE(this.offset - c.base + 4);
+  }
+
+  next(): number {
+    const c = this.here();
+    const length = c.buf.readUInt32LE(this.offset - c.base);
+    this.offset += ENTRY + length;
+    return length;
+  }
+}
+
+/** Walks a channel's entries back from its newest: `offset` is where the entry last stepped over begins. */
+class BackCursor {
+  offset: number;
+  private i: number;
+
+  constructor(private readonly s: ChannelRecord) {
+    this.offset = s.end;
+    this.i = s.chunks.length - 1;
+  }
+
+  /** Steps back over the entry that ends at `offset`. */
+  prev(): void {
+    let c = this.s.chunks[this.i] as Chunk;
+    while (this.offset <= c.base) c = this.s.chunks[--this.i] as Chunk;
+    this.offset -= ENTRY + c.buf.readUInt32LE(this.offset - c.base - TRAILER);
+  }
 }
 
 /**
@@ -149,11 +209,12 @@ class ChunkPool {
  * subscriber), so a position stays valid as long as anyone can hold it. History is never partial: a message that
  * is not kept (too large, evicted) makes recovery across it answer `recovered: false`.
  *
- * A channel's frames go into its newest chunk while it has room. While they fit in 4 KiB a channel keeps one chunk,
- * rearranged as one buffer (frames moved to its front, or to a chunk twice as large or, once it holds little, a
- * smaller one); past that it adds a chunk as large as its kept frames (up to 16 KiB), so a growing channel neither
- * copies its log nor drops a buffer, and its chunks take about twice its frames. A chunk is emptied by its
- * messages leaving (or a move) and goes back to a pool that the next chunk of its size is taken from.
+ * A channel's entries (header and frame) go into its newest chunk while it has room. While they fit in 4 KiB a
+ * channel keeps one chunk, rearranged as one buffer (entries moved to its front, or to a chunk twice as large or,
+ * once it holds little, a smaller one); past that it adds a chunk as large as its kept entries (up to 16 KiB), so a
+ * growing channel neither copies its log nor drops a buffer, and its chunks take about twice its entries. A chunk
+ * is emptied by its messages leaving (or a move) and goes back to a pool that the next chunk of its size is taken
+ * from. The byte bounds (`maxBytes`, `totalBytes`) count the frames; each entry's header and trailer add 16 bytes.
  *
  * Messages read back (recovery, the history API) are copies: the frames they hand out never change when the
  * channel's chunks are reused.
@@ -186,9 +247,8 @@ export class MemoryHistory {
         chunks: [],
         start: 0,
         end: 0,
-        offsets: [],
-        times: [],
-        head: 0,
+        count: 0,
+        bytes: 0,
         touched: this.now(),
         subscribed: false,
         members: undefined,
@@ -238,53 +298,58 @@ export class MemoryHistory {
   private trim(s: ChannelRecord, now: number): void {
     const cutoff = now - this.limits.ttl;
     let drop = 0;
-    const n = kept(s);
-    while (drop < n && (s.times[s.head + drop] as number) <= cutoff) drop++;
+    const at = new Cursor(s);
+    while (drop < s.count && at.time() <= cutoff) {
+      at.next();
+      drop++;
+    }
     this.dropOldest(s, drop);
   }
 
   /** Drops the `n` oldest entries of `s`, and the chunks that held only those. */
   private dropOldest(s: ChannelRecord, n: number): void {
     if (n <= 0) return;
-    if (n >= kept(s)) {
+    if (n >= s.count) {
       // Empty: every chunk goes, so an idle channel holds no bytes.
-      this.totalBytes -= s.end - s.start;
-      for (const c of s.chunks) this.freeChunk(s, c);
+      this.totalBytes -= s.bytes;
+      for (const c of s.chunks) this.freeChunk(c);
       s.chunks = [];
       s.start = s.end;
-      s.head = 0;
-      s.offsets = [];
-      s.times = [];
+      s.count = 0;
+      s.bytes = 0;
       this.unlist(s);
       return;
     }
-    s.head += n;
-    const start = s.offsets[s.head] as number;
-    this.totalBytes -= start - s.start;
+    const at = new Cursor(s);
+    let bytes = 0;
+    for (let k = 0; k < n; k++) bytes += at.next();
+    const start = at.offset;
+    this.totalBytes -= bytes;
+    s.bytes -= bytes;
+    s.count -= n;
     s.start = start;
-    // A chunk whose successor begins at or before the oldest kept frame holds no kept frame.
+    // A chunk whose successor begins at or before the oldest kept entry holds no kept entry.
     let freed = 0;
-    while (freed + 1 < s.chunks.length && (s.chunks[freed + 1] as Chunk).base <= start) this.freeChunk(s, s.chunks[freed++] as Chunk);
+    while (freed + 1 < s.chunks.length && (s.chunks[freed + 1] as Chunk).base <= start) this.freeChunk(s.chunks[freed++] as Chunk);
     if (freed > 0) s.chunks.splice(0, freed);
-    // A large single chunk that now holds little (expiry, a burst followed by a trickle) is replaced by a small one.
-    const only = s.chunks.length === 1 ? (s.chunks[0] as Chunk) : undefined;
+    // Large chunks that now hold little (expiry, a burst followed by a trickle) are replaced by one a quarter larger
+    // than what is left, whether that sits in one chunk or across the end of one and the start of the next.
     const live = s.end - start;
-    if (only !== undefined && only.buf.length > GROW_BY_COPY && live * 4 <= only.buf.length) this.move(s, only, chunkSize(Math.max(2 * live, MIN_CHUNK)));
-    if (s.head > MAX_DEAD_ENTRIES && s.head * 2 > s.offsets.length) {
-      s.offsets.splice(0, s.head);
-      s.times.splice(0, s.head);
-      s.head = 0;
+    if (2 * live <= MAX_CHUNK) {
+      let held = 0;
+      for (const c of s.chunks) held += c.buf.length;
+      if (held > GROW_BY_COPY && live * 4 <= held) this.move(s, chunkSize(Math.max(live + (live >> 2), MIN_CHUNK)));
     }
   }
 
-  private freeChunk(s: ChannelRecord, c: Chunk): void {
+  private freeChunk(c: Chunk): void {
     this.bufferBytes -= c.buf.length;
     this.pool.give(c.buf);
   }
 
   /**
    * The chunk the next `length` bytes of `s` go into: its newest while that has room. A channel of one chunk
-   * rearranges it as one buffer while its frames fit in GROW_BY_COPY bytes (most channels hold a few small
+   * rearranges it as one buffer while its entries fit in GROW_BY_COPY bytes (most channels hold a few small
    * messages): they move to the chunk's front when that leaves it more than a quarter full, else to a chunk about
    * twice their size. Otherwise a chunk as large as the kept frames (at most MAX_CHUNK, at least `length`) is
    * added, so the chunks take about twice what they hold.
@@ -303,7 +368,7 @@ export class MemoryHistory {
         last.fill = live;
         return last;
       }
-      if (need <= GROW_BY_COPY) return this.move(s, last, chunkSize(Math.max(need, Math.min(2 * need, 2 * size, GROW_BY_COPY))));
+      if (need <= GROW_BY_COPY) return this.move(s, chunkSize(Math.max(need, Math.min(2 * need, 2 * size, GROW_BY_COPY))));
     }
     const size = chunkSize(Math.max(length, Math.min(MAX_CHUNK, live)));
     const c: Chunk = { buf: this.pool.take(size), base: s.end, fill: 0 };
@@ -312,13 +377,16 @@ export class MemoryHistory {
     return c;
   }
 
-  /** Moves the kept frames of `s`'s only chunk into a new chunk of `size` bytes; returns it. */
-  private move(s: ChannelRecord, from: Chunk, size: number): Chunk {
+  /** Moves the kept entries of `s` into one new chunk of `size` bytes (at least what they take); returns it. */
+  private move(s: ChannelRecord, size: number): Chunk {
     const buf = this.pool.take(size);
-    from.buf.copy(buf, 0, s.start - from.base, from.fill);
-    this.freeChunk(s, from);
+    for (const c of s.chunks) {
+      const from = Math.max(s.start, c.base);
+      c.buf.copy(buf, from - s.start, from - c.base, c.fill);
+      this.freeChunk(c);
+    }
     const moved: Chunk = { buf, base: s.start, fill: s.end - s.start };
-    s.chunks[0] = moved;
+    s.chunks = [moved];
     this.bufferBytes += size;
     return moved;
   }
@@ -340,26 +408,31 @@ export class MemoryHistory {
     if (size > 0 && length <= maxBytes) {
       // Make room first (count and bytes of the channel), so the buffer never grows past what is kept.
       let over = 0;
-      let bytes = s.end - s.start + length;
-      const n = kept(s);
-      while (n - over + 1 > size || bytes > maxBytes) {
-        const i = s.head + over;
-        bytes -= MemoryHistory.frameEnd(s, i) - (s.offsets[i] as number);
-        over++;
+      let bytes = s.bytes + length;
+      if (s.count + 1 > size || bytes > maxBytes) {
+        const at = new Cursor(s);
+        while (s.count - over + 1 > size || bytes > maxBytes) {
+          bytes -= at.next();
+          over++;
+        }
       }
       this.dropOldest(s, over);
-      const chunk = this.room(s, length);
-      frame.copy(chunk.buf, chunk.fill);
-      chunk.fill += length;
-      s.offsets.push(s.end);
-      s.times.push(now);
-      s.end += length;
+      const chunk = this.room(s, ENTRY + length);
+      const buf = chunk.buf;
+      buf.writeUInt32LE(length, chunk.fill);
+      buf.writeDoubleLE(now, chunk.fill + 4);
+      frame.copy(buf, chunk.fill + HEADER);
+      buf.writeUInt32LE(length, chunk.fill + HEADER + length);
+      chunk.fill += ENTRY + length;
+      s.end += ENTRY + length;
+      s.count += 1;
+      s.bytes += length;
       this.totalBytes += length;
       this.listNewest(s);
       if (this.totalBytes > this.limits.totalBytes) this.evict();
     } else {
       // Not kept: recovery across it must fail, so the entries before it are of no use any more.
-      this.dropOldest(s, kept(s));
+      this.dropOldest(s, s.count);
     }
     return msg;
   }
@@ -372,7 +445,7 @@ export class MemoryHistory {
     for (let s = this.oldest; s !== null;) {
       // Emptying a channel takes it out of the order: its successor is read first.
       const next: ChannelRecord | null = s.newer;
-      while (kept(s) > 0 && this.totalBytes > this.limits.totalBytes) this.dropOldest(s, 1);
+      while (s.count > 0 && this.totalBytes > this.limits.totalBytes) this.dropOldest(s, 1);
       if (this.totalBytes <= this.limits.totalBytes) return;
       s = next;
     }
@@ -393,25 +466,24 @@ export class MemoryHistory {
     if (s !== undefined && unused(s)) this.channels.delete(channel);
   }
 
-  /** Where the frame of entry `i` (an absolute index) ends. */
-  private static frameEnd(s: ChannelRecord, i: number): number {
-    return i + 1 < s.offsets.length ? (s.offsets[i + 1] as number) : s.end;
-  }
-
-  /** At most `limit` kept messages from entry index `from` (absolute, >= head) on, as copies. */
+  /** At most `limit` kept messages from the `from`th oldest (0: the oldest) on, as copies. */
   private messagesFrom(channel: ChannelName, s: ChannelRecord, from: number, limit = Infinity): EngineMessage[] {
-    const count = Math.min(limit, s.offsets.length - from);
+    const count = Math.min(limit, s.count - from);
     if (count <= 0 || s.chunks.length === 0) return [];
-    const base = s.offsets[from] as number;
+    // Found from the newest end: a client recovering wants the messages it missed, the newest ones, so the walk is as
+    // long as what it gets, not as long as the history kept before them.
+    const back = new BackCursor(s);
+    for (let k = s.count; k > from + count; k--) back.prev();
+    const last = back.offset;
+    for (let k = 0; k < count; k++) back.prev();
     // One copy for the whole range (gathered from the chunks it spans); each message is a view of it.
-    const copy = this.bytesBetween(s, base, MemoryHistory.frameEnd(s, from + count - 1));
-    const firstSeq = s.seq - kept(s) + 1 + (from - s.head);
+    const copy = this.bytesBetween(s, back.offset, last);
+    const firstSeq = s.seq - s.count + 1 + from;
     const out: EngineMessage[] = new Array(count);
-    for (let k = 0; k < count; k++) {
-      const i = from + k;
-      const a = (s.offsets[i] as number) - base;
-      const b = MemoryHistory.frameEnd(s, i) - base;
-      out[k] = { channel, seq: firstSeq + k, epoch: s.epoch, frame: copy.subarray(a, b) };
+    for (let k = 0, pos = 0; k < count; k++) {
+      const length = copy.readUInt32LE(pos);
+      out[k] = { channel, seq: firstSeq + k, epoch: s.epoch, frame: copy.subarray(pos + HEADER, pos + HEADER + length) };
+      pos += ENTRY + length;
     }
     return out;
   }
@@ -440,10 +512,10 @@ export class MemoryHistory {
     if (since > s.seq) return undefined;
     if (since === s.seq) return [];
     this.trim(s, this.now());
-    const n = kept(s);
+    const n = s.count;
     // Entries are contiguous and end at s.seq; recovery needs the one right after `since`.
     if (n === 0 || s.seq - n + 1 > since + 1) return undefined;
-    return this.messagesFrom(channel, s, s.head + (since - (s.seq - n + 1) + 1), limit);
+    return this.messagesFrom(channel, s, since - (s.seq - n + 1) + 1, limit);
   }
 
   recover(channel: ChannelName, since: number, epoch?: string): Recovery {
@@ -459,7 +531,7 @@ export class MemoryHistory {
     const position = { seq: s.seq, epoch: s.epoch };
     if (opts.since === undefined) {
       this.trim(s, this.now());
-      return { position, complete: true, messages: this.messagesFrom(channel, s, s.head + Math.max(0, kept(s) - opts.limit)) };
+      return { position, complete: true, messages: this.messagesFrom(channel, s, Math.max(0, s.count - opts.limit)) };
     }
     const messages = this.after(channel, s, opts.since, opts.epoch, opts.limit);
     if (!messages) return { position, complete: false, messages: [] };
@@ -475,7 +547,7 @@ export class MemoryHistory {
     const now = this.now();
     for (const [channel, s] of this.channels) {
       this.trim(s, now);
-      if (kept(s) > 0 || s.subscribed || s.members !== undefined || s.conns !== undefined) continue;
+      if (s.count > 0 || s.subscribed || s.members !== undefined || s.conns !== undefined) continue;
       if ((s.seq === 0 || now - s.touched > this.limits.metaTtl) && keep?.(channel) !== true) this.channels.delete(channel);
     }
     // Then the pooled chunks no channel needed since the last sweep are given back; what this one emptied stays
