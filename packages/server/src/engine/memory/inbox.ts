@@ -44,10 +44,9 @@ interface Box {
  * most `idempotencyMaxKeys`, for the engine's `idempotencyTtl`.
  *
  * Every user's messages together are bounded in bytes (`maxBytes`: frames plus INBOX_MESSAGE_OVERHEAD each, and
- * INBOX_BOX_OVERHEAD for each user's box that holds any): a put
- * past it is refused (`inbox_storage_full`, HTTP 507) rather than dropping a message someone else was told was
- * stored. A put into a box at its own bound counts the oldest message it replaces, so a full process still takes a
- * message that only replaces one.
+ * INBOX_BOX_OVERHEAD for each user's box that holds any): a put past it is refused (`inbox_storage_full`, HTTP 507)
+ * rather than dropping a message someone else was told was stored. A put into a box at its own bound counts the
+ * oldest message it replaces, so a full process still takes a message that only replaces one.
  */
 export class MemoryInbox implements Inbox {
   private readonly users = new Map<UserId, Box>();
