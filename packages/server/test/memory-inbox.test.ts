@@ -197,6 +197,24 @@ describe('memory inbox: the bound on every inbox together (maxBytes)', () => {
     expect(inbox.usage).toMatchObject({ messages: 3, bytes: 3 * (f + MSG + BOX), rejected: 3 });
   });
 
+  it('sweeps expired messages at the bound at most once a second: a flood of refused puts is not a scan each', async () => {
+    const clock = { now: 1_000 };
+    const f = await frameOf('a', 0);
+    const inbox = inboxAt(clock, { maxBytes: f + MSG + BOX + 10 }); // room for one message
+    await inbox.put(note('a', 0, { ttl: 100 }), LIMITS);
+    // Refused at 1000 (that put swept: nothing had expired yet).
+    await expect(inbox.put(note('b', 0), LIMITS)).rejects.toMatchObject({ code: 'inbox_storage_full' });
+    // At 1500 a's message has expired, but the last sweep at the bound was under a second ago: still refused.
+    clock.now = 1_500;
+    await expect(inbox.put(note('b', 0), LIMITS)).rejects.toMatchObject({ code: 'inbox_storage_full' });
+    expect(inbox.usage).toMatchObject({ messages: 1, rejected: 2 });
+    // A second after that sweep the next put sweeps again, and fits.
+    clock.now = 2_000;
+    expect(await inbox.put(note('b', 0), LIMITS)).toMatchObject({ duplicate: false });
+    expect(inbox.usage).toMatchObject({ messages: 1, bytes: f + MSG + BOX, rejected: 2 });
+    expect(await inbox.list('a', 10)).toEqual([]);
+  });
+
   it('holds against a flood of puts to new users: the count never passes the bound', async () => {
     const inbox = inboxAt({ now: 1_000 }, { maxBytes: 100_000 });
     let refused = 0;
